@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The frame parser shared by every packet-exporter program. It reads headers
+ * only, never writes, and classifies a frame into one of PE_CLASS_COUNT
+ * traffic classes (network type x transport), plus an optional anomaly when the
+ * headers are truncated, malformed or nested deeper than the parser walks.
+ */
+#ifndef PE_PARSE_H
+#define PE_PARSE_H
+
+#include "base.h"
+
+/* Direction of a counted frame, as seen by the interface. */
+enum pe_direction {
+	PE_DIRECTION_RECEIVE = 0,
+	PE_DIRECTION_TRANSMIT = 1,
+	PE_DIRECTION_COUNT = 2,
+};
+
+/* Transport offsets inside a network type's block of classes. */
+enum pe_transport {
+	PE_TRANSPORT_TCP = 0,
+	PE_TRANSPORT_UDP = 1,
+	PE_TRANSPORT_ICMP = 2,
+	PE_TRANSPORT_ICMPV6 = 3,
+	PE_TRANSPORT_SCTP = 4,
+	PE_TRANSPORT_OTHER = 5,
+	PE_TRANSPORT_COUNT = 6,
+};
+
+/*
+ * Traffic classes and anomaly entries: the offset of a frame's counter inside
+ * one (interface, direction) block of the counters map.
+ */
+enum pe_entry {
+	PE_CLASS_IPV4 = 0,                      /* + enum pe_transport */
+	PE_CLASS_IPV6 = PE_TRANSPORT_COUNT,     /* + enum pe_transport */
+	PE_CLASS_ARP = 2 * PE_TRANSPORT_COUNT,  /* network.type arp, transport none */
+	PE_CLASS_OTHER,                         /* network.type other, transport none */
+	PE_CLASS_COUNT,
+	/* Anomalies: counted in addition to the frame's class. */
+	PE_ANOMALY_NONE = 0,
+	PE_ANOMALY_TRUNCATED = PE_CLASS_COUNT, /* the frame ends inside a header */
+	PE_ANOMALY_MALFORMED,                  /* a header field makes no sense (IP version, IHL) */
+	PE_ANOMALY_TOO_DEEP,                   /* more VLAN tags or IPv6 extension headers than walked */
+	PE_ENTRIES_PER_DIRECTION,
+};
+
+#define PE_MAX_VLAN_TAGS 2
+#define PE_MAX_IPV6_EXT_HEADERS 6
+
+#define PE_ETH_HLEN 14
+#define PE_VLAN_HLEN 4
+#define PE_IPV4_HLEN 20
+#define PE_IPV6_HLEN 40
+
+#define PE_ETH_P_IP 0x0800
+#define PE_ETH_P_ARP 0x0806
+#define PE_ETH_P_8021Q 0x8100
+#define PE_ETH_P_8021AD 0x88A8
+#define PE_ETH_P_IPV6 0x86DD
+
+#define PE_IPPROTO_HOPOPTS 0
+#define PE_IPPROTO_ICMP 1
+#define PE_IPPROTO_TCP 6
+#define PE_IPPROTO_UDP 17
+#define PE_IPPROTO_ROUTING 43
+#define PE_IPPROTO_FRAGMENT 44
+#define PE_IPPROTO_AH 51
+#define PE_IPPROTO_ICMPV6 58
+#define PE_IPPROTO_DSTOPTS 60
+#define PE_IPPROTO_SCTP 132
+
+/* The result of parsing one frame. */
+struct pe_parsed {
+	__u32 class;   /* enum pe_entry, < PE_CLASS_COUNT */
+	__u32 anomaly; /* PE_ANOMALY_NONE or an anomaly entry */
+	__u32 hdr_len; /* bytes up to the end of the TCP/UDP header; 0 when unknown */
+};
+
+static __always_inline __u32 pe_transport_of(__u8 proto)
+{
+	switch (proto) {
+	case PE_IPPROTO_TCP:
+		return PE_TRANSPORT_TCP;
+	case PE_IPPROTO_UDP:
+		return PE_TRANSPORT_UDP;
+	case PE_IPPROTO_ICMP:
+		return PE_TRANSPORT_ICMP;
+	case PE_IPPROTO_ICMPV6:
+		return PE_TRANSPORT_ICMPV6;
+	case PE_IPPROTO_SCTP:
+		return PE_TRANSPORT_SCTP;
+	default:
+		return PE_TRANSPORT_OTHER;
+	}
+}
+
+/* Fixed header length of a transport, 0 for transports not checked. */
+static __always_inline __u32 pe_l4_min_len(__u8 proto)
+{
+	switch (proto) {
+	case PE_IPPROTO_TCP:
+		return 20;
+	case PE_IPPROTO_UDP:
+	case PE_IPPROTO_ICMP:
+		return 8;
+	case PE_IPPROTO_ICMPV6:
+		return 4;
+	case PE_IPPROTO_SCTP:
+		return 12;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Checks that the transport header starting at l4 is complete. With want_hdr_len
+ * (tc programs, for GSO byte accounting) it also records where the TCP or UDP
+ * header ends.
+ */
+static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *data_end,
+					struct pe_parsed *out, const int want_hdr_len)
+{
+	__u32 min_len = pe_l4_min_len(proto);
+
+	if ((void *)(l4 + min_len) > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	if (!want_hdr_len)
+		return;
+	/* Checked again with a constant: the verifier cannot tie min_len to proto. */
+	if (proto == PE_IPPROTO_TCP && (void *)(l4 + 20) <= data_end)
+		out->hdr_len = (__u32)((void *)l4 - data) + ((l4[12] >> 4) << 2);
+	else if (proto == PE_IPPROTO_UDP)
+		out->hdr_len = (__u32)((void *)l4 - data) + 8;
+}
+
+static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end,
+					  struct pe_parsed *out, const int want_hdr_len)
+{
+	out->class = PE_CLASS_IPV4 + PE_TRANSPORT_OTHER;
+	if ((void *)(ip + PE_IPV4_HLEN) > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	__u8 version_ihl = ip[0];
+	__u32 ihl = (version_ihl & 0x0f) << 2;
+	if ((version_ihl >> 4) != 4 || ihl < PE_IPV4_HLEN) {
+		out->anomaly = PE_ANOMALY_MALFORMED;
+		return;
+	}
+	__u8 proto = ip[9];
+	out->class = PE_CLASS_IPV4 + pe_transport_of(proto);
+	__u8 *l4 = ip + ihl;
+	if ((void *)l4 > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	/* A non-first fragment carries no transport header. */
+	__u16 frag_off = *(__u16 *)(ip + 6);
+	if (frag_off & bpf_htons(0x1fff))
+		return;
+	pe_check_l4(l4, proto, data, data_end, out, want_hdr_len);
+}
+
+static __always_inline void pe_parse_ipv6(__u8 *ip, void *data, void *data_end,
+					  struct pe_parsed *out, const int want_hdr_len)
+{
+	out->class = PE_CLASS_IPV6 + PE_TRANSPORT_OTHER;
+	if ((void *)(ip + PE_IPV6_HLEN) > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	if ((ip[0] >> 4) != 6) {
+		out->anomaly = PE_ANOMALY_MALFORMED;
+		return;
+	}
+	__u8 next = ip[6];
+	__u8 *pos = ip + PE_IPV6_HLEN;
+	int first_fragment = 1;
+
+#pragma unroll
+	for (int i = 0; i < PE_MAX_IPV6_EXT_HEADERS; i++) {
+		if (next != PE_IPPROTO_HOPOPTS && next != PE_IPPROTO_ROUTING &&
+		    next != PE_IPPROTO_DSTOPTS && next != PE_IPPROTO_FRAGMENT &&
+		    next != PE_IPPROTO_AH)
+			goto transport;
+		/* Every extension header starts with next header and a length. */
+		if ((void *)(pos + 8) > data_end) {
+			out->anomaly = PE_ANOMALY_TRUNCATED;
+			return;
+		}
+		__u8 len = pos[1];
+		if (next == PE_IPPROTO_FRAGMENT) {
+			if (*(__u16 *)(pos + 2) & bpf_htons(0xfff8))
+				first_fragment = 0;
+			next = pos[0];
+			pos += 8;
+		} else if (next == PE_IPPROTO_AH) {
+			next = pos[0];
+			pos += ((__u32)len + 2) << 2;
+		} else {
+			next = pos[0];
+			pos += ((__u32)len + 1) << 3;
+		}
+	}
+	if (next == PE_IPPROTO_HOPOPTS || next == PE_IPPROTO_ROUTING ||
+	    next == PE_IPPROTO_DSTOPTS || next == PE_IPPROTO_FRAGMENT || next == PE_IPPROTO_AH) {
+		out->anomaly = PE_ANOMALY_TOO_DEEP;
+		return;
+	}
+
+transport:
+	out->class = PE_CLASS_IPV6 + pe_transport_of(next);
+	if ((void *)pos > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	if (first_fragment)
+		pe_check_l4(pos, next, data, data_end, out, want_hdr_len);
+}
+
+/*
+ * Parses the frame in [data, data_end). want_hdr_len is a compile-time
+ * constant: programs that do not need the transport header length pay nothing
+ * for it.
+ */
+static __always_inline void pe_parse(void *data, void *data_end, struct pe_parsed *out,
+				     const int want_hdr_len)
+{
+	__u8 *pos = data;
+
+	out->class = PE_CLASS_OTHER;
+	out->anomaly = PE_ANOMALY_NONE;
+	out->hdr_len = 0;
+
+	if ((void *)(pos + PE_ETH_HLEN) > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	__u16 proto = *(__u16 *)(pos + 12);
+	pos += PE_ETH_HLEN;
+
+#pragma unroll
+	for (int i = 0; i < PE_MAX_VLAN_TAGS; i++) {
+		if (proto != bpf_htons(PE_ETH_P_8021Q) && proto != bpf_htons(PE_ETH_P_8021AD))
+			break;
+		if ((void *)(pos + PE_VLAN_HLEN) > data_end) {
+			out->anomaly = PE_ANOMALY_TRUNCATED;
+			return;
+		}
+		proto = *(__u16 *)(pos + 2);
+		pos += PE_VLAN_HLEN;
+	}
+
+	switch (proto) {
+	case bpf_htons(PE_ETH_P_IP):
+		pe_parse_ipv4(pos, data, data_end, out, want_hdr_len);
+		return;
+	case bpf_htons(PE_ETH_P_IPV6):
+		pe_parse_ipv6(pos, data, data_end, out, want_hdr_len);
+		return;
+	case bpf_htons(PE_ETH_P_ARP):
+		out->class = PE_CLASS_ARP;
+		/* The fixed ARP header: hardware and protocol types, sizes, operation. */
+		if ((void *)(pos + 8) > data_end)
+			out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	case bpf_htons(PE_ETH_P_8021Q):
+	case bpf_htons(PE_ETH_P_8021AD):
+		out->anomaly = PE_ANOMALY_TOO_DEEP;
+		return;
+	default:
+		return;
+	}
+}
+
+#endif /* PE_PARSE_H */
