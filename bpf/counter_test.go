@@ -355,3 +355,45 @@ func TestTruncatedFrames(t *testing.T) {
 	}
 	t.Run("empty", func(t *testing.T) { f.runBoth(t, nil, want{"other", "none", trunc}) })
 }
+
+// skbContext is struct __sk_buff up to gso_segs, the part a test run may set.
+type skbContext [42]uint32
+
+const skbGSOSegs = 164 / 4
+
+// TestGSOSegments checks that an egress GSO packet counts as its segments,
+// with the headers every further segment repeats added to its bytes.
+func TestGSOSegments(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		name    string
+		frame   tf.Frame
+		segs    uint32
+		class   [2]string
+		hdrLen  uint64 // headers repeated per segment
+		packets uint64
+	}{
+		{"tcp 4 segments", tf.Frame{IPv4: &tf.IPv4{}, TCP: &tf.TCP{DataOffset: 8}, Payload: make([]byte, 1000)}, 4, [2]string{"ipv4", "tcp"}, 14 + 20 + 32, 4},
+		{"ipv6 udp 3 segments", tf.Frame{VLANs: []tf.VLAN{q(3)}, IPv6: &tf.IPv6{}, UDP: udpDNS, Payload: make([]byte, 900)}, 3, [2]string{"ipv6", "udp"}, 18 + 40 + 8, 3},
+		{"gso_segs 1", tf.Frame{IPv4: &tf.IPv4{}, TCP: tcpSYN}, 1, [2]string{"ipv4", "tcp"}, 0, 1},
+		{"icmp 2 segments", tf.Frame{IPv4: &tf.IPv4{}, ICMP: icmpEcho}, 2, [2]string{"ipv4", "icmp"}, 0, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f.reset(t)
+			frame := tf.MustBuild(tc.frame)
+			var ctx skbContext
+			ctx[skbGSOSegs] = tc.segs
+			ret, err := f.tc.Run(&ebpf.RunOptions{Data: frame, Context: ctx})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ret != tcxNext {
+				t.Errorf("verdict %d, want TCX_NEXT", int32(ret))
+			}
+			bytes := uint64(len(frame)) + (tc.packets-1)*tc.hdrLen
+			w := want{tc.class[0], tc.class[1], 0}
+			assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), tc.packets, bytes))
+		})
+	}
+}

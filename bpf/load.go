@@ -64,6 +64,11 @@ func (m *Maps) load(program string, slot int, d Direction) (*ebpf.Program, error
 	if slot < 0 || slot >= m.Slots {
 		return nil, fmt.Errorf("load %s: slot %d out of range [0, %d)", program, slot, m.Slots)
 	}
+	return m.loadAt(program, BlockBase(slot, d))
+}
+
+// loadAt loads an instance of program counting into the block at counterBase.
+func (m *Maps) loadAt(program string, counterBase uint32) (*ebpf.Program, error) {
 	base, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -75,7 +80,7 @@ func (m *Maps) load(program string, slot int, d Direction) (*ebpf.Program, error
 		}
 	}
 	spec.Maps[CounterMapPeCounters].MaxEntries = m.Counters.MaxEntries()
-	if err := spec.Variables[CounterVarPeCounterBase].Set(BlockBase(slot, d)); err != nil {
+	if err := spec.Variables[CounterVarPeCounterBase].Set(counterBase); err != nil {
 		return nil, fmt.Errorf("load %s: set counter base: %w", program, err)
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
