@@ -1,0 +1,124 @@
+// Command packet-exporter counts every packet crossing the host's network
+// interfaces with eBPF (XDP on ingress, tcx on egress) and serves the counts as
+// OpenTelemetry metrics on a Prometheus /metrics endpoint.
+//
+// Usage:
+//
+//	packet-exporter [--config FILE] [--check-config] [--version]
+//
+// Without --config it runs on the embedded default configuration: every
+// interface but lo, Prometheus on :9743. Exit codes: 0 success, 1 runtime
+// failure, 2 bad usage or configuration. It needs root, or CAP_BPF,
+// CAP_NET_ADMIN and CAP_PERFMON, and Linux 6.6 or later for egress.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	flags := flag.NewFlagSet("packet-exporter", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", "", "YAML configuration `file` (default: the embedded default configuration)")
+	checkOnly := flags.Bool("check-config", false, "validate the configuration and exit")
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "packet-exporter: unexpected argument %q\n", flags.Arg(0))
+		return exitUsage
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "packet-exporter %s (revision %s)\n", version, revision())
+		return exitOK
+	}
+	cfg, source, err := loadConfig(*configPath, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "packet-exporter: invalid configuration:\n%v\n", err)
+		return exitUsage
+	}
+	if *checkOnly {
+		fmt.Fprintf(stdout, "configuration %s is valid\n", source)
+		return exitOK
+	}
+	log, err := newLogger(cfg.Log)
+	if err != nil {
+		fmt.Fprintf(stderr, "packet-exporter: %v\n", err)
+		return exitUsage
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("packet-exporter failed", zap.Error(err))
+		return exitFailure
+	}
+	return exitOK
+}
+
+// loadConfig reads the file at path, or the embedded default when path is
+// empty, applies the environment overrides and validates the result.
+func loadConfig(path string, getenv func(string) string) (config.Config, string, error) {
+	var (
+		cfg    config.Config
+		source = path
+		err    error
+	)
+	if path == "" {
+		source = "(embedded default)"
+		cfg, err = config.LoadDefault()
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return cfg, source, err
+	}
+	if err := config.ApplyEnv(&cfg, getenv); err != nil {
+		return cfg, source, err
+	}
+	return cfg, source, cfg.Validate()
+}
+
+// revision returns the VCS revision the binary was built from, if recorded.
+func revision() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
