@@ -30,4 +30,3 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zc.Build()
 }
-
