@@ -90,7 +90,7 @@ int pe_count_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct pe_parsed parsed;
 
-	pe_parse(data, data_end, &parsed, 0);
+	pe_parse(ctx, PE_HOOK_XDP, data, data_end, &parsed, 0);
 	pe_account(&parsed, 1, bpf_xdp_get_buff_len(ctx));
 	return XDP_PASS;
 }
@@ -118,7 +118,7 @@ int pe_count_tc(struct __sk_buff *skb)
 		data_end = (void *)(long)skb->data_end;
 	}
 
-	pe_parse(data, data_end, &parsed, 1);
+	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, 1);
 
 	__u64 packets = 1;
 	__u64 bytes = len;
