@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/vishvananda/netlink"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/packet-exporter/packet-exporter/config"
@@ -242,33 +239,5 @@ func testCountsRealTraffic(t *testing.T, mode string, kernelRxHeaderBytes uint64
 	if err := exp.recv.Close(); err != nil {
 		t.Fatal(err)
 	}
-	assertNothingAttached(t, a, pair.NameA)
-}
-
-// assertNothingAttached checks that interface name in ns has no XDP program
-// and no tcx program on either side.
-func assertNothingAttached(t *testing.T, ns *testenv.Netns, name string) {
-	t.Helper()
-	err := ns.Do(func() error {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			return err
-		}
-		if x := l.Attrs().Xdp; x != nil && x.Attached {
-			return fmt.Errorf("xdp program %d still attached to %s", x.ProgId, name)
-		}
-		for _, attach := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: attach})
-			if err != nil {
-				return fmt.Errorf("query %s: %w", attach, err)
-			}
-			if len(res.Programs) != 0 {
-				return fmt.Errorf("%d programs still attached to %s at %s", len(res.Programs), name, attach)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Error(err)
-	}
+	testenv.AssertNothingAttached(t, a, pair.NameA)
 }

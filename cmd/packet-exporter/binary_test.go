@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+)
+
+// buildBinary builds packet-exporter into a temporary directory, the same way
+// the Makefile and the Dockerfile do.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "packet-exporter")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test-binary", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinaryServesAndDetaches runs the real binary in a test namespace: it
+// attaches, serves a landing page and a /metrics that promtool accepts and
+// that counts the traffic sent, and leaves nothing attached after SIGTERM.
+func TestBinaryServesAndDetaches(t *testing.T) {
+	testenv.RequireRoot(t)
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		testenv.Skip(t, "promtool not installed (Debian package prometheus): %v", err)
+	}
+	bin := buildBinary(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	cfgPath := writeFile(t, "config.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%q]
+log:
+  level: debug
+prometheus:
+  listen_address: "127.0.0.1:9743"
+`, pair.NameA))
+
+	var stderr bytes.Buffer
+	cmd := exec.Command("ip", "netns", "exec", a.Name, bin, "--config", cfgPath)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("exporter log:\n%s", stderr.String())
+		}
+	})
+
+	client := a.HTTPClient()
+	get := func(path string) string {
+		t.Helper()
+		var lastErr error
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			resp, err := client.Get("http://127.0.0.1:9743" + path)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode == 200 {
+				return string(body)
+			}
+			lastErr = fmt.Errorf("%s: %v", resp.Status, err)
+		}
+		t.Fatalf("GET %s: %v", path, lastErr)
+		return ""
+	}
+
+	if landing := get("/"); !strings.Contains(landing, `href="/metrics"`) {
+		t.Errorf("landing page lacks a link to /metrics:\n%s", landing)
+	}
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	const datagrams = 42
+	size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), datagrams, 64)
+
+	wantPackets := regexp.MustCompile(fmt.Sprintf(`packet_exporter_network_packets_total\{network_interface_name=%q,network_io_direction="receive",network_transport="udp",network_type="ipv4",[^}]*\} %d\n`, pair.NameA, datagrams))
+	wantBytes := regexp.MustCompile(fmt.Sprintf(`packet_exporter_network_io_bytes_total\{network_interface_name=%q,network_io_direction="receive",network_transport="udp",network_type="ipv4",[^}]*\} %d\n`, pair.NameA, datagrams*size))
+	var metrics string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if metrics = get("/metrics"); wantPackets.MatchString(metrics) {
+			break
+		}
+	}
+	for _, re := range []*regexp.Regexp{wantPackets, wantBytes,
+		regexp.MustCompile(`packet_exporter_build_info\{[^}]*version="test-binary"[^}]*\} 1\n`)} {
+		if !re.MatchString(metrics) {
+			t.Errorf("/metrics does not match %s", re)
+		}
+	}
+	check := exec.Command(promtool, "check", "metrics")
+	check.Stdin = strings.NewReader(metrics)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15s of SIGTERM")
+	}
+	testenv.AssertNothingAttached(t, a, pair.NameA)
+}
