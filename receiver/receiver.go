@@ -175,7 +175,7 @@ func (r *Receiver) Attach(name string, index int, encap string) bool {
 func (r *Receiver) attachXDP(index, slot int) (hook, error) {
 	prog, err := r.maps.LoadXDP(slot)
 	if err != nil {
-		return hook{}, err
+		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
 	modes := []struct {
 		name  string
@@ -205,7 +205,7 @@ func (r *Receiver) attachXDP(index, slot int) (hook, error) {
 func (r *Receiver) attachTCX(index, slot int, d bpf.Direction) (hook, error) {
 	prog, err := r.maps.LoadTC(slot, d)
 	if err != nil {
-		return hook{}, err
+		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
 	attach := ebpf.AttachTCXEgress
 	if d == bpf.Receive {
