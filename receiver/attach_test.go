@@ -95,9 +95,9 @@ func TestAttachModesAndFailures(t *testing.T) {
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":              1,
+					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":             1,
 					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit":              1,
+					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit":             1,
 				},
 				receiver.MetricAttachFailed: {},
 			},
@@ -120,7 +120,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":              1,
+					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":             1,
 				},
 				receiver.MetricAttachFailed: {
 					"error.type=no_slot,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
