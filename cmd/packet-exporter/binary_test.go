@@ -33,7 +33,9 @@ func buildBinary(t *testing.T) string {
 
 // TestBinaryServesAndDetaches runs the real binary in a test namespace: it
 // attaches, serves a landing page and a /metrics that promtool accepts and
-// that counts the traffic sent, and leaves nothing attached after SIGTERM.
+// that counts the traffic sent, and leaves nothing attached after it exits,
+// whether it is asked to (SIGTERM, with exit status 0) or killed (SIGKILL: the
+// kernel drops the links with their file descriptors).
 func TestBinaryServesAndDetaches(t *testing.T) {
 	testenv.RequireRoot(t)
 	promtool, err := exec.LookPath("promtool")
@@ -41,6 +43,12 @@ func TestBinaryServesAndDetaches(t *testing.T) {
 		testenv.Skip(t, "promtool not installed (Debian package prometheus): %v", err)
 	}
 	bin := buildBinary(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) { testBinaryServesAndDetaches(t, bin, promtool, sig) })
+	}
+}
+
+func testBinaryServesAndDetaches(t *testing.T, bin, promtool string, sig syscall.Signal) {
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	cfgPath := writeFile(t, "config.yaml", fmt.Sprintf(`
@@ -121,16 +129,16 @@ prometheus:
 		t.Logf("/metrics:\n%s", metrics)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
+		if sig == syscall.SIGTERM && err != nil {
+			t.Errorf("exit after %s: %v", sig, err)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15s of SIGTERM")
+		t.Fatalf("no exit within 15s of %s", sig)
 	}
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }
