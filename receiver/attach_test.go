@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
@@ -138,7 +140,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			// A non-Ethernet link the include pattern also matches.
 			addLink(t, ns, &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "dumtun"}, Mode: netlink.TUNTAP_MODE_TUN})
 			cfg := config.Default()
-			cfg.Interfaces.Include = []string{"dum*"}
+			cfg.Interfaces.Include = []string{"dum*", "missing0"}
 			cfg.XDP.Mode = tc.mode
 			cfg.Limits.MaxInterfaces = tc.maxIfaces
 			recv, err := receiver.New(cfg, zaptest.NewLogger(t))
@@ -152,6 +154,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			got := collect(t, recv)
 			want := tc.wantPoints
 			want[receiver.MetricAttachFailed]["error.type=unsupported_link_type,hook=xdp,network.interface.name=dumtun,network.io.direction=receive"] = 1
+			want[receiver.MetricAttachFailed]["error.type=not_found,hook=xdp,network.interface.name=missing0,network.io.direction=receive"] = 1
 			for metric, points := range want {
 				if fmt.Sprint(got[metric]) != fmt.Sprint(points) {
 					t.Errorf("%s:\n got %v\nwant %v", metric, got[metric], points)
@@ -168,4 +171,74 @@ func TestAttachModesAndFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConcurrentCollections runs collections of two readers at once, as a
+// Prometheus scrape and an OTLP export may, and checks they agree.
+func TestConcurrentCollections(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	cfg := config.Default()
+	cfg.Interfaces.Include = []string{pair.NameA}
+	recv, err := receiver.New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	if err := a.Do(recv.Start); err != nil {
+		t.Fatal(err)
+	}
+	readers := []*sdkmetric.ManualReader{sdkmetric.NewManualReader(), sdkmetric.NewManualReader()}
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(readers[0]), sdkmetric.WithReader(readers[1]))
+	defer provider.Shutdown(context.Background())
+	if _, err := recv.RegisterMetrics(provider.Meter("test"), receiver.BuildInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 25, 10)
+
+	const rounds = 50
+	results := make([][]int64, len(readers))
+	var wg sync.WaitGroup
+	for i, reader := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				var rm metricdata.ResourceMetrics
+				if err := reader.Collect(context.Background(), &rm); err != nil {
+					t.Error(err)
+					return
+				}
+				results[i] = append(results[i], udpPackets(rm))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, got := range results {
+		for round, v := range got {
+			if v != 25 {
+				t.Fatalf("reader %d round %d: %d UDP packets, want 25", i, round, v)
+			}
+		}
+	}
+}
+
+func udpPackets(rm metricdata.ResourceMetrics) int64 {
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if m.Name != receiver.MetricPackets || !ok {
+				continue
+			}
+			for _, p := range sum.DataPoints {
+				if v, _ := p.Attributes.Value(receiver.AttrTransport); v.AsString() == "udp" {
+					n += p.Value
+				}
+			}
+		}
+	}
+	return n
 }

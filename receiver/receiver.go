@@ -3,6 +3,7 @@ package receiver
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -92,21 +93,35 @@ func (r *Receiver) Start() error {
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
-	matched := 0
+	names := map[string]bool{}
 	for _, l := range links {
 		attrs := l.Attrs()
-		if !r.cfg.Interfaces.Match(attrs.Name) {
+		names[attrs.Name] = true
+		if r.cfg.Interfaces.Match(attrs.Name) {
+			r.Attach(attrs.Name, attrs.Index, attrs.EncapType)
+		}
+	}
+	r.reportMissing(names)
+	return nil
+}
+
+// reportMissing warns about, and counts as not_found, every include pattern
+// naming one interface literally (no glob characters) that does not exist.
+func (r *Receiver) reportMissing(existing map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pattern := range r.cfg.Interfaces.Include {
+		if strings.ContainsAny(pattern, `*?[\`) || existing[pattern] {
 			continue
 		}
-		matched++
-		r.Attach(attrs.Name, attrs.Index, attrs.EncapType)
+		r.log.Warn("configured interface does not exist", zap.String("interface", pattern))
+		r.failLocked(pattern, bpf.Receive, HookXDP, reasonNotFound)
 	}
-	if matched == 0 {
-		r.log.Warn("no interface matches the configuration",
+	if len(r.attached) == 0 {
+		r.log.Warn("no interface is counted",
 			zap.Strings("include", r.cfg.Interfaces.Include),
 			zap.Strings("exclude", r.cfg.Interfaces.Exclude))
 	}
-	return nil
 }
 
 // Attach counts the interface with the given name, index and link encapsulation
