@@ -63,3 +63,53 @@ func TestLoadRejectsSlotOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderFallback checks that reading entry by entry, for kernels without
+// batch lookups, gives what the batch lookup gives.
+func TestReaderFallback(t *testing.T) {
+	testenv.RequireRoot(t)
+	maps, err := NewMaps(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	prog, err := maps.LoadTC(1, Transmit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	for _, frame := range [][]byte{
+		tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{}}),
+		tf.MustBuild(tf.Frame{IPv6: &tf.IPv6{}, TCP: &tf.TCP{}}),
+		tf.MustBuild(tf.Frame{ARP: true}),
+	} {
+		if _, err := prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(batch bool) []Value {
+		r, err := NewReader(maps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.useBatch = batch
+		var out []Value
+		if err := r.Counters(2, func(v []Value) error { out = append(out, v...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	batch, each := read(true), read(false)
+	nonZero := 0
+	for i := range batch {
+		if batch[i] != each[i] {
+			t.Errorf("entry %d: batch %+v, one by one %+v", i, batch[i], each[i])
+		}
+		if batch[i].Packets != 0 {
+			nonZero++
+		}
+	}
+	if nonZero != 3 {
+		t.Errorf("%d non-zero entries, want 3", nonZero)
+	}
+}

@@ -56,7 +56,7 @@ func (r *Reader) Counters(slots int, fn func([]Value) error) error {
 	}
 	keys, perCPU, sums := r.keys[:n], r.perCPU[:n*r.cpus], r.sums[:n]
 	if n > 0 {
-		if err := r.lookup(r.maps.Counters, keys, perCPU); err != nil {
+		if err := lookup(r.maps.Counters, &r.useBatch, keys, perCPU); err != nil {
 			return fmt.Errorf("read counters: %w", err)
 		}
 	}
@@ -80,7 +80,7 @@ func (r *Reader) Errors() ([]uint64, error) {
 		r.errCPU = make([]uint64, ErrorCount*r.cpus)
 		r.errSums = make([]uint64, ErrorCount)
 	}
-	if err := r.lookup(r.maps.Errors, r.errKeys, r.errCPU); err != nil {
+	if err := lookup(r.maps.Errors, &r.useBatch, r.errKeys, r.errCPU); err != nil {
 		return nil, fmt.Errorf("read errors: %w", err)
 	}
 	out := make([]uint64, ErrorCount)
@@ -92,44 +92,29 @@ func (r *Reader) Errors() ([]uint64, error) {
 	return out, nil
 }
 
-// lookup reads the first len(keys) entries of an array map into values, with
-// one batch lookup where the kernel supports it and entry by entry otherwise.
-func (r *Reader) lookup(m *ebpf.Map, keys []uint32, values any) error {
-	if r.useBatch {
+// lookup reads the first len(keys) entries of the per-CPU array m into values
+// (len(keys) x CPUs), with one batch lookup where the kernel supports it and
+// entry by entry otherwise; useBatch remembers which.
+func lookup[V any](m *ebpf.Map, useBatch *bool, keys []uint32, values []V) error {
+	if *useBatch {
 		var cursor ebpf.MapBatchCursor
 		n, err := m.BatchLookup(&cursor, keys, values, nil)
 		switch {
 		case err == nil && n == len(keys), errors.Is(err, ebpf.ErrKeyNotExist) && n == len(keys):
 			return nil
 		case errors.Is(err, ebpf.ErrNotSupported):
-			r.useBatch = false
+			*useBatch = false
 		case err != nil:
 			return err
 		default:
 			return fmt.Errorf("batch lookup returned %d of %d entries", n, len(keys))
 		}
 	}
-	return lookupEach(m, keys, values)
-}
-
-func lookupEach(m *ebpf.Map, keys []uint32, values any) error {
-	switch vs := values.(type) {
-	case []CounterPeValue:
-		per := len(vs) / len(keys)
-		for i := range keys {
-			if err := m.Lookup(uint32(i), vs[i*per:(i+1)*per]); err != nil {
-				return fmt.Errorf("lookup %d: %w", i, err)
-			}
+	perKey := len(values) / len(keys)
+	for i := range keys {
+		if err := m.Lookup(uint32(i), values[i*perKey:(i+1)*perKey]); err != nil {
+			return fmt.Errorf("lookup %d: %w", i, err)
 		}
-	case []uint64:
-		per := len(vs) / len(keys)
-		for i := range keys {
-			if err := m.Lookup(uint32(i), vs[i*per:(i+1)*per]); err != nil {
-				return fmt.Errorf("lookup %d: %w", i, err)
-			}
-		}
-	default:
-		return fmt.Errorf("unsupported value slice %T", values)
 	}
 	return nil
 }

@@ -1,32 +1,45 @@
 // Package telemetry builds packet-exporter's OpenTelemetry MeterProvider: one
-// provider whose readers (the Prometheus bridge, and OTLP when configured)
-// all see the same instruments.
+// provider whose readers — the Prometheus bridge (pull) and, when configured,
+// a periodic OTLP/gRPC reader (push) — all see the same instruments.
 package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.uber.org/zap"
 )
 
 // ScopeName is the instrumentation scope of packet-exporter's instruments.
 const ScopeName = "github.com/packet-exporter/packet-exporter"
 
+// MetricOTLPExports is the self-metric counting OTLP exports by outcome.
+const MetricOTLPExports = "packet_exporter.otlp.exports"
+
 // Options configure the provider.
 type Options struct {
 	// Version is the service.version resource attribute.
 	Version string
-	// CardinalityLimit caps the series of each instrument; see Limit.
+	// ResourceAttributes are added to the resource and override the defaults
+	// (service.name=packet-exporter, service.version, host.name).
+	ResourceAttributes map[string]string
+	// CardinalityLimit caps the series of each instrument; see CardinalityLimit.
 	CardinalityLimit int
 	// Prometheus enables the Prometheus bridge reader.
 	Prometheus bool
+	// OTLP enables the OTLP push reader when not nil.
+	OTLP *OTLPOptions
+	// Log receives the provider's own warnings.
+	Log *zap.Logger
 }
 
 // Provider is the MeterProvider with its readers.
@@ -35,11 +48,13 @@ type Provider struct {
 	*sdkmetric.MeterProvider
 	// Registry holds the Prometheus bridge's collector, nil without Prometheus.
 	Registry *prometheus.Registry
+	// Exports counts OTLP exports, nil without OTLP.
+	Exports *ExportStats
 }
 
 // CardinalityLimit returns the series limit per instrument for maxInterfaces
-// counted interfaces: every (direction, class or anomaly) series of each, plus
-// headroom for the self-metrics.
+// counted interfaces with seriesPerInterface series each, plus headroom for
+// the self-metrics.
 func CardinalityLimit(maxInterfaces, seriesPerInterface int) int {
 	return maxInterfaces*seriesPerInterface + 1000
 }
@@ -47,12 +62,13 @@ func CardinalityLimit(maxInterfaces, seriesPerInterface int) int {
 // New builds the provider. Exemplars are off: counters read from kernel maps
 // have no trace context to offer.
 func New(opts Options) (*Provider, error) {
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
-		semconv.ServiceName("packet-exporter"),
-		semconv.ServiceVersion(opts.Version),
-	))
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	res, err := newResource(opts.Version, opts.ResourceAttributes)
 	if err != nil {
-		return nil, fmt.Errorf("build resource: %w", err)
+		return nil, err
 	}
 	p := &Provider{}
 	providerOpts := []sdkmetric.Option{
@@ -68,8 +84,38 @@ func New(opts Options) (*Provider, error) {
 		}
 		providerOpts = append(providerOpts, sdkmetric.WithReader(exporter))
 	}
+	if opts.OTLP != nil {
+		p.Exports = NewExportStats(log)
+		reader, err := newOTLPReader(*opts.OTLP, p.Exports)
+		if err != nil {
+			return nil, err
+		}
+		providerOpts = append(providerOpts, sdkmetric.WithReader(reader))
+	}
 	p.MeterProvider = sdkmetric.NewMeterProvider(providerOpts...)
 	return p, nil
+}
+
+// newResource describes this agent: service.name, service.version, host.name
+// and the SDK, then the configured attributes, which win.
+func newResource(version string, attrs map[string]string) (*resource.Resource, error) {
+	base, err := resource.New(context.Background(),
+		resource.WithHost(),
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName("packet-exporter"), semconv.ServiceVersion(version)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("build resource: %w", err)
+	}
+	extra := make([]attribute.KeyValue, 0, len(attrs))
+	for k, v := range attrs {
+		extra = append(extra, attribute.String(k, v))
+	}
+	res, err := resource.Merge(base, resource.NewSchemaless(extra...))
+	if err != nil {
+		return nil, fmt.Errorf("build resource: %w", err)
+	}
+	return res, nil
 }
 
 // Meter returns packet-exporter's meter.
@@ -77,7 +123,34 @@ func (p *Provider) Meter(version string) metric.Meter {
 	return p.MeterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(version))
 }
 
-// Shutdown flushes and stops every reader.
+// RegisterMetrics registers the provider's own self-metrics on meter: the
+// OTLP export outcomes, when OTLP is on.
+func (p *Provider) RegisterMetrics(meter metric.Meter) error {
+	if p.Exports == nil {
+		return nil
+	}
+	exports, err := meter.Int64ObservableCounter(MetricOTLPExports, metric.WithUnit("{export}"),
+		metric.WithDescription("OTLP exports by outcome (success, failure) and, for failures, error.type."))
+	if err != nil {
+		return fmt.Errorf("create instruments: %w", err)
+	}
+	success := metric.WithAttributes(attribute.String("outcome", "success"))
+	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		successes, failures := p.Exports.Snapshot()
+		o.ObserveInt64(exports, successes, success)
+		for kind, n := range failures {
+			o.ObserveInt64(exports, n, metric.WithAttributes(attribute.String("outcome", "failure"), attribute.String("error.type", kind)))
+		}
+		return nil
+	}, exports)
+	return err
+}
+
+// Shutdown makes a last collection of every reader (the OTLP reader exports
+// it) and stops them, within ctx.
 func (p *Provider) Shutdown(ctx context.Context) error {
-	return p.MeterProvider.Shutdown(ctx)
+	if err := p.MeterProvider.Shutdown(ctx); err != nil && !errors.Is(err, sdkmetric.ErrReaderShutdown) {
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,202 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+)
+
+// OTLPOptions configure the OTLP/gRPC push.
+type OTLPOptions struct {
+	// Endpoint is the host:port to dial.
+	Endpoint string
+	// Plaintext disables TLS.
+	Plaintext bool
+	// CAFile, CertFile and KeyFile are optional PEM files: the CA bundle that
+	// verifies the server and the client certificate for mutual TLS.
+	CAFile, CertFile, KeyFile string
+	// Headers are sent as gRPC metadata with every export.
+	Headers map[string]string
+	// Gzip compresses exports.
+	Gzip bool
+	// Interval is the time between exports; Timeout bounds each export,
+	// retries included.
+	Interval, Timeout time.Duration
+	// Delta selects delta temporality for counters instead of cumulative.
+	Delta bool
+}
+
+// logPeriod is how often a repeating failure is logged.
+const logPeriod = time.Minute
+
+// newOTLPReader builds the periodic reader pushing to the OTLP endpoint, with
+// its exporter wrapped to count and log the outcome of every export.
+func newOTLPReader(o OTLPOptions, stats *ExportStats) (sdkmetric.Reader, error) {
+	opts := []otlpmetricgrpc.Option{
+		otlpmetricgrpc.WithEndpoint(o.Endpoint),
+		otlpmetricgrpc.WithTimeout(o.Timeout),
+		otlpmetricgrpc.WithHeaders(o.Headers),
+		// A retry never outlives the export's timeout.
+		otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{
+			Enabled: true, InitialInterval: 500 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsedTime: o.Timeout,
+		}),
+	}
+	if o.Plaintext {
+		opts = append(opts, otlpmetricgrpc.WithInsecure())
+	} else {
+		tlsConfig, err := clientTLS(o)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(tlsConfig)))
+	}
+	if o.Gzip {
+		opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
+	}
+	if o.Delta {
+		opts = append(opts, otlpmetricgrpc.WithTemporalitySelector(deltaTemporality))
+	}
+	exporter, err := otlpmetricgrpc.New(context.Background(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create otlp exporter: %w", err)
+	}
+	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats},
+		sdkmetric.WithInterval(o.Interval), sdkmetric.WithTimeout(o.Timeout)), nil
+}
+
+// deltaTemporality reports counters as deltas; gauges have no temporality.
+func deltaTemporality(sdkmetric.InstrumentKind) metricdata.Temporality {
+	return metricdata.DeltaTemporality
+}
+
+// clientTLS builds the TLS configuration: system roots or the CA file, and a
+// client certificate when one is configured.
+func clientTLS(o OTLPOptions) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("read otlp ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("otlp ca_file %s: no PEM certificate", o.CAFile)
+		}
+	}
+	if o.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load otlp client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// ExportStats counts OTLP exports by outcome and logs failures, rate-limited.
+type ExportStats struct {
+	log     *zap.Logger
+	limiter *logLimiter
+
+	successes atomic.Int64
+	// failing counts consecutive failures, for the recovery log line.
+	failing atomic.Int64
+
+	mu       sync.Mutex
+	failures map[string]int64 // by error.type
+}
+
+// NewExportStats returns empty statistics that log to log.
+func NewExportStats(log *zap.Logger) *ExportStats {
+	return &ExportStats{log: log, limiter: newLogLimiter(logPeriod), failures: map[string]int64{}}
+}
+
+// record counts the outcome of one export.
+func (s *ExportStats) record(err error) {
+	if err == nil {
+		s.successes.Add(1)
+		if n := s.failing.Swap(0); n > 0 {
+			s.log.Info("otlp export succeeded again", zap.Int64("failed_exports", n))
+			s.limiter.reset()
+		}
+		return
+	}
+	kind := errorType(err)
+	s.mu.Lock()
+	s.failures[kind]++
+	s.mu.Unlock()
+	s.failing.Add(1)
+	if ok, suppressed := s.limiter.allow(); ok {
+		s.log.Warn("otlp export failed; the data of this export is dropped, cumulative totals catch up on the next success",
+			zap.String("error.type", kind), zap.Int("failures_not_logged", suppressed), zap.Error(err))
+	}
+}
+
+// Snapshot returns the successes and the failures by error.type.
+func (s *ExportStats) Snapshot() (successes int64, failures map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	failures = make(map[string]int64, len(s.failures))
+	for k, v := range s.failures {
+		failures[k] = v
+	}
+	return s.successes.Load(), failures
+}
+
+// errorType names an export error: the gRPC status code in snake case, or
+// deadline_exceeded / canceled / other.
+func errorType(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.OK && st.Code() != codes.Unknown {
+		return snakeCase(st.Code().String())
+	}
+	return "other"
+}
+
+// snakeCase turns a gRPC code name such as DeadlineExceeded into deadline_exceeded.
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// countingExporter records the outcome of every export in stats.
+type countingExporter struct {
+	sdkmetric.Exporter
+	stats *ExportStats
+}
+
+// Export forwards to the wrapped exporter and records the outcome.
+func (e *countingExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	err := e.Exporter.Export(ctx, rm)
+	e.stats.record(err)
+	return err
+}

@@ -1,0 +1,310 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	_ "google.golang.org/grpc/encoding/gzip" // the server accepts gzip
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// otlpServer is an in-process OTLP/gRPC metrics endpoint that records what it
+// receives, or fails every export with failCode.
+type otlpServer struct {
+	collectormetrics.UnimplementedMetricsServiceServer
+	addr     string
+	failCode codes.Code
+
+	mu       sync.Mutex
+	requests []*collectormetrics.ExportMetricsServiceRequest
+	headers  []metadata.MD
+}
+
+func startOTLPServer(t *testing.T, creds credentials.TransportCredentials, failCode codes.Code) *otlpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []grpc.ServerOption
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	srv := grpc.NewServer(opts...)
+	s := &otlpServer{addr: ln.Addr().String(), failCode: failCode}
+	collectormetrics.RegisterMetricsServiceServer(srv, s)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return s
+}
+
+func (s *otlpServer) Export(ctx context.Context, req *collectormetrics.ExportMetricsServiceRequest) (*collectormetrics.ExportMetricsServiceResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	s.headers = append(s.headers, md)
+	if s.failCode != codes.OK {
+		return nil, status.Error(s.failCode, "refused by test")
+	}
+	return &collectormetrics.ExportMetricsServiceResponse{}, nil
+}
+
+func (s *otlpServer) received() ([]*collectormetrics.ExportMetricsServiceRequest, []metadata.MD) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*collectormetrics.ExportMetricsServiceRequest(nil), s.requests...), append([]metadata.MD(nil), s.headers...)
+}
+
+// testCA writes a CA and a certificate it signed for 127.0.0.1 to dir, and
+// returns their paths.
+func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string, serverCert tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	caFile = write("ca.pem", "CERTIFICATE", caDER)
+	certFile = write("cert.pem", "CERTIFICATE", der)
+	keyFile = write("key.pem", "EC PRIVATE KEY", keyDER)
+	serverCert, err = tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return caFile, certFile, keyFile, serverCert
+}
+
+// pushOnce builds a provider pushing to the server, observes one counter and
+// shuts the provider down, which exports once.
+func pushOnce(t *testing.T, o OTLPOptions, value int64) (*Provider, error) {
+	t.Helper()
+	p, err := New(Options{Version: "v-test", OTLP: &o, CardinalityLimit: 100, Log: zaptest.NewLogger(t),
+		ResourceAttributes: map[string]string{"deployment.environment": "unit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meter := p.Meter("v-test")
+	counter, err := meter.Int64ObservableCounter("test.packets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+		obs.ObserveInt64(counter, value)
+		return nil
+	}, counter); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p, p.MeterProvider.Shutdown(ctx)
+}
+
+func TestOTLPPush(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, serverCert := testCA(t, dir)
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(caFile)
+	pool.AppendCertsFromPEM(caPEM)
+	serverTLS := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}})
+	mutualTLS := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})
+
+	cases := []struct {
+		name    string
+		creds   credentials.TransportCredentials
+		options func(addr string) OTLPOptions
+	}{
+		{"plaintext gzip headers", nil, func(addr string) OTLPOptions {
+			return OTLPOptions{Endpoint: addr, Plaintext: true, Gzip: true, Headers: map[string]string{"authorization": "Bearer t0ken"}}
+		}},
+		{"tls with ca file", serverTLS, func(addr string) OTLPOptions {
+			return OTLPOptions{Endpoint: addr, CAFile: caFile, Headers: map[string]string{"authorization": "Bearer t0ken"}}
+		}},
+		{"mutual tls", mutualTLS, func(addr string) OTLPOptions {
+			return OTLPOptions{Endpoint: addr, CAFile: caFile, CertFile: certFile, KeyFile: keyFile, Headers: map[string]string{"authorization": "Bearer t0ken"}}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startOTLPServer(t, tc.creds, codes.OK)
+			o := tc.options(srv.addr)
+			o.Interval, o.Timeout = time.Hour, 3*time.Second
+			p, err := pushOnce(t, o, 42)
+			if err != nil {
+				t.Fatalf("shutdown export: %v", err)
+			}
+			reqs, headers := srv.received()
+			if len(reqs) != 1 {
+				t.Fatalf("%d exports, want 1", len(reqs))
+			}
+			if got := headers[0].Get("authorization"); len(got) != 1 || got[0] != "Bearer t0ken" {
+				t.Errorf("authorization header %v", got)
+			}
+			rm := reqs[0].GetResourceMetrics()[0]
+			attrs := map[string]string{}
+			for _, kv := range rm.GetResource().GetAttributes() {
+				attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+			}
+			host, _ := os.Hostname()
+			for k, want := range map[string]string{"service.name": "packet-exporter", "service.version": "v-test", "host.name": host, "deployment.environment": "unit"} {
+				if attrs[k] != want {
+					t.Errorf("resource %s = %q, want %q", k, attrs[k], want)
+				}
+			}
+			m := rm.GetScopeMetrics()[0].GetMetrics()[0]
+			if m.GetName() != "test.packets" || m.GetSum().GetDataPoints()[0].GetAsInt() != 42 {
+				t.Errorf("metric %s", m)
+			}
+			if successes, failures := p.Exports.Snapshot(); successes != 1 || len(failures) != 0 {
+				t.Errorf("stats: %d successes, failures %v", successes, failures)
+			}
+		})
+	}
+}
+
+func TestOTLPFailuresAreCounted(t *testing.T) {
+	cases := []struct {
+		name     string
+		endpoint func(t *testing.T) string
+		wantType string
+	}{
+		{"endpoint refuses", func(t *testing.T) string { return startOTLPServer(t, nil, codes.PermissionDenied).addr }, "permission_denied"},
+		{"nothing listening", func(t *testing.T) string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}, "unavailable"},
+		{"blackhole", func(t *testing.T) string {
+			ln, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			return ln.Addr().String()
+		}, "deadline_exceeded"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := OTLPOptions{Endpoint: tc.endpoint(t), Plaintext: true, Interval: time.Hour, Timeout: time.Second}
+			start := time.Now()
+			p, err := pushOnce(t, o, 1)
+			if err == nil {
+				t.Fatal("export succeeded")
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("shutdown took %v with a 1s timeout", d)
+			}
+			successes, failures := p.Exports.Snapshot()
+			if successes != 0 || failures[tc.wantType] != 1 || len(failures) != 1 {
+				t.Errorf("stats: %d successes, failures %v; want one %s (error %v)", successes, failures, tc.wantType, err)
+			}
+		})
+	}
+}
+
+func TestErrorType(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{status.Error(codes.Unavailable, "x"), "unavailable"},
+		{fmt.Errorf("export: %w", status.Error(codes.ResourceExhausted, "x")), "resource_exhausted"},
+		{fmt.Errorf("export: %w", context.DeadlineExceeded), "deadline_exceeded"},
+		{context.Canceled, "canceled"},
+		{errors.New("boom"), "other"},
+	}
+	for _, tc := range cases {
+		if got := errorType(tc.err); got != tc.want {
+			t.Errorf("errorType(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestLogLimiter(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := newLogLimiter(time.Minute)
+	l.now = func() time.Time { return now }
+	steps := []struct {
+		advance        time.Duration
+		reset          bool
+		wantOK         bool
+		wantSuppressed int
+	}{
+		{0, false, true, 0},
+		{time.Second, false, false, 0},
+		{time.Second, false, false, 0},
+		{time.Minute, false, true, 2},
+		{time.Second, true, true, 0},
+		{time.Second, false, false, 0},
+	}
+	for i, s := range steps {
+		now = now.Add(s.advance)
+		if s.reset {
+			l.reset()
+		}
+		ok, suppressed := l.allow()
+		if ok != s.wantOK || suppressed != s.wantSuppressed {
+			t.Errorf("step %d: allow() = %v, %d; want %v, %d", i, ok, suppressed, s.wantOK, s.wantSuppressed)
+		}
+	}
+}
