@@ -1,0 +1,44 @@
+// Package instance makes sure one packet-exporter runs per network namespace.
+//
+// The lock is an abstract Unix socket: abstract socket names are scoped to the
+// network namespace, which is exactly the set of interfaces one instance
+// counts, and the kernel releases the name when the process exits, however it
+// exits (SIGKILL included), so a stale lock cannot outlive its holder.
+package instance
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+)
+
+// DefaultName is the abstract socket name packet-exporter locks.
+const DefaultName = "packet-exporter"
+
+// ErrRunning reports that another instance holds the lock.
+var ErrRunning = errors.New("another packet-exporter is already running in this network namespace")
+
+// Lock is a held instance lock.
+type Lock struct {
+	ln *net.UnixListener
+}
+
+// Acquire takes the lock called name in the caller's network namespace. It
+// fails with ErrRunning when another process holds it.
+func Acquire(name string) (*Lock, error) {
+	// A leading '@' selects the abstract namespace.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@" + name, Net: "unix"})
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w (abstract socket @%s is taken; stop the other instance first)", ErrRunning, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("take instance lock @%s: %w", name, err)
+	}
+	return &Lock{ln: ln}, nil
+}
+
+// Release gives the lock up.
+func (l *Lock) Release() error {
+	return l.ln.Close()
+}
