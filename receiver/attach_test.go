@@ -143,12 +143,12 @@ func TestAttachModesAndFailures(t *testing.T) {
 			cfg.Interfaces.Include = []string{"dum*", "missing0"}
 			cfg.XDP.Mode = tc.mode
 			cfg.Limits.MaxInterfaces = tc.maxIfaces
-			recv, err := receiver.New(cfg, zaptest.NewLogger(t))
+			recv, err := receiver.New(cfg, zaptest.NewLogger(t), receiver.WithNetns(ns.Handle))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer recv.Close()
-			if err := ns.Do(recv.Start); err != nil {
+			if err := recv.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			got := collect(t, recv)
@@ -181,12 +181,12 @@ func TestConcurrentCollections(t *testing.T) {
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{pair.NameA}
-	recv, err := receiver.New(cfg, zaptest.NewLogger(t))
+	recv, err := receiver.New(cfg, zaptest.NewLogger(t), receiver.WithNetns(a.Handle))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer recv.Close()
-	if err := a.Do(recv.Start); err != nil {
+	if err := recv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	readers := []*sdkmetric.ManualReader{sdkmetric.NewManualReader(), sdkmetric.NewManualReader()}

@@ -46,7 +46,7 @@ type exporter struct {
 func startExporter(t *testing.T, ns *testenv.Netns, cfg config.Config) *exporter {
 	t.Helper()
 	log := zaptest.NewLogger(t)
-	recv, err := receiver.New(cfg, log)
+	recv, err := receiver.New(cfg, log, receiver.WithNetns(ns.Handle))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func startExporter(t *testing.T, ns *testenv.Netns, cfg config.Config) *exporter
 	}
 	go srv.Serve()
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if err := ns.Do(recv.Start); err != nil {
+	if err := recv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return &exporter{recv: recv, url: "http://" + srv.Addr().String() + "/metrics"}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -22,6 +24,11 @@ const (
 	MetricReadErrors   = "packet_exporter.kernel.read_errors"
 	MetricAttached     = "packet_exporter.interface.attached"
 	MetricAttachFailed = "packet_exporter.attach.failures"
+	MetricSkipped      = "packet_exporter.interface.skipped"
+	MetricResyncs      = "packet_exporter.netlink.resyncs"
+	MetricReadDuration = "packet_exporter.kernel.read.duration"
+	MetricProgramRuns  = "packet_exporter.program.runs"
+	MetricProgramTime  = "packet_exporter.program.run_time"
 	MetricBuildInfo    = "packet_exporter.build.info"
 )
 
@@ -67,56 +74,89 @@ type BuildInfo struct {
 	Revision string
 }
 
+// instruments are the receiver's OpenTelemetry instruments.
+type instruments struct {
+	packets, bytes, parseErrors, countErrors, readErrors metric.Int64ObservableCounter
+	failures, resyncs, programRuns                       metric.Int64ObservableCounter
+	programTime                                          metric.Float64ObservableCounter
+	attached, skipped, buildInfo                         metric.Int64ObservableGauge
+	readDuration                                         metric.Float64Histogram
+}
+
+func newInstruments(meter metric.Meter) (*instruments, error) {
+	var i instruments
+	var errs [14]error
+	i.packets, errs[0] = meter.Int64ObservableCounter(MetricPackets, metric.WithUnit("{packet}"),
+		metric.WithDescription("Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."))
+	i.bytes, errs[1] = meter.Int64ObservableCounter(MetricBytes, metric.WithUnit("By"),
+		metric.WithDescription("Bytes of the frames seen, Ethernet header included, as counted by ip -s link."))
+	i.parseErrors, errs[2] = meter.Int64ObservableCounter(MetricParseErrors, metric.WithUnit("{packet}"),
+		metric.WithDescription("Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed)."))
+	i.countErrors, errs[3] = meter.Int64ObservableCounter(MetricCountErrors, metric.WithUnit("{packet}"),
+		metric.WithDescription("Frames the kernel programs could not count."))
+	i.readErrors, errs[4] = meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
+		metric.WithDescription("Failed reads of the kernel maps during collection."))
+	i.attached, errs[5] = meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
+		metric.WithDescription("Programs attached, by interface, direction, hook (xdp or tcx) and XDP mode."))
+	i.failures, errs[6] = meter.Int64ObservableCounter(MetricAttachFailed, metric.WithUnit("{failure}"),
+		metric.WithDescription("Failed attachments, by interface, direction, hook and reason."))
+	i.skipped, errs[7] = meter.Int64ObservableGauge(MetricSkipped, metric.WithUnit("{interface}"),
+		metric.WithDescription("Interfaces the configuration selects that are not counted, by reason."))
+	i.resyncs, errs[8] = meter.Int64ObservableCounter(MetricResyncs, metric.WithUnit("{resync}"),
+		metric.WithDescription("Times netlink link updates were lost and the interfaces were listed again."))
+	i.programRuns, errs[9] = meter.Int64ObservableCounter(MetricProgramRuns, metric.WithUnit("{run}"),
+		metric.WithDescription("Runs of each attached program, from the kernel's BPF statistics (only while kernel.bpf_stats_enabled is 1)."))
+	i.programTime, errs[10] = meter.Float64ObservableCounter(MetricProgramTime, metric.WithUnit("s"),
+		metric.WithDescription("Time spent in each attached program, from the kernel's BPF statistics (only while kernel.bpf_stats_enabled is 1)."))
+	i.buildInfo, errs[11] = meter.Int64ObservableGauge(MetricBuildInfo,
+		metric.WithDescription("Always 1; the attributes describe the running binary."))
+	i.readDuration, errs[12] = meter.Float64Histogram(MetricReadDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of one read of the kernel counters, per collection."),
+		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("create instruments: %w", err)
+	}
+	return &i, nil
+}
+
 // RegisterMetrics creates the receiver's instruments on meter and registers
 // the callback that observes them. The callback may run concurrently for
 // several readers.
 func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.Registration, error) {
-	packets, err1 := meter.Int64ObservableCounter(MetricPackets, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."))
-	bytes, err2 := meter.Int64ObservableCounter(MetricBytes, metric.WithUnit("By"),
-		metric.WithDescription("Bytes of the frames seen, Ethernet header included, as counted by ip -s link."))
-	parseErrors, err3 := meter.Int64ObservableCounter(MetricParseErrors, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed)."))
-	countErrors, err4 := meter.Int64ObservableCounter(MetricCountErrors, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames the kernel programs could not count."))
-	readErrors, err5 := meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
-		metric.WithDescription("Failed reads of the kernel maps during collection."))
-	attached, err6 := meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
-		metric.WithDescription("Programs attached, by interface, direction, hook (xdp or tcx) and XDP mode."))
-	failures, err7 := meter.Int64ObservableCounter(MetricAttachFailed, metric.WithUnit("{failure}"),
-		metric.WithDescription("Failed attachments, by interface, direction, hook and reason."))
-	buildInfo, err8 := meter.Int64ObservableGauge(MetricBuildInfo,
-		metric.WithDescription("Always 1; the attributes describe the running binary."))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
-		return nil, fmt.Errorf("create instruments: %w", err)
+	inst, err := newInstruments(meter)
+	if err != nil {
+		return nil, err
 	}
 	buildAttrs := metric.WithAttributes(attribute.String("version", build.Version),
 		attribute.String("revision", build.Revision), attribute.String("go.version", runtime.Version()))
 	noCounter := metric.WithAttributes(AttrErrorType.String("no_counter"))
 
 	var readFailures atomic.Int64
-	return meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(buildInfo, 1, buildAttrs)
-		r.observeAttachments(o, attached, failures)
+	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		o.ObserveInt64(inst.buildInfo, 1, buildAttrs)
+		r.observeAgent(o, inst)
 		var errs []error
-		if err := r.observeCounters(o, packets, bytes, parseErrors); err != nil {
+		start := time.Now()
+		if err := r.observeCounters(o, inst); err != nil {
 			readFailures.Add(1)
 			errs = append(errs, err)
 		}
+		inst.readDuration.Record(ctx, time.Since(start).Seconds())
 		if kernelErrors, err := r.reader.Errors(); err != nil {
 			readFailures.Add(1)
 			errs = append(errs, err)
 		} else {
-			o.ObserveInt64(countErrors, int64(kernelErrors[bpf.CounterPeErrorPE_ERROR_NO_COUNTER]), noCounter)
+			o.ObserveInt64(inst.countErrors, int64(kernelErrors[bpf.CounterPeErrorPE_ERROR_NO_COUNTER]), noCounter)
 		}
-		o.ObserveInt64(readErrors, readFailures.Load())
+		o.ObserveInt64(inst.readErrors, readFailures.Load())
 		return errors.Join(errs...)
-	}, packets, bytes, parseErrors, countErrors, readErrors, attached, failures, buildInfo)
+	}, inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors, inst.attached,
+		inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo)
 }
 
 // observeCounters reads the counters map once and observes every non-zero
 // series of the attached interfaces.
-func (r *Receiver) observeCounters(o metric.Observer, packets, bytes, parseErrors metric.Int64Observable) error {
+func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.reader.Counters(r.slots.end(), func(values []bpf.Value) error {
@@ -127,12 +167,12 @@ func (r *Receiver) observeCounters(o metric.Observer, packets, bytes, parseError
 					if v.Packets == 0 {
 						continue
 					}
-					o.ObserveInt64(packets, int64(v.Packets), a.attrs.classes[d][entry])
-					o.ObserveInt64(bytes, int64(v.Bytes), a.attrs.classes[d][entry])
+					o.ObserveInt64(inst.packets, int64(v.Packets), a.attrs.classes[d][entry])
+					o.ObserveInt64(inst.bytes, int64(v.Bytes), a.attrs.classes[d][entry])
 				}
 				for i, v := range block[bpf.ClassCount:] {
 					if v.Packets != 0 {
-						o.ObserveInt64(parseErrors, int64(v.Packets), a.attrs.anomalies[d][i])
+						o.ObserveInt64(inst.parseErrors, int64(v.Packets), a.attrs.anomalies[d][i])
 					}
 				}
 			}
@@ -141,20 +181,43 @@ func (r *Receiver) observeCounters(o metric.Observer, packets, bytes, parseError
 	})
 }
 
-func (r *Receiver) observeAttachments(o metric.Observer, attached, failures metric.Int64Observable) {
+// observeAgent observes the state of the attachments: programs attached,
+// failures, skipped interfaces, resyncs and, when the kernel collects them,
+// program run statistics.
+func (r *Receiver) observeAgent(o metric.Observer, inst *instruments) {
+	stats := kernelStatsEnabled()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, a := range r.attached {
 		for _, h := range a.hooks {
 			attrs := []attribute.KeyValue{AttrInterface.String(a.name), AttrDirection.String(h.direction.String()), AttrHook.String(h.kind)}
+			hookAttrs := metric.WithAttributes(attrs...)
 			if h.mode != "" {
 				attrs = append(attrs, AttrMode.String(h.mode))
 			}
-			o.ObserveInt64(attached, 1, metric.WithAttributes(attrs...))
+			o.ObserveInt64(inst.attached, 1, metric.WithAttributes(attrs...))
+			if !stats {
+				continue
+			}
+			if s, err := h.program.Stats(); err == nil {
+				o.ObserveInt64(inst.programRuns, int64(s.RunCount), hookAttrs)
+				o.ObserveFloat64(inst.programTime, s.Runtime.Seconds(), hookAttrs)
+			}
 		}
 	}
 	for k, n := range r.failures {
-		o.ObserveInt64(failures, n, metric.WithAttributes(AttrInterface.String(k.iface),
+		o.ObserveInt64(inst.failures, n, metric.WithAttributes(AttrInterface.String(k.iface),
 			AttrDirection.String(k.direction.String()), AttrHook.String(k.hook), AttrErrorType.String(k.reason)))
 	}
+	for _, s := range r.skipped {
+		o.ObserveInt64(inst.skipped, 1, metric.WithAttributes(AttrInterface.String(s.name), AttrErrorType.String(s.reason)))
+	}
+	o.ObserveInt64(inst.resyncs, r.resyncs)
+}
+
+// kernelStatsEnabled reports whether the kernel collects BPF run statistics
+// (sysctl kernel.bpf_stats_enabled, or a BPF_ENABLE_STATS holder).
+func kernelStatsEnabled() bool {
+	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
+	return err == nil && len(b) > 0 && b[0] == '1'
 }

@@ -1,14 +1,14 @@
 package receiver
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
@@ -21,10 +21,18 @@ const (
 	HookTCX = "tcx"
 )
 
+// Ingress hook policies (config ingress.hook).
+const (
+	IngressAuto = "auto" // XDP, or tcx ingress where another program holds the XDP hook
+	IngressXDP  = "xdp"  // XDP only; interfaces whose XDP hook is taken are skipped
+	IngressTCX  = "tcx"  // tcx ingress only
+)
+
 // Receiver owns the kernel maps, the programs attached to each interface and
 // the self-metric state. Its methods are safe for concurrent use.
 type Receiver struct {
 	cfg    config.Config
+	opts   options
 	log    *zap.Logger
 	maps   *bpf.Maps
 	reader *bpf.Reader
@@ -32,8 +40,15 @@ type Receiver struct {
 	mu       sync.RWMutex
 	slots    *slotSet
 	attached map[int]*attachment // by ifindex
+	skipped  map[int]skip        // matching interfaces not counted, by ifindex
 	failures map[failureKey]int64
+	missing  map[string]bool // literal include names reported as not found
+	resyncs  int64
+	ready    bool
 	closed   bool
+
+	stop    context.CancelFunc
+	stopped chan struct{}
 }
 
 // attachment is one interface being counted.
@@ -51,7 +66,14 @@ type hook struct {
 	kind      string // HookXDP or HookTCX
 	mode      string // XDP attach mode: native or generic; empty for tcx
 	program   *ebpf.Program
+	programID uint32 // kernel ID of program, 0 if unknown
 	link      link.Link
+}
+
+// skip is a matching interface that is not counted, and why.
+type skip struct {
+	name   string
+	reason string
 }
 
 // failureKey identifies a series of packet_exporter.attach.failures.
@@ -62,9 +84,30 @@ type failureKey struct {
 	reason    string
 }
 
+// Option tunes a Receiver.
+type Option func(*options)
+
+type options struct {
+	netns         netns.NsHandle
+	netlinkBuffer int
+	ingressHook   string
+}
+
+// WithNetns makes the receiver watch and attach to the interfaces of network
+// namespace ns instead of its own (tests run receivers in test namespaces).
+func WithNetns(ns netns.NsHandle) Option { return func(o *options) { o.netns = ns } }
+
+// WithNetlinkBuffer sets the receive buffer of the netlink subscription in
+// bytes (tests make it small to provoke lost messages).
+func WithNetlinkBuffer(bytes int) Option { return func(o *options) { o.netlinkBuffer = bytes } }
+
 // New creates the kernel maps, sized for cfg.Limits.MaxInterfaces
 // interfaces. Nothing is attached until Start.
-func New(cfg config.Config, log *zap.Logger) (*Receiver, error) {
+func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) {
+	o := options{netns: netns.None(), netlinkBuffer: 4 << 20, ingressHook: IngressAuto}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces)
 	if err != nil {
 		return nil, err
@@ -76,175 +119,112 @@ func New(cfg config.Config, log *zap.Logger) (*Receiver, error) {
 	}
 	return &Receiver{
 		cfg:      cfg,
+		opts:     o,
 		log:      log,
 		maps:     maps,
 		reader:   reader,
 		slots:    newSlotSet(maps.Slots),
 		attached: map[int]*attachment{},
+		skipped:  map[int]skip{},
+		missing:  map[string]bool{},
 		failures: map[failureKey]int64{},
 	}, nil
 }
 
-// Start attaches to every existing interface that the configuration selects.
-// Failures on single interfaces are logged and counted, not returned; the
-// error is for failures to list interfaces at all.
-func (r *Receiver) Start() error {
-	links, err := netlink.LinkList()
-	if err != nil {
-		return fmt.Errorf("list interfaces: %w", err)
+// Start attaches to every existing interface that the configuration selects
+// and keeps watching: interfaces that appear later are attached, deleted ones
+// forgotten. It returns once the existing interfaces are handled; failures on
+// single interfaces are logged and counted, not returned. The error is for a
+// watch that cannot start at all.
+func (r *Receiver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed || r.stop != nil {
+		r.mu.Unlock()
+		return errors.New("receiver already started or closed")
 	}
-	names := map[string]bool{}
-	for _, l := range links {
-		attrs := l.Attrs()
-		names[attrs.Name] = true
-		if r.cfg.Interfaces.Match(attrs.Name) {
-			r.Attach(attrs.Name, attrs.Index, attrs.EncapType)
-		}
-	}
-	r.reportMissing(names)
-	return nil
+	ctx, r.stop = context.WithCancel(ctx)
+	r.stopped = make(chan struct{})
+	r.mu.Unlock()
+
+	started := make(chan error, 1)
+	go r.watch(ctx, started)
+	return <-started
 }
 
-// reportMissing warns about, and counts as not_found, every include pattern
-// naming one interface literally (no glob characters) that does not exist.
-func (r *Receiver) reportMissing(existing map[string]bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, pattern := range r.cfg.Interfaces.Include {
-		if strings.ContainsAny(pattern, `*?[\`) || existing[pattern] {
-			continue
-		}
-		r.log.Warn("configured interface does not exist", zap.String("interface", pattern))
-		r.failLocked(pattern, bpf.Receive, HookXDP, reasonNotFound)
-	}
-	if len(r.attached) == 0 {
-		r.log.Warn("no interface is counted",
-			zap.Strings("include", r.cfg.Interfaces.Include),
-			zap.Strings("exclude", r.cfg.Interfaces.Exclude))
-	}
-}
-
-// Attach counts the interface with the given name, index and link encapsulation
-// (netlink's EncapType; only Ethernet framing is parsed). It reports whether at
-// least one direction is counted.
-func (r *Receiver) Attach(name string, index int, encap string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+// Ready reports whether the initial interfaces are handled and every matching
+// interface is counted, except those that cannot be (not Ethernet).
+func (r *Receiver) Ready() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if !r.ready {
 		return false
 	}
-	if _, ok := r.attached[index]; ok {
-		return true
-	}
-	log := r.log.With(zap.String("interface", name), zap.Int("ifindex", index))
-	if encap != "ether" {
-		log.Warn("interface skipped: not an Ethernet link", zap.String("link_type", encap))
-		r.failLocked(name, bpf.Receive, HookXDP, reasonUnsupportedLink)
-		return false
-	}
-	slot, ok := r.slots.take()
-	if !ok {
-		log.Error("interface skipped: no free counter slot; raise limits.max_interfaces",
-			zap.Int("max_interfaces", r.maps.Slots))
-		r.failLocked(name, bpf.Receive, HookXDP, reasonNoSlot)
-		return false
-	}
-	// A slot freed by an earlier interface must not carry its counts over.
-	if err := r.maps.ResetSlot(slot); err != nil {
-		log.Error("interface skipped: reset counters", zap.Error(err))
-		r.slots.release(slot)
-		r.failLocked(name, bpf.Receive, HookXDP, reasonOther)
-		return false
-	}
-	a := &attachment{name: name, index: index, slot: slot, attrs: newInterfaceAttributes(name)}
-	if h, err := r.attachXDP(index, slot); err != nil {
-		log.Warn("ingress not counted: attach xdp", zap.Error(err))
-		r.failLocked(name, bpf.Receive, HookXDP, failureReason(err))
-	} else {
-		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
-		a.hooks = append(a.hooks, h)
-	}
-	if r.cfg.Egress.Enabled {
-		if h, err := r.attachTCX(index, slot, bpf.Transmit); err != nil {
-			msg := "egress not counted: attach tcx"
-			if errors.Is(err, ebpf.ErrNotSupported) {
-				msg = "egress not counted: tcx is unavailable (needs Linux 6.6 or later)"
-			}
-			log.Warn(msg, zap.Error(err))
-			r.failLocked(name, bpf.Transmit, HookTCX, failureReason(err))
-		} else {
-			log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "transmit"))
-			a.hooks = append(a.hooks, h)
+	for _, s := range r.skipped {
+		if s.reason != reasonUnsupportedLink {
+			return false
 		}
 	}
-	if len(a.hooks) == 0 {
-		r.slots.release(slot)
-		return false
-	}
-	r.attached[index] = a
 	return true
 }
 
-// attachXDP loads and attaches an XDP instance in the configured mode; auto
-// tries native (driver) mode first and falls back to generic.
-func (r *Receiver) attachXDP(index, slot int) (hook, error) {
-	prog, err := r.maps.LoadXDP(slot)
-	if err != nil {
-		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
+// Attached returns the names of the interfaces being counted.
+func (r *Receiver) Attached() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.attached))
+	for _, a := range r.attached {
+		names = append(names, a.name)
 	}
-	modes := []struct {
-		name  string
-		flags link.XDPAttachFlags
-	}{{"native", link.XDPDriverMode}, {"generic", link.XDPGenericMode}}
-	switch r.cfg.XDP.Mode {
-	case config.XDPModeNative:
-		modes = modes[:1]
-	case config.XDPModeGeneric:
-		modes = modes[1:]
-	}
-	var errs []error
-	for _, m := range modes {
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: m.flags})
-		if err == nil {
-			return hook{direction: bpf.Receive, kind: HookXDP, mode: m.name, program: prog, link: l}, nil
-		}
-		errs = append(errs, fmt.Errorf("%s mode: %w", m.name, err))
-	}
-	prog.Close()
-	return hook{}, errors.Join(errs...)
+	return names
 }
 
-// attachTCX loads a tc instance for direction d and attaches it through tcx
-// at the head of the chain, so that it sees every frame of the hook; it returns
-// TCX_NEXT and never changes the verdict of the programs after it.
-func (r *Receiver) attachTCX(index, slot int, d bpf.Direction) (hook, error) {
-	prog, err := r.maps.LoadTC(slot, d)
-	if err != nil {
-		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
+// Close stops watching, detaches every program and releases the kernel maps.
+func (r *Receiver) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
 	}
-	attach := ebpf.AttachTCXEgress
-	if d == bpf.Receive {
-		attach = ebpf.AttachTCXIngress
+	r.closed = true
+	stop, stopped := r.stop, r.stopped
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-stopped
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
-	if err != nil {
-		prog.Close()
-		return hook{}, err
-	}
-	return hook{direction: d, kind: HookTCX, program: prog, link: l}, nil
-}
 
-// Detach stops counting the interface with the given index and frees its slot.
-func (r *Receiver) Detach(index int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var errs []error
+	for index, a := range r.attached {
+		errs = append(errs, a.close())
+		delete(r.attached, index)
+	}
+	errs = append(errs, r.maps.Close())
+	return errors.Join(errs...)
+}
+
+// detachLocked stops counting the interface with the given index and frees
+// its slot; its series are no longer reported. It returns the ID of the XDP
+// program it detached, or 0.
+func (r *Receiver) detachLocked(index int) (xdpProgID uint32) {
+	delete(r.skipped, index)
 	a, ok := r.attached[index]
 	if !ok {
-		return nil
+		return 0
 	}
 	delete(r.attached, index)
 	r.slots.release(a.slot)
-	return a.close()
+	if err := a.close(); err != nil {
+		r.log.Warn("detach", zap.String("interface", a.name), zap.Error(err))
+	}
+	r.log.Info("detached", zap.String("interface", a.name), zap.Int("ifindex", index))
+	for _, h := range a.hooks {
+		if h.kind == HookXDP {
+			xdpProgID = h.programID
+		}
+	}
+	return xdpProgID
 }
 
 func (a *attachment) close() error {
@@ -260,32 +240,4 @@ func (a *attachment) close() error {
 
 func (r *Receiver) failLocked(iface string, d bpf.Direction, hookKind, reason string) {
 	r.failures[failureKey{iface: iface, direction: d, hook: hookKind, reason: reason}]++
-}
-
-// Attached returns the names of the interfaces being counted.
-func (r *Receiver) Attached() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.attached))
-	for _, a := range r.attached {
-		names = append(names, a.name)
-	}
-	return names
-}
-
-// Close detaches every program and releases the kernel maps.
-func (r *Receiver) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	var errs []error
-	for index, a := range r.attached {
-		errs = append(errs, a.close())
-		delete(r.attached, index)
-	}
-	errs = append(errs, r.maps.Close())
-	return errors.Join(errs...)
 }

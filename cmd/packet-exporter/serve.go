@@ -25,9 +25,7 @@ const shutdownTimeout = 10 * time.Second
 // everything.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) {
 	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", revision()))
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		log.Warn("opentelemetry", zap.Error(err))
-	}))
+	otel.SetErrorHandler(telemetry.ErrorHandler(log))
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
@@ -45,22 +43,38 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	}()
 
 	provider, err := telemetry.New(telemetry.Options{
-		Version:          version,
-		CardinalityLimit: telemetry.CardinalityLimit(cfg.Limits.MaxInterfaces, 2*bpf.EntriesPerDirection),
-		Prometheus:       cfg.Prometheus.Enabled,
+		Version:            version,
+		ResourceAttributes: cfg.Resource.Attributes,
+		CardinalityLimit:   telemetry.CardinalityLimit(cfg.Limits.MaxInterfaces, 2*bpf.EntriesPerDirection),
+		Prometheus:         cfg.Prometheus.Enabled,
+		OTLP:               otlpOptions(cfg.OTLP),
+		Log:                log,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		// With OTLP on, this is the final export: bounded by its timeout.
+		timeout := shutdownTimeout
+		if cfg.OTLP.Enabled {
+			timeout = cfg.OTLP.Timeout
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if serr := provider.Shutdown(sctx); serr != nil {
-			err = errors.Join(err, fmt.Errorf("shut down metrics: %w", serr))
+			log.Warn("final metrics export failed", zap.Error(serr))
 		}
 	}()
-	if _, err := recv.RegisterMetrics(provider.Meter(version), receiver.BuildInfo{Version: version, Revision: revision()}); err != nil {
+	meter := provider.Meter(version)
+	if _, err := recv.RegisterMetrics(meter, receiver.BuildInfo{Version: version, Revision: revision()}); err != nil {
 		return err
+	}
+	if err := provider.RegisterMetrics(meter); err != nil {
+		return err
+	}
+	if cfg.OTLP.Enabled {
+		log.Info("pushing metrics over otlp", zap.String("endpoint", cfg.OTLP.Endpoint),
+			zap.Duration("interval", cfg.OTLP.Interval), zap.String("temporality", cfg.OTLP.Temporality))
 	}
 
 	var srv *server.Server
@@ -68,11 +82,11 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		if srv, err = server.New(cfg.Prometheus.ListenAddress, provider.Registry, version, log); err != nil {
 			return err
 		}
-	} else {
-		log.Warn("prometheus.enabled is false: no endpoint serves the metrics")
+	} else if !cfg.OTLP.Enabled {
+		log.Warn("prometheus and otlp are both disabled: the metrics go nowhere")
 	}
 
-	if err := recv.Start(); err != nil {
+	if err := recv.Start(ctx); err != nil {
 		return err
 	}
 
@@ -95,4 +109,25 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		}
 	}
 	return nil
+}
+
+// otlpOptions maps the otlp configuration section to the OTLP reader's
+// options, or nil when OTLP is off.
+func otlpOptions(c config.OTLP) *telemetry.OTLPOptions {
+	if !c.Enabled {
+		return nil
+	}
+	endpoint, plaintext := c.Target()
+	return &telemetry.OTLPOptions{
+		Endpoint:  endpoint,
+		Plaintext: plaintext,
+		CAFile:    c.CAFile,
+		CertFile:  c.CertFile,
+		KeyFile:   c.KeyFile,
+		Headers:   c.Headers,
+		Gzip:      c.Compression == config.CompressionGzip,
+		Interval:  c.Interval,
+		Timeout:   c.Timeout,
+		Delta:     c.Temporality == config.TemporalityDelta,
+	}
 }

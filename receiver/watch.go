@@ -1,0 +1,230 @@
+package receiver
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+)
+
+// resyncInterval is how often the interfaces are re-listed even when netlink
+// reported nothing lost: a safety net, cheap next to everything else.
+const resyncInterval = time.Minute
+
+// watch runs on its own OS thread, in the receiver's network namespace, for
+// the life of the receiver: it subscribes to link changes, lists the links,
+// attaches and detaches. When the subscription loses messages (ENOBUFS) it
+// subscribes again and reconciles against a fresh list.
+func (r *Receiver) watch(ctx context.Context, started chan<- error) {
+	defer close(r.stopped)
+	// Never unlocked: a thread that entered another namespace must die with
+	// this goroutine rather than go back to the scheduler.
+	runtime.LockOSThread()
+	if r.opts.netns.IsOpen() {
+		if err := netns.Set(r.opts.netns); err != nil {
+			started <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+	}
+	for first := true; ; first = false {
+		updates := make(chan netlink.LinkUpdate, 256)
+		done := make(chan struct{})
+		err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
+			ErrorCallback:          func(err error) { r.log.Debug("netlink subscription", zap.Error(err)) },
+			ReceiveBufferSize:      r.opts.netlinkBuffer,
+			ReceiveBufferForceSize: true,
+		})
+		if err == nil {
+			// Subscribed before listing: no change can fall between the two.
+			err = r.reconcile()
+		}
+		if first {
+			started <- err
+			if err != nil {
+				close(done)
+				return
+			}
+			r.mu.Lock()
+			r.ready = true
+			r.mu.Unlock()
+		}
+		if err != nil {
+			r.log.Error("watch interfaces", zap.Error(err))
+		}
+		lost := err == nil && r.consume(ctx, updates)
+		close(done)
+		go func() {
+			for range updates { // let the subscription's reader finish
+			}
+		}()
+		if ctx.Err() != nil {
+			return
+		}
+		if lost {
+			r.mu.Lock()
+			r.resyncs++
+			r.mu.Unlock()
+			r.log.Warn("netlink link updates were lost; listing interfaces again")
+		} else {
+			select { // the subscription could not start: try again shortly
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// consume applies link updates until ctx ends (false) or the subscription
+// breaks, which means messages were lost (true).
+func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdate) bool {
+	resync := time.NewTicker(resyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case u, ok := <-updates:
+			if !ok {
+				return true
+			}
+			r.handle(u)
+		case <-resync.C:
+			if err := r.reconcile(); err != nil {
+				r.log.Warn("list interfaces", zap.Error(err))
+			}
+		}
+	}
+}
+
+// handle applies one link update.
+func (r *Receiver) handle(u netlink.LinkUpdate) {
+	l := linkInfoOf(u.Link)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	if u.Header.Type == unix.RTM_DELLINK {
+		r.detachLocked(l.index)
+		return
+	}
+	r.applyLocked(l)
+}
+
+// applyLocked brings one existing link to the state the configuration wants.
+func (r *Receiver) applyLocked(l linkInfo) {
+	if a, ok := r.attached[l.index]; ok {
+		if a.name == l.name {
+			return
+		}
+		// Renamed (or an index reused unseen): start over under the new name.
+		if id := r.detachLocked(l.index); id != 0 && id == l.xdpProgID {
+			l.xdpForeign = false
+		}
+	}
+	if !r.cfg.Interfaces.Match(l.name) {
+		delete(r.skipped, l.index)
+		return
+	}
+	if s, ok := r.skipped[l.index]; ok && s.name == l.name && s.reason == reasonUnsupportedLink {
+		return // permanent: do not count the same failure again
+	}
+	r.attachLocked(l)
+}
+
+// reconcile lists the links and attaches, detaches or re-attaches so that
+// exactly the matching ones are counted, each under its current name.
+func (r *Receiver) reconcile() error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	current := make(map[int]linkInfo, len(links))
+	for _, nl := range links {
+		l := linkInfoOf(nl)
+		current[l.index] = l
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	for index, a := range r.attached {
+		if l, ok := current[index]; !ok || l.name != a.name || !a.alive() {
+			r.detachLocked(index)
+		}
+	}
+	for index := range r.skipped {
+		if _, ok := current[index]; !ok {
+			delete(r.skipped, index)
+		}
+	}
+	for _, l := range current {
+		r.applyLocked(l)
+	}
+	r.reportMissingLocked(current)
+	return nil
+}
+
+// reportMissingLocked warns about, and counts once as not_found, every
+// include pattern naming one interface literally (no glob characters) that
+// does not exist.
+func (r *Receiver) reportMissingLocked(current map[int]linkInfo) {
+	names := make(map[string]bool, len(current))
+	for _, l := range current {
+		names[l.name] = true
+	}
+	for _, pattern := range r.cfg.Interfaces.Include {
+		if strings.ContainsAny(pattern, `*?[\`) || names[pattern] || r.missing[pattern] {
+			continue
+		}
+		r.missing[pattern] = true
+		r.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
+		r.failLocked(pattern, bpf.Receive, HookXDP, reasonNotFound)
+	}
+}
+
+// linkInfoOf extracts what attaching needs from a netlink link.
+func linkInfoOf(nl netlink.Link) linkInfo {
+	attrs := nl.Attrs()
+	l := linkInfo{name: attrs.Name, index: attrs.Index, encap: attrs.EncapType}
+	if x := attrs.Xdp; x != nil && x.Attached {
+		l.xdpForeign, l.xdpProgID = true, x.ProgId
+	}
+	return l
+}
+
+// alive reports whether every link of the attachment is still attached to
+// its interface (a deleted interface takes its links with it).
+func (a *attachment) alive() bool {
+	for _, h := range a.hooks {
+		info, err := h.link.Info()
+		if err != nil {
+			return false
+		}
+		var ifindex uint32
+		switch h.kind {
+		case HookXDP:
+			if x := info.XDP(); x != nil {
+				ifindex = x.Ifindex
+			}
+		case HookTCX:
+			if x := info.TCX(); x != nil {
+				ifindex = x.Ifindex
+			}
+		}
+		if int(ifindex) != a.index {
+			return false
+		}
+	}
+	return true
+}
