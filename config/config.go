@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"time"
 )
 
 // DefaultYAML is the embedded default configuration file (config/default.yaml).
@@ -19,7 +20,10 @@ type Config struct {
 	Interfaces Interfaces `yaml:"interfaces"`
 	Egress     Egress     `yaml:"egress"`
 	XDP        XDP        `yaml:"xdp"`
+	Ingress    Ingress    `yaml:"ingress"`
 	Prometheus Prometheus `yaml:"prometheus"`
+	OTLP       OTLP       `yaml:"otlp"`
+	Resource   Resource   `yaml:"resource"`
 	Log        Log        `yaml:"log"`
 	Limits     Limits     `yaml:"limits"`
 }
@@ -56,6 +60,25 @@ const (
 	XDPModeGeneric = "generic"
 )
 
+// Ingress chooses the hook that counts received packets.
+type Ingress struct {
+	// Hook is one of IngressHookAuto, IngressHookXDP or IngressHookTCX.
+	// Default auto.
+	Hook string `yaml:"hook"`
+}
+
+// The accepted values of Ingress.Hook.
+const (
+	// IngressHookAuto uses XDP, or tcx ingress on interfaces whose XDP hook
+	// another program already holds.
+	IngressHookAuto = "auto"
+	// IngressHookXDP uses XDP only; interfaces whose XDP hook is taken are
+	// skipped.
+	IngressHookXDP = "xdp"
+	// IngressHookTCX uses tcx ingress only.
+	IngressHookTCX = "tcx"
+)
+
 // Prometheus configures the Prometheus /metrics HTTP endpoint.
 type Prometheus struct {
 	// Enabled turns the endpoint on. Default true.
@@ -64,6 +87,88 @@ type Prometheus struct {
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
 	// Default ":9743".
 	ListenAddress string `yaml:"listen_address"`
+}
+
+// OTLP configures pushing the metrics to an OpenTelemetry collector (or any
+// other OTLP receiver) with OTLP over gRPC.
+type OTLP struct {
+	// Enabled turns the periodic push on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is where the metrics are sent: "host:port", or a URL
+	// "http://host[:port]" (plaintext) or "https://host[:port]" (TLS) whose
+	// port defaults to 4317 and whose path is ignored. The host is an IP
+	// address (IPv6 in brackets) or a hostname. [OTLP.Target] gives the
+	// address to dial. Default "localhost:4317".
+	Endpoint string `yaml:"endpoint"`
+	// Insecure selects plaintext gRPC instead of TLS for a host:port
+	// Endpoint; a URL Endpoint is plaintext or TLS by its scheme and ignores
+	// Insecure. Default false.
+	Insecure bool `yaml:"insecure"`
+	// CAFile is a PEM bundle of the CA certificates that verify the
+	// server's certificate; empty means the system's roots. Default "".
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the PEM client certificate for mutual TLS; it needs
+	// KeyFile. Default "".
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile. Default "".
+	KeyFile string `yaml:"key_file"`
+	// Headers are gRPC metadata sent with every export, such as
+	// "authorization". Names are lowercase. Default empty.
+	Headers map[string]string `yaml:"headers"`
+	// Compression is CompressionGzip or CompressionNone. Default gzip.
+	Compression string `yaml:"compression"`
+	// Interval is the time between two exports; more than 0. Default 15s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout bounds each export; more than 0. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Temporality is TemporalityCumulative or TemporalityDelta. Default
+	// cumulative.
+	Temporality string `yaml:"temporality"`
+}
+
+// The accepted values of OTLP.Temporality and OTLP.Compression.
+const (
+	// TemporalityCumulative exports counters as totals since the exporter started.
+	TemporalityCumulative = "cumulative"
+	// TemporalityDelta exports counters as the change since the previous export.
+	TemporalityDelta = "delta"
+	// CompressionGzip compresses every export with gzip.
+	CompressionGzip = "gzip"
+	// CompressionNone sends exports uncompressed.
+	CompressionNone = "none"
+)
+
+// defaultOTLPPort is the port of an OTLP endpoint URL that names none.
+const defaultOTLPPort = 4317
+
+// Target resolves Endpoint into the host:port to dial and whether the
+// connection is plaintext: "http://h:p" gives ("h:p", true), "https://h:p"
+// gives ("h:p", false) and "h:p" gives ("h:p", o.Insecure). A URL without a
+// port gets 4317; the port is written in decimal without leading zeros.
+// The result is meaningful only for an Endpoint that passed [Config.Validate];
+// an invalid one is returned unchanged with o.Insecure.
+func (o OTLP) Target() (hostPort string, plaintext bool) {
+	endpoint, problem := parseOTLPEndpoint(o.Endpoint)
+	if problem != "" {
+		return o.Endpoint, o.Insecure
+	}
+	switch endpoint.scheme {
+	case "http":
+		return endpoint.hostPort, true
+	case "https":
+		return endpoint.hostPort, false
+	default:
+		return endpoint.hostPort, o.Insecure
+	}
+}
+
+// Resource describes the entity producing the metrics (the OpenTelemetry
+// resource).
+type Resource struct {
+	// Attributes are extra resource attributes, e.g.
+	// deployment.environment; they add to and override the attributes the
+	// exporter detects itself. Default empty.
+	Attributes map[string]string `yaml:"attributes"`
 }
 
 // Log configures the agent's own logging.
@@ -81,7 +186,8 @@ type Limits struct {
 	MaxInterfaces int `yaml:"max_interfaces"`
 }
 
-// Default returns the built-in defaults. Every call returns fresh slices.
+// Default returns the built-in defaults. Every call returns fresh slices and
+// maps; the maps (otlp.headers, resource.attributes) are empty, not nil.
 func Default() Config {
 	return Config{
 		Interfaces: Interfaces{
@@ -90,9 +196,19 @@ func Default() Config {
 		},
 		Egress:     Egress{Enabled: true},
 		XDP:        XDP{Mode: XDPModeAuto},
+		Ingress:    Ingress{Hook: IngressHookAuto},
 		Prometheus: Prometheus{Enabled: true, ListenAddress: ":9743"},
-		Log:        Log{Level: "info", Format: "json"},
-		Limits:     Limits{MaxInterfaces: 1024},
+		OTLP: OTLP{
+			Endpoint:    "localhost:4317",
+			Headers:     map[string]string{},
+			Compression: CompressionGzip,
+			Interval:    15 * time.Second,
+			Timeout:     10 * time.Second,
+			Temporality: TemporalityCumulative,
+		},
+		Resource: Resource{Attributes: map[string]string{}},
+		Log:      Log{Level: "info", Format: "json"},
+		Limits:   Limits{MaxInterfaces: 1024},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const exampleFile = "../packet-exporter.example.yaml"
@@ -18,9 +19,21 @@ func TestDefault(t *testing.T) {
 		Interfaces: Interfaces{Include: []string{"*"}, Exclude: []string{"lo"}},
 		Egress:     Egress{Enabled: true},
 		XDP:        XDP{Mode: "auto"},
+		Ingress:    Ingress{Hook: "auto"},
 		Prometheus: Prometheus{Enabled: true, ListenAddress: ":9743"},
-		Log:        Log{Level: "info", Format: "json"},
-		Limits:     Limits{MaxInterfaces: 1024},
+		OTLP: OTLP{
+			Enabled:     false,
+			Endpoint:    "localhost:4317",
+			Insecure:    false,
+			Headers:     map[string]string{},
+			Compression: "gzip",
+			Interval:    15 * time.Second,
+			Timeout:     10 * time.Second,
+			Temporality: "cumulative",
+		},
+		Resource: Resource{Attributes: map[string]string{}},
+		Log:      Log{Level: "info", Format: "json"},
+		Limits:   Limits{MaxInterfaces: 1024},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -34,9 +47,14 @@ func TestDefaultReturnsFreshSlices(t *testing.T) {
 	first := Default()
 	first.Interfaces.Include[0] = "changed"
 	first.Interfaces.Exclude[0] = "changed"
+	first.OTLP.Headers["authorization"] = "changed"
+	first.Resource.Attributes["service.name"] = "changed"
 	second := Default()
 	if second.Interfaces.Include[0] != "*" || second.Interfaces.Exclude[0] != "lo" {
 		t.Fatalf("Default() shares slices between calls: %+v", second.Interfaces)
+	}
+	if len(second.OTLP.Headers) != 0 || len(second.Resource.Attributes) != 0 {
+		t.Fatalf("Default() shares maps between calls: %v %v", second.OTLP.Headers, second.Resource.Attributes)
 	}
 }
 
@@ -100,7 +118,10 @@ func leafKeys(t reflect.Type, prefix string) []string {
 func TestLeafKeysCoverConfig(t *testing.T) {
 	want := []string{
 		"interfaces.include", "interfaces.exclude", "egress.enabled", "xdp.mode",
-		"prometheus.enabled", "prometheus.listen_address", "log.level", "log.format",
+		"ingress.hook", "prometheus.enabled", "prometheus.listen_address",
+		"otlp.enabled", "otlp.endpoint", "otlp.insecure", "otlp.ca_file", "otlp.cert_file",
+		"otlp.key_file", "otlp.headers", "otlp.compression", "otlp.interval", "otlp.timeout",
+		"otlp.temporality", "resource.attributes", "log.level", "log.format",
 		"limits.max_interfaces",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {

@@ -32,6 +32,10 @@ func FuzzParse(f *testing.F) {
 		"\x00\x01\x02\x03",
 		"{[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[: 1}",
 		"log:\n\tlevel: debug\n",
+		"otlp:\n  enabled: true\n  endpoint: https://collector:4317/v1\n  headers: {authorization: Bearer x}\n",
+		"otlp: {endpoint: 'http://[::1]', insecure: true, ca_file: ca.pem, interval: 0s}\n",
+		"otlp:\n  cert_file: /nonexistent\n  headers: {Grpc-X: \"\\t\", '': ''}\n  temporality: lowmemory\n",
+		"resource:\n  attributes:\n    service.name: edge\n    \"\\x01\": \"\\u0085\"\n",
 	}
 	for _, seed := range seeds {
 		f.Add([]byte(seed))

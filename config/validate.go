@@ -1,13 +1,21 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // xdpModes lists the accepted values of xdp.mode.
@@ -19,6 +27,15 @@ func logLevels() []string { return []string{"debug", "info", "warn", "error"} }
 // logFormats lists the accepted values of log.format.
 func logFormats() []string { return []string{"json", "console"} }
 
+// otlpCompressions lists the accepted values of otlp.compression.
+func otlpCompressions() []string { return []string{CompressionGzip, CompressionNone} }
+
+// otlpTemporalities lists the accepted values of otlp.temporality.
+func otlpTemporalities() []string { return []string{TemporalityCumulative, TemporalityDelta} }
+
+// maxTLSFileSize is the largest CA, certificate or key file read, in bytes.
+const maxTLSFileSize = 4 << 20
+
 // Bounds of limits.max_interfaces.
 const (
 	minMaxInterfaces = 1
@@ -29,6 +46,11 @@ const (
 // all problems, or nil. Parse calls it; call it again after [ApplyEnv] or
 // after changing a Config in code. Problems carry only Key and Msg here;
 // Parse adds the file and position.
+//
+// When otlp.enabled is true, Validate also reads the files named by
+// otlp.ca_file, otlp.cert_file and otlp.key_file and checks that they hold
+// a CA certificate and a matching certificate and key; relative paths are
+// relative to the working directory.
 func (c Config) Validate() error {
 	return c.problems().asError()
 }
@@ -38,7 +60,10 @@ func (c Config) problems() Errors {
 	var check checker
 	c.Interfaces.check(&check)
 	c.XDP.check(&check)
+	c.Ingress.check(&check)
 	c.Prometheus.check(&check)
+	c.OTLP.check(&check)
+	c.Resource.check(&check)
 	c.Log.check(&check)
 	c.Limits.check(&check)
 	return check.problems
@@ -84,10 +109,167 @@ func (x XDP) check(c *checker) {
 	c.oneOf("xdp.mode", x.Mode, xdpModes())
 }
 
+func (i Ingress) check(c *checker) {
+	c.oneOf("ingress.hook", i.Hook, []string{IngressHookAuto, IngressHookXDP, IngressHookTCX})
+}
+
 func (p Prometheus) check(c *checker) {
 	if msg := listenAddressProblem(p.ListenAddress); msg != "" {
 		c.add("prometheus.listen_address", "%s", msg)
 	}
+}
+
+func (o OTLP) check(c *checker) {
+	endpoint, endpointProblem := parseOTLPEndpoint(o.Endpoint)
+	if endpointProblem != "" {
+		c.add("otlp.endpoint", "%s", endpointProblem)
+	}
+	checkHeaders(c, "otlp.headers", o.Headers)
+	c.oneOf("otlp.compression", o.Compression, otlpCompressions())
+	c.positive("otlp.interval", o.Interval)
+	c.positive("otlp.timeout", o.Timeout)
+	c.oneOf("otlp.temporality", o.Temporality, otlpTemporalities())
+	o.checkTLSFiles(c, endpoint, endpointProblem == "")
+}
+
+// tlsFile is one of the TLS files of the OTLP settings.
+type tlsFile struct {
+	key, path string
+}
+
+// checkTLSFiles checks that the TLS files fit the connection and, when OTLP
+// is enabled, that they can be read and used.
+func (o OTLP) checkTLSFiles(c *checker, endpoint otlpEndpoint, endpointValid bool) {
+	var set []tlsFile
+	for _, file := range []tlsFile{{"otlp.ca_file", o.CAFile}, {"otlp.cert_file", o.CertFile}, {"otlp.key_file", o.KeyFile}} {
+		if file.path != "" {
+			set = append(set, file)
+		}
+	}
+	switch {
+	case o.CertFile != "" && o.KeyFile == "":
+		c.add("otlp.cert_file", "is set without otlp.key_file (a client certificate needs its key)")
+	case o.CertFile == "" && o.KeyFile != "":
+		c.add("otlp.key_file", "is set without otlp.cert_file (a client key needs its certificate)")
+	}
+	if len(set) > 0 && endpointValid {
+		if reason := plaintextReason(endpoint, o.Insecure); reason != "" {
+			c.add(set[0].key, "TLS files are set but the connection is plaintext (%s)", reason)
+		}
+	}
+	if !o.Enabled {
+		return
+	}
+	contents := map[string][]byte{}
+	for _, file := range set {
+		data, err := readTLSFile(file.path)
+		if err != nil {
+			c.add(file.key, "%v", err)
+			continue
+		}
+		contents[file.key] = data
+	}
+	if data, ok := contents["otlp.ca_file"]; ok && !x509.NewCertPool().AppendCertsFromPEM(data) {
+		c.add("otlp.ca_file", "no PEM certificate found in %q", o.CAFile)
+	}
+	certPEM, certRead := contents["otlp.cert_file"]
+	keyPEM, keyRead := contents["otlp.key_file"]
+	if certRead && keyRead {
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			c.add("otlp.cert_file", "cannot load %q and %q as a certificate and key pair: %v", o.CertFile, o.KeyFile, err)
+		}
+	}
+}
+
+// plaintextReason says why the connection to endpoint is plaintext, or
+// returns "" when it uses TLS.
+func plaintextReason(endpoint otlpEndpoint, insecure bool) string {
+	switch {
+	case endpoint.scheme == "http":
+		return "otlp.endpoint is an http:// URL"
+	case endpoint.scheme == "" && insecure:
+		return "otlp.insecure is true"
+	}
+	return ""
+}
+
+// readTLSFile reads a CA, certificate or key file, refusing files larger
+// than maxTLSFileSize. Errors name the file.
+func readTLSFile(path string) ([]byte, error) {
+	data, err := readAtMost(path, maxTLSFileSize+1)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the file: %w", err)
+	}
+	if len(data) > maxTLSFileSize {
+		return nil, fmt.Errorf("file %q is larger than the limit of %d bytes", path, maxTLSFileSize)
+	}
+	return data, nil
+}
+
+// checkHeaders reports invalid gRPC metadata names and values, in the order
+// of the names.
+func checkHeaders(c *checker, key string, headers map[string]string) {
+	for _, name := range slices.Sorted(maps.Keys(headers)) {
+		entryKey := fieldPath(key, name)
+		if msg := headerNameProblem(name); msg != "" {
+			c.add(entryKey, "%s", msg)
+		}
+		if msg := textProblem(headers[name]); msg != "" {
+			c.add(entryKey, "header value %s", msg)
+		}
+	}
+}
+
+// headerNameProblem describes why name is not a valid gRPC metadata name
+// for otlp.headers, or returns "".
+func headerNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "header name must not be empty"
+	case strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "":
+		return fmt.Sprintf("invalid header name %q (want lowercase letters, digits, '-', '_' and '.')", name)
+	case strings.HasPrefix(name, "grpc-"):
+		return fmt.Sprintf("header name %q is reserved (names starting with \"grpc-\" belong to gRPC)", name)
+	}
+	return ""
+}
+
+// textProblem describes why text cannot be sent as a header value or
+// resource attribute (invalid UTF-8 or a control character), or returns "".
+func textProblem(text string) string {
+	if !utf8.ValidString(text) {
+		return "contains invalid UTF-8"
+	}
+	for _, r := range text {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("contains the control character %U", r)
+		}
+	}
+	return ""
+}
+
+func (r Resource) check(c *checker) {
+	for _, name := range slices.Sorted(maps.Keys(r.Attributes)) {
+		entryKey := fieldPath("resource.attributes", name)
+		if msg := attributeNameProblem(name); msg != "" {
+			c.add(entryKey, "%s", msg)
+		}
+		if msg := textProblem(r.Attributes[name]); msg != "" {
+			c.add(entryKey, "attribute value %s", msg)
+		}
+	}
+}
+
+// attributeNameProblem describes why name is not a valid resource attribute
+// name, or returns "".
+func attributeNameProblem(name string) string {
+	if name == "" {
+		return "attribute name must not be empty"
+	}
+	if msg := textProblem(name); msg != "" {
+		return "attribute name " + msg
+	}
+	return ""
 }
 
 func (l Log) check(c *checker) {
@@ -98,6 +280,13 @@ func (l Log) check(c *checker) {
 func (l Limits) check(c *checker) {
 	if l.MaxInterfaces < minMaxInterfaces || l.MaxInterfaces > maxMaxInterfaces {
 		c.add("limits.max_interfaces", "value %d out of range (want %d..%d)", l.MaxInterfaces, minMaxInterfaces, maxMaxInterfaces)
+	}
+}
+
+// positive reports a duration that is not more than 0.
+func (c *checker) positive(key string, duration time.Duration) {
+	if duration <= 0 {
+		c.add(key, "value %s out of range (want more than 0)", duration)
 	}
 }
 
@@ -188,4 +377,69 @@ func validHostnameLabel(label string) bool {
 		}
 	}
 	return true
+}
+
+// otlpEndpoint is a valid otlp.endpoint taken apart.
+type otlpEndpoint struct {
+	// scheme is "http" or "https" for a URL, "" for host:port.
+	scheme string
+	// hostPort is the address to dial, with a decimal port.
+	hostPort string
+}
+
+// parseOTLPEndpoint parses otlp.endpoint: host:port, or an http or https URL
+// whose port defaults to 4317. It returns a description of the problem, or
+// "" when the endpoint is valid.
+func parseOTLPEndpoint(endpoint string) (otlpEndpoint, string) {
+	if strings.Contains(endpoint, "://") {
+		return parseOTLPEndpointURL(endpoint)
+	}
+	host, port, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint %q (want host:port or an http:// or https:// URL, e.g. \"localhost:4317\" or \"https://collector.example.com:4317\")", endpoint)
+	}
+	number, ok := parsePort(port)
+	if !ok {
+		return otlpEndpoint{}, fmt.Sprintf("invalid port %q in endpoint %q (want an integer 1..65535)", port, endpoint)
+	}
+	if host == "" || !validListenHost(host, strings.HasPrefix(endpoint, "[")) {
+		return otlpEndpoint{}, fmt.Sprintf("invalid host %q in endpoint %q (want an IP address or a hostname)", host, endpoint)
+	}
+	return otlpEndpoint{hostPort: net.JoinHostPort(host, strconv.Itoa(number))}, ""
+}
+
+// parseOTLPEndpointURL parses an otlp.endpoint written as a URL.
+func parseOTLPEndpointURL(endpoint string) (otlpEndpoint, string) {
+	parsed, err := url.Parse(endpoint)
+	if err != nil {
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint URL %q (%v)", endpoint, err)
+	}
+	switch {
+	case parsed.Scheme != "http" && parsed.Scheme != "https":
+		return otlpEndpoint{}, fmt.Sprintf("unsupported scheme %q in endpoint %q (want http or https)", parsed.Scheme, endpoint)
+	case parsed.User != nil:
+		return otlpEndpoint{}, fmt.Sprintf("endpoint %q must not contain user information (send credentials in otlp.headers)", endpoint)
+	case parsed.RawQuery != "" || parsed.ForceQuery || parsed.Fragment != "":
+		return otlpEndpoint{}, fmt.Sprintf("endpoint %q must not contain a query or fragment", endpoint)
+	}
+	host := parsed.Hostname()
+	if host == "" {
+		return otlpEndpoint{}, fmt.Sprintf("missing host in endpoint %q", endpoint)
+	}
+	bracketed := strings.HasPrefix(parsed.Host, "[")
+	if !validListenHost(host, bracketed) || !bracketed && strings.Contains(host, ":") {
+		return otlpEndpoint{}, fmt.Sprintf("invalid host %q in endpoint %q (want an IP address or a hostname)", host, endpoint)
+	}
+	number := defaultOTLPPort
+	if port := parsed.Port(); port != "" || strings.HasSuffix(parsed.Host, ":") {
+		var ok bool
+		if number, ok = parsePort(port); !ok {
+			return otlpEndpoint{}, fmt.Sprintf("invalid port %q in endpoint %q (want an integer 1..65535)", port, endpoint)
+		}
+	}
+	return otlpEndpoint{scheme: parsed.Scheme, hostPort: net.JoinHostPort(host, strconv.Itoa(number))}, ""
 }

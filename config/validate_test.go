@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateConfigBuiltInCode(t *testing.T) {
@@ -17,6 +18,8 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 		{"empty exclude", func(c *Config) { c.Interfaces.Exclude = nil }, ""},
 		{"bad xdp mode", func(c *Config) { c.XDP.Mode = "Auto" },
 			`xdp.mode: invalid value "Auto" (want auto, native or generic)`},
+		{"bad ingress hook", func(c *Config) { c.Ingress.Hook = "tc" },
+			`ingress.hook: invalid value "tc" (want auto, xdp or tcx)`},
 		{"empty log level", func(c *Config) { c.Log.Level = "" },
 			`log.level: invalid value "" (want debug, info, warn or error)`},
 		{"bad log format", func(c *Config) { c.Log.Format = "logfmt" },
@@ -35,6 +38,47 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 			c.Prometheus.Enabled = false
 			c.Prometheus.ListenAddress = ""
 		}, `prometheus.listen_address: invalid address "" (want host:port, e.g. ":9743" or "127.0.0.1:9743")`},
+		{"OTLP enabled with defaults", func(c *Config) { c.OTLP.Enabled = true }, ""},
+		{"nil maps", func(c *Config) { c.OTLP.Headers = nil; c.Resource.Attributes = nil }, ""},
+		{"TLS file names are not read while disabled", func(c *Config) {
+			c.OTLP.CAFile, c.OTLP.CertFile, c.OTLP.KeyFile = "/nonexistent/ca", "/nonexistent/c", "/nonexistent/k"
+		}, ""},
+		{"OTLP endpoint checked even when disabled", func(c *Config) { c.OTLP.Endpoint = "collector" },
+			`otlp.endpoint: invalid endpoint "collector" (want host:port or an http:// or https:// URL, e.g. "localhost:4317" or "https://collector.example.com:4317")`},
+		{"OTLP durations", func(c *Config) { c.OTLP.Interval = 0; c.OTLP.Timeout = -time.Millisecond },
+			"otlp.interval: value 0s out of range (want more than 0)\n" +
+				"otlp.timeout: value -1ms out of range (want more than 0)"},
+		{"OTLP enums are case-sensitive", func(c *Config) { c.OTLP.Compression = "GZIP"; c.OTLP.Temporality = "" },
+			"otlp.compression: invalid value \"GZIP\" (want gzip or none)\n" +
+				`otlp.temporality: invalid value "" (want cumulative or delta)`},
+		{"TLS files with an insecure host:port", func(c *Config) {
+			c.OTLP.Insecure = true
+			c.OTLP.CertFile, c.OTLP.KeyFile = "c.pem", "k.pem"
+		}, `otlp.cert_file: TLS files are set but the connection is plaintext (otlp.insecure is true)`},
+		{"TLS key with an http URL", func(c *Config) {
+			c.OTLP.Endpoint = "http://collector"
+			c.OTLP.KeyFile = "k.pem"
+		}, "otlp.key_file: is set without otlp.cert_file (a client key needs its certificate)\n" +
+			`otlp.key_file: TLS files are set but the connection is plaintext (otlp.endpoint is an http:// URL)`},
+		{"an invalid endpoint is not also reported as plaintext", func(c *Config) {
+			c.OTLP.Endpoint = "http://"
+			c.OTLP.CAFile = "ca.pem"
+		}, `otlp.endpoint: missing host in endpoint "http://"`},
+		{"headers in name order", func(c *Config) {
+			c.OTLP.Headers = map[string]string{
+				"x-ok": "fine", "grpc-status": "0", "b\xff": "v", "x-bad": "a\xffb", "": "", "a_b.c-1": "ünïcode ok",
+			}
+		}, "otlp.headers[\"\"]: header name must not be empty\n" +
+			"otlp.headers[\"b\\xff\"]: invalid header name \"b\\xff\" (want lowercase letters, digits, '-', '_' and '.')\n" +
+			"otlp.headers.grpc-status: header name \"grpc-status\" is reserved (names starting with \"grpc-\" belong to gRPC)\n" +
+			"otlp.headers.x-bad: header value contains invalid UTF-8"},
+		{"resource attributes", func(c *Config) {
+			c.Resource.Attributes = map[string]string{
+				"": "x", "ok": "", "service.name": "bad\x00", "k\u2028": "line separator is not a control character", "\xfe": "v",
+			}
+		}, "resource.attributes[\"\"]: attribute name must not be empty\n" +
+			"resource.attributes[\"service.name\"]: attribute value contains the control character U+0000\n" +
+			"resource.attributes[\"\\xfe\"]: attribute name contains invalid UTF-8"},
 		{"all problems in order", func(c *Config) {
 			c.Interfaces.Include = []string{}
 			c.XDP.Mode = ""

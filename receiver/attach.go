@@ -24,6 +24,7 @@ type linkInfo struct {
 // attachLocked counts the interface l. It runs on the watch thread, which is
 // in the receiver's network namespace.
 func (r *Receiver) attachLocked(l linkInfo) {
+	delete(r.skipped, l.index)
 	log := r.log.With(zap.String("interface", l.name), zap.Int("ifindex", l.index))
 	if l.encap != "ether" {
 		r.skipLocked(l, bpf.Receive, HookXDP, reasonUnsupportedLink, "interface skipped: not an Ethernet link",
@@ -61,20 +62,21 @@ func (r *Receiver) attachLocked(l linkInfo) {
 	}
 	if len(a.hooks) == 0 {
 		r.slots.release(slot)
-		r.skipped[l.index] = skip{name: l.name, reason: reasonOther}
+		if _, ok := r.skipped[l.index]; !ok {
+			r.skipped[l.index] = skip{name: l.name, reason: reasonOther}
+		}
 		return
 	}
-	delete(r.skipped, l.index)
 	r.attached[l.index] = a
 }
 
 // attachIngressLocked attaches the ingress program as the ingress hook policy
 // says: XDP, or tcx where XDP is taken by someone else (auto) or chosen.
 func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
-	policy := r.opts.ingressHook
-	useTCX := policy == IngressTCX
-	if l.xdpForeign && policy != IngressTCX {
-		if policy == IngressXDP {
+	policy := r.cfg.Ingress.Hook
+	useTCX := policy == config.IngressHookTCX
+	if l.xdpForeign && policy != config.IngressHookTCX {
+		if policy == config.IngressHookXDP {
 			r.skipLocked(l, bpf.Receive, HookXDP, reasonHookBusy,
 				"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 			return hook{}, false
@@ -88,9 +90,11 @@ func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (h
 			log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
 			return h, true
 		}
-		r.failLocked(l.name, bpf.Receive, HookXDP, failureReason(err))
-		if policy == IngressXDP || failureReason(err) != reasonHookBusy {
+		reason := failureReason(err)
+		r.failLocked(l.name, bpf.Receive, HookXDP, reason)
+		if policy == config.IngressHookXDP || reason != reasonHookBusy {
 			log.Warn("ingress not counted: attach xdp", zap.Error(err))
+			r.skipped[l.index] = skip{name: l.name, reason: reason}
 			return hook{}, false
 		}
 		log.Info("XDP hook taken meanwhile; counting ingress through tcx", zap.Error(err))
@@ -99,6 +103,7 @@ func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (h
 	if err != nil {
 		log.Warn("ingress not counted: attach tcx", zap.Error(err))
 		r.failLocked(l.name, bpf.Receive, HookTCX, failureReason(err))
+		r.skipped[l.index] = skip{name: l.name, reason: failureReason(err)}
 		return hook{}, false
 	}
 	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))

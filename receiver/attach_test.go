@@ -160,6 +160,10 @@ func TestAttachModesAndFailures(t *testing.T) {
 					t.Errorf("%s:\n got %v\nwant %v", metric, got[metric], points)
 				}
 			}
+			wantReady := tc.mode != config.XDPModeNative && tc.maxIfaces > 1
+			if recv.Ready() != wantReady {
+				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), wantReady, got[receiver.MetricSkipped])
+			}
 			if v := got[receiver.MetricBuildInfo]; len(v) != 1 {
 				t.Errorf("build info points: %v", v)
 			}

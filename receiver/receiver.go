@@ -21,13 +21,6 @@ const (
 	HookTCX = "tcx"
 )
 
-// Ingress hook policies (config ingress.hook).
-const (
-	IngressAuto = "auto" // XDP, or tcx ingress where another program holds the XDP hook
-	IngressXDP  = "xdp"  // XDP only; interfaces whose XDP hook is taken are skipped
-	IngressTCX  = "tcx"  // tcx ingress only
-)
-
 // Receiver owns the kernel maps, the programs attached to each interface and
 // the self-metric state. Its methods are safe for concurrent use.
 type Receiver struct {
@@ -90,7 +83,6 @@ type Option func(*options)
 type options struct {
 	netns         netns.NsHandle
 	netlinkBuffer int
-	ingressHook   string
 }
 
 // WithNetns makes the receiver watch and attach to the interfaces of network
@@ -104,7 +96,7 @@ func WithNetlinkBuffer(bytes int) Option { return func(o *options) { o.netlinkBu
 // New creates the kernel maps, sized for cfg.Limits.MaxInterfaces
 // interfaces. Nothing is attached until Start.
 func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) {
-	o := options{netns: netns.None(), netlinkBuffer: 4 << 20, ingressHook: IngressAuto}
+	o := options{netns: netns.None(), netlinkBuffer: 4 << 20}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -35,7 +35,9 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 		}
 	}
 	for first := true; ; first = false {
-		updates := make(chan netlink.LinkUpdate, 256)
+		// Unbuffered: the socket buffer is the queue, and its overflow (ENOBUFS)
+		// the signal that updates were lost.
+		updates := make(chan netlink.LinkUpdate)
 		done := make(chan struct{})
 		err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
 			ErrorCallback:          func(err error) { r.log.Debug("netlink subscription", zap.Error(err)) },
@@ -47,14 +49,15 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 			err = r.reconcile()
 		}
 		if first {
-			started <- err
 			if err != nil {
 				close(done)
+				started <- err
 				return
 			}
 			r.mu.Lock()
 			r.ready = true
 			r.mu.Unlock()
+			started <- nil
 		}
 		if err != nil {
 			r.log.Error("watch interfaces", zap.Error(err))
@@ -148,10 +151,12 @@ func (r *Receiver) reconcile() error {
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
 	}
+	// In listing (ifindex) order, so that slots go to interfaces predictably.
+	ordered := make([]linkInfo, len(links))
 	current := make(map[int]linkInfo, len(links))
-	for _, nl := range links {
-		l := linkInfoOf(nl)
-		current[l.index] = l
+	for i, nl := range links {
+		ordered[i] = linkInfoOf(nl)
+		current[ordered[i].index] = ordered[i]
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -168,7 +173,7 @@ func (r *Receiver) reconcile() error {
 			delete(r.skipped, index)
 		}
 	}
-	for _, l := range current {
+	for _, l := range ordered {
 		r.applyLocked(l)
 	}
 	r.reportMissingLocked(current)

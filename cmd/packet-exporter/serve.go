@@ -12,6 +12,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/instance"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	"github.com/packet-exporter/packet-exporter/receiver"
@@ -26,6 +27,11 @@ const shutdownTimeout = 10 * time.Second
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) {
 	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", revision()))
 	otel.SetErrorHandler(telemetry.ErrorHandler(log))
+	lock, err := instance.Acquire(instance.DefaultName)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
@@ -77,36 +83,33 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 			zap.Duration("interval", cfg.OTLP.Interval), zap.String("temporality", cfg.OTLP.Temporality))
 	}
 
-	var srv *server.Server
-	if cfg.Prometheus.Enabled {
-		if srv, err = server.New(cfg.Prometheus.ListenAddress, provider.Registry, version, log); err != nil {
-			return err
-		}
-	} else if !cfg.OTLP.Enabled {
+	// The HTTP server always runs, for the probes; /metrics only with Prometheus on.
+	srv, err := server.New(cfg.Prometheus.ListenAddress, provider.Registry, recv.Ready, version, log)
+	if err != nil {
+		return err
+	}
+	if !cfg.Prometheus.Enabled && !cfg.OTLP.Enabled {
 		log.Warn("prometheus and otlp are both disabled: the metrics go nowhere")
 	}
 
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http shutdown", zap.Error(err))
+		}
+	}()
+	log.Info("serving", zap.String("address", srv.Addr().String()), zap.Bool("metrics", cfg.Prometheus.Enabled))
 	if err := recv.Start(ctx); err != nil {
 		return err
-	}
-
-	serveErr := make(chan error, 1)
-	if srv != nil {
-		go func() { serveErr <- srv.Serve() }()
-		log.Info("serving metrics", zap.String("address", srv.Addr().String()))
 	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-serveErr:
 		return err
-	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("http shutdown", zap.Error(err))
-		}
 	}
 	return nil
 }

@@ -1,5 +1,6 @@
 // Package server serves packet-exporter's HTTP endpoints: a landing page at
-// "/" and the Prometheus exposition at "/metrics".
+// "/", the Prometheus exposition at "/metrics" (when Prometheus is on), and
+// the probes "/healthz" (the process serves) and "/readyz" (ready() is true).
 package server
 
 import (
@@ -37,19 +38,30 @@ type Server struct {
 
 // New listens on address and prepares the handlers; Serve starts serving.
 // Listening here, before anything is attached, makes a taken port fail fast.
-func New(address string, registry *prometheus.Registry, version string, log *zap.Logger) (*Server, error) {
+// registry may be nil (no /metrics); ready reports readiness for /readyz.
+func New(address string, registry *prometheus.Registry, ready func() bool, version string, log *zap.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", address, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
-		ErrorLog:            zap.NewStdLog(log),
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 10,
-		Timeout:             scrapeTimeout,
-	}))
-	mux.HandleFunc("/{$}", landingPage(version))
+	if registry != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+			ErrorLog:            zap.NewStdLog(log),
+			ErrorHandling:       promhttp.ContinueOnError,
+			MaxRequestsInFlight: 10,
+			Timeout:             scrapeTimeout,
+		}))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: not every selected interface is counted yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/{$}", landingPage(version, registry != nil))
 	return &Server{
 		listener: ln,
 		log:      log,
@@ -87,16 +99,21 @@ var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
 <body>
 <h1>packet-exporter</h1>
 <p>Counts every packet crossing this host's interfaces with eBPF (XDP ingress, tcx egress) and exports the counts as OpenTelemetry metrics.</p>
-<p><a href="/metrics">Metrics</a></p>
-<p>Version {{.}}</p>
+{{if .Metrics}}<p><a href="/metrics">Metrics</a></p>{{end}}
+<p><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
+<p>Version {{.Version}}</p>
 </body>
 </html>
 `))
 
-func landingPage(version string) http.HandlerFunc {
+func landingPage(version string, metrics bool) http.HandlerFunc {
+	data := struct {
+		Version string
+		Metrics bool
+	}{version, metrics}
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := landing.Execute(w, version); err != nil {
+		if err := landing.Execute(w, data); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	}

@@ -1,0 +1,370 @@
+package receiver_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/receiver"
+)
+
+// startIn starts a receiver counting every interface but lo of namespace ns.
+func startIn(t *testing.T, ns *testenv.Netns, mutate func(*config.Config), opts ...receiver.Option) *receiver.Receiver {
+	t.Helper()
+	cfg := config.Default()
+	cfg.XDP.Mode = config.XDPModeNative
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	recv, err := receiver.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), append(opts, receiver.WithNetns(ns.Handle))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recv.Close() })
+	if err := recv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return recv
+}
+
+// waitFor polls cond every 10ms until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func attached(recv *receiver.Receiver, name string) bool {
+	return slices.Contains(recv.Attached(), name)
+}
+
+// veth is a veth pair created by name, with the IPv4 addresses 10.201.K.1/30
+// and .2/30 on its ends.
+type veth struct {
+	a, b         *testenv.Netns
+	nameA, nameB string
+	ipA, ipB     netip.Addr
+}
+
+func newVeth(t *testing.T, a, b *testenv.Netns, nameA, nameB string, k int) *veth {
+	t.Helper()
+	v := &veth{a: a, b: b, nameA: nameA, nameB: nameB,
+		ipA: netip.AddrFrom4([4]byte{10, 201, byte(k), 1}), ipB: netip.AddrFrom4([4]byte{10, 201, byte(k), 2})}
+	err := a.Do(func() error {
+		err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nameA}, PeerName: nameB, PeerNamespace: netlink.NsFd(int(b.Handle))})
+		if err != nil {
+			return fmt.Errorf("add veth %s: %w", nameA, err)
+		}
+		return setUp(nameA, v.ipA)
+	})
+	if err == nil {
+		err = b.Do(func() error { return setUp(nameB, v.ipB) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func setUp(name string, ip netip.Addr) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	addr, _ := netlink.ParseAddr(netip.PrefixFrom(ip, 30).String())
+	if err := netlink.AddrAdd(l, addr); err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(l)
+}
+
+func (v *veth) del(t *testing.T) {
+	t.Helper()
+	if err := v.a.Do(func() error {
+		l, err := netlink.LinkByName(v.nameA)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(l)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpReceived returns the receive/ipv4/udp packet count of iface in one
+// collection, and whether the series exists.
+func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bool) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(context.Background())
+	reg, err := recv.RegisterMetrics(provider.Meter("test"), receiver.BuildInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Unregister()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
+		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp"))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == receiver.MetricPackets {
+				for _, p := range sum.DataPoints {
+					if p.Attributes.Equals(&want) {
+						return p.Value, true
+					}
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestInterfaceLifecycle creates an interface after the receiver started,
+// deletes it and recreates it under the same name: it is attached within a
+// second, its series go with it, and the new one counts from zero.
+func TestInterfaceLifecycle(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	recv := startIn(t, a, nil)
+	if n := len(recv.Attached()); n != 0 {
+		t.Fatalf("attached %v before any interface exists", recv.Attached())
+	}
+	nameA, nameB := testenv.UniqueName("lc"), testenv.UniqueName("lc")
+
+	v := newVeth(t, a, b, nameA, nameB, 1)
+	start := time.Now()
+	waitFor(t, time.Second, "new interface attached", func() bool { return attached(recv, nameA) })
+	t.Logf("attached %v after creation", time.Since(start))
+	if !recv.Ready() {
+		t.Error("not ready with every interface attached")
+	}
+	sink := testtraffic.ListenUDP(t, a, v.ipA)
+	testtraffic.SendUDP(t, b, v.ipB, sink.Addr, 10, 20)
+	waitFor(t, 2*time.Second, "10 datagrams counted", func() bool { n, _ := udpReceived(t, recv, nameA); return n == 10 })
+
+	v.del(t)
+	waitFor(t, time.Second, "deleted interface detached", func() bool { return !attached(recv, nameA) })
+	if _, ok := udpReceived(t, recv, nameA); ok {
+		t.Error("series of the deleted interface still reported")
+	}
+
+	v = newVeth(t, a, b, nameA, nameB, 1)
+	waitFor(t, time.Second, "recreated interface attached", func() bool { return attached(recv, nameA) })
+	sink = testtraffic.ListenUDP(t, a, v.ipA)
+	testtraffic.SendUDP(t, b, v.ipB, sink.Addr, 3, 20)
+	waitFor(t, 2*time.Second, "3 datagrams counted", func() bool { n, _ := udpReceived(t, recv, nameA); return n == 3 })
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := udpReceived(t, recv, nameA); n != 3 {
+		t.Errorf("recreated interface counts %d datagrams, want 3 (no inheritance)", n)
+	}
+}
+
+// foreignXDP attaches a trivial XDP_PASS program to name in ns the way
+// another tool would, and returns its program ID.
+func foreignXDP(t *testing.T, ns *testenv.Netns, name string) ebpf.ProgramID {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	var l link.Link
+	if err := ns.Do(func() error {
+		iface, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: iface.Attrs().Index, Flags: link.XDPDriverMode})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	info, err := prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	return id
+}
+
+func xdpProgID(t *testing.T, ns *testenv.Netns, name string) uint32 {
+	t.Helper()
+	var id uint32
+	if err := ns.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err == nil && l.Attrs().Xdp != nil {
+			id = l.Attrs().Xdp.ProgId
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestForeignXDPProgram attaches another program to the XDP hook first: the
+// receiver leaves it in place and, with ingress.hook auto, counts through tcx
+// ingress; with ingress.hook xdp it skips the interface and says why.
+func TestForeignXDPProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, tc := range []struct {
+		policy      string
+		wantCounted bool
+	}{{config.IngressHookAuto, true}, {config.IngressHookXDP, false}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, Quiet: true})
+			foreign := foreignXDP(t, a, pair.NameA)
+			recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = tc.policy })
+			if got := xdpProgID(t, a, pair.NameA); got != uint32(foreign) {
+				t.Fatalf("XDP hook holds program %d, want the foreign %d left in place", got, foreign)
+			}
+			points := collect(t, recv)
+			wantHook := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=receive", pair.NameA)
+			if _, ok := points[receiver.MetricAttached][wantHook]; ok != tc.wantCounted {
+				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[receiver.MetricAttached])
+			}
+			if !tc.wantCounted {
+				skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
+				if points[receiver.MetricSkipped][skip] != 1 {
+					t.Errorf("skipped: %v, want %s", points[receiver.MetricSkipped], skip)
+				}
+				if recv.Ready() {
+					t.Error("ready with a selected interface not counted")
+				}
+				return
+			}
+			sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+			testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 7, 20)
+			waitFor(t, 2*time.Second, "7 datagrams counted through tcx", func() bool {
+				n, _ := udpReceived(t, recv, pair.NameA)
+				return n == 7
+			})
+		})
+	}
+}
+
+// TestChurn brings 200 veth pairs up and down under a running receiver and
+// checks that every one is attached and then forgotten, and that goroutines,
+// file descriptors and heap return to their baseline.
+func TestChurn(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	recv := startIn(t, a, func(c *config.Config) { c.XDP.Mode = config.XDPModeAuto })
+	baseGoroutines, baseFDs, baseHeap := usage(t)
+
+	const pairs = 200
+	for round := range 2 {
+		names := make([]string, pairs)
+		for i := range pairs {
+			names[i] = testenv.UniqueName("ch")
+			if err := a.Do(func() error {
+				return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: names[i]}, PeerName: names[i] + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 60*time.Second, fmt.Sprintf("round %d: %d interfaces attached", round, pairs), func() bool { return len(recv.Attached()) == pairs })
+		if points := collect(t, recv)[receiver.MetricAttached]; len(points) != 2*pairs {
+			t.Fatalf("round %d: %d attachment series, want %d", round, len(points), 2*pairs)
+		}
+		for _, name := range names {
+			if err := a.Do(func() error {
+				l, err := netlink.LinkByName(name)
+				if err != nil {
+					return err
+				}
+				return netlink.LinkDel(l)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, 30*time.Second, fmt.Sprintf("round %d: every interface forgotten", round), func() bool { return len(recv.Attached()) == 0 })
+	}
+	if points := collect(t, recv)[receiver.MetricAttached]; len(points) != 0 {
+		t.Errorf("%d attachment series left", len(points))
+	}
+	var goroutines, fds int
+	var heap uint64
+	waitFor(t, 10*time.Second, "goroutines and file descriptors back to baseline", func() bool {
+		goroutines, fds, heap = usage(t)
+		return goroutines <= baseGoroutines+2 && fds <= baseFDs
+	})
+	t.Logf("baseline %d goroutines, %d fds, %d KiB heap; after churn %d, %d, %d KiB", baseGoroutines, baseFDs, baseHeap>>10, goroutines, fds, heap>>10)
+	if heap > baseHeap+8<<20 {
+		t.Errorf("heap grew from %d KiB to %d KiB", baseHeap>>10, heap>>10)
+	}
+}
+
+func usage(t *testing.T) (goroutines, fds int, heap uint64) {
+	t.Helper()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runtime.NumGoroutine(), len(entries), m.HeapAlloc
+}
+
+// TestLostNetlinkMessages gives the netlink subscription the smallest buffer
+// the kernel allows and creates interfaces faster than they are attached:
+// messages are lost (ENOBUFS), and the receiver must notice, list again and
+// end up with every interface attached.
+func TestLostNetlinkMessages(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	recv := startIn(t, a, nil, receiver.WithNetlinkBuffer(1))
+	const links = 40
+	names := map[string]bool{}
+	for range links {
+		name := testenv.UniqueName("ls")
+		names[name] = true
+		if err := a.Do(func() error {
+			return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "every interface attached", func() bool { return len(recv.Attached()) == links })
+	for _, name := range recv.Attached() {
+		if !names[name] {
+			t.Errorf("attached unexpected %s", name)
+		}
+	}
+	resyncs := collect(t, recv)[receiver.MetricResyncs][""]
+	t.Logf("%d resyncs", resyncs)
+	if resyncs == 0 {
+		t.Error("no resync counted: the test did not make netlink lose messages")
+	}
+}
