@@ -60,6 +60,9 @@ func (r *Receiver) attachLocked(l linkInfo) {
 			a.hooks = append(a.hooks, h)
 		}
 	}
+	for i := range a.hooks {
+		a.hooks[i].attachedAttrs, a.hooks[i].hookAttrs = hookAttributes(l.name, a.hooks[i])
+	}
 	if len(a.hooks) == 0 {
 		r.slots.release(slot)
 		if _, ok := r.skipped[l.index]; !ok {

@@ -62,6 +62,10 @@ func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 
 				for _, p := range data.DataPoints {
 					points[attrString(p.Attributes)] = p.Value
 				}
+			case metricdata.Sum[float64]:
+				for _, p := range data.DataPoints {
+					points[attrString(p.Attributes)] = int64(p.Value * 1e9) // seconds as nanoseconds
+				}
 			}
 			out[m.Name] = points
 		}

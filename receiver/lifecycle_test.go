@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
@@ -366,5 +367,31 @@ func TestLostNetlinkMessages(t *testing.T) {
 	t.Logf("%d resyncs", resyncs)
 	if resyncs == 0 {
 		t.Error("no resync counted: the test did not make netlink lose messages")
+	}
+}
+
+// TestProgramStats enables the kernel's BPF run statistics and checks that
+// the programs' run counts are exported and equal the frames they counted.
+func TestProgramStats(t *testing.T) {
+	testenv.RequireRoot(t)
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		testenv.Skip(t, "kernel BPF statistics: %v", err)
+	}
+	defer stats.Close()
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	recv := startIn(t, a, nil)
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	const datagrams = 33
+	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, datagrams, 10)
+	waitFor(t, 2*time.Second, "datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == datagrams })
+
+	points := collect(t, recv)
+	runs := points[receiver.MetricProgramRuns]
+	rx := fmt.Sprintf("hook=xdp,network.interface.name=%s,network.io.direction=receive", pair.NameA)
+	tx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=transmit", pair.NameA)
+	if runs[rx] != datagrams || runs[tx] != 0 {
+		t.Errorf("program runs %v, want %d for %s and 0 for %s", runs, datagrams, rx, tx)
 	}
 }

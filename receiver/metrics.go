@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -185,23 +184,16 @@ func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 // failures, skipped interfaces, resyncs and, when the kernel collects them,
 // program run statistics.
 func (r *Receiver) observeAgent(o metric.Observer, inst *instruments) {
-	stats := kernelStatsEnabled()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, a := range r.attached {
 		for _, h := range a.hooks {
-			attrs := []attribute.KeyValue{AttrInterface.String(a.name), AttrDirection.String(h.direction.String()), AttrHook.String(h.kind)}
-			hookAttrs := metric.WithAttributes(attrs...)
-			if h.mode != "" {
-				attrs = append(attrs, AttrMode.String(h.mode))
-			}
-			o.ObserveInt64(inst.attached, 1, metric.WithAttributes(attrs...))
-			if !stats {
-				continue
-			}
-			if s, err := h.program.Stats(); err == nil {
-				o.ObserveInt64(inst.programRuns, int64(s.RunCount), hookAttrs)
-				o.ObserveFloat64(inst.programTime, s.Runtime.Seconds(), hookAttrs)
+			o.ObserveInt64(inst.attached, 1, h.attachedAttrs)
+			// The kernel counts runs only while BPF statistics are enabled
+			// (sysctl or a BPF_ENABLE_STATS holder); report them then.
+			if s, err := h.program.Stats(); err == nil && s.RunCount > 0 {
+				o.ObserveInt64(inst.programRuns, int64(s.RunCount), h.hookAttrs)
+				o.ObserveFloat64(inst.programTime, s.Runtime.Seconds(), h.hookAttrs)
 			}
 		}
 	}
@@ -215,9 +207,14 @@ func (r *Receiver) observeAgent(o metric.Observer, inst *instruments) {
 	o.ObserveInt64(inst.resyncs, r.resyncs)
 }
 
-// kernelStatsEnabled reports whether the kernel collects BPF run statistics
-// (sysctl kernel.bpf_stats_enabled, or a BPF_ENABLE_STATS holder).
-func kernelStatsEnabled() bool {
-	b, err := os.ReadFile("/proc/sys/kernel/bpf_stats_enabled")
-	return err == nil && len(b) > 0 && b[0] == '1'
+// hookAttributes returns the attribute sets of a hook's series: of
+// packet_exporter.interface.attached (with the XDP mode) and of the program
+// statistics.
+func hookAttributes(iface string, h hook) (attached, stats metric.MeasurementOption) {
+	attrs := []attribute.KeyValue{AttrInterface.String(iface), AttrDirection.String(h.direction.String()), AttrHook.String(h.kind)}
+	stats = metric.WithAttributeSet(attribute.NewSet(attrs...))
+	if h.mode != "" {
+		attrs = append(attrs, AttrMode.String(h.mode))
+	}
+	return metric.WithAttributeSet(attribute.NewSet(attrs...)), stats
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
@@ -61,6 +62,8 @@ type hook struct {
 	program   *ebpf.Program
 	programID uint32 // kernel ID of program, 0 if unknown
 	link      link.Link
+	// attachedAttrs and hookAttrs are the hook's attribute sets, computed once.
+	attachedAttrs, hookAttrs metric.MeasurementOption
 }
 
 // skip is a matching interface that is not counted, and why.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -101,6 +102,30 @@ prometheus:
 
 	if landing := get("/"); !strings.Contains(landing, `href="/metrics"`) {
 		t.Errorf("landing page lacks a link to /metrics:\n%s", landing)
+	}
+	if body := get("/healthz"); body != "ok\n" {
+		t.Errorf("/healthz: %q", body)
+	}
+	if body := get("/readyz"); body != "ready\n" {
+		t.Errorf("/readyz: %q", body)
+	}
+
+	// A second instance in the same network namespace fails fast and clearly.
+	second := exec.Command("ip", "netns", "exec", a.Name, bin, "--config",
+		writeFile(t, "second.yaml", "prometheus:\n  listen_address: \"127.0.0.1:9744\"\n"))
+	secondDone := make(chan struct{})
+	var secondOut []byte
+	var secondErr error
+	go func() { secondOut, secondErr = second.CombinedOutput(); close(secondDone) }()
+	select {
+	case <-secondDone:
+		var exit *exec.ExitError
+		if !errors.As(secondErr, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(secondOut), "already running") {
+			t.Errorf("second instance: %v\n%s", secondErr, secondOut)
+		}
+	case <-time.After(10 * time.Second):
+		second.Process.Kill()
+		t.Error("second instance still running after 10s")
 	}
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	const datagrams = 42
