@@ -3,6 +3,7 @@ package receiver_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -393,5 +394,46 @@ func TestProgramStats(t *testing.T) {
 	tx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=transmit", pair.NameA)
 	if runs[rx] != datagrams || runs[tx] != 0 {
 		t.Errorf("program runs %v, want %d for %s and 0 for %s", runs, datagrams, rx, tx)
+	}
+}
+
+// TestForeignTCXVerdictKept attaches another tcx ingress program that drops
+// everything: counting through tcx ingress before it must not turn its drop
+// into a pass.
+func TestForeignTCXVerdictKept(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	drop, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* TCX_DROP */), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drop.Close()
+	var l link.Link
+	if err := a.Do(func() error {
+		var err error
+		l, err = link.AttachTCX(link.TCXOptions{Interface: pair.IndexA, Program: drop, Attach: ebpf.AttachTCXIngress})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = config.IngressHookTCX })
+
+	var conn *net.UDPConn
+	if err := a.Do(func() error {
+		var err error
+		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(pair.IPv4A.Addr(), 0)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), conn.LocalAddr().(*net.UDPAddr).AddrPort(), 5, 10)
+	waitFor(t, 2*time.Second, "5 datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == 5 })
+	conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := conn.Read(make([]byte, 100)); err == nil {
+		t.Errorf("a datagram of %d bytes got through the foreign program's drop", n)
 	}
 }
