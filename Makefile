@@ -3,7 +3,8 @@
 #   make build           static binary ./packet-exporter (no clang needed)
 #   make generate        regenerate the bpf2go bindings with the pinned clang
 #   make check-generate  fail if regenerating changes the committed bindings
-#   make test            the whole test suite (kernel tests need root)
+#   make test            the whole test suite (kernel tests need root), then test-e2e
+#   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
 #   make bench           benchmarks, BENCHTIME per benchmark
 #   make lint            gofmt and go vet
 
@@ -13,7 +14,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 10x
 TESTFLAGS ?=
 
-.PHONY: build generate check-generate test bench lint clean
+.PHONY: build generate check-generate test test-e2e bench lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
@@ -28,6 +29,14 @@ check-generate: generate
 
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+	$(MAKE) test-e2e
+
+# e2e/ is its own module (it builds an OpenTelemetry Collector, whose
+# dependencies stay out of the product's go.mod) and uses the product through
+# a replace directive: after changing the product's go.mod, run
+# `cd e2e && go mod tidy`, or the go command stops with "updates to go.mod needed".
+test-e2e:
+	cd e2e && $(GO) test -count=1 ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...

@@ -29,7 +29,7 @@ type Receiver struct {
 	opts   options
 	log    *zap.Logger
 	maps   *bpf.Maps
-	reader *bpf.Reader
+	reader counterReader
 
 	mu       sync.RWMutex
 	slots    *slotSet
@@ -43,6 +43,13 @@ type Receiver struct {
 
 	stop    context.CancelFunc
 	stopped chan struct{}
+}
+
+// counterReader reads the kernel counters; *bpf.Reader in production, a fake
+// in benchmarks of the collection path.
+type counterReader interface {
+	Counters(slots int, fn func([]bpf.Value) error) error
+	Errors() ([]uint64, error)
 }
 
 // attachment is one interface being counted.
