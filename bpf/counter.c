@@ -4,13 +4,15 @@
 /*
  * packet-exporter's kernel programs: an XDP program for ingress and a tc (tcx)
  * program for egress, sharing one parser. Both count every frame, packets and
- * bytes, in a per-CPU array and always let it through.
+ * bytes, in a per-CPU array and always let it through. When the event stream
+ * is on they also write a sampled per-packet record into a ring buffer.
  *
  * One instance of each program is loaded per interface with its own
- * pe_counter_base: the index of the interface's (and, for tc, the direction's)
- * block of PE_ENTRIES_PER_DIRECTION entries in pe_counters. The counters map
- * is shared by all instances. A per-CPU array lookup is inlined by the
- * verifier, so counting costs a parse and two memory increments.
+ * pe_block_index: the index of the interface's (and direction's) block in
+ * pe_counters, which all instances share. A per-CPU array lookup is inlined
+ * by the verifier, so counting costs a parse, one lookup and a few increments.
+ * The event code sits behind read-only constants: with the stream off, the
+ * verifier removes it and the program is as cheap as without it.
  */
 
 #include "include/base.h"
@@ -22,64 +24,215 @@ struct pe_value {
 	__u64 bytes;
 };
 
-/* Errors of the programs themselves: things that could not be counted. */
-enum pe_error {
-	PE_ERROR_NO_COUNTER = 0, /* the counter entry was out of the map's range */
-	PE_ERROR_COUNT,
+/*
+ * The counters of one (interface, direction) on one CPU: traffic classes,
+ * anomalies and packet-size buckets, indexed by enum pe_entry.
+ */
+struct pe_block {
+	struct pe_value entries[PE_ENTRIES_PER_DIRECTION];
 };
 
-/* Counters; user space sizes max_entries to (interfaces x 2 x PE_ENTRIES_PER_DIRECTION). */
+/* Statistics of the programs themselves, summed over CPUs by user space. */
+enum pe_stat {
+	PE_STAT_NO_COUNTER = 0, /* frames not counted: the block was out of the map's range */
+	PE_STAT_EVENTS_EMITTED, /* event records the programs tried to write (after sampling) */
+	PE_STAT_EVENTS_LOST,    /* ... of which the ring buffer had no room for */
+	PE_STAT_COUNT,
+};
+
+/*
+ * One sampled frame, as written to the ring buffer. Addresses are in network
+ * order (IPv4 in the first 4 bytes), ports in host order, 0 when absent.
+ */
+struct pe_event {
+	__u32 bytes;   /* bytes counted for the frame */
+	__u32 block;   /* counter block: interface slot * 2 + direction */
+	__u16 packets; /* packets counted for the frame (GSO segments) */
+	__u16 vlan;    /* outer VLAN id, 0 when untagged */
+	__u16 sport;
+	__u16 dport;
+	__u8 class;    /* enum pe_entry traffic class */
+	__u8 anomaly;  /* enum pe_entry anomaly, 0 for none */
+	__u8 flags;    /* PE_EVENT_ADDRESSES, PE_EVENT_PORTS */
+	__u8 pad[5];
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+_Static_assert(sizeof(struct pe_event) == 56, "pe_event layout");
+
+/* pe_event.flags: which optional fields the record carries. */
+enum pe_event_flag {
+	PE_EVENT_ADDRESSES = 1,
+	PE_EVENT_PORTS = 2,
+};
+
+/* Counters; user space sizes max_entries to (interfaces x 2). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
-	__type(value, struct pe_value);
-	__uint(max_entries, 2 * PE_ENTRIES_PER_DIRECTION);
+	__type(value, struct pe_block);
+	__uint(max_entries, 2);
 } pe_counters SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, PE_ERROR_COUNT);
-} pe_errors SEC(".maps");
+	__uint(max_entries, PE_STAT_COUNT);
+} pe_stats SEC(".maps");
 
-/* Index of this instance's first counter entry; set by user space at load time. */
-volatile const __u32 pe_counter_base = 0;
+/* Event records; user space sizes it from the configuration. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} pe_events SEC(".maps");
 
-/* Keep the enums in the object's BTF so bpf2go generates Go constants for them. */
+/* Per-CPU countdown to the next sampled frame. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} pe_sampler SEC(".maps");
+
+/* Set by user space at load time. */
+volatile const __u32 pe_block_index = 0;    /* this instance's counter block */
+volatile const __u32 pe_events_enabled = 0; /* write event records */
+volatile const __u32 pe_sample_rate = 1;    /* one record per pe_sample_rate frames per CPU */
+
+/* Keep these types in the object's BTF so bpf2go generates Go for them. */
 volatile const enum pe_entry pe_btf_entry;
 volatile const enum pe_direction pe_btf_direction;
 volatile const enum pe_transport pe_btf_transport;
-volatile const enum pe_error pe_btf_error;
+volatile const enum pe_stat pe_btf_stat;
+volatile const enum pe_event_flag pe_btf_event_flag;
+volatile const struct pe_event pe_btf_event;
 
 _Static_assert(__builtin_offsetof(struct __sk_buff, data) == 76, "__sk_buff layout");
 _Static_assert(__builtin_offsetof(struct __sk_buff, gso_segs) == 164, "__sk_buff layout");
 
-static __always_inline void pe_count_error(__u32 error)
+static __always_inline void pe_stat_add(__u32 stat)
 {
-	__u64 *errors = bpf_map_lookup_elem(&pe_errors, &error);
-	if (errors)
-		*errors += 1;
+	__u64 *value = bpf_map_lookup_elem(&pe_stats, &stat);
+	if (value)
+		*value += 1;
 }
 
-static __always_inline void pe_add(__u32 entry, __u64 packets, __u64 bytes)
+/* Index of the packet-size bucket of a frame of len bytes. */
+static __always_inline __u32 pe_size_bucket(__u64 len)
 {
-	__u32 index = pe_counter_base + entry;
-	struct pe_value *value = bpf_map_lookup_elem(&pe_counters, &index);
+	if (len <= 256)
+		return len <= 64 ? 0 : len <= 128 ? 1 : 2;
+	if (len <= 1518)
+		return len <= 512 ? 3 : len <= 1024 ? 4 : 5;
+	return len <= 9000 ? 6 : 7;
+}
 
-	if (unlikely(!value)) {
-		pe_count_error(PE_ERROR_NO_COUNTER);
+/*
+ * Adds a frame to its class, its anomaly if any, and its size bucket
+ * (seg_len: the size of each of its packets).
+ */
+static __always_inline void pe_account(const struct pe_parsed *parsed, __u64 packets, __u64 bytes,
+				       __u64 seg_len)
+{
+	__u32 index = pe_block_index;
+	struct pe_block *block = bpf_map_lookup_elem(&pe_counters, &index);
+
+	if (unlikely(!block)) {
+		pe_stat_add(PE_STAT_NO_COUNTER);
 		return;
 	}
-	value->packets += packets;
-	value->bytes += bytes;
+	__u32 class = parsed->class;
+	if (class >= PE_CLASS_COUNT) /* for the verifier; the parser never does this */
+		class = PE_CLASS_OTHER;
+	block->entries[class].packets += packets;
+	block->entries[class].bytes += bytes;
+
+	__u32 bucket = PE_BUCKET_FIRST + pe_size_bucket(seg_len);
+	block->entries[bucket].packets += packets;
+	block->entries[bucket].bytes += bytes;
+
+	__u32 anomaly = parsed->anomaly;
+	if (unlikely(anomaly != PE_ANOMALY_NONE) && anomaly < PE_BUCKET_FIRST) {
+		block->entries[anomaly].packets += packets;
+		block->entries[anomaly].bytes += bytes;
+	}
 }
 
-static __always_inline void pe_account(const struct pe_parsed *parsed, __u64 packets, __u64 bytes)
+/* Copies n bytes (n a constant) from src to dst. */
+static __always_inline void pe_copy(__u8 *dst, const __u8 *src, const int n)
 {
-	pe_add(parsed->class, packets, bytes);
-	if (unlikely(parsed->anomaly != PE_ANOMALY_NONE))
-		pe_add(parsed->anomaly, packets, bytes);
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		dst[i] = src[i];
+}
+
+/* Fills the addresses and ports of event e from the frame's headers. */
+static __always_inline void pe_event_addresses(struct pe_event *e, void *data, void *data_end,
+					       const struct pe_parsed *parsed)
+{
+	__u8 *ip = (__u8 *)data + (parsed->l3_off & 0x3f);
+	__u32 class = parsed->class;
+
+	if (class >= PE_CLASS_IPV4 && class < PE_CLASS_IPV4 + PE_TRANSPORT_COUNT) {
+		if ((void *)(ip + PE_IPV4_HLEN) > data_end)
+			return;
+		pe_copy(e->saddr, ip + 12, 4);
+		pe_copy(e->daddr, ip + 16, 4);
+		e->flags = PE_EVENT_ADDRESSES;
+	} else if (class >= PE_CLASS_IPV6 && class < PE_CLASS_IPV6 + PE_TRANSPORT_COUNT) {
+		if ((void *)(ip + PE_IPV6_HLEN) > data_end)
+			return;
+		pe_copy(e->saddr, ip + 8, 16);
+		pe_copy(e->daddr, ip + 24, 16);
+		e->flags = PE_EVENT_ADDRESSES;
+	} else {
+		return;
+	}
+	__u32 transport = (class - PE_CLASS_IPV4) % PE_TRANSPORT_COUNT;
+	if (parsed->l4_off == 0 || (transport != PE_TRANSPORT_TCP && transport != PE_TRANSPORT_UDP &&
+				    transport != PE_TRANSPORT_SCTP))
+		return;
+	__u8 *l4 = (__u8 *)data + (parsed->l4_off & 0x3fff);
+	if ((void *)(l4 + 4) > data_end)
+		return;
+	e->sport = bpf_ntohs(*(__u16 *)l4);
+	e->dport = bpf_ntohs(*(__u16 *)(l4 + 2));
+	e->flags |= PE_EVENT_PORTS;
+}
+
+/* Writes a record of the frame to the ring buffer, one in pe_sample_rate per CPU. */
+static __always_inline void pe_emit(void *data, void *data_end, const struct pe_parsed *parsed,
+				    __u64 packets, __u64 bytes)
+{
+	if (pe_sample_rate > 1) {
+		__u32 zero = 0;
+		__u32 *countdown = bpf_map_lookup_elem(&pe_sampler, &zero);
+		if (!countdown)
+			return;
+		if (*countdown > 1) {
+			*countdown -= 1;
+			return;
+		}
+		*countdown = pe_sample_rate;
+	}
+	pe_stat_add(PE_STAT_EVENTS_EMITTED);
+	struct pe_event *e = bpf_ringbuf_reserve(&pe_events, sizeof(*e), 0);
+	if (!e) {
+		pe_stat_add(PE_STAT_EVENTS_LOST);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->bytes = bytes;
+	e->packets = packets;
+	e->block = pe_block_index;
+	e->vlan = parsed->vlan;
+	e->class = parsed->class;
+	e->anomaly = parsed->anomaly;
+	pe_event_addresses(e, data, data_end, parsed);
+	/* No wake-up: the reader drains on a timer (a wake-up costs microseconds). */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 /* Counts a received frame; bytes include the Ethernet header and any fragments. */
@@ -91,7 +244,10 @@ int pe_count_xdp(struct xdp_md *ctx)
 	struct pe_parsed parsed;
 
 	pe_parse(ctx, PE_HOOK_XDP, data, data_end, &parsed, 0);
-	pe_account(&parsed, 1, bpf_xdp_get_buff_len(ctx));
+	__u64 len = bpf_xdp_get_buff_len(ctx);
+	pe_account(&parsed, 1, len, len);
+	if (pe_events_enabled)
+		pe_emit(data, data_end, &parsed, 1, len);
 	return XDP_PASS;
 }
 
@@ -122,12 +278,16 @@ int pe_count_tc(struct __sk_buff *skb)
 
 	__u64 packets = 1;
 	__u64 bytes = len;
+	__u64 seg_len = len;
 	__u32 segs = skb->gso_segs;
 	if (segs > 1) {
 		packets = segs;
 		bytes += (__u64)(segs - 1) * parsed.hdr_len;
+		seg_len = bytes / segs;
 	}
-	pe_account(&parsed, packets, bytes);
+	pe_account(&parsed, packets, bytes, seg_len);
+	if (pe_events_enabled)
+		pe_emit(data, data_end, &parsed, packets, bytes);
 	return TCX_NEXT;
 }
 

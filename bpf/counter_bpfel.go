@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type CounterPeBlock struct {
+	_       structs.HostLayout
+	Entries [25]struct {
+		_       structs.HostLayout
+		Packets uint64
+		Bytes   uint64
+	}
+}
+
 type CounterPeDirection uint32
 
 const (
@@ -33,14 +42,41 @@ const (
 	CounterPeEntryPE_ANOMALY_TRUNCATED     CounterPeEntry = 14
 	CounterPeEntryPE_ANOMALY_MALFORMED     CounterPeEntry = 15
 	CounterPeEntryPE_ANOMALY_TOO_DEEP      CounterPeEntry = 16
-	CounterPeEntryPE_ENTRIES_PER_DIRECTION CounterPeEntry = 17
+	CounterPeEntryPE_BUCKET_FIRST          CounterPeEntry = 17
+	CounterPeEntryPE_BUCKET_COUNT          CounterPeEntry = 8
+	CounterPeEntryPE_ENTRIES_PER_DIRECTION CounterPeEntry = 25
 )
 
-type CounterPeError uint32
+type CounterPeEvent struct {
+	_       structs.HostLayout
+	Bytes   uint32
+	Block   uint32
+	Packets uint16
+	Vlan    uint16
+	Sport   uint16
+	Dport   uint16
+	Class   uint8
+	Anomaly uint8
+	Flags   uint8
+	Pad     [5]uint8
+	Saddr   [16]uint8
+	Daddr   [16]uint8
+}
+
+type CounterPeEventFlag uint32
 
 const (
-	CounterPeErrorPE_ERROR_NO_COUNTER CounterPeError = 0
-	CounterPeErrorPE_ERROR_COUNT      CounterPeError = 1
+	CounterPeEventFlagPE_EVENT_ADDRESSES CounterPeEventFlag = 1
+	CounterPeEventFlagPE_EVENT_PORTS     CounterPeEventFlag = 2
+)
+
+type CounterPeStat uint32
+
+const (
+	CounterPeStatPE_STAT_NO_COUNTER     CounterPeStat = 0
+	CounterPeStatPE_STAT_EVENTS_EMITTED CounterPeStat = 1
+	CounterPeStatPE_STAT_EVENTS_LOST    CounterPeStat = 2
+	CounterPeStatPE_STAT_COUNT          CounterPeStat = 3
 )
 
 type CounterPeTransport uint32
@@ -55,25 +91,25 @@ const (
 	CounterPeTransportPE_TRANSPORT_COUNT  CounterPeTransport = 6
 )
 
-type CounterPeValue struct {
-	_       structs.HostLayout
-	Packets uint64
-	Bytes   uint64
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	CounterMapPeCounters     = "pe_counters"
-	CounterMapPeErrors       = "pe_errors"
-	CounterProgPeCountTc     = "pe_count_tc"
-	CounterProgPeCountXdp    = "pe_count_xdp"
-	CounterVarPeBtfDirection = "pe_btf_direction"
-	CounterVarPeBtfEntry     = "pe_btf_entry"
-	CounterVarPeBtfError     = "pe_btf_error"
-	CounterVarPeBtfTransport = "pe_btf_transport"
-	CounterVarPeCounterBase  = "pe_counter_base"
+	CounterMapPeCounters      = "pe_counters"
+	CounterMapPeEvents        = "pe_events"
+	CounterMapPeSampler       = "pe_sampler"
+	CounterMapPeStats         = "pe_stats"
+	CounterProgPeCountTc      = "pe_count_tc"
+	CounterProgPeCountXdp     = "pe_count_xdp"
+	CounterVarPeBlockIndex    = "pe_block_index"
+	CounterVarPeBtfDirection  = "pe_btf_direction"
+	CounterVarPeBtfEntry      = "pe_btf_entry"
+	CounterVarPeBtfEvent      = "pe_btf_event"
+	CounterVarPeBtfEventFlag  = "pe_btf_event_flag"
+	CounterVarPeBtfStat       = "pe_btf_stat"
+	CounterVarPeBtfTransport  = "pe_btf_transport"
+	CounterVarPeEventsEnabled = "pe_events_enabled"
+	CounterVarPeSampleRate    = "pe_sample_rate"
 )
 
 // LoadCounter returns the embedded CollectionSpec for Counter.
@@ -127,18 +163,24 @@ type CounterProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterMapSpecs struct {
 	PeCounters *ebpf.MapSpec `ebpf:"pe_counters"`
-	PeErrors   *ebpf.MapSpec `ebpf:"pe_errors"`
+	PeEvents   *ebpf.MapSpec `ebpf:"pe_events"`
+	PeSampler  *ebpf.MapSpec `ebpf:"pe_sampler"`
+	PeStats    *ebpf.MapSpec `ebpf:"pe_stats"`
 }
 
 // CounterVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterVariableSpecs struct {
-	PeBtfDirection *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
-	PeBtfEntry     *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
-	PeBtfError     *ebpf.VariableSpec `ebpf:"pe_btf_error"`
-	PeBtfTransport *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
-	PeCounterBase  *ebpf.VariableSpec `ebpf:"pe_counter_base"`
+	PeBlockIndex    *ebpf.VariableSpec `ebpf:"pe_block_index"`
+	PeBtfDirection  *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
+	PeBtfEntry      *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
+	PeBtfEvent      *ebpf.VariableSpec `ebpf:"pe_btf_event"`
+	PeBtfEventFlag  *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
+	PeBtfStat       *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
+	PeBtfTransport  *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeEventsEnabled *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
+	PeSampleRate    *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
 }
 
 // CounterObjects contains all objects after they have been loaded into the kernel.
@@ -162,13 +204,17 @@ func (o *CounterObjects) Close() error {
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterMaps struct {
 	PeCounters *ebpf.Map `ebpf:"pe_counters"`
-	PeErrors   *ebpf.Map `ebpf:"pe_errors"`
+	PeEvents   *ebpf.Map `ebpf:"pe_events"`
+	PeSampler  *ebpf.Map `ebpf:"pe_sampler"`
+	PeStats    *ebpf.Map `ebpf:"pe_stats"`
 }
 
 func (m *CounterMaps) Close() error {
 	return _CounterClose(
 		m.PeCounters,
-		m.PeErrors,
+		m.PeEvents,
+		m.PeSampler,
+		m.PeStats,
 	)
 }
 
@@ -176,11 +222,15 @@ func (m *CounterMaps) Close() error {
 //
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterVariables struct {
-	PeBtfDirection *ebpf.Variable `ebpf:"pe_btf_direction"`
-	PeBtfEntry     *ebpf.Variable `ebpf:"pe_btf_entry"`
-	PeBtfError     *ebpf.Variable `ebpf:"pe_btf_error"`
-	PeBtfTransport *ebpf.Variable `ebpf:"pe_btf_transport"`
-	PeCounterBase  *ebpf.Variable `ebpf:"pe_counter_base"`
+	PeBlockIndex    *ebpf.Variable `ebpf:"pe_block_index"`
+	PeBtfDirection  *ebpf.Variable `ebpf:"pe_btf_direction"`
+	PeBtfEntry      *ebpf.Variable `ebpf:"pe_btf_entry"`
+	PeBtfEvent      *ebpf.Variable `ebpf:"pe_btf_event"`
+	PeBtfEventFlag  *ebpf.Variable `ebpf:"pe_btf_event_flag"`
+	PeBtfStat       *ebpf.Variable `ebpf:"pe_btf_stat"`
+	PeBtfTransport  *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeEventsEnabled *ebpf.Variable `ebpf:"pe_events_enabled"`
+	PeSampleRate    *ebpf.Variable `ebpf:"pe_sample_rate"`
 }
 
 // CounterPrograms contains all programs after they have been loaded into the kernel.

@@ -37,7 +37,7 @@ const (
 func newFixture(tb testing.TB) *fixture {
 	tb.Helper()
 	testenv.RequireRoot(tb)
-	maps, err := bpf.NewMaps(fixtureSlots)
+	maps, err := bpf.NewMaps(fixtureSlots, bpf.EventOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,20 +59,20 @@ func newFixture(tb testing.TB) *fixture {
 	return &fixture{maps: maps, reader: reader, xdp: xdp, tc: tc}
 }
 
-// reset zeroes every counter and error entry.
+// reset zeroes every counter and stat entry.
 func (f *fixture) reset(tb testing.TB) {
 	tb.Helper()
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i := range uint32(fixtureSlots * bpf.EntriesPerInterface) {
-		if err := f.maps.Counters.Put(i, make([]bpf.CounterPeValue, cpus)); err != nil {
+	for i := range uint32(fixtureSlots * 2) {
+		if err := f.maps.Counters.Put(i, make([]bpf.CounterPeBlock, cpus)); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	for i := range uint32(bpf.ErrorCount) {
-		if err := f.maps.Errors.Put(i, make([]uint64, cpus)); err != nil {
+	for i := range uint32(bpf.StatCount) {
+		if err := f.maps.Stats.Put(i, make([]uint64, cpus)); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -98,13 +98,13 @@ func (f *fixture) counters(tb testing.TB) map[uint32]bpf.Value {
 
 func (f *fixture) assertNoErrors(tb testing.TB) {
 	tb.Helper()
-	errs, err := f.reader.Errors()
+	stats, err := f.reader.Stats()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for i, n := range errs {
+	for i, n := range stats {
 		if n != 0 {
-			tb.Errorf("errors[%d] = %d, want 0", i, n)
+			tb.Errorf("stats[%d] = %d, want 0", i, n)
 		}
 	}
 }
@@ -115,17 +115,34 @@ type want struct {
 	anomaly            int // 0 for none, else a bpf.Anomaly* entry
 }
 
-func (w want) entries(tb testing.TB, base uint32, packets, bytes uint64) map[uint32]bpf.Value {
+// entries returns the counter entries a frame counted as packets packets of
+// segLen bytes each, bytes in all, must leave in the block at base: its class,
+// its size bucket and its anomaly, if any.
+func (w want) entries(tb testing.TB, base uint32, packets, bytes, segLen uint64) map[uint32]bpf.Value {
 	tb.Helper()
 	class, ok := bpf.ClassEntry(w.netType, w.transport)
 	if !ok {
 		tb.Fatalf("no class %s/%s", w.netType, w.transport)
 	}
-	m := map[uint32]bpf.Value{base + uint32(class): {Packets: packets, Bytes: bytes}}
+	m := map[uint32]bpf.Value{
+		base + uint32(class):                              {Packets: packets, Bytes: bytes},
+		base + uint32(bpf.BucketFirst+sizeBucket(segLen)): {Packets: packets, Bytes: bytes},
+	}
 	if w.anomaly != 0 {
 		m[base+uint32(w.anomaly)] = bpf.Value{Packets: packets, Bytes: bytes}
 	}
 	return m
+}
+
+// sizeBucket is the packet-size bucket of a frame of n bytes: frames of at
+// most 64, 128, 256, 512, 1024, 1518, 9000 bytes, and larger ones.
+func sizeBucket(n uint64) int {
+	for i, bound := range []uint64{64, 128, 256, 512, 1024, 1518, 9000} {
+		if n <= bound {
+			return i
+		}
+	}
+	return 7
 }
 
 func (w want) String() string {
@@ -235,7 +252,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 		if ret != xdpPass {
 			t.Errorf("xdp verdict %d, want XDP_PASS", ret)
 		}
-		assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(xdpSlot, bpf.Receive), 1, n))
+		assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(xdpSlot, bpf.Receive), 1, n, n))
 		f.assertNoErrors(t)
 	}
 
@@ -250,7 +267,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 	if ret != tcxNext {
 		t.Errorf("tc verdict %d, want TCX_NEXT", int32(ret))
 	}
-	assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), 1, n))
+	assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), 1, n, n))
 	f.assertNoErrors(t)
 }
 
@@ -393,7 +410,7 @@ func TestGSOSegments(t *testing.T) {
 			}
 			bytes := uint64(len(frame)) + (tc.packets-1)*tc.hdrLen
 			w := want{tc.class[0], tc.class[1], 0}
-			assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), tc.packets, bytes))
+			assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), tc.packets, bytes, bytes/tc.packets))
 		})
 	}
 }

@@ -23,17 +23,35 @@ func (d Direction) String() string {
 	}
 }
 
-// Layout constants of the counters map.
+// Layout constants of the counters map. Each map entry is the block of one
+// (interface slot, direction); Reader flattens the blocks so that entry e of
+// the block of (slot, d) is at BlockBase(slot, d) + e.
 const (
 	// ClassCount is the number of traffic classes in a block.
 	ClassCount = int(CounterPeEntryPE_CLASS_COUNT)
 	// EntriesPerDirection is the size of one (interface, direction) block:
-	// the traffic classes followed by the anomaly entries.
+	// the traffic classes, the anomaly entries, the packet-size buckets.
 	EntriesPerDirection = int(CounterPeEntryPE_ENTRIES_PER_DIRECTION)
 	// EntriesPerInterface is the size of one interface's two blocks.
 	EntriesPerInterface = 2 * EntriesPerDirection
-	// ErrorCount is the number of entries in the errors map.
-	ErrorCount = int(CounterPeErrorPE_ERROR_COUNT)
+	// BucketFirst is the entry of the first packet-size bucket.
+	BucketFirst = int(CounterPeEntryPE_BUCKET_FIRST)
+	// BucketCount is the number of packet-size buckets, the last unbounded.
+	BucketCount = int(CounterPeEntryPE_BUCKET_COUNT)
+	// StatCount is the number of entries in the stats map.
+	StatCount = int(CounterPeStatPE_STAT_COUNT)
+)
+
+// BucketBounds are the upper bounds (inclusive, bytes) of the packet-size
+// buckets but the last, which has none: the explicit bounds of an
+// OpenTelemetry histogram.
+var BucketBounds = []float64{64, 128, 256, 512, 1024, 1518, 9000}
+
+// Entries of the stats map.
+const (
+	StatNoCounter     = int(CounterPeStatPE_STAT_NO_COUNTER)
+	StatEventsEmitted = int(CounterPeStatPE_STAT_EVENTS_EMITTED)
+	StatEventsLost    = int(CounterPeStatPE_STAT_EVENTS_LOST)
 )
 
 // Class is a traffic class: the network.type and network.transport attribute
@@ -100,8 +118,14 @@ func AnomalyName(entry int) string {
 	}
 }
 
+// BlockIndex returns the counters map key of the block of interface slot
+// and direction d.
+func BlockIndex(slot int, d Direction) uint32 {
+	return uint32(slot)*2 + uint32(d)
+}
+
 // BlockBase returns the index of the first entry of the block of interface
-// slot and direction d.
+// slot and direction d in the values Reader.Counters passes on.
 func BlockBase(slot int, d Direction) uint32 {
-	return uint32(slot*EntriesPerInterface) + uint32(d)*uint32(EntriesPerDirection)
+	return BlockIndex(slot, d) * uint32(EntriesPerDirection)
 }

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -12,40 +13,84 @@ var counterSpec = sync.OnceValues(LoadCounter)
 
 // Maps are the maps shared by every loaded program instance.
 type Maps struct {
-	// Counters holds CounterPeValue per CPU, indexed by BlockBase + entry.
+	// Counters holds a CounterPeBlock per CPU for each (slot, direction),
+	// keyed by BlockIndex.
 	Counters *ebpf.Map
-	// Errors holds, per CPU, how many frames could not be counted, indexed by
-	// CounterPeError.
-	Errors *ebpf.Map
+	// Stats holds, per CPU, the programs' own statistics, indexed by the Stat*
+	// constants.
+	Stats *ebpf.Map
+	// Events is the ring buffer of event records (CounterPeEvent).
+	Events *ebpf.Map
+	// Sampler holds each CPU's countdown to its next sampled frame.
+	Sampler *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
+	// EventOptions are the event-stream settings every instance is loaded with.
+	EventOptions EventOptions
+}
+
+// EventOptions configure the event stream.
+type EventOptions struct {
+	// Enabled makes the programs write event records.
+	Enabled bool
+	// SampleRate N writes one record per N frames per CPU (N >= 1).
+	SampleRate uint32
+	// RingSize is the size of the ring buffer in bytes: a power of two and a
+	// multiple of the page size. 0 picks the smallest ring (one page), for
+	// when the stream is off.
+	RingSize int
 }
 
 // NewMaps creates the shared maps with room for slots interfaces.
-func NewMaps(slots int) (*Maps, error) {
+func NewMaps(slots int, events EventOptions) (*Maps, error) {
 	if slots < 1 {
 		return nil, fmt.Errorf("create maps: %d interface slots", slots)
+	}
+	if events.SampleRate == 0 {
+		events.SampleRate = 1
+	}
+	if events.RingSize == 0 {
+		events.RingSize = os.Getpagesize()
 	}
 	spec, err := counterSpec()
 	if err != nil {
 		return nil, err
 	}
-	counters := spec.Maps[CounterMapPeCounters].Copy()
-	counters.MaxEntries = uint32(slots * EntriesPerInterface)
-	m := &Maps{Slots: slots}
-	if m.Counters, err = ebpf.NewMap(counters); err != nil {
-		return nil, fmt.Errorf("create counters map: %w", err)
+	m := &Maps{Slots: slots, EventOptions: events}
+	create := func(name string, maxEntries uint32) (*ebpf.Map, error) {
+		ms := spec.Maps[name].Copy()
+		if maxEntries > 0 {
+			ms.MaxEntries = maxEntries
+		}
+		mp, err := ebpf.NewMap(ms)
+		if err != nil {
+			return nil, fmt.Errorf("create %s map: %w", name, err)
+		}
+		return mp, nil
 	}
-	if m.Errors, err = ebpf.NewMap(spec.Maps[CounterMapPeErrors]); err != nil {
-		m.Counters.Close()
-		return nil, fmt.Errorf("create errors map: %w", err)
+	if m.Counters, err = create(CounterMapPeCounters, uint32(2*slots)); err == nil {
+		if m.Stats, err = create(CounterMapPeStats, 0); err == nil {
+			if m.Events, err = create(CounterMapPeEvents, uint32(events.RingSize)); err == nil {
+				m.Sampler, err = create(CounterMapPeSampler, 0)
+			}
+		}
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
 	}
 	return m, nil
 }
 
 // Close releases the maps. Programs still loaded keep their own references.
 func (m *Maps) Close() error {
-	return errors.Join(m.Counters.Close(), m.Errors.Close())
+	var errs []error
+	for _, mp := range []*ebpf.Map{m.Counters, m.Stats, m.Events, m.Sampler} {
+		if mp != nil {
+			errs = append(errs, mp.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LoadXDP loads an instance of the XDP program counting received frames into
@@ -64,11 +109,11 @@ func (m *Maps) load(program string, slot int, d Direction) (*ebpf.Program, error
 	if slot < 0 || slot >= m.Slots {
 		return nil, fmt.Errorf("load %s: slot %d out of range [0, %d)", program, slot, m.Slots)
 	}
-	return m.loadAt(program, BlockBase(slot, d))
+	return m.loadAt(program, BlockIndex(slot, d))
 }
 
-// loadAt loads an instance of program counting into the block at counterBase.
-func (m *Maps) loadAt(program string, counterBase uint32) (*ebpf.Program, error) {
+// loadAt loads an instance of program counting into block blockIndex.
+func (m *Maps) loadAt(program string, blockIndex uint32) (*ebpf.Program, error) {
 	base, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -79,16 +124,29 @@ func (m *Maps) loadAt(program string, counterBase uint32) (*ebpf.Program, error)
 			delete(spec.Programs, name)
 		}
 	}
-	spec.Maps[CounterMapPeCounters].MaxEntries = m.Counters.MaxEntries()
-	if err := spec.Variables[CounterVarPeCounterBase].Set(counterBase); err != nil {
-		return nil, fmt.Errorf("load %s: set counter base: %w", program, err)
+	replacements := map[string]*ebpf.Map{
+		CounterMapPeCounters: m.Counters,
+		CounterMapPeStats:    m.Stats,
+		CounterMapPeEvents:   m.Events,
+		CounterMapPeSampler:  m.Sampler,
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		MapReplacements: map[string]*ebpf.Map{
-			CounterMapPeCounters: m.Counters,
-			CounterMapPeErrors:   m.Errors,
-		},
-	})
+	for name, mp := range replacements {
+		spec.Maps[name].MaxEntries = mp.MaxEntries()
+	}
+	enabled := uint32(0)
+	if m.EventOptions.Enabled {
+		enabled = 1
+	}
+	for name, value := range map[string]uint32{
+		CounterVarPeBlockIndex:    blockIndex,
+		CounterVarPeEventsEnabled: enabled,
+		CounterVarPeSampleRate:    m.EventOptions.SampleRate,
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("load %s: set %s: %w", program, name, err)
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replacements})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", program, err)
 	}
@@ -104,11 +162,8 @@ func (m *Maps) ResetSlot(slot int) error {
 	if err != nil {
 		return fmt.Errorf("possible cpus: %w", err)
 	}
-	keys := make([]uint32, EntriesPerInterface)
-	for i := range keys {
-		keys[i] = BlockBase(slot, Receive) + uint32(i)
-	}
-	zeros := make([]CounterPeValue, len(keys)*cpus)
+	keys := []uint32{BlockIndex(slot, Receive), BlockIndex(slot, Transmit)}
+	zeros := make([]CounterPeBlock, len(keys)*cpus)
 	if _, err := m.Counters.BatchUpdate(keys, zeros, nil); err == nil {
 		return nil
 	} else if !errors.Is(err, ebpf.ErrNotSupported) {

@@ -22,11 +22,10 @@ type Reader struct {
 
 	mu       sync.Mutex
 	keys     []uint32
-	perCPU   []CounterPeValue
+	perCPU   []CounterPeBlock
 	sums     []Value
-	errKeys  []uint32
-	errCPU   []uint64
-	errSums  []uint64
+	statKeys []uint32
+	statCPU  []uint64
 	useBatch bool
 }
 
@@ -36,56 +35,54 @@ func NewReader(m *Maps) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("possible cpus: %w", err)
 	}
-	return &Reader{maps: m, cpus: cpus, useBatch: true}, nil
+	return &Reader{
+		maps: m, cpus: cpus, useBatch: true,
+		statKeys: make([]uint32, StatCount), statCPU: make([]uint64, StatCount*cpus),
+	}, nil
 }
 
-// Counters returns the counters of interface slots [0, slots), summed over
-// CPUs, indexed by BlockBase + entry. The returned slice is valid until the
-// next call; fn runs while the reader holds it, so copy what must outlive fn.
+// Counters reads the blocks of interface slots [0, slots), sums them over
+// CPUs and passes them to fn flattened: entry e of the block of (slot, d) is
+// at BlockBase(slot, d) + e. The slice is valid only during fn.
 func (r *Reader) Counters(slots int, fn func([]Value) error) error {
-	if slots > r.maps.Slots {
-		slots = r.maps.Slots
-	}
-	n := slots * EntriesPerInterface
+	slots = min(slots, r.maps.Slots)
+	blocks := 2 * slots
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cap(r.keys) < n {
-		r.keys = make([]uint32, n)
-		r.perCPU = make([]CounterPeValue, n*r.cpus)
-		r.sums = make([]Value, n)
+	if cap(r.keys) < blocks {
+		r.keys = make([]uint32, blocks)
+		r.perCPU = make([]CounterPeBlock, blocks*r.cpus)
+		r.sums = make([]Value, blocks*EntriesPerDirection)
 	}
-	keys, perCPU, sums := r.keys[:n], r.perCPU[:n*r.cpus], r.sums[:n]
-	if n > 0 {
+	keys, perCPU, sums := r.keys[:blocks], r.perCPU[:blocks*r.cpus], r.sums[:blocks*EntriesPerDirection]
+	if blocks > 0 {
 		if err := lookup(r.maps.Counters, &r.useBatch, keys, perCPU); err != nil {
 			return fmt.Errorf("read counters: %w", err)
 		}
 	}
-	for i := range sums {
-		var v Value
-		for _, c := range perCPU[i*r.cpus : (i+1)*r.cpus] {
-			v.Packets += c.Packets
-			v.Bytes += c.Bytes
+	clear(sums)
+	for b := range blocks {
+		out := sums[b*EntriesPerDirection : (b+1)*EntriesPerDirection]
+		for _, cpu := range perCPU[b*r.cpus : (b+1)*r.cpus] {
+			for e := range out {
+				out[e].Packets += cpu.Entries[e].Packets
+				out[e].Bytes += cpu.Entries[e].Bytes
+			}
 		}
-		sums[i] = v
 	}
 	return fn(sums)
 }
 
-// Errors returns the errors map summed over CPUs, indexed by CounterPeError.
-func (r *Reader) Errors() ([]uint64, error) {
+// Stats returns the stats map summed over CPUs, indexed by the Stat* constants.
+func (r *Reader) Stats() ([]uint64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.errKeys == nil {
-		r.errKeys = make([]uint32, ErrorCount)
-		r.errCPU = make([]uint64, ErrorCount*r.cpus)
-		r.errSums = make([]uint64, ErrorCount)
+	if err := lookup(r.maps.Stats, &r.useBatch, r.statKeys, r.statCPU); err != nil {
+		return nil, fmt.Errorf("read stats: %w", err)
 	}
-	if err := lookup(r.maps.Errors, &r.useBatch, r.errKeys, r.errCPU); err != nil {
-		return nil, fmt.Errorf("read errors: %w", err)
-	}
-	out := make([]uint64, ErrorCount)
+	out := make([]uint64, StatCount)
 	for i := range out {
-		for _, c := range r.errCPU[i*r.cpus : (i+1)*r.cpus] {
+		for _, c := range r.statCPU[i*r.cpus : (i+1)*r.cpus] {
 			out[i] += c
 		}
 	}

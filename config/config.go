@@ -26,6 +26,9 @@ type Config struct {
 	Resource   Resource   `yaml:"resource"`
 	Log        Log        `yaml:"log"`
 	Limits     Limits     `yaml:"limits"`
+	Events     Events     `yaml:"events"`
+	Flows      Flows      `yaml:"flows"`
+	Debug      Debug      `yaml:"debug"`
 }
 
 // Interfaces selects the network interfaces whose packets are counted.
@@ -87,6 +90,12 @@ type Prometheus struct {
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
 	// Default ":9743".
 	ListenAddress string `yaml:"listen_address"`
+	// WebConfigFile is a Prometheus exporter-toolkit web configuration file
+	// (TLS, client certificates, basic authentication) that protects every
+	// HTTP endpoint: /metrics, the probes, the landing page and pprof.
+	// Empty serves plain HTTP without authentication. A relative path is
+	// relative to the working directory. Default "".
+	WebConfigFile string `yaml:"web_config_file"`
 }
 
 // OTLP configures pushing the metrics to an OpenTelemetry collector (or any
@@ -186,6 +195,47 @@ type Limits struct {
 	MaxInterfaces int `yaml:"max_interfaces"`
 }
 
+// Events configures the event stream: per-packet records written by the
+// kernel programs into a ring buffer and read by user space.
+type Events struct {
+	// Enabled turns the stream on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// SampleRate N writes one record per N frames on each CPU; 1 records
+	// every frame. 1..1048576, default 1.
+	SampleRate int `yaml:"sample_rate"`
+	// RingSize is the ring buffer's size in bytes: a power of two from 4096
+	// to 1 GiB. Default 4194304 (4 MiB).
+	RingSize int `yaml:"ring_size"`
+	// Workers is how many goroutines turn records into metrics; 1..64,
+	// default 5. Overridden by PE_WORKERS.
+	Workers int `yaml:"workers"`
+	// DrainInterval is how often the reader drains the ring (records are
+	// written without waking it); 1ms..1s, default 10ms.
+	DrainInterval time.Duration `yaml:"drain_interval"`
+}
+
+// Flows configures the flow metrics fed by the event stream.
+type Flows struct {
+	// Enabled turns the flow metrics on; it needs events.enabled. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Ports adds source.port and destination.port to the flow attributes.
+	// Default true.
+	Ports bool `yaml:"ports"`
+	// MaxSeries bounds the number of flows reported; traffic of further
+	// flows goes to one overflow series. 1..1000000, default 10000.
+	MaxSeries int `yaml:"max_series"`
+	// IdleTimeout is how long a flow without traffic is still reported;
+	// default 5m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// Debug configures debugging aids that are off unless asked for.
+type Debug struct {
+	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server
+	// (behind the same web configuration as every endpoint). Default false.
+	Pprof bool `yaml:"pprof"`
+}
+
 // Default returns the built-in defaults. Every call returns fresh slices and
 // maps; the maps (otlp.headers, resource.attributes) are empty, not nil.
 func Default() Config {
@@ -209,6 +259,8 @@ func Default() Config {
 		Resource: Resource{Attributes: map[string]string{}},
 		Log:      Log{Level: "info", Format: "json"},
 		Limits:   Limits{MaxInterfaces: 1024},
+		Events:   Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
+		Flows:    Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 	}
 }
 
@@ -228,11 +280,17 @@ func matchesAny(patterns []string, name string) bool {
 }
 
 // Load reads the configuration file at path and parses it with [Parse].
-// A read error is wrapped as "read config: %w".
+// A read error is wrapped as "read config: %w". A file that is empty or holds
+// only white space is an error (a configuration that was meant to be there
+// but was lost, such as an empty mounted file); write "{}" to run on the
+// defaults on purpose.
 func Load(path string) (Config, error) {
 	data, err := readAtMost(path, maxFileSize+1)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	if isBlank(data) {
+		return Config{}, Errors{{File: path, Msg: emptyFileMessage}}
 	}
 	return Parse(path, data)
 }

@@ -34,6 +34,8 @@ func TestDefault(t *testing.T) {
 		Resource: Resource{Attributes: map[string]string{}},
 		Log:      Log{Level: "info", Format: "json"},
 		Limits:   Limits{MaxInterfaces: 1024},
+		Events:   Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
+		Flows:    Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -118,11 +120,13 @@ func leafKeys(t reflect.Type, prefix string) []string {
 func TestLeafKeysCoverConfig(t *testing.T) {
 	want := []string{
 		"interfaces.include", "interfaces.exclude", "egress.enabled", "xdp.mode",
-		"ingress.hook", "prometheus.enabled", "prometheus.listen_address",
+		"ingress.hook", "prometheus.enabled", "prometheus.listen_address", "prometheus.web_config_file",
 		"otlp.enabled", "otlp.endpoint", "otlp.insecure", "otlp.ca_file", "otlp.cert_file",
 		"otlp.key_file", "otlp.headers", "otlp.compression", "otlp.interval", "otlp.timeout",
 		"otlp.temporality", "resource.attributes", "log.level", "log.format",
-		"limits.max_interfaces",
+		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
+		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
+		"flows.idle_timeout", "debug.pprof",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {
 		t.Fatalf("leafKeys = %q, want %q", got, want)

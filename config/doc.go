@@ -9,7 +9,9 @@
 // start from [Default] and overlay the document on top of it: a key that is
 // omitted keeps its default, a key that is given replaces it (a list given
 // replaces the whole default list). An empty document, or one holding only
-// comments, yields the defaults.
+// comments, yields the defaults; but [Load] refuses a file that is empty or
+// holds only white space, which is more likely a lost configuration than a
+// wish for the defaults ("{}" asks for them explicitly).
 //
 // A key whose value is null (written as nothing, "~" or "null") is treated
 // as follows: a section (mapping) keeps its defaults, a list or a map becomes
@@ -46,6 +48,17 @@
 // the CA, certificate and key files only when it is true. [OTLP.Target]
 // turns a valid endpoint into the address to dial and tells whether the
 // connection is plaintext.
+//
+// # HTTP endpoint security
+//
+// prometheus.web_config_file names a Prometheus exporter-toolkit web
+// configuration file (TLS, client certificates, basic authentication) that
+// protects every HTTP endpoint. [Config.Validate] checks it whenever it is
+// set: the file must be a regular file of at most 1 MiB, the toolkit must
+// accept it (bcrypt hashes, TLS settings, loadable certificate and key), and
+// the certificate, key and CA files it names must be regular files of at
+// most 4 MiB. debug.pprof (default false) serves the Go profiler under
+// /debug/pprof/; nothing else serves it.
 //
 // # Environment overrides
 //

@@ -17,6 +17,7 @@ import (
 const (
 	envPort     = "PE_PORT"
 	envLogLevel = "PE_LOG_LEVEL"
+	envWorkers  = "PE_WORKERS"
 
 	envMetricsExporter = "OTEL_METRICS_EXPORTER"
 	// envOTLPMetrics and envOTLP prefix the OTLP exporter variables; the
@@ -69,6 +70,7 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	steps := []func(*Config, func(string) string) error{
 		applyPrometheusEnv,
 		applyLogEnv,
+		applyWorkersEnv,
 		applyExporterEnv,
 		applyOTLPEnv,
 		applyResourceEnv,
@@ -99,6 +101,21 @@ func applyLogEnv(c *Config, getenv func(string) string) error {
 		return err
 	}
 	c.Log.Level = level
+	return nil
+}
+
+// applyWorkersEnv applies PE_WORKERS, the original tool's variable, to
+// events.workers.
+func applyWorkersEnv(c *Config, getenv func(string) string) error {
+	value := getenv(envWorkers)
+	if value == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil || n < 1 || n > 64 {
+		return envError(envWorkers, "invalid value %q (want an integer from 1 to 64)", value)
+	}
+	c.Events.Workers = n
 	return nil
 }
 

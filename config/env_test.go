@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -484,6 +485,36 @@ func TestApplyEnvHeaderErrorsDoNotShowValues(t *testing.T) {
 		err := ApplyEnv(&cfg, fakeEnv(map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": value}))
 		if err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("ApplyEnv(%q) error = %v, want an error without the value", value, err)
+		}
+	}
+}
+
+func TestApplyEnvWorkers(t *testing.T) {
+	cases := []struct {
+		value   string
+		want    int
+		wantErr string
+	}{
+		{"", 5, ""},
+		{"1", 1, ""},
+		{"64", 64, ""},
+		{"0", 5, `environment: PE_WORKERS: invalid value "0" (want an integer from 1 to 64)`},
+		{"65", 5, `environment: PE_WORKERS: invalid value "65" (want an integer from 1 to 64)`},
+		{"many", 5, `environment: PE_WORKERS: invalid value "many" (want an integer from 1 to 64)`},
+	}
+	for _, tc := range cases {
+		cfg := Default()
+		err := ApplyEnv(&cfg, func(k string) string {
+			if k == "PE_WORKERS" {
+				return tc.value
+			}
+			return ""
+		})
+		if got := fmt.Sprint(err); (tc.wantErr == "" && err != nil) || (tc.wantErr != "" && got != tc.wantErr) {
+			t.Errorf("PE_WORKERS=%q: error %v, want %q", tc.value, err, tc.wantErr)
+		}
+		if cfg.Events.Workers != tc.want {
+			t.Errorf("PE_WORKERS=%q: workers %d, want %d", tc.value, cfg.Events.Workers, tc.want)
 		}
 	}
 }

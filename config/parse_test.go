@@ -102,6 +102,8 @@ otlp: {enabled: true, endpoint: "http://collector", insecure: true, headers: {x-
 resource: {attributes: {service.name: edge}}
 log: {level: error, format: console}
 limits: {max_interfaces: 1}
+events: {enabled: true, sample_rate: 10, ring_size: 65536, workers: 2, drain_interval: 50ms}
+flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 `, func(c *Config) {
 			*c = Config{
 				Interfaces: Interfaces{Include: []string{"en*"}, Exclude: []string{}},
@@ -121,6 +123,8 @@ limits: {max_interfaces: 1}
 				Resource: Resource{Attributes: map[string]string{"service.name": "edge"}},
 				Log:      Log{Level: "error", Format: "console"},
 				Limits:   Limits{MaxInterfaces: 1},
+				Events:   Events{Enabled: true, SampleRate: 10, RingSize: 65536, Workers: 2, DrainInterval: 50 * time.Millisecond},
+				Flows:    Flows{Enabled: true, MaxSeries: 7, IdleTimeout: 30 * time.Second},
 			}
 		}},
 	}

@@ -66,6 +66,8 @@ func (c Config) problems() Errors {
 	c.Resource.check(&check)
 	c.Log.check(&check)
 	c.Limits.check(&check)
+	c.Events.check(&check)
+	c.Flows.check(&check, c.Events)
 	return check.problems
 }
 
@@ -117,6 +119,7 @@ func (p Prometheus) check(c *checker) {
 	if msg := listenAddressProblem(p.ListenAddress); msg != "" {
 		c.add("prometheus.listen_address", "%s", msg)
 	}
+	p.checkWebConfigFile(c)
 }
 
 func (o OTLP) check(c *checker) {
@@ -280,6 +283,32 @@ func (l Log) check(c *checker) {
 func (l Limits) check(c *checker) {
 	if l.MaxInterfaces < minMaxInterfaces || l.MaxInterfaces > maxMaxInterfaces {
 		c.add("limits.max_interfaces", "value %d out of range (want %d..%d)", l.MaxInterfaces, minMaxInterfaces, maxMaxInterfaces)
+	}
+}
+
+func (e Events) check(c *checker) {
+	c.intRange("events.sample_rate", e.SampleRate, 1, 1<<20)
+	if e.RingSize < 4096 || e.RingSize > 1<<30 || e.RingSize&(e.RingSize-1) != 0 {
+		c.add("events.ring_size", "value %d invalid (want a power of two from 4096 to 1073741824)", e.RingSize)
+	}
+	c.intRange("events.workers", e.Workers, 1, 64)
+	if e.DrainInterval < time.Millisecond || e.DrainInterval > time.Second {
+		c.add("events.drain_interval", "value %s out of range (want 1ms..1s)", e.DrainInterval)
+	}
+}
+
+func (f Flows) check(c *checker, events Events) {
+	if f.Enabled && !events.Enabled {
+		c.add("flows.enabled", "flows are fed by the event stream: set events.enabled to true as well")
+	}
+	c.intRange("flows.max_series", f.MaxSeries, 1, 1000000)
+	c.positive("flows.idle_timeout", f.IdleTimeout)
+}
+
+// intRange reports an integer outside [lo, hi].
+func (c *checker) intRange(key string, value, lo, hi int) {
+	if value < lo || value > hi {
+		c.add(key, "value %d out of range (want %d..%d)", value, lo, hi)
 	}
 }
 

@@ -3,6 +3,7 @@ package receiver
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -43,7 +44,7 @@ func (r *Receiver) attachLocked(l linkInfo) {
 		r.skipLocked(l, bpf.Receive, HookXDP, reasonOther, "interface skipped: reset counters", zap.Error(err))
 		return
 	}
-	a := &attachment{name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name)}
+	a := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name)}
 	if h, ok := r.attachIngressLocked(l, slot, log); ok {
 		a.hooks = append(a.hooks, h)
 	}
@@ -71,6 +72,7 @@ func (r *Receiver) attachLocked(l linkInfo) {
 		return
 	}
 	r.attached[l.index] = a
+	r.names[slot] = l.name
 }
 
 // attachIngressLocked attaches the ingress program as the ingress hook policy

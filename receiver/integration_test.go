@@ -59,7 +59,7 @@ func startExporter(t *testing.T, ns *testenv.Netns, cfg config.Config) *exporter
 	if _, err := recv.RegisterMetrics(provider.Meter("test"), receiver.BuildInfo{Version: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New("127.0.0.1:0", provider.Registry, recv.Ready, "test", log)
+	srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry, Ready: recv.Ready, Version: "test", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

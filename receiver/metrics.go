@@ -29,6 +29,15 @@ const (
 	MetricProgramRuns  = "packet_exporter.program.runs"
 	MetricProgramTime  = "packet_exporter.program.run_time"
 	MetricBuildInfo    = "packet_exporter.build.info"
+
+	MetricEventsEmitted   = "packet_exporter.events.emitted"
+	MetricEventsLost      = "packet_exporter.events.lost"
+	MetricEventsDelivered = "packet_exporter.events.delivered"
+	MetricEventsInvalid   = "packet_exporter.events.invalid"
+	MetricFlowPackets     = "packet_exporter.flow.packets"
+	MetricFlowBytes       = "packet_exporter.flow.io"
+	MetricFlowsActive     = "packet_exporter.flows.active"
+	MetricPacketSize      = "packet_exporter.network.packet.size"
 )
 
 // Attribute keys.
@@ -45,20 +54,22 @@ const (
 // interfaceAttributes are the attribute sets of one interface's series,
 // computed once when it is attached so that collection allocates none.
 type interfaceAttributes struct {
+	histogram [2]attribute.Set
 	classes   [2][bpf.ClassCount]metric.MeasurementOption
-	anomalies [2][bpf.EntriesPerDirection - bpf.ClassCount]metric.MeasurementOption
+	anomalies [2][bpf.BucketFirst - bpf.ClassCount]metric.MeasurementOption
 }
 
 func newInterfaceAttributes(name string) *interfaceAttributes {
 	a := &interfaceAttributes{}
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+		a.histogram[d] = attribute.NewSet(AttrInterface.String(name), AttrDirection.String(d.String()))
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
 			a.classes[d][entry] = metric.WithAttributeSet(attribute.NewSet(
 				AttrInterface.String(name), AttrDirection.String(d.String()),
 				AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport)))
 		}
-		for entry := bpf.ClassCount; entry < bpf.EntriesPerDirection; entry++ {
+		for entry := bpf.ClassCount; entry < bpf.BucketFirst; entry++ {
 			a.anomalies[d][entry-bpf.ClassCount] = metric.WithAttributeSet(attribute.NewSet(
 				AttrInterface.String(name), AttrDirection.String(d.String()),
 				AttrErrorType.String(bpf.AnomalyName(entry))))
@@ -80,6 +91,11 @@ type instruments struct {
 	programTime                                          metric.Float64ObservableCounter
 	attached, skipped, buildInfo                         metric.Int64ObservableGauge
 	readDuration                                         metric.Float64Histogram
+
+	// Event stream and flows, nil with the stream off.
+	eventsEmitted, eventsLost, eventsDelivered, eventsInvalid metric.Int64ObservableCounter
+	flowPackets, flowBytes                                    metric.Int64ObservableCounter
+	flowsActive                                               metric.Int64ObservableGauge
 }
 
 func newInstruments(meter metric.Meter) (*instruments, error) {
@@ -118,6 +134,29 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	return &i, nil
 }
 
+// newEventInstruments adds the event-stream and flow instruments to i.
+func (i *instruments) newEventInstruments(meter metric.Meter) error {
+	var errs [7]error
+	i.eventsEmitted, errs[0] = meter.Int64ObservableCounter(MetricEventsEmitted, metric.WithUnit("{event}"),
+		metric.WithDescription("Event records the kernel programs tried to write, after sampling: delivered + lost = emitted."))
+	i.eventsLost, errs[1] = meter.Int64ObservableCounter(MetricEventsLost, metric.WithUnit("{event}"),
+		metric.WithDescription("Event records the ring buffer had no room for."))
+	i.eventsDelivered, errs[2] = meter.Int64ObservableCounter(MetricEventsDelivered, metric.WithUnit("{event}"),
+		metric.WithDescription("Event records read from the ring buffer."))
+	i.eventsInvalid, errs[3] = meter.Int64ObservableCounter(MetricEventsInvalid, metric.WithUnit("{event}"),
+		metric.WithDescription("Event records read that did not decode (should stay 0)."))
+	i.flowPackets, errs[4] = meter.Int64ObservableCounter(MetricFlowPackets, metric.WithUnit("{packet}"),
+		metric.WithDescription("Packets per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."))
+	i.flowBytes, errs[5] = meter.Int64ObservableCounter(MetricFlowBytes, metric.WithUnit("By"),
+		metric.WithDescription("Bytes per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."))
+	i.flowsActive, errs[6] = meter.Int64ObservableGauge(MetricFlowsActive, metric.WithUnit("{flow}"),
+		metric.WithDescription("Flows reported, at most flows.max_series."))
+	if err := errors.Join(errs[:]...); err != nil {
+		return fmt.Errorf("create instruments: %w", err)
+	}
+	return nil
+}
+
 // RegisterMetrics creates the receiver's instruments on meter and registers
 // the callback that observes them. The callback may run concurrently for
 // several readers.
@@ -130,6 +169,18 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 		attribute.String("revision", build.Revision), attribute.String("go.version", runtime.Version()))
 	noCounter := metric.WithAttributes(AttrErrorType.String("no_counter"))
 
+	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
+		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo}
+	if r.events != nil {
+		if err := inst.newEventInstruments(meter); err != nil {
+			return nil, err
+		}
+		observables = append(observables, inst.eventsEmitted, inst.eventsLost, inst.eventsDelivered, inst.eventsInvalid)
+		if r.cfg.Flows.Enabled {
+			observables = append(observables, inst.flowPackets, inst.flowBytes, inst.flowsActive)
+		}
+	}
+
 	var readFailures atomic.Int64
 	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(inst.buildInfo, 1, buildAttrs)
@@ -141,16 +192,39 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 			errs = append(errs, err)
 		}
 		inst.readDuration.Record(ctx, time.Since(start).Seconds())
-		if kernelErrors, err := r.reader.Errors(); err != nil {
+		if stats, err := r.reader.Stats(); err != nil {
 			readFailures.Add(1)
 			errs = append(errs, err)
 		} else {
-			o.ObserveInt64(inst.countErrors, int64(kernelErrors[bpf.CounterPeErrorPE_ERROR_NO_COUNTER]), noCounter)
+			o.ObserveInt64(inst.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
+			if r.events != nil {
+				r.observeEvents(o, inst, stats)
+			}
 		}
 		o.ObserveInt64(inst.readErrors, readFailures.Load())
 		return errors.Join(errs...)
-	}, inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors, inst.attached,
-		inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo)
+	}, observables...)
+}
+
+// observeEvents observes the event stream's accounting and the flows.
+func (r *Receiver) observeEvents(o metric.Observer, inst *instruments, stats []uint64) {
+	p := r.events
+	o.ObserveInt64(inst.eventsEmitted, int64(stats[bpf.StatEventsEmitted]))
+	o.ObserveInt64(inst.eventsLost, int64(stats[bpf.StatEventsLost]))
+	o.ObserveInt64(inst.eventsDelivered, int64(p.delivered.Load()))
+	o.ObserveInt64(inst.eventsInvalid, int64(p.invalid.Load()))
+	if !p.flows {
+		return
+	}
+	var overflow flow
+	for _, w := range p.workers {
+		w.table.observe(o, inst.flowPackets, inst.flowBytes, &overflow)
+	}
+	if overflow.packets > 0 {
+		o.ObserveInt64(inst.flowPackets, int64(overflow.packets), overflowAttrs)
+		o.ObserveInt64(inst.flowBytes, int64(overflow.bytes), overflowAttrs)
+	}
+	o.ObserveInt64(inst.flowsActive, p.limit.used.Load())
 }
 
 // observeCounters reads the counters map once and observes every non-zero
@@ -169,7 +243,7 @@ func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 					o.ObserveInt64(inst.packets, int64(v.Packets), a.attrs.classes[d][entry])
 					o.ObserveInt64(inst.bytes, int64(v.Bytes), a.attrs.classes[d][entry])
 				}
-				for i, v := range block[bpf.ClassCount:] {
+				for i, v := range block[bpf.ClassCount:bpf.BucketFirst] {
 					if v.Packets != 0 {
 						o.ObserveInt64(inst.parseErrors, int64(v.Packets), a.attrs.anomalies[d][i])
 					}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -31,8 +32,11 @@ type Receiver struct {
 	maps   *bpf.Maps
 	reader counterReader
 
+	events *pipeline // nil with the event stream off
+
 	mu       sync.RWMutex
 	slots    *slotSet
+	names    []string            // interface name by slot, "" when free
 	attached map[int]*attachment // by ifindex
 	skipped  map[int]skip        // matching interfaces not counted, by ifindex
 	failures map[failureKey]int64
@@ -49,11 +53,12 @@ type Receiver struct {
 // in benchmarks of the collection path.
 type counterReader interface {
 	Counters(slots int, fn func([]bpf.Value) error) error
-	Errors() ([]uint64, error)
+	Stats() ([]uint64, error)
 }
 
 // attachment is one interface being counted.
 type attachment struct {
+	start time.Time // when counting began, the start of its cumulative series
 	name  string
 	index int
 	slot  int
@@ -110,7 +115,11 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces)
+	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, bpf.EventOptions{
+		Enabled:    cfg.Events.Enabled,
+		SampleRate: uint32(cfg.Events.SampleRate),
+		RingSize:   ringSize(cfg.Events),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +128,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		maps.Close()
 		return nil, err
 	}
-	return &Receiver{
+	r := &Receiver{
 		cfg:      cfg,
 		opts:     o,
 		log:      log,
@@ -130,7 +139,25 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		skipped:  map[int]skip{},
 		missing:  map[string]bool{},
 		failures: map[failureKey]int64{},
-	}, nil
+		names:    make([]string, maps.Slots),
+	}
+	if cfg.Events.Enabled {
+		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
+			maps.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// slotName returns the name of the interface counted in slot.
+func (r *Receiver) slotName(slot int) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if slot < 0 || slot >= len(r.names) {
+		return ""
+	}
+	return r.names[slot]
 }
 
 // Start attaches to every existing interface that the configuration selects
@@ -148,6 +175,9 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.stopped = make(chan struct{})
 	r.mu.Unlock()
 
+	if r.events != nil {
+		r.events.start()
+	}
 	started := make(chan error, 1)
 	go r.watch(ctx, started)
 	return <-started
@@ -194,10 +224,13 @@ func (r *Receiver) Close() error {
 		stop()
 		<-stopped
 	}
+	var errs []error
+	if r.events != nil {
+		errs = append(errs, r.events.close())
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var errs []error
 	for index, a := range r.attached {
 		errs = append(errs, a.close())
 		delete(r.attached, index)
@@ -217,6 +250,7 @@ func (r *Receiver) detachLocked(index int) (xdpProgID uint32) {
 	}
 	delete(r.attached, index)
 	r.slots.release(a.slot)
+	r.names[a.slot] = ""
 	if err := a.close(); err != nil {
 		r.log.Warn("detach", zap.String("interface", a.name), zap.Error(err))
 	}

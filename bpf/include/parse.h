@@ -43,7 +43,10 @@ enum pe_entry {
 	PE_ANOMALY_TRUNCATED = PE_CLASS_COUNT, /* the frame ends inside a header */
 	PE_ANOMALY_MALFORMED,                  /* a header field makes no sense (IP version, IHL) */
 	PE_ANOMALY_TOO_DEEP,                   /* more VLAN tags or IPv6 extension headers than walked */
-	PE_ENTRIES_PER_DIRECTION,
+	/* Packet-size histogram buckets: frames of at most 64, 128, 256, 512, 1024, 1518, 9000 bytes, larger. */
+	PE_BUCKET_FIRST,
+	PE_BUCKET_COUNT = 8,
+	PE_ENTRIES_PER_DIRECTION = PE_BUCKET_FIRST + PE_BUCKET_COUNT,
 };
 
 #define PE_MAX_VLAN_TAGS 2
@@ -76,6 +79,9 @@ struct pe_parsed {
 	__u32 class;   /* enum pe_entry, < PE_CLASS_COUNT */
 	__u32 anomaly; /* PE_ANOMALY_NONE or an anomaly entry */
 	__u32 hdr_len; /* bytes up to the end of the TCP/UDP header; 0 when unknown */
+	__u16 l3_off;  /* offset of the IP header */
+	__u16 l4_off;  /* offset of a complete transport header; 0 when there is none */
+	__u16 vlan;    /* VLAN id of the outer tag, 0 when untagged */
 };
 
 static __always_inline __u32 pe_transport_of(__u8 proto)
@@ -128,6 +134,7 @@ static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *
 		out->anomaly = PE_ANOMALY_TRUNCATED;
 		return;
 	}
+	out->l4_off = (void *)l4 - data;
 	if (!want_hdr_len)
 		return;
 	/* Checked again with a constant: the verifier cannot tie min_len to proto. */
@@ -299,6 +306,9 @@ static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, vo
 	out->class = PE_CLASS_OTHER;
 	out->anomaly = PE_ANOMALY_NONE;
 	out->hdr_len = 0;
+	out->l3_off = 0;
+	out->l4_off = 0;
+	out->vlan = 0;
 
 	if ((void *)(pos + PE_ETH_HLEN) > data_end) {
 		out->anomaly = PE_ANOMALY_TRUNCATED;
@@ -315,9 +325,12 @@ static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, vo
 			out->anomaly = PE_ANOMALY_TRUNCATED;
 			return;
 		}
+		if (i == 0)
+			out->vlan = bpf_ntohs(*(__u16 *)pos) & 0x0fff;
 		proto = *(__u16 *)(pos + 2);
 		pos += PE_VLAN_HLEN;
 	}
+	out->l3_off = (void *)pos - data;
 
 	switch (proto) {
 	case bpf_htons(PE_ETH_P_IP):

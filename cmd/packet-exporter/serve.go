@@ -27,6 +27,9 @@ const shutdownTimeout = 10 * time.Second
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) {
 	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", revision()))
 	otel.SetErrorHandler(telemetry.ErrorHandler(log))
+	if err := checkStartCapabilities(); err != nil {
+		return err
+	}
 	lock, err := instance.Acquire(instance.DefaultName)
 	if err != nil {
 		return err
@@ -51,10 +54,11 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	provider, err := telemetry.New(telemetry.Options{
 		Version:            version,
 		ResourceAttributes: cfg.Resource.Attributes,
-		CardinalityLimit:   telemetry.CardinalityLimit(cfg.Limits.MaxInterfaces, 2*bpf.EntriesPerDirection),
+		CardinalityLimit:   telemetry.CardinalityLimit(max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, cfg.Flows.MaxSeries+1)),
 		Prometheus:         cfg.Prometheus.Enabled,
 		OTLP:               otlpOptions(cfg.OTLP),
 		Log:                log,
+		Producer:           recv.PacketSizeProducer,
 	})
 	if err != nil {
 		return err
@@ -84,7 +88,15 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	}
 
 	// The HTTP server always runs, for the probes; /metrics only with Prometheus on.
-	srv, err := server.New(cfg.Prometheus.ListenAddress, provider.Registry, recv.Ready, version, log)
+	srv, err := server.New(server.Options{
+		Address:       cfg.Prometheus.ListenAddress,
+		WebConfigFile: cfg.Prometheus.WebConfigFile,
+		Registry:      provider.Registry,
+		Ready:         recv.Ready,
+		Version:       version,
+		Pprof:         cfg.Debug.Pprof,
+		Log:           log,
+	})
 	if err != nil {
 		return err
 	}
@@ -101,8 +113,15 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 			log.Warn("http shutdown", zap.Error(err))
 		}
 	}()
-	log.Info("serving", zap.String("address", srv.Addr().String()), zap.Bool("metrics", cfg.Prometheus.Enabled))
+	log.Info("serving", zap.String("address", srv.Addr().String()), zap.Bool("metrics", cfg.Prometheus.Enabled),
+		zap.Bool("web_config", cfg.Prometheus.WebConfigFile != ""), zap.Bool("pprof", cfg.Debug.Pprof))
+	if cfg.Debug.Pprof {
+		log.Warn("debug.pprof is on: the Go profiler is served under /debug/pprof/")
+	}
 	if err := recv.Start(ctx); err != nil {
+		return err
+	}
+	if err := dropPrivileges(cfg, log); err != nil {
 		return err
 	}
 	select {

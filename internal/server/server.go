@@ -1,6 +1,12 @@
 // Package server serves packet-exporter's HTTP endpoints: a landing page at
-// "/", the Prometheus exposition at "/metrics" (when Prometheus is on), and
-// the probes "/healthz" (the process serves) and "/readyz" (ready() is true).
+// "/", the Prometheus exposition at "/metrics" (when Prometheus is on), the
+// probes "/healthz" (the process serves) and "/readyz" (ready() is true), and,
+// only when enabled, the Go profiler under "/debug/pprof/".
+//
+// Every endpoint sits behind the optional web configuration file of the
+// Prometheus exporter-toolkit (TLS, client certificates, basic
+// authentication, rate limiting, security headers), the format every
+// Prometheus exporter uses.
 package server
 
 import (
@@ -10,79 +16,173 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
 )
 
-// Timeouts and limits of the HTTP server: a slow or stuck client cannot hold
-// a connection or memory for long.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 16 << 10
-	// scrapeTimeout bounds one collection when the scraper sets no timeout.
-	scrapeTimeout = 30 * time.Second
-)
+// Limits of the HTTP server: a slow or stuck client cannot hold a
+// connection, a goroutine or memory for long, and scrapes cannot pile up.
+type Limits struct {
+	// ReadHeaderTimeout bounds the time to receive a request's headers, so a
+	// client sending them byte by byte is cut off.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the time to receive a whole request.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time from the end of the request headers to the
+	// end of the response, so a client that never reads is cut off.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds how long a keep-alive connection waits for the next
+	// request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the size of the request headers (larger: 431).
+	MaxHeaderBytes int
+	// ScrapeTimeout bounds one /metrics request from its start to the end of
+	// rendering (waiting for a slot included); beyond it the answer is 503.
+	ScrapeTimeout time.Duration
+	// Renders is how many /metrics responses are rendered at once; further
+	// scrapes wait for a slot (they are not refused). Concurrent scrapes share
+	// one collection of the kernel counters.
+	Renders int
+}
+
+// DefaultLimits are the limits packet-exporter runs with.
+func DefaultLimits() Limits {
+	return Limits{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ScrapeTimeout:     30 * time.Second,
+		Renders:           max(2, runtime.GOMAXPROCS(0)),
+	}
+}
+
+// Options configure the server.
+type Options struct {
+	// Address is the host:port to listen on.
+	Address string
+	// WebConfigFile is an exporter-toolkit web configuration file (TLS,
+	// basic authentication); empty serves plain HTTP without authentication.
+	// It is read again for every request and TLS handshake, so certificates
+	// and users can change without a restart.
+	WebConfigFile string
+	// Registry is served on /metrics; nil serves no /metrics.
+	Registry *prometheus.Registry
+	// Ready reports readiness for /readyz.
+	Ready func() bool
+	// Version is shown on the landing page.
+	Version string
+	// Pprof serves the Go profiler under /debug/pprof/.
+	Pprof bool
+	// Log receives the server's own messages.
+	Log *zap.Logger
+	// Limits are the timeouts and limits; the zero value means DefaultLimits.
+	Limits Limits
+}
 
 // Server is the HTTP server.
 type Server struct {
-	http     *http.Server
-	listener net.Listener
-	log      *zap.Logger
+	http          *http.Server
+	listener      net.Listener
+	webConfigFile string
+	log           *zap.Logger
 }
 
-// New listens on address and prepares the handlers; Serve starts serving.
+// New listens on the address and prepares the handlers; Serve starts serving.
 // Listening here, before anything is attached, makes a taken port fail fast.
-// registry may be nil (no /metrics); ready reports readiness for /readyz.
-func New(address string, registry *prometheus.Registry, ready func() bool, version string, log *zap.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", address)
+func New(o Options) (*Server, error) {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Ready == nil {
+		o.Ready = func() bool { return true }
+	}
+	limits := o.Limits
+	if limits == (Limits{}) {
+		limits = DefaultLimits()
+	}
+	ln, err := net.Listen("tcp", o.Address)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", address, err)
+		return nil, fmt.Errorf("listen on %s: %w", o.Address, err)
 	}
 	mux := http.NewServeMux()
-	if registry != nil {
-		mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{
-			ErrorLog:            zap.NewStdLog(log),
-			ErrorHandling:       promhttp.ContinueOnError,
-			MaxRequestsInFlight: 10,
-			Timeout:             scrapeTimeout,
-		}))
+	if o.Registry != nil {
+		mux.Handle("/metrics", metricsHandler(o.Registry, limits, o.Log))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
+		if !o.Ready() {
 			http.Error(w, "not ready: not every selected interface is counted yet", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("/{$}", landingPage(version, registry != nil))
+	if o.Pprof {
+		// Registered on this mux only: nothing serves http.DefaultServeMux.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	mux.HandleFunc("/{$}", landingPage(o.Version, o.Registry != nil, o.Pprof))
 	return &Server{
-		listener: ln,
-		log:      log,
+		listener:      ln,
+		webConfigFile: o.WebConfigFile,
+		log:           o.Log,
 		http: &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      writeTimeout,
-			IdleTimeout:       idleTimeout,
-			MaxHeaderBytes:    maxHeaderBytes,
-			ErrorLog:          zap.NewStdLog(log),
+			ReadHeaderTimeout: limits.ReadHeaderTimeout,
+			ReadTimeout:       limits.ReadTimeout,
+			WriteTimeout:      limits.WriteTimeout,
+			IdleTimeout:       limits.IdleTimeout,
+			MaxHeaderBytes:    limits.MaxHeaderBytes,
+			ErrorLog:          zap.NewStdLog(o.Log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
 		},
 	}, nil
+}
+
+// metricsHandler serves the registry. Concurrent scrapes share one
+// collection (CoalesceGather); at most limits.Renders responses are rendered
+// at once and the others wait for a slot instead of being refused. The
+// timeout handler buffers each response and writes it to the client only
+// after rendering, so a client that reads slowly or never holds no slot.
+func metricsHandler(registry *prometheus.Registry, limits Limits, log *zap.Logger) http.Handler {
+	render := promhttp.HandlerFor(registry, promhttp.HandlerOpts{
+		ErrorLog:       zap.NewStdLog(log),
+		ErrorHandling:  promhttp.ContinueOnError,
+		CoalesceGather: true,
+	})
+	slots := make(chan struct{}, max(1, limits.Renders))
+	queued := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case slots <- struct{}{}:
+		case <-r.Context().Done():
+			return // timed out (the timeout handler answers) or the client left
+		}
+		defer func() { <-slots }()
+		render.ServeHTTP(w, r)
+	})
+	return http.TimeoutHandler(queued, limits.ScrapeTimeout,
+		fmt.Sprintf("scrape did not complete within %v\n", limits.ScrapeTimeout))
 }
 
 // Addr returns the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 
-// Serve serves until Shutdown; it returns nil after a shutdown.
+// Serve serves until Shutdown; it returns nil after a shutdown. With a web
+// configuration file it serves TLS and checks credentials as the file says.
 func (s *Server) Serve() error {
-	if err := s.http.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
+	path := s.webConfigFile
+	err := web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &path}, newSlogLogger(s.log))
+	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
@@ -101,16 +201,17 @@ var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
 <p>Counts every packet crossing this host's interfaces with eBPF (XDP ingress, tcx egress) and exports the counts as OpenTelemetry metrics.</p>
 {{if .Metrics}}<p><a href="/metrics">Metrics</a></p>{{end}}
 <p><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
+{{if .Pprof}}<p><a href="/debug/pprof/">Profiling</a></p>{{end}}
 <p>Version {{.Version}}</p>
 </body>
 </html>
 `))
 
-func landingPage(version string, metrics bool) http.HandlerFunc {
+func landingPage(version string, metrics, pprof bool) http.HandlerFunc {
 	data := struct {
-		Version string
-		Metrics bool
-	}{version, metrics}
+		Version        string
+		Metrics, Pprof bool
+	}{version, metrics, pprof}
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := landing.Execute(w, data); err != nil {

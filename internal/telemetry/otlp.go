@@ -46,7 +46,7 @@ const logPeriod = time.Minute
 
 // newOTLPReader builds the periodic reader pushing to the OTLP endpoint, with
 // its exporter wrapped to count and log the outcome of every export.
-func newOTLPReader(o OTLPOptions, stats *ExportStats) (sdkmetric.Reader, error) {
+func newOTLPReader(o OTLPOptions, stats *ExportStats, producer sdkmetric.Producer) (sdkmetric.Reader, error) {
 	opts := []otlpmetricgrpc.Option{
 		otlpmetricgrpc.WithEndpoint(o.Endpoint),
 		otlpmetricgrpc.WithTimeout(o.Timeout),
@@ -75,8 +75,11 @@ func newOTLPReader(o OTLPOptions, stats *ExportStats) (sdkmetric.Reader, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create otlp exporter: %w", err)
 	}
-	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats},
-		sdkmetric.WithInterval(o.Interval), sdkmetric.WithTimeout(o.Timeout)), nil
+	readerOpts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithInterval(o.Interval), sdkmetric.WithTimeout(o.Timeout)}
+	if producer != nil {
+		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
+	}
+	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats}, readerOpts...), nil
 }
 
 // deltaTemporality reports counters as deltas; gauges have no temporality.

@@ -40,6 +40,10 @@ type Options struct {
 	OTLP *OTLPOptions
 	// Log receives the provider's own warnings.
 	Log *zap.Logger
+	// Producer, when not nil, makes a metric Producer for each reader, for
+	// metrics no instrument can express (the packet-size histogram); delta
+	// tells the temporality that reader wants.
+	Producer func(delta bool) sdkmetric.Producer
 }
 
 // Provider is the MeterProvider with its readers.
@@ -52,11 +56,11 @@ type Provider struct {
 	Exports *ExportStats
 }
 
-// CardinalityLimit returns the series limit per instrument for maxInterfaces
-// counted interfaces with seriesPerInterface series each, plus headroom for
-// the self-metrics.
-func CardinalityLimit(maxInterfaces, seriesPerInterface int) int {
-	return maxInterfaces*seriesPerInterface + 1000
+// CardinalityLimit returns the series limit per instrument for an instrument
+// that can have up to series series of its own: room for them plus headroom
+// for the self-metrics.
+func CardinalityLimit(series int) int {
+	return series + 1000
 }
 
 // New builds the provider. Exemplars are off: counters read from kernel maps
@@ -78,7 +82,11 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.Prometheus {
 		p.Registry = prometheus.NewRegistry()
-		exporter, err := otelprom.New(otelprom.WithRegisterer(p.Registry))
+		promOpts := []otelprom.Option{otelprom.WithRegisterer(p.Registry)}
+		if opts.Producer != nil {
+			promOpts = append(promOpts, otelprom.WithProducer(opts.Producer(false)))
+		}
+		exporter, err := otelprom.New(promOpts...)
 		if err != nil {
 			return nil, fmt.Errorf("create prometheus exporter: %w", err)
 		}
@@ -86,7 +94,11 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.OTLP != nil {
 		p.Exports = NewExportStats(log)
-		reader, err := newOTLPReader(*opts.OTLP, p.Exports)
+		var producer sdkmetric.Producer
+		if opts.Producer != nil {
+			producer = opts.Producer(opts.OTLP.Delta)
+		}
+		reader, err := newOTLPReader(*opts.OTLP, p.Exports, producer)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,74 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"unsafe"
+)
+
+// EventSize is the size of an event record in the ring buffer.
+const EventSize = int(unsafe.Sizeof(CounterPeEvent{}))
+
+// Event is a decoded event record: one sampled frame.
+type Event struct {
+	// Bytes and Packets are what the frame counted for (GSO: its segments).
+	Bytes   uint32
+	Packets uint16
+	// Slot and Direction identify the interface's counter block.
+	Slot      int
+	Direction Direction
+	// VLAN is the id of the outer VLAN tag, 0 when untagged.
+	VLAN uint16
+	// Class is the frame's traffic class (see ClassOf); Anomaly its anomaly
+	// entry, 0 for none.
+	Class, Anomaly int
+	// Src and Dst are the IP addresses, invalid for non-IP frames.
+	Src, Dst netip.Addr
+	// SrcPort and DstPort are the TCP, UDP or SCTP ports, 0 when absent
+	// (no such transport, a later fragment, a truncated header).
+	SrcPort, DstPort uint16
+}
+
+// DecodeEvent decodes a raw record into e without reflection or allocation,
+// checking every field that indexes something.
+func DecodeEvent(raw []byte, e *Event) error {
+	if len(raw) < EventSize {
+		return fmt.Errorf("event record of %d bytes, want %d", len(raw), EventSize)
+	}
+	le := binary.LittleEndian
+	block := le.Uint32(raw[4:])
+	class, anomaly := int(raw[16]), int(raw[17])
+	if class >= ClassCount {
+		return fmt.Errorf("event record: class %d out of range", class)
+	}
+	if anomaly != 0 && (anomaly < ClassCount || anomaly >= BucketFirst) {
+		return fmt.Errorf("event record: anomaly %d out of range", anomaly)
+	}
+	*e = Event{
+		Bytes:     le.Uint32(raw[0:]),
+		Slot:      int(block / 2),
+		Direction: Direction(block % 2),
+		Packets:   le.Uint16(raw[8:]),
+		VLAN:      le.Uint16(raw[10:]),
+		SrcPort:   le.Uint16(raw[12:]),
+		DstPort:   le.Uint16(raw[14:]),
+		Class:     class,
+		Anomaly:   anomaly,
+	}
+	flags := raw[18]
+	if flags&byte(CounterPeEventFlagPE_EVENT_ADDRESSES) == 0 {
+		return nil
+	}
+	switch ClassOf(class).NetworkType {
+	case "ipv4":
+		e.Src = netip.AddrFrom4([4]byte(raw[24:28]))
+		e.Dst = netip.AddrFrom4([4]byte(raw[40:44]))
+	case "ipv6":
+		e.Src = netip.AddrFrom16([16]byte(raw[24:40]))
+		e.Dst = netip.AddrFrom16([16]byte(raw[40:56]))
+	default:
+		return fmt.Errorf("event record: addresses on a %s frame", ClassOf(class).NetworkType)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/config"
+)
+
+// checkStartCapabilities fails with a clear message when the process lacks
+// a capability that start-up needs.
+func checkStartCapabilities() error {
+	effective, _, _, err := capabilities()
+	if err != nil {
+		return err
+	}
+	return checkCapabilities(effective)
+}
+
+// dropPrivileges runs once the existing interfaces are attached: it keeps
+// only steadyCaps (see there) and drops every other capability of every
+// thread. Where the kernel or the build does not allow it, it warns and
+// goes on with what it has. It fails only when a file that every request
+// reads again (the web configuration and its TLS files) has become
+// unreadable without the dropped capabilities, since every request would
+// fail.
+func dropPrivileges(cfg config.Config, log *zap.Logger) error {
+	result, err := dropCapabilities(steadyCaps)
+	if err != nil {
+		if errors.Is(err, errCgo) {
+			log.Warn("capabilities not dropped", zap.Error(err))
+		} else {
+			log.Warn("capabilities not dropped (completely)", zap.Error(err),
+				zap.Stringer("kept", result.Kept), zap.Stringer("to_drop", result.Dropped))
+		}
+		return nil
+	}
+	log.Info("dropped capabilities no longer needed", zap.Stringer("kept", result.Kept),
+		zap.Stringer("dropped", result.Dropped), zap.Bool("bounding_set", result.Bounding), zap.Bool("no_new_privs", true))
+	if path := cfg.Prometheus.WebConfigFile; path != "" {
+		if err := web.Validate(path); err != nil {
+			return fmt.Errorf("the web configuration file %s cannot be used without the dropped capabilities "+
+				"(make it and the files it names readable by the exporter's user without CAP_DAC_OVERRIDE): %w", path, err)
+		}
+	}
+	return nil
+}

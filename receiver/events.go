@@ -1,0 +1,232 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+)
+
+// batchSize is how many events travel to a worker at once.
+const batchSize = 256
+
+// eventBatch is a reusable batch of decoded events for one worker.
+type eventBatch struct {
+	events [batchSize]bpf.Event
+	n      int
+}
+
+// pipeline drains the kernel's ring buffer on a timer and hands the decoded
+// events to workers, each of which owns a share of the flow table. Nothing
+// is allocated per event: batches go back and forth through channels.
+type pipeline struct {
+	log      *zap.Logger
+	reader   *ringbuf.Reader
+	interval time.Duration
+	scale    uint64 // the sample rate: each event stands for this many
+	flows    bool
+	ports    bool
+	idle     time.Duration
+	name     flowNamer
+
+	workers []*worker
+	limit   flowLimit
+	hash    maphash.Hash // the reader's, for sharding
+
+	delivered atomic.Uint64 // records read from the ring
+	invalid   atomic.Uint64 // records that did not decode
+
+	stop context.CancelFunc
+	done sync.WaitGroup
+}
+
+// worker turns batches of events into flow totals.
+type worker struct {
+	batches chan *eventBatch // full batches, from the reader
+	free    chan *eventBatch // empty batches, back to the reader
+	table   flowTable
+	pending *eventBatch // the batch the reader is filling, reader-owned
+}
+
+// batchesPerWorker is how many batches circulate per worker: when all are in
+// flight the reader waits, and the ring buffer (counted losses) absorbs the
+// burst rather than memory.
+const batchesPerWorker = 8
+
+func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer) (*pipeline, error) {
+	reader, err := ringbuf.NewReader(m.Events)
+	if err != nil {
+		return nil, fmt.Errorf("open event ring buffer: %w", err)
+	}
+	p := &pipeline{
+		log:      log,
+		reader:   reader,
+		interval: cfg.Events.DrainInterval,
+		scale:    uint64(cfg.Events.SampleRate),
+		flows:    cfg.Flows.Enabled,
+		ports:    cfg.Flows.Ports,
+		idle:     cfg.Flows.IdleTimeout,
+		name:     name,
+		limit:    flowLimit{max: int64(cfg.Flows.MaxSeries)},
+	}
+	for range cfg.Events.Workers {
+		w := &worker{
+			batches: make(chan *eventBatch, batchesPerWorker),
+			free:    make(chan *eventBatch, batchesPerWorker),
+			table:   flowTable{flows: map[flowKey]*flow{}},
+		}
+		for range batchesPerWorker - 1 {
+			w.free <- &eventBatch{}
+		}
+		w.pending = &eventBatch{}
+		p.workers = append(p.workers, w)
+	}
+	return p, nil
+}
+
+// start runs the reader and the workers until stop.
+func (p *pipeline) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stop = cancel
+	for _, w := range p.workers {
+		p.done.Add(1)
+		go func() {
+			defer p.done.Done()
+			p.work(w)
+		}()
+	}
+	p.done.Add(1)
+	go func() {
+		defer p.done.Done()
+		p.read(ctx)
+	}()
+}
+
+// close stops the goroutines, after a last drain, and closes the reader.
+func (p *pipeline) close() error {
+	if p.stop != nil {
+		p.stop()
+		p.done.Wait()
+	}
+	return p.reader.Close()
+}
+
+// read drains the ring every interval.
+func (p *pipeline) read(ctx context.Context) {
+	ticker := time.NewTicker(p.interval)
+	defer ticker.Stop()
+	var record ringbuf.Record
+	for {
+		p.drain(&record)
+		select {
+		case <-ctx.Done():
+			p.drain(&record)
+			for _, w := range p.workers {
+				close(w.batches)
+			}
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// drain reads every record available now and hands them out.
+func (p *pipeline) drain(record *ringbuf.Record) {
+	p.reader.SetDeadline(time.Now())
+	for {
+		err := p.reader.ReadInto(record)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			p.log.Error("read event ring buffer", zap.Error(err))
+			break
+		}
+		p.delivered.Add(1)
+		w := p.workers[p.shard(record.RawSample)]
+		b := w.pending
+		if err := bpf.DecodeEvent(record.RawSample, &b.events[b.n]); err != nil {
+			p.invalid.Add(1)
+			continue
+		}
+		b.n++
+		if b.n == batchSize {
+			p.send(w)
+		}
+	}
+	for _, w := range p.workers {
+		if w.pending.n > 0 {
+			p.send(w)
+		}
+	}
+}
+
+// shard picks the worker of a raw record by the fields of its flow key, so
+// that each flow lives in exactly one worker's table.
+func (p *pipeline) shard(raw []byte) int {
+	if len(p.workers) == 1 || len(raw) < bpf.EventSize {
+		return 0
+	}
+	p.hash.Reset()
+	p.hash.Write(raw[4:8])   // counter block: interface and direction
+	p.hash.Write(raw[16:17]) // traffic class
+	p.hash.Write(raw[24:56]) // addresses
+	if p.ports {
+		p.hash.Write(raw[12:16])
+	}
+	return int(p.hash.Sum64() % uint64(len(p.workers)))
+}
+
+// send hands the worker its pending batch and takes an empty one.
+func (p *pipeline) send(w *worker) {
+	w.batches <- w.pending
+	w.pending = <-w.free
+}
+
+// work folds batches into the worker's flows and expires idle ones, until the
+// reader closes its channel.
+func (p *pipeline) work(w *worker) {
+	sweep := time.NewTicker(max(p.idle/4, time.Second))
+	defer sweep.Stop()
+	for {
+		select {
+		case b, ok := <-w.batches:
+			if !ok {
+				return
+			}
+			if p.flows {
+				now := time.Now().UnixNano()
+				for i := range b.events[:b.n] {
+					e := &b.events[i]
+					if !e.Src.IsValid() {
+						continue // not IP: no flow
+					}
+					w.table.add(e, p.ports, uint64(e.Packets)*p.scale, uint64(e.Bytes)*p.scale, now, &p.limit, p.name)
+				}
+			}
+			b.n = 0
+			w.free <- b
+		case <-sweep.C:
+			w.table.expire(time.Now().Add(-p.idle).UnixNano(), &p.limit)
+		}
+	}
+}
+
+// ringSize is the ring buffer size to create: the configured one with the
+// stream on, the smallest otherwise.
+func ringSize(c config.Events) int {
+	if !c.Enabled {
+		return 0
+	}
+	return c.RingSize
+}
