@@ -72,12 +72,18 @@ func ListenUDP(tb testingTB, ns *testenv.Netns, addr netip.Addr) *UDPSink {
 	return &UDPSink{conn: conn, Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort()}
 }
 
-// SendUDP sends count datagrams of payload bytes from src (inside ns) to dst.
-// It returns the frame size of each.
+// SendUDP sends count datagrams of payload bytes from src (inside ns, from
+// an ephemeral port) to dst. It returns the frame size of each.
 func SendUDP(tb testingTB, ns *testenv.Netns, src netip.Addr, dst netip.AddrPort, count, payload int) int {
 	tb.Helper()
+	return SendUDPFrom(tb, ns, netip.AddrPortFrom(src, 0), dst, count, payload)
+}
+
+// SendUDPFrom is SendUDP from a given source port (0 picks one).
+func SendUDPFrom(tb testingTB, ns *testenv.Netns, src, dst netip.AddrPort, count, payload int) int {
+	tb.Helper()
 	err := ns.Do(func() error {
-		conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(dst))
+		conn, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(src), net.UDPAddrFromAddrPort(dst))
 		if err != nil {
 			return err
 		}
