@@ -25,9 +25,10 @@ type Event struct {
 	Class, Anomaly int
 	// Src and Dst are the IP addresses, invalid for non-IP frames.
 	Src, Dst netip.Addr
-	// SrcPort and DstPort are the TCP, UDP or SCTP ports, 0 when absent
-	// (no such transport, a later fragment, a truncated header).
+	// SrcPort and DstPort are the TCP, UDP or SCTP ports when HasPorts; there
+	// are none for other transports, later fragments and truncated headers.
 	SrcPort, DstPort uint16
+	HasPorts         bool
 }
 
 // DecodeEvent decodes a raw record into e without reflection or allocation,
@@ -57,7 +58,11 @@ func DecodeEvent(raw []byte, e *Event) error {
 		Anomaly:   anomaly,
 	}
 	flags := raw[18]
+	e.HasPorts = flags&byte(CounterPeEventFlagPE_EVENT_PORTS) != 0
 	if flags&byte(CounterPeEventFlagPE_EVENT_ADDRESSES) == 0 {
+		if e.HasPorts {
+			return fmt.Errorf("event record: ports without addresses")
+		}
 		return nil
 	}
 	switch ClassOf(class).NetworkType {

@@ -35,6 +35,7 @@ func TestDecodeEvent(t *testing.T) {
 	tcp6, _ := ClassEntry("ipv6", "tcp")
 	arp, _ := ClassEntry("arp", "none")
 	const addrs = byte(CounterPeEventFlagPE_EVENT_ADDRESSES)
+	const ports = byte(CounterPeEventFlagPE_EVENT_PORTS)
 	cases := []struct {
 		name    string
 		raw     []byte
@@ -42,9 +43,10 @@ func TestDecodeEvent(t *testing.T) {
 		wantErr string
 	}{
 		{"ipv4", rawEvent(Event{Bytes: 60, Packets: 1, Slot: 3, Direction: Transmit, VLAN: 5, Class: udp4,
-			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 1, DstPort: 2}, addrs),
+			Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 1, DstPort: 2}, addrs|ports),
 			Event{Bytes: 60, Packets: 1, Slot: 3, Direction: Transmit, VLAN: 5, Class: udp4,
-				Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 1, DstPort: 2}, ""},
+				Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), SrcPort: 1, DstPort: 2, HasPorts: true}, ""},
+		{"ports without addresses", rawEvent(Event{Class: udp4}, ports), Event{}, "ports without addresses"},
 		{"ipv6 gso", rawEvent(Event{Bytes: 9000, Packets: 6, Class: tcp6, Anomaly: AnomalyTruncated,
 			Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2")}, addrs),
 			Event{Bytes: 9000, Packets: 6, Class: tcp6, Anomaly: AnomalyTruncated,

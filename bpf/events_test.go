@@ -89,13 +89,13 @@ func TestEventRecords(t *testing.T) {
 		want  bpf.Event
 	}{
 		{"ipv4 udp", tf.Frame{IPv4: v4("192.0.2.10", "198.51.100.20"), UDP: &tf.UDP{SrcPort: 5353, DstPort: 53}, Payload: payload}, 0,
-			bpf.Event{Src: addr("192.0.2.10"), Dst: addr("198.51.100.20"), SrcPort: 5353, DstPort: 53}},
+			bpf.Event{Src: addr("192.0.2.10"), Dst: addr("198.51.100.20"), SrcPort: 5353, DstPort: 53, HasPorts: true}},
 		{"ipv4 tcp vlan", tf.Frame{VLANs: []tf.VLAN{q(42)}, IPv4: v4("10.0.0.1", "10.0.0.2"), TCP: tcp}, 0,
-			bpf.Event{VLAN: 42, Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), SrcPort: 40001, DstPort: 443}},
+			bpf.Event{VLAN: 42, Src: addr("10.0.0.1"), Dst: addr("10.0.0.2"), SrcPort: 40001, DstPort: 443, HasPorts: true}},
 		{"qinq ipv6 sctp", tf.Frame{VLANs: []tf.VLAN{ad(7), q(99)}, IPv6: v6("2001:db8::a", "2001:db8::b"), SCTP: &tf.SCTP{SrcPort: 36412, DstPort: 36412}}, 0,
-			bpf.Event{VLAN: 7, Src: addr("2001:db8::a"), Dst: addr("2001:db8::b"), SrcPort: 36412, DstPort: 36412}},
+			bpf.Event{VLAN: 7, Src: addr("2001:db8::a"), Dst: addr("2001:db8::b"), SrcPort: 36412, DstPort: 36412, HasPorts: true}},
 		{"ipv6 extension headers tcp", tf.Frame{IPv6: &tf.IPv6{Src: addr("fd00::1"), Dst: addr("fd00::2"), Ext: []tf.IPv6Ext{{Type: 0, Len: 8}, {Type: 60, Len: 16}}}, TCP: tcp}, 0,
-			bpf.Event{Src: addr("fd00::1"), Dst: addr("fd00::2"), SrcPort: 40001, DstPort: 443}},
+			bpf.Event{Src: addr("fd00::1"), Dst: addr("fd00::2"), SrcPort: 40001, DstPort: 443, HasPorts: true}},
 		{"icmp has no ports", tf.Frame{IPv4: v4("192.0.2.1", "192.0.2.2"), ICMP: icmpEcho}, 0,
 			bpf.Event{Src: addr("192.0.2.1"), Dst: addr("192.0.2.2")}},
 		{"ipv4 later fragment has no ports", tf.Frame{IPv4: &tf.IPv4{Src: addr("192.0.2.1"), Dst: addr("192.0.2.2"), Protocol: 17, FragOffset: 10}, Payload: payload}, 0,

@@ -167,21 +167,33 @@ func TestFlowsAndHistogram(t *testing.T) {
 	if n := len(s.sums[receiver.MetricFlowPackets]); n != len(flows) {
 		t.Errorf("%d flow series, want %d", n, len(flows))
 	}
+	// An ICMP flow has no ports, so no port attributes.
+	testtraffic.SendEcho(t, b, pair.IPv4B.Addr(), pair.IPv4A.Addr(), 2, 8)
+	icmp := attribute.NewSet(receiver.AttrInterface.String(pair.NameA), receiver.AttrDirection.String("receive"),
+		receiver.AttrTransport.String("icmp"), receiver.AttrSourceAddress.String(pair.IPv4B.Addr().String()),
+		receiver.AttrDestinationAddress.String(pair.IPv4A.Addr().String()))
+	waitFor(t, 3*time.Second, "icmp flow without ports", func() bool {
+		p, ok := col.collect(t).sums[receiver.MetricFlowPackets][icmp.Equivalent()]
+		return ok && p.Value == 2
+	})
+	s = col.collect(t)
+	flows = append(flows, flowWant{direction: "receive", packets: 2, bytes: 2 * (14 + 20 + 8 + 8)},
+		flowWant{direction: "transmit", packets: 2, bytes: 2 * (14 + 20 + 8 + 8)})
+	wantBuckets := map[string][8]uint64{
+		"receive":  {0: 2, 2: 10, 5: 5}, // 50 B echo requests; 142 B -> (128, 256]; 1262 B -> (1024, 1518]
+		"transmit": {0: 7 + 2},          // 62 B datagrams and 50 B echo replies -> (0, 64]
+	}
 	if v, _ := s.value(receiver.MetricFlowsActive); v != int64(len(flows)) {
 		t.Errorf("flows active %d, want %d", v, len(flows))
 	}
 	emitted, _ := s.value(receiver.MetricEventsEmitted)
 	lost, _ := s.value(receiver.MetricEventsLost)
 	delivered, _ := s.value(receiver.MetricEventsDelivered)
-	if emitted != 22 || lost != 0 || delivered != emitted {
-		t.Errorf("events emitted %d, delivered %d, lost %d; want 22, 22, 0", emitted, delivered, lost)
+	if emitted != 26 || lost != 0 || delivered != emitted {
+		t.Errorf("events emitted %d, delivered %d, lost %d; want 26, 26, 0", emitted, delivered, lost)
 	}
 
 	// Histogram: buckets per direction, count and sum agree with the counters.
-	wantBuckets := map[string][8]uint64{
-		"receive":  {2: 10, 5: 5}, // 142 B -> (128, 256]; 1262 B -> (1024, 1518]
-		"transmit": {0: 7},        // 62 B -> (0, 64]
-	}
 	checkHistogram := func(points []metricdata.HistogramDataPoint[int64], what string) {
 		t.Helper()
 		seen := 0

@@ -113,7 +113,7 @@ func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOp
 		AttrSourceAddress.String(addrString(e.Src)),
 		AttrDestinationAddress.String(addrString(e.Dst)),
 	}
-	if ports {
+	if ports && e.HasPorts {
 		attrs = append(attrs, AttrSourcePort.Int(int(e.SrcPort)), AttrDestinationPort.Int(int(e.DstPort)))
 	}
 	return metric.WithAttributeSet(attribute.NewSet(attrs...))
