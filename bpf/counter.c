@@ -202,8 +202,12 @@ static __always_inline void pe_event_addresses(struct pe_event *e, void *data, v
 	e->flags |= PE_EVENT_PORTS;
 }
 
-/* Writes a record of the frame to the ring buffer, one in pe_sample_rate per CPU. */
-static __always_inline void pe_emit(void *data, void *data_end, const struct pe_parsed *parsed,
+/*
+ * Writes a record of the frame to the ring buffer, one in pe_sample_rate per
+ * CPU. It parses the frame again, for the details the counting path does not
+ * keep: keeping them would cost the counting path spills across its calls.
+ */
+static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
 				    __u64 packets, __u64 bytes)
 {
 	if (pe_sample_rate > 1) {
@@ -223,14 +227,16 @@ static __always_inline void pe_emit(void *data, void *data_end, const struct pe_
 		pe_stat_add(PE_STAT_EVENTS_LOST);
 		return;
 	}
+	struct pe_parsed parsed;
+	pe_parse(ctx, hook, data, data_end, &parsed, PE_WANT_DETAILS);
 	__builtin_memset(e, 0, sizeof(*e));
 	e->bytes = bytes;
 	e->packets = packets;
 	e->block = pe_block_index;
-	e->vlan = parsed->vlan;
-	e->class = parsed->class;
-	e->anomaly = parsed->anomaly;
-	pe_event_addresses(e, data, data_end, parsed);
+	e->vlan = parsed.vlan;
+	e->class = parsed.class;
+	e->anomaly = parsed.anomaly;
+	pe_event_addresses(e, data, data_end, &parsed);
 	/* No wake-up: the reader drains on a timer (a wake-up costs microseconds). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
@@ -247,7 +253,7 @@ int pe_count_xdp(struct xdp_md *ctx)
 	__u64 len = bpf_xdp_get_buff_len(ctx);
 	pe_account(&parsed, 1, len, len);
 	if (pe_events_enabled)
-		pe_emit(data, data_end, &parsed, 1, len);
+		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1, len);
 	return XDP_PASS;
 }
 
@@ -274,7 +280,7 @@ int pe_count_tc(struct __sk_buff *skb)
 		data_end = (void *)(long)skb->data_end;
 	}
 
-	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, 1);
+	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, PE_WANT_HDR_LEN);
 
 	__u64 packets = 1;
 	__u64 bytes = len;
@@ -287,7 +293,7 @@ int pe_count_tc(struct __sk_buff *skb)
 	}
 	pe_account(&parsed, packets, bytes, seg_len);
 	if (pe_events_enabled)
-		pe_emit(data, data_end, &parsed, packets, bytes);
+		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, packets, bytes);
 	return TCX_NEXT;
 }
 

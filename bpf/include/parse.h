@@ -74,14 +74,18 @@ enum pe_entry {
 #define PE_IPPROTO_DSTOPTS 60
 #define PE_IPPROTO_SCTP 132
 
+/* What pe_parse records beyond the class and anomaly (compile-time flags). */
+#define PE_WANT_HDR_LEN 1 /* hdr_len, for GSO byte accounting */
+#define PE_WANT_DETAILS 2 /* l3_off, l4_off, vlan, for event records */
+
 /* The result of parsing one frame. */
 struct pe_parsed {
 	__u32 class;   /* enum pe_entry, < PE_CLASS_COUNT */
 	__u32 anomaly; /* PE_ANOMALY_NONE or an anomaly entry */
-	__u32 hdr_len; /* bytes up to the end of the TCP/UDP header; 0 when unknown */
-	__u16 l3_off;  /* offset of the IP header */
-	__u16 l4_off;  /* offset of a complete transport header; 0 when there is none */
-	__u16 vlan;    /* VLAN id of the outer tag, 0 when untagged */
+	__u32 hdr_len; /* PE_WANT_HDR_LEN: bytes up to the end of the TCP/UDP header; 0 when unknown */
+	__u16 l3_off;  /* PE_WANT_DETAILS: offset of the IP header */
+	__u16 l4_off;  /* PE_WANT_DETAILS: offset of a complete transport header; 0 when there is none */
+	__u16 vlan;    /* PE_WANT_DETAILS: VLAN id of the outer tag, 0 when untagged */
 };
 
 static __always_inline __u32 pe_transport_of(__u8 proto)
@@ -121,12 +125,12 @@ static __always_inline __u32 pe_l4_min_len(__u8 proto)
 }
 
 /*
- * Checks that the transport header starting at l4 is complete. With want_hdr_len
- * (tc programs, for GSO byte accounting) it also records where the TCP or UDP
- * header ends.
+ * Checks that the transport header starting at l4 is complete. With
+ * PE_WANT_HDR_LEN (tc programs, for GSO byte accounting) it also records where
+ * the TCP or UDP header ends; with PE_WANT_DETAILS where the header starts.
  */
 static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *data_end,
-					struct pe_parsed *out, const int want_hdr_len)
+					struct pe_parsed *out, const int want)
 {
 	__u32 min_len = pe_l4_min_len(proto);
 
@@ -134,8 +138,9 @@ static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *
 		out->anomaly = PE_ANOMALY_TRUNCATED;
 		return;
 	}
-	out->l4_off = (void *)l4 - data;
-	if (!want_hdr_len)
+	if (want & PE_WANT_DETAILS)
+		out->l4_off = (void *)l4 - data;
+	if (!(want & PE_WANT_HDR_LEN))
 		return;
 	/* Checked again with a constant: the verifier cannot tie min_len to proto. */
 	if (proto == PE_IPPROTO_TCP && (void *)(l4 + 20) <= data_end)
@@ -145,7 +150,7 @@ static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *
 }
 
 static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end,
-					  struct pe_parsed *out, const int want_hdr_len)
+					  struct pe_parsed *out, const int want)
 {
 	out->class = PE_CLASS_IPV4 + PE_TRANSPORT_OTHER;
 	if ((void *)(ip + PE_IPV4_HLEN) > data_end) {
@@ -169,7 +174,7 @@ static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end,
 	__u16 frag_off = *(__u16 *)(ip + 6);
 	if (frag_off & bpf_htons(0x1fff))
 		return;
-	pe_check_l4(l4, proto, data, data_end, out, want_hdr_len);
+	pe_check_l4(l4, proto, data, data_end, out, want);
 }
 
 static __always_inline int pe_is_ipv6_ext(__u8 next)
@@ -253,7 +258,7 @@ enum pe_hook_kind {
 
 static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hook, __u8 *ip,
 					  void *data, void *data_end, struct pe_parsed *out,
-					  const int want_hdr_len)
+					  const int want)
 {
 	out->class = PE_CLASS_IPV6 + PE_TRANSPORT_OTHER;
 	if ((void *)(ip + PE_IPV6_HLEN) > data_end) {
@@ -290,25 +295,27 @@ static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hoo
 			return; /* a non-first fragment carries no transport header */
 	}
 	out->class = PE_CLASS_IPV6 + pe_transport_of(next);
-	pe_check_l4(l4, next, data, data_end, out, want_hdr_len);
+	pe_check_l4(l4, next, data, data_end, out, want);
 }
 
 /*
- * Parses the frame in [data, data_end) of context ctx. hook and want_hdr_len
- * are compile-time constants: programs that do not need the transport header
- * length pay nothing for it.
+ * Parses the frame in [data, data_end) of context ctx. hook and want (a set
+ * of PE_WANT_* flags) are compile-time constants: a program pays only for
+ * what it asks for.
  */
 static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data,
-				     void *data_end, struct pe_parsed *out, const int want_hdr_len)
+				     void *data_end, struct pe_parsed *out, const int want)
 {
 	__u8 *pos = data;
 
 	out->class = PE_CLASS_OTHER;
 	out->anomaly = PE_ANOMALY_NONE;
 	out->hdr_len = 0;
-	out->l3_off = 0;
-	out->l4_off = 0;
-	out->vlan = 0;
+	if (want & PE_WANT_DETAILS) {
+		out->l3_off = 0;
+		out->l4_off = 0;
+		out->vlan = 0;
+	}
 
 	if ((void *)(pos + PE_ETH_HLEN) > data_end) {
 		out->anomaly = PE_ANOMALY_TRUNCATED;
@@ -325,19 +332,20 @@ static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, vo
 			out->anomaly = PE_ANOMALY_TRUNCATED;
 			return;
 		}
-		if (i == 0)
+		if ((want & PE_WANT_DETAILS) && i == 0)
 			out->vlan = bpf_ntohs(*(__u16 *)pos) & 0x0fff;
 		proto = *(__u16 *)(pos + 2);
 		pos += PE_VLAN_HLEN;
 	}
-	out->l3_off = (void *)pos - data;
+	if (want & PE_WANT_DETAILS)
+		out->l3_off = (void *)pos - data;
 
 	switch (proto) {
 	case bpf_htons(PE_ETH_P_IP):
-		pe_parse_ipv4(pos, data, data_end, out, want_hdr_len);
+		pe_parse_ipv4(pos, data, data_end, out, want);
 		return;
 	case bpf_htons(PE_ETH_P_IPV6):
-		pe_parse_ipv6(ctx, hook, pos, data, data_end, out, want_hdr_len);
+		pe_parse_ipv6(ctx, hook, pos, data, data_end, out, want);
 		return;
 	case bpf_htons(PE_ETH_P_ARP):
 		out->class = PE_CLASS_ARP;
