@@ -1,0 +1,8 @@
+// Package e2e holds packet-exporter's end-to-end tests: the real binary, in
+// test network namespaces, pushes its metrics over OTLP/gRPC to a real
+// OpenTelemetry Collector (cmd/testcollector), and the tests compare what the
+// collector received with the traffic sent and with the exporter's /metrics.
+//
+// The tests need root (eBPF, network namespaces) and the ip command; run them
+// with `make test-e2e` or `cd e2e && go test -count=1 ./...`.
+package e2e

@@ -1,0 +1,10 @@
+// Package harness runs packet-exporter and a real OpenTelemetry Collector
+// (this module's cmd/testcollector) inside test network namespaces, and reads
+// back what each of them reports: the data points the collector received over
+// OTLP (from the JSON lines its "jsonfile" exporter writes) and the exporter's
+// Prometheus /metrics.
+//
+// Processes are started with `ip netns exec NS ...` and are killed, if still
+// running, by the test's cleanup; their output is logged when the test failed.
+// Every wait is bounded and polls; none sleeps for a fixed long time.
+package harness

@@ -1,0 +1,205 @@
+package harness
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+)
+
+// MetricsAddress is where the exporter under test serves /metrics, on the
+// loopback address of its namespace.
+const MetricsAddress = "127.0.0.1:9743"
+
+// ExporterConfig is the part of packet-exporter's configuration the tests set.
+type ExporterConfig struct {
+	// Interfaces are the include patterns (exclude stays the default, lo).
+	Interfaces []string
+	// OTLPEndpoint is otlp.endpoint; empty leaves otlp disabled.
+	OTLPEndpoint string
+	// Interval and Timeout are otlp.interval and otlp.timeout.
+	Interval, Timeout time.Duration
+	// Temporality is otlp.temporality ("" keeps the default, cumulative).
+	Temporality string
+	// Resource are resource.attributes.
+	Resource map[string]string
+}
+
+// YAML renders the configuration. OTLP is plaintext (insecure: true) with
+// gzip compression.
+func (c ExporterConfig) YAML() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "interfaces:\n  include: [")
+	for i, name := range c.Interfaces {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", name)
+	}
+	b.WriteString("]\n")
+	fmt.Fprintf(&b, "prometheus:\n  listen_address: %q\n", MetricsAddress)
+	b.WriteString("log:\n  level: debug\n")
+	if c.OTLPEndpoint != "" {
+		fmt.Fprintf(&b, "otlp:\n  enabled: true\n  endpoint: %q\n  insecure: true\n  compression: gzip\n", c.OTLPEndpoint)
+		fmt.Fprintf(&b, "  interval: %s\n  timeout: %s\n", c.Interval, c.Timeout)
+		if c.Temporality != "" {
+			fmt.Fprintf(&b, "  temporality: %s\n", c.Temporality)
+		}
+	}
+	if len(c.Resource) > 0 {
+		b.WriteString("resource:\n  attributes:\n")
+		for _, k := range slices.Sorted(maps.Keys(c.Resource)) {
+			fmt.Fprintf(&b, "    %q: %q\n", k, c.Resource[k])
+		}
+	}
+	return b.String()
+}
+
+// Exporter is packet-exporter running in a test namespace.
+type Exporter struct {
+	*Process
+	// ConfigText is the configuration it was started with.
+	ConfigText string
+
+	tb     testing.TB
+	client *http.Client
+}
+
+// StartExporter writes cfg to a file and runs packet-exporter with it inside
+// ns, then waits until /metrics answers and every interface named in
+// cfg.Interfaces has its XDP and tcx programs attached (so that traffic sent
+// afterwards is counted).
+func StartExporter(tb testing.TB, ns *testenv.Netns, bin string, cfg ExporterConfig) *Exporter {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), "packet-exporter.yaml")
+	text := cfg.YAML()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	client := ns.HTTPClient()
+	client.Timeout = 5 * time.Second
+	e := &Exporter{
+		Process:    StartProcess(tb, ns, "packet-exporter", bin, "--config", path),
+		ConfigText: text,
+		tb:         tb,
+		client:     client,
+	}
+	WaitFor(tb, "packet-exporter to serve /metrics with its interfaces attached", 30*time.Second, func() (bool, string) {
+		if e.Exited() {
+			tb.Fatalf("packet-exporter exited while starting; configuration:\n%s\noutput:\n%s", text, e.Output())
+		}
+		s, err := e.Scrape()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, name := range cfg.Interfaces {
+			for _, dir := range []string{"receive", "transmit"} {
+				v, n := s.Sum("packet_exporter_interface_attached", map[string]string{
+					"network_interface_name": name, "network_io_direction": dir})
+				if n == 0 || v != 1 {
+					return false, fmt.Sprintf("%s %s not attached yet (%d series, value %v)", name, dir, n, v)
+				}
+			}
+		}
+		return true, ""
+	})
+	return e
+}
+
+// Scrape is one parsed /metrics answer.
+type Scrape struct {
+	Families map[string]*dto.MetricFamily
+	Text     string
+}
+
+// Scrape fetches and parses /metrics.
+func (e *Exporter) Scrape() (*Scrape, error) {
+	resp, err := e.client.Get("http://" + MetricsAddress + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	return &Scrape{Families: fams, Text: string(body)}, nil
+}
+
+// MustScrape is Scrape that fails the test on error.
+func (e *Exporter) MustScrape() *Scrape {
+	e.tb.Helper()
+	s, err := e.Scrape()
+	if err != nil {
+		e.tb.Fatalf("scrape packet-exporter: %v", err)
+	}
+	return s
+}
+
+// Sample is one Prometheus sample.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Samples returns the samples of family name (its full name, e.g. with
+// _total) whose labels include all of match.
+func (s *Scrape) Samples(name string, match map[string]string) []Sample {
+	fam, ok := s.Families[name]
+	if !ok {
+		return nil
+	}
+	var out []Sample
+	for _, m := range fam.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if !includes(labels, match) {
+			continue
+		}
+		var v float64
+		switch {
+		case m.Counter != nil:
+			v = m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			v = m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			v = m.GetUntyped().GetValue()
+		default:
+			continue
+		}
+		out = append(out, Sample{Labels: labels, Value: v})
+	}
+	return out
+}
+
+// Sum adds up the samples Samples returns, and says how many there were.
+func (s *Scrape) Sum(name string, match map[string]string) (float64, int) {
+	var sum float64
+	samples := s.Samples(name, match)
+	for _, smp := range samples {
+		sum += smp.Value
+	}
+	return sum, len(samples)
+}
