@@ -1,0 +1,2 @@
+// Package deploy holds the tests of packet-exporter's deployment files.
+package deploy
