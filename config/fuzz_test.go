@@ -36,6 +36,18 @@ func FuzzParse(f *testing.F) {
 		"otlp: {endpoint: 'http://[::1]', insecure: true, ca_file: ca.pem, interval: 0s}\n",
 		"otlp:\n  cert_file: /nonexistent\n  headers: {Grpc-X: \"\\t\", '': ''}\n  temporality: lowmemory\n",
 		"resource:\n  attributes:\n    service.name: edge\n    \"\\x01\": \"\\u0085\"\n",
+		// Endpoint security and debugging keys: missing, special and
+		// empty web configuration files, pprof of the wrong type.
+		"prometheus:\n  web_config_file: /nonexistent/web.yml\n",
+		"prometheus:\n  web_config_file: /dev/zero\n  enabled: false\n",
+		"prometheus: {web_config_file: '', listen_address: '[::1]:9743'}\ndebug:\n  pprof: true\n",
+		"debug: {pprof: yes, profiler: on}\n",
+		"debug: []\n",
+		"debug:\n",
+		" \n\t\n",
+		"{}",
+		"k0: 1\nk1: 2\nk2: 3\nk3: 4\nk4: 5\nk5: 6\n",
+		"x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
 	}
 	for _, seed := range seeds {
 		f.Add([]byte(seed))

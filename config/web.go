@@ -79,7 +79,7 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("cannot read the file: %w", unwrapPathError(err))
 	}
 	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+		return nil, fmt.Errorf("not a regular file but %s", describeFileType(info.Mode()))
 	}
 	data, err := readAtMost(path, limit+1)
 	if err != nil {
@@ -114,4 +114,22 @@ func isBlank(data []byte) bool {
 		}
 	}
 	return true
+}
+
+// describeFileType names the kind of a file that is not a regular file.
+func describeFileType(mode fs.FileMode) string {
+	switch {
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "a socket"
+	case mode&fs.ModeCharDevice != 0:
+		return "a character device"
+	case mode&fs.ModeDevice != 0:
+		return "a block device"
+	default:
+		return "a special file"
+	}
 }

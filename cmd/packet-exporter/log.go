@@ -26,6 +26,9 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 	zc.OutputPaths = []string{"stderr"}
 	zc.ErrorOutputPaths = []string{"stderr"}
 	zc.Sampling = nil
+	// Failures are expected conditions (missing privileges, a taken port)
+	// with their own clear messages; a Go stack trace adds only noise.
+	zc.DisableStacktrace = true
 	zc.EncoderConfig.TimeKey = "time"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	return zc.Build()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -88,11 +89,13 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	}
 
 	// The HTTP server always runs, for the probes; /metrics only with Prometheus on.
+	// /readyz waits for the steady state: interfaces attached, privileges dropped.
+	var settled atomic.Bool
 	srv, err := server.New(server.Options{
 		Address:       cfg.Prometheus.ListenAddress,
 		WebConfigFile: cfg.Prometheus.WebConfigFile,
 		Registry:      provider.Registry,
-		Ready:         recv.Ready,
+		Ready:         func() bool { return settled.Load() && recv.Ready() },
 		Version:       version,
 		Pprof:         cfg.Debug.Pprof,
 		Log:           log,
@@ -124,6 +127,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	if err := dropPrivileges(cfg, log); err != nil {
 		return err
 	}
+	settled.Store(true)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -144,7 +145,9 @@ func New(o Options) (*Server, error) {
 			WriteTimeout:      limits.WriteTimeout,
 			IdleTimeout:       limits.IdleTimeout,
 			MaxHeaderBytes:    limits.MaxHeaderBytes,
-			ErrorLog:          zap.NewStdLog(o.Log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+			// Connection-level errors (TLS handshakes of port scanners, clients
+			// cut off by the timeouts) are routine: debug level.
+			ErrorLog: httpErrorLog(o.Log),
 		},
 	}, nil
 }
@@ -172,6 +175,16 @@ func metricsHandler(registry *prometheus.Registry, limits Limits, log *zap.Logge
 	})
 	return http.TimeoutHandler(queued, limits.ScrapeTimeout,
 		fmt.Sprintf("scrape did not complete within %v\n", limits.ScrapeTimeout))
+}
+
+// httpErrorLog returns the standard logger the HTTP server reports
+// connection errors to.
+func httpErrorLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log.Named("http"), zap.DebugLevel)
+	if err != nil { // only for an invalid level
+		return zap.NewStdLog(log)
+	}
+	return l
 }
 
 // Addr returns the address the server listens on.

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+)
+
+func TestCapSet(t *testing.T) {
+	if got := steadyCaps.String(); got != "CAP_NET_ADMIN,CAP_PERFMON,CAP_BPF" {
+		t.Errorf("steadyCaps = %s", got)
+	}
+	if got := capSet(0).String(); got != "none" {
+		t.Errorf("empty set = %s", got)
+	}
+	if got := capsOf(0, 40, 63).String(); got != "CAP_CHOWN,CAP_CHECKPOINT_RESTORE,CAP_63" {
+		t.Errorf("set = %s", got)
+	}
+}
+
+func TestCheckCapabilities(t *testing.T) {
+	cases := []struct {
+		effective capSet
+		missing   []string
+	}{
+		{capsOf(capBPF, capNetAdmin, capPerfmon), nil},
+		{capsOf(capSysAdmin, capNetAdmin), nil}, // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON
+		{^capSet(0), nil},
+		{capsOf(capBPF, capNetAdmin), []string{"CAP_PERFMON"}},
+		{capsOf(capBPF, capPerfmon), []string{"CAP_NET_ADMIN"}},
+		{capsOf(capNetAdmin, capPerfmon), []string{"CAP_BPF"}},
+		{capsOf(capSysAdmin), []string{"CAP_NET_ADMIN"}},
+		{0, []string{"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"}},
+	}
+	for _, tc := range cases {
+		err := checkCapabilities(tc.effective)
+		if len(tc.missing) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tc.effective, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: no error, want %v missing", tc.effective, tc.missing)
+			continue
+		}
+		listed := strings.SplitN(err.Error(), ";", 2)[0]
+		for _, c := range []string{"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"} {
+			want := strings.Contains(strings.Join(tc.missing, " "), c)
+			if strings.Contains(listed, c+" (") != want {
+				t.Errorf("%s: %q lists %s: %v, want %v", tc.effective, listed, c, !want, want)
+			}
+		}
+	}
+}
+
+// capMask is how /proc/PID/status writes a capability set.
+func capMask(s capSet) string { return fmt.Sprintf("%016x", uint64(s)) }
+
+// setprivArgs runs the exporter as nobody with exactly caps (setpriv names,
+// e.g. "bpf,net_admin") as its inheritable, ambient and bounding sets, so
+// that they become its permitted and effective sets.
+func setprivArgs(caps string) []string {
+	list := "-all"
+	for c := range strings.SplitSeq(caps, ",") {
+		if c != "" {
+			list += ",+" + c
+		}
+	}
+	return []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"--inh-caps=" + list, "--ambient-caps=" + list, "--bounding-set=" + list}
+}
+
+// TestLeastPrivilege runs the real binary with nothing but CAP_BPF,
+// CAP_NET_ADMIN and CAP_PERFMON as an unprivileged user, and as root: both
+// count traffic, attach an interface created after start-up (with the
+// capabilities already dropped), and every thread ends up with exactly those
+// three capabilities, empty inheritable and ambient sets and no_new_privs.
+// Without any one of the three, the binary exits 1 at once with a message
+// naming what is missing and leaves nothing attached.
+func TestLeastPrivilege(t *testing.T) {
+	testenv.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testenv.Skip(t, "setpriv not installed (Debian package util-linux): %v", err)
+	}
+	bin := exporterBinary(t)
+	dir := publicDir(t)
+	cfg := writePublic(t, dir, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n", listenAddress))
+
+	t.Run("nobody with exactly the three", func(t *testing.T) {
+		testCountsWithDroppedCapabilities(t, append(setprivArgs("bpf,net_admin,perfmon"), bin, "--config", cfg), false)
+	})
+	t.Run("root", func(t *testing.T) {
+		testCountsWithDroppedCapabilities(t, []string{bin, "--config", cfg}, true)
+	})
+	t.Run("web configuration readable only with CAP_DAC_OVERRIDE", func(t *testing.T) {
+		// Root reads a file of another user's at start-up only through
+		// CAP_DAC_OVERRIDE, which is dropped: the exporter must notice at
+		// once and stop, rather than fail every request.
+		files := testcert.Write(t, t.TempDir())
+		web := files.WriteWebConfig(t, "web.yml", testcert.WebConfig{Users: map[string]string{"u": "p"}})
+		if err := os.Chown(web, 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+		a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+		pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+		cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n  web_config_file: %q\n", listenAddress, web))
+		e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+		if code := e.wait(15 * time.Second); code != 1 {
+			t.Fatalf("exit code %d, want 1", code)
+		}
+		if want := "cannot be used without the dropped capabilities"; !strings.Contains(e.log.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+		testenv.AssertNothingAttached(t, a, pair.NameA)
+	})
+	for _, tc := range []struct{ caps, missing string }{
+		{"net_admin,perfmon", "CAP_BPF"},
+		{"bpf,perfmon", "CAP_NET_ADMIN"},
+		{"bpf,net_admin", "CAP_PERFMON"},
+		{"", "CAP_BPF (to create the counter maps and load the programs), CAP_NET_ADMIN"},
+	} {
+		t.Run("without "+tc.missing, func(t *testing.T) {
+			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+			e := startExporter(t, a, append(setprivArgs(tc.caps), bin, "--config", cfg), nil)
+			if code := e.wait(10 * time.Second); code != 1 {
+				t.Fatalf("exit code %d, want 1", code)
+			}
+			log := e.log.String()
+			for _, want := range []string{"missing capabilities: " + tc.missing, "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+			testenv.AssertNothingAttached(t, a, pair.NameA)
+		})
+	}
+}
+
+func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	e := startExporter(t, a, argv, nil)
+	e.waitReady()
+	if !strings.Contains(e.log.String(), "dropped capabilities no longer needed") {
+		t.Errorf("no log line about dropped capabilities")
+	}
+	want := capMask(steadyCaps)
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", e.pid()))
+	if err != nil || len(tasks) < 2 {
+		t.Fatalf("threads of %d: %v %v", e.pid(), tasks, err)
+	}
+	for _, task := range tasks {
+		s, err := procStatus(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantUID := "65534"
+		if root {
+			wantUID = "0"
+		}
+		if !strings.HasPrefix(s["Uid"], wantUID+"\t") {
+			t.Errorf("%s: Uid %q, want %s", task, s["Uid"], wantUID)
+		}
+		for field, w := range map[string]string{"CapEff": want, "CapPrm": want, "CapInh": capMask(0), "CapAmb": capMask(0), "NoNewPrivs": "1"} {
+			if s[field] != w {
+				t.Errorf("%s: %s %s, want %s", task, field, s[field], w)
+			}
+		}
+		// Root has CAP_SETPCAP at start-up and reduces the bounding set too;
+		// setpriv set it already for nobody.
+		if s["CapBnd"] != want {
+			t.Errorf("%s: CapBnd %s, want %s", task, s["CapBnd"], want)
+		}
+	}
+
+	// Counting goes on, and an interface created now is attached with the
+	// capabilities that are left.
+	late := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	const datagrams = 25
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	lateSink := testtraffic.ListenUDP(t, a, late.IPv4A.Addr())
+	e.waitFor("the late interface to be attached", 10*time.Second, func(m metrics) bool {
+		_, n := m.sum(promAttached, map[string]string{"network_interface_name": late.NameA})
+		return n == 2 // xdp receive, tcx transmit
+	})
+	size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), datagrams, 32)
+	testtraffic.SendUDP(t, b, late.IPv4B.Addr(), netip.AddrPortFrom(late.IPv4A.Addr(), lateSink.Addr.Port()), datagrams, 32)
+	m := e.waitFor("the traffic to be counted", 10*time.Second, func(m metrics) bool {
+		p, _ := m.sum(promPackets, udpReceived(pair.NameA))
+		q, _ := m.sum(promPackets, udpReceived(late.NameA))
+		return p == datagrams && q == datagrams
+	})
+	if got, _ := m.sum(promBytes, udpReceived(pair.NameA)); got != float64(datagrams*size) {
+		t.Errorf("bytes %v, want %d", got, datagrams*size)
+	}
+	if n, _ := m.sum(promReadErrors, nil); n != 0 {
+		t.Errorf("%v kernel read errors with the capabilities dropped", n)
+	}
+	e.stop()
+	testenv.AssertNothingAttached(t, a, pair.NameA)
+	testenv.AssertNothingAttached(t, a, late.NameA)
+}
