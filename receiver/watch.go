@@ -17,7 +17,7 @@ import (
 
 // resyncInterval is how often the interfaces are re-listed even when netlink
 // reported nothing lost: a safety net, cheap next to everything else.
-const resyncInterval = time.Minute
+const resyncInterval = 10 * time.Second
 
 // watch runs on its own OS thread, in the receiver's network namespace, for
 // the life of the receiver: it subscribes to link changes, lists the links,
@@ -118,6 +118,7 @@ func (r *Receiver) handle(u netlink.LinkUpdate) {
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		r.detachLocked(l.index)
+		r.forgetFailuresLocked(map[string]bool{}, l.name)
 		return
 	}
 	r.applyLocked(l)
@@ -176,18 +177,34 @@ func (r *Receiver) reconcile() error {
 	for _, l := range ordered {
 		r.applyLocked(l)
 	}
-	r.reportMissingLocked(current)
+	names := make(map[string]bool, len(current))
+	for _, l := range current {
+		names[l.name] = true
+	}
+	r.forgetFailuresLocked(names, "")
+	r.reportMissingLocked(names)
 	return nil
+}
+
+// forgetFailuresLocked drops the attach-failure series of interface gone, or,
+// when gone is "", of every interface not in existing: on a host where
+// interfaces come and go (a veth per container) they would otherwise pile up.
+// The not_found series of configured names that do not exist stay.
+func (r *Receiver) forgetFailuresLocked(existing map[string]bool, gone string) {
+	for k := range r.failures {
+		if r.missing[k.iface] {
+			continue
+		}
+		if (gone != "" && k.iface == gone) || (gone == "" && !existing[k.iface]) {
+			delete(r.failures, k)
+		}
+	}
 }
 
 // reportMissingLocked warns about, and counts once as not_found, every
 // include pattern naming one interface literally (no glob characters) that
 // does not exist.
-func (r *Receiver) reportMissingLocked(current map[int]linkInfo) {
-	names := make(map[string]bool, len(current))
-	for _, l := range current {
-		names[l.name] = true
-	}
+func (r *Receiver) reportMissingLocked(names map[string]bool) {
 	for _, pattern := range r.cfg.Interfaces.Include {
 		if strings.ContainsAny(pattern, `*?[\`) || names[pattern] || r.missing[pattern] {
 			continue
