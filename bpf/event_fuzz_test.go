@@ -35,8 +35,7 @@ func eventSeed(class, anomaly, flags byte, block uint32, src, dst netip.Addr) []
 
 // FuzzDecodeEventContract feeds arbitrary bytes to the event-record decoder,
 // which reads what the kernel writes into the ring buffer, and checks the
-// whole contract the receiver relies on (FuzzDecodeEvent, inside the
-// package, checks the ranges): it never panics and refuses short records;
+// whole contract the receiver relies on: it never panics and refuses short records;
 // what it accepts is safe to use as an index or an attribute (a class and an
 // anomaly in range, a direction, a slot, addresses only on IP classes and of
 // their family, ports only with addresses); it reads only the record, never

@@ -88,24 +88,3 @@ func TestDecodeEventAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations per decode, want 0", n)
 	}
 }
-
-// FuzzDecodeEvent feeds arbitrary records to the decoder: it never panics,
-// and what it accepts is in range.
-func FuzzDecodeEvent(f *testing.F) {
-	udp4, _ := ClassEntry("ipv4", "udp")
-	f.Add(rawEvent(Event{Class: udp4, Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2")}, 1))
-	f.Add(make([]byte, EventSize))
-	f.Add([]byte{1, 2, 3})
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var e Event
-		if err := DecodeEvent(raw, &e); err != nil {
-			return
-		}
-		if e.Class < 0 || e.Class >= ClassCount || (e.Anomaly != 0 && (e.Anomaly < ClassCount || e.Anomaly >= BucketFirst)) {
-			t.Fatalf("accepted out-of-range record: %+v", e)
-		}
-		if e.Direction != Receive && e.Direction != Transmit {
-			t.Fatalf("direction %d", e.Direction)
-		}
-	})
-}
