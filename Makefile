@@ -5,31 +5,38 @@
 #   make check-generate  fail if regenerating changes the committed bindings
 #   make test            the whole test suite (kernel tests need root), then test-e2e
 #   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
-#   make bench           benchmarks, BENCHTIME per benchmark
+#   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
+#                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
+#   make bench           the benchmark suite (root, ~7 min): writes BENCHMARKS.md
+#   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
+#   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
 #   make lint            gofmt and go vet
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 10x
+LOAD_DURATION ?= 60s
+FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: build generate check-generate test test-e2e bench lint clean
+.PHONY: build generate check-generate test test-e2e test-deploy bench bench-smoke lint clean fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
 
-# bpf/gen.go pins the compiler: Debian's clang-19 and llvm-strip-19.
+# bpf/gen.go and bench/gen.go pin the compiler: Debian's clang-19 and llvm-strip-19.
 generate:
-	$(GO) generate ./bpf/...
+	$(GO) generate ./bpf/... ./bench/...
 
 check-generate: generate
-	@git diff --exit-code -- bpf/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- bpf/)" || { git status --porcelain -- bpf/; echo "untracked bpf2go output"; exit 1; }
+	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
 
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 	$(MAKE) test-e2e
+	$(MAKE) test-deploy
 
 # e2e/ is its own module (it builds an OpenTelemetry Collector, whose
 # dependencies stay out of the product's go.mod) and uses the product through
@@ -38,8 +45,39 @@ test:
 test-e2e:
 	cd e2e && $(GO) test -count=1 ./...
 
+# deploy/ is its own module too (k8s.io/api, the compose-spec loader and
+# BuildKit's Dockerfile parser stay out of the product's go.mod), with the
+# same replace directive and the same `go mod tidy` rule. It needs root and
+# prometheus, promtool, strace, setpriv and systemd-analyze (.ci/run installs them).
+test-deploy:
+	cd deploy && $(GO) test -count=1 ./...
+
+# The benchmark suite (bench/, and the scrape benchmarks in receiver/) needs
+# root. bench/report runs it and writes BENCHMARKS.md; BENCHTIME is the
+# iterations of each benchmark, LOAD_DURATION each phase of the user-space
+# load benchmark. BENCHTIME=1x (what CI used to pass) means the smoke run.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./...
+ifeq ($(BENCHTIME),1x)
+	$(MAKE) bench-smoke
+else
+	$(GO) run ./bench/report -benchtime $(BENCHTIME) -load-duration $(LOAD_DURATION) -out BENCHMARKS.md
+endif
+
+# Every benchmark of the module once, at a small size: they keep compiling and
+# working (exactness checks included); numbers are not judged, nothing is written.
+bench-smoke:
+	$(GO) run ./bench/report -smoke
+
+# Runs each fuzz target (func FuzzXxx in a _test.go file of this module) for
+# FUZZTIME, one after the other; a failing input is saved under the package's
+# testdata/fuzz/ and fails the target. `make fuzz FUZZTIME=10m` for longer.
+fuzz:
+	@set -e; $(GO) list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r pkg dir; do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$dir"/*_test.go 2>/dev/null); do \
+			echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
 
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }

@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+)
+
+// trafficFrame is what the generator sends: IPv4/UDP, 64 bytes, to a MAC
+// address that is not the receiver's, so that the stack above the hook drops
+// it at once (PACKET_OTHERHOST) and sends nothing back.
+var trafficFrame = tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 40000, DstPort: 9}, Length: 64})
+
+// xdpMD is the UAPI struct xdp_md, the context of an XDP test run.
+type xdpMD struct {
+	Data, DataEnd, DataMeta, IngressIfindex, RxQueueIndex, EgressIfindex uint32
+}
+
+// generator sends frames out of a veth end with BPF_F_TEST_XDP_LIVE_FRAMES.
+type generator struct {
+	objs    GeneratorObjects
+	ns      *testenv.Netns
+	ifindex int
+	frame   []byte
+}
+
+// newGenerator loads the generator for the veth end ifindex of namespace ns.
+func newGenerator(tb testing.TB, ns *testenv.Netns, ifindex int, frame []byte) *generator {
+	tb.Helper()
+	g := &generator{ns: ns, ifindex: ifindex, frame: frame}
+	if err := LoadGeneratorObjects(&g.objs, nil); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { g.objs.Close() })
+	return g
+}
+
+// sent returns the frames the generator has sent so far, summed over CPUs.
+func (g *generator) sent(tb testing.TB) uint64 {
+	tb.Helper()
+	var perCPU []uint64
+	if err := g.objs.GeneratorSent.Lookup(uint32(0), &perCPU); err != nil {
+		tb.Fatal(err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
+}
+
+// send runs the generator on each of cpus at once, repeat frames per call,
+// calling again on each CPU until until (if not zero) has passed. It returns
+// the frames sent (counted by the generator itself) and the wall time.
+func (g *generator) send(tb testing.TB, cpus []int, repeat uint32, until time.Time) (uint64, time.Duration) {
+	tb.Helper()
+	before := g.sent(tb)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(cpus))
+	for i, cpu := range cpus {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The test run must happen in the veth's namespace (the context's
+			// ifindex is resolved there), on one CPU.
+			errs[i] = g.ns.Do(func() error {
+				return withThreadOnCPU(cpu, func() error {
+					for {
+						_, err := g.objs.GeneratorTx.Run(&ebpf.RunOptions{
+							Data:      g.frame,
+							Repeat:    repeat,
+							Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+							BatchSize: 64,
+							Context:   xdpMD{DataEnd: uint32(len(g.frame)), IngressIfindex: uint32(g.ifindex)},
+						})
+						if err != nil || until.IsZero() || time.Now().After(until) {
+							return err
+						}
+					}
+				})
+			})
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		tb.Fatalf("generator: %v", err)
+	}
+	return g.sent(tb) - before, elapsed
+}
+
+// linkStats returns the kernel's counters of link name in ns.
+func linkStats(tb testing.TB, ns *testenv.Netns, name string) netlink.LinkStatistics {
+	tb.Helper()
+	var s netlink.LinkStatistics
+	err := ns.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if l.Attrs().Statistics == nil {
+			return fmt.Errorf("no statistics for %s", name)
+		}
+		s = *l.Attrs().Statistics
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// waitRxSettled waits until the rx_packets counter of link name in ns stops
+// moving (the receiving side may still be processing the last frames sent),
+// at most one second.
+func waitRxSettled(tb testing.TB, ns *testenv.Netns, name string) netlink.LinkStatistics {
+	tb.Helper()
+	last := linkStats(tb, ns, name)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		s := linkStats(tb, ns, name)
+		if s.RxPackets == last.RxPackets {
+			return s
+		}
+		last = s
+	}
+	return last
+}
+
+// xdpProgramOf returns the program attached to the XDP hook of link name in
+// ns, or nil.
+func xdpProgramOf(tb testing.TB, ns *testenv.Netns, name string) *ebpf.Program {
+	tb.Helper()
+	var id uint32
+	err := ns.Do(func() error {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			return err
+		}
+		if x := l.Attrs().Xdp; x != nil && x.Attached {
+			id = x.ProgId
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if id == 0 {
+		return nil
+	}
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { prog.Close() })
+	return prog
+}
+
+// programStats returns the kernel's run count and run time of prog.
+func programStats(tb testing.TB, prog *ebpf.Program) (runs uint64, runtime time.Duration) {
+	tb.Helper()
+	s, err := prog.Stats()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s.RunCount, s.Runtime
+}
+
+// setGRO turns generic receive offload of link name in ns on or off. A veth
+// end accepts frames redirected to it by XDP only with NAPI on, which it
+// turns on for an XDP program or for GRO: the no-program baseline needs GRO.
+func setGRO(tb testing.TB, ns *testenv.Netns, name string, on bool) {
+	tb.Helper()
+	err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		value := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_SGRO}
+		if on {
+			value.data = 1
+		}
+		// struct ifreq: the name, then a pointer to the ethtool request.
+		var ifr struct {
+			name [unix.IFNAMSIZ]byte
+			data unsafe.Pointer
+			_    [24 - unsafe.Sizeof(uintptr(0))]byte
+		}
+		copy(ifr.name[:], name)
+		ifr.data = unsafe.Pointer(&value)
+		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
+		runtime.KeepAlive(&value)
+		if errno != 0 {
+			return fmt.Errorf("ethtool set gro=%v on %s: %w", on, name, errno)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// counted is what an exporter reports for one interface and direction.
+type counted struct {
+	packets, bytes uint64
+	attachedNative bool // packet_exporter_interface_attached{hook="xdp",mode="native"} is 1
+}
+
+// parseCounts sums the packets and bytes series of interface iface and
+// direction in a Prometheus text exposition.
+func parseCounts(tb testing.TB, body io.Reader, iface, direction string) counted {
+	tb.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(body)
+	if err != nil {
+		tb.Fatalf("parse exposition: %v", err)
+	}
+	list := make([]*dto.MetricFamily, 0, len(families))
+	for _, f := range families {
+		list = append(list, f)
+	}
+	return countsOf(list, iface, direction)
+}
+
+// countsOf sums the packets and bytes series of interface iface and
+// direction in gathered metric families.
+func countsOf(families []*dto.MetricFamily, iface, direction string) counted {
+	var c counted
+	for _, family := range families {
+		name := family.GetName()
+		for _, m := range family.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["network_interface_name"] != iface || labels["network_io_direction"] != direction {
+				continue
+			}
+			switch name {
+			case "packet_exporter_network_packets_total":
+				c.packets += uint64(m.GetCounter().GetValue())
+			case "packet_exporter_network_io_bytes_total":
+				c.bytes += uint64(m.GetCounter().GetValue())
+			case "packet_exporter_interface_attached":
+				if labels["hook"] == "xdp" && labels["mode"] == "native" && m.GetGauge().GetValue() == 1 {
+					c.attachedNative = true
+				}
+			}
+		}
+	}
+	return c
+}
+
+// getOK fetches url with client and returns the body; the status must be 200.
+func getOK(client *http.Client, url string) ([]byte, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}

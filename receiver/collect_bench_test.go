@@ -1,0 +1,209 @@
+package receiver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/bench/stats"
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/server"
+	"github.com/packet-exporter/packet-exporter/internal/telemetry"
+)
+
+// scrapeSeries are the sizes of the scrape benchmarks: traffic series
+// (packet_exporter_network_packets_total and _io_bytes_total) on /metrics.
+var scrapeSeries = []int{100, 1000, 10000}
+
+// seriesPerInterface is how many traffic series one interface has at most:
+// both directions, every traffic class, packets and bytes.
+const seriesPerInterface = 2 * bpf.ClassCount * 2
+
+// fakeCounters is a counterReader serving fixed counter values, as
+// *bpf.Reader passes them on (summed over CPUs); it stands for the kernel
+// maps so that the collection path can be measured at any size, without root.
+type fakeCounters struct {
+	values []bpf.Value
+	stats  []uint64
+}
+
+func (f *fakeCounters) Counters(slots int, fn func([]bpf.Value) error) error {
+	return fn(f.values[:slots*bpf.EntriesPerInterface])
+}
+
+func (f *fakeCounters) Stats() ([]uint64, error) { return f.stats, nil }
+
+// benchReceiver returns a Receiver with as many synthetic interfaces as it
+// takes to expose exactly series traffic series, behind a fake counter
+// reader: everything from the counters on is the production code path.
+func benchReceiver(series int) *Receiver {
+	interfaces := (series + seriesPerInterface - 1) / seriesPerInterface
+	fake := &fakeCounters{values: make([]bpf.Value, interfaces*bpf.EntriesPerInterface), stats: make([]uint64, bpf.StatCount)}
+	r := &Receiver{
+		cfg:      config.Default(),
+		log:      zap.NewNop(),
+		reader:   fake,
+		slots:    newSlotSet(interfaces),
+		names:    make([]string, interfaces),
+		attached: map[int]*attachment{},
+		skipped:  map[int]skip{},
+		missing:  map[string]bool{},
+		failures: map[failureKey]int64{},
+		ready:    true,
+	}
+	start := time.Now()
+	classes := series / 2 // each observed class makes a packets and a bytes series
+	for i := range interfaces {
+		slot, _ := r.slots.take()
+		name := fmt.Sprintf("bench%05d", i)
+		r.names[slot] = name
+		r.attached[i+1] = &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name)}
+		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+			base := bpf.BlockBase(slot, d)
+			for entry := range bpf.ClassCount {
+				if classes == 0 {
+					break
+				}
+				classes--
+				packets := uint64(1000 + 7*entry + i)
+				fake.values[base+uint32(entry)] = bpf.Value{Packets: packets, Bytes: 64 * packets}
+				bucket := &fake.values[base+uint32(bpf.BucketFirst)]
+				bucket.Packets += packets
+				bucket.Bytes += 64 * packets
+			}
+		}
+	}
+	return r
+}
+
+// BenchmarkCollect measures one collection by the OpenTelemetry SDK (the
+// receiver's callback reading the counters and observing every series, and
+// the packet-size histogram producer) with a manual reader, without the
+// Prometheus bridge.
+func BenchmarkCollect(b *testing.B) {
+	for _, n := range scrapeSeries {
+		b.Run(fmt.Sprintf("%d-series", n), func(b *testing.B) {
+			r := benchReceiver(n)
+			reader := metric.NewManualReader(metric.WithProducer(r.PacketSizeProducer(false)))
+			provider := metric.NewMeterProvider(metric.WithReader(reader),
+				metric.WithCardinalityLimit(telemetry.CardinalityLimit(n)))
+			b.Cleanup(func() { provider.Shutdown(context.Background()) })
+			if _, err := r.RegisterMetrics(provider.Meter(telemetry.ScopeName), BuildInfo{Version: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil { // first collection creates the series
+				b.Fatal(err)
+			}
+			var took stats.Samples
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				if err := reader.Collect(context.Background(), &rm); err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, float64(time.Since(start))/float64(time.Millisecond))
+			}
+			b.ReportMetric(took.Median(), "collect-ms")
+			b.ReportMetric(took.Spread(), "spread-collect-ms")
+		})
+	}
+}
+
+// BenchmarkScrape measures one GET /metrics over loopback HTTP, served the
+// way the binary serves it: the telemetry provider with its Prometheus
+// bridge and the packet-size producer, internal/server's handler (gzip, as
+// a Prometheus server asks for it), the receiver's callback. It reports the
+// latency per scrape (median and spread) and, through ReportAllocs, the
+// allocations of the whole process per scrape (server and client).
+func BenchmarkScrape(b *testing.B) {
+	for _, n := range scrapeSeries {
+		b.Run(fmt.Sprintf("%d-series", n), func(b *testing.B) {
+			r := benchReceiver(n)
+			provider, err := telemetry.New(telemetry.Options{
+				Version:          "bench",
+				CardinalityLimit: telemetry.CardinalityLimit(n),
+				Prometheus:       true,
+				Producer:         r.PacketSizeProducer,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { provider.Shutdown(context.Background()) })
+			if _, err := r.RegisterMetrics(provider.Meter("bench"), BuildInfo{Version: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+			srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry, Ready: r.Ready, Version: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go srv.Serve()
+			b.Cleanup(func() { srv.Shutdown(context.Background()) })
+			url := "http://" + srv.Addr().String() + "/metrics"
+			client := &http.Client{Timeout: 30 * time.Second}
+
+			body := scrape(b, client, url) // the first scrape creates the series
+			traffic, samples := countSeries(body)
+			if traffic != n {
+				b.Fatalf("/metrics has %d traffic series, want %d", traffic, n)
+			}
+			var took stats.Samples
+			b.ReportAllocs()
+			for b.Loop() {
+				start := time.Now()
+				scrape(b, client, url)
+				took = append(took, float64(time.Since(start))/float64(time.Millisecond))
+			}
+			b.ReportMetric(took.Median(), "scrape-ms")
+			b.ReportMetric(took.Spread(), "spread-scrape-ms")
+			b.ReportMetric(float64(traffic), "traffic-series")
+			b.ReportMetric(float64(samples), "samples")
+			b.ReportMetric(float64(len(body)), "body-bytes")
+		})
+	}
+}
+
+func scrape(b *testing.B, client *http.Client, url string) []byte {
+	b.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("scrape: %s: %s", resp.Status, body)
+	}
+	return body
+}
+
+// countSeries returns the traffic series and all samples of an exposition.
+func countSeries(body []byte) (traffic, samples int) {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		samples++
+		if strings.HasPrefix(line, "packet_exporter_network_packets_total{") || strings.HasPrefix(line, "packet_exporter_network_io_bytes_total{") {
+			traffic++
+		}
+	}
+	return traffic, samples
+}
