@@ -131,7 +131,8 @@ static __always_inline __u32 pe_size_bucket(__u64 len)
 
 /*
  * Adds a frame to its class, its anomaly if any, and its size bucket
- * (seg_len: the size of each of its packets).
+ * (seg_len: the size of each of its packets). Buckets count packets only: the
+ * histogram's sum is the bytes of the classes.
  */
 static __always_inline void pe_account(const struct pe_parsed *parsed, __u64 packets, __u64 bytes,
 				       __u64 seg_len)
@@ -144,14 +145,11 @@ static __always_inline void pe_account(const struct pe_parsed *parsed, __u64 pac
 		return;
 	}
 	__u32 class = parsed->class;
-	if (class >= PE_CLASS_COUNT) /* for the verifier; the parser never does this */
-		class = PE_CLASS_OTHER;
 	block->entries[class].packets += packets;
 	block->entries[class].bytes += bytes;
 
 	__u32 bucket = PE_BUCKET_FIRST + pe_size_bucket(seg_len);
 	block->entries[bucket].packets += packets;
-	block->entries[bucket].bytes += bytes;
 
 	__u32 anomaly = parsed->anomaly;
 	if (unlikely(anomaly != PE_ANOMALY_NONE) && anomaly < PE_BUCKET_FIRST) {
@@ -245,12 +243,11 @@ static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, voi
 SEC("xdp.frags")
 int pe_count_xdp(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct pe_parsed parsed;
 
-	pe_parse(ctx, PE_HOOK_XDP, data, data_end, &parsed, 0);
+	/* First: the call clobbers the argument registers, not the parse result. */
 	__u64 len = bpf_xdp_get_buff_len(ctx);
+	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0);
 	pe_account(&parsed, 1, len, len);
 	if (pe_events_enabled)
 		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1, len);

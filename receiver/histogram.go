@@ -57,11 +57,13 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	err := r.reader.Counters(r.slots.end(), func(values []bpf.Value) error {
 		for _, a := range r.attached {
 			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-				buckets := values[bpf.BlockBase(a.slot, d)+uint32(bpf.BucketFirst):][:bpf.BucketCount]
+				block := values[bpf.BlockBase(a.slot, d):][:bpf.EntriesPerDirection]
 				var s histogramState
-				for i, v := range buckets {
+				for i, v := range block[bpf.BucketFirst:] {
 					s.counts[i] = v.Packets
-					s.sum += v.Bytes
+				}
+				for _, v := range block[:bpf.ClassCount] {
+					s.sum += v.Bytes // every frame is in one class
 				}
 				s.time = now
 				points = p.point(points, histogramSeries{bpf.BlockIndex(a.slot, d), a.start}, s, a.attrs.histogram[d])

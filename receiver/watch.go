@@ -160,8 +160,8 @@ func (r *Receiver) reconcile() error {
 		current[ordered[i].index] = ordered[i]
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	for index, a := range r.attached {
@@ -174,13 +174,22 @@ func (r *Receiver) reconcile() error {
 			delete(r.skipped, index)
 		}
 	}
+	r.mu.Unlock()
+	// One interface at a time: loading its programs takes tens of
+	// milliseconds, and collections and probes must not wait for them all.
 	for _, l := range ordered {
-		r.applyLocked(l)
+		r.mu.Lock()
+		if !r.closed {
+			r.applyLocked(l)
+		}
+		r.mu.Unlock()
 	}
 	names := make(map[string]bool, len(current))
 	for _, l := range current {
 		names[l.name] = true
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.forgetFailuresLocked(names, "")
 	r.reportMissingLocked(names)
 	return nil

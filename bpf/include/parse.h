@@ -43,7 +43,10 @@ enum pe_entry {
 	PE_ANOMALY_TRUNCATED = PE_CLASS_COUNT, /* the frame ends inside a header */
 	PE_ANOMALY_MALFORMED,                  /* a header field makes no sense (IP version, IHL) */
 	PE_ANOMALY_TOO_DEEP,                   /* more VLAN tags or IPv6 extension headers than walked */
-	/* Packet-size histogram buckets: frames of at most 64, 128, 256, 512, 1024, 1518, 9000 bytes, larger. */
+	/*
+	 * Packet-size histogram buckets (packets only): frames of at most 64,
+	 * 128, 256, 512, 1024, 1518, 9000 bytes, larger.
+	 */
 	PE_BUCKET_FIRST,
 	PE_BUCKET_COUNT = 8,
 	PE_ENTRIES_PER_DIRECTION = PE_BUCKET_FIRST + PE_BUCKET_COUNT,
