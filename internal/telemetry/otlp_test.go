@@ -2,19 +2,11 @@ package telemetry
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +20,8 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // the server accepts gzip
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/packet-exporter/packet-exporter/internal/testcert"
 )
 
 // otlpServer is an in-process OTLP/gRPC metrics endpoint that records what it
@@ -78,59 +72,6 @@ func (s *otlpServer) received() ([]*collectormetrics.ExportMetricsServiceRequest
 	return append([]*collectormetrics.ExportMetricsServiceRequest(nil), s.requests...), append([]metadata.MD(nil), s.headers...)
 }
 
-// testCA writes a CA and a certificate it signed for 127.0.0.1 to dir, and
-// returns their paths.
-func testCA(t *testing.T, dir string) (caFile, certFile, keyFile string, serverCert tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, b []byte) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
-	caFile = write("ca.pem", "CERTIFICATE", caDER)
-	certFile = write("cert.pem", "CERTIFICATE", der)
-	keyFile = write("key.pem", "EC PRIVATE KEY", keyDER)
-	serverCert, err = tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return caFile, certFile, keyFile, serverCert
-}
-
 // pushOnce builds a provider pushing to the server, observes one counter and
 // shuts the provider down, which exports once.
 func pushOnce(t *testing.T, o OTLPOptions, value int64) (*Provider, error) {
@@ -157,13 +98,14 @@ func pushOnce(t *testing.T, o OTLPOptions, value int64) (*Provider, error) {
 }
 
 func TestOTLPPush(t *testing.T) {
-	dir := t.TempDir()
-	caFile, certFile, keyFile, serverCert := testCA(t, dir)
-	pool := x509.NewCertPool()
-	caPEM, _ := os.ReadFile(caFile)
-	pool.AppendCertsFromPEM(caPEM)
+	files := testcert.Write(t, t.TempDir())
+	serverCert, err := tls.LoadX509KeyPair(files.Cert, files.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, certFile, keyFile := files.CA, files.ClientCert, files.ClientKey
 	serverTLS := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}})
-	mutualTLS := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert})
+	mutualTLS := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: files.Pool, ClientAuth: tls.RequireAndVerifyClientCert})
 
 	cases := []struct {
 		name    string
