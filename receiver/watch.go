@@ -39,8 +39,17 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 		// the signal that updates were lost.
 		updates := make(chan netlink.LinkUpdate)
 		done := make(chan struct{})
+		// A message the library could not decode is skipped: it may have been
+		// a deletion, so list again rather than trust the stream.
+		undecoded := make(chan struct{}, 1)
 		err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-			ErrorCallback:          func(err error) { r.log.Debug("netlink subscription", zap.Error(err)) },
+			ErrorCallback: func(err error) {
+				r.log.Debug("netlink subscription", zap.Error(err))
+				select {
+				case undecoded <- struct{}{}:
+				default:
+				}
+			},
 			ReceiveBufferSize:      r.opts.netlinkBuffer,
 			ReceiveBufferForceSize: true,
 		})
@@ -62,7 +71,7 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 		if err != nil {
 			r.log.Error("watch interfaces", zap.Error(err))
 		}
-		lost := err == nil && r.consume(ctx, updates)
+		lost := err == nil && r.consume(ctx, updates, undecoded)
 		close(done)
 		go func() {
 			for range updates { // let the subscription's reader finish
@@ -88,7 +97,7 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 
 // consume applies link updates until ctx ends (false) or the subscription
 // breaks, which means messages were lost (true).
-func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdate) bool {
+func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdate, undecoded <-chan struct{}) bool {
 	resync := time.NewTicker(resyncInterval)
 	defer resync.Stop()
 	for {
@@ -100,10 +109,12 @@ func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdat
 				return true
 			}
 			r.handle(u)
+			continue
 		case <-resync.C:
-			if err := r.reconcile(); err != nil {
-				r.log.Warn("list interfaces", zap.Error(err))
-			}
+		case <-undecoded:
+		}
+		if err := r.reconcile(); err != nil {
+			r.log.Warn("list interfaces", zap.Error(err))
 		}
 	}
 }
