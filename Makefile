@@ -7,6 +7,7 @@
 #   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
+#   make test-collector  otel-collector.yaml validated and run by a real collector (module tools/collector/)
 #   make bench           the benchmark suite (root, ~7 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
@@ -20,7 +21,7 @@ LOAD_DURATION ?= 60s
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: build generate check-generate test test-e2e test-deploy bench bench-smoke lint clean fuzz
+.PHONY: build generate check-generate test test-e2e test-deploy test-collector bench bench-smoke lint clean fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
@@ -37,6 +38,7 @@ test:
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 	$(MAKE) test-e2e
 	$(MAKE) test-deploy
+	$(MAKE) test-collector
 
 # e2e/ is its own module (it builds an OpenTelemetry Collector, whose
 # dependencies stay out of the product's go.mod) and uses the product through
@@ -51,6 +53,13 @@ test-e2e:
 # prometheus, promtool, strace, setpriv and systemd-analyze (.ci/run installs them).
 test-deploy:
 	cd deploy && $(GO) test -count=1 ./...
+
+# tools/collector/ is its own module with no dependency on the product (the
+# contrib prometheus exporter needs an older collector release than e2e/ can
+# use): it builds a collector with otel-collector.yaml's components, validates
+# that file and runs it on free loopback ports. No root needed.
+test-collector:
+	cd tools/collector && $(GO) test -count=1 ./...
 
 # The benchmark suite (bench/, and the scrape benchmarks in receiver/) needs
 # root. bench/report runs it and writes BENCHMARKS.md; BENCHTIME is the
