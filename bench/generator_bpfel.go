@@ -16,8 +16,11 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	GeneratorMapGeneratorSent = "generator_sent"
-	GeneratorProgGeneratorTx  = "generator_tx"
+	GeneratorMapGeneratorDue      = "generator_due"
+	GeneratorMapGeneratorInterval = "generator_interval"
+	GeneratorMapGeneratorSent     = "generator_sent"
+	GeneratorProgGeneratorPaced   = "generator_paced"
+	GeneratorProgGeneratorTx      = "generator_tx"
 )
 
 // LoadGenerator returns the embedded CollectionSpec for Generator.
@@ -62,14 +65,17 @@ type GeneratorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GeneratorProgramSpecs struct {
-	GeneratorTx *ebpf.ProgramSpec `ebpf:"generator_tx"`
+	GeneratorPaced *ebpf.ProgramSpec `ebpf:"generator_paced"`
+	GeneratorTx    *ebpf.ProgramSpec `ebpf:"generator_tx"`
 }
 
 // GeneratorMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GeneratorMapSpecs struct {
-	GeneratorSent *ebpf.MapSpec `ebpf:"generator_sent"`
+	GeneratorDue      *ebpf.MapSpec `ebpf:"generator_due"`
+	GeneratorInterval *ebpf.MapSpec `ebpf:"generator_interval"`
+	GeneratorSent     *ebpf.MapSpec `ebpf:"generator_sent"`
 }
 
 // GeneratorVariableSpecs contains global variables before they are loaded into the kernel.
@@ -98,11 +104,15 @@ func (o *GeneratorObjects) Close() error {
 //
 // It can be passed to LoadGeneratorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GeneratorMaps struct {
-	GeneratorSent *ebpf.Map `ebpf:"generator_sent"`
+	GeneratorDue      *ebpf.Map `ebpf:"generator_due"`
+	GeneratorInterval *ebpf.Map `ebpf:"generator_interval"`
+	GeneratorSent     *ebpf.Map `ebpf:"generator_sent"`
 }
 
 func (m *GeneratorMaps) Close() error {
 	return _GeneratorClose(
+		m.GeneratorDue,
+		m.GeneratorInterval,
 		m.GeneratorSent,
 	)
 }
@@ -117,11 +127,13 @@ type GeneratorVariables struct {
 //
 // It can be passed to LoadGeneratorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GeneratorPrograms struct {
-	GeneratorTx *ebpf.Program `ebpf:"generator_tx"`
+	GeneratorPaced *ebpf.Program `ebpf:"generator_paced"`
+	GeneratorTx    *ebpf.Program `ebpf:"generator_tx"`
 }
 
 func (p *GeneratorPrograms) Close() error {
 	return _GeneratorClose(
+		p.GeneratorPaced,
 		p.GeneratorTx,
 	)
 }

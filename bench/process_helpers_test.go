@@ -71,11 +71,13 @@ type exporterProcess struct {
 const exporterPort = 9743
 
 // startExporter runs bin in ns with a configuration whose interfaces section
-// is includeYAML, and returns at once (not waiting for readiness).
-func startExporter(tb testing.TB, ns *testenv.Netns, bin, include string) *exporterProcess {
+// includes the patterns of include (YAML flow items), followed by the YAML
+// sections of extra, and returns at once (not waiting for readiness).
+func startExporter(tb testing.TB, ns *testenv.Netns, bin, include string, extra ...string) *exporterProcess {
 	tb.Helper()
 	cfg := filepath.Join(tb.TempDir(), "config.yaml")
 	body := fmt.Sprintf("interfaces:\n  include: [%s]\nlog:\n  level: warn\nprometheus:\n  listen_address: \"127.0.0.1:%d\"\n", include, exporterPort)
+	body += strings.Join(extra, "")
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		tb.Fatal(err)
 	}

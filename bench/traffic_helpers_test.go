@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"strings"
@@ -39,6 +40,7 @@ type generator struct {
 	ns      *testenv.Netns
 	ifindex int
 	frame   []byte
+	prog    *ebpf.Program // generator_tx, or generator_paced (see pace)
 }
 
 // newGenerator loads the generator for the veth end ifindex of namespace ns.
@@ -49,7 +51,29 @@ func newGenerator(tb testing.TB, ns *testenv.Netns, ifindex int, frame []byte) *
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { g.objs.Close() })
+	g.prog = g.objs.GeneratorTx
 	return g
+}
+
+// pace makes each CPU of the next sends send perCPU frames per second
+// (generator_paced: one frame per interval, the other runs dropped), or as
+// many as it can with 0 (generator_tx). It returns the rate per CPU the
+// interval, a whole number of nanoseconds, stands for.
+func (g *generator) pace(tb testing.TB, perCPU float64) float64 {
+	tb.Helper()
+	if perCPU <= 0 {
+		g.prog = g.objs.GeneratorTx
+		return 0
+	}
+	interval := uint64(math.Round(1e9 / perCPU))
+	if interval == 0 {
+		interval = 1
+	}
+	if err := g.objs.GeneratorInterval.Put(uint32(0), interval); err != nil {
+		tb.Fatalf("set the generator's interval: %v", err)
+	}
+	g.prog = g.objs.GeneratorPaced
+	return 1e9 / float64(interval)
 }
 
 // sent returns the frames the generator has sent so far, summed over CPUs.
@@ -84,7 +108,7 @@ func (g *generator) send(tb testing.TB, cpus []int, repeat uint32, until time.Ti
 			errs[i] = g.ns.Do(func() error {
 				return withThreadOnCPU(cpu, func() error {
 					for {
-						_, err := g.objs.GeneratorTx.Run(&ebpf.RunOptions{
+						_, err := g.prog.Run(&ebpf.RunOptions{
 							Data:      g.frame,
 							Repeat:    repeat,
 							Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
@@ -229,6 +253,12 @@ type counted struct {
 // direction in a Prometheus text exposition.
 func parseCounts(tb testing.TB, body io.Reader, iface, direction string) counted {
 	tb.Helper()
+	return countsOf(parseFamilies(tb, body), iface, direction)
+}
+
+// parseFamilies parses a Prometheus text exposition.
+func parseFamilies(tb testing.TB, body io.Reader) []*dto.MetricFamily {
+	tb.Helper()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(body)
 	if err != nil {
@@ -238,7 +268,7 @@ func parseCounts(tb testing.TB, body io.Reader, iface, direction string) counted
 	for _, f := range families {
 		list = append(list, f)
 	}
-	return countsOf(list, iface, direction)
+	return list
 }
 
 // countsOf sums the packets and bytes series of interface iface and

@@ -22,11 +22,13 @@ typedef __UINT64_TYPE__ __u64;
 #define bpf_ntohs(x) __builtin_bswap16(x)
 
 /* Map types, flags and verdicts (include/uapi/linux/bpf.h). */
+#define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
 #define BPF_MAP_TYPE_PERCPU_HASH 5
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_ANY 0
 #define BPF_F_CURRENT_CPU 0xffffffffULL
+#define XDP_DROP 1
 #define XDP_PASS 2
 #define XDP_TX 3
 #define TCX_NEXT (-1)
@@ -55,6 +57,7 @@ struct __sk_buff;
 
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
 static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25;
 static __u64 (*bpf_xdp_get_buff_len)(struct xdp_md *xdp_md) = (void *)188;
 
