@@ -96,8 +96,8 @@ type eventSearch struct {
 // The frames are received on the CPU that sends them, so the programs, the
 // exporter's reader and workers share both CPUs with the generator.
 //
-// For each ring size (eventRingSizes; their order alternates per iteration,
-// each with a fresh exporter process) the search first runs a window at the
+// For each ring size (eventRingSizes; the order of the set-ups rotates per
+// iteration, each with a fresh exporter process) the search first runs a window at the
 // generator's full rate. If nothing was lost, that rate is the result: the
 // producer, not the stream, is the limit. Otherwise it bisects between 0 and
 // that rate (eventBisections windows) with the generator paced per CPU
@@ -105,6 +105,11 @@ type eventSearch struct {
 // generator still keeps its CPU busy (it drops the runs between two frames),
 // so the reader competes for the CPUs at every rate as at the full rate: a
 // conservative bound. Every window lasts eventWindow.
+//
+// In every iteration the same exporter with the stream off also runs a window
+// at the generator's full rate: the frames per second without the stream,
+// and from both full rates the CPU time the stream adds per packet (with
+// every CPU saturated: CPUs / rate), kernel and user space together.
 //
 // Exactness, in every window, from the exporter's own metrics: the records
 // emitted (the kernel's count) must equal the frames sent and the frames
@@ -122,20 +127,37 @@ func BenchmarkEventStream(b *testing.B) {
 	}
 
 	rings := eventRingSizes()
+	setups := append([]int{0}, rings...) // 0: the stream off
 	zeroLoss, firstLoss, maxRate, cpuPerRec := map[int]samples{}, map[int]samples{}, map[int]samples{}, map[int]samples{}
 	losslessAtMax := map[int]int{}          // searches whose full rate lost nothing
 	losslessAtMaxEvents := map[int]uint64{} // the records they delivered
+	var offRate, addedNs samples
 	var total eventTotals
 	iteration := 0
 	for b.Loop() {
-		for k := range rings {
-			ring := rings[(k+iteration)%len(rings)]
-			p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, fmt.Sprintf(
-				"xdp:\n  mode: native\nevents:\n  enabled: true\n  sample_rate: 1\n  ring_size: %d\n  drain_interval: 10ms\nflows:\n  enabled: true\n", ring))
+		full := map[int]float64{}
+		for k := range setups {
+			ring := setups[(k+iteration)%len(setups)]
+			extra := "xdp:\n  mode: native\n"
+			if ring > 0 {
+				extra += fmt.Sprintf("events:\n  enabled: true\n  sample_rate: 1\n  ring_size: %d\n  drain_interval: 10ms\nflows:\n  enabled: true\n", ring)
+			}
+			p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, extra)
 			p.waitReady(b, bns, 30*time.Second)
 			p.checkIsExporter(b)
-			s := searchZeroLoss(b, &eventTarget{p: p, client: bns.HTTPClient(), iface: pair.NameB}, gen, cpus)
+			t := &eventTarget{p: p, client: bns.HTTPClient(), iface: pair.NameB}
+			if ring == 0 {
+				full[0] = runStreamOff(b, t, gen, cpus)
+				offRate = append(offRate, full[0])
+				b.Logf("stream off: full rate %.2f M frames/s", full[0]/1e6)
+				p.stop(b)
+				continue
+			}
+			s := searchZeroLoss(b, t, gen, cpus)
 			p.stop(b)
+			full[ring] = s.max
+			b.Logf("ring %s: full rate %.2f M records/s, %d lost; highest rate without loss %.2f M/s; exporter CPU %.0f ns per record",
+				ringLabel(ring), s.max/1e6, s.runs[0].lost, s.zeroLoss/1e6, s.cpuPerRec)
 			zeroLoss[ring] = append(zeroLoss[ring], s.zeroLoss)
 			maxRate[ring] = append(maxRate[ring], s.max)
 			cpuPerRec[ring] = append(cpuPerRec[ring], s.cpuPerRec)
@@ -149,8 +171,14 @@ func BenchmarkEventStream(b *testing.B) {
 				total.add(r)
 			}
 		}
+		// CPU time per packet with both CPUs saturated, stream on (default
+		// ring) against off.
+		n := float64(len(cpus))
+		addedNs = append(addedNs, n*1e9/full[rings[0]]-n*1e9/full[0])
 		iteration++
 	}
+	report(b, offRate, "off-max-frames/s")
+	report(b, addedNs, "on-added-cpu-ns/pkt")
 	for _, ring := range rings {
 		l := ringLabel(ring)
 		report(b, zeroLoss[ring], l+"-zero-loss-events/s")
@@ -158,6 +186,7 @@ func BenchmarkEventStream(b *testing.B) {
 		report(b, cpuPerRec[ring], l+"-cpu-ns/event")
 		if len(firstLoss[ring]) > 0 {
 			report(b, firstLoss[ring], l+"-first-loss-events/s")
+			b.ReportMetric(float64(len(firstLoss[ring])), l+"-lossy-searches")
 		}
 		b.ReportMetric(float64(losslessAtMax[ring]), l+"-lossless-at-max")
 		b.ReportMetric(float64(losslessAtMaxEvents[ring]), l+"-lossless-at-max-events")
@@ -215,7 +244,7 @@ func runEvents(b *testing.B, t *eventTarget, gen *generator, cpus []int, perCPU 
 	before := t.events(b)
 	cpu := t.p.cpuTime(b)
 	sent, elapsed := gen.send(b, cpus, eventRepeat(perCPU > 0), time.Now().Add(eventWindow()))
-	after := t.waitDrained(b, before.emitted+sent)
+	after := t.waitDrained(b, before.emitted+sent, before.counted+sent)
 	r := eventRun{
 		elapsed: elapsed,
 		cpu:     t.p.cpuTime(b) - cpu,
@@ -233,6 +262,21 @@ func runEvents(b *testing.B, t *eventTarget, gen *generator, cpus []int, perCPU 
 			perCPU, sent, r.counted, r.emitted, r.delivered, r.lost, r.invalid)
 	}
 	return r
+}
+
+// runStreamOff sends traffic for one window at the generator's full rate to an
+// exporter with the stream off, checks that it counted every frame and wrote
+// no record, and returns the frames sent per second.
+func runStreamOff(b *testing.B, t *eventTarget, gen *generator, cpus []int) float64 {
+	b.Helper()
+	gen.pace(b, 0)
+	before := t.events(b)
+	sent, elapsed := gen.send(b, cpus, eventRepeat(false), time.Now().Add(eventWindow()))
+	after := t.waitDrained(b, 0, before.counted+sent)
+	if counted := after.counted - before.counted; counted != sent || after.emitted != 0 {
+		b.Errorf("event stream off: %d frames sent, %d counted, %d records emitted", sent, counted, after.emitted)
+	}
+	return float64(sent) / elapsed.Seconds()
 }
 
 // exporterEvents are the exporter's event-stream counters and its count of
@@ -273,16 +317,16 @@ func (t *eventTarget) events(tb testing.TB) exporterEvents {
 	return ev
 }
 
-// waitDrained waits (up to 2 s) until the kernel has emitted at least emitted
-// records and the reader has accounted for all of them (delivered + lost =
-// emitted: the first drain after the traffic stopped), and returns the totals
-// then.
-func (t *eventTarget) waitDrained(tb testing.TB, emitted uint64) exporterEvents {
+// waitDrained waits (up to 2 s) until the exporter has counted at least
+// counted frames, the kernel has emitted at least emitted records and the
+// reader has accounted for all of them (delivered + lost = emitted: the first
+// drain after the traffic stopped), and returns the totals then.
+func (t *eventTarget) waitDrained(tb testing.TB, emitted, counted uint64) exporterEvents {
 	tb.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		ev := t.events(tb)
-		if ev.emitted >= emitted && ev.delivered+ev.lost >= ev.emitted || time.Now().After(deadline) {
+		if ev.counted >= counted && ev.emitted >= emitted && ev.delivered+ev.lost >= ev.emitted || time.Now().After(deadline) {
 			return ev
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -59,10 +59,13 @@ type kernelProgram struct {
 // BPF_PROG_TEST_RUN, on a thread pinned to one CPU, kernelRepeat() runs per
 // call: packet-exporter's XDP and tc programs, its XDP program with the event
 // stream on at sample rates 1 and sampledRate (each drained on a timer on the
-// other CPU, as the receiver does), a trivial program of each type (the
-// baseline: its cost is the test loop itself), a naive counter that updates a
-// per-CPU hash on every packet, and the original tool's design, one perf
-// event per packet drained by a default cilium/ebpf perf reader. Every
+// other CPU, as the receiver does; at rate 1 also with the reader held idle
+// during the call and draining between calls, "xdp-pe-held": the record's
+// own cost, without a reader tailing the producer), a trivial program of
+// each type (the baseline: its cost is the test loop itself), a naive counter
+// that updates a per-CPU hash on every packet, and the original tool's
+// design, one perf event per packet drained by a default cilium/ebpf perf
+// reader. Every
 // program runs once per iteration, interleaved, so that all see the same
 // machine state; each reports the median ns per packet and its spread, and
 // the added cost over the trivial program of its type (the median of the
@@ -93,6 +96,7 @@ func BenchmarkKernelCost(b *testing.B) {
 	}
 	b.Cleanup(func() { peTC.Close() })
 	events := startEventStream(b, 1, eventRingSize)
+	held := startEventStream(b, 1, eventRingSize)
 	sampled := startEventStream(b, sampledRate, config.Default().Events.RingSize)
 
 	var trivial TrivialObjects
@@ -111,6 +115,7 @@ func BenchmarkKernelCost(b *testing.B) {
 		{"xdp-trivial", trivial.TrivialXdp},
 		{"xdp-pe", peXDP},
 		{"xdp-pe-events", events.prog},
+		{"xdp-pe-held", held.prog},
 		{"xdp-pe-sampled", sampled.prog},
 		{"xdp-naive", naive.NaiveXdp},
 		{"tc-trivial", trivial.TrivialTc},
@@ -132,8 +137,9 @@ func BenchmarkKernelCost(b *testing.B) {
 		frame := tf.MustBuild(fc.frame)
 		b.Run(fc.name, func(b *testing.B) {
 			pinToCPU(b, 0) // a sub-benchmark runs on a goroutine of its own
-			eventsBefore, sampledBefore := events.counts(b), sampled.counts(b)
-			cost, added := interleave(b, programs, frame, nil)
+			eventsBefore, heldBefore, sampledBefore := events.counts(b), held.counts(b), sampled.counts(b)
+			// The held variant's reader is kept idle while it runs.
+			cost, added := interleave(b, programs, frame, nil, map[string]*sync.Mutex{"xdp-pe-held": &held.drain})
 			for _, p := range programs {
 				report(b, cost[p.key], p.key+"-ns/pkt")
 				if a, ok := added[p.key]; ok {
@@ -145,10 +151,11 @@ func BenchmarkKernelCost(b *testing.B) {
 			// (the countdown goes on across calls: the floor or the ceiling).
 			runs := uint64(len(cost["xdp-pe-events"]) * kernelRepeat())
 			ev := events.wait(b, eventsBefore, runs, runs)
-			b.ReportMetric(float64(ev.delivered), "events-read")
-			b.ReportMetric(float64(ev.lost), "events-lost")
-			if ev.lost > 0 {
-				b.Logf("the event stream lost %d of %d records: its figure is then too low", ev.lost, ev.emitted)
+			hv := held.wait(b, heldBefore, runs, runs)
+			b.ReportMetric(float64(ev.delivered+hv.delivered), "events-read")
+			b.ReportMetric(float64(ev.lost+hv.lost), "events-lost")
+			if ev.lost+hv.lost > 0 {
+				b.Logf("the event stream lost %d of %d records (reader held: %d of %d): its figure is then too low", ev.lost, ev.emitted, hv.lost, hv.emitted)
 			}
 			runs = uint64(len(cost["xdp-pe-sampled"]) * kernelRepeat())
 			sv := sampled.wait(b, sampledBefore, runs/sampledRate, (runs+sampledRate-1)/sampledRate)
@@ -169,7 +176,7 @@ func BenchmarkKernelCost(b *testing.B) {
 			readBefore, lostBefore := origin.counts()
 			cost, added := interleave(b, originPrograms, frame, func(key string, iteration int) bool {
 				return key != "xdp-origin" || iteration < originSamples
-			})
+			}, nil)
 			for _, p := range originPrograms {
 				report(b, cost[p.key], p.key+"-ns/pkt")
 				if a, ok := added[p.key]; ok {
@@ -200,10 +207,11 @@ func BenchmarkKernelCost(b *testing.B) {
 }
 
 // interleave runs each of programs once per iteration on frame, in order,
-// those for which runs (if not nil) says so, and returns each program's ns
-// per packet and its added cost over the trivial program of its hook, per
-// iteration.
-func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(key string, iteration int) bool) (cost, added map[string]samples) {
+// those for which runs (if not nil) says so, holding the lock holds[key] (if
+// any) while program key runs, and returns each program's ns per packet and
+// its added cost over the trivial program of its hook, per iteration.
+func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(key string, iteration int) bool,
+	holds map[string]*sync.Mutex) (cost, added map[string]samples) {
 	b.Helper()
 	cost, added = map[string]samples{}, map[string]samples{}
 	iteration := 0
@@ -213,7 +221,13 @@ func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(
 			if runs != nil && !runs(p.key, iteration) {
 				continue
 			}
+			if m := holds[p.key]; m != nil {
+				m.Lock()
+			}
 			run[p.key] = runCost(b, p.prog, frame)
+			if m := holds[p.key]; m != nil {
+				m.Unlock()
+			}
 			cost[p.key] = append(cost[p.key], run[p.key])
 		}
 		for key, ns := range run {
@@ -330,6 +344,9 @@ type eventStream struct {
 	stats  *bpf.Reader
 	stop   chan struct{}
 	done   chan struct{}
+	// drain is held by the consumer while it drains: whoever else holds it
+	// keeps the consumer idle.
+	drain sync.Mutex
 
 	delivered atomic.Uint64
 	invalid   atomic.Uint64
@@ -378,6 +395,7 @@ func (e *eventStream) drainLoop() {
 	var record ringbuf.Record
 	var event bpf.Event
 	for {
+		e.drain.Lock()
 		e.reader.SetDeadline(time.Now())
 		for {
 			if err := e.reader.ReadInto(&record); err != nil {
@@ -388,6 +406,7 @@ func (e *eventStream) drainLoop() {
 			}
 			e.delivered.Add(1)
 		}
+		e.drain.Unlock()
 		select {
 		case <-e.stop:
 			return
