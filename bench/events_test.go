@@ -138,7 +138,8 @@ func BenchmarkEventStream(b *testing.B) {
 		full := map[int]float64{}
 		for k := range setups {
 			ring := setups[(k+iteration)%len(setups)]
-			extra := "xdp:\n  mode: native\n"
+			// The live-frames generator needs native XDP on the receiving veth.
+			extra := "ingress:\n  hook: xdp\nxdp:\n  mode: native\n"
 			if ring > 0 {
 				extra += fmt.Sprintf("events:\n  enabled: true\n  sample_rate: 1\n  ring_size: %d\n  drain_interval: 10ms\nflows:\n  enabled: true\n", ring)
 			}

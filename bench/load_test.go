@@ -44,7 +44,8 @@ func BenchmarkUserSpaceLoad(b *testing.B) {
 		pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
 		gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 
-		p := startExporter(b, bns, bin, `"`+pair.NameB+`"`)
+		// The live-frames generator needs native XDP on the receiving veth.
+		p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, "ingress:\n  hook: xdp\nxdp:\n  mode: native\n")
 		p.waitReady(b, bns, 30*time.Second)
 		p.checkIsExporter(b)
 		client := bns.HTTPClient()

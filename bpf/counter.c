@@ -206,7 +206,7 @@ static __always_inline void pe_event_addresses(struct pe_event *e, void *data, v
  * keep: keeping them would cost the counting path spills across its calls.
  */
 static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
-				    __u64 packets, __u64 bytes)
+				    __u64 packets, __u64 bytes, __u32 outer_tags, __u16 outer_vlan)
 {
 	if (pe_sample_rate > 1) {
 		__u32 zero = 0;
@@ -226,12 +226,12 @@ static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, voi
 		return;
 	}
 	struct pe_parsed parsed;
-	pe_parse(ctx, hook, data, data_end, &parsed, PE_WANT_DETAILS);
+	pe_parse(ctx, hook, data, data_end, &parsed, PE_WANT_DETAILS, outer_tags);
 	__builtin_memset(e, 0, sizeof(*e));
 	e->bytes = bytes;
 	e->packets = packets;
 	e->block = pe_block_index;
-	e->vlan = parsed.vlan;
+	e->vlan = outer_tags ? outer_vlan : parsed.vlan;
 	e->class = parsed.class;
 	e->anomaly = parsed.anomaly;
 	pe_event_addresses(e, data, data_end, &parsed);
@@ -247,10 +247,10 @@ int pe_count_xdp(struct xdp_md *ctx)
 
 	/* First: the call clobbers the argument registers, not the parse result. */
 	__u64 len = bpf_xdp_get_buff_len(ctx);
-	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0);
+	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0, 0);
 	pe_account(&parsed, 1, len, len);
 	if (pe_events_enabled)
-		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1, len);
+		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1, len, 0, 0);
 	return XDP_PASS;
 }
 
@@ -258,9 +258,12 @@ int pe_count_xdp(struct xdp_md *ctx)
 #define PE_TC_PULL_LEN 128
 
 /*
- * Counts a frame at tc (egress, or ingress when XDP is unavailable). A GSO
- * packet counts as its segments: gso_segs packets, and its length plus the
- * headers each further segment repeats.
+ * Counts a frame at tc (ingress or egress). A GSO packet counts as its
+ * segments: gso_segs packets, and its length plus the headers each further
+ * segment repeats. A VLAN tag the kernel holds in the socket buffer's metadata
+ * (taken out on receive, or not yet written on transmit by a VLAN device) is
+ * on the wire in front of the frame's EtherType: every segment counts its 4
+ * bytes, and the parser counts it as the outer tag.
  */
 SEC("tc")
 int pe_count_tc(struct __sk_buff *skb)
@@ -277,20 +280,22 @@ int pe_count_tc(struct __sk_buff *skb)
 		data_end = (void *)(long)skb->data_end;
 	}
 
-	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, PE_WANT_HDR_LEN);
+	__u32 outer_tags = skb->vlan_present ? 1 : 0;
+	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, PE_WANT_HDR_LEN, outer_tags);
 
 	__u64 packets = 1;
-	__u64 bytes = len;
-	__u64 seg_len = len;
+	__u64 seg_len = len + outer_tags * PE_VLAN_HLEN;
+	__u64 bytes = seg_len;
 	__u32 segs = skb->gso_segs;
 	if (segs > 1) {
 		packets = segs;
-		bytes += (__u64)(segs - 1) * parsed.hdr_len;
+		bytes += (__u64)(segs - 1) * (parsed.hdr_len + outer_tags * PE_VLAN_HLEN);
 		seg_len = bytes / segs;
 	}
 	pe_account(&parsed, packets, bytes, seg_len);
 	if (pe_events_enabled)
-		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, packets, bytes);
+		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, packets, bytes,
+			outer_tags, skb->vlan_tci & 0x0fff);
 	return TCX_NEXT;
 }
 

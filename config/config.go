@@ -47,7 +47,8 @@ type Egress struct {
 	Enabled bool `yaml:"enabled"`
 }
 
-// XDP configures how the ingress XDP program is attached.
+// XDP configures how the ingress XDP program is attached when ingress.hook
+// is xdp.
 type XDP struct {
 	// Mode is one of XDPModeAuto, XDPModeNative or XDPModeGeneric. Default auto.
 	Mode string `yaml:"mode"`
@@ -55,11 +56,13 @@ type XDP struct {
 
 // The accepted values of XDP.Mode.
 const (
-	// XDPModeAuto uses native mode where the driver supports it, generic otherwise.
+	// XDPModeAuto uses native mode where the driver supports it and tcx
+	// ingress elsewhere; never generic mode.
 	XDPModeAuto = "auto"
 	// XDPModeNative attaches in the driver (fails when the driver lacks XDP support).
 	XDPModeNative = "native"
-	// XDPModeGeneric attaches in the kernel network stack (works with every driver).
+	// XDPModeGeneric attaches in the kernel network stack (works with every
+	// driver, but copies frames and turns off the device's LRO and hardware GRO).
 	XDPModeGeneric = "generic"
 )
 
@@ -72,11 +75,14 @@ type Ingress struct {
 
 // The accepted values of Ingress.Hook.
 const (
-	// IngressHookAuto uses XDP, or tcx ingress on interfaces whose XDP hook
-	// another program already holds.
+	// IngressHookAuto uses tcx ingress, which costs the interface's traffic
+	// nothing beyond the program; XDP (as xdp.mode says) only on kernels
+	// without tcx.
 	IngressHookAuto = "auto"
-	// IngressHookXDP uses XDP only; interfaces whose XDP hook is taken are
-	// skipped.
+	// IngressHookXDP uses XDP as xdp.mode says; interfaces whose XDP hook
+	// another program holds are skipped. Native XDP on a veth costs TCP
+	// through it most of its throughput (the kernel turns off the peer's
+	// segmentation offload).
 	IngressHookXDP = "xdp"
 	// IngressHookTCX uses tcx ingress only.
 	IngressHookTCX = "tcx"

@@ -28,20 +28,20 @@ func (r *Receiver) attachLocked(l linkInfo) {
 	delete(r.skipped, l.index)
 	log := r.log.With(zap.String("interface", l.name), zap.Int("ifindex", l.index))
 	if l.encap != "ether" {
-		r.skipLocked(l, bpf.Receive, HookXDP, reasonUnsupportedLink, "interface skipped: not an Ethernet link",
+		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonUnsupportedLink, "interface skipped: not an Ethernet link",
 			zap.String("link_type", l.encap))
 		return
 	}
 	slot, ok := r.slots.take()
 	if !ok {
-		r.skipLocked(l, bpf.Receive, HookXDP, reasonNoSlot,
+		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonNoSlot,
 			"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", r.maps.Slots))
 		return
 	}
 	// A slot freed by an earlier interface must not carry its counts over.
 	if err := r.maps.ResetSlot(slot); err != nil {
 		r.slots.release(slot)
-		r.skipLocked(l, bpf.Receive, HookXDP, reasonOther, "interface skipped: reset counters", zap.Error(err))
+		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonOther, "interface skipped: reset counters", zap.Error(err))
 		return
 	}
 	a := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name)}
@@ -75,44 +75,82 @@ func (r *Receiver) attachLocked(l linkInfo) {
 	r.names[slot] = l.name
 }
 
-// attachIngressLocked attaches the ingress program as the ingress hook policy
-// says: XDP, or tcx where XDP is taken by someone else (auto) or chosen.
+// attachIngressLocked attaches the ingress program as ingress.hook says: tcx
+// (auto, tcx) or XDP (xdp).
 func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
-	policy := r.cfg.Ingress.Hook
-	useTCX := policy == config.IngressHookTCX
-	if l.xdpForeign && policy != config.IngressHookTCX {
-		if policy == config.IngressHookXDP {
-			r.skipLocked(l, bpf.Receive, HookXDP, reasonHookBusy,
-				"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
-			return hook{}, false
-		}
-		log.Info("XDP hook held by another program; counting ingress through tcx", zap.Uint32("xdp_prog_id", l.xdpProgID))
-		useTCX = true
+	switch r.cfg.Ingress.Hook {
+	case config.IngressHookXDP:
+		return r.attachIngressXDPLocked(l, slot, log)
+	case config.IngressHookTCX:
+		return r.attachIngressTCXLocked(l, slot, log)
 	}
-	if !useTCX {
-		h, err := r.attachXDP(l.index, slot)
-		if err == nil {
-			log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
-			return h, true
-		}
-		reason := failureReason(err)
-		r.failLocked(l.name, bpf.Receive, HookXDP, reason)
-		if policy == config.IngressHookXDP || reason != reasonHookBusy {
-			log.Warn("ingress not counted: attach xdp", zap.Error(err))
-			r.skipped[l.index] = skip{name: l.name, reason: reason}
-			return hook{}, false
-		}
-		log.Info("XDP hook taken meanwhile; counting ingress through tcx", zap.Error(err))
+	// auto: tcx, which costs the interface's traffic nothing beyond the
+	// program; XDP only where the kernel has no tcx.
+	h, err := r.attachTCX(l.index, slot, bpf.Receive)
+	if err == nil {
+		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
+		return h, true
 	}
+	if !errors.Is(err, ebpf.ErrNotSupported) {
+		return r.ingressFailedLocked(l, HookTCX, "ingress not counted: attach tcx", err, log)
+	}
+	log.Info("tcx is unavailable (needs Linux 6.6 or later); counting ingress through XDP", zap.Error(err))
+	return r.attachIngressXDPLocked(l, slot, log)
+}
+
+// attachIngressTCXLocked counts received frames through tcx ingress.
+func (r *Receiver) attachIngressTCXLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
 	h, err := r.attachTCX(l.index, slot, bpf.Receive)
 	if err != nil {
-		log.Warn("ingress not counted: attach tcx", zap.Error(err))
-		r.failLocked(l.name, bpf.Receive, HookTCX, failureReason(err))
-		r.skipped[l.index] = skip{name: l.name, reason: failureReason(err)}
-		return hook{}, false
+		return r.ingressFailedLocked(l, HookTCX, "ingress not counted: attach tcx", err, log)
 	}
 	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
 	return h, true
+}
+
+// attachIngressXDPLocked counts received frames through XDP in the mode
+// xdp.mode says. An interface whose XDP hook another program holds is
+// skipped: that program is never replaced. With xdp.mode auto, an interface
+// whose driver has no native XDP is counted through tcx ingress instead:
+// generic XDP copies frames and turns off the device's hardware offloads, so
+// it is used only when configured.
+func (r *Receiver) attachIngressXDPLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
+	if l.xdpForeign {
+		r.skipLocked(l, bpf.Receive, HookXDP, reasonHookBusy,
+			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
+		return hook{}, false
+	}
+	h, err := r.attachXDP(l.index, slot)
+	if err == nil {
+		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
+		return h, true
+	}
+	reason := failureReason(err)
+	if r.cfg.XDP.Mode != config.XDPModeAuto || reason == reasonHookBusy {
+		return r.ingressFailedLocked(l, HookXDP, "ingress not counted: attach xdp", err, log)
+	}
+	r.failLocked(l.name, bpf.Receive, HookXDP, reason)
+	log.Warn("native XDP unavailable on this interface; counting ingress through tcx", zap.Error(err))
+	return r.attachIngressTCXLocked(l, slot, log)
+}
+
+// ingressFailedLocked records that ingress of l could not be attached to
+// hookKind: the interface is skipped.
+func (r *Receiver) ingressFailedLocked(l linkInfo, hookKind, msg string, err error, log *zap.Logger) (hook, bool) {
+	reason := failureReason(err)
+	log.Warn(msg, zap.Error(err))
+	r.failLocked(l.name, bpf.Receive, hookKind, reason)
+	r.skipped[l.index] = skip{name: l.name, reason: reason}
+	return hook{}, false
+}
+
+// ingressHookKind is the hook the ingress policy attaches first, the hook
+// attribute of failures that come before any attach attempt.
+func (r *Receiver) ingressHookKind() string {
+	if r.cfg.Ingress.Hook == config.IngressHookXDP {
+		return HookXDP
+	}
+	return HookTCX
 }
 
 // skipLocked records a matching interface that is not counted.
@@ -122,33 +160,23 @@ func (r *Receiver) skipLocked(l linkInfo, d bpf.Direction, hookKind, reason, msg
 	r.skipped[l.index] = skip{name: l.name, reason: reason}
 }
 
-// attachXDP loads and attaches an XDP instance in the configured mode; auto
-// tries native (driver) mode first and falls back to generic.
+// attachXDP loads and attaches an XDP instance in the configured mode: native
+// (driver) mode for auto and native, generic mode only for generic.
 func (r *Receiver) attachXDP(index, slot int) (hook, error) {
 	prog, err := r.maps.LoadXDP(slot)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
-	modes := []struct {
-		name  string
-		flags link.XDPAttachFlags
-	}{{"native", link.XDPDriverMode}, {"generic", link.XDPGenericMode}}
-	switch r.cfg.XDP.Mode {
-	case config.XDPModeNative:
-		modes = modes[:1]
-	case config.XDPModeGeneric:
-		modes = modes[1:]
+	mode, flags := "native", link.XDPDriverMode
+	if r.cfg.XDP.Mode == config.XDPModeGeneric {
+		mode, flags = "generic", link.XDPGenericMode
 	}
-	var errs []error
-	for _, m := range modes {
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: m.flags})
-		if err == nil {
-			return hook{direction: bpf.Receive, kind: HookXDP, mode: m.name, program: prog, programID: programID(prog), link: l}, nil
-		}
-		errs = append(errs, fmt.Errorf("%s mode: %w", m.name, err))
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: flags})
+	if err != nil {
+		prog.Close()
+		return hook{}, fmt.Errorf("%s mode: %w", mode, err)
 	}
-	prog.Close()
-	return hook{}, errors.Join(errs...)
+	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, program: prog, programID: programID(prog), link: l}, nil
 }
 
 // attachTCX loads a tc instance for direction d and attaches it through tcx

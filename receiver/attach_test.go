@@ -85,31 +85,47 @@ func attrString(set attribute.Set) string {
 	return strings.Join(parts, ",")
 }
 
-// TestAttachModesAndFailures checks how each XDP mode setting attaches to a
-// device without native XDP (a bridge), that failures are counted with their
-// reason, and that interfaces beyond limits.max_interfaces are refused.
+// TestAttachModesAndFailures checks how each ingress hook and XDP mode
+// setting attaches to a device without native XDP (a bridge), that failures
+// are counted with their reason, and that interfaces beyond
+// limits.max_interfaces are refused.
 func TestAttachModesAndFailures(t *testing.T) {
 	testenv.RequireRoot(t)
+	tcxBoth := func(names ...string) map[string]int64 {
+		points := map[string]int64{}
+		for _, n := range names {
+			points["hook=tcx,network.interface.name="+n+",network.io.direction=receive"] = 1
+			points["hook=tcx,network.interface.name="+n+",network.io.direction=transmit"] = 1
+		}
+		return points
+	}
 	cases := []struct {
 		name       string
+		hook       string
 		mode       string
 		maxIfaces  int
+		wantReady  bool
 		wantPoints map[string]map[string]int64 // metric -> point -> value
 	}{
 		{
-			name: "auto falls back to generic", mode: config.XDPModeAuto, maxIfaces: 4,
+			name: "default counts through tcx", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached: {
-					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":             1,
-					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit":             1,
-				},
+				receiver.MetricAttached:     tcxBoth("dum0", "dum1"),
 				receiver.MetricAttachFailed: {},
 			},
 		},
 		{
-			name: "native is unsupported by bridges", mode: config.XDPModeNative, maxIfaces: 4,
+			name: "xdp auto falls back to tcx without native XDP", hook: config.IngressHookXDP, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
+			wantPoints: map[string]map[string]int64{
+				receiver.MetricAttached: tcxBoth("dum0", "dum1"),
+				receiver.MetricAttachFailed: {
+					"error.type=unsupported,hook=xdp,network.interface.name=dum0,network.io.direction=receive": 1,
+					"error.type=unsupported,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
+				},
+			},
+		},
+		{
+			name: "xdp native is unsupported by bridges", hook: config.IngressHookXDP, mode: config.XDPModeNative, maxIfaces: 4,
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
 					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit": 1,
@@ -122,14 +138,23 @@ func TestAttachModesAndFailures(t *testing.T) {
 			},
 		},
 		{
-			name: "no slot beyond max_interfaces", mode: config.XDPModeGeneric, maxIfaces: 1,
+			name: "xdp generic only when configured", hook: config.IngressHookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive": 1,
 					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":             1,
+					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive": 1,
+					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit":             1,
 				},
+				receiver.MetricAttachFailed: {},
+			},
+		},
+		{
+			name: "no slot beyond max_interfaces", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 1,
+			wantPoints: map[string]map[string]int64{
+				receiver.MetricAttached: tcxBoth("dum0"),
 				receiver.MetricAttachFailed: {
-					"error.type=no_slot,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
+					"error.type=no_slot,hook=tcx,network.interface.name=dum1,network.io.direction=receive": 1,
 				},
 			},
 		},
@@ -145,6 +170,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			addLink(t, ns, &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "dumtun"}, Mode: netlink.TUNTAP_MODE_TUN})
 			cfg := config.Default()
 			cfg.Interfaces.Include = []string{"dum*", "missing0"}
+			cfg.Ingress.Hook = tc.hook
 			cfg.XDP.Mode = tc.mode
 			cfg.Limits.MaxInterfaces = tc.maxIfaces
 			recv, err := receiver.New(cfg, zaptest.NewLogger(t), receiver.WithNetns(ns.Handle))
@@ -157,16 +183,19 @@ func TestAttachModesAndFailures(t *testing.T) {
 			}
 			got := collect(t, recv)
 			want := tc.wantPoints
-			want[receiver.MetricAttachFailed]["error.type=unsupported_link_type,hook=xdp,network.interface.name=dumtun,network.io.direction=receive"] = 1
-			want[receiver.MetricAttachFailed]["error.type=not_found,hook=xdp,network.interface.name=missing0,network.io.direction=receive"] = 1
+			firstHook := receiver.HookTCX
+			if tc.hook == config.IngressHookXDP {
+				firstHook = receiver.HookXDP
+			}
+			want[receiver.MetricAttachFailed]["error.type=unsupported_link_type,hook="+firstHook+",network.interface.name=dumtun,network.io.direction=receive"] = 1
+			want[receiver.MetricAttachFailed]["error.type=not_found,hook="+firstHook+",network.interface.name=missing0,network.io.direction=receive"] = 1
 			for metric, points := range want {
 				if fmt.Sprint(got[metric]) != fmt.Sprint(points) {
 					t.Errorf("%s:\n got %v\nwant %v", metric, got[metric], points)
 				}
 			}
-			wantReady := tc.mode != config.XDPModeNative && tc.maxIfaces > 1
-			if recv.Ready() != wantReady {
-				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), wantReady, got[receiver.MetricSkipped])
+			if recv.Ready() != tc.wantReady {
+				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), tc.wantReady, got[receiver.MetricSkipped])
 			}
 			if v := got[receiver.MetricBuildInfo]; len(v) != 1 {
 				t.Errorf("build info points: %v", v)

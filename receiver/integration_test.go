@@ -120,30 +120,39 @@ func (e *exporter) scrape(t *testing.T, iface string) (traffic, string) {
 
 // TestCountsRealTraffic sends known traffic both ways across a veth pair
 // whose end in namespace A the exporter counts, and compares /metrics exactly
-// with what was sent and with the interface's own counters.
+// with what was sent and with the interface's own counters, for each way of
+// counting received frames.
 func TestCountsRealTraffic(t *testing.T) {
 	for _, tc := range []struct {
-		mode string
+		name string
+		hook string // ingress.hook
+		mode string // xdp.mode
 		// veth's native XDP path counts received bytes after it has pulled the
-		// Ethernet header (skb->len after eth_type_trans), its generic path and
+		// Ethernet header (skb->len after eth_type_trans), its other paths and
 		// its transmit side with it; the exporter always counts the whole frame.
 		kernelRxHeaderBytes uint64
+		// attached is the /metrics series of the ingress hook.
+		attached string
 	}{
-		{config.XDPModeNative, 0},
-		{config.XDPModeGeneric, 14},
+		{"default", config.IngressHookAuto, config.XDPModeAuto, 14, `hook="tcx"`},
+		{"xdp native", config.IngressHookXDP, config.XDPModeNative, 0, `hook="xdp",mode="native"`},
+		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, 14, `hook="xdp",mode="generic"`},
 	} {
-		t.Run(tc.mode, func(t *testing.T) { testCountsRealTraffic(t, tc.mode, tc.kernelRxHeaderBytes) })
+		t.Run(tc.name, func(t *testing.T) {
+			testCountsRealTraffic(t, func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode = tc.hook, tc.mode },
+				tc.kernelRxHeaderBytes, tc.attached)
+		})
 	}
 }
 
-func testCountsRealTraffic(t *testing.T, mode string, kernelRxHeaderBytes uint64) {
+func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelRxHeaderBytes uint64, attached string) {
 	testenv.RequireRoot(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{pair.NameA}
-	cfg.XDP.Mode = mode
+	configure(&cfg)
 	cfg.Limits.MaxInterfaces = 4
 	exp := startExporter(t, a, cfg)
 	if got := exp.recv.Attached(); len(got) != 1 || got[0] != pair.NameA {
@@ -223,7 +232,7 @@ func testCountsRealTraffic(t *testing.T, mode string, kernelRxHeaderBytes uint64
 		t.Errorf("kernel tx %d packets %d bytes, exporter %d packets %d bytes", txp, txb, sum[1].packets, sum[1].bytes)
 	}
 	for _, line := range []string{
-		fmt.Sprintf(`packet_exporter_interface_attached{hook="xdp",mode=%q,network_interface_name=%q,network_io_direction="receive"`, mode, pair.NameA),
+		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="receive"`, attached, pair.NameA),
 		fmt.Sprintf(`packet_exporter_interface_attached{hook="tcx",network_interface_name=%q,network_io_direction="transmit"`, pair.NameA),
 		`packet_exporter_kernel_count_errors_total{error_type="no_counter"`,
 	} {

@@ -32,7 +32,6 @@ import (
 func startIn(t *testing.T, ns *testenv.Netns, mutate func(*config.Config), opts ...receiver.Option) *receiver.Receiver {
 	t.Helper()
 	cfg := config.Default()
-	cfg.XDP.Mode = config.XDPModeNative
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -235,7 +234,7 @@ func xdpProgID(t *testing.T, ns *testenv.Netns, name string) uint32 {
 
 // TestForeignXDPProgram attaches another program to the XDP hook first: the
 // receiver leaves it in place and, with ingress.hook auto, counts through tcx
-// ingress; with ingress.hook xdp it skips the interface and says why.
+// ingress as always; with ingress.hook xdp it skips the interface and says why.
 func TestForeignXDPProgram(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tc := range []struct {
@@ -281,7 +280,7 @@ func TestForeignXDPProgram(t *testing.T) {
 func TestChurn(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	recv := startIn(t, a, func(c *config.Config) { c.XDP.Mode = config.XDPModeAuto })
+	recv := startIn(t, a, nil)
 	baseGoroutines, baseFDs, baseHeap := usage(t)
 
 	const pairs = 200
@@ -409,7 +408,7 @@ func TestProgramStats(t *testing.T) {
 
 	points := collect(t, recv)
 	runs := points[receiver.MetricProgramRuns]
-	rx := fmt.Sprintf("hook=xdp,network.interface.name=%s,network.io.direction=receive", pair.NameA)
+	rx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=receive", pair.NameA)
 	tx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=transmit", pair.NameA)
 	if runs[rx] != datagrams || runs[tx] != 0 {
 		t.Errorf("program runs %v, want %d for %s and 0 for %s", runs, datagrams, rx, tx)

@@ -231,7 +231,7 @@ func (r *Receiver) reportMissingLocked(names map[string]bool) {
 		}
 		r.missing[pattern] = true
 		r.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
-		r.failLocked(pattern, bpf.Receive, HookXDP, reasonNotFound)
+		r.failLocked(pattern, bpf.Receive, r.ingressHookKind(), reasonNotFound)
 	}
 }
 

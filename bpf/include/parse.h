@@ -304,10 +304,13 @@ static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hoo
 /*
  * Parses the frame in [data, data_end) of context ctx. hook and want (a set
  * of PE_WANT_* flags) are compile-time constants: a program pays only for
- * what it asks for.
+ * what it asks for. outer_tags (0 or 1) is the number of VLAN tags the kernel
+ * has already taken out of the frame into the socket buffer's metadata: they
+ * count against PE_MAX_VLAN_TAGS, so a frame parses the same on every hook.
  */
 static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data,
-				     void *data_end, struct pe_parsed *out, const int want)
+				     void *data_end, struct pe_parsed *out, const int want,
+				     __u32 outer_tags)
 {
 	__u8 *pos = data;
 
@@ -329,6 +332,8 @@ static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, vo
 
 #pragma unroll
 	for (int i = 0; i < PE_MAX_VLAN_TAGS; i++) {
+		if (i + outer_tags >= PE_MAX_VLAN_TAGS)
+			break; /* a tag left here is one too many (below) */
 		if (proto != bpf_htons(PE_ETH_P_8021Q) && proto != bpf_htons(PE_ETH_P_8021AD))
 			break;
 		if ((void *)(pos + PE_VLAN_HLEN) > data_end) {

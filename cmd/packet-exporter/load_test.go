@@ -284,7 +284,7 @@ func TestScrapeLoad(t *testing.T) {
 	var m metrics
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		m = e.scrape()
-		if _, n := m.sum(promAttached, nil); n == 2 { // xdp and tcx of the counted interface
+		if _, n := m.sum(promAttached, nil); n == 2 { // receive and transmit hooks of the counted interface
 			break
 		}
 		if time.Now().After(deadline) {

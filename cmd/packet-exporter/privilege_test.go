@@ -192,7 +192,7 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	lateSink := testtraffic.ListenUDP(t, a, late.IPv4A.Addr())
 	e.waitFor("the late interface to be attached", 10*time.Second, func(m metrics) bool {
 		_, n := m.sum(promAttached, map[string]string{"network_interface_name": late.NameA})
-		return n == 2 // xdp receive, tcx transmit
+		return n == 2 // the receive and transmit hooks
 	})
 	size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), datagrams, 32)
 	testtraffic.SendUDP(t, b, late.IPv4B.Addr(), netip.AddrPortFrom(late.IPv4A.Addr(), lateSink.Addr.Port()), datagrams, 32)
