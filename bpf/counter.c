@@ -239,19 +239,34 @@ static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, voi
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
-/* Counts a received frame; bytes include the Ethernet header and any fragments. */
-SEC("xdp.frags")
-int pe_count_xdp(struct xdp_md *ctx)
+/* Counts a received frame of len bytes at XDP. */
+static __always_inline int pe_count_xdp_frame(struct xdp_md *ctx, __u64 len)
 {
 	struct pe_parsed parsed;
 
-	/* First: the call clobbers the argument registers, not the parse result. */
-	__u64 len = bpf_xdp_get_buff_len(ctx);
 	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0, 0);
 	pe_account(&parsed, 1, len, len);
 	if (pe_events_enabled)
 		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, 1, len, 0, 0);
 	return XDP_PASS;
+}
+
+/* Counts a received frame; bytes include the Ethernet header and any fragments. */
+SEC("xdp.frags")
+int pe_count_xdp(struct xdp_md *ctx)
+{
+	/* First: the call clobbers the argument registers, not the parse result. */
+	return pe_count_xdp_frame(ctx, bpf_xdp_get_buff_len(ctx));
+}
+
+/*
+ * pe_count_xdp for kernels without XDP multi-buffer (before 5.18), where
+ * every frame is linear.
+ */
+SEC("xdp")
+int pe_count_xdp_linear(struct xdp_md *ctx)
+{
+	return pe_count_xdp_frame(ctx, ctx->data_end - ctx->data);
 }
 
 /* Headers the tc program wants in the linear part of a non-linear skb. */

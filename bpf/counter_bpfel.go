@@ -95,21 +95,22 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	CounterMapPeCounters      = "pe_counters"
-	CounterMapPeEvents        = "pe_events"
-	CounterMapPeSampler       = "pe_sampler"
-	CounterMapPeStats         = "pe_stats"
-	CounterProgPeCountTc      = "pe_count_tc"
-	CounterProgPeCountXdp     = "pe_count_xdp"
-	CounterVarPeBlockIndex    = "pe_block_index"
-	CounterVarPeBtfDirection  = "pe_btf_direction"
-	CounterVarPeBtfEntry      = "pe_btf_entry"
-	CounterVarPeBtfEvent      = "pe_btf_event"
-	CounterVarPeBtfEventFlag  = "pe_btf_event_flag"
-	CounterVarPeBtfStat       = "pe_btf_stat"
-	CounterVarPeBtfTransport  = "pe_btf_transport"
-	CounterVarPeEventsEnabled = "pe_events_enabled"
-	CounterVarPeSampleRate    = "pe_sample_rate"
+	CounterMapPeCounters        = "pe_counters"
+	CounterMapPeEvents          = "pe_events"
+	CounterMapPeSampler         = "pe_sampler"
+	CounterMapPeStats           = "pe_stats"
+	CounterProgPeCountTc        = "pe_count_tc"
+	CounterProgPeCountXdp       = "pe_count_xdp"
+	CounterProgPeCountXdpLinear = "pe_count_xdp_linear"
+	CounterVarPeBlockIndex      = "pe_block_index"
+	CounterVarPeBtfDirection    = "pe_btf_direction"
+	CounterVarPeBtfEntry        = "pe_btf_entry"
+	CounterVarPeBtfEvent        = "pe_btf_event"
+	CounterVarPeBtfEventFlag    = "pe_btf_event_flag"
+	CounterVarPeBtfStat         = "pe_btf_stat"
+	CounterVarPeBtfTransport    = "pe_btf_transport"
+	CounterVarPeEventsEnabled   = "pe_events_enabled"
+	CounterVarPeSampleRate      = "pe_sample_rate"
 )
 
 // LoadCounter returns the embedded CollectionSpec for Counter.
@@ -154,8 +155,9 @@ type CounterSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterProgramSpecs struct {
-	PeCountTc  *ebpf.ProgramSpec `ebpf:"pe_count_tc"`
-	PeCountXdp *ebpf.ProgramSpec `ebpf:"pe_count_xdp"`
+	PeCountTc        *ebpf.ProgramSpec `ebpf:"pe_count_tc"`
+	PeCountXdp       *ebpf.ProgramSpec `ebpf:"pe_count_xdp"`
+	PeCountXdpLinear *ebpf.ProgramSpec `ebpf:"pe_count_xdp_linear"`
 }
 
 // CounterMapSpecs contains maps before they are loaded into the kernel.
@@ -237,14 +239,16 @@ type CounterVariables struct {
 //
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterPrograms struct {
-	PeCountTc  *ebpf.Program `ebpf:"pe_count_tc"`
-	PeCountXdp *ebpf.Program `ebpf:"pe_count_xdp"`
+	PeCountTc        *ebpf.Program `ebpf:"pe_count_tc"`
+	PeCountXdp       *ebpf.Program `ebpf:"pe_count_xdp"`
+	PeCountXdpLinear *ebpf.Program `ebpf:"pe_count_xdp_linear"`
 }
 
 func (p *CounterPrograms) Close() error {
 	return _CounterClose(
 		p.PeCountTc,
 		p.PeCountXdp,
+		p.PeCountXdpLinear,
 	)
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 )
 
 var counterSpec = sync.OnceValues(LoadCounter)
@@ -93,10 +95,25 @@ func (m *Maps) Close() error {
 	return errors.Join(errs...)
 }
 
+// xdpFragsErr is nil when the kernel loads XDP multi-buffer programs.
+var xdpFragsErr = sync.OnceValue(func() error {
+	return features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
+})
+
 // LoadXDP loads an instance of the XDP program counting received frames into
-// the block of interface slot.
+// the block of interface slot: the multi-buffer program, or where the kernel
+// has no XDP multi-buffer (before 5.18) the one for linear frames.
 func (m *Maps) LoadXDP(slot int) (*ebpf.Program, error) {
+	if xdpFragsErr() != nil {
+		return m.LoadXDPLinear(slot)
+	}
 	return m.load(CounterProgPeCountXdp, slot, Receive)
+}
+
+// LoadXDPLinear loads an instance of the XDP program for kernels without XDP
+// multi-buffer, which LoadXDP picks where needed.
+func (m *Maps) LoadXDPLinear(slot int) (*ebpf.Program, error) {
+	return m.load(CounterProgPeCountXdpLinear, slot, Receive)
 }
 
 // LoadTC loads an instance of the tc program counting frames of direction d

@@ -45,7 +45,21 @@ type Interfaces struct {
 type Egress struct {
 	// Enabled turns egress counting on. Default true.
 	Enabled bool `yaml:"enabled"`
+	// Hook is one of EgressHookAuto, EgressHookTCX or EgressHookTC. Default auto.
+	Hook string `yaml:"hook"`
 }
+
+// The accepted values of Egress.Hook.
+const (
+	// EgressHookAuto uses tcx egress, or legacy tc where the kernel has no
+	// tcx (before Linux 6.6).
+	EgressHookAuto = "auto"
+	// EgressHookTCX uses tcx egress only.
+	EgressHookTCX = "tcx"
+	// EgressHookTC uses legacy tc only: a direct-action cls_bpf filter on a
+	// clsact qdisc.
+	EgressHookTC = "tc"
+)
 
 // XDP configures how the ingress XDP program is attached when ingress.hook
 // is xdp.
@@ -68,7 +82,8 @@ const (
 
 // Ingress chooses the hook that counts received packets.
 type Ingress struct {
-	// Hook is one of IngressHookAuto, IngressHookXDP or IngressHookTCX.
+	// Hook is one of IngressHookAuto, IngressHookXDP, IngressHookTCX or
+	// IngressHookTC.
 	// Default auto.
 	Hook string `yaml:"hook"`
 }
@@ -76,8 +91,8 @@ type Ingress struct {
 // The accepted values of Ingress.Hook.
 const (
 	// IngressHookAuto uses tcx ingress, which costs the interface's traffic
-	// nothing beyond the program; XDP (as xdp.mode says) only on kernels
-	// without tcx.
+	// nothing beyond the program, or legacy tc where the kernel has no tcx
+	// (before Linux 6.6).
 	IngressHookAuto = "auto"
 	// IngressHookXDP uses XDP as xdp.mode says; interfaces whose XDP hook
 	// another program holds are skipped. Native XDP on a veth costs TCP
@@ -86,6 +101,9 @@ const (
 	IngressHookXDP = "xdp"
 	// IngressHookTCX uses tcx ingress only.
 	IngressHookTCX = "tcx"
+	// IngressHookTC uses legacy tc ingress only: a direct-action cls_bpf
+	// filter on a clsact qdisc.
+	IngressHookTC = "tc"
 )
 
 // Prometheus configures the Prometheus /metrics HTTP endpoint.
@@ -250,7 +268,7 @@ func Default() Config {
 			Include: []string{"*"},
 			Exclude: []string{"lo"},
 		},
-		Egress:     Egress{Enabled: true},
+		Egress:     Egress{Enabled: true, Hook: EgressHookAuto},
 		XDP:        XDP{Mode: XDPModeAuto},
 		Ingress:    Ingress{Hook: IngressHookAuto},
 		Prometheus: Prometheus{Enabled: true, ListenAddress: ":9743"},

@@ -17,7 +17,7 @@ const exampleFile = "../packet-exporter.example.yaml"
 func TestDefault(t *testing.T) {
 	want := Config{
 		Interfaces: Interfaces{Include: []string{"*"}, Exclude: []string{"lo"}},
-		Egress:     Egress{Enabled: true},
+		Egress:     Egress{Enabled: true, Hook: "auto"},
 		XDP:        XDP{Mode: "auto"},
 		Ingress:    Ingress{Hook: "auto"},
 		Prometheus: Prometheus{Enabled: true, ListenAddress: ":9743"},
@@ -119,7 +119,7 @@ func leafKeys(t reflect.Type, prefix string) []string {
 
 func TestLeafKeysCoverConfig(t *testing.T) {
 	want := []string{
-		"interfaces.include", "interfaces.exclude", "egress.enabled", "xdp.mode",
+		"interfaces.include", "interfaces.exclude", "egress.enabled", "egress.hook", "xdp.mode",
 		"ingress.hook", "prometheus.enabled", "prometheus.listen_address", "prometheus.web_config_file",
 		"otlp.enabled", "otlp.endpoint", "otlp.insecure", "otlp.ca_file", "otlp.cert_file",
 		"otlp.key_file", "otlp.headers", "otlp.compression", "otlp.interval", "otlp.timeout",

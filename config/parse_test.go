@@ -34,6 +34,10 @@ func TestParseOverridesEachKey(t *testing.T) {
 			func(c *Config) { c.Ingress.Hook = IngressHookXDP }},
 		{"ingress.hook tcx", "ingress: {hook: tcx}\n",
 			func(c *Config) { c.Ingress.Hook = IngressHookTCX }},
+		{"ingress.hook tc", "ingress: {hook: tc}\n",
+			func(c *Config) { c.Ingress.Hook = IngressHookTC }},
+		{"egress.hook tc", "egress:\n  hook: tc\n",
+			func(c *Config) { c.Egress.Hook = EgressHookTC }},
 		{"prometheus.enabled", "prometheus:\n  enabled: false\n",
 			func(c *Config) { c.Prometheus.Enabled = false }},
 		{"prometheus.listen_address", "prometheus:\n  listen_address: 127.0.0.1:9100\n",
@@ -93,7 +97,7 @@ func TestParseOverridesEachKey(t *testing.T) {
 			}},
 		{"everything at once", `
 interfaces: {include: ["en*"], exclude: []}
-egress: {enabled: false}
+egress: {enabled: false, hook: tcx}
 xdp: {mode: generic}
 ingress: {hook: tcx}
 prometheus: {enabled: false, listen_address: "localhost:1"}
@@ -107,6 +111,7 @@ flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 `, func(c *Config) {
 			*c = Config{
 				Interfaces: Interfaces{Include: []string{"en*"}, Exclude: []string{}},
+				Egress:     Egress{Hook: "tcx"},
 				XDP:        XDP{Mode: "generic"},
 				Ingress:    Ingress{Hook: "tcx"},
 				Prometheus: Prometheus{ListenAddress: "localhost:1"},

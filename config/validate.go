@@ -59,6 +59,7 @@ func (c Config) Validate() error {
 func (c Config) problems() Errors {
 	var check checker
 	c.Interfaces.check(&check)
+	c.Egress.check(&check)
 	c.XDP.check(&check)
 	c.Ingress.check(&check)
 	c.Prometheus.check(&check)
@@ -112,7 +113,11 @@ func (x XDP) check(c *checker) {
 }
 
 func (i Ingress) check(c *checker) {
-	c.oneOf("ingress.hook", i.Hook, []string{IngressHookAuto, IngressHookXDP, IngressHookTCX})
+	c.oneOf("ingress.hook", i.Hook, []string{IngressHookAuto, IngressHookXDP, IngressHookTCX, IngressHookTC})
+}
+
+func (e Egress) check(c *checker) {
+	c.oneOf("egress.hook", e.Hook, []string{EgressHookAuto, EgressHookTCX, EgressHookTC})
 }
 
 func (p Prometheus) check(c *checker) {

@@ -1,7 +1,6 @@
 package receiver
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,13 +48,10 @@ func (r *Receiver) attachLocked(l linkInfo) {
 		a.hooks = append(a.hooks, h)
 	}
 	if r.cfg.Egress.Enabled {
-		if h, err := r.attachTCX(l.index, slot, bpf.Transmit); err != nil {
-			msg := "egress not counted: attach tcx"
-			if errors.Is(err, ebpf.ErrNotSupported) {
-				msg = "egress not counted: tcx is unavailable (needs Linux 6.6 or later)"
-			}
-			log.Warn(msg, zap.Error(err))
-			r.failLocked(l.name, bpf.Transmit, HookTCX, failureReason(err))
+		kind := r.tcHookKind(r.cfg.Egress.Hook)
+		if h, err := r.attachTC(l.index, slot, bpf.Transmit, kind); err != nil {
+			log.Warn("egress not counted: attach "+kind, zap.Error(err))
+			r.failLocked(l.name, bpf.Transmit, kind, failureReason(err))
 		} else {
 			log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "transmit"))
 			a.hooks = append(a.hooks, h)
@@ -75,34 +71,20 @@ func (r *Receiver) attachLocked(l linkInfo) {
 	r.names[slot] = l.name
 }
 
-// attachIngressLocked attaches the ingress program as ingress.hook says: tcx
-// (auto, tcx) or XDP (xdp).
+// attachIngressLocked attaches the ingress program as ingress.hook says.
 func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
-	switch r.cfg.Ingress.Hook {
-	case config.IngressHookXDP:
+	if r.cfg.Ingress.Hook == config.IngressHookXDP {
 		return r.attachIngressXDPLocked(l, slot, log)
-	case config.IngressHookTCX:
-		return r.attachIngressTCXLocked(l, slot, log)
 	}
-	// auto: tcx, which costs the interface's traffic nothing beyond the
-	// program; XDP only where the kernel has no tcx.
-	h, err := r.attachTCX(l.index, slot, bpf.Receive)
-	if err == nil {
-		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
-		return h, true
-	}
-	if !errors.Is(err, ebpf.ErrNotSupported) {
-		return r.ingressFailedLocked(l, HookTCX, "ingress not counted: attach tcx", err, log)
-	}
-	log.Info("tcx is unavailable (needs Linux 6.6 or later); counting ingress through XDP", zap.Error(err))
-	return r.attachIngressXDPLocked(l, slot, log)
+	return r.attachIngressTCLocked(l, slot, r.tcHookKind(r.cfg.Ingress.Hook), log)
 }
 
-// attachIngressTCXLocked counts received frames through tcx ingress.
-func (r *Receiver) attachIngressTCXLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
-	h, err := r.attachTCX(l.index, slot, bpf.Receive)
+// attachIngressTCLocked counts received frames through a tc hook: HookTCX or
+// HookTC.
+func (r *Receiver) attachIngressTCLocked(l linkInfo, slot int, kind string, log *zap.Logger) (hook, bool) {
+	h, err := r.attachTC(l.index, slot, bpf.Receive, kind)
 	if err != nil {
-		return r.ingressFailedLocked(l, HookTCX, "ingress not counted: attach tcx", err, log)
+		return r.ingressFailedLocked(l, kind, "ingress not counted: attach "+kind, err, log)
 	}
 	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
 	return h, true
@@ -111,7 +93,7 @@ func (r *Receiver) attachIngressTCXLocked(l linkInfo, slot int, log *zap.Logger)
 // attachIngressXDPLocked counts received frames through XDP in the mode
 // xdp.mode says. An interface whose XDP hook another program holds is
 // skipped: that program is never replaced. With xdp.mode auto, an interface
-// whose driver has no native XDP is counted through tcx ingress instead:
+// whose driver has no native XDP is counted through tc ingress instead:
 // generic XDP copies frames and turns off the device's hardware offloads, so
 // it is used only when configured.
 func (r *Receiver) attachIngressXDPLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
@@ -130,8 +112,9 @@ func (r *Receiver) attachIngressXDPLocked(l linkInfo, slot int, log *zap.Logger)
 		return r.ingressFailedLocked(l, HookXDP, "ingress not counted: attach xdp", err, log)
 	}
 	r.failLocked(l.name, bpf.Receive, HookXDP, reason)
-	log.Warn("native XDP unavailable on this interface; counting ingress through tcx", zap.Error(err))
-	return r.attachIngressTCXLocked(l, slot, log)
+	kind := r.tcHookKind(config.IngressHookAuto)
+	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
+	return r.attachIngressTCLocked(l, slot, kind, log)
 }
 
 // ingressFailedLocked records that ingress of l could not be attached to
@@ -150,7 +133,22 @@ func (r *Receiver) ingressHookKind() string {
 	if r.cfg.Ingress.Hook == config.IngressHookXDP {
 		return HookXDP
 	}
-	return HookTCX
+	return r.tcHookKind(r.cfg.Ingress.Hook)
+}
+
+// tcHookKind resolves a tc hook policy (ingress.hook or egress.hook, other
+// than xdp) to HookTCX or HookTC: auto is tcx where the kernel has it.
+func (r *Receiver) tcHookKind(policy string) string {
+	switch policy {
+	case config.IngressHookTC: // the same value as config.EgressHookTC
+		return HookTC
+	case config.IngressHookTCX:
+		return HookTCX
+	}
+	if r.haveTCX {
+		return HookTCX
+	}
+	return HookTC
 }
 
 // skipLocked records a matching interface that is not counted.
@@ -176,7 +174,28 @@ func (r *Receiver) attachXDP(index, slot int) (hook, error) {
 		prog.Close()
 		return hook{}, fmt.Errorf("%s mode: %w", mode, err)
 	}
-	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, program: prog, programID: programID(prog), link: l}, nil
+	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, program: prog, programID: programID(prog), link: bpfLink{l}}, nil
+}
+
+// attachTC loads a tc instance for direction d and attaches it through kind:
+// HookTCX or HookTC.
+func (r *Receiver) attachTC(index, slot int, d bpf.Direction, kind string) (hook, error) {
+	if kind == HookTCX {
+		return r.attachTCX(index, slot, d)
+	}
+	prog, err := r.maps.LoadTC(slot, d)
+	if err != nil {
+		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
+	}
+	f, err := attachTCFilter(r.nl, index, d, prog)
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		prog.Close()
+		return hook{}, err
+	}
+	return hook{direction: d, kind: HookTC, program: prog, programID: programID(prog), link: f}, nil
 }
 
 // attachTCX loads a tc instance for direction d and attaches it through tcx
@@ -196,7 +215,7 @@ func (r *Receiver) attachTCX(index, slot int, d bpf.Direction) (hook, error) {
 		prog.Close()
 		return hook{}, err
 	}
-	return hook{direction: d, kind: HookTCX, program: prog, programID: programID(prog), link: l}, nil
+	return hook{direction: d, kind: HookTCX, program: prog, programID: programID(prog), link: bpfLink{l}}, nil
 }
 
 // programID returns the kernel's ID of prog, or 0 when it cannot be read.

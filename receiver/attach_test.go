@@ -13,7 +13,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
 
+	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
@@ -77,7 +79,7 @@ func attrString(set attribute.Set) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
 		if kv.Key == receiver.AttrInterface || kv.Key == receiver.AttrDirection || kv.Key == receiver.AttrHook ||
-			kv.Key == receiver.AttrMode || kv.Key == receiver.AttrErrorType {
+			kv.Key == receiver.AttrMode || kv.Key == receiver.AttrErrorType || kv.Key == receiver.AttrFeature {
 			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
 		}
 	}
@@ -207,6 +209,38 @@ func TestAttachModesAndFailures(t *testing.T) {
 				testenv.AssertNothingAttached(t, ns, name)
 			}
 		})
+	}
+}
+
+// TestKernelFeatures checks the exported kernel features against the running
+// kernel's version: each feature is there from a known release on.
+func TestKernelFeatures(t *testing.T) {
+	testenv.RequireRoot(t)
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", uts.Release, err)
+	}
+	since := func(ma, mi int) int64 {
+		if major > ma || major == ma && minor >= mi {
+			return 1
+		}
+		return 0
+	}
+	want := map[string]int64{
+		"feature=" + bpf.FeatureTCX:      since(6, 6),
+		"feature=" + bpf.FeatureXDPFrags: since(5, 18),
+		"feature=" + bpf.FeatureRingBuf:  since(5, 8),
+		"feature=" + bpf.FeatureBatchOps: since(5, 6),
+		"feature=" + bpf.FeatureLinks:    since(5, 9),
+		"feature=" + bpf.FeatureBTF:      1, // every kernel the tests run on is built with BTF
+	}
+	recv := startIn(t, testenv.NewNetns(t), nil)
+	if got := collect(t, recv)[receiver.MetricFeatures]; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("kernel %d.%d features:\n got %v\nwant %v", major, minor, got, want)
 	}
 }
 

@@ -124,28 +124,30 @@ func (e *exporter) scrape(t *testing.T, iface string) (traffic, string) {
 // counting received frames.
 func TestCountsRealTraffic(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		hook string // ingress.hook
-		mode string // xdp.mode
+		name   string
+		hook   string // ingress.hook
+		mode   string // xdp.mode
+		egress string // egress.hook
 		// veth's native XDP path counts received bytes after it has pulled the
 		// Ethernet header (skb->len after eth_type_trans), its other paths and
 		// its transmit side with it; the exporter always counts the whole frame.
 		kernelRxHeaderBytes uint64
-		// attached is the /metrics series of the ingress hook.
-		attached string
+		// attachedRx and attachedTx are the /metrics labels of the hooks.
+		attachedRx, attachedTx string
 	}{
-		{"default", config.IngressHookAuto, config.XDPModeAuto, 14, `hook="tcx"`},
-		{"xdp native", config.IngressHookXDP, config.XDPModeNative, 0, `hook="xdp",mode="native"`},
-		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, 14, `hook="xdp",mode="generic"`},
+		{"default", config.IngressHookAuto, config.XDPModeAuto, config.EgressHookAuto, 14, `hook="tcx"`, `hook="tcx"`},
+		{"xdp native", config.IngressHookXDP, config.XDPModeNative, config.EgressHookAuto, 0, `hook="xdp",mode="native"`, `hook="tcx"`},
+		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, config.EgressHookAuto, 14, `hook="xdp",mode="generic"`, `hook="tcx"`},
+		{"legacy tc", config.IngressHookTC, config.XDPModeAuto, config.EgressHookTC, 14, `hook="tc"`, `hook="tc"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testCountsRealTraffic(t, func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode = tc.hook, tc.mode },
-				tc.kernelRxHeaderBytes, tc.attached)
+			testCountsRealTraffic(t, func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode, c.Egress.Hook = tc.hook, tc.mode, tc.egress },
+				tc.kernelRxHeaderBytes, tc.attachedRx, tc.attachedTx)
 		})
 	}
 }
 
-func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelRxHeaderBytes uint64, attached string) {
+func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelRxHeaderBytes uint64, attachedRx, attachedTx string) {
 	testenv.RequireRoot(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
@@ -232,8 +234,8 @@ func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelR
 		t.Errorf("kernel tx %d packets %d bytes, exporter %d packets %d bytes", txp, txb, sum[1].packets, sum[1].bytes)
 	}
 	for _, line := range []string{
-		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="receive"`, attached, pair.NameA),
-		fmt.Sprintf(`packet_exporter_interface_attached{hook="tcx",network_interface_name=%q,network_io_direction="transmit"`, pair.NameA),
+		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="receive"`, attachedRx, pair.NameA),
+		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="transmit"`, attachedTx, pair.NameA),
 		`packet_exporter_kernel_count_errors_total{error_type="no_counter"`,
 	} {
 		if !strings.Contains(body, line) {

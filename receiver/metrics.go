@@ -29,6 +29,7 @@ const (
 	MetricProgramRuns  = "packet_exporter.program.runs"
 	MetricProgramTime  = "packet_exporter.program.run_time"
 	MetricBuildInfo    = "packet_exporter.build.info"
+	MetricFeatures     = "packet_exporter.kernel.features"
 
 	MetricEventsEmitted   = "packet_exporter.events.emitted"
 	MetricEventsLost      = "packet_exporter.events.lost"
@@ -49,6 +50,7 @@ const (
 	AttrErrorType = attribute.Key("error.type")
 	AttrHook      = attribute.Key("hook")
 	AttrMode      = attribute.Key("mode")
+	AttrFeature   = attribute.Key("feature")
 )
 
 // interfaceAttributes are the attribute sets of one interface's series,
@@ -89,7 +91,7 @@ type instruments struct {
 	packets, bytes, parseErrors, countErrors, readErrors metric.Int64ObservableCounter
 	failures, resyncs, programRuns                       metric.Int64ObservableCounter
 	programTime                                          metric.Float64ObservableCounter
-	attached, skipped, buildInfo                         metric.Int64ObservableGauge
+	attached, skipped, buildInfo, features               metric.Int64ObservableGauge
 	readDuration                                         metric.Float64Histogram
 
 	// Event stream and flows, nil with the stream off.
@@ -112,7 +114,7 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	i.readErrors, errs[4] = meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
 		metric.WithDescription("Failed reads of the kernel maps during collection."))
 	i.attached, errs[5] = meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
-		metric.WithDescription("Programs attached, by interface, direction, hook (xdp or tcx) and XDP mode."))
+		metric.WithDescription("Programs attached, by interface, direction, hook (xdp, tcx or tc) and XDP mode."))
 	i.failures, errs[6] = meter.Int64ObservableCounter(MetricAttachFailed, metric.WithUnit("{failure}"),
 		metric.WithDescription("Failed attachments, by interface, direction, hook and reason."))
 	i.skipped, errs[7] = meter.Int64ObservableGauge(MetricSkipped, metric.WithUnit("{interface}"),
@@ -128,6 +130,8 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	i.readDuration, errs[12] = meter.Float64Histogram(MetricReadDuration, metric.WithUnit("s"),
 		metric.WithDescription("Duration of one read of the kernel counters, per collection."),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+	i.features, errs[13] = meter.Int64ObservableGauge(MetricFeatures,
+		metric.WithDescription("Kernel features found at start-up, by feature: 1 available, 0 missing."))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("create instruments: %w", err)
 	}
@@ -168,9 +172,18 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	buildAttrs := metric.WithAttributes(attribute.String("version", build.Version),
 		attribute.String("revision", build.Revision), attribute.String("go.version", runtime.Version()))
 	noCounter := metric.WithAttributes(AttrErrorType.String("no_counter"))
+	featureAttrs := make([]metric.ObserveOption, len(r.features))
+	featureValues := make([]int64, len(r.features))
+	for i, f := range r.features {
+		featureAttrs[i] = metric.WithAttributes(AttrFeature.String(f.Name))
+		if f.Available() {
+			featureValues[i] = 1
+		}
+	}
 
 	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
-		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo}
+		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
+		inst.features}
 	if r.events != nil {
 		if err := inst.newEventInstruments(meter); err != nil {
 			return nil, err
@@ -184,6 +197,9 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	var readFailures atomic.Int64
 	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(inst.buildInfo, 1, buildAttrs)
+		for i := range featureAttrs {
+			o.ObserveInt64(inst.features, featureValues[i], featureAttrs[i])
+		}
 		r.observeAgent(o, inst)
 		var errs []error
 		start := time.Now()

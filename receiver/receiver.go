@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -21,6 +21,8 @@ import (
 const (
 	HookXDP = "xdp"
 	HookTCX = "tcx"
+	// HookTC is legacy tc: a direct-action cls_bpf filter on a clsact qdisc.
+	HookTC = "tc"
 )
 
 // Receiver owns the kernel maps, the programs attached to each interface and
@@ -31,6 +33,10 @@ type Receiver struct {
 	log    *zap.Logger
 	maps   *bpf.Maps
 	reader counterReader
+	nl     *netlink.Handle // in the receiver's namespace, for legacy tc
+
+	features []bpf.Feature // what the kernel has, probed once
+	haveTCX  bool          // tc hooks on auto use tcx, else legacy tc
 
 	events *pipeline // nil with the event stream off
 
@@ -69,11 +75,11 @@ type attachment struct {
 // hook is one program attached to one interface in one direction.
 type hook struct {
 	direction bpf.Direction
-	kind      string // HookXDP or HookTCX
-	mode      string // XDP attach mode: native or generic; empty for tcx
+	kind      string // HookXDP, HookTCX or HookTC
+	mode      string // XDP attach mode: native or generic; empty for tc hooks
 	program   *ebpf.Program
 	programID uint32 // kernel ID of program, 0 if unknown
-	link      link.Link
+	link      attachedProgram
 	// attachedAttrs and hookAttrs are the hook's attribute sets, computed once.
 	attachedAttrs, hookAttrs metric.MeasurementOption
 }
@@ -128,12 +134,35 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		maps.Close()
 		return nil, err
 	}
+	nl, err := netlink.NewHandleAt(o.netns)
+	if err != nil {
+		maps.Close()
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	features := bpf.ProbeFeatures()
+	fields := make([]zap.Field, 0, len(features))
+	haveTCX := false
+	for _, f := range features {
+		fields = append(fields, zap.Bool(f.Name, f.Available()))
+		if f.Name == bpf.FeatureTCX {
+			haveTCX = f.Available()
+		}
+	}
+	log.Info("kernel features", fields...)
+	for _, f := range features {
+		if !f.Available() {
+			log.Info("kernel feature unavailable", zap.String("feature", f.Name), zap.Error(f.Err))
+		}
+	}
 	r := &Receiver{
+		features: features,
+		haveTCX:  haveTCX,
 		cfg:      cfg,
 		opts:     o,
 		log:      log,
 		maps:     maps,
 		reader:   reader,
+		nl:       nl,
 		slots:    newSlotSet(maps.Slots),
 		attached: map[int]*attachment{},
 		skipped:  map[int]skip{},
@@ -144,6 +173,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	if cfg.Events.Enabled {
 		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
 			maps.Close()
+			nl.Close()
 			return nil, err
 		}
 	}
@@ -236,6 +266,7 @@ func (r *Receiver) Close() error {
 		delete(r.attached, index)
 	}
 	errs = append(errs, r.maps.Close())
+	r.nl.Close()
 	return errors.Join(errs...)
 }
 

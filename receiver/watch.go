@@ -249,22 +249,7 @@ func linkInfoOf(nl netlink.Link) linkInfo {
 // its interface (a deleted interface takes its links with it).
 func (a *attachment) alive() bool {
 	for _, h := range a.hooks {
-		info, err := h.link.Info()
-		if err != nil {
-			return false
-		}
-		var ifindex uint32
-		switch h.kind {
-		case HookXDP:
-			if x := info.XDP(); x != nil {
-				ifindex = x.Ifindex
-			}
-		case HookTCX:
-			if x := info.TCX(); x != nil {
-				ifindex = x.Ifindex
-			}
-		}
-		if int(ifindex) != a.index {
+		if h.link.Ifindex() != a.index {
 			return false
 		}
 	}

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -9,8 +10,8 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// AssertNothingAttached checks that interface name in ns has no XDP program
-// and no tcx program on either side.
+// AssertNothingAttached checks that interface name in ns has no XDP program,
+// no tcx program and no legacy tc BPF filter on either side.
 func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 	tb.Helper()
 	err := ns.Do(func() error {
@@ -23,11 +24,25 @@ func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 		}
 		for _, attach := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: attach})
+			if errors.Is(err, ebpf.ErrNotSupported) {
+				break // a kernel without tcx
+			}
 			if err != nil {
 				return fmt.Errorf("query %s: %w", attach, err)
 			}
 			if len(res.Programs) != 0 {
 				return fmt.Errorf("%d programs still attached to %s at %s", len(res.Programs), name, attach)
+			}
+		}
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			filters, err := netlink.FilterList(l, parent)
+			if err != nil {
+				return fmt.Errorf("list tc filters of %s: %w", name, err)
+			}
+			for _, f := range filters {
+				if bf, ok := f.(*netlink.BpfFilter); ok {
+					return fmt.Errorf("tc filter %q (program %d) still attached to %s", bf.Name, bf.Id, name)
+				}
 			}
 		}
 		return nil

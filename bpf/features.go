@@ -1,0 +1,120 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+)
+
+// Kernel features the programs and their attachment depend on, the names
+// of packet_exporter.kernel.features.
+const (
+	// FeatureTCX: tcx links (Linux 6.6); without them tc hooks use legacy tc.
+	FeatureTCX = "tcx"
+	// FeatureXDPFrags: XDP multi-buffer programs (5.18); without it the XDP
+	// program is loaded without frags support.
+	FeatureXDPFrags = "xdp_frags"
+	// FeatureRingBuf: BPF ring buffers (5.8), for the event stream.
+	FeatureRingBuf = "ringbuf"
+	// FeatureBatchOps: batch map operations on arrays (5.6); without them
+	// counters are read one element at a time.
+	FeatureBatchOps = "batch_ops"
+	// FeatureLinks: BPF links for XDP (5.9), needed by ingress.hook xdp.
+	FeatureLinks = "bpf_links"
+	// FeatureBTF: the kernel's own BTF (/sys/kernel/btf/vmlinux).
+	FeatureBTF = "btf"
+)
+
+// Feature is the result of probing one kernel feature.
+type Feature struct {
+	// Name is one of the Feature* constants.
+	Name string
+	// Err is nil when the kernel has the feature.
+	Err error
+}
+
+// Available reports whether the kernel has the feature.
+func (f Feature) Available() bool { return f.Err == nil }
+
+// ProbeFeatures asks the running kernel for each feature, in a fixed order.
+// A probe that fails for another reason than a missing feature (e.g. no
+// permission) reports that error for the feature.
+func ProbeFeatures() []Feature {
+	return []Feature{
+		{FeatureTCX, probeTCX()},
+		{FeatureXDPFrags, xdpFragsErr()},
+		{FeatureRingBuf, features.HaveMapType(ebpf.RingBuf)},
+		{FeatureBatchOps, probeBatchOps()},
+		{FeatureLinks, probeXDPLink()},
+		{FeatureBTF, probeBTF()},
+	}
+}
+
+// probeProgram loads a program of type t that returns ret.
+func probeProgram(t ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:         t,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
+	})
+}
+
+// probeTCX attaches a trivial program to interface index 0, which cannot
+// succeed: the library then tells a missing tcx (ErrNotSupported) from the
+// missing interface.
+func probeTCX() error {
+	prog, err := probeProgram(ebpf.SchedCLS, -1)
+	if err != nil {
+		return fmt.Errorf("load probe: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
+	if err == nil {
+		l.Close()
+		return nil
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// probeXDPLink is probeTCX for XDP links.
+func probeXDPLink() error {
+	prog, err := probeProgram(ebpf.XDP, 2)
+	if err != nil {
+		return fmt.Errorf("load probe: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
+	if err == nil {
+		l.Close()
+		return nil
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// probeBatchOps updates a one-element array in a batch.
+func probeBatchOps() error {
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		return fmt.Errorf("create probe map: %w", err)
+	}
+	defer m.Close()
+	_, err = m.BatchUpdate([]uint32{0}, []uint32{1}, nil)
+	return err
+}
+
+// probeBTF loads the kernel's BTF.
+func probeBTF() error {
+	_, err := btf.LoadKernelSpec()
+	return err
+}

@@ -1,0 +1,167 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+)
+
+// The legacy tc filter packet-exporter adds to an interface's clsact qdisc.
+// Priority 1 runs before filters at higher numbers, so that, like the head of
+// a tcx chain, it sees every frame of the hook; the program returns
+// TC_ACT_UNSPEC (the value of TCX_NEXT), which hands the frame on to the next
+// filter with its verdict unchanged. The name finds filters a killed
+// packet-exporter left behind (legacy filters are not owned by a process).
+const (
+	tcFilterPriority = 1
+	tcFilterHandle   = 0x70650001
+	tcFilterName     = "packet-exporter"
+)
+
+// attachedProgram is what keeps a program attached to an interface: a BPF
+// link (XDP, tcx) or a legacy tc filter.
+type attachedProgram interface {
+	// Close detaches the program.
+	Close() error
+	// Ifindex returns the interface the program is attached to, or 0 when
+	// it is no longer attached.
+	Ifindex() int
+}
+
+// bpfLink is an XDP or tcx link.
+type bpfLink struct{ link.Link }
+
+func (l bpfLink) Ifindex() int {
+	info, err := l.Info()
+	if err != nil {
+		return 0
+	}
+	if x := info.XDP(); x != nil {
+		return int(x.Ifindex)
+	}
+	if x := info.TCX(); x != nil {
+		return int(x.Ifindex)
+	}
+	return 0
+}
+
+// tcFilter is a legacy tc filter of packet-exporter's on one interface and
+// direction, managed through the receiver's netlink handle.
+type tcFilter struct {
+	nl        *netlink.Handle
+	attrs     netlink.FilterAttrs
+	programID uint32
+}
+
+// tcParent returns the clsact parent of direction d.
+func tcParent(d bpf.Direction) uint32 {
+	if d == bpf.Receive {
+		return netlink.HANDLE_MIN_INGRESS
+	}
+	return netlink.HANDLE_MIN_EGRESS
+}
+
+// attachTCFilter attaches prog to interface index in direction d through
+// legacy tc. It creates a clsact qdisc only where the interface has none, and
+// replaces (never doubles) a filter of a previous packet-exporter: the one at
+// its own priority and handle atomically, others of its name by deletion.
+func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.Program) (*tcFilter, error) {
+	if err := ensureClsact(nl, index); err != nil {
+		return nil, err
+	}
+	attrs := netlink.FilterAttrs{
+		LinkIndex: index,
+		Parent:    tcParent(d),
+		Handle:    tcFilterHandle,
+		Priority:  tcFilterPriority,
+		Protocol:  unix.ETH_P_ALL,
+	}
+	filter := &netlink.BpfFilter{FilterAttrs: attrs, Fd: prog.FD(), Name: tcFilterName, DirectAction: true}
+	if err := nl.FilterReplace(filter); err != nil {
+		return nil, fmt.Errorf("add tc filter: %w", err)
+	}
+	f := &tcFilter{nl: nl, attrs: attrs, programID: programID(prog)}
+	if err := f.removeLeftovers(); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// ensureClsact adds a clsact qdisc to interface index unless it has one.
+func ensureClsact(nl *netlink.Handle, index int) error {
+	qdiscs, err := nl.QdiscList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}})
+	if err != nil {
+		return fmt.Errorf("list qdiscs: %w", err)
+	}
+	for _, q := range qdiscs {
+		if q.Attrs().Parent == netlink.HANDLE_CLSACT {
+			if q.Type() != "clsact" {
+				// An ingress qdisc holds the same place and has no egress hook.
+				return fmt.Errorf("%w: the interface has a %s qdisc, not clsact", unix.EBUSY, q.Type())
+			}
+			return nil
+		}
+	}
+	clsact := &netlink.GenericQdisc{
+		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
+		QdiscType:  "clsact",
+	}
+	if err := nl.QdiscAdd(clsact); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("add clsact qdisc: %w", err)
+	}
+	return nil
+}
+
+// removeLeftovers deletes the filters of packet-exporter's name on f's hook
+// other than f itself (left by a killed instance of another version).
+func (f *tcFilter) removeLeftovers() error {
+	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
+	if err != nil {
+		return fmt.Errorf("list tc filters: %w", err)
+	}
+	var errs []error
+	for _, other := range filters {
+		bf, ok := other.(*netlink.BpfFilter)
+		if !ok || bf.Name != tcFilterName || (bf.Priority == f.attrs.Priority && bf.Handle == f.attrs.Handle) {
+			continue
+		}
+		if err := f.nl.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove left-over tc filter prio %d handle %#x: %w", bf.Priority, bf.Handle, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close removes the filter if it still holds this program; a vanished
+// interface has taken it along.
+func (f *tcFilter) Close() error {
+	if f.Ifindex() == 0 {
+		return nil
+	}
+	if err := f.nl.FilterDel(&netlink.BpfFilter{FilterAttrs: f.attrs}); err != nil &&
+		!errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("remove tc filter: %w", err)
+	}
+	return nil
+}
+
+// Ifindex returns the filter's interface while it holds this program, else 0.
+func (f *tcFilter) Ifindex() int {
+	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
+	if err != nil {
+		return 0
+	}
+	for _, other := range filters {
+		bf, ok := other.(*netlink.BpfFilter)
+		if ok && bf.Priority == f.attrs.Priority && bf.Handle == f.attrs.Handle && uint32(bf.Id) == f.programID {
+			return f.attrs.LinkIndex
+		}
+	}
+	return 0
+}
