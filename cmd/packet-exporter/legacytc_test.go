@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+)
+
+// TestLegacyTCAfterKill runs the binary with both hooks on legacy tc and kills
+// it: unlike links, its filters stay (the kernel does not tie them to the
+// process). The next start replaces them instead of adding a second set, it
+// counts traffic once, and a SIGTERM then removes its filters.
+func TestLegacyTCAfterKill(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%q]
+ingress:
+  hook: tc
+egress:
+  hook: tc
+prometheus:
+  listen_address: %q
+`, pair.NameA, listenAddress))
+
+	first := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	first.waitReady()
+	before := exporterFilters(t, a, pair.IndexA)
+	if len(before) != 2 {
+		t.Fatalf("filters after the first start: %v, want one per direction", before)
+	}
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	first.wait(10 * time.Second)
+	if left := exporterFilters(t, a, pair.IndexA); len(left) != 2 {
+		t.Fatalf("filters after SIGKILL: %v, want the two left behind", left)
+	}
+
+	second := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	second.waitReady()
+	after := exporterFilters(t, a, pair.IndexA)
+	if len(after) != 2 {
+		t.Fatalf("filters after the restart: %v, want one per direction", after)
+	}
+	for parent, id := range after {
+		if before[parent] == id {
+			t.Errorf("parent %#x still runs the killed exporter's program %d", parent, id)
+		}
+	}
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), 6, 40)
+	second.waitFor("6 datagrams counted", 5*time.Second, func(m metrics) bool {
+		v, _ := m.sum(promPackets, udpReceived(pair.NameA))
+		return v == 6
+	})
+	second.stop()
+	if left := exporterFilters(t, a, pair.IndexA); len(left) != 0 {
+		t.Errorf("filters after SIGTERM: %v, want none", left)
+	}
+}
+
+// exporterFilters returns the program ID of each packet-exporter filter on
+// interface index in ns, by clsact parent; it fails the test when a parent
+// holds more than one.
+func exporterFilters(t *testing.T, ns *testenv.Netns, index int) map[uint32]int {
+	t.Helper()
+	out := map[uint32]int{}
+	err := ns.Do(func() error {
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}, parent)
+			if err != nil {
+				return err
+			}
+			for _, f := range filters {
+				if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == "packet-exporter" {
+					if _, dup := out[parent]; dup {
+						return fmt.Errorf("parent %#x holds two packet-exporter filters", parent)
+					}
+					out[parent] = bf.Id
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
