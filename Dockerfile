@@ -15,13 +15,15 @@
 # Run it on the host network (it counts the host's interfaces) with exactly the
 # three capabilities above, never --privileged:
 #   CAP_BPF        create the counter maps and load the programs
-#   CAP_NET_ADMIN  attach the XDP and tcx programs to the interfaces
+#   CAP_NET_ADMIN  attach the programs to the interfaces (tcx, legacy tc, XDP)
 #   CAP_PERFMON    without it the verifier refuses the parser's pointer
 #                  arithmetic ("pointer arithmetic ... prohibited for !root")
 # Linux 5.8 introduced CAP_BPF and CAP_PERFMON; before 5.8 the only way is
 # CAP_SYS_ADMIN. Before 5.11 BPF memory is charged to RLIMIT_MEMLOCK: the
 # exporter raises that limit itself, which needs CAP_SYS_RESOURCE there (or
-# `--ulimit memlock=-1`). Linux 6.6+ is needed for tcx (egress counting).
+# `--ulimit memlock=-1`). Counting uses tcx (Linux 6.6+) or, on older kernels,
+# legacy tc (a clsact qdisc and cls_bpf filters, which outlive a killed
+# container until the next start replaces them; see SECURITY.md).
 # Docker's and containerd's default seccomp profiles allow bpf() and
 # perf_event_open() to containers holding CAP_BPF / CAP_PERFMON.
 #
@@ -53,7 +55,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM gcr.io/distroless/static-debian12:latest
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="packet-exporter" \
-      org.opencontainers.image.description="Per-interface packet and byte counters from eBPF (XDP + tcx), as OpenTelemetry and Prometheus metrics" \
+      org.opencontainers.image.description="Per-interface packet and byte counters from eBPF (tcx or XDP), as OpenTelemetry and Prometheus metrics" \
       org.opencontainers.image.source="https://github.com/packet-exporter/packet-exporter" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/packet-exporter /usr/local/bin/packet-exporter
