@@ -2,7 +2,8 @@
 // kernel programs cost per packet against baselines measured in the same run
 // (the event stream at sample rates 1 and 100 included), throughput and
 // exactness on real traffic, the highest event rate the stream carries without
-// loss, the exporter process under load, and its start-up time. The
+// loss, what each ingress hook costs real TCP bulk throughput across a veth
+// pair, the exporter process under load, and its start-up time. The
 // scrape-cost benchmark lives next to the code it measures, in package
 // receiver.
 //

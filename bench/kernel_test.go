@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -132,6 +133,11 @@ func BenchmarkKernelCost(b *testing.B) {
 		if _, _, err := p.prog.Benchmark(tf.MustBuild(benchFrames[0].frame), 2*kernelRepeat(), nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+	// The warm-up's records must be read before the first frame's counts
+	// start: on a busy machine the consumers may still be draining them.
+	for _, s := range []*eventStream{events, held, sampled} {
+		s.wait(b, eventCounts{}, 0, math.MaxUint64)
 	}
 	for _, fc := range benchFrames {
 		frame := tf.MustBuild(fc.frame)

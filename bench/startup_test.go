@@ -12,10 +12,11 @@ import (
 
 // BenchmarkStartup measures the real binary from process start (fork and
 // exec included) to ready (/readyz answers 200: every selected interface is
-// counted, XDP native and tcx egress attached), in a namespace holding 1, 10
-// or 100 veth ends, each iteration a fresh process. It also reports the time
-// to the first answer of the HTTP server (the process serves, before
-// attaching) and the time from SIGTERM to exit (detaching everything).
+// counted, its default ingress and egress programs attached), in a namespace
+// holding 1, 10 or 100 veth ends, each iteration a fresh process. It also
+// reports the time to the first answer of the HTTP server (the process
+// serves, before attaching) and the time from SIGTERM to exit (detaching
+// everything).
 func BenchmarkStartup(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)

@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -198,6 +199,34 @@ func xdpProgramOf(tb testing.TB, ns *testenv.Netns, name string) *ebpf.Program {
 	return prog
 }
 
+// tcxIngressProgramOf returns the one program attached at tcx ingress of
+// interface ifindex in ns, or nil if there is none.
+func tcxIngressProgramOf(tb testing.TB, ns *testenv.Netns, ifindex int) *ebpf.Program {
+	tb.Helper()
+	var res *link.QueryResult
+	err := ns.Do(func() error {
+		var err error
+		res, err = link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("query tcx ingress: %v", err)
+	}
+	switch len(res.Programs) {
+	case 0:
+		return nil
+	case 1:
+	default:
+		tb.Fatalf("%d programs at tcx ingress, want one", len(res.Programs))
+	}
+	prog, err := ebpf.NewProgramFromID(res.Programs[0].ID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { prog.Close() })
+	return prog
+}
+
 // programStats returns the kernel's run count and run time of prog.
 func programStats(tb testing.TB, prog *ebpf.Program) (runs uint64, runtime time.Duration) {
 	tb.Helper()
@@ -213,16 +242,38 @@ func programStats(tb testing.TB, prog *ebpf.Program) (runs uint64, runtime time.
 // turns on for an XDP program or for GRO: the no-program baseline needs GRO.
 func setGRO(tb testing.TB, ns *testenv.Netns, name string, on bool) {
 	tb.Helper()
+	var data uint32
+	if on {
+		data = 1
+	}
+	if _, err := ethtool(ns, name, unix.ETHTOOL_SGRO, data); err != nil {
+		tb.Fatalf("ethtool set gro=%v on %s: %v", on, name, err)
+	}
+}
+
+// offloadOn returns whether the offload feature that the ethtool get command
+// cmd (unix.ETHTOOL_GTSO, ETHTOOL_GGSO, ETHTOOL_GGRO...) reads is on for link
+// name in ns.
+func offloadOn(tb testing.TB, ns *testenv.Netns, name string, cmd uint32) bool {
+	tb.Helper()
+	v, err := ethtool(ns, name, cmd, 0)
+	if err != nil {
+		tb.Fatalf("ethtool command %#x on %s: %v", cmd, name, err)
+	}
+	return v != 0
+}
+
+// ethtool issues one legacy ethtool request with a struct ethtool_value
+// argument (cmd and data) for link name in ns, and returns the data the
+// kernel leaves in it.
+func ethtool(ns *testenv.Netns, name string, cmd, data uint32) (uint32, error) {
+	value := struct{ cmd, data uint32 }{cmd: cmd, data: data}
 	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		defer unix.Close(fd)
-		value := struct{ cmd, data uint32 }{cmd: unix.ETHTOOL_SGRO}
-		if on {
-			value.data = 1
-		}
 		// struct ifreq: the name, then a pointer to the ethtool request.
 		var ifr struct {
 			name [unix.IFNAMSIZ]byte
@@ -234,19 +285,35 @@ func setGRO(tb testing.TB, ns *testenv.Netns, name string, on bool) {
 		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr)))
 		runtime.KeepAlive(&value)
 		if errno != 0 {
-			return fmt.Errorf("ethtool set gro=%v on %s: %w", on, name, errno)
+			return errno
 		}
 		return nil
 	})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	return value.data, err
 }
 
 // counted is what an exporter reports for one interface and direction.
 type counted struct {
-	packets, bytes uint64
-	attachedNative bool // packet_exporter_interface_attached{hook="xdp",mode="native"} is 1
+	packets, bytes         uint64
+	tcp4Packets, tcp4Bytes uint64 // the series of network_type ipv4, network_transport tcp
+	// hook and mode are the labels of the direction's
+	// packet_exporter_interface_attached series whose value is 1: "xdp" and
+	// "native" or "generic", "tcx" and "" (tcx has no mode); both "" when
+	// nothing is attached.
+	hook, mode string
+}
+
+// attachment names a hook and mode as the report shows them: "xdp-native",
+// "xdp-generic", "tcx", or "none".
+func (c counted) attachment() string {
+	switch {
+	case c.hook == "":
+		return "none"
+	case c.mode == "":
+		return c.hook
+	default:
+		return c.hook + "-" + c.mode
+	}
 }
 
 // parseCounts sums the packets and bytes series of interface iface and
@@ -285,14 +352,23 @@ func countsOf(families []*dto.MetricFamily, iface, direction string) counted {
 			if labels["network_interface_name"] != iface || labels["network_io_direction"] != direction {
 				continue
 			}
+			tcp4 := labels["network_type"] == "ipv4" && labels["network_transport"] == "tcp"
 			switch name {
 			case "packet_exporter_network_packets_total":
-				c.packets += uint64(m.GetCounter().GetValue())
+				v := uint64(m.GetCounter().GetValue())
+				c.packets += v
+				if tcp4 {
+					c.tcp4Packets += v
+				}
 			case "packet_exporter_network_io_bytes_total":
-				c.bytes += uint64(m.GetCounter().GetValue())
+				v := uint64(m.GetCounter().GetValue())
+				c.bytes += v
+				if tcp4 {
+					c.tcp4Bytes += v
+				}
 			case "packet_exporter_interface_attached":
-				if labels["hook"] == "xdp" && labels["mode"] == "native" && m.GetGauge().GetValue() == 1 {
-					c.attachedNative = true
+				if m.GetGauge().GetValue() == 1 {
+					c.hook, c.mode = labels["hook"], labels["mode"]
 				}
 			}
 		}

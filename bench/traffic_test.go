@@ -30,27 +30,50 @@ func trafficRepeat() uint32 {
 
 // Receiver set-ups of BenchmarkRealTraffic.
 const (
-	setupNone    = "none"    // no program on the receiving veth end (GRO on, so it accepts XDP frames)
-	setupTrivial = "trivial" // the trivial XDP_PASS program, native mode
-	setupPE      = "pe"      // packet-exporter's receiver, in process, native mode
+	setupNone       = "none"        // no program on the receiving veth end (GRO on, so it accepts XDP frames)
+	setupTrivial    = "trivial"     // the trivial XDP_PASS program, native mode
+	setupPE         = "pe"          // packet-exporter's receiver, in process, ingress.hook xdp, native mode
+	setupTrivialTCX = "trivial-tcx" // the trivial TCX_NEXT program at tcx ingress
+	setupPETCX      = "pe-tcx"      // packet-exporter's receiver, in process, ingress.hook tcx
 )
+
+// realTrafficSetups are BenchmarkRealTraffic's set-ups; each packet-exporter
+// set-up is compared with the trivial program of its hook.
+var realTrafficSetups = []struct {
+	name    string
+	tcx     bool   // the program runs at tcx ingress, not XDP
+	exp     bool   // packet-exporter's receiver
+	trivial string // the baseline of an exporter set-up
+}{
+	{name: setupNone},
+	{name: setupTrivial},
+	{name: setupPE, exp: true, trivial: setupTrivial},
+	{name: setupTrivialTCX, tcx: true},
+	{name: setupPETCX, tcx: true, exp: true, trivial: setupTrivialTCX},
+}
 
 // BenchmarkRealTraffic pushes real frames through a veth pair: an XDP
 // live-frames generator on one CPU sends 64-byte IPv4/UDP frames out of end A,
-// and end B receives them with no program, with the trivial program or with
-// packet-exporter attached in native mode. The generator and the receiving
-// NAPI poll run in turn on the same CPU (the poll runs when the generator's
-// batch re-enables softirqs), so the rate is what one CPU sustains for the
-// whole receive path: ns per packet = 1/pps. The three set-ups alternate in
-// every iteration (their order rotates). With the trivial program and with
-// packet-exporter, a second round runs with the kernel's BPF statistics on
-// to read each program's own run time (Program.Stats; statistics add clock
-// reads to every run, so only the difference means anything).
+// and end B receives them with no program, with the trivial XDP program, with
+// packet-exporter counting through XDP in native mode (ingress.hook xdp), with
+// the trivial tcx program at tcx ingress, or with packet-exporter counting
+// through tcx ingress (ingress.hook tcx). End B has GRO on throughout: a veth
+// end accepts frames redirected to it by XDP only with NAPI on, which it turns
+// on for an XDP program or for GRO, so without GRO the set-ups with no XDP
+// program would lose every frame before any hook. The frames reach tcx
+// ingress as socket buffers built by B's NAPI poll. The generator and that
+// poll run in turn on the same CPU (the poll runs when the generator's batch
+// re-enables softirqs), so the rate is what one CPU sustains for the whole
+// receive path: ns per packet = 1/pps. The set-ups alternate in every
+// iteration (their order rotates). With each program, a second round runs
+// with the kernel's BPF statistics on to read the program's own run time
+// (Program.Stats; statistics add clock reads to every run, so only the
+// difference means anything).
 //
 // Exactness, in the same run: frames sent (counted by the generator per CPU)
 // must equal the frames packet-exporter counts on end B (from its metrics),
 // end B's rx_packets and end A's tx_packets; packet-exporter's bytes must be
-// 64 per frame.
+// 64 per frame, through either hook.
 func BenchmarkRealTraffic(b *testing.B) {
 	testenv.RequireRoot(b)
 	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
@@ -67,40 +90,52 @@ func BenchmarkRealTraffic(b *testing.B) {
 	pps := map[string]samples{}
 	nsPerPkt := map[string]samples{}
 	runNs := map[string]samples{}
-	var lossPct, addedNs, runAddedNs samples
-	var ex exactness
-	setups := []string{setupNone, setupTrivial, setupPE}
+	lossPct := map[string]samples{}
+	addedNs := map[string]samples{}
+	runAddedNs := map[string]samples{}
+	ex := exactness{pe: map[string]*exporterExactness{}}
 	iteration := 0
 	for b.Loop() {
 		round := map[string]float64{}
 		run := map[string]float64{}
-		for k := range setups {
-			setup := setups[(k+iteration)%len(setups)]
+		for k := range realTrafficSetups {
+			setup := realTrafficSetups[(k+iteration)%len(realTrafficSetups)]
 			var detach func()
 			var pe *inProcessExporter
-			switch setup {
+			switch setup.name {
 			case setupTrivial:
 				detach = attachXDP(b, bns, pair.IndexB, trivial.TrivialXdp)
+			case setupTrivialTCX:
+				detach = attachTCXIngress(b, bns, pair.IndexB, trivial.TrivialTc)
 			case setupPE:
-				pe = startInProcess(b, bns, pair.NameB)
+				pe = startInProcess(b, bns, pair.NameB, config.IngressHookXDP)
+				detach = pe.stop
+			case setupPETCX:
+				pe = startInProcess(b, bns, pair.NameB, config.IngressHookTCX)
 				detach = pe.stop
 			default:
+				testenv.AssertNothingAttached(b, bns, pair.NameB)
 				detach = func() {}
 			}
 			before := trafficCounters{rxB: linkStats(b, bns, pair.NameB), txA: linkStats(b, a, pair.NameA)}
 			sent, elapsed := gen.send(b, cpus, trafficRepeat(), time.Time{})
 			after := trafficCounters{rxB: waitRxSettled(b, bns, pair.NameB), txA: linkStats(b, a, pair.NameA)}
 			received := after.rxB.RxPackets - before.rxB.RxPackets
-			round[setup] = float64(received) / elapsed.Seconds()
-			pps[setup] = append(pps[setup], round[setup])
-			nsPerPkt[setup] = append(nsPerPkt[setup], 1e9/round[setup])
-			ex.addRound(b, setup, sent, before, after)
+			round[setup.name] = float64(received) / elapsed.Seconds()
+			pps[setup.name] = append(pps[setup.name], round[setup.name])
+			nsPerPkt[setup.name] = append(nsPerPkt[setup.name], 1e9/round[setup.name])
+			ex.addRound(b, setup.name, sent, before, after)
 			sessionSent := sent
 
-			if setup != setupNone {
-				prog := xdpProgramOf(b, bns, pair.NameB)
+			if setup.name != setupNone {
+				var prog *ebpf.Program
+				if setup.tcx {
+					prog = tcxIngressProgramOf(b, bns, pair.IndexB)
+				} else {
+					prog = xdpProgramOf(b, bns, pair.NameB)
+				}
 				if prog == nil {
-					b.Fatalf("%s: nothing attached to %s", setup, pair.NameB)
+					b.Fatalf("%s: nothing attached to %s", setup.name, pair.NameB)
 				}
 				stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 				if err != nil {
@@ -112,33 +147,44 @@ func BenchmarkRealTraffic(b *testing.B) {
 				runs1, time1 := programStats(b, prog)
 				stats.Close()
 				if runs1-runs0 != sent2 {
-					b.Errorf("%s: program ran %d times for %d frames sent", setup, runs1-runs0, sent2)
+					b.Errorf("%s: program ran %d times for %d frames sent", setup.name, runs1-runs0, sent2)
 				}
-				run[setup] = float64(time1-time0) / float64(runs1-runs0)
-				runNs[setup] = append(runNs[setup], run[setup])
-				ex.addRound(b, setup, sent2, after, after2)
+				run[setup.name] = float64(time1-time0) / float64(runs1-runs0)
+				runNs[setup.name] = append(runNs[setup.name], run[setup.name])
+				ex.addRound(b, setup.name, sent2, after, after2)
 				sessionSent += sent2
 			}
 			if pe != nil {
-				ex.checkExporter(b, pe.counts(b), sessionSent, pair.NameB)
+				want := "xdp-native"
+				if setup.tcx {
+					want = "tcx"
+				}
+				ex.checkExporter(b, setup.name, pe.counts(b), sessionSent, pair.NameB, want)
 			}
 			detach()
 		}
-		lossPct = append(lossPct, 100*(1-round[setupPE]/round[setupTrivial]))
-		addedNs = append(addedNs, 1e9/round[setupPE]-1e9/round[setupTrivial])
-		runAddedNs = append(runAddedNs, run[setupPE]-run[setupTrivial])
+		for _, s := range realTrafficSetups {
+			if !s.exp {
+				continue
+			}
+			lossPct[s.name] = append(lossPct[s.name], 100*(1-round[s.name]/round[s.trivial]))
+			addedNs[s.name] = append(addedNs[s.name], 1e9/round[s.name]-1e9/round[s.trivial])
+			runAddedNs[s.name] = append(runAddedNs[s.name], run[s.name]-run[s.trivial])
+		}
 		iteration++
 	}
-	for _, s := range setups {
-		report(b, pps[s], s+"-pps")
-		report(b, nsPerPkt[s], s+"-ns/pkt")
-		if s != setupNone {
-			report(b, runNs[s], s+"-run-ns")
+	for _, s := range realTrafficSetups {
+		report(b, pps[s.name], s.name+"-pps")
+		report(b, nsPerPkt[s.name], s.name+"-ns/pkt")
+		if s.name != setupNone {
+			report(b, runNs[s.name], s.name+"-run-ns")
+		}
+		if s.exp {
+			report(b, lossPct[s.name], s.name+"-loss-vs-trivial-%")
+			report(b, addedNs[s.name], s.name+"-added-ns/pkt")
+			report(b, runAddedNs[s.name], s.name+"-run-added-ns")
 		}
 	}
-	report(b, lossPct, "pe-loss-vs-trivial-%")
-	report(b, addedNs, "pe-added-ns/pkt")
-	report(b, runAddedNs, "pe-run-added-ns")
 	ex.report(b)
 }
 
@@ -151,10 +197,25 @@ type trafficCounters struct {
 // counter saw.
 type exactness struct {
 	sent, rxB, txA, dropped uint64 // every round
-	peSent, peRx            uint64 // rounds with packet-exporter attached, since its start
-	peRxBytes               uint64
-	peCounted               counted
 	rounds, exactRounds     int
+	pe                      map[string]*exporterExactness // by packet-exporter set-up
+}
+
+// exporterExactness is what was sent and counted in the rounds of one
+// packet-exporter set-up, since each start of the exporter.
+type exporterExactness struct {
+	sent, rx, rxBytes uint64
+	counted           counted
+}
+
+// exporter returns the accumulator of set-up setup.
+func (e *exactness) exporter(setup string) *exporterExactness {
+	x := e.pe[setup]
+	if x == nil {
+		x = &exporterExactness{}
+		e.pe[setup] = x
+	}
+	return x
 }
 
 func (e *exactness) addRound(b *testing.B, setup string, sent uint64, before, after trafficCounters) {
@@ -179,26 +240,29 @@ func (e *exactness) addRound(b *testing.B, setup string, sent uint64, before, af
 		b.Errorf("%s: sent %d frames of %d bytes, veth B rx_packets +%d rx_bytes +%d, veth A tx_packets +%d, dropped +%d",
 			setup, sent, frameLen, rx, rxBytes, tx, dropped)
 	}
-	if setup == setupPE {
-		e.peSent += sent
-		e.peRx += rx
-		e.peRxBytes += after.rxB.RxBytes - before.rxB.RxBytes
+	if setup == setupPE || setup == setupPETCX {
+		x := e.exporter(setup)
+		x.sent += sent
+		x.rx += rx
+		x.rxBytes += rxBytes
 	}
 }
 
 // checkExporter compares what packet-exporter counted on iface since it
-// started with the frames sent while it was attached.
-func (e *exactness) checkExporter(b *testing.B, c counted, sent uint64, iface string) {
+// started, in set-up setup, with the frames sent while it was attached, and
+// its receive attachment with want ("xdp-native", "tcx").
+func (e *exactness) checkExporter(b *testing.B, setup string, c counted, sent uint64, iface, want string) {
 	b.Helper()
-	if !c.attachedNative {
-		b.Errorf("packet-exporter is not attached to %s in native mode", iface)
+	if got := c.attachment(); got != want {
+		b.Errorf("%s: packet-exporter counts %s through %s, want %s", setup, iface, got, want)
 	}
 	frameLen := uint64(len(trafficFrame))
 	if c.packets != sent || c.bytes != sent*frameLen {
-		b.Errorf("packet-exporter counted %d frames, %d bytes on %s; sent %d frames of %d bytes", c.packets, c.bytes, iface, sent, frameLen)
+		b.Errorf("%s: packet-exporter counted %d frames, %d bytes on %s; sent %d frames of %d bytes", setup, c.packets, c.bytes, iface, sent, frameLen)
 	}
-	e.peCounted.packets += c.packets
-	e.peCounted.bytes += c.bytes
+	x := e.exporter(setup)
+	x.counted.packets += c.packets
+	x.counted.bytes += c.bytes
 }
 
 func (e *exactness) report(b *testing.B) {
@@ -208,11 +272,13 @@ func (e *exactness) report(b *testing.B) {
 	b.ReportMetric(float64(e.dropped), "dropped-frames")
 	b.ReportMetric(float64(e.exactRounds), "exact-rounds")
 	b.ReportMetric(float64(e.rounds), "rounds")
-	b.ReportMetric(float64(e.peSent), "pe-sent-frames")
-	b.ReportMetric(float64(e.peCounted.packets), "pe-counted-frames")
-	b.ReportMetric(float64(e.peCounted.bytes), "pe-counted-bytes")
-	b.ReportMetric(float64(e.peRx), "pe-veth-rx-frames")
-	b.ReportMetric(float64(e.peRxBytes), "pe-veth-rx-bytes")
+	for setup, x := range e.pe {
+		b.ReportMetric(float64(x.sent), setup+"-sent-frames")
+		b.ReportMetric(float64(x.counted.packets), setup+"-counted-frames")
+		b.ReportMetric(float64(x.counted.bytes), setup+"-counted-bytes")
+		b.ReportMetric(float64(x.rx), setup+"-veth-rx-frames")
+		b.ReportMetric(float64(x.rxBytes), setup+"-veth-rx-bytes")
+	}
 }
 
 // attachXDP attaches prog to the XDP hook of interface ifindex in ns, in
@@ -231,6 +297,22 @@ func attachXDP(tb testing.TB, ns *testenv.Netns, ifindex int, prog *ebpf.Program
 	return func() { l.Close() }
 }
 
+// attachTCXIngress attaches prog at tcx ingress of interface ifindex in ns
+// and returns the function that detaches it.
+func attachTCXIngress(tb testing.TB, ns *testenv.Netns, ifindex int, prog *ebpf.Program) func() {
+	tb.Helper()
+	var l link.Link
+	err := ns.Do(func() error {
+		var err error
+		l, err = link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifindex, Attach: ebpf.AttachTCXIngress})
+		return err
+	})
+	if err != nil {
+		tb.Fatalf("attach tcx ingress: %v", err)
+	}
+	return func() { l.Close() }
+}
+
 // inProcessExporter is packet-exporter's receiver with its metrics provider,
 // counting one interface of a test namespace.
 type inProcessExporter struct {
@@ -238,10 +320,14 @@ type inProcessExporter struct {
 	provider *telemetry.Provider
 }
 
-func startInProcess(tb testing.TB, ns *testenv.Netns, iface string) *inProcessExporter {
+// startInProcess starts packet-exporter's receiver in ns, counting iface
+// with ingress.hook hook (config.IngressHookXDP or IngressHookTCX; XDP in
+// native mode).
+func startInProcess(tb testing.TB, ns *testenv.Netns, iface, hook string) *inProcessExporter {
 	tb.Helper()
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{iface}
+	cfg.Ingress.Hook = hook
 	cfg.XDP.Mode = config.XDPModeNative
 	cfg.Limits.MaxInterfaces = 4
 	recv, err := receiver.New(cfg, zap.NewNop(), receiver.WithNetns(ns.Handle))

@@ -115,3 +115,58 @@ func TestRenderEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderTCP renders the TCP throughput section and its goal: the
+// default's hook as the benchmark recorded it, the ratios, and offloads
+// that were off in every round.
+func TestRenderTCP(t *testing.T) {
+	r := results{}
+	r.parse(`BenchmarkTCPThroughput-2   	      10	25000000000 ns/op	        10.00 none-Gbit/s	         0.5000 spread-none-Gbit/s	         0.1000 none-cpu-s/Gbit	         0.1500 none-machine-cpu-s/Gbit	         0.8000 none-retrans-%	        10.00 none-sender-gso-rounds	         0 none-receiver-gro-rounds	         9.800 default-Gbit/s	         0.9800 default-ratio	         0.0100 spread-default-ratio	         2.000 default-loss-%	         1.000 spread-default-loss-%	         1.057 default-counted/payload	         0.1050 default-cpu-s/Gbit	         1.050 default-cpu-ratio	         0.1600 default-machine-cpu-s/Gbit	         1.000 default-retrans-%	        10.00 default-sender-gso-rounds	         0 default-receiver-gro-rounds	        10.00 default-hook-tcx-rounds	         4.200 xdp-native-Gbit/s	         0.4200 xdp-native-ratio	        58.00 xdp-native-loss-%	         1.046 xdp-native-counted/payload	         0.1000 xdp-native-retrans-%	         0 xdp-native-sender-gso-rounds	         0 xdp-native-receiver-gro-rounds	      1448 mss-bytes	        10.00 rounds	         2.000 round-s
+`)
+	var buf bytes.Buffer
+	if err := render(&buf, r, machine{cpu: "test CPU", cpus: 2}, time.Minute, "10x", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"| real TCP: the default configuration costs ≤ 5 % of the throughput without a program (aim 2 %) | 2.0 ±1.0 % (throughput ratio 0.980 ±0.010; CPU per Gbit ×1.05; counted through tcx (10 of 10 rounds)) | yes |",
+		"| no program (no exporter) | – | **10.0 ±0.5** | **1** | 0.100 | 1 | 0.150 | – | 0.800 % | on / off |",
+		"| default configuration (no hook key set) | tcx (10 of 10 rounds) | **9.80** | **0.980 ±0.010** | 0.105 | 1.05 | 0.160 | 1.06 | 1 % | on / off |",
+		"| `ingress.hook: xdp`, `xdp.mode: native` | xdp native | **4.20** | **0.420** | – | – | – | 1.05 | 0.100 % | off / off |",
+		"| `ingress.hook: tcx` | tcx | **–** | **–** | – | – | – | – | – % | – / – |",
+		"Segments of 1,448 payload bytes\n(the sender's MSS) make frames of 1,514 bytes",
+		"turns segmentation\noffload off on its peer",
+		"(timestamps on): 1.046; each",
+		"## 3. TCP throughput (`BenchmarkTCPThroughput`)",
+		"## 7. Start-up",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRenderTrafficHooks renders the real-traffic section with both hooks:
+// the tcx rows, their loss against the trivial tcx program as a goal, and
+// exactness through each hook.
+func TestRenderTrafficHooks(t *testing.T) {
+	r := results{}
+	r.parse(`BenchmarkRealTraffic-2   	       2	2854659852 ns/op	   2000000 none-pps	   1800000 trivial-pps	   1700000 pe-pps	         5.000 pe-loss-vs-trivial-%	   1500000 trivial-tcx-pps	   1450000 pe-tcx-pps	         3.000 pe-tcx-loss-vs-trivial-%	        23.50 pe-tcx-run-added-ns	        10.00 rounds	        10.00 exact-rounds	   1000 sent-frames	   1000 veth-rx-frames	         0 dropped-frames	    200 pe-sent-frames	    200 pe-counted-frames	  12800 pe-counted-bytes	    200 pe-veth-rx-frames	    200 pe-tcx-sent-frames	    200 pe-tcx-counted-frames	  12800 pe-tcx-counted-bytes	    200 pe-tcx-veth-rx-frames	  12800 pe-tcx-veth-rx-bytes
+`)
+	var buf bytes.Buffer
+	if err := render(&buf, r, machine{cpu: "test CPU", cpus: 2}, time.Minute, "10x", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"| real traffic, tcx ingress: throughput loss against the trivial tcx program ≤ 10 % | 3 % | yes |",
+		"| real traffic: counts exact (frames sent = counted by packet-exporter = the veth's counters) | 10 of 10 rounds exact; XDP native: 200 frames sent while packet-exporter counted, 200 counted; tcx ingress: 200 frames sent while packet-exporter counted, 200 counted | yes |",
+		"| trivial `TCX_NEXT`, tcx ingress | 1.5 | – | – |",
+		"| **packet-exporter − trivial, tcx** | loss 3 % | – | +23.5 |",
+		"While packet-exporter counted through tcx ingress: 200 frames sent, 200 counted by packet-exporter\n(12,800 bytes, 64 per frame), 200 in B's `rx_packets` (12,800 `rx_bytes`).\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -152,6 +153,21 @@ func (w *reportWriter) cell(name, unit string, scale float64, diff bool) string 
 	return s
 }
 
+// percent formats "median ±spread" of a percentage in benchmark name with
+// one decimal: its spread, not its median, sets the precision that means
+// anything.
+func (w *reportWriter) percent(name, unit string) string {
+	v := w.value(name, unit)
+	if math.IsNaN(v) {
+		return "–"
+	}
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	if spread, ok := w.r.get(name, "spread-"+unit); ok {
+		s += " ±" + strconv.FormatFloat(spread, 'f', 1, 64)
+	}
+	return s
+}
+
 // decimals returns how many decimals show a median v and its spread: about
 // three significant digits of v, more if the spread would show as zero, none
 // for the whole numbers the kernel reports (and their halves).
@@ -185,6 +201,7 @@ const (
 	kernelBench  = "BenchmarkKernelCost/"
 	originBench  = "BenchmarkKernelCost/original-" // the original design's phase, per frame
 	trafficBench = "BenchmarkRealTraffic"
+	tcpBench     = "BenchmarkTCPThroughput"
 	eventsBench  = "BenchmarkEventStream"
 	loadBench    = "BenchmarkUserSpaceLoad"
 	collectBench = "BenchmarkCollect/"
@@ -260,12 +277,13 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 
 	w.kernel()
 	w.traffic()
+	w.tcp()
 	w.events()
 	w.load(loadDuration)
 	w.scrape()
 	w.startup()
 	w.printf("## Reproduce\n\n")
-	w.printf("As root on Linux 6.6 or later, with the toolchain of `go.mod`: `make bench` (writes this file; about 10 minutes on\n")
+	w.printf("As root on Linux 6.6 or later, with the toolchain of `go.mod`: `make bench` (writes this file; about 12 minutes on\n")
 	w.printf("2 vCPUs; `BENCHTIME=20x`, `LOAD_DURATION=30s` tune it). `make bench-smoke` runs every benchmark once at a small size\n")
 	w.printf("and writes nothing (CI). Single benchmarks: `go test -run '^$' -bench BenchmarkRealTraffic -benchtime 10x ./bench`,\n")
 	w.printf("`go test -run '^$' -bench Scrape ./receiver`. The benchmarks create their own network namespaces and veth pairs;\n")
@@ -303,10 +321,21 @@ func (w *reportWriter) goals() []goal {
 	} else {
 		gs = append(gs, goal{what: "real traffic: loss ≤ 10 %"})
 	}
+	if loss := w.value(trafficBench, "pe-tcx-loss-vs-trivial-%"); !math.IsNaN(loss) {
+		gs = append(gs, goal{"real traffic, tcx ingress: throughput loss against the trivial tcx program ≤ 10 %",
+			w.cell(trafficBench, "pe-tcx-loss-vs-trivial-%", 1, false) + " %", loss <= 10, true})
+	}
 	if g, ok := w.exactness(); ok {
 		gs = append(gs, g)
 	} else {
 		gs = append(gs, goal{what: "real traffic: counts exact"})
+	}
+	if loss := w.value(tcpBench, "default-loss-%"); !math.IsNaN(loss) {
+		gs = append(gs, goal{"real TCP: the default configuration costs ≤ 5 % of the throughput without a program (aim 2 %)",
+			fmt.Sprintf("%s %% (throughput ratio %s; CPU per Gbit ×%s; counted through %s)", w.percent(tcpBench, "default-loss-%"),
+				w.cell(tcpBench, "default-ratio", 1, false), w.cell(tcpBench, "default-cpu-ratio", 1, false), w.defaultHook()), loss <= 5, true})
+	} else {
+		gs = append(gs, goal{what: "real TCP: the default costs ≤ 5 % of the throughput"})
 	}
 	idle, busy := w.value(loadBench, "idle-cpu-s"), w.value(loadBench, "load-cpu-s")
 	if !math.IsNaN(idle) && !math.IsNaN(busy) {
@@ -355,22 +384,35 @@ func (w *reportWriter) eventGoals() []goal {
 }
 
 // exactness checks the real-traffic counts: every round exact, and
-// packet-exporter's count equal to what was sent and to the veth's.
+// packet-exporter's count equal to what was sent and to the veth's, through
+// each hook measured.
 func (w *reportWriter) exactness() (goal, bool) {
 	v := func(unit string) float64 { return w.value(trafficBench, unit) }
-	sent, counted, rx := v("pe-sent-frames"), v("pe-counted-frames"), v("pe-veth-rx-frames")
 	rounds, exact := v("rounds"), v("exact-rounds")
-	if math.IsNaN(sent) || math.IsNaN(rounds) {
+	if math.IsNaN(v("pe-sent-frames")) || math.IsNaN(rounds) {
 		return goal{}, false
 	}
-	ok := exact == rounds && sent == counted && sent == rx && v("dropped-frames") == 0 &&
-		v("pe-counted-bytes") == 64*sent && v("sent-frames") == v("veth-rx-frames")
+	ok := exact == rounds && v("dropped-frames") == 0 && v("sent-frames") == v("veth-rx-frames")
+	measured := fmt.Sprintf("%s of %s rounds exact", integer(exact), integer(rounds))
+	for _, h := range trafficExporters {
+		sent, counted := v(h.setup+"-sent-frames"), v(h.setup+"-counted-frames")
+		if math.IsNaN(sent) {
+			continue
+		}
+		ok = ok && sent == counted && sent == v(h.setup+"-veth-rx-frames") && v(h.setup+"-counted-bytes") == 64*sent
+		measured += fmt.Sprintf("; %s: %s frames sent while packet-exporter counted, %s counted", h.hook, integer(sent), integer(counted))
+	}
 	if l := w.value(loadBench, "load-sent-frames"); !math.IsNaN(l) {
 		ok = ok && l == w.value(loadBench, "load-counted-frames") && l == w.value(loadBench, "load-veth-rx-frames")
 	}
-	return goal{"real traffic: counts exact (frames sent = counted by packet-exporter = the veth's counters)",
-		fmt.Sprintf("%s of %s rounds exact; %s frames sent while packet-exporter counted, %s counted", integer(exact), integer(rounds), integer(sent), integer(counted)),
-		ok, true}, true
+	return goal{"real traffic: counts exact (frames sent = counted by packet-exporter = the veth's counters)", measured, ok, true}, true
+}
+
+// trafficExporters are the packet-exporter set-ups of the real-traffic
+// benchmark, as its metrics name them, with the hook they count through.
+var trafficExporters = []struct{ setup, hook, trivial string }{
+	{"pe", "XDP native", "trivial"},
+	{"pe-tcx", "tcx ingress", "trivial-tcx"},
 }
 
 func (w *reportWriter) kernel() {
@@ -391,7 +433,7 @@ func (w *reportWriter) kernel() {
 	w.printf("own cost. The test loop writes ~10 M records/s from one CPU, as fast as the reader reads them, so a reader\n")
 	w.printf("that drains during the call tails the producer, and both pull the same cache lines (the records, the\n")
 	w.printf("consumer position) across CPUs: its figure is bimodal here and changes from run to run and frame to frame\n")
-	w.printf("(some runs all low, some all about twice as high). At real rates (section 3: under 2 M records/s per CPU)\n")
+	w.printf("(some runs all low, some all about twice as high). At real rates (section 4: under 2 M records/s per CPU)\n")
 	w.printf("the reader catches up in a fraction of each 10 ms and idles the rest. *N = 100*\n")
 	w.printf("writes one record per 100 packets (`events.sample_rate: 100`, the default 4 MiB ring, reader draining): the\n")
 	w.printf("sampling countdown on every packet plus a hundredth of a record.\n\n")
@@ -415,7 +457,7 @@ func (w *reportWriter) kernel() {
 			num(w.value(originBench+f.name, "origin/pe-added-x")),
 			num(w.value(originBench+f.name, "xdp-origin-added-ns/pkt")/w.value(n, "xdp-pe-events-added-ns/pkt")))
 	}
-	w.printf("\ntc (packet-exporter's egress program, also its ingress fallback), ns per packet:\n\n")
+	w.printf("\ntc (packet-exporter's egress program, and its ingress program at tcx ingress), ns per packet:\n\n")
 	w.printf("| frame | trivial `TCX_NEXT` | packet-exporter | **added** |\n|---|---|---|---|\n")
 	for _, f := range kernelFrames {
 		n := kernelBench + f.name
@@ -439,26 +481,150 @@ func (w *reportWriter) traffic() {
 	n := trafficBench
 	w.printf("## 2. Real traffic (`BenchmarkRealTraffic`)\n\n")
 	w.printf("An XDP live-frames generator (`BPF_F_TEST_XDP_LIVE_FRAMES`, `XDP_TX`) on one CPU sends 64-byte IPv4/UDP frames\n")
-	w.printf("out of veth end A; end B (2 queues, GRO on) receives them with no program, with the trivial program, or with\n")
-	w.printf("packet-exporter's receiver (in process, XDP native mode, egress on). The frames are addressed to another MAC,\n")
-	w.printf("so the stack drops them right after the hook. The generator and B's NAPI poll take turns on the same CPU, so\n")
-	w.printf("the rate is what one CPU sustains for the whole receive path (ns per packet = 1 / rate). The three set-ups\n")
+	w.printf("out of veth end A; end B (2 queues) receives them with no program, with the trivial XDP program, with\n")
+	w.printf("packet-exporter's receiver counting through XDP (in process, `ingress.hook: xdp`, native mode, egress on), with\n")
+	w.printf("the trivial tcx program at tcx ingress, or with packet-exporter counting through tcx ingress (`ingress.hook: tcx`).\n")
+	w.printf("B has GRO on throughout: a veth end accepts frames redirected to it by XDP only with NAPI on, which it turns on\n")
+	w.printf("for an XDP program or for GRO, so without it the set-ups with no XDP program would lose every frame before any\n")
+	w.printf("hook; the frames reach tcx ingress as socket buffers built by B's NAPI poll. The frames are addressed to another\n")
+	w.printf("MAC, so the stack drops them right after the hook. The generator and B's NAPI poll take turns on the same CPU,\n")
+	w.printf("so the rate is what one CPU sustains for the whole receive path (ns per packet = 1 / rate). The set-ups\n")
 	w.printf("alternate in every iteration; the program run times come from a second round with BPF statistics on\n")
 	w.printf("(`Program.Stats`, which adds clock reads to every run: compare the difference only).\n\n")
 	w.printf("| receiver | Mpps (one CPU) | ns per packet | program run time, ns per run |\n|---|---|---|---|\n")
 	w.printf("| no program | %s | %s | – |\n", w.cell(n, "none-pps", 1e-6, false), w.cell(n, "none-ns/pkt", 1, false))
-	w.printf("| trivial `XDP_PASS` | %s | %s | %s |\n", w.cell(n, "trivial-pps", 1e-6, false), w.cell(n, "trivial-ns/pkt", 1, false), w.cell(n, "trivial-run-ns", 1, false))
-	w.printf("| packet-exporter | %s | %s | %s |\n", w.cell(n, "pe-pps", 1e-6, false), w.cell(n, "pe-ns/pkt", 1, false), w.cell(n, "pe-run-ns", 1, false))
-	w.printf("| **packet-exporter − trivial** | loss %s %% | %s | %s |\n\n", w.cell(n, "pe-loss-vs-trivial-%", 1, false),
-		w.cell(n, "pe-added-ns/pkt", 1, true), w.cell(n, "pe-run-added-ns", 1, true))
+	row := func(label, setup string) {
+		w.printf("| %s | %s | %s | %s |\n", label, w.cell(n, setup+"-pps", 1e-6, false), w.cell(n, setup+"-ns/pkt", 1, false), w.cell(n, setup+"-run-ns", 1, false))
+	}
+	diff := func(label, setup string) {
+		w.printf("| **%s** | loss %s %% | %s | %s |\n", label, w.cell(n, setup+"-loss-vs-trivial-%", 1, false),
+			w.cell(n, setup+"-added-ns/pkt", 1, true), w.cell(n, setup+"-run-added-ns", 1, true))
+	}
+	row("trivial `XDP_PASS`", "trivial")
+	row("packet-exporter, XDP native", "pe")
+	diff("packet-exporter − trivial, XDP", "pe")
+	if !math.IsNaN(w.value(n, "pe-tcx-pps")) {
+		row("trivial `TCX_NEXT`, tcx ingress", "trivial-tcx")
+		row("packet-exporter, tcx ingress", "pe-tcx")
+		diff("packet-exporter − trivial, tcx", "pe-tcx")
+	}
+	w.printf("\n")
 	v := func(unit string) string { return integer(w.value(n, unit)) }
 	w.printf("Exactness, same run: %s rounds, %s exact. Over all rounds %s frames sent (counted by the generator per CPU),\n",
 		v("rounds"), v("exact-rounds"), v("sent-frames"))
-	w.printf("%s in B's `rx_packets`, %s in A's `tx_packets`, %s dropped. While packet-exporter was attached: %s frames sent,\n",
-		v("veth-rx-frames"), v("veth-peer-tx-frames"), v("dropped-frames"), v("pe-sent-frames"))
-	w.printf("%s counted by packet-exporter (%s bytes, 64 per frame), %s in B's `rx_packets` (%s `rx_bytes`: frames that\n",
-		v("pe-counted-frames"), v("pe-counted-bytes"), v("pe-veth-rx-frames"), v("pe-veth-rx-bytes"))
-	w.printf("arrive as XDP frames count with their Ethernet header; the 14-byte difference the README notes is for skbs).\n\n")
+	w.printf("%s in B's `rx_packets`, %s in A's `tx_packets`, %s dropped.\n", v("veth-rx-frames"), v("veth-peer-tx-frames"), v("dropped-frames"))
+	for _, h := range trafficExporters {
+		if math.IsNaN(w.value(n, h.setup+"-sent-frames")) {
+			continue
+		}
+		w.printf("While packet-exporter counted through %s: %s frames sent, %s counted by packet-exporter\n",
+			h.hook, v(h.setup+"-sent-frames"), v(h.setup+"-counted-frames"))
+		w.printf("(%s bytes, 64 per frame), %s in B's `rx_packets` (%s `rx_bytes`).\n",
+			v(h.setup+"-counted-bytes"), v(h.setup+"-veth-rx-frames"), v(h.setup+"-veth-rx-bytes"))
+	}
+	w.printf("Frames that arrive as XDP frames count in `rx_bytes` with their Ethernet header; the 14-byte difference the\n")
+	w.printf("README notes is for skbs.\n\n")
+}
+
+// tcpConfigs are the set-ups of the TCP benchmark, as its metrics name
+// them, with their description.
+var tcpConfigs = []struct{ name, label string }{
+	{"none", "no program (no exporter)"},
+	{"default", "default configuration (no hook key set)"},
+	{"xdp-native", "`ingress.hook: xdp`, `xdp.mode: native`"},
+	{"xdp-generic", "`ingress.hook: xdp`, `xdp.mode: generic`"},
+	{"tcx", "`ingress.hook: tcx`"},
+}
+
+// defaultHook names the receive hook the default configuration attached in
+// the TCP benchmark, with in how many rounds: "tcx (10 of 10 rounds)".
+func (w *reportWriter) defaultHook() string {
+	const prefix, suffix = "default-hook-", "-rounds"
+	var hooks []string
+	for unit := range w.r[tcpBench] {
+		if strings.HasPrefix(unit, prefix) && strings.HasSuffix(unit, suffix) {
+			hooks = append(hooks, unit)
+		}
+	}
+	if len(hooks) == 0 {
+		return "–"
+	}
+	sort.Strings(hooks)
+	var parts []string
+	for _, unit := range hooks {
+		hook := strings.Replace(strings.TrimSuffix(strings.TrimPrefix(unit, prefix), suffix), "-", " ", 1)
+		parts = append(parts, fmt.Sprintf("%s (%s of %s rounds)", hook, integer(w.value(tcpBench, unit)), integer(w.value(tcpBench, "rounds"))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (w *reportWriter) tcp() {
+	n := tcpBench
+	v := func(unit string) float64 { return w.value(n, unit) }
+	w.printf("## 3. TCP throughput (`BenchmarkTCPThroughput`)\n\n")
+	w.printf("What each ingress hook costs the host's own traffic. One TCP connection per round carries bulk data across a\n")
+	w.printf("veth pair between two test namespaces (2 queues, offloads as the kernel sets them on veth: TSO, GSO and\n")
+	w.printf("checksum offload on, GRO off, as on a container host): a Go sender in A, pinned to CPU 0, writes 1 MiB buffers\n")
+	w.printf("for %s s, a Go receiver in B, pinned to the last CPU, reads them. The veth hands each packet to its peer on the\n",
+		strconv.FormatFloat(v("round-s"), 'f', -1, 64))
+	w.printf("sending CPU, so B's receive path, the hook included, runs on CPU 0 in the sender's context. B is counted by the\n")
+	w.printf("real binary (a fresh process per round, ready before it starts) in each configuration below, or not at all. Every\n")
+	w.printf("iteration runs each configuration once, the order rotating; the ratio is the median over iterations of the\n")
+	w.printf("round's throughput over the no-program round's of the same iteration. *CPU per Gbit* is the CPU time of the\n")
+	w.printf("sender's and receiver's threads (`/proc/thread-self/schedstat`; this kernel has no IRQ time accounting, so it\n")
+	w.printf("includes the softirq work done in their context, most of both network stacks here), of the `ksoftirqd` threads\n")
+	w.printf("and of the exporter process, per gigabit of payload, and its median ratio to the no-program round's of the same\n")
+	w.printf("iteration: the work each configuration adds, which does not depend on how much CPU other processes leave the\n")
+	w.printf("traffic, as the throughput does. *Whole machine* is the busy time of `/proc/stat` (user, nice, system, irq,\n")
+	w.printf("softirq) per gigabit, whatever else ran on the machine included. *Counted ÷ payload* is what\n")
+	w.printf("the exporter counted on B during the round (receive, ipv4/tcp bytes, frames with their headers) over the payload\n")
+	w.printf("bytes read; the round fails if it is 0, and reports an error if it is below 1. Segments of %s payload bytes\n", integer(v("mss-bytes")))
+	w.printf("(the sender's MSS) make frames of %s bytes with Ethernet, IPv4 and TCP headers (timestamps on): %.3f; each\n",
+		integer(v("mss-bytes")+66), (v("mss-bytes")+66)/v("mss-bytes"))
+	w.printf("retransmitted segment (`tcpi_total_retrans`, shown as a share of the payload) is received and counted again.\n\n")
+	w.printf("| configuration | receive hook | **Gbit/s** | **ratio to no program** | CPU s per Gbit | CPU per Gbit ÷ no program's | whole machine, CPU s per Gbit | counted ÷ payload | retransmitted | TSO/GSO on A, GRO on B |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	rounds := v("rounds")
+	onOff := func(k float64) string {
+		switch {
+		case math.IsNaN(k):
+			return "–"
+		case k == rounds:
+			return "on"
+		case k == 0:
+			return "off"
+		default:
+			return fmt.Sprintf("on in %s of %s rounds", integer(k), integer(rounds))
+		}
+	}
+	for _, c := range tcpConfigs {
+		hook, ratio, cpuRatio, counted := "–", "1", "1", "–"
+		switch c.name {
+		case "none":
+		case "default":
+			hook = w.defaultHook()
+		default:
+			hook = strings.Replace(c.name, "-", " ", 1)
+		}
+		if c.name != "none" {
+			ratio = w.cell(n, c.name+"-ratio", 1, false)
+			cpuRatio = w.cell(n, c.name+"-cpu-ratio", 1, false)
+			counted = w.cell(n, c.name+"-counted/payload", 1, false)
+		}
+		w.printf("| %s | %s | **%s** | **%s** | %s | %s | %s | %s | %s %% | %s / %s |\n", c.label, hook, w.cell(n, c.name+"-Gbit/s", 1, false), ratio,
+			w.cell(n, c.name+"-cpu-s/Gbit", 1, false), cpuRatio, w.cell(n, c.name+"-machine-cpu-s/Gbit", 1, false), counted,
+			w.cell(n, c.name+"-retrans-%", 1, false), onOff(v(c.name+"-sender-gso-rounds")), onOff(v(c.name+"-receiver-gro-rounds")))
+	}
+	w.printf("\nThe default configuration's cost: **%s %%** of the throughput without a program (the goal: at most 5 %%,\n",
+		w.percent(n, "default-loss-%"))
+	w.printf("aim 2 %%), counting through %s.", w.defaultHook())
+	if v("xdp-native-sender-gso-rounds") == 0 && v("none-sender-gso-rounds") == rounds {
+		w.printf(" A native XDP program on a veth end turns segmentation\n")
+		w.printf("offload off on its peer (the kernel's `veth_xdp_set`), as the last column shows: the sender then hands the stack\n")
+		w.printf("%s-byte frames instead of segments of up to 64 KiB, whatever the program does.\n", integer(v("mss-bytes")+66))
+	} else {
+		w.printf("\n")
+	}
+	w.printf("Generic XDP sees a segmentation-offload packet as one frame (the headers count once), tcx as its segments.\n\n")
 }
 
 // zeroLoss formats the highest rate without loss of ring label, in M/s: "≥"
@@ -476,7 +642,7 @@ func (w *reportWriter) zeroLoss(label string) string {
 func (w *reportWriter) events() {
 	n := eventsBench
 	v := func(unit string) float64 { return w.value(n, unit) }
-	w.printf("## 3. Event stream without loss (`BenchmarkEventStream`)\n\n")
+	w.printf("## 4. Event stream without loss (`BenchmarkEventStream`)\n\n")
 	w.printf("The generator of section 2 runs on both CPUs and sends 64-byte IPv4/UDP frames out of veth end A; end B is\n")
 	w.printf("counted by the real binary (XDP native mode) with `events.enabled` at sample rate 1 (a record per frame) and\n")
 	w.printf("`flows.enabled`, the rest default: the reader drains the ring every 10 ms without wake-ups, decodes, and 5\n")
@@ -529,7 +695,7 @@ func (w *reportWriter) events() {
 
 func (w *reportWriter) load(phase time.Duration) {
 	n := loadBench
-	w.printf("## 4. User space under load (`BenchmarkUserSpaceLoad`)\n\n")
+	w.printf("## 5. User space under load (`BenchmarkUserSpaceLoad`)\n\n")
 	w.printf("The real binary (`go build` as the Makefile does) in a test namespace counts veth end B; `/metrics` is scraped\n")
 	w.printf("every second through an idle phase, then a phase of maximal traffic (the generator on every CPU). CPU time is\n")
 	w.printf("the exporter process's, all threads, user and system (`/proc/PID/task/*/schedstat`); the counting programs run\n")
@@ -549,7 +715,7 @@ func (w *reportWriter) load(phase time.Duration) {
 }
 
 func (w *reportWriter) scrape() {
-	w.printf("## 5. Scrape cost (`BenchmarkCollect`, `BenchmarkScrape` in receiver/)\n\n")
+	w.printf("## 6. Scrape cost (`BenchmarkCollect`, `BenchmarkScrape` in receiver/)\n\n")
 	w.printf("Synthetic interfaces behind a fake counter reader, everything else the production path: the receiver's\n")
 	w.printf("callback and packet-size producer, the OpenTelemetry SDK, and for a scrape the Prometheus bridge, the server's\n")
 	w.printf("handler and a loopback HTTP GET (gzip, as Prometheus asks). *Series* are `packet_exporter_network_packets_total`\n")
@@ -566,10 +732,10 @@ func (w *reportWriter) scrape() {
 }
 
 func (w *reportWriter) startup() {
-	w.printf("## 6. Start-up (`BenchmarkStartup`)\n\n")
-	w.printf("The real binary, a fresh process per iteration, in a namespace with N veth ends (all selected, `xdp.mode: auto`,\n")
+	w.printf("## 7. Start-up (`BenchmarkStartup`)\n\n")
+	w.printf("The real binary, a fresh process per iteration, in a namespace with N veth ends (all selected, the default hooks,\n")
 	w.printf("egress on): from `fork`/`exec` to the first answer of `/healthz`, and to `/readyz` answering 200 (every interface\n")
-	w.printf("counted, XDP native and tcx egress attached); then from SIGTERM to exit (everything detached).\n\n")
+	w.printf("counted, its ingress and egress programs attached); then from SIGTERM to exit (everything detached).\n\n")
 	w.printf("| interfaces | serving | ready | ready, per interface | SIGTERM to exit |\n|---|---|---|---|---|\n")
 	for _, s := range startupSizes {
 		n := startupBench + s + "-interfaces"
