@@ -3,7 +3,8 @@
 #   make build           static binary ./packet-exporter (no clang needed)
 #   make generate        regenerate the bpf2go bindings with the pinned clang
 #   make check-generate  fail if regenerating changes the committed bindings
-#   make test            the whole test suite (kernel tests need root), then test-e2e
+#   make test            the whole test suite (kernel tests need root), then test-e2e,
+#                        test-deploy, test-collector and test-kernels
 #   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
@@ -12,6 +13,8 @@
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
 #   make lint            gofmt and go vet
+#   make test-kernels    the kernel-facing tests under each kernel of KERNELS, in QEMU
+#                        (software emulation, no KVM needed; root; ~5 min for Debian 12's 6.1)
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -21,7 +24,20 @@ LOAD_DURATION ?= 60s
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 
-.PHONY: build generate check-generate test test-e2e test-deploy test-collector bench bench-smoke lint clean fuzz
+# The kernels make test-kernels boots, one spec each (see tools/vmtest):
+# debian:GLOB is the newest Debian package apt-cache knows whose name matches
+# GLOB, where * stands for one part without '-' (the ABI number, so the rt and
+# cloud flavours do not match); a path to a .deb, an unpacked package or a
+# kernel image works too. Downloads are kept under $XDG_CACHE_HOME (~/.cache)
+# /packet-exporter-kernels.
+KERNELS ?= debian:linux-image-6.1.0-*-amd64-unsigned
+KERNEL_TEST_PACKAGES ?= ./bpf ./receiver ./cmd/packet-exporter
+# Flags of the test binaries (-test.v, -test.run=X; not go test's short forms).
+KERNEL_TESTFLAGS ?=
+# Limit for one package under one kernel, boot included; the VM is killed after it.
+KERNEL_TEST_TIMEOUT ?= 10m
+
+.PHONY: build generate check-generate test test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
@@ -39,6 +55,7 @@ test:
 	$(MAKE) test-e2e
 	$(MAKE) test-deploy
 	$(MAKE) test-collector
+	$(MAKE) test-kernels
 
 # e2e/ is its own module (it builds an OpenTelemetry Collector, whose
 # dependencies stay out of the product's go.mod) and uses the product through
@@ -60,6 +77,17 @@ test-deploy:
 # that file and runs it on free loopback ports. No root needed.
 test-collector:
 	cd tools/collector && $(GO) test -count=1 ./...
+
+# Each package of KERNEL_TEST_PACKAGES is compiled here (CGO_ENABLED=0 go test
+# -c) and run as root under each kernel of KERNELS, one QEMU VM per package and
+# kernel, on this machine's root file system (read-only, under a tmpfs
+# overlay): see tools/vmtest. Needs root, qemu-system-x86 and busybox-static.
+# It depends on build because cmd/packet-exporter's tests run `go build
+# -trimpath` in the VM: with this machine's build cache already holding the
+# same compiled packages (make build uses the same flags), the VM only links.
+test-kernels: build
+	$(GO) run ./tools/vmtest -timeout $(KERNEL_TEST_TIMEOUT) $(foreach k,$(KERNELS),-kernel '$(k)') \
+		$(KERNEL_TEST_PACKAGES) -- $(KERNEL_TESTFLAGS)
 
 # The benchmark suite (bench/, and the scrape benchmarks in receiver/) needs
 # root. bench/report runs it and writes BENCHMARKS.md; BENCHTIME is the

@@ -96,8 +96,8 @@ func TestAttachModesAndFailures(t *testing.T) {
 	tcxBoth := func(names ...string) map[string]int64 {
 		points := map[string]int64{}
 		for _, n := range names {
-			points["hook=tcx,network.interface.name="+n+",network.io.direction=receive"] = 1
-			points["hook=tcx,network.interface.name="+n+",network.io.direction=transmit"] = 1
+			points["hook="+tcHook()+",network.interface.name="+n+",network.io.direction=receive"] = 1
+			points["hook="+tcHook()+",network.interface.name="+n+",network.io.direction=transmit"] = 1
 		}
 		return points
 	}
@@ -130,8 +130,8 @@ func TestAttachModesAndFailures(t *testing.T) {
 			name: "xdp native is unsupported by bridges", hook: config.IngressHookXDP, mode: config.XDPModeNative, maxIfaces: 4,
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
-					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit": 1,
-					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit": 1,
+					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
+					"hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=transmit": 1,
 				},
 				receiver.MetricAttachFailed: {
 					"error.type=unsupported,hook=xdp,network.interface.name=dum0,network.io.direction=receive": 1,
@@ -143,10 +143,10 @@ func TestAttachModesAndFailures(t *testing.T) {
 			name: "xdp generic only when configured", hook: config.IngressHookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: {
-					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum0,network.io.direction=transmit":             1,
-					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive": 1,
-					"hook=tcx,network.interface.name=dum1,network.io.direction=transmit":             1,
+					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive":  1,
+					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
+					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive":  1,
+					"hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=transmit": 1,
 				},
 				receiver.MetricAttachFailed: {},
 			},
@@ -156,7 +156,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			wantPoints: map[string]map[string]int64{
 				receiver.MetricAttached: tcxBoth("dum0"),
 				receiver.MetricAttachFailed: {
-					"error.type=no_slot,hook=tcx,network.interface.name=dum1,network.io.direction=receive": 1,
+					"error.type=no_slot,hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=receive": 1,
 				},
 			},
 		},
@@ -185,7 +185,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			}
 			got := collect(t, recv)
 			want := tc.wantPoints
-			firstHook := receiver.HookTCX
+			firstHook := tcHook()
 			if tc.hook == config.IngressHookXDP {
 				firstHook = receiver.HookXDP
 			}

@@ -123,6 +123,7 @@ func (e *exporter) scrape(t *testing.T, iface string) (traffic, string) {
 // with what was sent and with the interface's own counters, for each way of
 // counting received frames.
 func TestCountsRealTraffic(t *testing.T) {
+	tcx := fmt.Sprintf("hook=%q", tcHook()) // the default tc hook: legacy tc before Linux 6.6
 	for _, tc := range []struct {
 		name   string
 		hook   string // ingress.hook
@@ -135,9 +136,9 @@ func TestCountsRealTraffic(t *testing.T) {
 		// attachedRx and attachedTx are the /metrics labels of the hooks.
 		attachedRx, attachedTx string
 	}{
-		{"default", config.IngressHookAuto, config.XDPModeAuto, config.EgressHookAuto, 14, `hook="tcx"`, `hook="tcx"`},
-		{"xdp native", config.IngressHookXDP, config.XDPModeNative, config.EgressHookAuto, 0, `hook="xdp",mode="native"`, `hook="tcx"`},
-		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, config.EgressHookAuto, 14, `hook="xdp",mode="generic"`, `hook="tcx"`},
+		{"default", config.IngressHookAuto, config.XDPModeAuto, config.EgressHookAuto, 14, tcx, tcx},
+		{"xdp native", config.IngressHookXDP, config.XDPModeNative, config.EgressHookAuto, 0, `hook="xdp",mode="native"`, tcx},
+		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, config.EgressHookAuto, 14, `hook="xdp",mode="generic"`, tcx},
 		{"legacy tc", config.IngressHookTC, config.XDPModeAuto, config.EgressHookTC, 14, `hook="tc"`, `hook="tc"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

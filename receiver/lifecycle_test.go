@@ -250,7 +250,7 @@ func TestForeignXDPProgram(t *testing.T) {
 				t.Fatalf("XDP hook holds program %d, want the foreign %d left in place", got, foreign)
 			}
 			points := collect(t, recv)
-			wantHook := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=receive", pair.NameA)
+			wantHook := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
 			if _, ok := points[receiver.MetricAttached][wantHook]; ok != tc.wantCounted {
 				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[receiver.MetricAttached])
 			}
@@ -408,8 +408,8 @@ func TestProgramStats(t *testing.T) {
 
 	points := collect(t, recv)
 	runs := points[receiver.MetricProgramRuns]
-	rx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=receive", pair.NameA)
-	tx := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=transmit", pair.NameA)
+	rx := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
+	tx := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameA)
 	if runs[rx] != datagrams || runs[tx] != 0 {
 		t.Errorf("program runs %v, want %d for %s and 0 for %s", runs, datagrams, rx, tx)
 	}
@@ -420,6 +420,7 @@ func TestProgramStats(t *testing.T) {
 // into a pass.
 func TestForeignTCXVerdictKept(t *testing.T) {
 	testenv.RequireRoot(t)
+	requireTCX(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	drop, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "MIT",

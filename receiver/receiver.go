@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
@@ -134,7 +135,9 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		maps.Close()
 		return nil, err
 	}
-	nl, err := netlink.NewHandleAt(o.netns)
+	// Route only: the default set also opens XFRM and netfilter sockets,
+	// which fail where their modules are not loaded.
+	nl, err := netlink.NewHandleAt(o.netns, unix.NETLINK_ROUTE)
 	if err != nil {
 		maps.Close()
 		return nil, fmt.Errorf("netlink handle: %w", err)

@@ -49,7 +49,7 @@ func TestTCPTransferCountsEqualAtBothEnds(t *testing.T) {
 		name        string
 		ingressHook string // of the receiving end A
 	}{
-		{"tcx at both ends", config.IngressHookTCX},
+		{"tc at both ends", config.IngressHookAuto}, // tcx, or legacy tc before 6.6
 		{"xdp native at the receiving end", config.IngressHookXDP},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testTCPTransfer(t, tc.ingressHook) })
@@ -96,8 +96,8 @@ func testTCPTransfer(t *testing.T, ingressHook string) {
 	// The product runs one instance per network namespace: one receiver in
 	// each, each counting its end.
 	expA := startExporter(t, a, cfgFor(pair.NameA, ingressHook))
-	expB := startExporter(t, b, cfgFor(pair.NameB, config.IngressHookTCX))
-	hookA, modeA := "tcx", ""
+	expB := startExporter(t, b, cfgFor(pair.NameB, config.IngressHookAuto))
+	hookA, modeA := tcHook(), ""
 	if ingressHook == config.IngressHookXDP {
 		hookA, modeA = "xdp", "mode=native,"
 	}
@@ -195,11 +195,11 @@ func testTCPTransfer(t *testing.T, ingressHook string) {
 	// skbs, received fewer packets too.
 	vethA := testenv.LinkStatsOf(t, a, pair.NameA).RxPackets - vethBefore.RxPackets
 	runsA := collect(t, expA.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", hookA, pair.NameA)]
-	runsB := collect(t, expB.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=transmit", pair.NameB)]
-	t.Logf("B's tcx egress ran %d times for %d packets; A's %s ingress %d times for %d packets; veth A received %d packets",
+	runsB := collect(t, expB.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameB)]
+	t.Logf("B's tc egress ran %d times for %d packets; A's %s ingress %d times for %d packets; veth A received %d packets",
 		runsB, data.packets, hookA, runsA, gotA[fromA].packets, vethA)
 	if uint64(runsB) >= data.packets {
-		t.Errorf("B's tcx egress ran %d times for %d packets counted: no GSO packet reached it", runsB, data.packets)
+		t.Errorf("B's tc egress ran %d times for %d packets counted: no GSO packet reached it", runsB, data.packets)
 	}
 	if ingressHook == config.IngressHookXDP {
 		// The sender segmented in software: A received, and XDP counted, one
@@ -208,7 +208,7 @@ func testTCPTransfer(t *testing.T, ingressHook string) {
 			t.Errorf("A's XDP ran %d times and veth A received %d packets, want both %d, the segments", runsA, vethA, gotA[fromA].packets)
 		}
 	} else if uint64(runsA) >= gotA[fromA].packets || vethA >= gotA[fromA].packets {
-		t.Errorf("A's tcx ingress ran %d times and veth A received %d packets for %d counted: no GSO packet reached it",
+		t.Errorf("A's tc ingress ran %d times and veth A received %d packets for %d counted: no GSO packet reached it",
 			runsA, vethA, gotA[fromA].packets)
 	}
 }

@@ -78,23 +78,24 @@ var vlanPaths = []vlanPath{
 	// Tagged frames injected at the peer arrive with their tags in the data;
 	// __netif_receive_skb_core (skb_vlan_untag) takes the outer one into
 	// metadata before tcx ingress runs.
-	{name: "tcx ingress", direction: "receive", hook: config.IngressHookTCX, kernelShort: 0},
+	{name: "tc ingress", direction: "receive", hook: config.IngressHookAuto, kernelShort: 0},
 	// The counted end is a port of a bridge that forwards tagged frames from
 	// another port: the outer tag, taken into metadata on receive there, stays
 	// in metadata on transmit (veth offloads VLAN insertion, tx-vlan-offload),
 	// so tcx egress of the counted end sees it in metadata. A VLAN device on
 	// the counted end would do the same (vlan_dev_hard_start_xmit puts its tag
 	// in metadata), but kernels built without CONFIG_VLAN_8021Q have none.
-	{name: "tcx egress", direction: "transmit", hook: config.IngressHookTCX, kernelShort: 4},
+	{name: "tc egress", direction: "transmit", hook: config.IngressHookAuto, kernelShort: 4},
 	// The same frames as tcx ingress, counted by XDP, which runs before the
 	// kernel untags anything: both hooks must count the same bytes.
 	{name: "xdp native ingress", direction: "receive", hook: config.IngressHookXDP, kernelShort: testtraffic.EthernetHeader},
 }
 
 // TestVLANFramesCountWholeFrameOnTC sends tagged frames of every traffic
-// class, with one, two and three tags, through tcx ingress and tcx egress of
-// a counted veth end with the outer tag in the socket buffer's metadata (and,
-// for comparison, through native XDP, which sees every tag in the frame), and
+// class, with one, two and three tags, through tc ingress and egress (tcx, or
+// legacy tc before Linux 6.6) of a counted veth end with the outer tag in the
+// socket buffer's metadata (and, for comparison, through native XDP, which
+// sees every tag in the frame), and
 // checks that each series counts the frames exactly, tags included, and that
 // the tag in metadata counts against the two tags the parser walks.
 //
@@ -126,7 +127,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 	cfg.Egress.Enabled = true
 	cfg.Limits.MaxInterfaces = 4
 	exp := startExporter(t, a, cfg)
-	wantHook := fmt.Sprintf("hook=tcx,network.interface.name=%s,network.io.direction=receive", pair.NameA)
+	wantHook := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
 	if path.hook == config.IngressHookXDP {
 		wantHook = fmt.Sprintf("hook=xdp,mode=native,network.interface.name=%s,network.io.direction=receive", pair.NameA)
 	}

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -19,31 +17,19 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
-// buildBinary builds packet-exporter into a temporary directory, the same way
-// the Makefile and the Dockerfile do.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "packet-exporter")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version=test-binary", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestBinaryServesAndDetaches runs the real binary in a test namespace: it
 // attaches, serves a landing page and a /metrics that promtool accepts and
 // that counts the traffic sent, and leaves nothing attached after it exits,
 // whether it is asked to (SIGTERM, with exit status 0) or killed (SIGKILL: the
-// kernel drops the links with their file descriptors).
+// kernel drops the links with their file descriptors; legacy tc filters, on
+// kernels without tcx, stay until the next start).
 func TestBinaryServesAndDetaches(t *testing.T) {
 	testenv.RequireRoot(t)
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
 		testenv.Skip(t, "promtool not installed (Debian package prometheus): %v", err)
 	}
-	bin := buildBinary(t)
+	bin := exporterBinary(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) { testBinaryServesAndDetaches(t, bin, promtool, sig) })
 	}
@@ -164,6 +150,15 @@ prometheus:
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("no exit within 15s of %s", sig)
+	}
+	if sig == syscall.SIGKILL && strings.Contains(metrics, `hook="tc"`) {
+		// Legacy tc (a kernel without tcx): filters are not tied to the
+		// process, and stay until the next start replaces them
+		// (TestLegacyTCAfterKill).
+		if left := exporterFilters(t, a, pair.IndexA); len(left) != 2 {
+			t.Errorf("legacy tc filters after SIGKILL: %v, want one per direction", left)
+		}
+		return
 	}
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }
