@@ -9,7 +9,7 @@
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
 #   make test-collector  otel-collector.yaml validated and run by a real collector (module tools/collector/)
-#   make bench           the benchmark suite (root, ~10 min): writes BENCHMARKS.md
+#   make bench           the benchmark suite (root, ~17 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
 #   make lint            gofmt and go vet
