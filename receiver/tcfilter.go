@@ -70,7 +70,9 @@ func tcParent(d bpf.Direction) uint32 {
 // attachTCFilter attaches prog to interface index in direction d through
 // legacy tc. It creates a clsact qdisc only where the interface has none, and
 // replaces (never doubles) a filter of a previous packet-exporter: the one at
-// its own priority and handle atomically, others of its name by deletion.
+// its own priority and handle atomically, others of its name by deletion. A
+// filter of another name at its priority and handle is left alone: the
+// attachment fails as busy.
 func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.Program) (*tcFilter, error) {
 	if err := ensureClsact(nl, index); err != nil {
 		return nil, err
@@ -82,15 +84,33 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 		Priority:  tcFilterPriority,
 		Protocol:  unix.ETH_P_ALL,
 	}
+	f := &tcFilter{nl: nl, attrs: attrs}
+	existing, err := f.list()
+	if err != nil {
+		return nil, err
+	}
+	var leftovers []*netlink.BpfFilter
+	for _, other := range existing {
+		ours := other.Name == tcFilterName
+		switch {
+		case f.holds(other) && !ours:
+			return nil, fmt.Errorf("%w: tc filter %q holds priority %d handle %#x", unix.EBUSY, other.Name, other.Priority, other.Handle)
+		case ours && !f.holds(other):
+			leftovers = append(leftovers, other)
+		}
+	}
 	filter := &netlink.BpfFilter{FilterAttrs: attrs, Fd: prog.FD(), Name: tcFilterName, DirectAction: true}
 	if err := nl.FilterReplace(filter); err != nil {
 		return nil, fmt.Errorf("add tc filter: %w", err)
 	}
-	f := &tcFilter{nl: nl, attrs: attrs, programID: programID(prog)}
-	if err := f.removeLeftovers(); err != nil {
-		return f, err
+	f.programID = programID(prog)
+	var errs []error
+	for _, l := range leftovers {
+		if err := nl.FilterDel(l); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove left-over tc filter prio %d handle %#x: %w", l.Priority, l.Handle, err))
+		}
 	}
-	return f, nil
+	return f, errors.Join(errs...)
 }
 
 // ensureClsact adds a clsact qdisc to interface index unless it has one.
@@ -118,24 +138,24 @@ func ensureClsact(nl *netlink.Handle, index int) error {
 	return nil
 }
 
-// removeLeftovers deletes the filters of packet-exporter's name on f's hook
-// other than f itself (left by a killed instance of another version).
-func (f *tcFilter) removeLeftovers() error {
+// list returns the BPF filters on f's hook.
+func (f *tcFilter) list() ([]*netlink.BpfFilter, error) {
 	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
 	if err != nil {
-		return fmt.Errorf("list tc filters: %w", err)
+		return nil, fmt.Errorf("list tc filters: %w", err)
 	}
-	var errs []error
+	var out []*netlink.BpfFilter
 	for _, other := range filters {
-		bf, ok := other.(*netlink.BpfFilter)
-		if !ok || bf.Name != tcFilterName || (bf.Priority == f.attrs.Priority && bf.Handle == f.attrs.Handle) {
-			continue
-		}
-		if err := f.nl.FilterDel(bf); err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("remove left-over tc filter prio %d handle %#x: %w", bf.Priority, bf.Handle, err))
+		if bf, ok := other.(*netlink.BpfFilter); ok {
+			out = append(out, bf)
 		}
 	}
-	return errors.Join(errs...)
+	return out, nil
+}
+
+// holds reports whether other sits at f's priority and handle.
+func (f *tcFilter) holds(other *netlink.BpfFilter) bool {
+	return other.Priority == f.attrs.Priority && other.Handle == f.attrs.Handle
 }
 
 // Close removes the filter if it still holds this program; a vanished
@@ -153,13 +173,12 @@ func (f *tcFilter) Close() error {
 
 // Ifindex returns the filter's interface while it holds this program, else 0.
 func (f *tcFilter) Ifindex() int {
-	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
+	filters, err := f.list()
 	if err != nil {
 		return 0
 	}
 	for _, other := range filters {
-		bf, ok := other.(*netlink.BpfFilter)
-		if ok && bf.Priority == f.attrs.Priority && bf.Handle == f.attrs.Handle && uint32(bf.Id) == f.programID {
+		if f.holds(other) && uint32(other.Id) == f.programID {
 			return f.attrs.LinkIndex
 		}
 	}

@@ -218,3 +218,28 @@ func TestLegacyTCCreatesClsact(t *testing.T) {
 	}
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }
+
+// TestLegacyTCForeignFilterAtOurHandle puts another program's filter at the
+// priority and handle packet-exporter uses: the receiver leaves it in place
+// and skips the interface as busy instead of replacing it.
+func TestLegacyTCForeignFilterAtOurHandle(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	addClsact(t, a, pair.IndexA)
+	addFilter(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS, 1, 0x70650001, "someone-else", tcProgram(t, -1))
+	recv := startIn(t, a, legacyTC)
+
+	points := collect(t, recv)
+	skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
+	if points[receiver.MetricSkipped][skip] != 1 {
+		t.Errorf("skipped %v, want %s", points[receiver.MetricSkipped], skip)
+	}
+	if recv.Ready() {
+		t.Error("ready with a selected interface not counted")
+	}
+	left := bpfFilters(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS)
+	if len(left) != 1 || left[0].Name != "someone-else" {
+		t.Errorf("ingress filters %+v, want only the other program's", left)
+	}
+}

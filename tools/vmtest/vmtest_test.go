@@ -157,7 +157,7 @@ func TestCpio(t *testing.T) {
 
 func TestKeepIfHidden(t *testing.T) {
 	e := &guestEnv{}
-	for _, d := range []string{"/work/main/bpf", "/tmp", "/tmp/x/a", "/run/y", "/tmp/x", "/tmp/x/b", "/runner/z", "/tmpfoo"} {
+	for _, d := range []string{"/src/project/bpf", "/tmp", "/tmp/x/a", "/run/y", "/tmp/x", "/tmp/x/b", "/runner/z", "/tmpfoo"} {
 		e.keepIfHidden(d)
 	}
 	if want := []string{"/run/y", "/tmp/x"}; !reflect.DeepEqual(e.keep, want) {
