@@ -2,9 +2,10 @@
 //go:build ignore
 
 /*
- * packet-exporter's kernel programs: an XDP program for ingress and a tc (tcx)
- * program for egress, sharing one parser. Both count every frame, packets and
- * bytes, in a per-CPU array and always let it through. When the event stream
+ * packet-exporter's kernel programs: a tc program for both directions (tcx or
+ * legacy tc) and an XDP program for ingress when chosen, sharing one parser.
+ * They count every frame, packets and bytes, in a per-CPU array and always let
+ * it through. When the event stream
  * is on they also write a sampled per-packet record into a ring buffer.
  *
  * One instance of each program is loaded per interface with its own
