@@ -42,17 +42,22 @@ import (
 //
 // With the receiving end counted by native XDP, veth turns off TSO/GSO on the
 // peer, so the sender segments in software after its tc egress: tcx still
-// counts GSO packets, XDP counts single frames, and both must agree.
+// counts GSO packets, XDP counts single frames, and both must agree. With
+// TSO/GSO off at the sender and GRO on at the receiver, single segments cross
+// and the receiver's tc ingress sees them merged again by GRO: it must count
+// the segments the wire carried.
 func TestTCPTransferCountsEqualAtBothEnds(t *testing.T) {
 	testenv.RequireRoot(t)
 	for _, tc := range []struct {
 		name        string
 		ingressHook string // of the receiving end A
+		gro         bool   // segmentation offload off at B, GRO on at A
 	}{
-		{"tc at both ends", config.IngressHookAuto}, // tcx, or legacy tc before 6.6
-		{"xdp native at the receiving end", config.IngressHookXDP},
+		{"tc at both ends", config.IngressHookAuto, false}, // tcx, or legacy tc before 6.6
+		{"tc at both ends, GRO-merged at the receiver", config.IngressHookAuto, true},
+		{"xdp native at the receiving end", config.IngressHookXDP, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testTCPTransfer(t, tc.ingressHook) })
+		t.Run(tc.name, func(t *testing.T) { testTCPTransfer(t, tc.ingressHook, tc.gro) })
 	}
 }
 
@@ -71,7 +76,7 @@ const tcpSegmentOverhead = 14 + 20 + 20 + 12
 // timestamps (10), NOP (1) and window scale (3), 20 bytes instead of 12.
 const tcpSYNExtra = 8
 
-func testTCPTransfer(t *testing.T, ingressHook string) {
+func testTCPTransfer(t *testing.T, ingressHook string, gro bool) {
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
 		testenv.Skip(t, "kernel BPF statistics: %v", err)
@@ -84,6 +89,15 @@ func testTCPTransfer(t *testing.T, ingressHook string) {
 	// XDP end's two rings may deliver segments out of order, which draws
 	// SACKs and spurious retransmissions (harmless, but noise).
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	if gro {
+		// With TSO and GSO off on B's end, the kernel segments B's TCP
+		// packets after tc egress (validate_xmit_skb), so single segments
+		// cross; A's GRO merges them again (GRO on turns on veth's NAPI,
+		// which does it) before tc ingress.
+		testenv.SetOffload(t, b, pair.NameB, unix.ETHTOOL_STSO, false)
+		testenv.SetOffload(t, b, pair.NameB, unix.ETHTOOL_SGSO, false)
+		testenv.SetOffload(t, a, pair.NameA, unix.ETHTOOL_SGRO, true)
+	}
 	cfgFor := func(iface, hook string) config.Config {
 		cfg := config.Default()
 		cfg.Interfaces.Include = []string{iface}
@@ -198,7 +212,17 @@ func testTCPTransfer(t *testing.T, ingressHook string) {
 	runsB := collect(t, expB.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameB)]
 	t.Logf("B's tc egress ran %d times for %d packets; A's %s ingress %d times for %d packets; veth A received %d packets",
 		runsB, data.packets, hookA, runsA, gotA[fromA].packets, vethA)
-	if uint64(runsB) >= data.packets {
+	switch {
+	case gro:
+		// Single segments crossed the veth, and A's GRO merged them.
+		if vethA != gotA[fromA].packets {
+			t.Errorf("veth A received %d packets, want %d single segments", vethA, gotA[fromA].packets)
+		}
+		if uint64(runsA) >= gotA[fromA].packets {
+			t.Errorf("A's tc ingress ran %d times for %d packets counted: no GRO-merged packet reached it", runsA, gotA[fromA].packets)
+		}
+		return
+	case uint64(runsB) >= data.packets:
 		t.Errorf("B's tc egress ran %d times for %d packets counted: no GSO packet reached it", runsB, data.packets)
 	}
 	if ingressHook == config.IngressHookXDP {

@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"runtime"
+	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -86,4 +87,18 @@ func getOffloads(ifname string) (map[string]bool, error) {
 		res[f.name] = v.data != 0
 	}
 	return res, nil
+}
+
+// SetOffload turns one offload feature of interface name in ns on or off:
+// set is its legacy ethtool set command (unix.ETHTOOL_SGRO, ETHTOOL_STSO,
+// ETHTOOL_SGSO, ...).
+func SetOffload(tb testing.TB, ns *Netns, name string, set uint32, on bool) {
+	tb.Helper()
+	var data uint32
+	if on {
+		data = 1
+	}
+	if err := ns.Do(func() error { return ethtoolIoctl(name, &ethtoolValue{cmd: set, data: data}) }); err != nil {
+		tb.Fatalf("ethtool set %#x=%d on %s: %v", set, data, name, err)
+	}
 }
