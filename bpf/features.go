@@ -41,11 +41,24 @@ type Feature struct {
 // Available reports whether the kernel has the feature.
 func (f Feature) Available() bool { return f.Err == nil }
 
+// Features are the results of ProbeFeatures.
+type Features []Feature
+
+// Has reports whether the kernel has the feature of that name.
+func (fs Features) Has(name string) bool {
+	for _, f := range fs {
+		if f.Name == name {
+			return f.Available()
+		}
+	}
+	return false
+}
+
 // ProbeFeatures asks the running kernel for each feature, in a fixed order.
 // A probe that fails for another reason than a missing feature (e.g. no
 // permission) reports that error for the feature.
-func ProbeFeatures() []Feature {
-	return []Feature{
+func ProbeFeatures() Features {
+	return Features{
 		{FeatureTCX, probeTCX()},
 		{FeatureXDPFrags, xdpFragsErr()},
 		{FeatureRingBuf, features.HaveMapType(ebpf.RingBuf)},
@@ -64,16 +77,16 @@ func probeProgram(t ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
 	})
 }
 
-// probeTCX attaches a trivial program to interface index 0, which cannot
-// succeed: the library then tells a missing tcx (ErrNotSupported) from the
-// missing interface.
-func probeTCX() error {
-	prog, err := probeProgram(ebpf.SchedCLS, -1)
+// probeLink attaches a trivial program of type t to interface index 0 with
+// attach, which cannot succeed: the library then tells a missing link type
+// (ErrNotSupported) from the missing interface.
+func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
+	prog, err := probeProgram(t, ret)
 	if err != nil {
 		return fmt.Errorf("load probe: %w", err)
 	}
 	defer prog.Close()
-	l, err := link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
+	l, err := attach(prog)
 	if err == nil {
 		l.Close()
 		return nil
@@ -84,22 +97,18 @@ func probeTCX() error {
 	return nil
 }
 
-// probeXDPLink is probeTCX for XDP links.
+// probeTCX probes tcx links.
+func probeTCX() error {
+	return probeLink(ebpf.SchedCLS, -1, func(prog *ebpf.Program) (link.Link, error) {
+		return link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
+	})
+}
+
+// probeXDPLink probes XDP links.
 func probeXDPLink() error {
-	prog, err := probeProgram(ebpf.XDP, 2)
-	if err != nil {
-		return fmt.Errorf("load probe: %w", err)
-	}
-	defer prog.Close()
-	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
-	if err == nil {
-		l.Close()
-		return nil
-	}
-	if errors.Is(err, ebpf.ErrNotSupported) {
-		return err
-	}
-	return nil
+	return probeLink(ebpf.XDP, 2, func(prog *ebpf.Program) (link.Link, error) {
+		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
+	})
 }
 
 // probeBatchOps updates a one-element array in a batch.

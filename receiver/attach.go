@@ -145,7 +145,7 @@ func (r *Receiver) tcHookKind(policy string) string {
 	case config.IngressHookTCX:
 		return HookTCX
 	}
-	if r.haveTCX {
+	if r.features.Has(bpf.FeatureTCX) {
 		return HookTCX
 	}
 	return HookTC

@@ -9,14 +9,7 @@ import (
 )
 
 // haveTCX reports whether the running kernel has tcx (Linux 6.6).
-var haveTCX = sync.OnceValue(func() bool {
-	for _, f := range bpf.ProbeFeatures() {
-		if f.Name == bpf.FeatureTCX {
-			return f.Available()
-		}
-	}
-	return false
-})
+var haveTCX = sync.OnceValue(func() bool { return bpf.ProbeFeatures().Has(bpf.FeatureTCX) })
 
 // tcHook is the hook tc policies set to auto (the defaults) attach on the
 // running kernel: tcx, or legacy tc before 6.6. Tests of the defaults expect

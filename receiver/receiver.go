@@ -36,8 +36,7 @@ type Receiver struct {
 	reader counterReader
 	nl     *netlink.Handle // in the receiver's namespace, for legacy tc
 
-	features []bpf.Feature // what the kernel has, probed once
-	haveTCX  bool          // tc hooks on auto use tcx, else legacy tc
+	features bpf.Features // what the kernel has, probed once
 
 	events *pipeline // nil with the event stream off
 
@@ -144,12 +143,8 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	features := bpf.ProbeFeatures()
 	fields := make([]zap.Field, 0, len(features))
-	haveTCX := false
 	for _, f := range features {
 		fields = append(fields, zap.Bool(f.Name, f.Available()))
-		if f.Name == bpf.FeatureTCX {
-			haveTCX = f.Available()
-		}
 	}
 	log.Info("kernel features", fields...)
 	for _, f := range features {
@@ -159,7 +154,6 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	r := &Receiver{
 		features: features,
-		haveTCX:  haveTCX,
 		cfg:      cfg,
 		opts:     o,
 		log:      log,
