@@ -439,9 +439,16 @@ func TestForeignTCXVerdictKept(t *testing.T) {
 	}
 	defer l.Close()
 	recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = config.IngressHookTCX })
+	assertCountedButDropped(t, recv, pair)
+}
 
+// assertCountedButDropped sends 5 datagrams from the pair's end B to a socket
+// on end A, whose ingress recv counts and a foreign program then drops: all 5
+// must be counted, none may reach the socket.
+func assertCountedButDropped(t *testing.T, recv *receiver.Receiver, pair *testenv.VethPair) {
+	t.Helper()
 	var conn *net.UDPConn
-	if err := a.Do(func() error {
+	if err := pair.A.Do(func() error {
 		var err error
 		conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(pair.IPv4A.Addr(), 0)))
 		return err
@@ -449,7 +456,7 @@ func TestForeignTCXVerdictKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), conn.LocalAddr().(*net.UDPAddr).AddrPort(), 5, 10)
+	testtraffic.SendUDP(t, pair.B, pair.IPv4B.Addr(), conn.LocalAddr().(*net.UDPAddr).AddrPort(), 5, 10)
 	waitFor(t, 2*time.Second, "5 datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == 5 })
 	conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	if n, err := conn.Read(make([]byte, 100)); err == nil {

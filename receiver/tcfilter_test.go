@@ -2,8 +2,6 @@ package receiver_test
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -58,24 +56,6 @@ func addFilter(t *testing.T, ns *testenv.Netns, index int, parent uint32, prio u
 	}
 }
 
-// bpfFilters lists the BPF filters at parent of interface index in ns.
-func bpfFilters(t *testing.T, ns *testenv.Netns, index int, parent uint32) []*netlink.BpfFilter {
-	t.Helper()
-	var out []*netlink.BpfFilter
-	if err := ns.Do(func() error {
-		filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}, parent)
-		for _, f := range filters {
-			if bf, ok := f.(*netlink.BpfFilter); ok {
-				out = append(out, bf)
-			}
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // hasClsact reports whether interface index in ns has a clsact qdisc.
 func hasClsact(t *testing.T, ns *testenv.Netns, index int) bool {
 	t.Helper()
@@ -111,26 +91,12 @@ func TestLegacyTCForeignFilterKeepsVerdict(t *testing.T) {
 			addFilter(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS, tc.prio, tc.handle, "foreign-drop", tcProgram(t, 2 /* TC_ACT_SHOT */))
 			recv := startIn(t, a, legacyTC)
 
-			var conn *net.UDPConn
-			if err := a.Do(func() error {
-				var err error
-				conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(pair.IPv4A.Addr(), 0)))
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), conn.LocalAddr().(*net.UDPAddr).AddrPort(), 5, 10)
-			waitFor(t, 2*time.Second, "5 datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == 5 })
-			conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			if n, err := conn.Read(make([]byte, 100)); err == nil {
-				t.Errorf("a datagram of %d bytes got through the foreign filter's drop", n)
-			}
+			assertCountedButDropped(t, recv, pair)
 
 			if err := recv.Close(); err != nil {
 				t.Fatal(err)
 			}
-			left := bpfFilters(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS)
+			left := testenv.BPFFilters(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS)
 			if len(left) != 1 || left[0].Name != "foreign-drop" || left[0].Priority != tc.prio {
 				t.Errorf("filters after close: %+v, want only the foreign one", left)
 			}
@@ -160,7 +126,7 @@ func TestLegacyTCReplacesLeftovers(t *testing.T) {
 
 	attached := collect(t, recv)[receiver.MetricAttached]
 	for _, parent := range parents {
-		filters := bpfFilters(t, a, pair.IndexA, parent)
+		filters := testenv.BPFFilters(t, a, pair.IndexA, parent)
 		if len(filters) != 1 {
 			t.Fatalf("parent %#x: %d filters, want 1: %+v", parent, len(filters), filters)
 		}
@@ -238,7 +204,7 @@ func TestLegacyTCForeignFilterAtOurHandle(t *testing.T) {
 	if recv.Ready() {
 		t.Error("ready with a selected interface not counted")
 	}
-	left := bpfFilters(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS)
+	left := testenv.BPFFilters(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS)
 	if len(left) != 1 || left[0].Name != "someone-else" {
 		t.Errorf("ingress filters %+v, want only the other program's", left)
 	}

@@ -74,25 +74,16 @@ prometheus:
 func exporterFilters(t *testing.T, ns *testenv.Netns, index int) map[uint32]int {
 	t.Helper()
 	out := map[uint32]int{}
-	err := ns.Do(func() error {
-		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-			filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}, parent)
-			if err != nil {
-				return err
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		for _, bf := range testenv.BPFFilters(t, ns, index, parent) {
+			if bf.Name != "packet-exporter" {
+				continue
 			}
-			for _, f := range filters {
-				if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == "packet-exporter" {
-					if _, dup := out[parent]; dup {
-						return fmt.Errorf("parent %#x holds two packet-exporter filters", parent)
-					}
-					out[parent] = bf.Id
-				}
+			if _, dup := out[parent]; dup {
+				t.Fatalf("parent %#x holds two packet-exporter filters", parent)
 			}
+			out[parent] = bf.Id
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -36,14 +36,12 @@ func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 			}
 		}
 		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
-			filters, err := netlink.FilterList(l, parent)
+			filters, err := bpfFilters(l.Attrs().Index, parent)
 			if err != nil {
 				return fmt.Errorf("list tc filters of %s: %w", name, err)
 			}
-			for _, f := range filters {
-				if bf, ok := f.(*netlink.BpfFilter); ok {
-					return fmt.Errorf("tc filter %q (program %d) still attached to %s", bf.Name, bf.Id, name)
-				}
+			if len(filters) > 0 {
+				return fmt.Errorf("tc filter %q (program %d) still attached to %s", filters[0].Name, filters[0].Id, name)
 			}
 		}
 		return nil
@@ -51,4 +49,34 @@ func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 	if err != nil {
 		tb.Error(err)
 	}
+}
+
+// BPFFilters lists the BPF filters of interface index in ns at clsact parent
+// (netlink.HANDLE_MIN_INGRESS or HANDLE_MIN_EGRESS).
+func BPFFilters(tb testing.TB, ns *Netns, index int, parent uint32) []*netlink.BpfFilter {
+	tb.Helper()
+	var out []*netlink.BpfFilter
+	if err := ns.Do(func() error {
+		var err error
+		out, err = bpfFilters(index, parent)
+		return err
+	}); err != nil {
+		tb.Fatalf("list tc filters of interface %d in %s: %v", index, ns.Name, err)
+	}
+	return out
+}
+
+// bpfFilters is BPFFilters in the calling thread's namespace.
+func bpfFilters(index int, parent uint32) ([]*netlink.BpfFilter, error) {
+	filters, err := netlink.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: index}}, parent)
+	if err != nil {
+		return nil, err
+	}
+	var out []*netlink.BpfFilter
+	for _, f := range filters {
+		if bf, ok := f.(*netlink.BpfFilter); ok {
+			out = append(out, bf)
+		}
+	}
+	return out, nil
 }
