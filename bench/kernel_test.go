@@ -50,6 +50,10 @@ const eventRingSize = 128 << 20
 // record per sampledRate frames.
 const sampledRate = 100
 
+// testRunIfindex is the interface BPF_PROG_TEST_RUN runs programs on: the
+// loopback device of the caller's network namespace.
+const testRunIfindex = 1
+
 // kernelProgram is one program whose cost per packet is measured.
 type kernelProgram struct {
 	key  string // metric prefix: "<hook>-<design>"
@@ -86,16 +90,41 @@ func BenchmarkKernelCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { maps.Close() })
-	peXDP, err := maps.LoadXDP(0)
+	if err := maps.MapInterface(testRunIfindex, 0); err != nil {
+		b.Fatal(err)
+	}
+	peXDP, err := maps.XDP()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { peXDP.Close() })
-	peTC, err := maps.LoadTC(0, bpf.Transmit)
+	peTC, err := maps.TC(bpf.Transmit)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { peTC.Close() })
+	// The same programs finding the slot with the hash lookup, as for
+	// ifindexes beyond the direct-mapped array.
+	hashMaps, err := bpf.NewMaps(1, bpf.EventOptions{}, bpf.WithDirectIfindexes(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { hashMaps.Close() })
+	if err := hashMaps.MapInterface(testRunIfindex, 0); err != nil {
+		b.Fatal(err)
+	}
+	hashXDP, err := hashMaps.XDP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	hashTC, err := hashMaps.TC(bpf.Transmit)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The design this one replaced: an instance per interface.
+	var perInterface PerInterfaceObjects
+	if err := LoadPerInterfaceObjects(&perInterface, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { perInterface.Close() })
 	events := startEventStream(b, 1, eventRingSize)
 	held := startEventStream(b, 1, eventRingSize)
 	sampled := startEventStream(b, sampledRate, config.Default().Events.RingSize)
@@ -119,8 +148,12 @@ func BenchmarkKernelCost(b *testing.B) {
 		{"xdp-pe-held", held.prog},
 		{"xdp-pe-sampled", sampled.prog},
 		{"xdp-naive", naive.NaiveXdp},
+		{"xdp-perif", perInterface.PeCountXdp},
+		{"xdp-pe-hash", hashXDP},
 		{"tc-trivial", trivial.TrivialTc},
 		{"tc-pe", peTC},
+		{"tc-perif", perInterface.PeCountTc},
+		{"tc-pe-hash", hashTC},
 	}
 	originPrograms := []kernelProgram{
 		{"xdp-trivial", trivial.TrivialXdp},
@@ -151,6 +184,12 @@ func BenchmarkKernelCost(b *testing.B) {
 				if a, ok := added[p.key]; ok {
 					report(b, a, p.key+"-added-ns/pkt")
 				}
+			}
+			// One program for every interface against an instance per
+			// interface, per iteration: what the slot lookup and the run
+			// counting cost.
+			for _, hook := range []string{"xdp", "tc"} {
+				report(b, difference(cost[hook+"-pe"], cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
 			}
 			// The event stream must have delivered every record too, at both
 			// sample rates: one record per run, and one per sampledRate runs
@@ -244,6 +283,15 @@ func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(
 		iteration++
 	}
 	return cost, added
+}
+
+// difference returns a[i] - b[i] for each iteration i.
+func difference(a, b samples) samples {
+	out := make(samples, min(len(a), len(b)))
+	for i := range out {
+		out[i] = a[i] - b[i]
+	}
+	return out
 }
 
 // baseline returns the key of the trivial program of key's hook
@@ -368,10 +416,12 @@ func startEventStream(b *testing.B, sampleRate uint32, ringSize int) *eventStrea
 	}
 	b.Cleanup(func() { maps.Close() })
 	e := &eventStream{maps: maps, stop: make(chan struct{}), done: make(chan struct{})}
-	if e.prog, err = maps.LoadXDP(0); err != nil {
+	if err := maps.MapInterface(testRunIfindex, 0); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { e.prog.Close() })
+	if e.prog, err = maps.XDP(); err != nil {
+		b.Fatal(err)
+	}
 	if e.stats, err = bpf.NewReader(maps); err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,11 @@ type CounterPeBlock struct {
 		Packets uint64
 		Bytes   uint64
 	}
+	Runs struct {
+		_            structs.HostLayout
+		MoreSegments uint64
+		Ns           uint64
+	}
 }
 
 type CounterPeDirection uint32
@@ -74,9 +79,10 @@ type CounterPeStat uint32
 
 const (
 	CounterPeStatPE_STAT_NO_COUNTER     CounterPeStat = 0
-	CounterPeStatPE_STAT_EVENTS_EMITTED CounterPeStat = 1
-	CounterPeStatPE_STAT_EVENTS_LOST    CounterPeStat = 2
-	CounterPeStatPE_STAT_COUNT          CounterPeStat = 3
+	CounterPeStatPE_STAT_UNMAPPED       CounterPeStat = 1
+	CounterPeStatPE_STAT_EVENTS_EMITTED CounterPeStat = 2
+	CounterPeStatPE_STAT_EVENTS_LOST    CounterPeStat = 3
+	CounterPeStatPE_STAT_COUNT          CounterPeStat = 4
 )
 
 type CounterPeTransport uint32
@@ -98,19 +104,22 @@ const (
 	CounterMapPeCounters        = "pe_counters"
 	CounterMapPeEvents          = "pe_events"
 	CounterMapPeSampler         = "pe_sampler"
+	CounterMapPeSlots           = "pe_slots"
+	CounterMapPeSlotsOverflow   = "pe_slots_overflow"
 	CounterMapPeStats           = "pe_stats"
 	CounterProgPeCountTc        = "pe_count_tc"
 	CounterProgPeCountXdp       = "pe_count_xdp"
 	CounterProgPeCountXdpLinear = "pe_count_xdp_linear"
-	CounterVarPeBlockIndex      = "pe_block_index"
 	CounterVarPeBtfDirection    = "pe_btf_direction"
 	CounterVarPeBtfEntry        = "pe_btf_entry"
 	CounterVarPeBtfEvent        = "pe_btf_event"
 	CounterVarPeBtfEventFlag    = "pe_btf_event_flag"
 	CounterVarPeBtfStat         = "pe_btf_stat"
 	CounterVarPeBtfTransport    = "pe_btf_transport"
+	CounterVarPeDirection       = "pe_direction"
 	CounterVarPeEventsEnabled   = "pe_events_enabled"
 	CounterVarPeSampleRate      = "pe_sample_rate"
+	CounterVarPeTiming          = "pe_timing"
 )
 
 // LoadCounter returns the embedded CollectionSpec for Counter.
@@ -164,25 +173,28 @@ type CounterProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterMapSpecs struct {
-	PeCounters *ebpf.MapSpec `ebpf:"pe_counters"`
-	PeEvents   *ebpf.MapSpec `ebpf:"pe_events"`
-	PeSampler  *ebpf.MapSpec `ebpf:"pe_sampler"`
-	PeStats    *ebpf.MapSpec `ebpf:"pe_stats"`
+	PeCounters      *ebpf.MapSpec `ebpf:"pe_counters"`
+	PeEvents        *ebpf.MapSpec `ebpf:"pe_events"`
+	PeSampler       *ebpf.MapSpec `ebpf:"pe_sampler"`
+	PeSlots         *ebpf.MapSpec `ebpf:"pe_slots"`
+	PeSlotsOverflow *ebpf.MapSpec `ebpf:"pe_slots_overflow"`
+	PeStats         *ebpf.MapSpec `ebpf:"pe_stats"`
 }
 
 // CounterVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterVariableSpecs struct {
-	PeBlockIndex    *ebpf.VariableSpec `ebpf:"pe_block_index"`
 	PeBtfDirection  *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
 	PeBtfEntry      *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
 	PeBtfEvent      *ebpf.VariableSpec `ebpf:"pe_btf_event"`
 	PeBtfEventFlag  *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
 	PeBtfStat       *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
 	PeBtfTransport  *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeDirection     *ebpf.VariableSpec `ebpf:"pe_direction"`
 	PeEventsEnabled *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
 	PeSampleRate    *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
+	PeTiming        *ebpf.VariableSpec `ebpf:"pe_timing"`
 }
 
 // CounterObjects contains all objects after they have been loaded into the kernel.
@@ -205,10 +217,12 @@ func (o *CounterObjects) Close() error {
 //
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterMaps struct {
-	PeCounters *ebpf.Map `ebpf:"pe_counters"`
-	PeEvents   *ebpf.Map `ebpf:"pe_events"`
-	PeSampler  *ebpf.Map `ebpf:"pe_sampler"`
-	PeStats    *ebpf.Map `ebpf:"pe_stats"`
+	PeCounters      *ebpf.Map `ebpf:"pe_counters"`
+	PeEvents        *ebpf.Map `ebpf:"pe_events"`
+	PeSampler       *ebpf.Map `ebpf:"pe_sampler"`
+	PeSlots         *ebpf.Map `ebpf:"pe_slots"`
+	PeSlotsOverflow *ebpf.Map `ebpf:"pe_slots_overflow"`
+	PeStats         *ebpf.Map `ebpf:"pe_stats"`
 }
 
 func (m *CounterMaps) Close() error {
@@ -216,6 +230,8 @@ func (m *CounterMaps) Close() error {
 		m.PeCounters,
 		m.PeEvents,
 		m.PeSampler,
+		m.PeSlots,
+		m.PeSlotsOverflow,
 		m.PeStats,
 	)
 }
@@ -224,15 +240,16 @@ func (m *CounterMaps) Close() error {
 //
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterVariables struct {
-	PeBlockIndex    *ebpf.Variable `ebpf:"pe_block_index"`
 	PeBtfDirection  *ebpf.Variable `ebpf:"pe_btf_direction"`
 	PeBtfEntry      *ebpf.Variable `ebpf:"pe_btf_entry"`
 	PeBtfEvent      *ebpf.Variable `ebpf:"pe_btf_event"`
 	PeBtfEventFlag  *ebpf.Variable `ebpf:"pe_btf_event_flag"`
 	PeBtfStat       *ebpf.Variable `ebpf:"pe_btf_stat"`
 	PeBtfTransport  *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeDirection     *ebpf.Variable `ebpf:"pe_direction"`
 	PeEventsEnabled *ebpf.Variable `ebpf:"pe_events_enabled"`
 	PeSampleRate    *ebpf.Variable `ebpf:"pe_sample_rate"`
+	PeTiming        *ebpf.Variable `ebpf:"pe_timing"`
 }
 
 // CounterPrograms contains all programs after they have been loaded into the kernel.

@@ -19,9 +19,10 @@ const (
 	tcxNext = 0xffffffff // TCX_NEXT (-1) as the u32 the kernel returns
 )
 
-// fixture holds one instance of each XDP program and a tc instance loaded
-// into a small counters map, at slots other than 0 so that a wrong block base
-// shows.
+// fixture holds each XDP program and the transmit tc program with a small
+// counters map, counting the frames BPF_PROG_TEST_RUN hands them (on the
+// loopback interface, ifindex 1) into a slot other than 0, so that a wrong
+// block base shows.
 type fixture struct {
 	maps      *bpf.Maps
 	reader    *bpf.Reader
@@ -32,8 +33,11 @@ type fixture struct {
 
 const (
 	fixtureSlots = 3
-	xdpSlot      = 1
-	tcSlot       = 2
+	// loopback is the ifindex of the interface BPF_PROG_TEST_RUN runs on.
+	loopback = 1
+	// testSlot is the slot loopback is counted in: the XDP programs count
+	// into its receive block, the tc program into its transmit block.
+	testSlot = 2
 )
 
 func newFixture(tb testing.TB) *fixture {
@@ -44,21 +48,21 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { maps.Close() })
-	xdp, err := maps.LoadXDP(xdpSlot)
+	if err := maps.MapInterface(loopback, testSlot); err != nil {
+		tb.Fatal(err)
+	}
+	xdp, err := maps.XDP()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { xdp.Close() })
-	xdpLinear, err := maps.LoadXDPLinear(xdpSlot)
+	xdpLinear, err := maps.XDPLinear()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { xdpLinear.Close() })
-	tc, err := maps.LoadTC(tcSlot, bpf.Transmit)
+	tc, err := maps.TC(bpf.Transmit)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { tc.Close() })
 	reader, err := bpf.NewReader(maps)
 	if err != nil {
 		tb.Fatal(err)
@@ -85,14 +89,23 @@ func (f *fixture) reset(tb testing.TB) {
 	}
 }
 
-// counters returns the non-zero counter entries by index.
+// blockBase is the index of the first entry of the block of (slot, d) in
+// the flattened entries counters returns.
+func blockBase(slot int, d bpf.Direction) uint32 {
+	return bpf.BlockIndex(slot, d) * uint32(bpf.EntriesPerDirection)
+}
+
+// counters returns the non-zero counter entries, the blocks flattened: entry
+// e of the block of (slot, d) at blockBase(slot, d) + e.
 func (f *fixture) counters(tb testing.TB) map[uint32]bpf.Value {
 	tb.Helper()
 	got := map[uint32]bpf.Value{}
-	err := f.reader.Counters(fixtureSlots, func(values []bpf.Value) error {
-		for i, v := range values {
-			if v != (bpf.Value{}) {
-				got[uint32(i)] = v
+	err := f.reader.Counters(fixtureSlots, func(blocks []bpf.Block) error {
+		for b := range blocks {
+			for e := range bpf.EntriesPerDirection {
+				if v := blocks[b].Entry(e); v != (bpf.Value{}) {
+					got[uint32(b*bpf.EntriesPerDirection+e)] = v
+				}
 			}
 		}
 		return nil
@@ -263,7 +276,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 			if ret != xdpPass {
 				t.Errorf("%v verdict %d, want XDP_PASS", xdp, ret)
 			}
-			assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(xdpSlot, bpf.Receive), 1, n, n))
+			assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Receive), 1, n, n))
 			f.assertNoErrors(t)
 		}
 	}
@@ -279,7 +292,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 	if ret != tcxNext {
 		t.Errorf("tc verdict %d, want TCX_NEXT", int32(ret))
 	}
-	assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), 1, n, n))
+	assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), 1, n, n))
 	f.assertNoErrors(t)
 }
 
@@ -427,7 +440,7 @@ func TestGSOSegments(t *testing.T) {
 			}
 			bytes := uint64(len(frame)) + (tc.packets-1)*tc.hdrLen
 			w := want{tc.class[0], tc.class[1], 0}
-			assertEntries(t, f.counters(t), w.entries(t, bpf.BlockBase(tcSlot, bpf.Transmit), tc.packets, bytes, bytes/tc.packets))
+			assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), tc.packets, bytes, bytes/tc.packets))
 		})
 	}
 }

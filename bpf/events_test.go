@@ -35,14 +35,15 @@ func newEventFixture(tb testing.TB, opts bpf.EventOptions) *eventFixture {
 	}
 	tb.Cleanup(func() { maps.Close() })
 	f := &eventFixture{maps: maps}
-	if f.xdp, err = maps.LoadXDP(xdpSlot); err != nil {
+	if err := maps.MapInterface(loopback, testSlot); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { f.xdp.Close() })
-	if f.tc, err = maps.LoadTC(tcSlot, bpf.Transmit); err != nil {
+	if f.xdp, err = maps.XDP(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { f.tc.Close() })
+	if f.tc, err = maps.TC(bpf.Transmit); err != nil {
+		tb.Fatal(err)
+	}
 	if f.ring, err = ringbuf.NewReader(maps.Events); err != nil {
 		tb.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestEventRecords(t *testing.T) {
 				p    *ebpf.Program
 				slot int
 				dir  bpf.Direction
-			}{{f.xdp, xdpSlot, bpf.Receive}, {f.tc, tcSlot, bpf.Transmit}} {
+			}{{f.xdp, testSlot, bpf.Receive}, {f.tc, testSlot, bpf.Transmit}} {
 				if prog.dir == bpf.Transmit && refusedSKB(frame) {
 					continue
 				}
@@ -148,7 +149,7 @@ func classOfFrame(t *testing.T, _ *eventFixture, frame []byte) int {
 	if _, err := c.xdp.Run(&ebpf.RunOptions{Data: frame}); err != nil {
 		t.Fatal(err)
 	}
-	base := bpf.BlockBase(xdpSlot, bpf.Receive)
+	base := blockBase(testSlot, bpf.Receive)
 	for entry, v := range c.counters(t) {
 		if e := int(entry - base); e >= 0 && e < bpf.ClassCount && v.Packets == 1 {
 			return e
@@ -215,9 +216,9 @@ func TestEventOverload(t *testing.T) {
 		t.Errorf("emitted %d, delivered %d, lost %d: want emitted = %d = delivered + lost, with losses", emitted, delivered, lost, runs)
 	}
 	var counted uint64
-	if err := f.reader.Counters(fixtureSlots, func(values []bpf.Value) error {
+	if err := f.reader.Counters(fixtureSlots, func(blocks []bpf.Block) error {
 		class, _ := bpf.ClassEntry("ipv6", "tcp")
-		counted = values[bpf.BlockBase(tcSlot, bpf.Transmit)+uint32(class)].Packets
+		counted = blocks[bpf.BlockIndex(testSlot, bpf.Transmit)].Classes[class].Packets
 		return nil
 	}); err != nil {
 		t.Fatal(err)

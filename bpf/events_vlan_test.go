@@ -20,13 +20,15 @@ import (
 // the frame's class and its whole length, tags included.
 func TestEventVLANFromMetadata(t *testing.T) {
 	f := newEventFixture(t, bpf.EventOptions{SampleRate: 1, RingSize: 1 << 16})
-	rx, err := f.maps.LoadTC(tcSlot, bpf.Receive)
+	rx, err := f.maps.TC(bpf.Receive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rx.Close()
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	if err := f.maps.MapInterface(pair.IndexA, testSlot); err != nil {
+		t.Fatal(err)
+	}
 	var l link.Link
 	if err := a.Do(func() error {
 		l, err = link.AttachTCX(link.TCXOptions{Interface: pair.IndexA, Program: rx, Attach: ebpf.AttachTCXIngress})
@@ -65,8 +67,8 @@ func TestEventVLANFromMetadata(t *testing.T) {
 			}
 			e := got[0]
 			if e.VLAN != tc.vlan || e.Bytes != uint32(len(frame)) || e.Packets != 1 || e.Class != class ||
-				e.Slot != tcSlot || e.Direction != bpf.Receive {
-				t.Errorf("record %+v, want VLAN %d, %d bytes, 1 packet, class %d, slot %d receive", e, tc.vlan, len(frame), class, tcSlot)
+				e.Slot != testSlot || e.Direction != bpf.Receive {
+				t.Errorf("record %+v, want VLAN %d, %d bytes, 1 packet, class %d, slot %d receive", e, tc.vlan, len(frame), class, testSlot)
 			}
 		})
 	}

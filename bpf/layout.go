@@ -24,8 +24,8 @@ func (d Direction) String() string {
 }
 
 // Layout constants of the counters map. Each map entry is the block of one
-// (interface slot, direction); Reader flattens the blocks so that entry e of
-// the block of (slot, d) is at BlockBase(slot, d) + e.
+// (interface slot, direction), at BlockIndex(slot, d); Reader passes the
+// blocks on as Block values.
 const (
 	// ClassCount is the number of traffic classes in a block.
 	ClassCount = int(CounterPeEntryPE_CLASS_COUNT)
@@ -34,6 +34,10 @@ const (
 	EntriesPerDirection = int(CounterPeEntryPE_ENTRIES_PER_DIRECTION)
 	// EntriesPerInterface is the size of one interface's two blocks.
 	EntriesPerInterface = 2 * EntriesPerDirection
+	// AnomalyFirst is the entry of the first anomaly.
+	AnomalyFirst = int(CounterPeEntryPE_ANOMALY_TRUNCATED)
+	// AnomalyCount is the number of anomaly entries.
+	AnomalyCount = BucketFirst - AnomalyFirst
 	// BucketFirst is the entry of the first packet-size bucket.
 	BucketFirst = int(CounterPeEntryPE_BUCKET_FIRST)
 	// BucketCount is the number of packet-size buckets, the last unbounded.
@@ -50,6 +54,7 @@ var BucketBounds = []float64{64, 128, 256, 512, 1024, 1518, 9000}
 // Entries of the stats map.
 const (
 	StatNoCounter     = int(CounterPeStatPE_STAT_NO_COUNTER)
+	StatUnmapped      = int(CounterPeStatPE_STAT_UNMAPPED)
 	StatEventsEmitted = int(CounterPeStatPE_STAT_EVENTS_EMITTED)
 	StatEventsLost    = int(CounterPeStatPE_STAT_EVENTS_LOST)
 )
@@ -122,10 +127,4 @@ func AnomalyName(entry int) string {
 // and direction d.
 func BlockIndex(slot int, d Direction) uint32 {
 	return uint32(slot)*2 + uint32(d)
-}
-
-// BlockBase returns the index of the first entry of the block of interface
-// slot and direction d in the values Reader.Counters passes on.
-func BlockBase(slot int, d Direction) uint32 {
-	return BlockIndex(slot, d) * uint32(EntriesPerDirection)
 }

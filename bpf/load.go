@@ -1,19 +1,26 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
 )
 
 var counterSpec = sync.OnceValues(LoadCounter)
 
-// Maps are the maps shared by every loaded program instance.
+// globalsMap is the map of the programs' global variables (.bss).
+const globalsMap = ".bss"
+
+// Maps are the maps of one set of counting programs, and the programs: each
+// is loaded once, on first use, and attached to every counted interface.
 type Maps struct {
 	// Counters holds a CounterPeBlock per CPU for each (slot, direction),
 	// keyed by BlockIndex.
@@ -25,10 +32,43 @@ type Maps struct {
 	Events *ebpf.Map
 	// Sampler holds each CPU's countdown to its next sampled frame.
 	Sampler *ebpf.Map
+	// SlotsByIfindex holds slot + 1 of each counted interface whose ifindex
+	// is below its size (0: not counted); SlotsOverflow holds those of the
+	// others. MapInterface and UnmapInterface keep them.
+	SlotsByIfindex, SlotsOverflow *ebpf.Map
+	// Globals is the programs' .bss section, their variables that user space
+	// changes while they run (SetTiming).
+	Globals *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
-	// EventOptions are the event-stream settings every instance is loaded with.
+	// EventOptions are the event-stream settings the programs are loaded with.
 	EventOptions EventOptions
+
+	mu       sync.Mutex
+	programs map[string]*ebpf.Program // by program name and direction
+}
+
+// DefaultDirectIfindexes is the default size of the direct-mapped part of the
+// ifindex-to-slot map: ifindexes below it are found with an inlined array
+// lookup (4 bytes of kernel memory each), the others with a hash lookup.
+// Interfaces of a network namespace are numbered from 1 up, one number per
+// interface ever created in it (or moved into it without its number), so a
+// host needs tens of thousands of container starts before its new interfaces
+// spill over.
+const DefaultDirectIfindexes = 1 << 16
+
+// MapsOption tunes NewMaps.
+type MapsOption func(*mapsOptions)
+
+type mapsOptions struct {
+	directIfindexes int
+}
+
+// WithDirectIfindexes sets the size of the direct-mapped part of the
+// ifindex-to-slot map (at least 1; DefaultDirectIfindexes by default).
+// Benchmarks make it 1 to measure the hash lookup.
+func WithDirectIfindexes(n int) MapsOption {
+	return func(o *mapsOptions) { o.directIfindexes = n }
 }
 
 // EventOptions configure the event stream.
@@ -43,10 +83,17 @@ type EventOptions struct {
 	RingSize int
 }
 
-// NewMaps creates the shared maps with room for slots interfaces.
-func NewMaps(slots int, events EventOptions) (*Maps, error) {
+// NewMaps creates the maps with room for slots interfaces.
+func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) {
+	o := mapsOptions{directIfindexes: DefaultDirectIfindexes}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if slots < 1 {
 		return nil, fmt.Errorf("create maps: %d interface slots", slots)
+	}
+	if o.directIfindexes < 1 {
+		return nil, fmt.Errorf("create maps: %d direct-mapped ifindexes", o.directIfindexes)
 	}
 	if events.SampleRate == 0 {
 		events.SampleRate = 1
@@ -58,11 +105,16 @@ func NewMaps(slots int, events EventOptions) (*Maps, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Maps{Slots: slots, EventOptions: events}
+	m := &Maps{Slots: slots, EventOptions: events, programs: map[string]*ebpf.Program{}}
 	create := func(name string, maxEntries uint32) (*ebpf.Map, error) {
 		ms := spec.Maps[name].Copy()
 		if maxEntries > 0 {
 			ms.MaxEntries = maxEntries
+		}
+		if name == globalsMap {
+			// As the loader makes a data section's map (Linux 5.5): a
+			// replacement must match it.
+			ms.Flags |= unix.BPF_F_MMAPABLE
 		}
 		mp, err := ebpf.NewMap(ms)
 		if err != nil {
@@ -70,24 +122,38 @@ func NewMaps(slots int, events EventOptions) (*Maps, error) {
 		}
 		return mp, nil
 	}
-	if m.Counters, err = create(CounterMapPeCounters, uint32(2*slots)); err == nil {
-		if m.Stats, err = create(CounterMapPeStats, 0); err == nil {
-			if m.Events, err = create(CounterMapPeEvents, uint32(events.RingSize)); err == nil {
-				m.Sampler, err = create(CounterMapPeSampler, 0)
-			}
+	for _, c := range []struct {
+		dst        **ebpf.Map
+		name       string
+		maxEntries uint32 // 0: as in the object
+	}{
+		{&m.Counters, CounterMapPeCounters, uint32(2 * slots)},
+		{&m.Stats, CounterMapPeStats, 0},
+		{&m.Events, CounterMapPeEvents, uint32(events.RingSize)},
+		{&m.Sampler, CounterMapPeSampler, 0},
+		{&m.SlotsByIfindex, CounterMapPeSlots, uint32(o.directIfindexes)},
+		{&m.SlotsOverflow, CounterMapPeSlotsOverflow, uint32(slots)},
+		{&m.Globals, globalsMap, 0},
+	} {
+		if *c.dst, err = create(c.name, c.maxEntries); err != nil {
+			m.Close()
+			return nil, err
 		}
-	}
-	if err != nil {
-		m.Close()
-		return nil, err
 	}
 	return m, nil
 }
 
-// Close releases the maps. Programs still loaded keep their own references.
+// Close releases the programs and the maps. Programs still attached stay
+// loaded, with the maps they use, until they are detached.
 func (m *Maps) Close() error {
 	var errs []error
-	for _, mp := range []*ebpf.Map{m.Counters, m.Stats, m.Events, m.Sampler} {
+	m.mu.Lock()
+	for _, p := range m.programs {
+		errs = append(errs, p.Close())
+	}
+	m.programs = nil
+	m.mu.Unlock()
+	for _, mp := range m.all() {
 		if mp != nil {
 			errs = append(errs, mp.Close())
 		}
@@ -95,42 +161,68 @@ func (m *Maps) Close() error {
 	return errors.Join(errs...)
 }
 
+// all returns every map of m, for loading and closing.
+func (m *Maps) all() map[string]*ebpf.Map {
+	return map[string]*ebpf.Map{
+		CounterMapPeCounters:      m.Counters,
+		CounterMapPeStats:         m.Stats,
+		CounterMapPeEvents:        m.Events,
+		CounterMapPeSampler:       m.Sampler,
+		CounterMapPeSlots:         m.SlotsByIfindex,
+		CounterMapPeSlotsOverflow: m.SlotsOverflow,
+		globalsMap:                m.Globals,
+	}
+}
+
 // xdpFragsErr is nil when the kernel loads XDP multi-buffer programs.
 var xdpFragsErr = sync.OnceValue(func() error {
 	return features.HaveProgramHelper(ebpf.XDP, asm.FnXdpGetBuffLen)
 })
 
-// LoadXDP loads an instance of the XDP program counting received frames into
-// the block of interface slot: the multi-buffer program, or where the kernel
-// has no XDP multi-buffer (before 5.18) the one for linear frames.
-func (m *Maps) LoadXDP(slot int) (*ebpf.Program, error) {
+// XDP returns the XDP program counting received frames, loaded on first
+// use: the multi-buffer program, or where the kernel has no XDP multi-buffer
+// (before 5.18) the one for linear frames. Maps owns it: the caller must not
+// close it.
+func (m *Maps) XDP() (*ebpf.Program, error) {
 	if xdpFragsErr() != nil {
-		return m.LoadXDPLinear(slot)
+		return m.XDPLinear()
 	}
-	return m.load(CounterProgPeCountXdp, slot, Receive)
+	return m.program(CounterProgPeCountXdp, Receive)
 }
 
-// LoadXDPLinear loads an instance of the XDP program for kernels without XDP
-// multi-buffer, which LoadXDP picks where needed.
-func (m *Maps) LoadXDPLinear(slot int) (*ebpf.Program, error) {
-	return m.load(CounterProgPeCountXdpLinear, slot, Receive)
+// XDPLinear returns the XDP program for kernels without XDP multi-buffer,
+// which XDP picks where needed, loaded on first use.
+func (m *Maps) XDPLinear() (*ebpf.Program, error) {
+	return m.program(CounterProgPeCountXdpLinear, Receive)
 }
 
-// LoadTC loads an instance of the tc program counting frames of direction d
-// into the block of interface slot.
-func (m *Maps) LoadTC(slot int, d Direction) (*ebpf.Program, error) {
-	return m.load(CounterProgPeCountTc, slot, d)
+// TC returns the tc program counting frames of direction d (its hook:
+// ingress for Receive, egress for Transmit), loaded on first use.
+func (m *Maps) TC(d Direction) (*ebpf.Program, error) {
+	return m.program(CounterProgPeCountTc, d)
 }
 
-func (m *Maps) load(program string, slot int, d Direction) (*ebpf.Program, error) {
-	if slot < 0 || slot >= m.Slots {
-		return nil, fmt.Errorf("load %s: slot %d out of range [0, %d)", program, slot, m.Slots)
+// program returns the program of the given name loaded for direction d.
+func (m *Maps) program(name string, d Direction) (*ebpf.Program, error) {
+	key := fmt.Sprintf("%s/%s", name, d)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.programs[key]; ok {
+		return p, nil
 	}
-	return m.loadAt(program, BlockIndex(slot, d))
+	if m.programs == nil {
+		return nil, fmt.Errorf("load %s: maps closed", name)
+	}
+	p, err := m.load(name, d)
+	if err != nil {
+		return nil, err
+	}
+	m.programs[key] = p
+	return p, nil
 }
 
-// loadAt loads an instance of program counting into block blockIndex.
-func (m *Maps) loadAt(program string, blockIndex uint32) (*ebpf.Program, error) {
+// load loads program with the maps of m, counting frames of direction d.
+func (m *Maps) load(program string, d Direction) (*ebpf.Program, error) {
 	base, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -141,12 +233,7 @@ func (m *Maps) loadAt(program string, blockIndex uint32) (*ebpf.Program, error) 
 			delete(spec.Programs, name)
 		}
 	}
-	replacements := map[string]*ebpf.Map{
-		CounterMapPeCounters: m.Counters,
-		CounterMapPeStats:    m.Stats,
-		CounterMapPeEvents:   m.Events,
-		CounterMapPeSampler:  m.Sampler,
-	}
+	replacements := m.all()
 	for name, mp := range replacements {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
 	}
@@ -155,7 +242,7 @@ func (m *Maps) loadAt(program string, blockIndex uint32) (*ebpf.Program, error) 
 		enabled = 1
 	}
 	for name, value := range map[string]uint32{
-		CounterVarPeBlockIndex:    blockIndex,
+		CounterVarPeDirection:     uint32(d),
 		CounterVarPeEventsEnabled: enabled,
 		CounterVarPeSampleRate:    m.EventOptions.SampleRate,
 	} {
@@ -172,9 +259,90 @@ func (m *Maps) loadAt(program string, blockIndex uint32) (*ebpf.Program, error) 
 	return prog, nil
 }
 
-// ResetSlot zeroes the counters of interface slot on every CPU, so that an
-// interface given a slot another one used starts from zero.
-func (m *Maps) ResetSlot(slot int) error {
+// MapInterface makes the programs count the frames of interface ifindex into
+// slot, whose counters it zeroes first: an interface given a slot another one
+// used starts from zero. Call it before attaching a program to the
+// interface, so that no frame of it goes uncounted.
+func (m *Maps) MapInterface(ifindex, slot int) error {
+	if slot < 0 || slot >= m.Slots {
+		return fmt.Errorf("map interface %d: slot %d out of range [0, %d)", ifindex, slot, m.Slots)
+	}
+	if ifindex < 1 || ifindex > math.MaxInt32 {
+		return fmt.Errorf("map interface %d: ifindex out of range", ifindex)
+	}
+	if err := m.resetSlot(slot); err != nil {
+		return err
+	}
+	if err := m.slotsMap(ifindex).Put(uint32(ifindex), uint32(slot)+1); err != nil {
+		return fmt.Errorf("map interface %d to slot %d: %w", ifindex, slot, err)
+	}
+	return nil
+}
+
+// UnmapInterface stops the counting of interface ifindex: frames the programs
+// still see on it are counted as unmapped (StatUnmapped). Call it after
+// detaching the programs from the interface.
+func (m *Maps) UnmapInterface(ifindex int) error {
+	if ifindex < 1 || ifindex > math.MaxInt32 {
+		return fmt.Errorf("unmap interface %d: ifindex out of range", ifindex)
+	}
+	var err error
+	if mp := m.slotsMap(ifindex); mp == m.SlotsByIfindex {
+		err = mp.Put(uint32(ifindex), uint32(0))
+	} else if err = mp.Delete(uint32(ifindex)); errors.Is(err, ebpf.ErrKeyNotExist) {
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("unmap interface %d: %w", ifindex, err)
+	}
+	return nil
+}
+
+// SetTiming turns the timing of the programs' runs on or off: while on, each
+// run reads the clock twice and adds its time to its block (Block.RunNanoseconds).
+func (m *Maps) SetTiming(on bool) error {
+	spec, err := counterSpec()
+	if err != nil {
+		return err
+	}
+	v := spec.Variables[CounterVarPeTiming]
+	value := make([]byte, m.Globals.ValueSize())
+	if on {
+		binary.NativeEndian.PutUint32(value[v.Offset:], 1)
+	}
+	if err := m.Globals.Put(uint32(0), value); err != nil {
+		return fmt.Errorf("set timing: %w", err)
+	}
+	return nil
+}
+
+// KernelRunCount returns the runs the kernel's BPF statistics counted for
+// the loaded programs together. The kernel counts them only while its
+// statistics are on (kernel.bpf_stats_enabled or a BPF_ENABLE_STATS holder).
+func (m *Maps) KernelRunCount() (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var runs uint64
+	for _, p := range m.programs {
+		s, err := p.Stats()
+		if err != nil {
+			return 0, fmt.Errorf("program statistics: %w", err)
+		}
+		runs += s.RunCount
+	}
+	return runs, nil
+}
+
+// slotsMap returns the map that holds the slot of interface ifindex.
+func (m *Maps) slotsMap(ifindex int) *ebpf.Map {
+	if uint32(ifindex) < m.SlotsByIfindex.MaxEntries() {
+		return m.SlotsByIfindex
+	}
+	return m.SlotsOverflow
+}
+
+// resetSlot zeroes the counters of interface slot on every CPU.
+func (m *Maps) resetSlot(slot int) error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("possible cpus: %w", err)

@@ -9,57 +9,90 @@ import (
 	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
 )
 
-// TestUncountableFrameIsCounted checks the "could not count" path: a program
-// whose block lies beyond the counters map counts the frame as an error
-// instead, and still lets it through.
+// TestUncountableFrameIsCounted checks the "could not count" paths: a frame
+// on an interface with no slot is counted as unmapped, one whose slot lies
+// beyond the counters map (which MapInterface refuses to set) as no_counter,
+// and both still go through.
 func TestUncountableFrameIsCounted(t *testing.T) {
 	testenv.RequireRoot(t)
-	maps, err := NewMaps(1, EventOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer maps.Close()
 	frame := tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 1, DstPort: 2}})
-	for _, program := range []string{CounterProgPeCountXdp, CounterProgPeCountTc} {
-		prog, err := maps.loadAt(program, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer prog.Close()
-		const runs = 3
-		for range runs {
-			if _, err := prog.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+	for _, tc := range []struct {
+		name    string
+		slot    uint32 // the value of loopback's (ifindex 1) entry: slot + 1, 0 for none
+		stat    int
+		program func(*Maps) (*ebpf.Program, error)
+		verdict uint32 // XDP_PASS, or TCX_NEXT as the u32 the kernel returns
+	}{
+		{"xdp unmapped", 0, StatUnmapped, (*Maps).XDP, 2},
+		{"xdp linear unmapped", 0, StatUnmapped, (*Maps).XDPLinear, 2},
+		{"tc unmapped", 0, StatUnmapped, func(m *Maps) (*ebpf.Program, error) { return m.TC(Transmit) }, 0xffffffff},
+		{"xdp beyond the counters", 3, StatNoCounter, (*Maps).XDP, 2},
+		{"tc beyond the counters", 2, StatNoCounter, func(m *Maps) (*ebpf.Program, error) { return m.TC(Receive) }, 0xffffffff},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			maps, err := NewMaps(1, EventOptions{})
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-		reader, err := NewReader(maps)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stats, err := reader.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := stats[StatNoCounter]; got != runs {
-			t.Errorf("%s: no_counter errors = %d, want %d", program, got, runs)
-		}
-		if err := maps.Stats.Put(uint32(StatNoCounter), make([]uint64, reader.cpus)); err != nil {
-			t.Fatal(err)
-		}
+			defer maps.Close()
+			if err := maps.SlotsByIfindex.Put(uint32(1), tc.slot); err != nil {
+				t.Fatal(err)
+			}
+			prog, err := tc.program(maps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const runs = 3
+			for range runs {
+				verdict, err := prog.Run(&ebpf.RunOptions{Data: frame})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if verdict != tc.verdict {
+					t.Fatalf("verdict %d, want %d", verdict, tc.verdict)
+				}
+			}
+			reader, err := NewReader(maps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stats, err := reader.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, n := range stats {
+				want := uint64(0)
+				if i == tc.stat {
+					want = runs
+				}
+				if n != want {
+					t.Errorf("stats[%d] = %d, want %d", i, n, want)
+				}
+			}
+			if err := reader.Counters(1, func(blocks []Block) error {
+				for i, b := range blocks {
+					if b != (Block{}) {
+						t.Errorf("block %d counted %+v", i, b)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
-func TestLoadRejectsSlotOutOfRange(t *testing.T) {
+func TestMapInterfaceRejectsOutOfRange(t *testing.T) {
 	testenv.RequireRoot(t)
 	maps, err := NewMaps(2, EventOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer maps.Close()
-	for _, slot := range []int{-1, 2} {
-		if p, err := maps.LoadXDP(slot); err == nil {
-			p.Close()
-			t.Errorf("LoadXDP(%d) succeeded", slot)
+	for _, c := range []struct{ ifindex, slot int }{{1, -1}, {1, 2}, {0, 0}, {-3, 0}, {1 << 31, 0}} {
+		if err := maps.MapInterface(c.ifindex, c.slot); err == nil {
+			t.Errorf("MapInterface(%d, %d) succeeded", c.ifindex, c.slot)
 		}
 	}
 }
@@ -73,11 +106,13 @@ func TestReaderFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer maps.Close()
-	prog, err := maps.LoadTC(1, Transmit)
+	if err := maps.MapInterface(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	prog, err := maps.TC(Transmit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prog.Close()
 	for _, frame := range [][]byte{
 		tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{}}),
 		tf.MustBuild(tf.Frame{IPv6: &tf.IPv6{}, TCP: &tf.TCP{}}),
@@ -87,30 +122,33 @@ func TestReaderFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(batch bool) []Value {
+	read := func(batch bool) []Block {
 		r, err := NewReader(maps)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.useBatch = batch
-		var out []Value
-		if err := r.Counters(2, func(v []Value) error { out = append(out, v...); return nil }); err != nil {
+		var out []Block
+		if err := r.Counters(2, func(b []Block) error { out = append(out, b...); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out
 	}
 	batch, each := read(true), read(false)
-	nonZero := 0
+	nonZero, runs := 0, uint64(0)
 	for i := range batch {
 		if batch[i] != each[i] {
-			t.Errorf("entry %d: batch %+v, one by one %+v", i, batch[i], each[i])
+			t.Errorf("block %d: batch %+v, one by one %+v", i, batch[i], each[i])
 		}
-		if batch[i].Packets != 0 {
-			nonZero++
+		for e := range EntriesPerDirection {
+			if batch[i].Entry(e).Packets != 0 {
+				nonZero++
+			}
 		}
+		runs += batch[i].Runs
 	}
 	// Three classes, and two size buckets: 42-byte frames (<= 64), a 74-byte one.
-	if nonZero != 5 {
-		t.Errorf("%d non-zero entries, want 5", nonZero)
+	if nonZero != 5 || runs != 3 {
+		t.Errorf("%d non-zero entries and %d runs, want 5 and 3", nonZero, runs)
 	}
 }

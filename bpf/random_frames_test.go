@@ -167,7 +167,7 @@ func TestRandomFrames(t *testing.T) {
 		name  string
 		base  uint32
 		tally frameRun
-	}{{"xdp", bpf.BlockBase(xdpSlot, bpf.Receive), xdp}, {"tc", bpf.BlockBase(tcSlot, bpf.Transmit), tc}} {
+	}{{"xdp", blockBase(testSlot, bpf.Receive), xdp}, {"tc", blockBase(testSlot, bpf.Transmit), tc}} {
 		var packets, bytes uint64
 		for entry := range uint32(bpf.ClassCount) {
 			packets += counted[p.base+entry].Packets
@@ -186,8 +186,8 @@ func TestRandomFrames(t *testing.T) {
 	// Nothing was counted anywhere else (the unused slot 0), and no frame
 	// was uncountable.
 	for entry, v := range counted {
-		inXDP := entry >= bpf.BlockBase(xdpSlot, bpf.Receive) && entry < bpf.BlockBase(xdpSlot, bpf.Receive)+uint32(bpf.EntriesPerDirection)
-		inTC := entry >= bpf.BlockBase(tcSlot, bpf.Transmit) && entry < bpf.BlockBase(tcSlot, bpf.Transmit)+uint32(bpf.EntriesPerDirection)
+		inXDP := entry >= blockBase(testSlot, bpf.Receive) && entry < blockBase(testSlot, bpf.Receive)+uint32(bpf.EntriesPerDirection)
+		inTC := entry >= blockBase(testSlot, bpf.Transmit) && entry < blockBase(testSlot, bpf.Transmit)+uint32(bpf.EntriesPerDirection)
 		if !inXDP && !inTC {
 			t.Errorf("entry %d outside the programs' blocks counted %+v", entry, v)
 		}

@@ -14,6 +14,55 @@ type Value struct {
 	Bytes   uint64
 }
 
+// Block is the counters of one (interface slot, direction), summed over all
+// CPUs.
+type Block struct {
+	// Classes holds the frames of each traffic class (ClassOf).
+	Classes [ClassCount]Value
+	// Anomalies holds the frames of each parse anomaly, which are counted in
+	// their class too; index i is the entry AnomalyFirst + i.
+	Anomalies [AnomalyCount]Value
+	// Buckets holds the packets of each packet-size bucket (BucketBounds).
+	Buckets [BucketCount]uint64
+	// Runs counts the program's runs on the block: a run counts one packet,
+	// or the segments of one GSO packet. RunNanoseconds is the time of the
+	// runs timed (Maps.SetTiming).
+	Runs, RunNanoseconds uint64
+}
+
+// Entry returns entry e of the block in the kernel's layout (enum pe_entry):
+// a class, an anomaly, or a bucket (packets only).
+func (b *Block) Entry(e int) Value {
+	switch {
+	case e < ClassCount:
+		return b.Classes[e]
+	case e < BucketFirst:
+		return b.Anomalies[e-ClassCount]
+	default:
+		return Value{Packets: b.Buckets[e-BucketFirst]}
+	}
+}
+
+// add adds the counters of one CPU's copy of the block.
+func (b *Block) add(cpu *CounterPeBlock) {
+	for e := range b.Classes {
+		b.Classes[e].Packets += cpu.Entries[e].Packets
+		b.Classes[e].Bytes += cpu.Entries[e].Bytes
+	}
+	for i := range b.Anomalies {
+		b.Anomalies[i].Packets += cpu.Entries[AnomalyFirst+i].Packets
+		b.Anomalies[i].Bytes += cpu.Entries[AnomalyFirst+i].Bytes
+	}
+	for i := range b.Buckets {
+		b.Buckets[i] += cpu.Entries[BucketFirst+i].Packets
+	}
+	for e := range b.Classes {
+		b.Runs += cpu.Entries[e].Packets
+	}
+	b.Runs -= cpu.Runs.MoreSegments
+	b.RunNanoseconds += cpu.Runs.Ns
+}
+
 // Reader reads the shared maps and sums their per-CPU values. Its buffers are
 // reused between reads; it is safe for concurrent use (reads are serialised).
 type Reader struct {
@@ -23,7 +72,7 @@ type Reader struct {
 	mu       sync.Mutex
 	keys     []uint32
 	perCPU   []CounterPeBlock
-	sums     []Value
+	sums     []Block
 	statKeys []uint32
 	statCPU  []uint64
 	useBatch bool
@@ -42,9 +91,9 @@ func NewReader(m *Maps) (*Reader, error) {
 }
 
 // Counters reads the blocks of interface slots [0, slots), sums them over
-// CPUs and passes them to fn flattened: entry e of the block of (slot, d) is
-// at BlockBase(slot, d) + e. The slice is valid only during fn.
-func (r *Reader) Counters(slots int, fn func([]Value) error) error {
+// CPUs and passes them to fn, the block of (slot, d) at BlockIndex(slot, d).
+// The slice is valid only during fn.
+func (r *Reader) Counters(slots int, fn func([]Block) error) error {
 	slots = min(slots, r.maps.Slots)
 	blocks := 2 * slots
 	r.mu.Lock()
@@ -52,22 +101,18 @@ func (r *Reader) Counters(slots int, fn func([]Value) error) error {
 	if cap(r.keys) < blocks {
 		r.keys = make([]uint32, blocks)
 		r.perCPU = make([]CounterPeBlock, blocks*r.cpus)
-		r.sums = make([]Value, blocks*EntriesPerDirection)
+		r.sums = make([]Block, blocks)
 	}
-	keys, perCPU, sums := r.keys[:blocks], r.perCPU[:blocks*r.cpus], r.sums[:blocks*EntriesPerDirection]
+	keys, perCPU, sums := r.keys[:blocks], r.perCPU[:blocks*r.cpus], r.sums[:blocks]
 	if blocks > 0 {
 		if err := lookup(r.maps.Counters, &r.useBatch, keys, perCPU); err != nil {
 			return fmt.Errorf("read counters: %w", err)
 		}
 	}
 	clear(sums)
-	for b := range blocks {
-		out := sums[b*EntriesPerDirection : (b+1)*EntriesPerDirection]
-		for _, cpu := range perCPU[b*r.cpus : (b+1)*r.cpus] {
-			for e := range out {
-				out[e].Packets += cpu.Entries[e].Packets
-				out[e].Bytes += cpu.Entries[e].Bytes
-			}
+	for b := range sums {
+		for c := range perCPU[b*r.cpus : (b+1)*r.cpus] {
+			sums[b].add(&perCPU[b*r.cpus+c])
 		}
 	}
 	return fn(sums)

@@ -37,19 +37,20 @@ func (r *Receiver) attachLocked(l linkInfo) {
 			"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", r.maps.Slots))
 		return
 	}
-	// A slot freed by an earlier interface must not carry its counts over.
-	if err := r.maps.ResetSlot(slot); err != nil {
+	// Before any program is attached: the programs find the interface's
+	// counters through this mapping, and the slot starts from zero.
+	if err := r.maps.MapInterface(l.index, slot); err != nil {
 		r.slots.release(slot)
-		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonOther, "interface skipped: reset counters", zap.Error(err))
+		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonOther, "interface skipped: map its counters", zap.Error(err))
 		return
 	}
 	a := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name)}
-	if h, ok := r.attachIngressLocked(l, slot, log); ok {
+	if h, ok := r.attachIngressLocked(l, log); ok {
 		a.hooks = append(a.hooks, h)
 	}
 	if r.cfg.Egress.Enabled {
 		kind := r.tcHookKind(r.cfg.Egress.Hook)
-		if h, err := r.attachTC(l.index, slot, bpf.Transmit, kind); err != nil {
+		if h, err := r.attachTC(l.index, bpf.Transmit, kind); err != nil {
 			log.Warn("egress not counted: attach "+kind, zap.Error(err))
 			r.failLocked(l.name, bpf.Transmit, kind, failureReason(err))
 		} else {
@@ -61,7 +62,7 @@ func (r *Receiver) attachLocked(l linkInfo) {
 		a.hooks[i].attachedAttrs, a.hooks[i].hookAttrs = hookAttributes(l.name, a.hooks[i])
 	}
 	if len(a.hooks) == 0 {
-		r.slots.release(slot)
+		r.unmapLocked(l.index, l.name, slot)
 		if _, ok := r.skipped[l.index]; !ok {
 			r.skipped[l.index] = skip{name: l.name, reason: reasonOther}
 		}
@@ -72,17 +73,17 @@ func (r *Receiver) attachLocked(l linkInfo) {
 }
 
 // attachIngressLocked attaches the ingress program as ingress.hook says.
-func (r *Receiver) attachIngressLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
+func (r *Receiver) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool) {
 	if r.cfg.Ingress.Hook == config.IngressHookXDP {
-		return r.attachIngressXDPLocked(l, slot, log)
+		return r.attachIngressXDPLocked(l, log)
 	}
-	return r.attachIngressTCLocked(l, slot, r.tcHookKind(r.cfg.Ingress.Hook), log)
+	return r.attachIngressTCLocked(l, r.tcHookKind(r.cfg.Ingress.Hook), log)
 }
 
 // attachIngressTCLocked counts received frames through a tc hook: HookTCX or
 // HookTC.
-func (r *Receiver) attachIngressTCLocked(l linkInfo, slot int, kind string, log *zap.Logger) (hook, bool) {
-	h, err := r.attachTC(l.index, slot, bpf.Receive, kind)
+func (r *Receiver) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
+	h, err := r.attachTC(l.index, bpf.Receive, kind)
 	if err != nil {
 		return r.ingressFailedLocked(l, kind, "ingress not counted: attach "+kind, err, log)
 	}
@@ -96,13 +97,13 @@ func (r *Receiver) attachIngressTCLocked(l linkInfo, slot int, kind string, log 
 // whose driver has no native XDP is counted through tc ingress instead:
 // generic XDP copies frames and turns off the device's hardware offloads, so
 // it is used only when configured.
-func (r *Receiver) attachIngressXDPLocked(l linkInfo, slot int, log *zap.Logger) (hook, bool) {
+func (r *Receiver) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bool) {
 	if l.xdpForeign {
 		r.skipLocked(l, bpf.Receive, HookXDP, reasonHookBusy,
 			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 		return hook{}, false
 	}
-	h, err := r.attachXDP(l.index, slot)
+	h, err := r.attachXDP(l.index)
 	if err == nil {
 		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
 		return h, true
@@ -114,7 +115,7 @@ func (r *Receiver) attachIngressXDPLocked(l linkInfo, slot int, log *zap.Logger)
 	r.failLocked(l.name, bpf.Receive, HookXDP, reason)
 	kind := r.tcHookKind(config.IngressHookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
-	return r.attachIngressTCLocked(l, slot, kind, log)
+	return r.attachIngressTCLocked(l, kind, log)
 }
 
 // ingressFailedLocked records that ingress of l could not be attached to
@@ -158,10 +159,10 @@ func (r *Receiver) skipLocked(l linkInfo, d bpf.Direction, hookKind, reason, msg
 	r.skipped[l.index] = skip{name: l.name, reason: reason}
 }
 
-// attachXDP loads and attaches an XDP instance in the configured mode: native
-// (driver) mode for auto and native, generic mode only for generic.
-func (r *Receiver) attachXDP(index, slot int) (hook, error) {
-	prog, err := r.maps.LoadXDP(slot)
+// attachXDP attaches the XDP program in the configured mode: native (driver)
+// mode for auto and native, generic mode only for generic.
+func (r *Receiver) attachXDP(index int) (hook, error) {
+	prog, err := r.maps.XDP()
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
@@ -171,59 +172,57 @@ func (r *Receiver) attachXDP(index, slot int) (hook, error) {
 	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: flags})
 	if err != nil {
-		prog.Close()
 		return hook{}, fmt.Errorf("%s mode: %w", mode, err)
 	}
-	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, program: prog, programID: programID(prog), link: bpfLink{l}}, nil
+	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, programID: r.programID(prog), link: bpfLink{l}}, nil
 }
 
-// attachTC loads a tc instance for direction d and attaches it through kind:
-// HookTCX or HookTC.
-func (r *Receiver) attachTC(index, slot int, d bpf.Direction, kind string) (hook, error) {
-	if kind == HookTCX {
-		return r.attachTCX(index, slot, d)
-	}
-	prog, err := r.maps.LoadTC(slot, d)
+// attachTC attaches the tc program of direction d through kind: HookTCX or
+// HookTC.
+func (r *Receiver) attachTC(index int, d bpf.Direction, kind string) (hook, error) {
+	prog, err := r.maps.TC(d)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
-	f, err := attachTCFilter(r.nl, index, d, prog)
+	if kind == HookTCX {
+		return r.attachTCX(index, d, prog)
+	}
+	f, err := attachTCFilter(r.nl, index, d, prog, r.programID(prog))
 	if err != nil {
 		if f != nil {
 			f.Close()
 		}
-		prog.Close()
 		return hook{}, err
 	}
-	return hook{direction: d, kind: HookTC, program: prog, programID: programID(prog), link: f}, nil
+	return hook{direction: d, kind: HookTC, programID: r.programID(prog), link: f}, nil
 }
 
-// attachTCX loads a tc instance for direction d and attaches it through tcx
-// at the head of the chain, so that it sees every frame of the hook; it returns
+// attachTCX attaches prog, the tc program of direction d, through tcx at the
+// head of the chain, so that it sees every frame of the hook; it returns
 // TCX_NEXT and never changes the verdict of the programs after it.
-func (r *Receiver) attachTCX(index, slot int, d bpf.Direction) (hook, error) {
-	prog, err := r.maps.LoadTC(slot, d)
-	if err != nil {
-		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
-	}
+func (r *Receiver) attachTCX(index int, d bpf.Direction, prog *ebpf.Program) (hook, error) {
 	attach := ebpf.AttachTCXEgress
 	if d == bpf.Receive {
 		attach = ebpf.AttachTCXIngress
 	}
 	l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
 	if err != nil {
-		prog.Close()
 		return hook{}, err
 	}
-	return hook{direction: d, kind: HookTCX, program: prog, programID: programID(prog), link: bpfLink{l}}, nil
+	return hook{direction: d, kind: HookTCX, programID: r.programID(prog), link: bpfLink{l}}, nil
 }
 
-// programID returns the kernel's ID of prog, or 0 when it cannot be read.
-func programID(prog *ebpf.Program) uint32 {
+// programID returns the kernel's ID of prog, or 0 when it cannot be read;
+// each program is asked once.
+func (r *Receiver) programID(prog *ebpf.Program) uint32 {
+	if id, ok := r.programIDs[prog]; ok {
+		return id
+	}
 	info, err := prog.Info()
 	if err != nil {
 		return 0
 	}
 	id, _ := info.ID()
+	r.programIDs[prog] = uint32(id)
 	return uint32(id)
 }

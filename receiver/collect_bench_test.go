@@ -34,22 +34,27 @@ const seriesPerInterface = 2 * bpf.ClassCount * 2
 // *bpf.Reader passes them on (summed over CPUs); it stands for the kernel
 // maps so that the collection path can be measured at any size, without root.
 type fakeCounters struct {
-	values []bpf.Value
+	blocks []bpf.Block
 	stats  []uint64
 }
 
-func (f *fakeCounters) Counters(slots int, fn func([]bpf.Value) error) error {
-	return fn(f.values[:slots*bpf.EntriesPerInterface])
+func (f *fakeCounters) Counters(slots int, fn func([]bpf.Block) error) error {
+	return fn(f.blocks[:2*slots])
 }
 
 func (f *fakeCounters) Stats() ([]uint64, error) { return f.stats, nil }
+
+// KernelRunCount and SetTiming stand for programs whose runs the kernel does
+// not count.
+func (f *fakeCounters) KernelRunCount() (uint64, error) { return 0, nil }
+func (f *fakeCounters) SetTiming(bool) error            { return nil }
 
 // benchReceiver returns a Receiver with as many synthetic interfaces as it
 // takes to expose exactly series traffic series, behind a fake counter
 // reader: everything from the counters on is the production code path.
 func benchReceiver(series int) *Receiver {
 	interfaces := (series + seriesPerInterface - 1) / seriesPerInterface
-	fake := &fakeCounters{values: make([]bpf.Value, interfaces*bpf.EntriesPerInterface), stats: make([]uint64, bpf.StatCount)}
+	fake := &fakeCounters{blocks: make([]bpf.Block, 2*interfaces), stats: make([]uint64, bpf.StatCount)}
 	r := &Receiver{
 		cfg:      config.Default(),
 		log:      zap.NewNop(),
@@ -60,6 +65,7 @@ func benchReceiver(series int) *Receiver {
 		skipped:  map[int]skip{},
 		missing:  map[string]bool{},
 		failures: map[failureKey]int64{},
+		runs:     &runStats{programs: fake},
 		ready:    true,
 	}
 	start := time.Now()
@@ -70,17 +76,15 @@ func benchReceiver(series int) *Receiver {
 		r.names[slot] = name
 		r.attached[i+1] = &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name)}
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-			base := bpf.BlockBase(slot, d)
-			for entry := range bpf.ClassCount {
+			block := &fake.blocks[bpf.BlockIndex(slot, d)]
+			for class := range bpf.ClassCount {
 				if classes == 0 {
 					break
 				}
 				classes--
-				packets := uint64(1000 + 7*entry + i)
-				fake.values[base+uint32(entry)] = bpf.Value{Packets: packets, Bytes: 64 * packets}
-				bucket := &fake.values[base+uint32(bpf.BucketFirst)]
-				bucket.Packets += packets
-				bucket.Bytes += 64 * packets
+				packets := uint64(1000 + 7*class + i)
+				block.Classes[class] = bpf.Value{Packets: packets, Bytes: 64 * packets}
+				block.Buckets[0] += packets
 			}
 		}
 	}

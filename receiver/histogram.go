@@ -54,15 +54,12 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	var points []metricdata.HistogramDataPoint[int64]
 	r := p.r
 	r.mu.RLock()
-	err := r.reader.Counters(r.slots.end(), func(values []bpf.Value) error {
+	err := r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
 		for _, a := range r.attached {
 			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-				block := values[bpf.BlockBase(a.slot, d):][:bpf.EntriesPerDirection]
-				var s histogramState
-				for i, v := range block[bpf.BucketFirst:] {
-					s.counts[i] = v.Packets
-				}
-				for _, v := range block[:bpf.ClassCount] {
+				block := &blocks[bpf.BlockIndex(a.slot, d)]
+				s := histogramState{counts: block.Buckets}
+				for _, v := range block.Classes {
 					s.sum += v.Bytes // every frame is in one class
 				}
 				s.time = now

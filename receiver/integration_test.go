@@ -238,6 +238,7 @@ func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelR
 		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="receive"`, attachedRx, pair.NameA),
 		fmt.Sprintf(`packet_exporter_interface_attached{%s,network_interface_name=%q,network_io_direction="transmit"`, attachedTx, pair.NameA),
 		`packet_exporter_kernel_count_errors_total{error_type="no_counter"`,
+		`packet_exporter_kernel_count_errors_total{error_type="unmapped_interface"`,
 	} {
 		if !strings.Contains(body, line) {
 			t.Errorf("/metrics lacks %s", line)

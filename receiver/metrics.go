@@ -122,9 +122,9 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	i.resyncs, errs[8] = meter.Int64ObservableCounter(MetricResyncs, metric.WithUnit("{resync}"),
 		metric.WithDescription("Times netlink link updates were lost and the interfaces were listed again."))
 	i.programRuns, errs[9] = meter.Int64ObservableCounter(MetricProgramRuns, metric.WithUnit("{run}"),
-		metric.WithDescription("Runs of each attached program, from the kernel's BPF statistics (only while kernel.bpf_stats_enabled is 1)."))
+		metric.WithDescription("Runs of the program on each interface and direction since it was attached, counted by the program (reported only while the kernel collects BPF statistics)."))
 	i.programTime, errs[10] = meter.Float64ObservableCounter(MetricProgramTime, metric.WithUnit("s"),
-		metric.WithDescription("Time spent in each attached program, from the kernel's BPF statistics (only while kernel.bpf_stats_enabled is 1)."))
+		metric.WithDescription("Time spent in the program on each interface and direction, measured by the program while the kernel collects BPF statistics."))
 	i.buildInfo, errs[11] = meter.Int64ObservableGauge(MetricBuildInfo,
 		metric.WithDescription("Always 1; the attributes describe the running binary."))
 	i.readDuration, errs[12] = meter.Float64Histogram(MetricReadDuration, metric.WithUnit("s"),
@@ -172,6 +172,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	buildAttrs := metric.WithAttributes(attribute.String("version", build.Version),
 		attribute.String("revision", build.Revision), attribute.String("go.version", runtime.Version()))
 	noCounter := metric.WithAttributes(AttrErrorType.String("no_counter"))
+	unmapped := metric.WithAttributes(AttrErrorType.String("unmapped_interface"))
 	featureAttrs := make([]metric.ObserveOption, len(r.features))
 	featureValues := make([]int64, len(r.features))
 	for i, f := range r.features {
@@ -213,6 +214,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 			errs = append(errs, err)
 		} else {
 			o.ObserveInt64(inst.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
+			o.ObserveInt64(inst.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 			if r.events != nil {
 				r.observeEvents(o, inst, stats)
 			}
@@ -248,21 +250,34 @@ func (r *Receiver) observeEvents(o metric.Observer, inst *instruments, stats []u
 func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.reader.Counters(r.slots.end(), func(values []bpf.Value) error {
+	return r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
+		// Program runs are reported while the kernel collects BPF
+		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
+		// program served every interface.
+		runsOn := r.runs.update(blocks, r.log)
 		for _, a := range r.attached {
 			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-				block := values[bpf.BlockBase(a.slot, d):][:bpf.EntriesPerDirection]
-				for entry, v := range block[:bpf.ClassCount] {
+				block := &blocks[bpf.BlockIndex(a.slot, d)]
+				for class, v := range block.Classes {
 					if v.Packets == 0 {
 						continue
 					}
-					o.ObserveInt64(inst.packets, int64(v.Packets), a.attrs.classes[d][entry])
-					o.ObserveInt64(inst.bytes, int64(v.Bytes), a.attrs.classes[d][entry])
+					o.ObserveInt64(inst.packets, int64(v.Packets), a.attrs.classes[d][class])
+					o.ObserveInt64(inst.bytes, int64(v.Bytes), a.attrs.classes[d][class])
 				}
-				for i, v := range block[bpf.ClassCount:bpf.BucketFirst] {
+				for i, v := range block.Anomalies {
 					if v.Packets != 0 {
 						o.ObserveInt64(inst.parseErrors, int64(v.Packets), a.attrs.anomalies[d][i])
 					}
+				}
+			}
+			if !runsOn {
+				continue
+			}
+			for _, h := range a.hooks {
+				if block := &blocks[bpf.BlockIndex(a.slot, h.direction)]; block.Runs > 0 {
+					o.ObserveInt64(inst.programRuns, int64(block.Runs), h.hookAttrs)
+					o.ObserveFloat64(inst.programTime, float64(block.RunNanoseconds)/1e9, h.hookAttrs)
 				}
 			}
 		}
@@ -279,12 +294,6 @@ func (r *Receiver) observeAgent(o metric.Observer, inst *instruments) {
 	for _, a := range r.attached {
 		for _, h := range a.hooks {
 			o.ObserveInt64(inst.attached, 1, h.attachedAttrs)
-			// The kernel counts runs only while BPF statistics are enabled
-			// (sysctl or a BPF_ENABLE_STATS holder); report them then.
-			if s, err := h.program.Stats(); err == nil && s.RunCount > 0 {
-				o.ObserveInt64(inst.programRuns, int64(s.RunCount), h.hookAttrs)
-				o.ObserveFloat64(inst.programTime, s.Runtime.Seconds(), h.hookAttrs)
-			}
 		}
 	}
 	for k, n := range r.failures {

@@ -39,6 +39,7 @@ type Receiver struct {
 	features bpf.Features // what the kernel has, probed once
 
 	events *pipeline // nil with the event stream off
+	runs   *runStats
 
 	mu       sync.RWMutex
 	slots    *slotSet
@@ -46,10 +47,12 @@ type Receiver struct {
 	attached map[int]*attachment // by ifindex
 	skipped  map[int]skip        // matching interfaces not counted, by ifindex
 	failures map[failureKey]int64
-	missing  map[string]bool // literal include names reported as not found
-	resyncs  int64
-	ready    bool
-	closed   bool
+	// programIDs are the kernel IDs of the programs of maps, asked once.
+	programIDs map[*ebpf.Program]uint32
+	missing    map[string]bool // literal include names reported as not found
+	resyncs    int64
+	ready      bool
+	closed     bool
 
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -58,7 +61,7 @@ type Receiver struct {
 // counterReader reads the kernel counters; *bpf.Reader in production, a fake
 // in benchmarks of the collection path.
 type counterReader interface {
-	Counters(slots int, fn func([]bpf.Value) error) error
+	Counters(slots int, fn func([]bpf.Block) error) error
 	Stats() ([]uint64, error)
 }
 
@@ -77,8 +80,7 @@ type hook struct {
 	direction bpf.Direction
 	kind      string // HookXDP, HookTCX or HookTC
 	mode      string // XDP attach mode: native or generic; empty for tc hooks
-	program   *ebpf.Program
-	programID uint32 // kernel ID of program, 0 if unknown
+	programID uint32 // kernel ID of the attached program, 0 if unknown
 	link      attachedProgram
 	// attachedAttrs and hookAttrs are the hook's attribute sets, computed once.
 	attachedAttrs, hookAttrs metric.MeasurementOption
@@ -153,19 +155,21 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		}
 	}
 	r := &Receiver{
-		features: features,
-		cfg:      cfg,
-		opts:     o,
-		log:      log,
-		maps:     maps,
-		reader:   reader,
-		nl:       nl,
-		slots:    newSlotSet(maps.Slots),
-		attached: map[int]*attachment{},
-		skipped:  map[int]skip{},
-		missing:  map[string]bool{},
-		failures: map[failureKey]int64{},
-		names:    make([]string, maps.Slots),
+		features:   features,
+		cfg:        cfg,
+		opts:       o,
+		log:        log,
+		maps:       maps,
+		reader:     reader,
+		nl:         nl,
+		slots:      newSlotSet(maps.Slots),
+		attached:   map[int]*attachment{},
+		skipped:    map[int]skip{},
+		missing:    map[string]bool{},
+		failures:   map[failureKey]int64{},
+		programIDs: map[*ebpf.Program]uint32{},
+		runs:       &runStats{programs: maps},
+		names:      make([]string, maps.Slots),
 	}
 	if cfg.Events.Enabled {
 		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
@@ -202,12 +206,33 @@ func (r *Receiver) Start(ctx context.Context) error {
 	r.stopped = make(chan struct{})
 	r.mu.Unlock()
 
+	r.loadPrograms()
 	if r.events != nil {
 		r.events.start()
 	}
 	started := make(chan error, 1)
 	go r.watch(ctx, started)
 	return <-started
+}
+
+// loadPrograms loads, before any interface is attached, the programs the
+// configuration attaches: every interface then only costs the attachments.
+// A program that fails to load is reported on each interface it was meant
+// for (load_failed), as when loaded on first use.
+func (r *Receiver) loadPrograms() {
+	var err error
+	if r.cfg.Ingress.Hook == config.IngressHookXDP {
+		_, err = r.maps.XDP()
+	} else {
+		_, err = r.maps.TC(bpf.Receive)
+	}
+	if r.cfg.Egress.Enabled {
+		_, egressErr := r.maps.TC(bpf.Transmit)
+		err = errors.Join(err, egressErr)
+	}
+	if err != nil {
+		r.log.Warn("load programs", zap.Error(err))
+	}
 }
 
 // Ready reports whether the initial interfaces are handled and every matching
@@ -277,11 +302,13 @@ func (r *Receiver) detachLocked(index int) (xdpProgID uint32) {
 		return 0
 	}
 	delete(r.attached, index)
-	r.slots.release(a.slot)
 	r.names[a.slot] = ""
 	if err := a.close(); err != nil {
 		r.log.Warn("detach", zap.String("interface", a.name), zap.Error(err))
 	}
+	// After the programs are gone from the interface: until then its frames
+	// are still counted in its slot.
+	r.unmapLocked(index, a.name, a.slot)
 	r.log.Info("detached", zap.String("interface", a.name), zap.Int("ifindex", index))
 	for _, h := range a.hooks {
 		if h.kind == HookXDP {
@@ -291,13 +318,25 @@ func (r *Receiver) detachLocked(index int) (xdpProgID uint32) {
 	return xdpProgID
 }
 
+// unmapLocked removes the counters mapping of interface index and frees its
+// slot. A mapping that cannot be removed keeps its slot out of use: the
+// programs would count another interface's frames into it otherwise.
+func (r *Receiver) unmapLocked(index int, name string, slot int) {
+	if err := r.maps.UnmapInterface(index); err != nil {
+		r.log.Error("interface slot not freed", zap.String("interface", name), zap.Int("slot", slot), zap.Error(err))
+		return
+	}
+	r.slots.release(slot)
+}
+
+// close detaches the programs of the attachment. The programs themselves
+// stay loaded, attached to the other interfaces.
 func (a *attachment) close() error {
 	var errs []error
 	for _, h := range a.hooks {
 		if err := h.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach %s from %s: %w", h.kind, a.name, err))
 		}
-		h.program.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -67,13 +67,13 @@ func tcParent(d bpf.Direction) uint32 {
 	return netlink.HANDLE_MIN_EGRESS
 }
 
-// attachTCFilter attaches prog to interface index in direction d through
+// attachTCFilter attaches prog (kernel ID progID) to interface index in direction d through
 // legacy tc. It creates a clsact qdisc only where the interface has none, and
 // replaces (never doubles) a filter of a previous packet-exporter: the one at
 // its own priority and handle atomically, others of its name by deletion. A
 // filter of another name at its priority and handle is left alone: the
 // attachment fails as busy.
-func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.Program) (*tcFilter, error) {
+func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.Program, progID uint32) (*tcFilter, error) {
 	if err := ensureClsact(nl, index); err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	if err := nl.FilterReplace(filter); err != nil {
 		return nil, fmt.Errorf("add tc filter: %w", err)
 	}
-	f.programID = programID(prog)
+	f.programID = progID
 	var errs []error
 	for _, l := range leftovers {
 		if err := nl.FilterDel(l); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
@@ -108,17 +109,26 @@ func TestScrapeLoad(t *testing.T) {
 	var churned atomic.Int64
 	wg.Go(func() {
 		for i := 0; ctx.Err() == nil; i++ {
-			name := fmt.Sprintf("churn%d", i)
-			ip := func(args ...string) {
-				if out, err := exec.Command("ip", append([]string{"-n", a.Name}, args...)...).CombinedOutput(); err != nil {
-					t.Errorf("ip %v: %v: %s", args, err, out)
+			// Netlink calls, not ip commands: under software emulation
+			// (make test-kernels) an exec takes a good part of a second.
+			veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i)}, PeerName: fmt.Sprintf("churn%dp", i)}
+			if err := a.Do(func() error {
+				if err := netlink.LinkAdd(veth); err != nil {
+					return err
 				}
+				if err := netlink.LinkSetUp(veth); err != nil {
+					return err
+				}
+				return netlink.LinkSetUp(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: veth.PeerName}})
+			}); err != nil {
+				t.Errorf("add %s: %v", veth.Name, err)
+				return
 			}
-			ip("link", "add", name, "type", "veth", "peer", "name", name+"p")
-			ip("link", "set", name, "up")
-			ip("link", "set", name+"p", "up")
 			time.Sleep(50 * time.Millisecond)
-			ip("link", "del", name)
+			if err := a.Do(func() error { return netlink.LinkDel(veth) }); err != nil {
+				t.Errorf("delete %s: %v", veth.Name, err)
+				return
+			}
 			churned.Add(1)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -315,4 +317,35 @@ func LinkStatsOf(tb testing.TB, ns *Netns, name string) LinkStats {
 		tb.Fatalf("testenv: no statistics for %s in %s", name, ns.Name)
 	}
 	return LinkStats{RxPackets: s.RxPackets, TxPackets: s.TxPackets, RxBytes: s.RxBytes, TxBytes: s.TxBytes}
+}
+
+// AddVeths creates n veth pairs between namespaces a and b in two batches of
+// ip commands (thousands take seconds; netlink calls one by one take
+// minutes): pair i has the end fmt.Sprintf(nameA, i) in a and
+// fmt.Sprintf(nameB, i) in b. Both ends come up with IPv6 off (for the
+// namespaces' new interfaces) and ARP off, so that no frame crosses a pair
+// unless the test sends one. They go with the namespaces.
+func AddVeths(tb testing.TB, a, b *Netns, n int, nameA, nameB string) {
+	tb.Helper()
+	for _, ns := range []*Netns{a, b} {
+		if err := ns.Sysctl("net.ipv6.conf.default.disable_ipv6", "1"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var inA, inB strings.Builder
+	for i := range n {
+		ea, eb := fmt.Sprintf(nameA, i), fmt.Sprintf(nameB, i)
+		fmt.Fprintf(&inA, "link add %s type veth peer name %s netns %s\nlink set %s arp off up\n", ea, eb, b.Name, ea)
+		fmt.Fprintf(&inB, "link set %s arp off up\n", eb)
+	}
+	for _, batch := range []struct {
+		ns   *Netns
+		cmds string
+	}{{a, inA.String()}, {b, inB.String()}} {
+		cmd := exec.Command("ip", "-n", batch.ns.Name, "-batch", "-")
+		cmd.Stdin = strings.NewReader(batch.cmds)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("ip -n %s -batch: %v\n%s", batch.ns.Name, err, out)
+		}
+	}
 }
