@@ -15,17 +15,31 @@ import (
 
 type PerInterfacePeBlock struct {
 	_       structs.HostLayout
-	Entries [25]struct {
+	Classes [14]struct {
 		_       structs.HostLayout
 		Packets uint64
 		Bytes   uint64
 	}
-	Runs struct {
+	Anomalies [3]uint64
+	Buckets   [8]uint64
+	Runs      struct {
 		_            structs.HostLayout
 		MoreSegments uint64
 		Ns           uint64
 	}
 }
+
+type PerInterfacePeBucketBound uint32
+
+const (
+	PerInterfacePeBucketBoundPE_BOUND_0 PerInterfacePeBucketBound = 64
+	PerInterfacePeBucketBoundPE_BOUND_1 PerInterfacePeBucketBound = 128
+	PerInterfacePeBucketBoundPE_BOUND_2 PerInterfacePeBucketBound = 256
+	PerInterfacePeBucketBoundPE_BOUND_3 PerInterfacePeBucketBound = 512
+	PerInterfacePeBucketBoundPE_BOUND_4 PerInterfacePeBucketBound = 1024
+	PerInterfacePeBucketBoundPE_BOUND_5 PerInterfacePeBucketBound = 1518
+	PerInterfacePeBucketBoundPE_BOUND_6 PerInterfacePeBucketBound = 9000
+)
 
 type PerInterfacePeDirection uint32
 
@@ -38,18 +52,17 @@ const (
 type PerInterfacePeEntry uint32
 
 const (
-	PerInterfacePeEntryPE_CLASS_IPV4            PerInterfacePeEntry = 0
-	PerInterfacePeEntryPE_CLASS_IPV6            PerInterfacePeEntry = 6
-	PerInterfacePeEntryPE_CLASS_ARP             PerInterfacePeEntry = 12
-	PerInterfacePeEntryPE_CLASS_OTHER           PerInterfacePeEntry = 13
-	PerInterfacePeEntryPE_CLASS_COUNT           PerInterfacePeEntry = 14
-	PerInterfacePeEntryPE_ANOMALY_NONE          PerInterfacePeEntry = 0
-	PerInterfacePeEntryPE_ANOMALY_TRUNCATED     PerInterfacePeEntry = 14
-	PerInterfacePeEntryPE_ANOMALY_MALFORMED     PerInterfacePeEntry = 15
-	PerInterfacePeEntryPE_ANOMALY_TOO_DEEP      PerInterfacePeEntry = 16
-	PerInterfacePeEntryPE_BUCKET_FIRST          PerInterfacePeEntry = 17
-	PerInterfacePeEntryPE_BUCKET_COUNT          PerInterfacePeEntry = 8
-	PerInterfacePeEntryPE_ENTRIES_PER_DIRECTION PerInterfacePeEntry = 25
+	PerInterfacePeEntryPE_CLASS_IPV4        PerInterfacePeEntry = 0
+	PerInterfacePeEntryPE_CLASS_IPV6        PerInterfacePeEntry = 6
+	PerInterfacePeEntryPE_CLASS_ARP         PerInterfacePeEntry = 12
+	PerInterfacePeEntryPE_CLASS_OTHER       PerInterfacePeEntry = 13
+	PerInterfacePeEntryPE_CLASS_COUNT       PerInterfacePeEntry = 14
+	PerInterfacePeEntryPE_ANOMALY_NONE      PerInterfacePeEntry = 0
+	PerInterfacePeEntryPE_ANOMALY_TRUNCATED PerInterfacePeEntry = 14
+	PerInterfacePeEntryPE_ANOMALY_MALFORMED PerInterfacePeEntry = 15
+	PerInterfacePeEntryPE_ANOMALY_TOO_DEEP  PerInterfacePeEntry = 16
+	PerInterfacePeEntryPE_ANOMALY_END       PerInterfacePeEntry = 17
+	PerInterfacePeEntryPE_ANOMALY_COUNT     PerInterfacePeEntry = 3
 )
 
 type PerInterfacePeEvent struct {
@@ -110,6 +123,7 @@ const (
 	PerInterfaceProgPeCountTc        = "pe_count_tc"
 	PerInterfaceProgPeCountXdp       = "pe_count_xdp"
 	PerInterfaceProgPeCountXdpLinear = "pe_count_xdp_linear"
+	PerInterfaceVarPeBtfBucketBound  = "pe_btf_bucket_bound"
 	PerInterfaceVarPeBtfDirection    = "pe_btf_direction"
 	PerInterfaceVarPeBtfEntry        = "pe_btf_entry"
 	PerInterfaceVarPeBtfEvent        = "pe_btf_event"
@@ -186,17 +200,18 @@ type PerInterfaceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type PerInterfaceVariableSpecs struct {
-	PeBtfDirection  *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
-	PeBtfEntry      *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
-	PeBtfEvent      *ebpf.VariableSpec `ebpf:"pe_btf_event"`
-	PeBtfEventFlag  *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
-	PeBtfStat       *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
-	PeBtfTransport  *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
-	PeDirection     *ebpf.VariableSpec `ebpf:"pe_direction"`
-	PeEventsEnabled *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
-	PeFixedBlock    *ebpf.VariableSpec `ebpf:"pe_fixed_block"`
-	PeSampleRate    *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
-	PeTiming        *ebpf.VariableSpec `ebpf:"pe_timing"`
+	PeBtfBucketBound *ebpf.VariableSpec `ebpf:"pe_btf_bucket_bound"`
+	PeBtfDirection   *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
+	PeBtfEntry       *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
+	PeBtfEvent       *ebpf.VariableSpec `ebpf:"pe_btf_event"`
+	PeBtfEventFlag   *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
+	PeBtfStat        *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
+	PeBtfTransport   *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeDirection      *ebpf.VariableSpec `ebpf:"pe_direction"`
+	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
+	PeFixedBlock     *ebpf.VariableSpec `ebpf:"pe_fixed_block"`
+	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
+	PeTiming         *ebpf.VariableSpec `ebpf:"pe_timing"`
 }
 
 // PerInterfaceObjects contains all objects after they have been loaded into the kernel.
@@ -242,17 +257,18 @@ func (m *PerInterfaceMaps) Close() error {
 //
 // It can be passed to LoadPerInterfaceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type PerInterfaceVariables struct {
-	PeBtfDirection  *ebpf.Variable `ebpf:"pe_btf_direction"`
-	PeBtfEntry      *ebpf.Variable `ebpf:"pe_btf_entry"`
-	PeBtfEvent      *ebpf.Variable `ebpf:"pe_btf_event"`
-	PeBtfEventFlag  *ebpf.Variable `ebpf:"pe_btf_event_flag"`
-	PeBtfStat       *ebpf.Variable `ebpf:"pe_btf_stat"`
-	PeBtfTransport  *ebpf.Variable `ebpf:"pe_btf_transport"`
-	PeDirection     *ebpf.Variable `ebpf:"pe_direction"`
-	PeEventsEnabled *ebpf.Variable `ebpf:"pe_events_enabled"`
-	PeFixedBlock    *ebpf.Variable `ebpf:"pe_fixed_block"`
-	PeSampleRate    *ebpf.Variable `ebpf:"pe_sample_rate"`
-	PeTiming        *ebpf.Variable `ebpf:"pe_timing"`
+	PeBtfBucketBound *ebpf.Variable `ebpf:"pe_btf_bucket_bound"`
+	PeBtfDirection   *ebpf.Variable `ebpf:"pe_btf_direction"`
+	PeBtfEntry       *ebpf.Variable `ebpf:"pe_btf_entry"`
+	PeBtfEvent       *ebpf.Variable `ebpf:"pe_btf_event"`
+	PeBtfEventFlag   *ebpf.Variable `ebpf:"pe_btf_event_flag"`
+	PeBtfStat        *ebpf.Variable `ebpf:"pe_btf_stat"`
+	PeBtfTransport   *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeDirection      *ebpf.Variable `ebpf:"pe_direction"`
+	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
+	PeFixedBlock     *ebpf.Variable `ebpf:"pe_fixed_block"`
+	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
+	PeTiming         *ebpf.Variable `ebpf:"pe_timing"`
 }
 
 // PerInterfacePrograms contains all programs after they have been loaded into the kernel.

@@ -1,65 +1,114 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
-	"strings"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 )
 
+// perInterfaceRevision is the last revision whose exporter loaded an
+// instance of each program per interface; BenchmarkStartup measures it side
+// by side with this one.
+const perInterfaceRevision = "cc4bf78"
+
+// perInterfaceSamples caps the iterations that start the per-interface
+// design with 1000 interfaces (~27 s each).
+const perInterfaceSamples = 3
+
 // BenchmarkStartup measures the real binary from process start (fork and
 // exec included) to ready (/readyz answers 200: every selected interface is
 // counted, its default ingress and egress programs attached), in a namespace
-// holding 1, 10 or 100 veth ends, each iteration a fresh process. It also
-// reports the time to the first answer of the HTTP server (the process
-// serves, before attaching) and the time from SIGTERM to exit (detaching
-// everything).
+// holding 1, 10, 100 or 1000 veth ends, each iteration a fresh process, and
+// the CPU the exporter used until then (all its threads). It also reports the
+// time to the first answer of the HTTP server (the process serves, before
+// attaching), the time from SIGTERM to exit (detaching everything), and the
+// number of packet-exporter programs loaded once ready. The exporter of
+// perInterfaceRevision (an instance of each program per interface), built
+// from the repository's history, starts in the same namespace in the same
+// iterations, alternating with this one (with 1000 interfaces only in the
+// first perInterfaceSamples iterations); without the history it is left out.
 func BenchmarkStartup(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
-	for _, n := range []int{1, 10, 100} {
+	before, err := revisionBinary(b, perInterfaceRevision)
+	if err != nil {
+		b.Logf("the per-interface design is not measured: %v", err)
+	}
+	sizes := []int{1, 10, 100, 1000}
+	if *smoke {
+		sizes = []int{1, 10}
+	}
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("%d-interfaces", n), func(b *testing.B) {
 			a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-			addVeths(b, a, bns, n)
-			var ready, serving, stopping samples
+			testenv.AddVeths(b, a, bns, n, "pesa%d", "pesb%d")
+			var ready, serving, stopping, cpu, programs samples
+			var beforeReady, beforeCPU, beforePrograms samples
+			iteration := 0
 			for b.Loop() {
 				p := startExporter(b, bns, bin, `"*"`)
 				r, s := p.waitReady(b, bns, 60*time.Second)
+				cpu = append(cpu, ms(p.cpuTime(b)))
+				programs = append(programs, float64(countPEPrograms(b)))
 				stop := p.stop(b)
 				ready = append(ready, ms(r))
 				serving = append(serving, ms(s))
 				stopping = append(stopping, ms(stop))
+				if before != "" && (n < 1000 || iteration < perInterfaceSamples) {
+					p := startExporter(b, bns, before, `"*"`)
+					r, _ := p.waitReady(b, bns, 120*time.Second)
+					beforeCPU = append(beforeCPU, ms(p.cpuTime(b)))
+					beforePrograms = append(beforePrograms, float64(countPEPrograms(b)))
+					p.stop(b)
+					beforeReady = append(beforeReady, ms(r))
+				}
+				iteration++
 			}
 			report(b, ready, "ready-ms")
+			report(b, cpu, "ready-cpu-ms")
+			report(b, programs, "programs-loaded")
 			report(b, serving, "serving-ms")
 			report(b, stopping, "stop-ms")
+			if len(beforeReady) > 0 {
+				report(b, beforeReady, "perif-ready-ms")
+				report(b, beforeCPU, "perif-ready-cpu-ms")
+				report(b, beforePrograms, "perif-programs-loaded")
+			}
 		})
 	}
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// addVeths creates n veth pairs with one end in b, where the exporter runs,
-// and the other in a, and brings them up; they go with the namespaces.
-func addVeths(tb testing.TB, a, b *testenv.Netns, n int) {
+// revisionBinary builds the exporter of an earlier revision of this
+// repository (git archive of it, built like exporterBinary), or returns an
+// error when the history or the build is not available.
+func revisionBinary(tb testing.TB, revision string) (string, error) {
 	tb.Helper()
-	var inA, inB strings.Builder
-	for range n {
-		ea, eb := testenv.UniqueName("pesa"), testenv.UniqueName("pesb")
-		fmt.Fprintf(&inA, "link add %s type veth peer name %s netns %s\nlink set %s up\n", ea, eb, b.Name, ea)
-		fmt.Fprintf(&inB, "link set %s up\n", eb)
+	dir := tb.TempDir()
+	archive := exec.Command("git", "archive", "--format=tar", revision)
+	archive.Dir = ".."
+	tarball, err := archive.Output()
+	if err != nil {
+		return "", fmt.Errorf("git archive %s: %w", revision, err)
 	}
-	for _, batch := range []struct {
-		ns   *testenv.Netns
-		cmds string
-	}{{a, inA.String()}, {b, inB.String()}} {
-		cmd := exec.Command("ip", "-n", batch.ns.Name, "-batch", "-")
-		cmd.Stdin = strings.NewReader(batch.cmds)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("ip -n %s -batch: %v\n%s", batch.ns.Name, err, out)
-		}
+	untar := exec.Command("tar", "-x", "-C", dir)
+	untar.Stdin = bytes.NewReader(tarball)
+	if out, err := untar.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("unpack %s: %v: %s", revision, err, out)
 	}
+	bin := filepath.Join(dir, "packet-exporter")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+revision, "-o", bin, "./cmd/packet-exporter")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s: %v: %s", revision, err, out)
+	}
+	return bin, nil
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -43,14 +43,16 @@ struct pe_runs {
 };
 
 /*
- * The counters of one (interface, direction) on one CPU: traffic classes,
- * anomalies and packet-size buckets, indexed by enum pe_entry, and the runs.
+ * The counters of one (interface, direction) on one CPU: packets and bytes of
+ * each traffic class, packets of each anomaly (indexed by enum pe_entry less
+ * PE_ANOMALY_TRUNCATED) and of each packet-size bucket, and the runs.
  */
 struct pe_block {
-	struct pe_value entries[PE_ENTRIES_PER_DIRECTION];
+	struct pe_value classes[PE_CLASS_COUNT];
+	__u64 anomalies[PE_ANOMALY_COUNT];
+	__u64 buckets[PE_BUCKET_COUNT];
 	struct pe_runs runs;
 };
-
 
 /* Statistics of the programs themselves, summed over CPUs by user space. */
 enum pe_stat {
@@ -153,6 +155,7 @@ volatile __u32 pe_timing = 0;
 volatile const enum pe_entry pe_btf_entry;
 volatile const enum pe_direction pe_btf_direction;
 volatile const enum pe_transport pe_btf_transport;
+volatile const enum pe_bucket_bound pe_btf_bucket_bound;
 volatile const enum pe_stat pe_btf_stat;
 volatile const enum pe_event_flag pe_btf_event_flag;
 volatile const struct pe_event pe_btf_event;
@@ -167,14 +170,14 @@ static __always_inline void pe_stat_add(__u32 stat)
 		*value += 1;
 }
 
-/* Index of the packet-size bucket of a frame of len bytes. */
+/* Index of the packet-size bucket of a frame of len bytes (a search tree). */
 static __always_inline __u32 pe_size_bucket(__u64 len)
 {
-	if (len <= 256)
-		return len <= 64 ? 0 : len <= 128 ? 1 : 2;
-	if (len <= 1518)
-		return len <= 512 ? 3 : len <= 1024 ? 4 : 5;
-	return len <= 9000 ? 6 : 7;
+	if (len <= PE_BOUND_2)
+		return len <= PE_BOUND_0 ? 0 : len <= PE_BOUND_1 ? 1 : 2;
+	if (len <= PE_BOUND_5)
+		return len <= PE_BOUND_3 ? 3 : len <= PE_BOUND_4 ? 4 : 5;
+	return len <= PE_BOUND_6 ? 6 : 7;
 }
 
 /*
@@ -237,19 +240,16 @@ static __always_inline void pe_account(__u32 index, const struct pe_parsed *pars
 		return;
 	}
 	__u32 class = parsed->class;
-	block->entries[class].packets += packets;
-	block->entries[class].bytes += bytes;
+	block->classes[class].packets += packets;
+	block->classes[class].bytes += bytes;
 	if (packets > 1)
 		block->runs.more_segments += packets - 1;
 
-	__u32 bucket = PE_BUCKET_FIRST + pe_size_bucket(seg_len);
-	block->entries[bucket].packets += packets;
+	block->buckets[pe_size_bucket(seg_len)] += packets;
 
-	__u32 anomaly = parsed->anomaly;
-	if (unlikely(anomaly != PE_ANOMALY_NONE) && anomaly < PE_BUCKET_FIRST) {
-		block->entries[anomaly].packets += packets;
-		block->entries[anomaly].bytes += bytes;
-	}
+	__u32 anomaly = parsed->anomaly - PE_ANOMALY_TRUNCATED;
+	if (unlikely(anomaly < PE_ANOMALY_COUNT))
+		block->anomalies[anomaly] += packets;
 }
 
 /* Copies n bytes (n a constant) from src to dst. */
@@ -282,9 +282,7 @@ static __always_inline void pe_event_addresses(struct pe_event *e, void *data, v
 	} else {
 		return;
 	}
-	__u32 transport = (class - PE_CLASS_IPV4) % PE_TRANSPORT_COUNT;
-	if (parsed->l4_off == 0 || (transport != PE_TRANSPORT_TCP && transport != PE_TRANSPORT_UDP &&
-				    transport != PE_TRANSPORT_SCTP))
+	if (parsed->l4_off == 0 || !pe_has_ports((class - PE_CLASS_IPV4) % PE_TRANSPORT_COUNT))
 		return;
 	__u8 *l4 = (__u8 *)data + (parsed->l4_off & 0x3fff);
 	if ((void *)(l4 + 4) > data_end)

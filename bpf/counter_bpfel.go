@@ -15,17 +15,31 @@ import (
 
 type CounterPeBlock struct {
 	_       structs.HostLayout
-	Entries [25]struct {
+	Classes [14]struct {
 		_       structs.HostLayout
 		Packets uint64
 		Bytes   uint64
 	}
-	Runs struct {
+	Anomalies [3]uint64
+	Buckets   [8]uint64
+	Runs      struct {
 		_            structs.HostLayout
 		MoreSegments uint64
 		Ns           uint64
 	}
 }
+
+type CounterPeBucketBound uint32
+
+const (
+	CounterPeBucketBoundPE_BOUND_0 CounterPeBucketBound = 64
+	CounterPeBucketBoundPE_BOUND_1 CounterPeBucketBound = 128
+	CounterPeBucketBoundPE_BOUND_2 CounterPeBucketBound = 256
+	CounterPeBucketBoundPE_BOUND_3 CounterPeBucketBound = 512
+	CounterPeBucketBoundPE_BOUND_4 CounterPeBucketBound = 1024
+	CounterPeBucketBoundPE_BOUND_5 CounterPeBucketBound = 1518
+	CounterPeBucketBoundPE_BOUND_6 CounterPeBucketBound = 9000
+)
 
 type CounterPeDirection uint32
 
@@ -38,18 +52,17 @@ const (
 type CounterPeEntry uint32
 
 const (
-	CounterPeEntryPE_CLASS_IPV4            CounterPeEntry = 0
-	CounterPeEntryPE_CLASS_IPV6            CounterPeEntry = 6
-	CounterPeEntryPE_CLASS_ARP             CounterPeEntry = 12
-	CounterPeEntryPE_CLASS_OTHER           CounterPeEntry = 13
-	CounterPeEntryPE_CLASS_COUNT           CounterPeEntry = 14
-	CounterPeEntryPE_ANOMALY_NONE          CounterPeEntry = 0
-	CounterPeEntryPE_ANOMALY_TRUNCATED     CounterPeEntry = 14
-	CounterPeEntryPE_ANOMALY_MALFORMED     CounterPeEntry = 15
-	CounterPeEntryPE_ANOMALY_TOO_DEEP      CounterPeEntry = 16
-	CounterPeEntryPE_BUCKET_FIRST          CounterPeEntry = 17
-	CounterPeEntryPE_BUCKET_COUNT          CounterPeEntry = 8
-	CounterPeEntryPE_ENTRIES_PER_DIRECTION CounterPeEntry = 25
+	CounterPeEntryPE_CLASS_IPV4        CounterPeEntry = 0
+	CounterPeEntryPE_CLASS_IPV6        CounterPeEntry = 6
+	CounterPeEntryPE_CLASS_ARP         CounterPeEntry = 12
+	CounterPeEntryPE_CLASS_OTHER       CounterPeEntry = 13
+	CounterPeEntryPE_CLASS_COUNT       CounterPeEntry = 14
+	CounterPeEntryPE_ANOMALY_NONE      CounterPeEntry = 0
+	CounterPeEntryPE_ANOMALY_TRUNCATED CounterPeEntry = 14
+	CounterPeEntryPE_ANOMALY_MALFORMED CounterPeEntry = 15
+	CounterPeEntryPE_ANOMALY_TOO_DEEP  CounterPeEntry = 16
+	CounterPeEntryPE_ANOMALY_END       CounterPeEntry = 17
+	CounterPeEntryPE_ANOMALY_COUNT     CounterPeEntry = 3
 )
 
 type CounterPeEvent struct {
@@ -110,6 +123,7 @@ const (
 	CounterProgPeCountTc        = "pe_count_tc"
 	CounterProgPeCountXdp       = "pe_count_xdp"
 	CounterProgPeCountXdpLinear = "pe_count_xdp_linear"
+	CounterVarPeBtfBucketBound  = "pe_btf_bucket_bound"
 	CounterVarPeBtfDirection    = "pe_btf_direction"
 	CounterVarPeBtfEntry        = "pe_btf_entry"
 	CounterVarPeBtfEvent        = "pe_btf_event"
@@ -185,16 +199,17 @@ type CounterMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CounterVariableSpecs struct {
-	PeBtfDirection  *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
-	PeBtfEntry      *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
-	PeBtfEvent      *ebpf.VariableSpec `ebpf:"pe_btf_event"`
-	PeBtfEventFlag  *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
-	PeBtfStat       *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
-	PeBtfTransport  *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
-	PeDirection     *ebpf.VariableSpec `ebpf:"pe_direction"`
-	PeEventsEnabled *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
-	PeSampleRate    *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
-	PeTiming        *ebpf.VariableSpec `ebpf:"pe_timing"`
+	PeBtfBucketBound *ebpf.VariableSpec `ebpf:"pe_btf_bucket_bound"`
+	PeBtfDirection   *ebpf.VariableSpec `ebpf:"pe_btf_direction"`
+	PeBtfEntry       *ebpf.VariableSpec `ebpf:"pe_btf_entry"`
+	PeBtfEvent       *ebpf.VariableSpec `ebpf:"pe_btf_event"`
+	PeBtfEventFlag   *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
+	PeBtfStat        *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
+	PeBtfTransport   *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeDirection      *ebpf.VariableSpec `ebpf:"pe_direction"`
+	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
+	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
+	PeTiming         *ebpf.VariableSpec `ebpf:"pe_timing"`
 }
 
 // CounterObjects contains all objects after they have been loaded into the kernel.
@@ -240,16 +255,17 @@ func (m *CounterMaps) Close() error {
 //
 // It can be passed to LoadCounterObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CounterVariables struct {
-	PeBtfDirection  *ebpf.Variable `ebpf:"pe_btf_direction"`
-	PeBtfEntry      *ebpf.Variable `ebpf:"pe_btf_entry"`
-	PeBtfEvent      *ebpf.Variable `ebpf:"pe_btf_event"`
-	PeBtfEventFlag  *ebpf.Variable `ebpf:"pe_btf_event_flag"`
-	PeBtfStat       *ebpf.Variable `ebpf:"pe_btf_stat"`
-	PeBtfTransport  *ebpf.Variable `ebpf:"pe_btf_transport"`
-	PeDirection     *ebpf.Variable `ebpf:"pe_direction"`
-	PeEventsEnabled *ebpf.Variable `ebpf:"pe_events_enabled"`
-	PeSampleRate    *ebpf.Variable `ebpf:"pe_sample_rate"`
-	PeTiming        *ebpf.Variable `ebpf:"pe_timing"`
+	PeBtfBucketBound *ebpf.Variable `ebpf:"pe_btf_bucket_bound"`
+	PeBtfDirection   *ebpf.Variable `ebpf:"pe_btf_direction"`
+	PeBtfEntry       *ebpf.Variable `ebpf:"pe_btf_entry"`
+	PeBtfEvent       *ebpf.Variable `ebpf:"pe_btf_event"`
+	PeBtfEventFlag   *ebpf.Variable `ebpf:"pe_btf_event_flag"`
+	PeBtfStat        *ebpf.Variable `ebpf:"pe_btf_stat"`
+	PeBtfTransport   *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeDirection      *ebpf.Variable `ebpf:"pe_direction"`
+	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
+	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
+	PeTiming         *ebpf.Variable `ebpf:"pe_timing"`
 }
 
 // CounterPrograms contains all programs after they have been loaded into the kernel.

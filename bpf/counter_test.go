@@ -137,7 +137,8 @@ type want struct {
 
 // entries returns the counter entries a frame counted as packets packets of
 // segLen bytes each, bytes in all, must leave in the block at base: its class,
-// its size bucket and its anomaly, if any.
+// its size bucket and its anomaly, if any (buckets and anomalies count
+// packets only).
 func (w want) entries(tb testing.TB, base uint32, packets, bytes, segLen uint64) map[uint32]bpf.Value {
 	tb.Helper()
 	class, ok := bpf.ClassEntry(w.netType, w.transport)
@@ -149,7 +150,7 @@ func (w want) entries(tb testing.TB, base uint32, packets, bytes, segLen uint64)
 		base + uint32(bpf.BucketFirst+sizeBucket(segLen)): {Packets: packets},
 	}
 	if w.anomaly != 0 {
-		m[base+uint32(w.anomaly)] = bpf.Value{Packets: packets, Bytes: bytes}
+		m[base+uint32(w.anomaly)] = bpf.Value{Packets: packets}
 	}
 	return m
 }

@@ -4,12 +4,19 @@
 // program (attached through tcx, or as a legacy tc filter) that counts
 // transmitted and received frames, and an XDP program counting received
 // frames when chosen, in a multi-buffer variant and one for kernels without
-// XDP multi-buffer. All always let the frame through. They add packets and bytes to a per-CPU array,
-// pe_counters, whose elements are blocks of EntriesPerDirection entries, one
-// block per (interface slot, direction): one entry per traffic class (network
-// type x transport), then the parse anomalies, then the packet-size buckets.
-// With the event stream on they also write sampled records to the ring
-// buffer pe_events (see DecodeEvent).
+// XDP multi-buffer. All always let the frame through. They add packets and
+// bytes to a per-CPU array, pe_counters, with one block per (interface slot,
+// direction): packets and bytes per traffic class (network type x
+// transport), packets per parse anomaly and per packet-size bucket, and what
+// tells the runs (Reader passes blocks on as Block). With the event stream on
+// they also write sampled records to the ring buffer pe_events (see
+// DecodeEvent).
+//
+// The C source defines the layout once: the transports in one table
+// (PE_TRANSPORTS in include/parse.h, a line per transport), the anomalies
+// and bucket bounds as enums. Go takes the sizes and record offsets from the
+// generated bindings (checked at compile time) and the names and bounds from
+// the object's BTF (ClassOf, AnomalyName, BucketBounds).
 //
 // Each program is loaded once (Maps.XDP, Maps.TC; the tc program once per
 // direction) and attached to every counted interface. A program finds the

@@ -10,6 +10,22 @@ import (
 // EventSize is the size of an event record in the ring buffer.
 const EventSize = int(unsafe.Sizeof(CounterPeEvent{}))
 
+// Offsets of the fields of an event record (struct pe_event), from the
+// generated bindings.
+const (
+	offBytes   = unsafe.Offsetof(CounterPeEvent{}.Bytes)
+	offBlock   = unsafe.Offsetof(CounterPeEvent{}.Block)
+	offPackets = unsafe.Offsetof(CounterPeEvent{}.Packets)
+	offVLAN    = unsafe.Offsetof(CounterPeEvent{}.Vlan)
+	offSport   = unsafe.Offsetof(CounterPeEvent{}.Sport)
+	offDport   = unsafe.Offsetof(CounterPeEvent{}.Dport)
+	offClass   = unsafe.Offsetof(CounterPeEvent{}.Class)
+	offAnomaly = unsafe.Offsetof(CounterPeEvent{}.Anomaly)
+	offFlags   = unsafe.Offsetof(CounterPeEvent{}.Flags)
+	offSaddr   = unsafe.Offsetof(CounterPeEvent{}.Saddr)
+	offDaddr   = unsafe.Offsetof(CounterPeEvent{}.Daddr)
+)
+
 // Event is a decoded event record: one sampled frame.
 type Event struct {
 	// Bytes and Packets are what the frame counted for (GSO: its segments).
@@ -38,26 +54,26 @@ func DecodeEvent(raw []byte, e *Event) error {
 		return fmt.Errorf("event record of %d bytes, want %d", len(raw), EventSize)
 	}
 	le := binary.LittleEndian
-	block := le.Uint32(raw[4:])
-	class, anomaly := int(raw[16]), int(raw[17])
+	block := le.Uint32(raw[offBlock:])
+	class, anomaly := int(raw[offClass]), int(raw[offAnomaly])
 	if class >= ClassCount {
 		return fmt.Errorf("event record: class %d out of range", class)
 	}
-	if anomaly != 0 && (anomaly < ClassCount || anomaly >= BucketFirst) {
+	if anomaly != 0 && (anomaly < AnomalyFirst || anomaly >= AnomalyFirst+AnomalyCount) {
 		return fmt.Errorf("event record: anomaly %d out of range", anomaly)
 	}
 	*e = Event{
-		Bytes:     le.Uint32(raw[0:]),
+		Bytes:     le.Uint32(raw[offBytes:]),
 		Slot:      int(block / 2),
 		Direction: Direction(block % 2),
-		Packets:   le.Uint16(raw[8:]),
-		VLAN:      le.Uint16(raw[10:]),
-		SrcPort:   le.Uint16(raw[12:]),
-		DstPort:   le.Uint16(raw[14:]),
+		Packets:   le.Uint16(raw[offPackets:]),
+		VLAN:      le.Uint16(raw[offVLAN:]),
+		SrcPort:   le.Uint16(raw[offSport:]),
+		DstPort:   le.Uint16(raw[offDport:]),
 		Class:     class,
 		Anomaly:   anomaly,
 	}
-	flags := raw[18]
+	flags := raw[offFlags]
 	e.HasPorts = flags&byte(CounterPeEventFlagPE_EVENT_PORTS) != 0
 	if flags&byte(CounterPeEventFlagPE_EVENT_ADDRESSES) == 0 {
 		if e.HasPorts {
@@ -67,11 +83,11 @@ func DecodeEvent(raw []byte, e *Event) error {
 	}
 	switch ClassOf(class).NetworkType {
 	case "ipv4":
-		e.Src = netip.AddrFrom4([4]byte(raw[24:28]))
-		e.Dst = netip.AddrFrom4([4]byte(raw[40:44]))
+		e.Src = netip.AddrFrom4([4]byte(raw[offSaddr:]))
+		e.Dst = netip.AddrFrom4([4]byte(raw[offDaddr:]))
 	case "ipv6":
-		e.Src = netip.AddrFrom16([16]byte(raw[24:40]))
-		e.Dst = netip.AddrFrom16([16]byte(raw[40:56]))
+		e.Src = netip.AddrFrom16([16]byte(raw[offSaddr:]))
+		e.Dst = netip.AddrFrom16([16]byte(raw[offDaddr:]))
 	default:
 		return fmt.Errorf("event record: addresses on a %s frame", ClassOf(class).NetworkType)
 	}

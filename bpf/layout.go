@@ -1,6 +1,13 @@
 package bpf
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf/btf"
+)
 
 // Direction is the direction of a counted frame relative to its interface.
 type Direction uint32
@@ -25,31 +32,33 @@ func (d Direction) String() string {
 
 // Layout constants of the counters map. Each map entry is the block of one
 // (interface slot, direction), at BlockIndex(slot, d); Reader passes the
-// blocks on as Block values.
+// blocks on as Block values. Block.Entry numbers a block's counters as the
+// kernel's enum pe_entry does, buckets after the anomalies.
 const (
 	// ClassCount is the number of traffic classes in a block.
 	ClassCount = int(CounterPeEntryPE_CLASS_COUNT)
-	// EntriesPerDirection is the size of one (interface, direction) block:
-	// the traffic classes, the anomaly entries, the packet-size buckets.
-	EntriesPerDirection = int(CounterPeEntryPE_ENTRIES_PER_DIRECTION)
-	// EntriesPerInterface is the size of one interface's two blocks.
-	EntriesPerInterface = 2 * EntriesPerDirection
 	// AnomalyFirst is the entry of the first anomaly.
 	AnomalyFirst = int(CounterPeEntryPE_ANOMALY_TRUNCATED)
 	// AnomalyCount is the number of anomaly entries.
-	AnomalyCount = BucketFirst - AnomalyFirst
-	// BucketFirst is the entry of the first packet-size bucket.
-	BucketFirst = int(CounterPeEntryPE_BUCKET_FIRST)
+	AnomalyCount = int(CounterPeEntryPE_ANOMALY_COUNT)
+	// BucketFirst is the entry of the first packet-size bucket (Block.Entry).
+	BucketFirst = int(CounterPeEntryPE_ANOMALY_END)
 	// BucketCount is the number of packet-size buckets, the last unbounded.
-	BucketCount = int(CounterPeEntryPE_BUCKET_COUNT)
+	BucketCount = len(CounterPeBlock{}.Buckets)
+	// EntriesPerDirection is the number of entries of one block (Block.Entry).
+	EntriesPerDirection = BucketFirst + BucketCount
 	// StatCount is the number of entries in the stats map.
 	StatCount = int(CounterPeStatPE_STAT_COUNT)
 )
 
-// BucketBounds are the upper bounds (inclusive, bytes) of the packet-size
-// buckets but the last, which has none: the explicit bounds of an
-// OpenTelemetry histogram.
-var BucketBounds = []float64{64, 128, 256, 512, 1024, 1518, 9000}
+// The Go view of a block has the sizes of the kernel's: these fail to
+// compile otherwise.
+var (
+	_ [len(CounterPeBlock{}.Classes) - ClassCount]struct{}
+	_ [ClassCount - len(CounterPeBlock{}.Classes)]struct{}
+	_ [len(CounterPeBlock{}.Anomalies) - AnomalyCount]struct{}
+	_ [AnomalyCount - len(CounterPeBlock{}.Anomalies)]struct{}
+)
 
 // Entries of the stats map.
 const (
@@ -59,6 +68,87 @@ const (
 	StatEventsLost    = int(CounterPeStatPE_STAT_EVENTS_LOST)
 )
 
+// kernelLayout is what the kernel programs define and user space names: read
+// from the object's BTF, so that a transport, an anomaly or a bucket added to
+// the C source needs no Go change.
+type kernelLayout struct {
+	transports   []string  // network.transport by enum pe_transport value
+	anomalies    []string  // error.type by anomaly entry - AnomalyFirst
+	bucketBounds []float64 // enum pe_bucket_bound, ascending
+}
+
+// layout is the kernel layout; the embedded object always has one (tests
+// check it), so failing to read it is a broken build.
+var layout = sync.OnceValue(func() kernelLayout {
+	l, err := readLayout()
+	if err != nil {
+		panic(fmt.Sprintf("bpf: the embedded object's layout: %v", err))
+	}
+	return l
+})
+
+func readLayout() (kernelLayout, error) {
+	spec, err := counterSpec()
+	if err != nil {
+		return kernelLayout{}, err
+	}
+	enum := func(name string) (*btf.Enum, error) {
+		var e *btf.Enum
+		if err := spec.Types.TypeByName(name, &e); err != nil {
+			return nil, fmt.Errorf("enum %s: %w", name, err)
+		}
+		return e, nil
+	}
+	// names returns the lower-case names of the enumerators of e that start
+	// with prefix, by value, for the values [first, end).
+	names := func(e *btf.Enum, prefix string, first, end int) ([]string, error) {
+		out := make([]string, end-first)
+		for _, v := range e.Values {
+			if i := int(v.Value) - first; strings.HasPrefix(v.Name, prefix) && i >= 0 && i < len(out) && out[i] == "" {
+				out[i] = strings.ToLower(strings.TrimPrefix(v.Name, prefix))
+			}
+		}
+		for i, n := range out {
+			if n == "" {
+				return nil, fmt.Errorf("enum %s: no %s enumerator of value %d", e.Name, prefix, first+i)
+			}
+		}
+		return out, nil
+	}
+	var l kernelLayout
+	transport, err := enum("pe_transport")
+	if err != nil {
+		return l, err
+	}
+	if l.transports, err = names(transport, "PE_TRANSPORT_", 0, int(CounterPeTransportPE_TRANSPORT_COUNT)); err != nil {
+		return l, err
+	}
+	entry, err := enum("pe_entry")
+	if err != nil {
+		return l, err
+	}
+	if l.anomalies, err = names(entry, "PE_ANOMALY_", AnomalyFirst, AnomalyFirst+AnomalyCount); err != nil {
+		return l, err
+	}
+	bounds, err := enum("pe_bucket_bound")
+	if err != nil {
+		return l, err
+	}
+	for _, v := range bounds.Values {
+		l.bucketBounds = append(l.bucketBounds, float64(v.Value))
+	}
+	slices.Sort(l.bucketBounds)
+	if len(l.bucketBounds) != BucketCount-1 {
+		return l, fmt.Errorf("%d bucket bounds for %d buckets", len(l.bucketBounds), BucketCount)
+	}
+	return l, nil
+}
+
+// BucketBounds returns the upper bounds (inclusive, bytes) of the
+// packet-size buckets but the last, which has none: the explicit bounds of
+// an OpenTelemetry histogram. The slice is shared: do not modify it.
+func BucketBounds() []float64 { return layout().bucketBounds }
+
 // Class is a traffic class: the network.type and network.transport attribute
 // values of the frames counted in one entry.
 type Class struct {
@@ -66,17 +156,9 @@ type Class struct {
 	Transport   string
 }
 
-var transports = [...]string{
-	CounterPeTransportPE_TRANSPORT_TCP:    "tcp",
-	CounterPeTransportPE_TRANSPORT_UDP:    "udp",
-	CounterPeTransportPE_TRANSPORT_ICMP:   "icmp",
-	CounterPeTransportPE_TRANSPORT_ICMPV6: "icmpv6",
-	CounterPeTransportPE_TRANSPORT_SCTP:   "sctp",
-	CounterPeTransportPE_TRANSPORT_OTHER:  "other",
-}
-
 // ClassOf returns the attributes of traffic class entry (0 <= entry < ClassCount).
 func ClassOf(entry int) Class {
+	transports := layout().transports
 	ipv4, ipv6 := int(CounterPeEntryPE_CLASS_IPV4), int(CounterPeEntryPE_CLASS_IPV6)
 	switch {
 	case entry >= ipv4 && entry < ipv4+len(transports):
@@ -101,8 +183,8 @@ func ClassEntry(networkType, transport string) (int, bool) {
 	return 0, false
 }
 
-// Anomaly entries follow the classes in each block. A frame with an anomaly is
-// counted in its class and in the anomaly entry.
+// Anomaly entries follow the classes. A frame with an anomaly is counted in
+// its class and in the anomaly entry.
 const (
 	AnomalyTruncated = int(CounterPeEntryPE_ANOMALY_TRUNCATED)
 	AnomalyMalformed = int(CounterPeEntryPE_ANOMALY_MALFORMED)
@@ -111,16 +193,10 @@ const (
 
 // AnomalyName returns the error.type attribute value of an anomaly entry.
 func AnomalyName(entry int) string {
-	switch entry {
-	case AnomalyTruncated:
-		return "truncated"
-	case AnomalyMalformed:
-		return "malformed"
-	case AnomalyTooDeep:
-		return "too_deep"
-	default:
-		return fmt.Sprintf("anomaly(%d)", entry)
+	if i := entry - AnomalyFirst; i >= 0 && i < AnomalyCount {
+		return layout().anomalies[i]
 	}
+	return fmt.Sprintf("anomaly(%d)", entry)
 }
 
 // BlockIndex returns the counters map key of the block of interface slot

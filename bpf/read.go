@@ -19,10 +19,10 @@ type Value struct {
 type Block struct {
 	// Classes holds the frames of each traffic class (ClassOf).
 	Classes [ClassCount]Value
-	// Anomalies holds the frames of each parse anomaly, which are counted in
-	// their class too; index i is the entry AnomalyFirst + i.
-	Anomalies [AnomalyCount]Value
-	// Buckets holds the packets of each packet-size bucket (BucketBounds).
+	// Anomalies holds the packets of each parse anomaly, which are counted
+	// in their class too; index i is the entry AnomalyFirst + i.
+	Anomalies [AnomalyCount]uint64
+	// Buckets holds the packets of each packet-size bucket (BucketBounds()).
 	Buckets [BucketCount]uint64
 	// Runs counts the program's runs on the block: a run counts one packet,
 	// or the segments of one GSO packet. RunNanoseconds is the time of the
@@ -37,7 +37,7 @@ func (b *Block) Entry(e int) Value {
 	case e < ClassCount:
 		return b.Classes[e]
 	case e < BucketFirst:
-		return b.Anomalies[e-ClassCount]
+		return Value{Packets: b.Anomalies[e-AnomalyFirst]}
 	default:
 		return Value{Packets: b.Buckets[e-BucketFirst]}
 	}
@@ -45,19 +45,16 @@ func (b *Block) Entry(e int) Value {
 
 // add adds the counters of one CPU's copy of the block.
 func (b *Block) add(cpu *CounterPeBlock) {
-	for e := range b.Classes {
-		b.Classes[e].Packets += cpu.Entries[e].Packets
-		b.Classes[e].Bytes += cpu.Entries[e].Bytes
+	for c := range b.Classes {
+		b.Classes[c].Packets += cpu.Classes[c].Packets
+		b.Classes[c].Bytes += cpu.Classes[c].Bytes
+		b.Runs += cpu.Classes[c].Packets
 	}
 	for i := range b.Anomalies {
-		b.Anomalies[i].Packets += cpu.Entries[AnomalyFirst+i].Packets
-		b.Anomalies[i].Bytes += cpu.Entries[AnomalyFirst+i].Bytes
+		b.Anomalies[i] += cpu.Anomalies[i]
 	}
 	for i := range b.Buckets {
-		b.Buckets[i] += cpu.Entries[BucketFirst+i].Packets
-	}
-	for e := range b.Classes {
-		b.Runs += cpu.Entries[e].Packets
+		b.Buckets[i] += cpu.Buckets[i]
 	}
 	b.Runs -= cpu.Runs.MoreSegments
 	b.RunNanoseconds += cpu.Runs.Ns

@@ -215,7 +215,7 @@ type Log struct {
 // Limits bounds resource usage.
 type Limits struct {
 	// MaxInterfaces is how many interfaces can be counted at once (it sizes the
-	// kernel maps and the metric cardinality limit); 1..65536, default 1024.
+	// kernel maps and the metric cardinality limit); 1..65536, default 4096.
 	MaxInterfaces int `yaml:"max_interfaces"`
 }
 
@@ -282,7 +282,7 @@ func Default() Config {
 		},
 		Resource: Resource{Attributes: map[string]string{}},
 		Log:      Log{Level: "info", Format: "json"},
-		Limits:   Limits{MaxInterfaces: 1024},
+		Limits:   Limits{MaxInterfaces: 4096},
 		Events:   Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
 		Flows:    Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 	}

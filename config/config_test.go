@@ -33,7 +33,7 @@ func TestDefault(t *testing.T) {
 		},
 		Resource: Resource{Attributes: map[string]string{}},
 		Log:      Log{Level: "info", Format: "json"},
-		Limits:   Limits{MaxInterfaces: 1024},
+		Limits:   Limits{MaxInterfaces: 4096},
 		Events:   Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
 		Flows:    Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,9 +37,11 @@ const seriesPerInterface = 2 * bpf.ClassCount * 2
 type fakeCounters struct {
 	blocks []bpf.Block
 	stats  []uint64
+	reads  atomic.Int64 // calls of Counters
 }
 
 func (f *fakeCounters) Counters(slots int, fn func([]bpf.Block) error) error {
+	f.reads.Add(1)
 	return fn(f.blocks[:2*slots])
 }
 

@@ -20,13 +20,17 @@ const ScopeName = "github.com/packet-exporter/packet-exporter"
 // sizeProducer turns the kernel's packet-size buckets into the histogram
 // packet_exporter.network.packet.size. The OpenTelemetry SDK has no
 // asynchronous histogram, so it is a metric Producer, one per reader: each
-// reader collects it with its own temporality.
+// reader collects it with its own temporality. It takes the buckets from the
+// read of the counters map that the receiver's callback made in the same
+// collection (the SDK runs callbacks before producers), so that one
+// collection reads the map once and the histogram agrees with the counters.
 type sizeProducer struct {
 	r     *Receiver
 	delta bool
 
-	mu   sync.Mutex
-	last map[histogramSeries]histogramState // delta: the previous collection
+	mu      sync.Mutex
+	lastGen uint64                             // the last snapshot produced
+	last    map[histogramSeries]histogramState // delta: the previous collection
 }
 
 // histogramSeries identifies one histogram series across collections: the
@@ -42,37 +46,100 @@ type histogramState struct {
 	time   time.Time
 }
 
+// sizeSnapshot is the packet-size state of every attached interface and
+// direction at one read of the counters map.
+type sizeSnapshot struct {
+	gen    uint64    // increases with every read kept
+	at     time.Time // when the map was read
+	series []sizeSeries
+}
+
+type sizeSeries struct {
+	key   histogramSeries
+	attrs attribute.Set
+	state histogramState
+}
+
+// snapshotMaxAge is how old a snapshot a producer takes from the callback
+// can be; an older one (a reader whose collection ran no callback) is read
+// again.
+const snapshotMaxAge = time.Second
+
+// sizesLocked returns the packet-size state of the attached interfaces in
+// blocks, read at now. The caller holds r.mu.
+func (r *Receiver) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
+	out := make([]sizeSeries, 0, 2*len(r.attached))
+	for _, a := range r.attached {
+		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+			block := &blocks[bpf.BlockIndex(a.slot, d)]
+			s := histogramState{counts: block.Buckets, time: now}
+			for _, v := range block.Classes {
+				s.sum += v.Bytes // every frame is in one class
+			}
+			out = append(out, sizeSeries{key: histogramSeries{bpf.BlockIndex(a.slot, d), a.start}, attrs: a.attrs.histogram[d], state: s})
+		}
+	}
+	return out
+}
+
+// keepSizes stores the snapshot of a read at the given time for the
+// producers, unless a later read is already stored (concurrent collections):
+// a producer never goes back in time.
+func (r *Receiver) keepSizes(at time.Time, series []sizeSeries) sizeSnapshot {
+	r.sizesMu.Lock()
+	defer r.sizesMu.Unlock()
+	if at.After(r.sizes.at) {
+		r.sizes = sizeSnapshot{gen: r.sizes.gen + 1, at: at, series: series}
+	}
+	return r.sizes
+}
+
+// sizesAfter returns the latest snapshot if it is newer than gen and at most
+// snapshotMaxAge old, else reads the counters map for a new one.
+func (r *Receiver) sizesAfter(gen uint64) (sizeSnapshot, error) {
+	r.sizesMu.Lock()
+	snap := r.sizes
+	r.sizesMu.Unlock()
+	if snap.gen > gen && time.Since(snap.at) <= snapshotMaxAge {
+		return snap, nil
+	}
+	now := time.Now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var series []sizeSeries
+	err := r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
+		series = r.sizesLocked(blocks, now)
+		return nil
+	})
+	if err != nil {
+		return sizeSnapshot{}, err
+	}
+	return r.keepSizes(now, series), nil
+}
+
 // PacketSizeProducer returns a Producer of the packet-size histogram for one
 // reader; delta selects delta temporality, as that reader wants it.
 func (r *Receiver) PacketSizeProducer(delta bool) sdkmetric.Producer {
 	return &sizeProducer{r: r, delta: delta, last: map[histogramSeries]histogramState{}}
 }
 
-// Produce reads the buckets of every attached interface and direction.
+// Produce returns the histogram of every attached interface and direction.
 func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
-	now := time.Now()
-	var points []metricdata.HistogramDataPoint[int64]
-	r := p.r
-	r.mu.RLock()
-	err := r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
-		for _, a := range r.attached {
-			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-				block := &blocks[bpf.BlockIndex(a.slot, d)]
-				s := histogramState{counts: block.Buckets}
-				for _, v := range block.Classes {
-					s.sum += v.Bytes // every frame is in one class
-				}
-				s.time = now
-				points = p.point(points, histogramSeries{bpf.BlockIndex(a.slot, d), a.start}, s, a.attrs.histogram[d])
-			}
-		}
-		return nil
-	})
-	r.mu.RUnlock()
+	p.mu.Lock()
+	lastGen := p.lastGen
+	p.mu.Unlock()
+	snap, err := p.r.sizesAfter(lastGen)
 	if err != nil {
 		return nil, err
 	}
-	p.forgetGone(now)
+	p.mu.Lock()
+	p.lastGen = max(p.lastGen, snap.gen)
+	p.mu.Unlock()
+	var points []metricdata.HistogramDataPoint[int64]
+	for _, s := range snap.series {
+		points = p.point(points, s.key, s.state, s.attrs)
+	}
+	p.forgetGone(snap.at)
 	if len(points) == 0 {
 		return nil, nil
 	}
@@ -126,7 +193,7 @@ func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], seri
 		StartTime:    start,
 		Time:         s.time,
 		Count:        count,
-		Bounds:       bpf.BucketBounds,
+		Bounds:       bpf.BucketBounds(),
 		BucketCounts: counts[:],
 		Sum:          int64(sum),
 	})

@@ -58,7 +58,7 @@ const (
 type interfaceAttributes struct {
 	histogram [2]attribute.Set
 	classes   [2][bpf.ClassCount]metric.MeasurementOption
-	anomalies [2][bpf.BucketFirst - bpf.ClassCount]metric.MeasurementOption
+	anomalies [2][bpf.AnomalyCount]metric.MeasurementOption
 }
 
 func newInterfaceAttributes(name string) *interfaceAttributes {
@@ -71,10 +71,10 @@ func newInterfaceAttributes(name string) *interfaceAttributes {
 				AttrInterface.String(name), AttrDirection.String(d.String()),
 				AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport)))
 		}
-		for entry := bpf.ClassCount; entry < bpf.BucketFirst; entry++ {
-			a.anomalies[d][entry-bpf.ClassCount] = metric.WithAttributeSet(attribute.NewSet(
+		for i := range bpf.AnomalyCount {
+			a.anomalies[d][i] = metric.WithAttributeSet(attribute.NewSet(
 				AttrInterface.String(name), AttrDirection.String(d.String()),
-				AttrErrorType.String(bpf.AnomalyName(entry))))
+				AttrErrorType.String(bpf.AnomalyName(bpf.AnomalyFirst+i))))
 		}
 	}
 	return a
@@ -245,12 +245,17 @@ func (r *Receiver) observeEvents(o metric.Observer, inst *instruments, stats []u
 	o.ObserveInt64(inst.flowsActive, p.limit.used.Load())
 }
 
-// observeCounters reads the counters map once and observes every non-zero
-// series of the attached interfaces.
+// observeCounters reads the counters map once, observes every non-zero
+// series of the attached interfaces and keeps the packet-size state for the
+// producers.
 func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
+		// The packet-size producers of this collection take the histogram
+		// from this read.
+		now := time.Now()
+		r.keepSizes(now, r.sizesLocked(blocks, now))
 		// Program runs are reported while the kernel collects BPF
 		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
 		// program served every interface.
@@ -265,9 +270,9 @@ func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 					o.ObserveInt64(inst.packets, int64(v.Packets), a.attrs.classes[d][class])
 					o.ObserveInt64(inst.bytes, int64(v.Bytes), a.attrs.classes[d][class])
 				}
-				for i, v := range block.Anomalies {
-					if v.Packets != 0 {
-						o.ObserveInt64(inst.parseErrors, int64(v.Packets), a.attrs.anomalies[d][i])
+				for i, packets := range block.Anomalies {
+					if packets != 0 {
+						o.ObserveInt64(inst.parseErrors, int64(packets), a.attrs.anomalies[d][i])
 					}
 				}
 			}

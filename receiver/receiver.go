@@ -41,6 +41,9 @@ type Receiver struct {
 	events *pipeline // nil with the event stream off
 	runs   *runStats
 
+	sizesMu sync.Mutex
+	sizes   sizeSnapshot // the packet-size state of the last read
+
 	mu       sync.RWMutex
 	slots    *slotSet
 	names    []string            // interface name by slot, "" when free

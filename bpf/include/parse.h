@@ -17,20 +17,35 @@ enum pe_direction {
 	PE_DIRECTION_COUNT = 2,
 };
 
+/*
+ * The transports a network type's traffic is split into, one line each:
+ * X(NAME, IP protocol number, length of the fixed header checked for
+ * truncation (0: not checked), whether the header starts with the ports). A
+ * new transport is one line here: its network.transport value is NAME in
+ * lower case, which user space reads from the object's BTF (enum
+ * pe_transport), and every frame of another protocol counts as OTHER.
+ */
+#define PE_TRANSPORTS(X)                    \
+	X(TCP, PE_IPPROTO_TCP, 20, 1)       \
+	X(UDP, PE_IPPROTO_UDP, 8, 1)        \
+	X(ICMP, PE_IPPROTO_ICMP, 8, 0)      \
+	X(ICMPV6, PE_IPPROTO_ICMPV6, 4, 0)  \
+	X(SCTP, PE_IPPROTO_SCTP, 12, 1)
+
 /* Transport offsets inside a network type's block of classes. */
 enum pe_transport {
-	PE_TRANSPORT_TCP = 0,
-	PE_TRANSPORT_UDP = 1,
-	PE_TRANSPORT_ICMP = 2,
-	PE_TRANSPORT_ICMPV6 = 3,
-	PE_TRANSPORT_SCTP = 4,
-	PE_TRANSPORT_OTHER = 5,
-	PE_TRANSPORT_COUNT = 6,
+#define PE_TRANSPORT_ENUM(name, proto, hlen, ports) PE_TRANSPORT_##name,
+	PE_TRANSPORTS(PE_TRANSPORT_ENUM)
+#undef PE_TRANSPORT_ENUM
+	PE_TRANSPORT_OTHER,
+	PE_TRANSPORT_COUNT,
 };
 
 /*
- * Traffic classes and anomaly entries: the offset of a frame's counter inside
- * one (interface, direction) block of the counters map.
+ * Traffic classes (network type x transport) and parse anomalies: the entry
+ * of a frame's counter in one (interface, direction) block of the counters
+ * map, and the values of pe_event.class and pe_event.anomaly. User space
+ * names an anomaly after its enumerator (PE_ANOMALY_TOO_DEEP: too_deep).
  */
 enum pe_entry {
 	PE_CLASS_IPV4 = 0,                      /* + enum pe_transport */
@@ -43,14 +58,26 @@ enum pe_entry {
 	PE_ANOMALY_TRUNCATED = PE_CLASS_COUNT, /* the frame ends inside a header */
 	PE_ANOMALY_MALFORMED,                  /* a header field makes no sense (IP version, IHL) */
 	PE_ANOMALY_TOO_DEEP,                   /* more VLAN tags or IPv6 extension headers than walked */
-	/*
-	 * Packet-size histogram buckets (packets only): frames of at most 64,
-	 * 128, 256, 512, 1024, 1518, 9000 bytes, larger.
-	 */
-	PE_BUCKET_FIRST,
-	PE_BUCKET_COUNT = 8,
-	PE_ENTRIES_PER_DIRECTION = PE_BUCKET_FIRST + PE_BUCKET_COUNT,
+	PE_ANOMALY_END,
+	PE_ANOMALY_COUNT = PE_ANOMALY_END - PE_ANOMALY_TRUNCATED,
 };
+
+/*
+ * Upper bounds (inclusive, bytes) of the packet-size buckets but the last,
+ * which has none: frames of at most 64, 128, 256, 512, 1024, 1518, 9000
+ * bytes, larger. User space reads them from the object's BTF.
+ */
+enum pe_bucket_bound {
+	PE_BOUND_0 = 64,
+	PE_BOUND_1 = 128,
+	PE_BOUND_2 = 256,
+	PE_BOUND_3 = 512,
+	PE_BOUND_4 = 1024,
+	PE_BOUND_5 = 1518,
+	PE_BOUND_6 = 9000,
+};
+
+#define PE_BUCKET_COUNT 8
 
 #define PE_MAX_VLAN_TAGS 2
 #define PE_MAX_IPV6_EXT_HEADERS 6
@@ -94,16 +121,11 @@ struct pe_parsed {
 static __always_inline __u32 pe_transport_of(__u8 proto)
 {
 	switch (proto) {
-	case PE_IPPROTO_TCP:
-		return PE_TRANSPORT_TCP;
-	case PE_IPPROTO_UDP:
-		return PE_TRANSPORT_UDP;
-	case PE_IPPROTO_ICMP:
-		return PE_TRANSPORT_ICMP;
-	case PE_IPPROTO_ICMPV6:
-		return PE_TRANSPORT_ICMPV6;
-	case PE_IPPROTO_SCTP:
-		return PE_TRANSPORT_SCTP;
+#define PE_TRANSPORT_OF(name, proto, hlen, ports) \
+	case proto:                               \
+		return PE_TRANSPORT_##name;
+		PE_TRANSPORTS(PE_TRANSPORT_OF)
+#undef PE_TRANSPORT_OF
 	default:
 		return PE_TRANSPORT_OTHER;
 	}
@@ -113,15 +135,25 @@ static __always_inline __u32 pe_transport_of(__u8 proto)
 static __always_inline __u32 pe_l4_min_len(__u8 proto)
 {
 	switch (proto) {
-	case PE_IPPROTO_TCP:
-		return 20;
-	case PE_IPPROTO_UDP:
-	case PE_IPPROTO_ICMP:
-		return 8;
-	case PE_IPPROTO_ICMPV6:
-		return 4;
-	case PE_IPPROTO_SCTP:
-		return 12;
+#define PE_L4_MIN_LEN(name, proto, hlen, ports) \
+	case proto:                             \
+		return hlen;
+		PE_TRANSPORTS(PE_L4_MIN_LEN)
+#undef PE_L4_MIN_LEN
+	default:
+		return 0;
+	}
+}
+
+/* Whether the header of transport (enum pe_transport) starts with the ports. */
+static __always_inline int pe_has_ports(__u32 transport)
+{
+	switch (transport) {
+#define PE_HAS_PORTS(name, proto, hlen, ports) \
+	case PE_TRANSPORT_##name:              \
+		return ports;
+		PE_TRANSPORTS(PE_HAS_PORTS)
+#undef PE_HAS_PORTS
 	default:
 		return 0;
 	}
