@@ -230,28 +230,6 @@ func (s *peProgramSet) heldPrograms(tb testing.TB, pid int) map[ebpf.ProgramID]b
 	return held
 }
 
-// countPEPrograms returns how many BPF programs of the whole system are named
-// pe_count... (other processes' included); programs it cannot open (gone
-// meanwhile) are skipped.
-func countPEPrograms(tb testing.TB) int {
-	tb.Helper()
-	probe := newPEProgramSet()
-	n := 0
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return n
-		}
-		if err != nil {
-			tb.Fatalf("list BPF programs: %v", err)
-		}
-		id = next
-		if probe.isPE(id) {
-			n++
-		}
-	}
-}
-
 // programExists reports whether the kernel still has program id.
 func programExists(id ebpf.ProgramID) bool {
 	prog, err := ebpf.NewProgramFromID(id)

@@ -101,6 +101,12 @@ func BenchmarkKernelCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The XDP program without multi-buffer support, which reads a frame's
+	// length without a helper call.
+	peLinear, err := maps.XDPLinear()
+	if err != nil {
+		b.Fatal(err)
+	}
 	// The same programs finding the slot with the hash lookup, as for
 	// ifindexes beyond the direct-mapped array.
 	hashMaps, err := bpf.NewMaps(1, bpf.EventOptions{}, bpf.WithDirectIfindexes(1))
@@ -150,6 +156,7 @@ func BenchmarkKernelCost(b *testing.B) {
 		{"xdp-naive", naive.NaiveXdp},
 		{"xdp-perif", perInterface.PeCountXdp},
 		{"xdp-pe-hash", hashXDP},
+		{"xdp-pe-linear", peLinear},
 		{"tc-trivial", trivial.TrivialTc},
 		{"tc-pe", peTC},
 		{"tc-perif", perInterface.PeCountTc},

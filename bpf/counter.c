@@ -10,7 +10,7 @@
  *
  * Each program is loaded once and attached to every counted interface. It
  * finds the interface's counter block from the ifindex the kernel gives it
- * (pe_slot_of): a direct-mapped array from ifindex to slot, whose lookup the
+ * (pe_block_of): a direct-mapped array from ifindex to slot, whose lookup the
  * verifier inlines into a bounds check and a load, with a hash map for the
  * rare ifindexes beyond the array. Counting costs a parse, two inlined array
  * lookups and a few increments. (Measured against the alternatives in
@@ -180,12 +180,13 @@ static __always_inline __u32 pe_size_bucket(__u64 len)
 	return len <= PE_BOUND_6 ? 6 : 7;
 }
 
+/* pe_block_of's answer for an interface with no slot. */
+#define PE_NO_BLOCK 0xffffffff
+
 /*
  * Returns the counter block of direction dir of interface ifindex, or
  * PE_NO_BLOCK (counted as unmapped) when the interface has no slot.
  */
-#define PE_NO_BLOCK 0xffffffff
-
 static __always_inline __u32 pe_block_of(__u32 ifindex, __u32 dir)
 {
 	__u32 *slot = bpf_map_lookup_elem(&pe_slots, &ifindex);

@@ -1,7 +1,9 @@
 package receiver_test
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -245,12 +247,12 @@ func quietUp(name string, index *int) error {
 	return netlink.LinkSetUp(l)
 }
 
-// TestUnmappedFrameCounted attaches the receiver's tc program to an interface
-// the receiver does not count (it has no slot): its frames go through and are
-// counted in packet_exporter.kernel.count_errors as unmapped_interface.
+// TestUnmappedFrameCounted attaches the receiver's ingress program to an
+// interface the receiver does not count (it has no slot), through the hook
+// the receiver uses: its frames go through and are counted in
+// packet_exporter.kernel.count_errors as unmapped_interface.
 func TestUnmappedFrameCounted(t *testing.T) {
 	testenv.RequireRoot(t)
-	requireTCX(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	counted := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
@@ -262,14 +264,19 @@ func TestUnmappedFrameCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	var l link.Link
-	if err := a.Do(func() error {
-		l, err = link.AttachTCX(link.TCXOptions{Interface: other.IndexA, Program: prog, Attach: ebpf.AttachTCXIngress})
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	if tcHook() == receiver.HookTC {
+		addClsact(t, a, other.IndexA)
+		addFilter(t, a, other.IndexA, netlink.HANDLE_MIN_INGRESS, 1, 1, "unmapped", prog)
+	} else {
+		var l link.Link
+		if err := a.Do(func() error {
+			l, err = link.AttachTCX(link.TCXOptions{Interface: other.IndexA, Program: prog, Attach: ebpf.AttachTCXIngress})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
 	}
-	defer l.Close()
 	const frames = 6
 	frame := tf.MustBuild(tf.Frame{Dst: [6]byte{0x02, 0, 0, 0, 0, 0x99}, IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 9, DstPort: 9}})
 	for range frames {
@@ -283,5 +290,82 @@ func TestUnmappedFrameCounted(t *testing.T) {
 	}
 	if got := receivedByInterface(t, recv); len(got) != 0 {
 		t.Errorf("counted %v, want nothing", got)
+	}
+}
+
+// TestChurnWithTraffic creates and deletes veth pairs without pause while UDP
+// traffic flows on a fixed pair: the fixed pair's counts stay exact (equal to
+// the datagrams sent and to the veth's own counters), and once the receiver
+// is closed its programs are gone from the kernel and nothing is attached.
+func TestChurnWithTraffic(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	fixed := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	recv := startIn(t, a, nil)
+	waitFor(t, 5*time.Second, "fixed pair attached", func() bool { return attached(recv, fixed.NameA) })
+	ingress, egress := attachedPrograms(t, a, fixed.IndexA)
+	before := testenv.LinkStatsOf(t, a, fixed.NameA)
+	sink := testtraffic.ListenUDP(t, a, fixed.IPv4A.Addr())
+
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go func() {
+		n := 0
+		defer func() { sent <- n }() // also when SendUDP fails the test and ends the goroutine
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			testtraffic.SendUDP(t, b, fixed.IPv4B.Addr(), sink.Addr, 20, 32)
+			n += 20
+		}
+	}()
+	const pairs = 300
+	for i := range pairs {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i)}, PeerName: fmt.Sprintf("churn%dp", i), PeerNamespace: netlink.NsFd(int(b.Handle))}
+		if err := a.Do(func() error {
+			if err := netlink.LinkAdd(v); err != nil {
+				return err
+			}
+			if err := netlink.LinkSetUp(v); err != nil {
+				return err
+			}
+			if i >= 10 { // ten alive at a time
+				return netlink.LinkDel(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i-10)}})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	datagrams := <-sent
+	waitFor(t, 5*time.Second, "the fixed pair's datagrams counted", func() bool {
+		n, _ := udpReceived(t, recv, fixed.NameA)
+		return n == int64(datagrams)
+	})
+	if rx := testenv.LinkStatsOf(t, a, fixed.NameA).RxPackets - before.RxPackets; rx != uint64(datagrams) {
+		t.Errorf("%s received %d frames, %d datagrams sent", fixed.NameA, rx, datagrams)
+	}
+	waitFor(t, 10*time.Second, "the churned interfaces attached or forgotten", func() bool { return len(recv.Attached()) == 11 })
+	if errs := collect(t, recv)[receiver.MetricCountErrors]; errs["error.type=unmapped_interface"] != 0 || errs["error.type=no_counter"] != 0 {
+		t.Errorf("count errors: %v", errs)
+	}
+	t.Logf("%d datagrams counted exactly while %d pairs came and went", datagrams, pairs)
+
+	if err := recv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.AssertNothingAttached(t, a, fixed.NameA)
+	for _, id := range append(ingress, egress...) {
+		waitFor(t, 5*time.Second, fmt.Sprintf("program %d unloaded", id), func() bool {
+			p, err := ebpf.NewProgramFromID(id)
+			if err == nil {
+				p.Close()
+			}
+			return errors.Is(err, os.ErrNotExist)
+		})
 	}
 }
