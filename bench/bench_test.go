@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,11 +92,22 @@ func withThreadOnCPU(cpu int, fn func() error) error {
 // runCost returns the kernel's mean run time of prog on frame, in ns per run.
 func runCost(tb testing.TB, prog *ebpf.Program, frame []byte) float64 {
 	tb.Helper()
-	_, d, err := prog.Benchmark(frame, kernelRepeat(), nil)
+	_, d, err := prog.Benchmark(frame, kernelRepeat(), func() { interruptsOf(prog).Add(1) })
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return float64(d) / float64(time.Nanosecond)
+}
+
+// interrupted counts, per program, the runCost calls a signal interrupted.
+// cilium/ebpf runs an interrupted BPF_PROG_TEST_RUN again from the start, so
+// the program ran up to kernelRepeat() times more than the calls say: what
+// it wrote (event records) must be checked against that.
+var interrupted sync.Map // *ebpf.Program -> *atomic.Int64
+
+func interruptsOf(prog *ebpf.Program) *atomic.Int64 {
+	n, _ := interrupted.LoadOrStore(prog, new(atomic.Int64))
+	return n.(*atomic.Int64)
 }
 
 // samples are repeated measurements of one quantity.

@@ -134,7 +134,7 @@ const (
 	PerInterfaceVarPeEventsEnabled   = "pe_events_enabled"
 	PerInterfaceVarPeFixedBlock      = "pe_fixed_block"
 	PerInterfaceVarPeSampleRate      = "pe_sample_rate"
-	PerInterfaceVarPeTiming          = "pe_timing"
+	PerInterfaceVarPeTimed           = "pe_timed"
 )
 
 // LoadPerInterface returns the embedded CollectionSpec for PerInterface.
@@ -211,7 +211,7 @@ type PerInterfaceVariableSpecs struct {
 	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
 	PeFixedBlock     *ebpf.VariableSpec `ebpf:"pe_fixed_block"`
 	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
-	PeTiming         *ebpf.VariableSpec `ebpf:"pe_timing"`
+	PeTimed          *ebpf.VariableSpec `ebpf:"pe_timed"`
 }
 
 // PerInterfaceObjects contains all objects after they have been loaded into the kernel.
@@ -268,7 +268,7 @@ type PerInterfaceVariables struct {
 	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
 	PeFixedBlock     *ebpf.Variable `ebpf:"pe_fixed_block"`
 	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
-	PeTiming         *ebpf.Variable `ebpf:"pe_timing"`
+	PeTimed          *ebpf.Variable `ebpf:"pe_timed"`
 }
 
 // PerInterfacePrograms contains all programs after they have been loaded into the kernel.

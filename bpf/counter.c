@@ -35,7 +35,7 @@ struct pe_value {
  * CPU: the kernel's own run statistics are per program, and one program
  * serves every interface. A run counts one packet, or the segments of a GSO
  * packet: the runs are the packets counted less the further segments. Their
- * time is measured while user space asks for it (pe_timing).
+ * time is measured by the timed variant of the programs (pe_timed).
  */
 struct pe_runs {
 	__u64 more_segments; /* packets counted beyond one per run */
@@ -143,13 +143,12 @@ struct {
 volatile const __u32 pe_direction = 0;      /* enum pe_direction of the tc instance's hook */
 volatile const __u32 pe_events_enabled = 0; /* write event records */
 volatile const __u32 pe_sample_rate = 1;    /* one record per pe_sample_rate frames per CPU */
-
 /*
- * Set by user space while the programs run, in the .bss map all of them
- * share: time each run (while the kernel collects BPF statistics). A global
- * variable is read with one load, without a map lookup.
+ * Time each run: user space attaches a timed variant of the programs while
+ * the kernel collects BPF statistics. Untimed, the verifier removes the
+ * clock reads, and the runs cost nothing to time.
  */
-volatile __u32 pe_timing = 0;
+volatile const __u32 pe_timed = 0;
 
 /* Keep these types in the object's BTF so bpf2go generates Go for them. */
 volatile const enum pe_entry pe_btf_entry;
@@ -213,13 +212,13 @@ static __always_inline __u32 pe_block_of(__u32 ifindex, __u32 dir)
 /* Returns the start time of a run to be timed, 0 when runs are not timed. */
 static __always_inline __u64 pe_run_start(void)
 {
-	return unlikely(pe_timing) ? bpf_ktime_get_ns() : 0;
+	return pe_timed ? bpf_ktime_get_ns() : 0;
 }
 
 /* Adds the time of a timed run (start not 0) on block index. */
 static __always_inline void pe_run_end(__u32 index, __u64 start)
 {
-	if (likely(!start))
+	if (!pe_timed)
 		return;
 	struct pe_block *block = bpf_map_lookup_elem(&pe_counters, &index);
 	if (block)
@@ -391,10 +390,7 @@ int pe_count_tc(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	struct pe_parsed parsed;
 	__u64 start = PE_RUN_START();
-	__u32 block = PE_BLOCK_OF(skb->ifindex, pe_direction);
 
-	if (unlikely(block == PE_NO_BLOCK))
-		return TCX_NEXT;
 	/* Headers in paged data: make them readable (content is unchanged). */
 	if (unlikely(data_end - data < PE_TC_PULL_LEN && data_end - data < len)) {
 		bpf_skb_pull_data(skb, len < PE_TC_PULL_LEN ? len : PE_TC_PULL_LEN);
@@ -414,6 +410,10 @@ int pe_count_tc(struct __sk_buff *skb)
 		bytes += (__u64)(segs - 1) * (parsed.hdr_len + outer_tags * PE_VLAN_HLEN);
 		seg_len = bytes / segs;
 	}
+	/* After the parse: one value fewer to keep across it. */
+	__u32 block = PE_BLOCK_OF(skb->ifindex, pe_direction);
+	if (unlikely(block == PE_NO_BLOCK))
+		return TCX_NEXT;
 	pe_account(block, &parsed, packets, bytes, seg_len);
 	if (pe_events_enabled)
 		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, block, packets, bytes,

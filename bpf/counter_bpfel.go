@@ -133,7 +133,7 @@ const (
 	CounterVarPeDirection       = "pe_direction"
 	CounterVarPeEventsEnabled   = "pe_events_enabled"
 	CounterVarPeSampleRate      = "pe_sample_rate"
-	CounterVarPeTiming          = "pe_timing"
+	CounterVarPeTimed           = "pe_timed"
 )
 
 // LoadCounter returns the embedded CollectionSpec for Counter.
@@ -209,7 +209,7 @@ type CounterVariableSpecs struct {
 	PeDirection      *ebpf.VariableSpec `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
 	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
-	PeTiming         *ebpf.VariableSpec `ebpf:"pe_timing"`
+	PeTimed          *ebpf.VariableSpec `ebpf:"pe_timed"`
 }
 
 // CounterObjects contains all objects after they have been loaded into the kernel.
@@ -265,7 +265,7 @@ type CounterVariables struct {
 	PeDirection      *ebpf.Variable `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
 	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
-	PeTiming         *ebpf.Variable `ebpf:"pe_timing"`
+	PeTimed          *ebpf.Variable `ebpf:"pe_timed"`
 }
 
 // CounterPrograms contains all programs after they have been loaded into the kernel.

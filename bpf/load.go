@@ -1,7 +1,6 @@
 package bpf
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -11,13 +10,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
-	"golang.org/x/sys/unix"
 )
 
 var counterSpec = sync.OnceValues(LoadCounter)
-
-// globalsMap is the map of the programs' global variables (.bss).
-const globalsMap = ".bss"
 
 // Maps are the maps of one set of counting programs, and the programs: each
 // is loaded once, on first use, and attached to every counted interface.
@@ -36,16 +31,21 @@ type Maps struct {
 	// is below its size (0: not counted); SlotsOverflow holds those of the
 	// others. MapInterface and UnmapInterface keep them.
 	SlotsByIfindex, SlotsOverflow *ebpf.Map
-	// Globals is the programs' .bss section, their variables that user space
-	// changes while they run (SetTiming).
-	Globals *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
 	// EventOptions are the event-stream settings the programs are loaded with.
 	EventOptions EventOptions
 
 	mu       sync.Mutex
-	programs map[string]*ebpf.Program // by program name and direction
+	programs map[programKey]*ebpf.Program
+	timed    bool // XDP and TC return the timed variants
+}
+
+// programKey identifies one loaded variant of a program.
+type programKey struct {
+	name      string
+	direction Direction
+	timed     bool
 }
 
 // DefaultDirectIfindexes is the default size of the direct-mapped part of the
@@ -105,16 +105,11 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Maps{Slots: slots, EventOptions: events, programs: map[string]*ebpf.Program{}}
+	m := &Maps{Slots: slots, EventOptions: events, programs: map[programKey]*ebpf.Program{}}
 	create := func(name string, maxEntries uint32) (*ebpf.Map, error) {
 		ms := spec.Maps[name].Copy()
 		if maxEntries > 0 {
 			ms.MaxEntries = maxEntries
-		}
-		if name == globalsMap {
-			// As the loader makes a data section's map (Linux 5.5): a
-			// replacement must match it.
-			ms.Flags |= unix.BPF_F_MMAPABLE
 		}
 		mp, err := ebpf.NewMap(ms)
 		if err != nil {
@@ -133,7 +128,6 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		{&m.Sampler, CounterMapPeSampler, 0},
 		{&m.SlotsByIfindex, CounterMapPeSlots, uint32(o.directIfindexes)},
 		{&m.SlotsOverflow, CounterMapPeSlotsOverflow, uint32(slots)},
-		{&m.Globals, globalsMap, 0},
 	} {
 		if *c.dst, err = create(c.name, c.maxEntries); err != nil {
 			m.Close()
@@ -170,7 +164,6 @@ func (m *Maps) all() map[string]*ebpf.Map {
 		CounterMapPeSampler:       m.Sampler,
 		CounterMapPeSlots:         m.SlotsByIfindex,
 		CounterMapPeSlotsOverflow: m.SlotsOverflow,
-		globalsMap:                m.Globals,
 	}
 }
 
@@ -202,18 +195,19 @@ func (m *Maps) TC(d Direction) (*ebpf.Program, error) {
 	return m.program(CounterProgPeCountTc, d)
 }
 
-// program returns the program of the given name loaded for direction d.
+// program returns the program of the given name loaded for direction d, in
+// the variant SetTiming chose.
 func (m *Maps) program(name string, d Direction) (*ebpf.Program, error) {
-	key := fmt.Sprintf("%s/%s", name, d)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	key := programKey{name: name, direction: d, timed: m.timed}
 	if p, ok := m.programs[key]; ok {
 		return p, nil
 	}
 	if m.programs == nil {
 		return nil, fmt.Errorf("load %s: maps closed", name)
 	}
-	p, err := m.load(name, d)
+	p, err := m.load(key)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +215,9 @@ func (m *Maps) program(name string, d Direction) (*ebpf.Program, error) {
 	return p, nil
 }
 
-// load loads program with the maps of m, counting frames of direction d.
-func (m *Maps) load(program string, d Direction) (*ebpf.Program, error) {
+// load loads a variant of a program with the maps of m.
+func (m *Maps) load(key programKey) (*ebpf.Program, error) {
+	program := key.name
 	base, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -237,14 +232,17 @@ func (m *Maps) load(program string, d Direction) (*ebpf.Program, error) {
 	for name, mp := range replacements {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
 	}
-	enabled := uint32(0)
-	if m.EventOptions.Enabled {
-		enabled = 1
+	flag := func(b bool) uint32 {
+		if b {
+			return 1
+		}
+		return 0
 	}
 	for name, value := range map[string]uint32{
-		CounterVarPeDirection:     uint32(d),
-		CounterVarPeEventsEnabled: enabled,
+		CounterVarPeDirection:     uint32(key.direction),
+		CounterVarPeEventsEnabled: flag(m.EventOptions.Enabled),
 		CounterVarPeSampleRate:    m.EventOptions.SampleRate,
+		CounterVarPeTimed:         flag(key.timed),
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("load %s: set %s: %w", program, name, err)
@@ -298,22 +296,14 @@ func (m *Maps) UnmapInterface(ifindex int) error {
 	return nil
 }
 
-// SetTiming turns the timing of the programs' runs on or off: while on, each
-// run reads the clock twice and adds its time to its block (Block.RunNanoseconds).
-func (m *Maps) SetTiming(on bool) error {
-	spec, err := counterSpec()
-	if err != nil {
-		return err
-	}
-	v := spec.Variables[CounterVarPeTiming]
-	value := make([]byte, m.Globals.ValueSize())
-	if on {
-		binary.NativeEndian.PutUint32(value[v.Offset:], 1)
-	}
-	if err := m.Globals.Put(uint32(0), value); err != nil {
-		return fmt.Errorf("set timing: %w", err)
-	}
-	return nil
+// SetTiming chooses the variant XDP, XDPLinear and TC return from now on:
+// timed, whose runs read the clock twice and add their time to their block
+// (Block.RunNanoseconds), or not. Programs already attached stay as they are:
+// the caller attaches the chosen variant in their place.
+func (m *Maps) SetTiming(timed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.timed = timed
 }
 
 // KernelRunCount returns the runs the kernel's BPF statistics counted for

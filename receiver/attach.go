@@ -212,6 +212,43 @@ func (r *Receiver) attachTCX(index int, d bpf.Direction, prog *ebpf.Program) (ho
 	return hook{direction: d, kind: HookTCX, programID: r.programID(prog), link: bpfLink{l}}, nil
 }
 
+// retime attaches the timed variant of the programs (timed) or the untimed
+// one in place of the other on every counted interface. A link update swaps
+// the program atomically, and a legacy tc filter is replaced in place, so no
+// frame goes uncounted. It does nothing when a later judgement of runStats
+// has superseded timed.
+func (r *Receiver) retime(timed bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	if r.runs.judged() != timed {
+		return
+	}
+	r.maps.SetTiming(timed)
+	swapped := 0
+	for _, a := range r.attached {
+		for i := range a.hooks {
+			h := &a.hooks[i]
+			prog, err := r.maps.TC(h.direction)
+			if h.kind == HookXDP {
+				prog, err = r.maps.XDP()
+			}
+			if err == nil {
+				err = h.link.Update(prog, r.programID(prog))
+			}
+			if err != nil {
+				r.log.Warn("program runs not timed on this interface", zap.String("interface", a.name), zap.Error(err))
+				continue
+			}
+			h.programID = r.programID(prog)
+			swapped++
+		}
+	}
+	r.log.Info("program run timing", zap.Bool("timed", timed), zap.Int("programs", swapped))
+}
+
 // programID returns the kernel's ID of prog, or 0 when it cannot be read;
 // each program is asked once.
 func (r *Receiver) programID(prog *ebpf.Program) uint32 {

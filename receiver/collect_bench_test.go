@@ -47,10 +47,8 @@ func (f *fakeCounters) Counters(slots int, fn func([]bpf.Block) error) error {
 
 func (f *fakeCounters) Stats() ([]uint64, error) { return f.stats, nil }
 
-// KernelRunCount and SetTiming stand for programs whose runs the kernel does
-// not count.
+// KernelRunCount stands for programs whose runs the kernel does not count.
 func (f *fakeCounters) KernelRunCount() (uint64, error) { return 0, nil }
-func (f *fakeCounters) SetTiming(bool) error            { return nil }
 
 // benchReceiver returns a Receiver with as many synthetic interfaces as it
 // takes to expose exactly series traffic series, behind a fake counter

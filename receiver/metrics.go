@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 )
@@ -39,6 +40,11 @@ const (
 	MetricFlowBytes       = "packet_exporter.flow.io"
 	MetricFlowsActive     = "packet_exporter.flows.active"
 	MetricPacketSize      = "packet_exporter.network.packet.size"
+
+	// The devices' own counters, under the OpenTelemetry semantic
+	// conventions' names.
+	MetricDeviceDropped = "system.network.packet.dropped"
+	MetricDeviceErrors  = "system.network.errors"
 )
 
 // Attribute keys.
@@ -58,6 +64,7 @@ const (
 type interfaceAttributes struct {
 	histogram [2]attribute.Set
 	classes   [2][bpf.ClassCount]metric.MeasurementOption
+	device    [2]metric.MeasurementOption // interface and direction
 	anomalies [2][bpf.AnomalyCount]metric.MeasurementOption
 }
 
@@ -65,6 +72,7 @@ func newInterfaceAttributes(name string) *interfaceAttributes {
 	a := &interfaceAttributes{}
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 		a.histogram[d] = attribute.NewSet(AttrInterface.String(name), AttrDirection.String(d.String()))
+		a.device[d] = metric.WithAttributeSet(a.histogram[d])
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
 			a.classes[d][entry] = metric.WithAttributeSet(attribute.NewSet(
@@ -90,6 +98,7 @@ type BuildInfo struct {
 type instruments struct {
 	packets, bytes, parseErrors, countErrors, readErrors metric.Int64ObservableCounter
 	failures, resyncs, programRuns                       metric.Int64ObservableCounter
+	deviceDropped, deviceErrors                          metric.Int64ObservableCounter
 	programTime                                          metric.Float64ObservableCounter
 	attached, skipped, buildInfo, features               metric.Int64ObservableGauge
 	readDuration                                         metric.Float64Histogram
@@ -102,7 +111,7 @@ type instruments struct {
 
 func newInstruments(meter metric.Meter) (*instruments, error) {
 	var i instruments
-	var errs [14]error
+	var errs [16]error
 	i.packets, errs[0] = meter.Int64ObservableCounter(MetricPackets, metric.WithUnit("{packet}"),
 		metric.WithDescription("Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."))
 	i.bytes, errs[1] = meter.Int64ObservableCounter(MetricBytes, metric.WithUnit("By"),
@@ -112,7 +121,7 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	i.countErrors, errs[3] = meter.Int64ObservableCounter(MetricCountErrors, metric.WithUnit("{packet}"),
 		metric.WithDescription("Frames the kernel programs could not count."))
 	i.readErrors, errs[4] = meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
-		metric.WithDescription("Failed reads of the kernel maps during collection."))
+		metric.WithDescription("Failed reads of the kernel maps or of the devices' statistics during collection."))
 	i.attached, errs[5] = meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
 		metric.WithDescription("Programs attached, by interface, direction, hook (xdp, tcx or tc) and XDP mode."))
 	i.failures, errs[6] = meter.Int64ObservableCounter(MetricAttachFailed, metric.WithUnit("{failure}"),
@@ -132,6 +141,10 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
 	i.features, errs[13] = meter.Int64ObservableGauge(MetricFeatures,
 		metric.WithDescription("Kernel features found at start-up, by feature: 1 available, 0 missing."))
+	i.deviceDropped, errs[14] = meter.Int64ObservableCounter(MetricDeviceDropped, metric.WithUnit("{packet}"),
+		metric.WithDescription("Packets the network device dropped, as the kernel counts them for it (ip -s link), by counted interface and direction."))
+	i.deviceErrors, errs[15] = meter.Int64ObservableCounter(MetricDeviceErrors, metric.WithUnit("{error}"),
+		metric.WithDescription("Errors of the network device, as the kernel counts them for it (ip -s link), by counted interface and direction."))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("create instruments: %w", err)
 	}
@@ -184,7 +197,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 
 	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
 		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
-		inst.features}
+		inst.features, inst.deviceDropped, inst.deviceErrors}
 	if r.events != nil {
 		if err := inst.newEventInstruments(meter); err != nil {
 			return nil, err
@@ -217,6 +230,12 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 			o.ObserveInt64(inst.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 			if r.events != nil {
 				r.observeEvents(o, inst, stats)
+			}
+		}
+		if r.nl != nil { // nil in benchmarks of the collection path
+			if err := r.observeDevices(o, inst); err != nil {
+				readFailures.Add(1)
+				errs = append(errs, err)
 			}
 		}
 		o.ObserveInt64(inst.readErrors, readFailures.Load())
@@ -259,7 +278,13 @@ func (r *Receiver) observeCounters(o metric.Observer, inst *instruments) error {
 		// Program runs are reported while the kernel collects BPF
 		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
 		// program served every interface.
-		runsOn := r.runs.update(blocks, r.log)
+		runsOn, changed, err := r.runs.update(blocks)
+		if err != nil {
+			r.log.Debug("program run statistics", zap.Error(err))
+		}
+		if changed {
+			go r.retime(runsOn) // it waits for this collection's lock
+		}
 		for _, a := range r.attached {
 			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 				block := &blocks[bpf.BlockIndex(a.slot, d)]

@@ -3,28 +3,25 @@ package receiver
 import (
 	"sync"
 
-	"go.uber.org/zap"
-
 	"github.com/packet-exporter/packet-exporter/bpf"
 )
 
-// runTimer is what runStats needs of the programs: *bpf.Maps, a fake in
-// benchmarks of the collection path.
-type runTimer interface {
+// kernelRunCounter is what runStats reads of the programs: *bpf.Maps, a fake
+// in benchmarks of the collection path.
+type kernelRunCounter interface {
 	KernelRunCount() (uint64, error)
-	SetTiming(on bool) error
 }
 
-// runStats decides when the programs report their runs: while the kernel
-// collects BPF statistics, as the kernel's own per-program statistics would
-// be. One program serves every interface, so the kernel's statistics cannot
-// tell interfaces apart; the programs count their runs per interface and
-// direction themselves, and time them while the kernel's statistics are on.
-// Whether they are on is not readable (kernel.bpf_stats_enabled does not show
-// BPF_ENABLE_STATS holders): it shows in the kernel's run counts, which
-// advance only while they are on.
+// runStats judges whether the kernel collects BPF statistics, so that the
+// program runs are reported, and timed, while it does, as the kernel's own
+// per-program statistics would be. One program serves every interface, so
+// the kernel's statistics cannot tell interfaces apart: the programs count
+// their runs per interface and direction themselves, and the receiver
+// attaches their timed variant while the statistics are on. Whether they are
+// on is not readable (kernel.bpf_stats_enabled does not show BPF_ENABLE_STATS
+// holders): it shows in the kernel's run counts, which advance only then.
 type runStats struct {
-	programs runTimer
+	programs kernelRunCounter
 
 	mu         sync.Mutex
 	on         bool
@@ -32,18 +29,17 @@ type runStats struct {
 	ownRuns    []uint64 // the runs they counted themselves, by block
 }
 
-// update judges, from the kernel's run count and the programs' own, whether
-// the kernel's statistics are on, turns the programs' timing on or off
-// accordingly, and returns the judgement: on when the kernel counted runs
-// since the last update, off when the programs ran and the kernel did not,
-// unchanged when nothing ran.
-func (s *runStats) update(blocks []bpf.Block, log *zap.Logger) bool {
+// update judges, from the kernel's run count and the programs' own in
+// blocks, whether the kernel's statistics are on: on when the kernel counted
+// runs since the last update, off when the programs ran and the kernel did
+// not, unchanged when nothing ran. It returns the judgement and whether it
+// changed.
+func (s *runStats) update(blocks []bpf.Block) (on, changed bool, err error) {
 	kernelRuns, err := s.programs.KernelRunCount()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
-		log.Debug("program run statistics", zap.Error(err))
-		return s.on
+		return s.on, false, err
 	}
 	ran := false
 	if len(s.ownRuns) < len(blocks) {
@@ -54,20 +50,20 @@ func (s *runStats) update(blocks []bpf.Block, log *zap.Logger) bool {
 		ran = ran || blocks[i].Runs > s.ownRuns[i]
 		s.ownRuns[i] = blocks[i].Runs
 	}
-	on := s.on
+	was := s.on
 	switch {
 	case kernelRuns > s.kernelRuns:
-		on = true
+		s.on = true
 	case ran:
-		on = false
+		s.on = false
 	}
 	s.kernelRuns = kernelRuns
-	if on != s.on {
-		if err := s.programs.SetTiming(on); err != nil {
-			log.Warn("program run timing", zap.Error(err))
-			return s.on
-		}
-		s.on = on
-	}
-	return on
+	return s.on, s.on != was, nil
+}
+
+// judged returns the last judgement of update.
+func (s *runStats) judged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.on
 }

@@ -32,6 +32,8 @@ type attachedProgram interface {
 	// Ifindex returns the interface the program is attached to, or 0 when
 	// it is no longer attached.
 	Ifindex() int
+	// Update attaches prog (kernel ID id) in place of the program, at once.
+	Update(prog *ebpf.Program, id uint32) error
 }
 
 // bpfLink is an XDP or tcx link.
@@ -49,6 +51,14 @@ func (l bpfLink) Ifindex() int {
 		return int(x.Ifindex)
 	}
 	return 0
+}
+
+// Update swaps the link's program atomically.
+func (l bpfLink) Update(prog *ebpf.Program, _ uint32) error {
+	if err := l.Link.Update(prog); err != nil {
+		return fmt.Errorf("update link: %w", err)
+	}
+	return nil
 }
 
 // tcFilter is a legacy tc filter of packet-exporter's on one interface and
@@ -156,6 +166,17 @@ func (f *tcFilter) list() ([]*netlink.BpfFilter, error) {
 // holds reports whether other sits at f's priority and handle.
 func (f *tcFilter) holds(other *netlink.BpfFilter) bool {
 	return other.Priority == f.attrs.Priority && other.Handle == f.attrs.Handle
+}
+
+// Update replaces the filter with one running prog, at the same priority
+// and handle (the kernel swaps it in place).
+func (f *tcFilter) Update(prog *ebpf.Program, id uint32) error {
+	filter := &netlink.BpfFilter{FilterAttrs: f.attrs, Fd: prog.FD(), Name: tcFilterName, DirectAction: true}
+	if err := f.nl.FilterReplace(filter); err != nil {
+		return fmt.Errorf("replace tc filter: %w", err)
+	}
+	f.programID = id
+	return nil
 }
 
 // Close removes the filter if it still holds this program; a vanished

@@ -1,0 +1,98 @@
+package receiver_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/receiver"
+)
+
+// ipLinkStats returns the RX and TX dropped and errors counters of interface
+// name in ns as ip -s link reports them.
+func ipLinkStats(t *testing.T, ns *testenv.Netns, name string) (dropped, errors [2]int64) {
+	t.Helper()
+	out, err := ns.Exec("ip", "-s", "-j", "link", "show", "dev", name)
+	if err != nil {
+		t.Fatalf("ip -s -j link show dev %s: %v\n%s", name, err, out)
+	}
+	var links []struct {
+		Stats64 struct {
+			RX, TX struct {
+				Dropped int64 `json:"dropped"`
+				Errors  int64 `json:"errors"`
+			}
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		t.Fatalf("ip -s -j link show dev %s: %v\n%s", name, err, out)
+	}
+	s := links[0].Stats64
+	return [2]int64{s.RX.Dropped, s.TX.Dropped}, [2]int64{s.RX.Errors, s.TX.Errors}
+}
+
+// TestDeviceCounters drops frames in a veth end's driver (sent while its
+// peer is down): system.network.packet.dropped and system.network.errors of
+// the counted interface equal what ip -s link shows, in both directions, and
+// an interface the configuration leaves out has no series.
+func TestDeviceCounters(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	recv := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameA} })
+	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
+
+	if err := b.Do(func() error {
+		return netlink.LinkSetDown(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: pair.NameB}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// veth drops each frame for a peer that is down (counting it in its
+	// tx_dropped), and the send fails with ENOBUFS.
+	const frames = 9
+	frame := tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 9, DstPort: 9}})
+	if err := a.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for range frames {
+			err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: pair.IndexA, Protocol: 0x0008 /* ETH_P_IP, network order */})
+			if err != nil && !errors.Is(err, unix.ENOBUFS) {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dropped, errs := ipLinkStats(t, a, pair.NameA)
+	if dropped[1] < frames {
+		t.Fatalf("%s dropped %d frames on transmit, want at least the %d sent to a peer that is down", pair.NameA, dropped[1], frames)
+	}
+	points := collect(t, recv)
+	for d, dir := range []string{"receive", "transmit"} {
+		key := fmt.Sprintf("network.interface.name=%s,network.io.direction=%s", pair.NameA, dir)
+		if got, ok := points[receiver.MetricDeviceDropped][key]; !ok || got != dropped[d] {
+			t.Errorf("%s: dropped %d (reported %v), ip -s link %d", key, got, ok, dropped[d])
+		}
+		if got, ok := points[receiver.MetricDeviceErrors][key]; !ok || got != errs[d] {
+			t.Errorf("%s: errors %d (reported %v), ip -s link %d", key, got, ok, errs[d])
+		}
+	}
+	for _, m := range []string{receiver.MetricDeviceDropped, receiver.MetricDeviceErrors} {
+		if len(points[m]) != 2 {
+			t.Errorf("%s: %d series, want the 2 of %s (not %s): %v", m, len(points[m]), pair.NameA, other.NameA, points[m])
+		}
+	}
+}
