@@ -93,8 +93,8 @@ enum pe_event_flag {
 };
 
 /*
- * Interface slots by ifindex: the value is slot + 1, 0 for an interface not
- * counted. Direct-mapped, sized by user space (NewMaps): the verifier inlines
+ * Interface slots by ifindex: the value is the index of the slot's receive
+ * block (slot x 2) + 1, 0 for an interface not counted. Direct-mapped, sized by user space (NewMaps): the verifier inlines
  * a lookup in an array, which a hash map lookup never is.
  */
 struct {
@@ -104,7 +104,7 @@ struct {
 	__uint(max_entries, 1);
 } pe_slots SEC(".maps");
 
-/* Slots of the interfaces whose ifindex is beyond pe_slots, the same way. */
+/* The same for the interfaces whose ifindex is beyond pe_slots. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, __u32);
@@ -198,7 +198,7 @@ static __always_inline __u32 pe_block_of(__u32 ifindex, __u32 dir)
 		pe_stat_add(PE_STAT_UNMAPPED);
 		return PE_NO_BLOCK;
 	}
-	return (*slot - 1) * PE_DIRECTION_COUNT + dir;
+	return *slot - 1 + dir;
 }
 
 /*
@@ -341,14 +341,14 @@ static __always_inline int pe_count_xdp_frame(struct xdp_md *ctx, const int frag
 {
 	struct pe_parsed parsed;
 	__u64 start = PE_RUN_START();
-	__u32 block = PE_BLOCK_OF(ctx->ingress_ifindex, PE_DIRECTION_RECEIVE);
-
-	if (unlikely(block == PE_NO_BLOCK))
-		return XDP_PASS;
 	/* Before the parse: the call clobbers the argument registers, not its result. */
 	__u64 len = frags ? bpf_xdp_get_buff_len(ctx) : ctx->data_end - ctx->data;
 
 	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0, 0);
+	/* After the parse: one value fewer to keep across it. */
+	__u32 block = PE_BLOCK_OF(ctx->ingress_ifindex, PE_DIRECTION_RECEIVE);
+	if (unlikely(block == PE_NO_BLOCK))
+		return XDP_PASS;
 	pe_account(block, &parsed, 1, len, len);
 	if (pe_events_enabled)
 		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, block, 1, len, 0, 0);

@@ -27,9 +27,10 @@ type Maps struct {
 	Events *ebpf.Map
 	// Sampler holds each CPU's countdown to its next sampled frame.
 	Sampler *ebpf.Map
-	// SlotsByIfindex holds slot + 1 of each counted interface whose ifindex
-	// is below its size (0: not counted); SlotsOverflow holds those of the
-	// others. MapInterface and UnmapInterface keep them.
+	// SlotsByIfindex holds, for each counted interface whose ifindex is
+	// below its size, BlockIndex(slot, Receive) + 1 (0: not counted);
+	// SlotsOverflow holds those of the others. MapInterface and
+	// UnmapInterface keep them.
 	SlotsByIfindex, SlotsOverflow *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
@@ -271,7 +272,8 @@ func (m *Maps) MapInterface(ifindex, slot int) error {
 	if err := m.resetSlot(slot); err != nil {
 		return err
 	}
-	if err := m.slotsMap(ifindex).Put(uint32(ifindex), uint32(slot)+1); err != nil {
+	// The programs find the receive block's index + 1 (0: not counted).
+	if err := m.slotsMap(ifindex).Put(uint32(ifindex), BlockIndex(slot, Receive)+1); err != nil {
 		return fmt.Errorf("map interface %d to slot %d: %w", ifindex, slot, err)
 	}
 	return nil

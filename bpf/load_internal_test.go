@@ -18,7 +18,7 @@ func TestUncountableFrameIsCounted(t *testing.T) {
 	frame := tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 1, DstPort: 2}})
 	for _, tc := range []struct {
 		name    string
-		slot    uint32 // the value of loopback's (ifindex 1) entry: slot + 1, 0 for none
+		slot    uint32 // the value of loopback's (ifindex 1) entry: its receive block + 1, 0 for none
 		stat    int
 		program func(*Maps) (*ebpf.Program, error)
 		verdict uint32 // XDP_PASS, or TCX_NEXT as the u32 the kernel returns
@@ -27,7 +27,7 @@ func TestUncountableFrameIsCounted(t *testing.T) {
 		{"xdp linear unmapped", 0, StatUnmapped, (*Maps).XDPLinear, 2},
 		{"tc unmapped", 0, StatUnmapped, func(m *Maps) (*ebpf.Program, error) { return m.TC(Transmit) }, 0xffffffff},
 		{"xdp beyond the counters", 3, StatNoCounter, (*Maps).XDP, 2},
-		{"tc beyond the counters", 2, StatNoCounter, func(m *Maps) (*ebpf.Program, error) { return m.TC(Receive) }, 0xffffffff},
+		{"tc beyond the counters", 3, StatNoCounter, func(m *Maps) (*ebpf.Program, error) { return m.TC(Receive) }, 0xffffffff},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			maps, err := NewMaps(1, EventOptions{})
