@@ -231,10 +231,7 @@ func (r *Receiver) retime(timed bool) {
 	for _, a := range r.attached {
 		for i := range a.hooks {
 			h := &a.hooks[i]
-			prog, err := r.maps.TC(h.direction)
-			if h.kind == HookXDP {
-				prog, err = r.maps.XDP()
-			}
+			prog, err := r.hookProgram(h)
 			if err == nil {
 				err = h.link.Update(prog, r.programID(prog))
 			}
@@ -247,6 +244,15 @@ func (r *Receiver) retime(timed bool) {
 		}
 	}
 	r.log.Info("program run timing", zap.Bool("timed", timed), zap.Int("programs", swapped))
+}
+
+// hookProgram returns the program, in the variant bpf.Maps.SetTiming chose,
+// that hook h runs.
+func (r *Receiver) hookProgram(h *hook) (*ebpf.Program, error) {
+	if h.kind == HookXDP {
+		return r.maps.XDP()
+	}
+	return r.maps.TC(h.direction)
 }
 
 // programID returns the kernel's ID of prog, or 0 when it cannot be read;

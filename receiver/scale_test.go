@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func receivedByInterface(t *testing.T, recv *receiver.Receiver) map[string]int64
 			t.Fatalf("series without an interface: %s", key)
 		}
 		dir := "transmit"
-		if regexp.MustCompile(`direction=receive`).MatchString(key) {
+		if strings.Contains(key, "network.io.direction=receive") {
 			dir = "receive"
 		}
 		out[m[1]+"/"+dir] += v
