@@ -35,6 +35,8 @@ const (
 	setupPE         = "pe"          // packet-exporter's receiver, in process, ingress.hook xdp, native mode
 	setupTrivialTCX = "trivial-tcx" // the trivial TCX_NEXT program at tcx ingress
 	setupPETCX      = "pe-tcx"      // packet-exporter's receiver, in process, ingress.hook tcx
+	setupPerIf      = "perif"       // the instance-per-interface design (PerInterface), XDP native
+	setupPerIfTCX   = "perif-tcx"   // the same at tcx ingress
 )
 
 // realTrafficSetups are BenchmarkRealTraffic's set-ups; each packet-exporter
@@ -43,13 +45,15 @@ var realTrafficSetups = []struct {
 	name    string
 	tcx     bool   // the program runs at tcx ingress, not XDP
 	exp     bool   // packet-exporter's receiver
-	trivial string // the baseline of an exporter set-up
+	trivial string // the baseline of an exporter or per-interface set-up
 }{
 	{name: setupNone},
 	{name: setupTrivial},
 	{name: setupPE, exp: true, trivial: setupTrivial},
+	{name: setupPerIf, trivial: setupTrivial},
 	{name: setupTrivialTCX, tcx: true},
 	{name: setupPETCX, tcx: true, exp: true, trivial: setupTrivialTCX},
+	{name: setupPerIfTCX, tcx: true, trivial: setupTrivialTCX},
 }
 
 // BenchmarkRealTraffic pushes real frames through a veth pair: an XDP
@@ -57,7 +61,9 @@ var realTrafficSetups = []struct {
 // and end B receives them with no program, with the trivial XDP program, with
 // packet-exporter counting through XDP in native mode (ingress.hook xdp), with
 // the trivial tcx program at tcx ingress, or with packet-exporter counting
-// through tcx ingress (ingress.hook tcx). End B has GRO on throughout: a veth
+// through tcx ingress (ingress.hook tcx); and, to compare live, with the
+// design one program for every interface replaced (an instance per
+// interface, its counter block a constant: PerInterface) at either hook. End B has GRO on throughout: a veth
 // end accepts frames redirected to it by XDP only with NAPI on, which it turns
 // on for an XDP program or for GRO, so without GRO the set-ups with no XDP
 // program would lose every frame before any hook. The frames reach tcx
@@ -85,6 +91,11 @@ func BenchmarkRealTraffic(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { trivial.Close() })
+	var perIf PerInterfaceObjects
+	if err := LoadPerInterfaceObjects(&perIf, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { perIf.Close() })
 	cpus := []int{runtime.NumCPU() - 1}
 
 	pps := map[string]samples{}
@@ -107,6 +118,10 @@ func BenchmarkRealTraffic(b *testing.B) {
 				detach = attachXDP(b, bns, pair.IndexB, trivial.TrivialXdp)
 			case setupTrivialTCX:
 				detach = attachTCXIngress(b, bns, pair.IndexB, trivial.TrivialTc)
+			case setupPerIf:
+				detach = attachXDP(b, bns, pair.IndexB, perIf.PeCountXdp)
+			case setupPerIfTCX:
+				detach = attachTCXIngress(b, bns, pair.IndexB, perIf.PeCountTc)
 			case setupPE:
 				pe = startInProcess(b, bns, pair.NameB, config.IngressHookXDP)
 				detach = pe.stop
@@ -164,7 +179,7 @@ func BenchmarkRealTraffic(b *testing.B) {
 			detach()
 		}
 		for _, s := range realTrafficSetups {
-			if !s.exp {
+			if s.trivial == "" {
 				continue
 			}
 			lossPct[s.name] = append(lossPct[s.name], 100*(1-round[s.name]/round[s.trivial]))
@@ -179,7 +194,7 @@ func BenchmarkRealTraffic(b *testing.B) {
 		if s.name != setupNone {
 			report(b, runNs[s.name], s.name+"-run-ns")
 		}
-		if s.exp {
+		if s.trivial != "" {
 			report(b, lossPct[s.name], s.name+"-loss-vs-trivial-%")
 			report(b, addedNs[s.name], s.name+"-added-ns/pkt")
 			report(b, runAddedNs[s.name], s.name+"-run-added-ns")

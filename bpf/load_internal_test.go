@@ -9,6 +9,9 @@ import (
 	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
 )
 
+// xdpPass is the verdict XDP_PASS.
+const xdpPass = 2
+
 // TestUncountableFrameIsCounted checks the "could not count" paths: a frame
 // on an interface with no slot is counted as unmapped, one whose slot lies
 // beyond the counters map (which MapInterface refuses to set) as no_counter,
@@ -23,10 +26,10 @@ func TestUncountableFrameIsCounted(t *testing.T) {
 		program func(*Maps) (*ebpf.Program, error)
 		verdict uint32 // XDP_PASS, or TCX_NEXT as the u32 the kernel returns
 	}{
-		{"xdp unmapped", 0, StatUnmapped, (*Maps).XDP, 2},
-		{"xdp linear unmapped", 0, StatUnmapped, (*Maps).XDPLinear, 2},
+		{"xdp unmapped", 0, StatUnmapped, (*Maps).XDP, xdpPass},
+		{"xdp linear unmapped", 0, StatUnmapped, (*Maps).XDPLinear, xdpPass},
 		{"tc unmapped", 0, StatUnmapped, func(m *Maps) (*ebpf.Program, error) { return m.TC(Transmit) }, 0xffffffff},
-		{"xdp beyond the counters", 3, StatNoCounter, (*Maps).XDP, 2},
+		{"xdp beyond the counters", 3, StatNoCounter, (*Maps).XDP, xdpPass},
 		{"tc beyond the counters", 3, StatNoCounter, func(m *Maps) (*ebpf.Program, error) { return m.TC(Receive) }, 0xffffffff},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,7 +47,14 @@ func TestUncountableFrameIsCounted(t *testing.T) {
 			}
 			const runs = 3
 			for range runs {
-				verdict, err := prog.Run(&ebpf.RunOptions{Data: frame})
+				// struct __sk_buff up to ingress_ifindex, which the tc
+				// program reads at ingress: the frame arrived on loopback.
+				// XDP contexts are left to the kernel (ingress_ifindex 1).
+				var ctx any
+				if tc.verdict != xdpPass {
+					ctx = [10]uint32{9: 1}
+				}
+				verdict, err := prog.Run(&ebpf.RunOptions{Data: frame, Context: ctx})
 				if err != nil {
 					t.Fatal(err)
 				}
