@@ -28,6 +28,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Events     Events     `yaml:"events"`
 	Flows      Flows      `yaml:"flows"`
+	Drops      Drops      `yaml:"drops"`
 	Debug      Debug      `yaml:"debug"`
 }
 
@@ -253,6 +254,13 @@ type Flows struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
+// Drops configures the counting of the kernel's packet drops by reason.
+type Drops struct {
+	// Enabled attaches a program to the kernel's drop tracepoint, which runs
+	// only when a packet is dropped. Default true.
+	Enabled bool `yaml:"enabled"`
+}
+
 // Debug configures debugging aids that are off unless asked for.
 type Debug struct {
 	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server
@@ -285,6 +293,7 @@ func Default() Config {
 		Limits:   Limits{MaxInterfaces: 4096},
 		Events:   Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
 		Flows:    Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
+		Drops:    Drops{Enabled: true},
 	}
 }
 

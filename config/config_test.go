@@ -36,6 +36,7 @@ func TestDefault(t *testing.T) {
 		Limits:   Limits{MaxInterfaces: 4096},
 		Events:   Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
 		Flows:    Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
+		Drops:    Drops{Enabled: true},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -126,7 +127,7 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"otlp.temporality", "resource.attributes", "log.level", "log.format",
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
-		"flows.idle_timeout", "debug.pprof",
+		"flows.idle_timeout", "drops.enabled", "debug.pprof",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {
 		t.Fatalf("leafKeys = %q, want %q", got, want)

@@ -108,6 +108,7 @@ log: {level: error, format: console}
 limits: {max_interfaces: 1}
 events: {enabled: true, sample_rate: 10, ring_size: 65536, workers: 2, drain_interval: 50ms}
 flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
+drops: {enabled: false}
 `, func(c *Config) {
 			*c = Config{
 				Interfaces: Interfaces{Include: []string{"en*"}, Exclude: []string{}},

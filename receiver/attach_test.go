@@ -39,6 +39,16 @@ func addLink(t *testing.T, ns *testenv.Netns, l netlink.Link) {
 // metric name, its data points as "attr=value,..." -> value.
 func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 {
 	t.Helper()
+	return collectKeys(t, recv, func(k attribute.Key) bool {
+		return k == receiver.AttrInterface || k == receiver.AttrDirection || k == receiver.AttrHook ||
+			k == receiver.AttrMode || k == receiver.AttrErrorType || k == receiver.AttrFeature
+	})
+}
+
+// collectKeys is collect with the attributes for which keep is true in the
+// series keys.
+func collectKeys(t *testing.T, recv *receiver.Receiver, keep func(attribute.Key) bool) map[string]map[string]int64 {
+	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	defer provider.Shutdown(context.Background())
@@ -58,15 +68,15 @@ func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 
 			switch data := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				for _, p := range data.DataPoints {
-					points[attrString(p.Attributes)] = p.Value
+					points[attrString(p.Attributes, keep)] = p.Value
 				}
 			case metricdata.Gauge[int64]:
 				for _, p := range data.DataPoints {
-					points[attrString(p.Attributes)] = p.Value
+					points[attrString(p.Attributes, keep)] = p.Value
 				}
 			case metricdata.Sum[float64]:
 				for _, p := range data.DataPoints {
-					points[attrString(p.Attributes)] = int64(p.Value * 1e9) // seconds as nanoseconds
+					points[attrString(p.Attributes, keep)] = int64(p.Value * 1e9) // seconds as nanoseconds
 				}
 			}
 			out[m.Name] = points
@@ -75,11 +85,10 @@ func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 
 	return out
 }
 
-func attrString(set attribute.Set) string {
+func attrString(set attribute.Set, keep func(attribute.Key) bool) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
-		if kv.Key == receiver.AttrInterface || kv.Key == receiver.AttrDirection || kv.Key == receiver.AttrHook ||
-			kv.Key == receiver.AttrMode || kv.Key == receiver.AttrErrorType || kv.Key == receiver.AttrFeature {
+		if keep(kv.Key) {
 			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
 		}
 	}
@@ -237,6 +246,9 @@ func TestKernelFeatures(t *testing.T) {
 		"feature=" + bpf.FeatureBatchOps: since(5, 6),
 		"feature=" + bpf.FeatureLinks:    since(5, 9),
 		"feature=" + bpf.FeatureBTF:      1, // every kernel the tests run on is built with BTF
+		// drops.enabled is on by default: the drop program needs the
+		// tracepoint's reason argument.
+		"feature=" + bpf.FeatureDropReasons: since(5, 17),
 	}
 	recv := startIn(t, testenv.NewNetns(t), nil)
 	if got := collect(t, recv)[receiver.MetricFeatures]; fmt.Sprint(got) != fmt.Sprint(want) {

@@ -40,6 +40,7 @@ const (
 	MetricFlowBytes       = "packet_exporter.flow.io"
 	MetricFlowsActive     = "packet_exporter.flows.active"
 	MetricPacketSize      = "packet_exporter.network.packet.size"
+	MetricDrops           = "packet_exporter.network.drops"
 
 	// The devices' own counters, under the OpenTelemetry semantic
 	// conventions' names.
@@ -99,6 +100,7 @@ type instruments struct {
 	packets, bytes, parseErrors, countErrors, readErrors metric.Int64ObservableCounter
 	failures, resyncs, programRuns                       metric.Int64ObservableCounter
 	deviceDropped, deviceErrors                          metric.Int64ObservableCounter
+	drops                                                metric.Int64ObservableCounter // nil without the drop counter
 	programTime                                          metric.Float64ObservableCounter
 	attached, skipped, buildInfo, features               metric.Int64ObservableGauge
 	readDuration                                         metric.Float64Histogram
@@ -198,6 +200,13 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
 		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
 		inst.features, inst.deviceDropped, inst.deviceErrors}
+	if r.drops != nil {
+		if inst.drops, err = meter.Int64ObservableCounter(MetricDrops, metric.WithUnit("{packet}"),
+			metric.WithDescription("Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.")); err != nil {
+			return nil, fmt.Errorf("create instruments: %w", err)
+		}
+		observables = append(observables, inst.drops)
+	}
 	if r.events != nil {
 		if err := inst.newEventInstruments(meter); err != nil {
 			return nil, err
@@ -230,6 +239,12 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 			o.ObserveInt64(inst.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 			if r.events != nil {
 				r.observeEvents(o, inst, stats)
+			}
+		}
+		if r.drops != nil {
+			if err := r.observeDrops(o, inst); err != nil {
+				readFailures.Add(1)
+				errs = append(errs, err)
 			}
 		}
 		if r.nl != nil { // nil in benchmarks of the collection path

@@ -38,7 +38,8 @@ type Receiver struct {
 
 	features bpf.Features // what the kernel has, probed once
 
-	events *pipeline // nil with the event stream off
+	events *pipeline        // nil with the event stream off
+	drops  *bpf.DropCounter // nil with drops.enabled false or where it cannot run
 	runs   *runStats
 
 	sizesMu sync.Mutex
@@ -53,9 +54,15 @@ type Receiver struct {
 	// programIDs are the kernel IDs of the programs of maps, asked once.
 	programIDs map[*ebpf.Program]uint32
 	missing    map[string]bool // literal include names reported as not found
-	resyncs    int64
-	ready      bool
-	closed     bool
+	// linkNames are the names of every interface of the namespace by
+	// ifindex, counted or not: the drops' interfaces.
+	linkNames map[int]string
+	// gone are interfaces deleted since the last listing, whose drops are
+	// forgotten again then (for drops counted after the deletion).
+	gone    map[int]bool
+	resyncs int64
+	ready   bool
+	closed  bool
 
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -147,6 +154,16 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
 	features := bpf.ProbeFeatures()
+	var drops *bpf.DropCounter
+	if cfg.Drops.Enabled {
+		// Degrades to a feature reported missing: nothing else depends on it.
+		var err error
+		drops, err = startDrops(o.netns)
+		features = append(features, bpf.Feature{Name: bpf.FeatureDropReasons, Err: err})
+		if err != nil {
+			log.Warn("kernel drops are not counted", zap.Error(err))
+		}
+	}
 	fields := make([]zap.Field, 0, len(features))
 	for _, f := range features {
 		fields = append(fields, zap.Bool(f.Name, f.Available()))
@@ -159,6 +176,9 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	r := &Receiver{
 		features:   features,
+		drops:      drops,
+		linkNames:  map[int]string{},
+		gone:       map[int]bool{},
 		cfg:        cfg,
 		opts:       o,
 		log:        log,
@@ -178,6 +198,9 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
 			maps.Close()
 			nl.Close()
+			if drops != nil {
+				drops.Close()
+			}
 			return nil, err
 		}
 	}
@@ -291,6 +314,9 @@ func (r *Receiver) Close() error {
 		delete(r.attached, index)
 	}
 	errs = append(errs, r.maps.Close())
+	if r.drops != nil {
+		errs = append(errs, r.drops.Close())
+	}
 	r.nl.Close()
 	return errors.Join(errs...)
 }

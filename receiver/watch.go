@@ -130,8 +130,13 @@ func (r *Receiver) handle(u netlink.LinkUpdate) {
 	if u.Header.Type == unix.RTM_DELLINK {
 		r.detachLocked(l.index)
 		r.forgetFailuresLocked(map[string]bool{}, l.name)
+		r.forgetDropsLocked(l.index)
 		return
 	}
+	if old, ok := r.linkNames[l.index]; ok && old != l.name {
+		r.renamedLocked(l.index)
+	}
+	r.linkNames[l.index] = l.name
 	r.applyLocked(l)
 }
 
@@ -185,6 +190,20 @@ func (r *Receiver) reconcile() error {
 			delete(r.skipped, index)
 		}
 	}
+	linkNames := make(map[int]string, len(current))
+	for index, l := range current {
+		if old, ok := r.linkNames[index]; ok && old != l.name {
+			r.renamedLocked(index)
+		}
+		linkNames[index] = l.name
+	}
+	r.linkNames = linkNames
+	for index := range r.gone {
+		if _, ok := current[index]; !ok {
+			r.forgetDropsLocked(index)
+		}
+	}
+	clear(r.gone)
 	r.mu.Unlock()
 	// One interface at a time: loading its programs takes tens of
 	// milliseconds, and collections and probes must not wait for them all.

@@ -66,6 +66,7 @@ func run(out, benchtime string, loadDuration time.Duration, smoke bool) error {
 		steps = []step{
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkKernelCost$", benchtime: benchtime},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkRealTraffic$", benchtime: benchtime},
+			{pkgs: []string{"./bench"}, bench: "^BenchmarkDrops$", benchtime: "5x"},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkTCPThroughput$", benchtime: benchtime},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkEventStream$", benchtime: benchtime},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkUserSpaceLoad$", benchtime: "1x", args: []string{"-pe.load-duration=" + loadDuration.String()}},

@@ -209,6 +209,7 @@ const (
 	startupBench = "BenchmarkStartup/"
 	newIfBench   = "BenchmarkNewInterface"
 	churnBench   = "BenchmarkChurn"
+	dropsBench   = "BenchmarkDrops"
 )
 
 // The frames of the kernel benchmark, as named there, with their description.
@@ -262,7 +263,7 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	w.printf("\n")
 
 	goals := w.goals()
-	w.printf("## Goals (issues 6, 5 and 13)\n\n| goal | this run | met |\n|---|---|---|\n")
+	w.printf("## Goals (issues 6, 5, 13 and 14)\n\n| goal | this run | met |\n|---|---|---|\n")
 	for _, g := range goals {
 		met := "not measured"
 		if g.known {
@@ -284,6 +285,7 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	w.load(loadDuration)
 	w.scrape()
 	w.startup()
+	w.drops()
 	w.printf("## Reproduce\n\n")
 	w.printf("As root on Linux 6.6 or later, with the toolchain of `go.mod`: `make bench` (writes this file; about 17 minutes on\n")
 	w.printf("2 vCPUs; `BENCHTIME=20x`, `LOAD_DURATION=30s` tune it). `make bench-smoke` runs every benchmark once at a small size\n")
@@ -362,7 +364,8 @@ func (w *reportWriter) goals() []goal {
 		gs = append(gs, goal{what: "scrape: 10k series under 100 ms"})
 	}
 	gs = append(gs, w.eventGoals()...)
-	return append(gs, w.oneProgramGoals()...)
+	gs = append(gs, w.oneProgramGoals()...)
+	return append(gs, w.dropGoals()...)
 }
 
 // oneProgramGoals are issue 13's: one program for every interface.
@@ -852,4 +855,39 @@ func (w *reportWriter) startup() {
 		w.cell(newIfBench, "new-interface-counted-ms", 1, false), num(w.value(newIfBench, "new-interface-cpu-ms")))
 	w.printf("*Churn* (`BenchmarkChurn`): an exporter counting every interface of a namespace where 10 veth pairs are created\n")
 	w.printf("and the previous 10 deleted every 100 ms, while UDP traffic flows on a fixed pair; see the goal row above.\n\n")
+}
+
+// dropGoals are the goals of issue 14's drop counter.
+func (w *reportWriter) dropGoals() []goal {
+	d := w.value(dropsBench, "drops-on-minus-off-run-ns")
+	if math.IsNaN(d) {
+		return nil
+	}
+	rounds, exact := w.value(dropsBench, "drop-rounds"), w.value(dropsBench, "drop-exact-rounds")
+	return []goal{
+		{"issue 14: the counting program's run time unchanged with drops.enabled (within ±2 ns, live tcx, side by side)",
+			fmt.Sprintf("%s ns (off %s ns, on %s ns per run)", w.cell(dropsBench, "drops-on-minus-off-run-ns", 1, true),
+				w.cell(dropsBench, "drops-off-run-ns", 1, false), w.cell(dropsBench, "drops-on-run-ns", 1, false)),
+			math.Abs(d) <= 2, true},
+		{"issue 14: drops counted = frames dropped, at the highest drop rate this machine produces",
+			fmt.Sprintf("%s of %s rounds exact", num(exact), num(rounds)), exact == rounds && rounds > 0, true},
+	}
+}
+
+func (w *reportWriter) drops() {
+	n := dropsBench
+	if math.IsNaN(w.value(n, "drop-program-ns")) {
+		return
+	}
+	w.printf("## 8. Kernel drops by reason (`BenchmarkDrops`)\n\n")
+	w.printf("`BenchmarkRealTraffic`'s set-up, its 64-byte frames addressed to another MAC, so that veth end B's stack drops every\n")
+	w.printf("one (reason `otherhost`) right after tcx ingress: packet-exporter's receiver counts B through tcx ingress with\n")
+	w.printf("`drops.enabled` false and true in turn, each with a round with BPF statistics on. Every round with drops on, the\n")
+	w.printf("drops counted equal the frames sent and B's `rx_packets`.\n\n")
+	w.printf("| | drops.enabled false | drops.enabled true | difference |\n|---|---|---|---|\n")
+	w.printf("| counting program, ns per run | %s | %s | %s |\n", w.cell(n, "drops-off-run-ns", 1, false), w.cell(n, "drops-on-run-ns", 1, false),
+		w.cell(n, "drops-on-minus-off-run-ns", 1, true))
+	w.printf("| receive path, ns per frame (generator and NAPI on one CPU) | %s | %s | %s |\n", w.cell(n, "drops-off-ns/pkt", 1, false),
+		w.cell(n, "drops-on-ns/pkt", 1, false), w.cell(n, "drops-added-ns/pkt", 1, true))
+	w.printf("| drop program, ns per dropped packet | – | %s | |\n\n", w.cell(n, "drop-program-ns", 1, false))
 }

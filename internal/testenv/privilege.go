@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -54,4 +55,13 @@ func probeBPF() error {
 		return fmt.Errorf("create BPF array map: %w", err)
 	}
 	return m.Close()
+}
+
+// RequireCommand skips the test (fails it with CI=true) unless the program
+// name is on the PATH.
+func RequireCommand(tb testing.TB, name string) {
+	tb.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		Skip(tb, "test needs %s: %v", name, err)
+	}
 }

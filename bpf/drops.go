@@ -1,0 +1,217 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// FeatureDropReasons: the drop program attached to the kernel's drop
+// tracepoint with the drop reasons named from the kernel's BTF (5.17); only
+// probed with drops.enabled.
+const FeatureDropReasons = "drop_reasons"
+
+// DefaultDropKeys is how many (interface, reason, traffic class) keys the
+// drop counter holds: drops of a key beyond them are counted as
+// DropCounter.TableFull.
+const DefaultDropKeys = 16384
+
+// DropReasons names the drop reasons of the running kernel, read from its
+// BTF (enum skb_drop_reason): their values change between kernel versions.
+type DropReasons struct {
+	names map[uint32]string
+	// notDrops are the values that mean a free, not a drop:
+	// SKB_NOT_DROPPED_YET and, where the kernel has it, SKB_CONSUMED.
+	notDrops [2]uint32
+}
+
+// LoadDropReasons reads the drop reasons from the running kernel's BTF.
+func LoadDropReasons() (*DropReasons, error) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("drop reasons: kernel BTF: %w", err)
+	}
+	var enum *btf.Enum
+	if err := spec.TypeByName("skb_drop_reason", &enum); err != nil {
+		return nil, fmt.Errorf("drop reasons: enum skb_drop_reason: %w", err)
+	}
+	return dropReasonsOf(enum)
+}
+
+// dropReasonsOf names the values of enum skb_drop_reason.
+func dropReasonsOf(enum *btf.Enum) (*DropReasons, error) {
+	r := &DropReasons{names: make(map[uint32]string, len(enum.Values))}
+	notDropped, consumed := -1, -1
+	for _, v := range enum.Values {
+		switch v.Name {
+		case "SKB_NOT_DROPPED_YET":
+			notDropped = int(v.Value)
+			continue
+		case "SKB_CONSUMED":
+			consumed = int(v.Value)
+			continue
+		case "SKB_DROP_REASON_MAX":
+			continue
+		}
+		r.names[uint32(v.Value)] = strings.ToLower(strings.TrimPrefix(v.Name, "SKB_DROP_REASON_"))
+	}
+	if notDropped < 0 {
+		return nil, errors.New("drop reasons: enum skb_drop_reason has no SKB_NOT_DROPPED_YET")
+	}
+	if consumed < 0 {
+		consumed = notDropped
+	}
+	r.notDrops = [2]uint32{uint32(notDropped), uint32(consumed)}
+	return r, nil
+}
+
+// Name returns the error.type of reason value v: the enumerator in lower case
+// without its SKB_DROP_REASON_ prefix (no_socket, netfilter_drop...), or
+// "unknown_" and the value for one the kernel's BTF does not name (a
+// subsystem's own reasons).
+func (r *DropReasons) Name(v uint32) string {
+	if n, ok := r.names[v]; ok {
+		return n
+	}
+	return fmt.Sprintf("unknown_%d", v)
+}
+
+// DropOptions configure a DropCounter.
+type DropOptions struct {
+	// NetnsInode is the inode number of the network namespace whose drops
+	// are counted: drops on its devices, or of its sockets' packets.
+	NetnsInode uint32
+	// CountUnowned also counts drops of packets with neither a device nor a
+	// socket, whose namespace cannot be told: set for the initial namespace
+	// only, so that they are counted once per host.
+	CountUnowned bool
+	// MaxKeys bounds the (interface, reason, traffic class) keys held;
+	// DefaultDropKeys when 0.
+	MaxKeys int
+}
+
+// DropCounter counts the kernel's packet drops of one network namespace by
+// interface, reason and traffic class: a program on the drop tracepoint, which
+// runs only when a packet is dropped.
+type DropCounter struct {
+	// Reasons names the reason values of Read.
+	Reasons *DropReasons
+	objs    DropsObjects
+	link    link.Link
+}
+
+// Drop is what one drop counter entry counts.
+type Drop struct {
+	// Ifindex is the packet's device, 0 when it had none.
+	Ifindex int
+	// Reason is the kernel's reason value (Reasons.Name names it).
+	Reason uint32
+	// Class is the packet's traffic class, as in the counters (ClassOf).
+	Class int
+}
+
+// NewDropCounter loads the drop program and attaches it to the drop
+// tracepoint. It fails where the kernel has no BTF, no BTF-enabled
+// tracepoints or no drop reasons (before 5.17).
+func NewDropCounter(o DropOptions) (*DropCounter, error) {
+	reasons, err := LoadDropReasons()
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxKeys == 0 {
+		o.MaxKeys = DefaultDropKeys
+	}
+	spec, err := LoadDrops()
+	if err != nil {
+		return nil, fmt.Errorf("drop program: %w", err)
+	}
+	spec.Maps[DropsMapPeDrops].MaxEntries = uint32(o.MaxKeys)
+	unowned := uint32(0)
+	if o.CountUnowned {
+		unowned = 1
+	}
+	for name, value := range map[string]uint32{
+		DropsVarPeNetnsInum:      o.NetnsInode,
+		DropsVarPeCountUnowned:   unowned,
+		DropsVarPeReasonNotDrop0: reasons.notDrops[0],
+		DropsVarPeReasonNotDrop1: reasons.notDrops[1],
+	} {
+		if err := spec.Variables[name].Set(value); err != nil {
+			return nil, fmt.Errorf("drop program: set %s: %w", name, err)
+		}
+	}
+	d := &DropCounter{Reasons: reasons}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+		return nil, fmt.Errorf("load drop program: %w", err)
+	}
+	d.link, err = link.AttachTracing(link.TracingOptions{Program: d.objs.PeCountDrop})
+	if err != nil {
+		d.objs.Close()
+		return nil, fmt.Errorf("attach drop program: %w", err)
+	}
+	return d, nil
+}
+
+// Read calls fn with every entry and its packets summed over CPUs.
+func (d *DropCounter) Read(fn func(Drop, uint64)) error {
+	var key DropsPeDropKey
+	var perCPU []uint64
+	it := d.objs.PeDrops.Iterate()
+	for it.Next(&key, &perCPU) {
+		var n uint64
+		for _, v := range perCPU {
+			n += v
+		}
+		fn(Drop{Ifindex: int(key.Ifindex), Reason: key.Reason, Class: int(key.Class)}, n)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read drops: %w", err)
+	}
+	return nil
+}
+
+// TableFull returns the drops not counted because the table had no room for
+// their key.
+func (d *DropCounter) TableFull() (uint64, error) {
+	var perCPU []uint64
+	if err := d.objs.PeDropStats.Lookup(uint32(DropsPeDropStatPE_DROP_STAT_TABLE_FULL), &perCPU); err != nil {
+		return 0, fmt.Errorf("read drop statistics: %w", err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// Forget deletes the entries of interface ifindex: an interface that is gone,
+// whose index a new one may get.
+func (d *DropCounter) Forget(ifindex int) error {
+	var key DropsPeDropKey
+	var keys []DropsPeDropKey
+	var perCPU []uint64
+	it := d.objs.PeDrops.Iterate()
+	for it.Next(&key, &perCPU) {
+		if int(key.Ifindex) == ifindex {
+			keys = append(keys, key)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("forget drops of interface %d: %w", ifindex, err)
+	}
+	for _, k := range keys {
+		if err := d.objs.PeDrops.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("forget drops of interface %d: %w", ifindex, err)
+		}
+	}
+	return nil
+}
+
+// Close detaches the program and releases it and its maps.
+func (d *DropCounter) Close() error {
+	return errors.Join(d.link.Close(), d.objs.Close())
+}

@@ -1,0 +1,108 @@
+package receiver
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+)
+
+// startDrops starts counting the kernel's drops in the receiver's network
+// namespace. It returns the counter, or nil and the reason it could not
+// start: the exporter runs on without it.
+func startDrops(ns netns.NsHandle) (*bpf.DropCounter, error) {
+	inode, err := netnsInode(ns)
+	if err != nil {
+		return nil, err
+	}
+	// Drops with neither device nor socket are counted by the exporter of
+	// the initial namespace (that of PID 1 as this process sees it) only.
+	initial, err := os.Stat("/proc/1/ns/net")
+	unowned := false
+	if err == nil {
+		if st, ok := initial.Sys().(*unix.Stat_t); ok {
+			unowned = uint32(st.Ino) == inode
+		}
+	}
+	return bpf.NewDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: unowned})
+}
+
+// netnsInode returns the inode number of namespace ns, or of this thread's
+// when ns is not open.
+func netnsInode(ns netns.NsHandle) (uint32, error) {
+	if !ns.IsOpen() {
+		current, err := netns.Get()
+		if err != nil {
+			return 0, fmt.Errorf("drops: own network namespace: %w", err)
+		}
+		defer current.Close()
+		ns = current
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(ns), &st); err != nil {
+		return 0, fmt.Errorf("drops: network namespace: %w", err)
+	}
+	return uint32(st.Ino), nil
+}
+
+// forgetDropsLocked deletes the drop counts of interface index, which is
+// gone, so that an interface given its index starts from zero; it is tried
+// again at the next listing for drops counted after the deletion.
+func (r *Receiver) forgetDropsLocked(index int) {
+	delete(r.linkNames, index)
+	if r.drops == nil {
+		return
+	}
+	if err := r.drops.Forget(index); err != nil {
+		r.log.Warn("forget the drops of a deleted interface", zap.Int("ifindex", index), zap.Error(err))
+	}
+	r.gone[index] = true
+}
+
+// renamedLocked starts the drop counts of interface index over: its series
+// take its new name, and start from zero as its traffic series do.
+func (r *Receiver) renamedLocked(index int) {
+	if r.drops == nil {
+		return
+	}
+	if err := r.drops.Forget(index); err != nil {
+		r.log.Warn("forget the drops of a renamed interface", zap.Int("ifindex", index), zap.Error(err))
+	}
+}
+
+// observeDrops observes the kernel's drops by interface, reason and class.
+// Drops on interfaces not (yet) known by name are left for a later
+// collection.
+func (r *Receiver) observeDrops(o metric.Observer, inst *instruments) error {
+	full, err := r.drops.TableFull()
+	if err != nil {
+		return err
+	}
+	o.ObserveInt64(inst.countErrors, int64(full), metric.WithAttributes(AttrErrorType.String("drops_table_full")))
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	reasons := r.drops.Reasons
+	return r.drops.Read(func(d bpf.Drop, packets uint64) {
+		attrs := make([]attribute.KeyValue, 0, 4)
+		if d.Ifindex != 0 {
+			name, ok := r.linkNames[d.Ifindex]
+			if !ok {
+				return
+			}
+			attrs = append(attrs, AttrInterface.String(name))
+		}
+		if d.Class < 0 || d.Class >= bpf.ClassCount {
+			return // not written by the program: nothing to name
+		}
+		c := bpf.ClassOf(d.Class)
+		attrs = append(attrs, AttrErrorType.String(reasons.Name(d.Reason)),
+			AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport))
+		o.ObserveInt64(inst.drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+	})
+}
