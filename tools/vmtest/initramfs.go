@@ -38,6 +38,10 @@ var defaultModules = []string{
 	// tc: qdiscs, classifiers, actions
 	"sch_ingress", "cls_bpf", "act_bpf", "cls_u32", "cls_flower", "cls_matchall", "act_gact", "act_mirred",
 	"sch_prio", "sch_htb", "sch_tbf", "sch_netem", "sch_fq", "sch_fq_codel",
+	// nftables (drop tests: a rule that drops and counts); crc32c_generic
+	// first: libcrc32c, which nf_tables needs, asks the crypto API for it
+	// (a soft dependency) when it loads
+	"crc32c_generic", "nf_tables",
 }
 
 // module is one kernel module file to load.
