@@ -342,6 +342,11 @@ func TestDashboardJSON(t *testing.T) {
 		"attach failures by reason":    `packet_exporter_attach_failures_total`,
 		"parse errors":                 `packet_exporter_network_parse_errors_total`,
 		"average packet size (exists)": `/ sum by (instance, network_interface_name, network_io_direction) (rate(packet_exporter_network_packets_total`,
+		// Issue 14, why packets die.
+		"top kernel drop reasons":    `topk(10, sum by (error_type) (rate(packet_exporter_network_drops_total`,
+		"kernel drops per interface": `sum by (instance, network_interface_name) (rate(packet_exporter_network_drops_total`,
+		"device drops":               `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_packet_dropped_total`,
+		"device errors":              `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_errors_total`,
 	}
 	for what, needle := range required {
 		if !slices.ContainsFunc(d.queries(), func(q panelQuery) bool { return strings.Contains(q.Expr, needle) }) {

@@ -550,6 +550,45 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 			return m["network_interface_name"] + " " + m["network_io_direction"] + " " + m["error_type"]
 		}, false)
 
+	// Drops, counted on the kernel's drop tracepoint in the exporter's
+	// namespace: each SYN to the closed port is dropped as no_socket on p1's
+	// A end (after its RST is sent), each truncated frame on p2's A end (for
+	// a reason of the kernel's: ip_inhdr today). Both series exist since the
+	// prewarm, like the traffic's, so their rates have the same factor; other
+	// drops in the namespace could add to them, never take away.
+	atLeast := func(panel, ref string, keyOf func(map[string]string) string, key string, d float64) {
+		t.Helper()
+		want := d * factor / w
+		for _, s := range get(panel, ref) {
+			if keyOf(s.Metric) != key {
+				continue
+			}
+			if s.Value < want*(1-1e-6) {
+				t.Errorf("%s %q: %g, want at least %g (%g in %gs, extrapolation factor %g)", panel, key, s.Value, want, d, w, factor)
+			}
+			return
+		}
+		t.Errorf("%s: no series %q: %v", panel, key, get(panel, ref))
+	}
+	labelOf := func(name string) func(map[string]string) string {
+		return func(m map[string]string) string { return m[name] }
+	}
+	atLeast("Top drop reasons", "A", labelOf("error_type"), "no_socket", burst)
+	atLeast("Drops per interface", "A", labelOf("network_interface_name"), p1.NameA, burst)
+	atLeast("Drops per interface", "A", labelOf("network_interface_name"), p2.NameA, burst)
+	// The devices' own counters: one series per counted interface and
+	// direction (the tun is not counted, lo is excluded).
+	for _, ref := range []string{"A", "B"} {
+		var got []string
+		for _, s := range get("Device drops and errors", ref) {
+			got = append(got, labelsIfaceDir(s.Metric))
+		}
+		want := []string{p1.NameA + " receive", p1.NameA + " transmit", p2.NameA + " receive", p2.NameA + " transmit"}
+		if !sameSet(got, want) {
+			t.Errorf("Device drops and errors %s: series %q, want %q", ref, got, want)
+		}
+	}
+
 	single := func(panel, ref string) float64 {
 		t.Helper()
 		r := get(panel, ref)
