@@ -188,24 +188,27 @@ func (d *DropCounter) TableFull() (uint64, error) {
 	return n, nil
 }
 
-// Forget deletes the entries of interface ifindex: an interface that is gone,
-// whose index a new one may get.
-func (d *DropCounter) Forget(ifindex int) error {
+// Forget deletes the entries of the interfaces of ifindexes (interfaces gone,
+// whose index a new one may get), in one pass over the entries.
+func (d *DropCounter) Forget(ifindexes map[int]bool) error {
+	if len(ifindexes) == 0 {
+		return nil
+	}
 	var key DropsPeDropKey
 	var keys []DropsPeDropKey
 	var perCPU []uint64
 	it := d.objs.PeDrops.Iterate()
 	for it.Next(&key, &perCPU) {
-		if int(key.Ifindex) == ifindex {
+		if ifindexes[int(key.Ifindex)] {
 			keys = append(keys, key)
 		}
 	}
 	if err := it.Err(); err != nil {
-		return fmt.Errorf("forget drops of interface %d: %w", ifindex, err)
+		return fmt.Errorf("forget drops: %w", err)
 	}
 	for _, k := range keys {
 		if err := d.objs.PeDrops.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("forget drops of interface %d: %w", ifindex, err)
+			return fmt.Errorf("forget drops of interface %d: %w", k.Ifindex, err)
 		}
 	}
 	return nil

@@ -51,28 +51,31 @@ func netnsInode(ns netns.NsHandle) (uint32, error) {
 	return uint32(st.Ino), nil
 }
 
-// forgetDropsLocked deletes the drop counts of interface index, which is
-// gone, so that an interface given its index starts from zero; it is tried
-// again at the next listing for drops counted after the deletion.
-func (r *Receiver) forgetDropsLocked(index int) {
+// goneLocked notes that interface index was deleted: its drop series go at
+// once (observeDrops reports only interfaces it knows by name), and its
+// counts are deleted at the next listing (one pass over the drop table for
+// every interface deleted meanwhile: on a host where containers come and go,
+// a pass per deletion would cost more than the rest of the churn), or as
+// soon as a new interface takes its index.
+func (r *Receiver) goneLocked(index int) {
 	delete(r.linkNames, index)
-	if r.drops == nil {
-		return
+	if r.drops != nil {
+		r.gone[index] = true
 	}
-	if err := r.drops.Forget(index); err != nil {
-		r.log.Warn("forget the drops of a deleted interface", zap.Int("ifindex", index), zap.Error(err))
-	}
-	r.gone[index] = true
 }
 
-// renamedLocked starts the drop counts of interface index over: its series
-// take its new name, and start from zero as its traffic series do.
-func (r *Receiver) renamedLocked(index int) {
+// forgetDropsLocked deletes the drop counts of the interfaces of indexes,
+// so that an interface given one of their indexes, or a renamed one, starts
+// from zero.
+func (r *Receiver) forgetDropsLocked(indexes map[int]bool) {
 	if r.drops == nil {
 		return
 	}
-	if err := r.drops.Forget(index); err != nil {
-		r.log.Warn("forget the drops of a renamed interface", zap.Int("ifindex", index), zap.Error(err))
+	if err := r.drops.Forget(indexes); err != nil {
+		r.log.Warn("forget the drops of deleted or renamed interfaces", zap.Error(err))
+	}
+	for index := range indexes {
+		delete(r.gone, index)
 	}
 }
 

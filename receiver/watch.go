@@ -130,11 +130,11 @@ func (r *Receiver) handle(u netlink.LinkUpdate) {
 	if u.Header.Type == unix.RTM_DELLINK {
 		r.detachLocked(l.index)
 		r.forgetFailuresLocked(map[string]bool{}, l.name)
-		r.forgetDropsLocked(l.index)
+		r.goneLocked(l.index)
 		return
 	}
-	if old, ok := r.linkNames[l.index]; ok && old != l.name {
-		r.renamedLocked(l.index)
+	if old, ok := r.linkNames[l.index]; (ok && old != l.name) || r.gone[l.index] {
+		r.forgetDropsLocked(map[int]bool{l.index: true}) // renamed, or a new interface in a deleted one's index
 	}
 	r.linkNames[l.index] = l.name
 	r.applyLocked(l)
@@ -190,20 +190,21 @@ func (r *Receiver) reconcile() error {
 			delete(r.skipped, index)
 		}
 	}
+	// Drop counts to delete: of interfaces deleted or renamed since the last
+	// listing, and of any index deleted and taken again unseen.
+	forget := map[int]bool{}
+	for index := range r.gone {
+		forget[index] = true
+	}
 	linkNames := make(map[int]string, len(current))
 	for index, l := range current {
 		if old, ok := r.linkNames[index]; ok && old != l.name {
-			r.renamedLocked(index)
+			forget[index] = true
 		}
 		linkNames[index] = l.name
 	}
 	r.linkNames = linkNames
-	for index := range r.gone {
-		if _, ok := current[index]; !ok {
-			r.forgetDropsLocked(index)
-		}
-	}
-	clear(r.gone)
+	r.forgetDropsLocked(forget)
 	r.mu.Unlock()
 	// One interface at a time: loading its programs takes tens of
 	// milliseconds, and collections and probes must not wait for them all.
