@@ -35,6 +35,11 @@ func LoadDropReasons() (*DropReasons, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drop reasons: kernel BTF: %w", err)
 	}
+	return dropReasonsIn(spec)
+}
+
+// dropReasonsIn reads the drop reasons from kernel BTF spec.
+func dropReasonsIn(spec *btf.Spec) (*DropReasons, error) {
 	var enum *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &enum); err != nil {
 		return nil, fmt.Errorf("drop reasons: enum skb_drop_reason: %w", err)
@@ -118,7 +123,12 @@ type Drop struct {
 // tracepoint. It fails where the kernel has no BTF, no BTF-enabled
 // tracepoints or no drop reasons (before 5.17).
 func NewDropCounter(o DropOptions) (*DropCounter, error) {
-	reasons, err := LoadDropReasons()
+	// Parsed once, for the reasons and for the program's relocations.
+	kernel, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, fmt.Errorf("drop reasons: kernel BTF: %w", err)
+	}
+	reasons, err := dropReasonsIn(kernel)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +155,7 @@ func NewDropCounter(o DropOptions) (*DropCounter, error) {
 		}
 	}
 	d := &DropCounter{Reasons: reasons}
-	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}); err != nil {
 		return nil, fmt.Errorf("load drop program: %w", err)
 	}
 	d.link, err = link.AttachTracing(link.TracingOptions{Program: d.objs.PeCountDrop})

@@ -20,6 +20,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
+	"time"
 )
 
 // addLink creates link l inside ns.
@@ -251,7 +252,15 @@ func TestKernelFeatures(t *testing.T) {
 		"feature=" + bpf.FeatureDropReasons: since(5, 17),
 	}
 	recv := startIn(t, testenv.NewNetns(t), nil)
-	if got := collect(t, recv)[receiver.MetricFeatures]; fmt.Sprint(got) != fmt.Sprint(want) {
+	// The drop counter starts beside the interfaces: its feature is 0 until
+	// it counts.
+	deadline := time.Now().Add(10 * time.Second)
+	got := collect(t, recv)[receiver.MetricFeatures]
+	for fmt.Sprint(got) != fmt.Sprint(want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		got = collect(t, recv)[receiver.MetricFeatures]
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("kernel %d.%d features:\n got %v\nwant %v", major, minor, got, want)
 	}
 }

@@ -13,6 +13,28 @@ import (
 	"github.com/packet-exporter/packet-exporter/bpf"
 )
 
+// runDrops starts the drop counter if the configuration asks for it, and
+// hands it to the receiver unless it was closed meanwhile.
+func (r *Receiver) runDrops() {
+	defer close(r.dropsStarted)
+	if !r.cfg.Drops.Enabled {
+		return
+	}
+	d, err := startDrops(r.opts.netns)
+	if err != nil {
+		r.log.Warn("kernel drops are not counted", zap.Error(err))
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		d.Close()
+		return
+	}
+	r.drops = d
+	r.log.Info("counting the kernel's drops")
+}
+
 // startDrops starts counting the kernel's drops in the receiver's network
 // namespace. It returns the counter, or nil and the reason it could not
 // start: the exporter runs on without it.
@@ -30,8 +52,12 @@ func startDrops(ns netns.NsHandle) (*bpf.DropCounter, error) {
 			unowned = uint32(st.Ino) == inode
 		}
 	}
-	return bpf.NewDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: unowned})
+	return newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: unowned})
 }
+
+// newDropCounter is bpf.NewDropCounter; tests replace it to see the receiver
+// run on without it.
+var newDropCounter = bpf.NewDropCounter
 
 // netnsInode returns the inode number of namespace ns, or of this thread's
 // when ns is not open.
@@ -79,17 +105,31 @@ func (r *Receiver) forgetDropsLocked(indexes map[int]bool) {
 	}
 }
 
-// observeDrops observes the kernel's drops by interface, reason and class.
-// Drops on interfaces not (yet) known by name are left for a later
-// collection.
+var (
+	dropFeature    = metric.WithAttributes(AttrFeature.String(bpf.FeatureDropReasons))
+	dropsTableFull = metric.WithAttributes(AttrErrorType.String("drops_table_full"))
+)
+
+// observeDrops observes the feature drop_reasons (1 once the drop counter
+// counts, 0 before and where it cannot run) and the kernel's drops by
+// interface, reason and class. Drops on interfaces not (yet) known by name
+// are left for a later collection.
 func (r *Receiver) observeDrops(o metric.Observer, inst *instruments) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	counting := int64(0)
+	if r.drops != nil {
+		counting = 1
+	}
+	o.ObserveInt64(inst.features, counting, dropFeature)
+	if r.drops == nil {
+		return nil
+	}
 	full, err := r.drops.TableFull()
 	if err != nil {
 		return err
 	}
-	o.ObserveInt64(inst.countErrors, int64(full), metric.WithAttributes(AttrErrorType.String("drops_table_full")))
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	o.ObserveInt64(inst.countErrors, int64(full), dropsTableFull)
 	reasons := r.drops.Reasons
 	return r.drops.Read(func(d bpf.Drop, packets uint64) {
 		attrs := make([]attribute.KeyValue, 0, 4)

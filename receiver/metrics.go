@@ -200,7 +200,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
 		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
 		inst.features, inst.deviceDropped, inst.deviceErrors}
-	if r.drops != nil {
+	if r.cfg.Drops.Enabled {
 		if inst.drops, err = meter.Int64ObservableCounter(MetricDrops, metric.WithUnit("{packet}"),
 			metric.WithDescription("Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.")); err != nil {
 			return nil, fmt.Errorf("create instruments: %w", err)
@@ -241,7 +241,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 				r.observeEvents(o, inst, stats)
 			}
 		}
-		if r.drops != nil {
+		if r.cfg.Drops.Enabled {
 			if err := r.observeDrops(o, inst); err != nil {
 				readFailures.Add(1)
 				errs = append(errs, err)

@@ -38,9 +38,11 @@ type Receiver struct {
 
 	features bpf.Features // what the kernel has, probed once
 
-	events *pipeline        // nil with the event stream off
-	drops  *bpf.DropCounter // nil with drops.enabled false or where it cannot run
+	events *pipeline // nil with the event stream off
 	runs   *runStats
+	// dropsStarted is closed once the drop counter has started or failed
+	// (at once with drops.enabled false).
+	dropsStarted chan struct{}
 
 	sizesMu sync.Mutex
 	sizes   sizeSnapshot // the packet-size state of the last read
@@ -54,6 +56,9 @@ type Receiver struct {
 	// programIDs are the kernel IDs of the programs of maps, asked once.
 	programIDs map[*ebpf.Program]uint32
 	missing    map[string]bool // literal include names reported as not found
+	// drops counts the kernel's drops: nil until it has started, and with
+	// drops.enabled false or where it cannot run.
+	drops *bpf.DropCounter
 	// linkNames are the names of every interface of the namespace by
 	// ifindex, counted or not: the drops' interfaces.
 	linkNames map[int]string
@@ -154,16 +159,6 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
 	features := bpf.ProbeFeatures()
-	var drops *bpf.DropCounter
-	if cfg.Drops.Enabled {
-		// Degrades to a feature reported missing: nothing else depends on it.
-		var err error
-		drops, err = startDrops(o.netns)
-		features = append(features, bpf.Feature{Name: bpf.FeatureDropReasons, Err: err})
-		if err != nil {
-			log.Warn("kernel drops are not counted", zap.Error(err))
-		}
-	}
 	fields := make([]zap.Field, 0, len(features))
 	for _, f := range features {
 		fields = append(fields, zap.Bool(f.Name, f.Available()))
@@ -176,7 +171,6 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	r := &Receiver{
 		features:   features,
-		drops:      drops,
 		linkNames:  map[int]string{},
 		gone:       map[int]bool{},
 		cfg:        cfg,
@@ -198,9 +192,6 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
 			maps.Close()
 			nl.Close()
-			if drops != nil {
-				drops.Close()
-			}
 			return nil, err
 		}
 	}
@@ -230,8 +221,12 @@ func (r *Receiver) Start(ctx context.Context) error {
 	}
 	ctx, r.stop = context.WithCancel(ctx)
 	r.stopped = make(chan struct{})
+	r.dropsStarted = make(chan struct{})
 	r.mu.Unlock()
 
+	// Beside the interfaces, and never waited for: loading the kernel's BTF
+	// takes a few hundred milliseconds of CPU, and counting runs without it.
+	go r.runDrops()
 	r.loadPrograms()
 	if r.events != nil {
 		r.events.start()
@@ -296,11 +291,12 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
-	stop, stopped := r.stop, r.stopped
+	stop, stopped, dropsStarted := r.stop, r.stopped, r.dropsStarted
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-stopped
+		<-dropsStarted
 	}
 	var errs []error
 	if r.events != nil {

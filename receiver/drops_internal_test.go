@@ -1,0 +1,71 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+)
+
+// TestDropsUnavailable checks that a receiver whose drop program cannot run
+// (no BTF, a kernel before 5.17) runs on: it is ready, reports the feature
+// drop_reasons as 0 and exports no drop series.
+func TestDropsUnavailable(t *testing.T) {
+	testenv.RequireRoot(t)
+	saved := newDropCounter
+	t.Cleanup(func() { newDropCounter = saved })
+	newDropCounter = func(bpf.DropOptions) (*bpf.DropCounter, error) {
+		return nil, errors.New("drop reasons: kernel BTF: not supported")
+	}
+	ns := testenv.NewNetns(t)
+	cfg := config.Default()
+	r, err := New(cfg, zaptest.NewLogger(t), WithNetns(ns.Handle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ready() {
+		t.Error("not ready without the drop counter")
+	}
+	<-r.dropsStarted
+	reader := metric.NewManualReader()
+	provider := metric.NewMeterProvider(metric.WithReader(reader))
+	defer provider.Shutdown(context.Background())
+	if _, err := r.RegisterMetrics(provider.Meter("test"), BuildInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	feature := int64(-1)
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch m.Name {
+			case MetricDrops:
+				if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 0 {
+					t.Errorf("%s: %d series without the drop counter", MetricDrops, n)
+				}
+			case MetricFeatures:
+				for _, p := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+					if v, ok := p.Attributes.Value(AttrFeature); ok && v.AsString() == bpf.FeatureDropReasons {
+						feature = p.Value
+					}
+				}
+			}
+		}
+	}
+	if feature != 0 {
+		t.Errorf("feature %s = %d, want 0", bpf.FeatureDropReasons, feature)
+	}
+}
