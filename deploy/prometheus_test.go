@@ -418,6 +418,23 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 		}
 		return len(res) == 1, fmt.Sprintf("%d results", len(res))
 	})
+	// The drop counter starts beside the interfaces, not waited for by
+	// readiness: wait until it counts (feature drop_reasons 1), so that the
+	// prewarm's drops are counted and their series, like the traffic's, exist
+	// before the window.
+	waitFor(t, "packet-exporter's drop counter (kernel feature drop_reasons 1)", 30*time.Second, func() (bool, string) {
+		if exporter.exited() {
+			t.Fatalf("packet-exporter exited: %v\n%s", exporter.err, exporter.output())
+		}
+		res, err := api.query(`packet_exporter_kernel_features{job="packet-exporter", feature="drop_reasons"}`, time.Now())
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(res) != 1 {
+			return false, fmt.Sprintf("%d series", len(res))
+		}
+		return res[0].Value == 1, fmt.Sprintf("drop_reasons %g", res[0].Value)
+	})
 
 	// Traffic: a prewarm (one frame per series), so that every series exists
 	// before the window, then a burst of N frames per series.

@@ -3,6 +3,7 @@ package receiver
 import (
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/attribute"
@@ -43,21 +44,33 @@ func startDrops(ns netns.NsHandle) (*bpf.DropCounter, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Drops with neither device nor socket are counted by the exporter of
-	// the initial namespace (that of PID 1 as this process sees it) only.
-	initial, err := os.Stat("/proc/1/ns/net")
-	unowned := false
-	if err == nil {
-		if st, ok := initial.Sys().(*unix.Stat_t); ok {
-			unowned = uint32(st.Ino) == inode
-		}
-	}
-	return newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: unowned})
+	return newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)})
 }
 
 // newDropCounter is bpf.NewDropCounter; tests replace it to see the receiver
 // run on without it.
 var newDropCounter = bpf.NewDropCounter
+
+// initNetInode is the inode number recent kernels give the initial network
+// namespace (PROC_NET_INIT_INO); older ones number it like any other.
+const initNetInode = 0xEFFFFFF9
+
+// isInitialNetns reports whether the namespace of inode is the initial one:
+// drops with neither device nor socket are counted by its exporter only. It
+// is where the kernel gives it its fixed number, or where it is that of PID 1
+// as this process sees it (which a process without the right to inspect PID
+// 1, such as the shipped systemd unit's, cannot tell on older kernels).
+func isInitialNetns(inode uint32) bool {
+	if inode == initNetInode {
+		return true
+	}
+	pid1, err := os.Stat("/proc/1/ns/net")
+	if err != nil {
+		return false
+	}
+	st, ok := pid1.Sys().(*syscall.Stat_t)
+	return ok && uint32(st.Ino) == inode
+}
 
 // netnsInode returns the inode number of namespace ns, or of this thread's
 // when ns is not open.

@@ -121,7 +121,7 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 	i.parseErrors, errs[2] = meter.Int64ObservableCounter(MetricParseErrors, metric.WithUnit("{packet}"),
 		metric.WithDescription("Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed)."))
 	i.countErrors, errs[3] = meter.Int64ObservableCounter(MetricCountErrors, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames the kernel programs could not count."))
+		metric.WithDescription("Frames the kernel programs could not count, and drops the drop counter could not (drops_table_full)."))
 	i.readErrors, errs[4] = meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
 		metric.WithDescription("Failed reads of the kernel maps or of the devices' statistics during collection."))
 	i.attached, errs[5] = meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
