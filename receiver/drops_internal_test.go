@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap/zaptest"
@@ -67,5 +68,31 @@ func TestDropsUnavailable(t *testing.T) {
 	}
 	if feature != 0 {
 		t.Errorf("feature %s = %d, want 0", bpf.FeatureDropReasons, feature)
+	}
+}
+
+// TestIsInitialNetns tells the initial network namespace (this test's, which
+// runs as root on the host) from a test namespace.
+func TestIsInitialNetns(t *testing.T) {
+	testenv.RequireRoot(t)
+	own, err := netnsInode(netns.None())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := netnsInode(testenv.NewNetns(t).Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		inode uint32
+		want  bool
+	}{
+		{"this process's", own, true},
+		{"a test namespace", other, false},
+	} {
+		if got := isInitialNetns(tc.inode); got != tc.want {
+			t.Errorf("%s (inode %d): initial %v, want %v", tc.name, tc.inode, got, tc.want)
+		}
 	}
 }
