@@ -55,6 +55,7 @@ func BenchmarkDrops(b *testing.B) {
 			prog := tcxIngressProgramOf(b, bns, pair.IndexB)
 			var dropProg *ebpf.Program
 			if drops {
+				pe.waitDropsCounted(b)
 				dropProg = newProgramNamed(b, before, "pe_count_drop")
 			}
 			rx0 := linkStats(b, bns, pair.NameB)
@@ -120,6 +121,35 @@ func BenchmarkDrops(b *testing.B) {
 	report(b, addedPkt, "drops-added-ns/pkt")
 	b.ReportMetric(float64(rounds), "drop-rounds")
 	b.ReportMetric(float64(exact), "drop-exact-rounds")
+}
+
+// waitDropsCounted waits until the exporter's drop counter, which starts
+// beside the interfaces, counts (its feature drop_reasons is 1).
+func (e *inProcessExporter) waitDropsCounted(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		families, err := e.provider.Registry.Gather()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, family := range families {
+			if family.GetName() != "packet_exporter_kernel_features" {
+				continue
+			}
+			for _, m := range family.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "feature" && l.GetValue() == "drop_reasons" && m.GetGauge().GetValue() == 1 {
+						return
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the drop counter does not count 10 s after the exporter started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // dropsOf returns the value of the drop series of iface, reason and class.
