@@ -281,6 +281,11 @@ func TestChurn(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	recv := startIn(t, a, nil)
+	// The baseline once the drop counter, which starts beside the
+	// interfaces, holds its program, maps and link.
+	waitFor(t, 10*time.Second, "the drop counter counting", func() bool {
+		return collect(t, recv)[receiver.MetricFeatures]["feature=drop_reasons"] == 1
+	})
 	baseGoroutines, baseFDs, baseHeap := usage(t)
 
 	const pairs = 200
