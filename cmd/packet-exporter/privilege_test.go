@@ -152,6 +152,11 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	e := startExporter(t, a, argv, nil)
 	e.waitReady()
+	// Logged once Start has returned, which /readyz may answer 200 just before.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(e.log.String(), "dropped capabilities no longer needed") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(e.log.String(), "dropped capabilities no longer needed") {
 		t.Errorf("no log line about dropped capabilities")
 	}
