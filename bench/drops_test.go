@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"errors"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -50,13 +50,12 @@ func BenchmarkDrops(b *testing.B) {
 		pkt := map[bool]float64{}
 		for k := range 2 {
 			drops := (k+iteration)%2 == 1
-			before := maxProgramID(b)
 			pe := startInProcess(b, bns, pair.NameB, config.IngressHookTCX, func(c *config.Config) { c.Drops.Enabled = drops })
 			prog := tcxIngressProgramOf(b, bns, pair.IndexB)
 			var dropProg *ebpf.Program
 			if drops {
 				pe.waitDropsCounted(b)
-				dropProg = newProgramNamed(b, before, "pe_count_drop")
+				dropProg = heldProgramNamed(b, "pe_count_drop")
 			}
 			rx0 := linkStats(b, bns, pair.NameB)
 			sent, elapsed := gen.send(b, cpus, trafficRepeat(), time.Time{})
@@ -172,48 +171,26 @@ func dropsOf(families []*dto.MetricFamily, iface, reason, netType, transport str
 	return 0
 }
 
-// maxProgramID returns the highest ID of a program loaded now.
-func maxProgramID(tb testing.TB) ebpf.ProgramID {
-	tb.Helper()
-	var id ebpf.ProgramID
-	for {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, unix.ENOENT) {
-			return id
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		id = next
-	}
-}
-
-// newProgramNamed opens the one program named name loaded after the program
-// of ID after; it is closed at the end of the benchmark.
-func newProgramNamed(tb testing.TB, after ebpf.ProgramID, name string) *ebpf.Program {
+// heldProgramNamed opens the one program named name that this process
+// holds (the in-process exporter's); it is closed at the end of the
+// benchmark.
+func heldProgramNamed(tb testing.TB, name string) *ebpf.Program {
 	tb.Helper()
 	var found *ebpf.Program
-	for id := after; ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, unix.ENOENT) {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		id = next
+	for id := range newPEProgramSet().heldPrograms(tb, os.Getpid()) {
 		if n, err := programName(id); err != nil || n != name {
 			continue
 		}
 		if found != nil {
-			tb.Fatalf("more than one program %s loaded since ID %d", name, after)
+			tb.Fatalf("more than one program %s held", name)
 		}
+		var err error
 		if found, err = ebpf.NewProgramFromID(id); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	if found == nil {
-		tb.Fatalf("no program %s loaded since ID %d", name, after)
+		tb.Fatalf("no program %s held", name)
 	}
 	tb.Cleanup(func() { found.Close() })
 	return found
