@@ -379,7 +379,17 @@ func TestStuckReaderHoldsNothing(t *testing.T) {
 		}
 		conns = append(conns, conn)
 	}
-	time.Sleep(300 * time.Millisecond) // the stuck clients' responses are rendered and blocked
+	// Wait until every stuck client's response has been rendered and its
+	// write has begun (its first byte arrived): from then on each holds a
+	// blocked write and no render slot. A fixed sleep raced five renders
+	// queued behind one slot on a slow machine.
+	first := make([]byte, 1)
+	for i, conn := range conns {
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadFull(conn, first); err != nil {
+			t.Fatalf("stuck client %d: no response began: %v", i, err)
+		}
+	}
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	for i := range 3 {
