@@ -83,6 +83,7 @@ func BenchmarkDrops(b *testing.B) {
 					b.Errorf("drop program ran %d times for %d frames dropped", dropRuns1-dropRuns0, sent2)
 				}
 				dropNs = append(dropNs, float64(dropTime1-dropTime0)/float64(dropRuns1-dropRuns0))
+				dropProg.Close()
 			}
 			stats.Close()
 			run[drops] = float64(time1-time0) / float64(runs1-runs0)
@@ -172,8 +173,8 @@ func dropsOf(families []*dto.MetricFamily, iface, reason, netType, transport str
 }
 
 // heldProgramNamed opens the one program named name that this process
-// holds (the in-process exporter's); it is closed at the end of the
-// benchmark.
+// holds (the in-process exporter's). The caller closes it before the next
+// exporter starts: the descriptor keeps the program held by this process.
 func heldProgramNamed(tb testing.TB, name string) *ebpf.Program {
 	tb.Helper()
 	var found *ebpf.Program
@@ -192,6 +193,5 @@ func heldProgramNamed(tb testing.TB, name string) *ebpf.Program {
 	if found == nil {
 		tb.Fatalf("no program %s held", name)
 	}
-	tb.Cleanup(func() { found.Close() })
 	return found
 }
