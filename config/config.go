@@ -17,19 +17,20 @@ var DefaultYAML []byte
 
 // Config is the whole configuration.
 type Config struct {
-	Interfaces Interfaces `yaml:"interfaces"`
-	Egress     Egress     `yaml:"egress"`
-	XDP        XDP        `yaml:"xdp"`
-	Ingress    Ingress    `yaml:"ingress"`
-	Prometheus Prometheus `yaml:"prometheus"`
-	OTLP       OTLP       `yaml:"otlp"`
-	Resource   Resource   `yaml:"resource"`
-	Log        Log        `yaml:"log"`
-	Limits     Limits     `yaml:"limits"`
-	Events     Events     `yaml:"events"`
-	Flows      Flows      `yaml:"flows"`
-	Drops      Drops      `yaml:"drops"`
-	Debug      Debug      `yaml:"debug"`
+	Interfaces  Interfaces  `yaml:"interfaces"`
+	Egress      Egress      `yaml:"egress"`
+	XDP         XDP         `yaml:"xdp"`
+	Ingress     Ingress     `yaml:"ingress"`
+	Prometheus  Prometheus  `yaml:"prometheus"`
+	OTLP        OTLP        `yaml:"otlp"`
+	Resource    Resource    `yaml:"resource"`
+	Log         Log         `yaml:"log"`
+	Limits      Limits      `yaml:"limits"`
+	Events      Events      `yaml:"events"`
+	Flows       Flows       `yaml:"flows"`
+	Drops       Drops       `yaml:"drops"`
+	Attribution Attribution `yaml:"attribution"`
+	Debug       Debug       `yaml:"debug"`
 }
 
 // Interfaces selects the network interfaces whose packets are counted.
@@ -261,6 +262,22 @@ type Drops struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// Attribution configures what packet_exporter.interface.info tells of the
+// workload (container, Kubernetes pod) behind a veth whose peer lives in
+// another network namespace.
+type Attribution struct {
+	// Enabled looks the workloads up, off the counting path, from the host's
+	// processes and the kubelet's and runtimes' files. Default true.
+	Enabled bool `yaml:"enabled"`
+	// OnSeries also puts k8s.namespace.name, k8s.pod.name and container.name
+	// on the interface's traffic series. Default false.
+	OnSeries bool `yaml:"on_series"`
+	// HostRoot is where the host's file system is seen: /proc, /var/log/pods
+	// and the runtimes' directories are read under it. An absolute path,
+	// default "/".
+	HostRoot string `yaml:"host_root"`
+}
+
 // Debug configures debugging aids that are off unless asked for.
 type Debug struct {
 	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server
@@ -288,12 +305,13 @@ func Default() Config {
 			Timeout:     10 * time.Second,
 			Temporality: TemporalityCumulative,
 		},
-		Resource: Resource{Attributes: map[string]string{}},
-		Log:      Log{Level: "info", Format: "json"},
-		Limits:   Limits{MaxInterfaces: 4096},
-		Events:   Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
-		Flows:    Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
-		Drops:    Drops{Enabled: true},
+		Resource:    Resource{Attributes: map[string]string{}},
+		Log:         Log{Level: "info", Format: "json"},
+		Limits:      Limits{MaxInterfaces: 4096},
+		Events:      Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
+		Flows:       Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
+		Drops:       Drops{Enabled: true},
+		Attribution: Attribution{Enabled: true, HostRoot: "/"},
 	}
 }
 

@@ -31,12 +31,13 @@ func TestDefault(t *testing.T) {
 			Timeout:     10 * time.Second,
 			Temporality: "cumulative",
 		},
-		Resource: Resource{Attributes: map[string]string{}},
-		Log:      Log{Level: "info", Format: "json"},
-		Limits:   Limits{MaxInterfaces: 4096},
-		Events:   Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
-		Flows:    Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
-		Drops:    Drops{Enabled: true},
+		Resource:    Resource{Attributes: map[string]string{}},
+		Log:         Log{Level: "info", Format: "json"},
+		Limits:      Limits{MaxInterfaces: 4096},
+		Events:      Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
+		Flows:       Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
+		Drops:       Drops{Enabled: true},
+		Attribution: Attribution{Enabled: true, HostRoot: "/"},
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -127,7 +128,8 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"otlp.temporality", "resource.attributes", "log.level", "log.format",
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
-		"flows.idle_timeout", "drops.enabled", "debug.pprof",
+		"flows.idle_timeout", "drops.enabled", "attribution.enabled",
+		"attribution.on_series", "attribution.host_root", "debug.pprof",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {
 		t.Fatalf("leafKeys = %q, want %q", got, want)

@@ -109,6 +109,7 @@ limits: {max_interfaces: 1}
 events: {enabled: true, sample_rate: 10, ring_size: 65536, workers: 2, drain_interval: 50ms}
 flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 drops: {enabled: false}
+attribution: {enabled: false, on_series: true, host_root: /host}
 `, func(c *Config) {
 			*c = Config{
 				Interfaces: Interfaces{Include: []string{"en*"}, Exclude: []string{}},
@@ -126,11 +127,12 @@ drops: {enabled: false}
 					Timeout:     time.Millisecond,
 					Temporality: "delta",
 				},
-				Resource: Resource{Attributes: map[string]string{"service.name": "edge"}},
-				Log:      Log{Level: "error", Format: "console"},
-				Limits:   Limits{MaxInterfaces: 1},
-				Events:   Events{Enabled: true, SampleRate: 10, RingSize: 65536, Workers: 2, DrainInterval: 50 * time.Millisecond},
-				Flows:    Flows{Enabled: true, MaxSeries: 7, IdleTimeout: 30 * time.Second},
+				Resource:    Resource{Attributes: map[string]string{"service.name": "edge"}},
+				Log:         Log{Level: "error", Format: "console"},
+				Limits:      Limits{MaxInterfaces: 1},
+				Events:      Events{Enabled: true, SampleRate: 10, RingSize: 65536, Workers: 2, DrainInterval: 50 * time.Millisecond},
+				Flows:       Flows{Enabled: true, MaxSeries: 7, IdleTimeout: 30 * time.Second},
+				Attribution: Attribution{OnSeries: true, HostRoot: "/host"},
 			}
 		}},
 	}

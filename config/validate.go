@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,7 @@ func (c Config) problems() Errors {
 	c.Limits.check(&check)
 	c.Events.check(&check)
 	c.Flows.check(&check, c.Events)
+	c.Attribution.check(&check)
 	return check.problems
 }
 
@@ -105,6 +107,12 @@ func checkPatterns(c *checker, key string, patterns []string) {
 		} else if _, err := path.Match(pattern, ""); err != nil {
 			c.add(itemKey, "invalid glob pattern %q (%v)", pattern, err)
 		}
+	}
+}
+
+func (a Attribution) check(c *checker) {
+	if !filepath.IsAbs(a.HostRoot) {
+		c.add("attribution.host_root", "must be an absolute path, got %q", a.HostRoot)
 	}
 }
 

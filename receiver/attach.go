@@ -19,6 +19,7 @@ type linkInfo struct {
 	encap      string // netlink EncapType; only "ether" is parsed
 	xdpForeign bool   // another program holds the XDP hook
 	xdpProgID  uint32
+	facts      linkFacts
 }
 
 // attachLocked counts the interface l. It runs on the watch thread, which is
@@ -44,7 +45,9 @@ func (r *Receiver) attachLocked(l linkInfo) {
 		r.skipLocked(l, bpf.Receive, r.ingressHookKind(), reasonOther, "interface skipped: map its counters", zap.Error(err))
 		return
 	}
-	a := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name)}
+	a := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name, nil),
+		facts: l.facts}
+	r.setInfoLocked(a)
 	if h, ok := r.attachIngressLocked(l, log); ok {
 		a.hooks = append(a.hooks, h)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/bench/stats"
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/attribution"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 )
@@ -75,7 +76,10 @@ func benchReceiver(series int) *Receiver {
 		slot, _ := r.slots.take()
 		name := fmt.Sprintf("bench%05d", i)
 		r.names[slot] = name
-		r.attached[i+1] = &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name)}
+		a := &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name, nil),
+			facts: linkFacts{kind: attribution.KindVeth, peerNetnsID: -1}}
+		r.setInfoLocked(a)
+		r.attached[i+1] = a
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 			block := &fake.blocks[bpf.BlockIndex(slot, d)]
 			for class := range bpf.ClassCount {

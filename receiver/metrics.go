@@ -41,6 +41,8 @@ const (
 	MetricFlowsActive     = "packet_exporter.flows.active"
 	MetricPacketSize      = "packet_exporter.network.packet.size"
 	MetricDrops           = "packet_exporter.network.drops"
+	MetricInterfaceInfo   = "packet_exporter.interface.info"
+	MetricUnresolved      = "packet_exporter.attribution.unresolved"
 
 	// The devices' own counters, under the OpenTelemetry semantic
 	// conventions' names.
@@ -69,20 +71,24 @@ type interfaceAttributes struct {
 	anomalies [2][bpf.AnomalyCount]metric.MeasurementOption
 }
 
-func newInterfaceAttributes(name string) *interfaceAttributes {
+// newInterfaceAttributes computes the attribute sets of interface name's
+// series, with extra on every one (the workload, attribution.on_series).
+func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceAttributes {
 	a := &interfaceAttributes{}
+	set := func(attrs ...attribute.KeyValue) attribute.Set {
+		return attribute.NewSet(append(append([]attribute.KeyValue{AttrInterface.String(name)}, extra...), attrs...)...)
+	}
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-		a.histogram[d] = attribute.NewSet(AttrInterface.String(name), AttrDirection.String(d.String()))
+		direction := AttrDirection.String(d.String())
+		a.histogram[d] = set(direction)
 		a.device[d] = metric.WithAttributeSet(a.histogram[d])
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
-			a.classes[d][entry] = metric.WithAttributeSet(attribute.NewSet(
-				AttrInterface.String(name), AttrDirection.String(d.String()),
+			a.classes[d][entry] = metric.WithAttributeSet(set(direction,
 				AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport)))
 		}
 		for i := range bpf.AnomalyCount {
-			a.anomalies[d][i] = metric.WithAttributeSet(attribute.NewSet(
-				AttrInterface.String(name), AttrDirection.String(d.String()),
+			a.anomalies[d][i] = metric.WithAttributeSet(set(direction,
 				AttrErrorType.String(bpf.AnomalyName(bpf.AnomalyFirst+i))))
 		}
 	}
@@ -103,6 +109,8 @@ type instruments struct {
 	drops                                                metric.Int64ObservableCounter // nil without the drop counter
 	programTime                                          metric.Float64ObservableCounter
 	attached, skipped, buildInfo, features               metric.Int64ObservableGauge
+	interfaceInfo                                        metric.Int64ObservableGauge
+	unresolved                                           metric.Int64ObservableGauge // nil with attribution.enabled false
 	readDuration                                         metric.Float64Histogram
 
 	// Event stream and flows, nil with the stream off.
@@ -113,7 +121,7 @@ type instruments struct {
 
 func newInstruments(meter metric.Meter) (*instruments, error) {
 	var i instruments
-	var errs [16]error
+	var errs [17]error
 	i.packets, errs[0] = meter.Int64ObservableCounter(MetricPackets, metric.WithUnit("{packet}"),
 		metric.WithDescription("Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."))
 	i.bytes, errs[1] = meter.Int64ObservableCounter(MetricBytes, metric.WithUnit("By"),
@@ -147,6 +155,8 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 		metric.WithDescription("Packets the network device dropped, as the kernel counts them for it (ip -s link), by counted interface and direction."))
 	i.deviceErrors, errs[15] = meter.Int64ObservableCounter(MetricDeviceErrors, metric.WithUnit("{error}"),
 		metric.WithDescription("Errors of the network device, as the kernel counts them for it (ip -s link), by counted interface and direction."))
+	i.interfaceInfo, errs[16] = meter.Int64ObservableGauge(MetricInterfaceInfo,
+		metric.WithDescription("Always 1 for each counted interface; the attributes tell its kind, master and the workload behind it."))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("create instruments: %w", err)
 	}
@@ -199,7 +209,14 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 
 	observables := []metric.Observable{inst.packets, inst.bytes, inst.parseErrors, inst.countErrors, inst.readErrors,
 		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
-		inst.features, inst.deviceDropped, inst.deviceErrors}
+		inst.features, inst.deviceDropped, inst.deviceErrors, inst.interfaceInfo}
+	if r.cfg.Attribution.Enabled {
+		if inst.unresolved, err = meter.Int64ObservableGauge(MetricUnresolved, metric.WithUnit("{interface}"),
+			metric.WithDescription("Counted veths whose peer's network namespace is not fully attributed, by reason (error.type).")); err != nil {
+			return nil, fmt.Errorf("create instruments: %w", err)
+		}
+		observables = append(observables, inst.unresolved)
+	}
 	if r.cfg.Drops.Enabled {
 		if inst.drops, err = meter.Int64ObservableCounter(MetricDrops, metric.WithUnit("{packet}"),
 			metric.WithDescription("Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.")); err != nil {
@@ -224,6 +241,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 			o.ObserveInt64(inst.features, featureValues[i], featureAttrs[i])
 		}
 		r.observeAgent(o, inst)
+		r.observeAttribution(o, inst)
 		var errs []error
 		start := time.Now()
 		if err := r.observeCounters(o, inst); err != nil {

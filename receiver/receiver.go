@@ -10,12 +10,14 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/attribution"
 )
 
 // Hooks a program can be attached to, the hook attribute of self-metrics.
@@ -66,8 +68,12 @@ type Receiver struct {
 	// forgotten again then (for drops counted after the deletion).
 	gone    map[int]bool
 	resyncs int64
-	ready   bool
-	closed  bool
+	// unresolved counts the counted veths whose workload is not fully known,
+	// by reason; attributionDone is closed when the lookups have stopped.
+	unresolved      map[string]int64
+	attributionDone chan struct{}
+	ready           bool
+	closed          bool
 
 	stop    context.CancelFunc
 	stopped chan struct{}
@@ -88,6 +94,13 @@ type attachment struct {
 	slot  int
 	hooks []hook
 	attrs *interfaceAttributes
+	// facts, workload and info are what its info series says, info as
+	// computed from the others by setInfoLocked; seriesAttrs are the
+	// workload attributes on its traffic series (attribution.on_series).
+	facts       linkFacts
+	workload    attribution.Workload
+	info        metric.MeasurementOption
+	seriesAttrs []attribute.KeyValue
 }
 
 // hook is one program attached to one interface in one direction.
@@ -222,6 +235,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	ctx, r.stop = context.WithCancel(ctx)
 	r.stopped = make(chan struct{})
 	r.dropsStarted = make(chan struct{})
+	r.attributionDone = make(chan struct{})
 	r.mu.Unlock()
 
 	// Beside the interfaces, and never waited for: loading the kernel's BTF
@@ -233,6 +247,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 	}
 	started := make(chan error, 1)
 	go r.watch(ctx, started)
+	go r.runAttribution(ctx)
 	return <-started
 }
 
@@ -291,12 +306,13 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
-	stop, stopped, dropsStarted := r.stop, r.stopped, r.dropsStarted
+	stop, stopped, dropsStarted, attributionDone := r.stop, r.stopped, r.dropsStarted, r.attributionDone
 	r.mu.Unlock()
 	if stop != nil {
 		stop()
 		<-stopped
 		<-dropsStarted
+		<-attributionDone
 	}
 	var errs []error
 	if r.events != nil {

@@ -144,6 +144,10 @@ func (r *Receiver) handle(u netlink.LinkUpdate) {
 func (r *Receiver) applyLocked(l linkInfo) {
 	if a, ok := r.attached[l.index]; ok {
 		if a.name == l.name {
+			if a.facts != l.facts { // enslaved or freed, its peer moved
+				a.facts = l.facts
+				r.setInfoLocked(a)
+			}
 			return
 		}
 		// Renamed (or an index reused unseen): start over under the new name.
@@ -205,6 +209,9 @@ func (r *Receiver) reconcile() error {
 	}
 	r.linkNames = linkNames
 	r.forgetDropsLocked(forget)
+	for _, a := range r.attached {
+		r.setInfoLocked(a) // a master may have been renamed
+	}
 	r.mu.Unlock()
 	// One interface at a time: loading its programs takes tens of
 	// milliseconds, and collections and probes must not wait for them all.
@@ -258,7 +265,7 @@ func (r *Receiver) reportMissingLocked(names map[string]bool) {
 // linkInfoOf extracts what attaching needs from a netlink link.
 func linkInfoOf(nl netlink.Link) linkInfo {
 	attrs := nl.Attrs()
-	l := linkInfo{name: attrs.Name, index: attrs.Index, encap: attrs.EncapType}
+	l := linkInfo{name: attrs.Name, index: attrs.Index, encap: attrs.EncapType, facts: linkFactsOf(nl)}
 	if x := attrs.Xdp; x != nil && x.Attached {
 		l.xdpForeign, l.xdpProgID = true, x.ProgId
 	}

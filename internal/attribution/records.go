@@ -1,0 +1,208 @@
+package attribution
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Where the kubelet and the runtimes keep what this package reads, under the
+// host root.
+const (
+	// podLogsDir holds a directory per pod: <namespace>_<name>_<uid>.
+	podLogsDir = "var/log/pods"
+	// containerLogsDir holds a link per container of a pod:
+	// <pod>_<namespace>_<container>-<id>.log. The pod's sandbox has none.
+	containerLogsDir = "var/log/containers"
+	// dockerContainersDir holds docker's record of each container:
+	// <id>/config.v2.json, whose Name is "/<name>".
+	dockerContainersDir = "var/lib/docker/containers"
+	// podmanContainers lists podman's (and CRI-O's) containers: a JSON array
+	// of {"id", "names"}.
+	podmanContainers = "var/lib/containers/storage/overlay-containers/containers.json"
+	// containerdTasksDir holds a directory per running container of
+	// containerd's Kubernetes namespace, by ID.
+	containerdTasksDir = "run/containerd/io.containerd.runtime.v2.task/k8s.io"
+	// crioContainersDir holds a directory per CRI-O container, by ID.
+	crioContainersDir = "var/lib/containers/storage/overlay-containers"
+)
+
+// maxRecordSize bounds a record read whole: a docker container's
+// configuration or podman's container list.
+const maxRecordSize = 16 << 20
+
+// pod is a Kubernetes pod's identity.
+type pod struct {
+	namespace, name string
+}
+
+// records reads the kubelet's and the runtimes' files under a host root.
+// Listings are read again at most once per scan and only on a miss: what
+// they hold for an ID never changes, and they are rebuilt whole, so they
+// hold no more than the host has.
+type records struct {
+	root string
+
+	pods           map[string]pod    // by pod UID
+	podContainers  map[string]string // container name by ID, for pods' containers
+	otherNames     map[string]string // docker and podman names by container ID
+	listed         map[string]bool   // listings read during this scan
+	otherNamesUsed map[string]string // otherNames looked up during this scan
+}
+
+func newRecords(root string) *records {
+	return &records{root: root, pods: map[string]pod{}, podContainers: map[string]string{},
+		otherNames: map[string]string{}}
+}
+
+// beginScan starts a scan: a listing is read again on its first miss.
+func (r *records) beginScan() {
+	r.listed = map[string]bool{}
+	r.otherNamesUsed = map[string]string{}
+}
+
+// endScan forgets the names of containers not looked up during the scan.
+func (r *records) endScan() {
+	r.otherNames = r.otherNamesUsed
+}
+
+// path returns the host path of rel.
+func (r *records) path(rel string) string {
+	return filepath.Join(r.root, rel)
+}
+
+// listOnMiss reads listing again with read, once per scan.
+func (r *records) listOnMiss(listing string, read func()) {
+	if r.listed[listing] {
+		return
+	}
+	r.listed[listing] = true
+	read()
+}
+
+// pod returns the pod of UID uid, from the kubelet's pod log directories.
+func (r *records) pod(uid string) (pod, bool) {
+	if p, ok := r.pods[uid]; ok {
+		return p, true
+	}
+	r.listOnMiss(podLogsDir, func() {
+		pods := map[string]pod{}
+		for _, name := range r.names(podLogsDir) {
+			// Namespace and pod names are DNS names: no underscores.
+			parts := strings.Split(name, "_")
+			if len(parts) == 3 {
+				pods[parts[2]] = pod{namespace: parts[0], name: parts[1]}
+			}
+		}
+		r.pods = pods
+	})
+	p, ok := r.pods[uid]
+	return p, ok
+}
+
+// podContainerName returns the name of a pod's container with ID id, from
+// the kubelet's container log links; a pod's sandbox has none.
+func (r *records) podContainerName(id string) (string, bool) {
+	if name, ok := r.podContainers[id]; ok {
+		return name, true
+	}
+	r.listOnMiss(containerLogsDir, func() {
+		names := map[string]string{}
+		for _, entry := range r.names(containerLogsDir) {
+			base, ok := strings.CutSuffix(entry, ".log")
+			if !ok || len(base) < 66 || base[len(base)-65] != '-' {
+				continue
+			}
+			parts := strings.Split(base[:len(base)-65], "_")
+			if len(parts) == 3 {
+				names[base[len(base)-64:]] = parts[2]
+			}
+		}
+		r.podContainers = names
+	})
+	name, ok := r.podContainers[id]
+	return name, ok
+}
+
+// containerName returns the name docker or podman gave container c.
+func (r *records) containerName(c container) (string, bool) {
+	name, ok := r.otherNames[c.id]
+	if !ok {
+		switch c.runtime {
+		case RuntimeDocker:
+			name, ok = r.dockerName(c.id)
+		case RuntimePodman:
+			name, ok = r.podmanName(c.id)
+		}
+	}
+	if ok {
+		r.otherNamesUsed[c.id] = name
+	}
+	return name, ok
+}
+
+// dockerName reads the name of docker container id from its record.
+func (r *records) dockerName(id string) (string, bool) {
+	var record struct{ Name string }
+	if !r.readJSON(filepath.Join(dockerContainersDir, id, "config.v2.json"), &record) {
+		return "", false
+	}
+	name := strings.TrimPrefix(record.Name, "/")
+	return name, name != ""
+}
+
+// podmanName reads the name of podman container id from podman's list.
+func (r *records) podmanName(id string) (string, bool) {
+	var list []struct {
+		ID    string   `json:"id"`
+		Names []string `json:"names"`
+	}
+	if !r.readJSON(podmanContainers, &list) {
+		return "", false
+	}
+	for _, c := range list {
+		if c.ID == id && len(c.Names) > 0 {
+			return c.Names[0], true
+		}
+	}
+	return "", false
+}
+
+// runtimeOf tells the runtime of container id from the runtime's own state,
+// for cgroup paths that do not name it (kubelet's cgroupfs driver).
+func (r *records) runtimeOf(id string) string {
+	for _, c := range []struct{ dir, runtime string }{
+		{containerdTasksDir, RuntimeContainerd},
+		{crioContainersDir, RuntimeCRIO},
+		{dockerContainersDir, RuntimeDocker},
+	} {
+		if _, err := os.Stat(r.path(filepath.Join(c.dir, id))); err == nil {
+			return c.runtime
+		}
+	}
+	return ""
+}
+
+// names lists the directory rel; nil when it cannot be read.
+func (r *records) names(rel string) []string {
+	dir, err := os.Open(r.path(rel))
+	if err != nil {
+		return nil
+	}
+	defer dir.Close()
+	names, _ := dir.Readdirnames(-1)
+	return names
+}
+
+// readJSON decodes the file rel into v; false when it cannot be read or
+// decoded.
+func (r *records) readJSON(rel string, v any) bool {
+	f, err := os.Open(r.path(rel))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return json.NewDecoder(io.LimitReader(f, maxRecordSize)).Decode(v) == nil
+}

@@ -1,0 +1,228 @@
+package attribution
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// Why a namespace's workload is not fully known: the error.type values of
+// packet_exporter.attribution.unresolved.
+const (
+	// ReasonNoProcess: no process lives in the namespace (yet).
+	ReasonNoProcess = "no_process"
+	// ReasonNoContainer: its processes are in no container's cgroup.
+	ReasonNoContainer = "no_container"
+	// ReasonSeveralContainers: several containers share the namespace
+	// outside a Kubernetes pod, and none is the namespace's own.
+	ReasonSeveralContainers = "several_containers"
+	// ReasonPodNotFound: a pod's UID without a kubelet pod log directory.
+	ReasonPodNotFound = "pod_not_found"
+	// ReasonNameNotFound: a container without a name record.
+	ReasonNameNotFound = "container_name_not_found"
+	// ReasonRuntimeNotFound: a container whose runtime neither its cgroup
+	// nor a runtime's state tells.
+	ReasonRuntimeNotFound = "runtime_not_found"
+	// ReasonLookupFailed: the processes could not be listed.
+	ReasonLookupFailed = "lookup_failed"
+)
+
+// fullScanEvery is how many scans go by between two in which every process's
+// network namespace is asked again, not only that of processes new since the
+// last scan: a process that changed namespace, or a process ID reused
+// between two scans, is seen within that many scans.
+const fullScanEvery = 10
+
+// Workload is who lives behind a network namespace; an empty field is not
+// known.
+type Workload struct {
+	ContainerID, ContainerName, ContainerRuntime string
+	PodUID, PodName, PodNamespace                string
+}
+
+// Attributes returns the workload's known fields as OpenTelemetry
+// attributes.
+func (w Workload) Attributes() []attribute.KeyValue {
+	var attrs []attribute.KeyValue
+	for _, a := range []struct {
+		key   attribute.Key
+		value string
+	}{
+		{semconv.ContainerIDKey, w.ContainerID},
+		{semconv.ContainerNameKey, w.ContainerName},
+		{semconv.ContainerRuntimeNameKey, w.ContainerRuntime},
+		{semconv.K8SPodUIDKey, w.PodUID},
+		{semconv.K8SPodNameKey, w.PodName},
+		{semconv.K8SNamespaceNameKey, w.PodNamespace},
+	} {
+		if a.value != "" {
+			attrs = append(attrs, a.key.String(a.value))
+		}
+	}
+	return attrs
+}
+
+// Result is the workload found in one network namespace and, when it is not
+// fully known, why (a Reason constant; "" when nothing is missing).
+type Result struct {
+	Workload Workload
+	Problem  string
+}
+
+// Resolver finds the workloads behind network namespaces from the processes
+// of the host (/proc under the host root) and the kubelet's and runtimes'
+// files. It is not safe for concurrent use.
+type Resolver struct {
+	root string
+	// nsidOf returns the ID the caller's network namespace knows process
+	// pid's namespace by (-1 for none).
+	nsidOf  func(pid int) (int, error)
+	records *records
+	nsids   map[int]int // by process ID, as of the last scan
+	scans   int
+}
+
+// NewResolver returns a resolver reading the host's files under hostRoot.
+// nsidOf returns the network namespace ID (as the namespaces asked about are
+// numbered) of the process with the given ID, -1 when it has none.
+func NewResolver(hostRoot string, nsidOf func(pid int) (int, error)) *Resolver {
+	return &Resolver{root: hostRoot, nsidOf: nsidOf, records: newRecords(hostRoot), nsids: map[int]int{}}
+}
+
+// Resolve returns the workload of each network namespace in nsids, from one
+// scan of the host's processes. The error is for processes that cannot be
+// listed at all.
+func (r *Resolver) Resolve(nsids []int) (map[int]Result, error) {
+	members, err := r.scan(nsids)
+	if err != nil {
+		return nil, err
+	}
+	r.records.beginScan()
+	defer r.records.endScan()
+	out := make(map[int]Result, len(nsids))
+	for _, nsid := range nsids {
+		out[nsid] = r.workloadOf(members[nsid])
+	}
+	return out, nil
+}
+
+// scan lists the processes and returns those in each of nsids.
+func (r *Resolver) scan(nsids []int) (map[int][]int, error) {
+	dir, err := os.Open(filepath.Join(r.root, "proc"))
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	names, err := dir.Readdirnames(-1)
+	dir.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	full := r.scans%fullScanEvery == 0
+	r.scans++
+	members := map[int][]int{}
+	seen := make(map[int]int, len(r.nsids))
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		nsid, ok := r.nsids[pid]
+		if !ok || full {
+			if nsid, err = r.nsidOf(pid); err != nil {
+				continue // exited since the listing
+			}
+		}
+		seen[pid] = nsid
+		if nsid >= 0 && slices.Contains(nsids, nsid) {
+			members[nsid] = append(members[nsid], pid)
+		}
+	}
+	r.nsids = seen
+	return members, nil
+}
+
+// workloadOf tells the workload of the processes of one namespace.
+func (r *Resolver) workloadOf(pids []int) Result {
+	if len(pids) == 0 {
+		return Result{Problem: ReasonNoProcess}
+	}
+	var containers []container
+	for _, pid := range pids {
+		f, err := os.Open(filepath.Join(r.root, "proc", strconv.Itoa(pid), "cgroup"))
+		if err != nil {
+			continue
+		}
+		c, ok := parseCgroupFile(f)
+		f.Close()
+		if ok && !slices.ContainsFunc(containers, func(o container) bool { return o.id == c.id }) {
+			containers = append(containers, c)
+		}
+	}
+	if len(containers) == 0 {
+		return Result{Problem: ReasonNoContainer}
+	}
+	if uid := containers[0].podUID; uid != "" {
+		return r.podWorkload(uid, containers)
+	}
+	if len(containers) > 1 {
+		return Result{Problem: ReasonSeveralContainers}
+	}
+	c := containers[0]
+	res := Result{Workload: Workload{ContainerID: c.id}}
+	res.Workload.ContainerRuntime, res.Problem = r.runtime(c)
+	if name, ok := r.records.containerName(c); ok {
+		res.Workload.ContainerName = name
+	} else if res.Problem == "" {
+		res.Problem = ReasonNameNotFound
+	}
+	return res
+}
+
+// podWorkload tells the workload of a Kubernetes pod's namespace: the pod,
+// and its container when it has exactly one (besides its sandbox, which the
+// kubelet keeps no logs of).
+func (r *Resolver) podWorkload(uid string, containers []container) Result {
+	res := Result{Workload: Workload{PodUID: uid}}
+	if p, ok := r.records.pod(uid); ok {
+		res.Workload.PodName, res.Workload.PodNamespace = p.name, p.namespace
+	} else {
+		res.Problem = ReasonPodNotFound
+	}
+	var app *container
+	var appName string
+	for i, c := range containers {
+		if name, ok := r.records.podContainerName(c.id); ok {
+			if app != nil {
+				return res // several: the pod is the workload
+			}
+			app, appName = &containers[i], name
+		}
+	}
+	if app == nil {
+		return res
+	}
+	res.Workload.ContainerID, res.Workload.ContainerName = app.id, appName
+	runtime, problem := r.runtime(*app)
+	res.Workload.ContainerRuntime = runtime
+	if res.Problem == "" {
+		res.Problem = problem
+	}
+	return res
+}
+
+// runtime returns the runtime of container c: from its cgroup, else from the
+// runtimes' state; else a problem.
+func (r *Resolver) runtime(c container) (string, string) {
+	if c.runtime != "" {
+		return c.runtime, ""
+	}
+	if runtime := r.records.runtimeOf(c.id); runtime != "" {
+		return runtime, ""
+	}
+	return "", ReasonRuntimeNotFound
+}

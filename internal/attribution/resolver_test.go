@@ -1,0 +1,212 @@
+package attribution
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// host is a host file system under a temporary root: processes (their
+// cgroup files) with the network namespace ID each is in, and the kubelet's
+// and runtimes' files.
+type host struct {
+	t     *testing.T
+	root  string
+	nsids map[int]int
+	asked int // nsidOf calls
+}
+
+func newHost(t *testing.T) *host {
+	h := &host{t: t, root: t.TempDir(), nsids: map[int]int{}}
+	h.mkdir("proc")
+	return h
+}
+
+func (h *host) mkdir(rel string) {
+	h.t.Helper()
+	if err := os.MkdirAll(filepath.Join(h.root, rel), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *host) write(rel, content string) {
+	h.t.Helper()
+	h.mkdir(filepath.Dir(rel))
+	if err := os.WriteFile(filepath.Join(h.root, rel), []byte(content), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// process adds process pid in namespace nsid whose cgroup path is cgroup.
+func (h *host) process(pid, nsid int, cgroup string) {
+	h.write(filepath.Join("proc", strconv.Itoa(pid), "cgroup"), "0::"+cgroup+"\n")
+	h.nsids[pid] = nsid
+}
+
+func (h *host) exit(pid int) {
+	os.RemoveAll(filepath.Join(h.root, "proc", strconv.Itoa(pid)))
+	delete(h.nsids, pid)
+}
+
+func (h *host) nsidOf(pid int) (int, error) {
+	h.asked++
+	nsid, ok := h.nsids[pid]
+	if !ok {
+		return 0, errors.New("no such process")
+	}
+	return nsid, nil
+}
+
+// podLogs adds the kubelet's log directory of a pod and the log link of each
+// of its containers (name: ID).
+func (h *host) podLogs(namespace, name, uid string, containers map[string]string) {
+	h.mkdir(filepath.Join(podLogsDir, namespace+"_"+name+"_"+uid))
+	for cname, id := range containers {
+		h.write(filepath.Join(containerLogsDir, name+"_"+namespace+"_"+cname+"-"+id+".log"), "")
+	}
+}
+
+func id(n int) string { return strings.Repeat(strconv.Itoa(n%10), 64) }
+
+func systemdPod(uid string) string {
+	return "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") + ".slice"
+}
+
+func TestResolve(t *testing.T) {
+	const nsid = 7
+	uid := testUID
+	tests := []struct {
+		name  string
+		setup func(h *host)
+		want  Result
+	}{
+		{"pod with one container, containerd, systemd driver", func(h *host) {
+			h.process(100, nsid, systemdPod(uid)+"/cri-containerd-"+id(1)+".scope") // sandbox
+			h.process(101, nsid, systemdPod(uid)+"/cri-containerd-"+id(2)+".scope")
+			h.process(102, nsid, systemdPod(uid)+"/cri-containerd-"+id(2)+".scope")
+			h.podLogs("shop", "web-5d8f", uid, map[string]string{"nginx": id(2)})
+		}, Result{Workload: Workload{ContainerID: id(2), ContainerName: "nginx", ContainerRuntime: RuntimeContainerd,
+			PodUID: uid, PodName: "web-5d8f", PodNamespace: "shop"}}},
+		{"pod with two containers: the pod only", func(h *host) {
+			h.process(100, nsid, systemdPod(uid)+"/crio-"+id(1)+".scope")
+			h.process(101, nsid, systemdPod(uid)+"/crio-"+id(2)+".scope")
+			h.process(102, nsid, systemdPod(uid)+"/crio-"+id(3)+".scope")
+			h.podLogs("shop", "web-5d8f", uid, map[string]string{"app": id(2), "sidecar": id(3)})
+		}, Result{Workload: Workload{PodUID: uid, PodName: "web-5d8f", PodNamespace: "shop"}}},
+		{"pod, cgroupfs driver: runtime from containerd's state", func(h *host) {
+			h.process(100, nsid, "/kubepods/besteffort/pod"+uid+"/"+id(1))
+			h.process(101, nsid, "/kubepods/besteffort/pod"+uid+"/"+id(2))
+			h.podLogs("default", "db-0", uid, map[string]string{"postgres": id(2)})
+			h.mkdir(filepath.Join(containerdTasksDir, id(2)))
+		}, Result{Workload: Workload{ContainerID: id(2), ContainerName: "postgres", ContainerRuntime: RuntimeContainerd,
+			PodUID: uid, PodName: "db-0", PodNamespace: "default"}}},
+		{"pod, cgroupfs driver, runtime's state not readable", func(h *host) {
+			h.process(101, nsid, "/kubepods/besteffort/pod"+uid+"/"+id(2))
+			h.podLogs("default", "db-0", uid, map[string]string{"postgres": id(2)})
+		}, Result{Workload: Workload{ContainerID: id(2), ContainerName: "postgres", PodUID: uid, PodName: "db-0", PodNamespace: "default"},
+			Problem: ReasonRuntimeNotFound}},
+		{"pod without its log directory", func(h *host) {
+			h.process(100, nsid, systemdPod(uid)+"/cri-containerd-"+id(1)+".scope")
+		}, Result{Workload: Workload{PodUID: uid}, Problem: ReasonPodNotFound}},
+		{"docker, systemd driver", func(h *host) {
+			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
+			h.write(filepath.Join(dockerContainersDir, id(4), "config.v2.json"), `{"ID":"`+id(4)+`","Name":"/redis","Config":{"Image":"redis"}}`)
+		}, Result{Workload: Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}}},
+		{"docker, cgroupfs driver, no record", func(h *host) {
+			h.process(100, nsid, "/docker/"+id(4))
+		}, Result{Workload: Workload{ContainerID: id(4), ContainerRuntime: RuntimeDocker}, Problem: ReasonNameNotFound}},
+		{"podman", func(h *host) {
+			h.process(100, nsid, "/machine.slice/libpod-"+id(5)+".scope")
+			h.write(podmanContainers, `[{"id":"`+id(6)+`","names":["other"]},{"id":"`+id(5)+`","names":["cache"]}]`)
+		}, Result{Workload: Workload{ContainerID: id(5), ContainerName: "cache", ContainerRuntime: RuntimePodman}}},
+		{"several containers outside a pod", func(h *host) {
+			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
+			h.process(101, nsid, "/system.slice/docker-"+id(5)+".scope")
+		}, Result{Problem: ReasonSeveralContainers}},
+		{"processes in no container", func(h *host) {
+			h.process(100, nsid, "/user.slice/user-0.slice/session-1.scope")
+		}, Result{Problem: ReasonNoContainer}},
+		{"no process in the namespace", func(h *host) {
+			h.process(100, nsid+1, "/system.slice/docker-"+id(4)+".scope")
+			h.process(1, -1, "/init.scope")
+		}, Result{Problem: ReasonNoProcess}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t)
+			tt.setup(h)
+			got, err := NewResolver(h.root, h.nsidOf).Resolve([]int{nsid})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got[nsid], tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got[nsid], tt.want)
+			}
+		})
+	}
+}
+
+// TestResolveFollowsChanges: a container started in a namespace after a
+// first scan is found by the next; one that exits is gone from the next; a
+// process's namespace is asked once, and again only in a full scan.
+func TestResolveFollowsChanges(t *testing.T) {
+	const nsid = 3
+	h := newHost(t)
+	h.process(1, -1, "/init.scope")
+	r := NewResolver(h.root, h.nsidOf)
+	resolve := func() Result {
+		t.Helper()
+		got, err := r.Resolve([]int{nsid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[nsid]
+	}
+	if got := resolve(); got.Problem != ReasonNoProcess {
+		t.Fatalf("before the container: %+v, want problem %s", got, ReasonNoProcess)
+	}
+	h.process(50, nsid, "/system.slice/docker-"+id(4)+".scope")
+	h.write(filepath.Join(dockerContainersDir, id(4), "config.v2.json"), `{"Name":"/redis"}`)
+	want := Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}
+	if got := resolve(); got.Workload != want || got.Problem != "" {
+		t.Fatalf("after the container started: %+v, want %+v", got, want)
+	}
+	asked := h.asked
+	for range fullScanEvery - 2 {
+		resolve()
+	}
+	if h.asked != asked {
+		t.Errorf("%d namespace lookups in scans with no new process, want 0", h.asked-asked)
+	}
+	resolve() // full
+	if h.asked != asked+2 {
+		t.Errorf("%d namespace lookups in a full scan of 2 processes, want 2", h.asked-asked)
+	}
+	h.exit(50)
+	if got := resolve(); got.Problem != ReasonNoProcess || got.Workload != (Workload{}) {
+		t.Errorf("after the container exited: %+v, want no workload", got)
+	}
+}
+
+func TestResolveWithoutProc(t *testing.T) {
+	r := NewResolver(filepath.Join(t.TempDir(), "absent"), func(int) (int, error) { return 0, nil })
+	if _, err := r.Resolve([]int{1}); err == nil {
+		t.Error("Resolve without /proc succeeded")
+	}
+}
+
+func TestWorkloadAttributes(t *testing.T) {
+	w := Workload{ContainerID: "c", PodName: "p", PodNamespace: "n"}
+	var got []string
+	for _, a := range w.Attributes() {
+		got = append(got, string(a.Key)+"="+a.Value.AsString())
+	}
+	want := []string{"container.id=c", "k8s.pod.name=p", "k8s.namespace.name=n"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Attributes() = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,110 @@
+package testenv
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Cgroup hierarchies a test can create cgroups in.
+const (
+	CgroupV2 = "cgroup2"
+	CgroupV1 = "cgroup" // the pids controller's hierarchy
+)
+
+// CgroupHierarchies returns the cgroup versions mounted on this machine that
+// a test can create cgroups in (CgroupV2, CgroupV1), by mount point.
+func CgroupHierarchies() map[string]string {
+	f, err := os.Open("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		// device mount-point type options dump pass
+		fields := strings.Fields(s.Text())
+		if len(fields) < 4 {
+			continue
+		}
+		switch {
+		case fields[2] == CgroupV2 && out[CgroupV2] == "":
+			out[CgroupV2] = fields[1]
+		case fields[2] == CgroupV1 && slices.Contains(strings.Split(fields[3], ","), "pids"):
+			out[CgroupV1] = fields[1]
+		}
+	}
+	return out
+}
+
+// Cgroup is a cgroup a test created: Rel, a path of nested cgroups such as a
+// container runtime creates, below a uniquely named cgroup of one hierarchy.
+type Cgroup struct {
+	// Dir is the cgroup's directory; Path is the cgroup path processes in it
+	// show in /proc/<pid>/cgroup.
+	Dir, Path string
+	mount     string
+}
+
+// NewCgroup creates the cgroup rel below a uniquely named cgroup of the
+// hierarchy of version (CgroupV2 or CgroupV1), skipping the test (failing it
+// under CI=true) where that hierarchy is not mounted. Cleanup moves the
+// processes still in the cgroups to the hierarchy's root and removes them.
+func NewCgroup(tb testing.TB, version, rel string) *Cgroup {
+	tb.Helper()
+	mount := CgroupHierarchies()[version]
+	if mount == "" {
+		Skip(tb, "no %s hierarchy mounted", version)
+		return nil
+	}
+	top := "/" + UniqueName("pecg")
+	c := &Cgroup{mount: mount, Path: filepath.Join(top, rel), Dir: filepath.Join(mount, top, rel)}
+	tb.Cleanup(func() {
+		// Deepest first: a cgroup with children cannot be removed.
+		for dir := c.Dir; strings.HasPrefix(dir, filepath.Join(mount, top)); dir = filepath.Dir(dir) {
+			if err := c.empty(dir); err != nil {
+				tb.Errorf("empty cgroup %s: %v", dir, err)
+			}
+			if err := syscall.Rmdir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+				tb.Errorf("remove cgroup %s: %v", dir, err)
+			}
+		}
+	})
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		tb.Fatalf("create cgroup: %v", err)
+	}
+	return c
+}
+
+// Add moves process pid into the cgroup.
+func (c *Cgroup) Add(tb testing.TB, pid int) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(c.Dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		tb.Fatalf("move process %d into cgroup %s: %v", pid, c.Path, err)
+	}
+}
+
+// empty moves the processes of the cgroup dir to the hierarchy's root.
+func (c *Cgroup) empty(dir string) error {
+	procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, pid := range strings.Fields(string(procs)) {
+		err := os.WriteFile(filepath.Join(c.mount, "cgroup.procs"), []byte(pid), 0)
+		if err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
