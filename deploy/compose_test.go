@@ -118,6 +118,9 @@ type exporterYAML struct {
 		Enabled  bool   `yaml:"enabled"`
 		Endpoint string `yaml:"endpoint"`
 	} `yaml:"otlp"`
+	Attribution struct {
+		HostRoot string `yaml:"host_root"`
+	} `yaml:"attribution"`
 }
 
 // checkExporterConfig runs the exporter's --check-config on a configuration

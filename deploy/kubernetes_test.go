@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -129,9 +130,9 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	ds := find[*appsv1.DaemonSet](t, objs, "packet-exporter")
 	pod := ds.Spec.Template.Spec
 
-	// Host network, no host PID/IPC, no API token.
-	if !pod.HostNetwork || pod.HostPID || pod.HostIPC {
-		t.Errorf("hostNetwork %v hostPID %v hostIPC %v: want host network only", pod.HostNetwork, pod.HostPID, pod.HostIPC)
+	// Host network, host PID for attribution only, no host IPC, no API token.
+	if !pod.HostNetwork || !pod.HostPID || pod.HostIPC {
+		t.Errorf("hostNetwork %v hostPID %v hostIPC %v: want host network and PID namespace (attribution) only", pod.HostNetwork, pod.HostPID, pod.HostIPC)
 	}
 	if pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
 		t.Errorf("dnsPolicy %q, want ClusterFirstWithHostNet (cluster names from the host network)", pod.DNSPolicy)
@@ -262,6 +263,7 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	if _, p, _ := net.SplitHostPort(cfg.Prometheus.ListenAddress); p != strconv.Itoa(int(port)) {
 		t.Errorf("the exporter listens on %q, the container port is %d", cfg.Prometheus.ListenAddress, port)
 	}
+	checkAttributionMounts(t, pod, c, cfg.Attribution.HostRoot)
 	if !strings.Contains(env["OTEL_RESOURCE_ATTRIBUTES"], "k8s.node.name=node-1") {
 		t.Errorf("OTEL_RESOURCE_ATTRIBUTES %q does not carry the node name", env["OTEL_RESOURCE_ATTRIBUTES"])
 	}
@@ -284,6 +286,42 @@ func TestKubernetesDaemonSet(t *testing.T) {
 		find[*corev1.ServiceAccount](t, objs, pod.ServiceAccountName)
 	}
 	find[*corev1.Namespace](t, objs, "packet-exporter")
+}
+
+// checkAttributionMounts checks that the host paths attribution reads are
+// mounted read-only, each under hostRoot at its own path, and nothing else of
+// the host.
+func checkAttributionMounts(t *testing.T, pod corev1.PodSpec, c corev1.Container, hostRoot string) {
+	t.Helper()
+	if hostRoot == "" || hostRoot == "/" {
+		t.Fatalf("attribution.host_root %q: the host's files must be mounted apart from the container's", hostRoot)
+	}
+	want := map[string]bool{"/proc": true, "/var/log/pods": true, "/var/log/containers": true}
+	for _, v := range pod.Volumes {
+		if v.HostPath == nil {
+			continue
+		}
+		if !want[v.HostPath.Path] {
+			t.Errorf("host path %s mounted; attribution reads only %v", v.HostPath.Path, slices.Sorted(maps.Keys(want)))
+			continue
+		}
+		delete(want, v.HostPath.Path)
+		if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectory {
+			t.Errorf("host path %s: type %v, want Directory (never created on the node)", v.HostPath.Path, v.HostPath.Type)
+		}
+		i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
+		if i < 0 {
+			t.Errorf("host path %s not mounted", v.HostPath.Path)
+			continue
+		}
+		if m := c.VolumeMounts[i]; !m.ReadOnly || m.MountPath != filepath.Join(hostRoot, v.HostPath.Path) {
+			t.Errorf("host path %s mounted at %s (read-only %v), want read-only at %s", v.HostPath.Path, m.MountPath, m.ReadOnly,
+				filepath.Join(hostRoot, v.HostPath.Path))
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("host paths %v not mounted", slices.Sorted(maps.Keys(want)))
+	}
 }
 
 func metav1LabelSelector(ds *appsv1.DaemonSet) (labels.Selector, error) {

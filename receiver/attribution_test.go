@@ -33,9 +33,9 @@ func TestInterfaceInfo(t *testing.T) {
 	prefix := testenv.UniqueName("k")
 	name := func(s string) string { return prefix + s }
 	la := func(s string) netlink.LinkAttrs { return netlink.LinkAttrs{Name: name(s)} }
-	lower := func(s string) netlink.LinkAttrs {
+	lower := func(s, parent string) netlink.LinkAttrs {
 		a := la(s)
-		a.ParentIndex = linkIndex(t, ns, name("va"))
+		a.ParentIndex = linkIndex(t, ns, name(parent))
 		return a
 	}
 	want := map[string]string{} // kind by link
@@ -59,14 +59,18 @@ func TestInterfaceInfo(t *testing.T) {
 	add(&netlink.Bridge{LinkAttrs: la("br")}, "bridge")
 	add(&netlink.Vxlan{LinkAttrs: la("vx"), VxlanId: 42, Port: 4789}, "vxlan")
 	add(&netlink.Tuntap{LinkAttrs: la("tp"), Mode: netlink.TUNTAP_MODE_TAP}, "tun")
-	add(&netlink.Macvlan{LinkAttrs: lower("mv"), Mode: netlink.MACVLAN_MODE_BRIDGE}, "macvlan")
-	add(&netlink.Vlan{LinkAttrs: lower("vl"), VlanId: 42}, "vlan")
-	add(&netlink.IPVlan{LinkAttrs: lower("iv"), Mode: netlink.IPVLAN_MODE_L2}, "ipvlan")
+	add(&netlink.Macvlan{LinkAttrs: lower("mv", "va"), Mode: netlink.MACVLAN_MODE_BRIDGE}, "macvlan")
+	add(&netlink.Vlan{LinkAttrs: lower("vl", "va"), VlanId: 42}, "vlan")
+	// Not beside a macvlan: a device takes one or the other.
+	add(&netlink.Veth{LinkAttrs: la("ia"), PeerName: name("ib")}, "veth")
+	add(&netlink.IPVlan{LinkAttrs: lower("iv", "ia"), Mode: netlink.IPVLAN_MODE_L2}, "ipvlan")
 	add(&netlink.Geneve{LinkAttrs: la("ge"), ID: 7, Remote: []byte{10, 9, 9, 9}}, "geneve")
 	add(&netlink.Dummy{LinkAttrs: la("du")}, "dummy")
 	enslave(t, ns, name("vb"), name("br"))
 	masters["vb"] = name("br")
-	if add(&netlink.Bond{LinkAttrs: la("bo"), Mode: netlink.BOND_MODE_ACTIVE_BACKUP}, "bond") {
+	bond := netlink.NewLinkBond(la("bo")) // every option unset, not zero
+	bond.Mode = netlink.BOND_MODE_ACTIVE_BACKUP
+	if add(bond, "bond") {
 		add(&netlink.Veth{LinkAttrs: la("vc"), PeerName: name("vd")}, "veth")
 		enslave(t, ns, name("vc"), name("bo"))
 		masters["vc"] = name("bo")

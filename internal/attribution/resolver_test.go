@@ -23,6 +23,11 @@ type host struct {
 func newHost(t *testing.T) *host {
 	h := &host{t: t, root: t.TempDir(), nsids: map[int]int{}}
 	h.mkdir("proc")
+	// As this process's /proc: self is this process, and process 1 visible.
+	if err := os.Symlink(strconv.Itoa(os.Getpid()), filepath.Join(h.root, "proc", "self")); err != nil {
+		t.Fatal(err)
+	}
+	h.process(1, -1, "/init.scope")
 	return h
 }
 
@@ -132,7 +137,6 @@ func TestResolve(t *testing.T) {
 		}, Result{Problem: ReasonNoContainer}},
 		{"no process in the namespace", func(h *host) {
 			h.process(100, nsid+1, "/system.slice/docker-"+id(4)+".scope")
-			h.process(1, -1, "/init.scope")
 		}, Result{Problem: ReasonNoProcess}},
 	}
 	for _, tt := range tests {
@@ -152,11 +156,11 @@ func TestResolve(t *testing.T) {
 
 // TestResolveFollowsChanges: a container started in a namespace after a
 // first scan is found by the next; one that exits is gone from the next; a
-// process's namespace is asked once, and again only in a full scan.
+// process's namespace is asked in the first two scans that see it, and again
+// only in a full scan.
 func TestResolveFollowsChanges(t *testing.T) {
 	const nsid = 3
 	h := newHost(t)
-	h.process(1, -1, "/init.scope")
 	r := NewResolver(h.root, h.nsidOf)
 	resolve := func() Result {
 		t.Helper()
@@ -176,7 +180,12 @@ func TestResolveFollowsChanges(t *testing.T) {
 		t.Fatalf("after the container started: %+v, want %+v", got, want)
 	}
 	asked := h.asked
-	for range fullScanEvery - 2 {
+	resolve() // asks process 50 again: it may have changed namespace just after it started
+	if h.asked != asked+1 {
+		t.Errorf("%d namespace lookups in the scan after a process's first, want 1", h.asked-asked)
+	}
+	asked = h.asked
+	for range fullScanEvery - 3 {
 		resolve()
 	}
 	if h.asked != asked {
@@ -186,16 +195,50 @@ func TestResolveFollowsChanges(t *testing.T) {
 	if h.asked != asked+2 {
 		t.Errorf("%d namespace lookups in a full scan of 2 processes, want 2", h.asked-asked)
 	}
+
+	// A process seen first in the host's namespace that enters the
+	// container's just after (ip netns exec): found by the next scan.
+	h.process(60, -1, "/system.slice/docker-"+id(5)+".scope")
+	resolve()
+	h.nsids[60] = nsid
+	if got := resolve(); got.Problem != ReasonSeveralContainers {
+		t.Errorf("after a second process entered the namespace: %+v, want problem %s", got, ReasonSeveralContainers)
+	}
+	h.exit(60)
 	h.exit(50)
 	if got := resolve(); got.Problem != ReasonNoProcess || got.Workload != (Workload{}) {
 		t.Errorf("after the container exited: %+v, want no workload", got)
 	}
 }
 
-func TestResolveWithoutProc(t *testing.T) {
-	r := NewResolver(filepath.Join(t.TempDir(), "absent"), func(int) (int, error) { return 0, nil })
-	if _, err := r.Resolve([]int{1}); err == nil {
-		t.Error("Resolve without /proc succeeded")
+// TestResolveUnreadableProc: processes that cannot be told apart are an
+// error, never namespaces without processes.
+func TestResolveUnreadableProc(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(h *host)
+		want   error // nil: any error
+	}{
+		{"no proc", func(h *host) { os.RemoveAll(filepath.Join(h.root, "proc")) }, nil},
+		{"another PID namespace's processes", func(h *host) {
+			self := filepath.Join(h.root, "proc", "self")
+			os.Remove(self)
+			if err := os.Symlink(strconv.Itoa(os.Getpid()+1), self); err != nil {
+				t.Fatal(err)
+			}
+		}, errForeignPIDs},
+		{"other users' processes hidden", func(h *host) { h.exit(1) }, errHiddenPIDs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t)
+			h.process(100, 3, "/system.slice/docker-"+id(4)+".scope")
+			tt.modify(h)
+			_, err := NewResolver(h.root, h.nsidOf).Resolve([]int{3})
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
+				t.Errorf("Resolve error %v, want %v", err, tt.want)
+			}
+		})
 	}
 }
 

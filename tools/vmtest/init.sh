@@ -49,6 +49,10 @@ mount -t tmpfs -o mode=1777 tmp $R/tmp
 mount -t tmpfs -o mode=0755 run $R/run
 mount -t bpf bpf $R/sys/fs/bpf || die "cannot mount bpffs"
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || say "cannot mount cgroup2"
+# A cgroup v1 hierarchy too (the pids controller, unused by cgroup2 here), as
+# on hosts that still run v1: the attribution tests read both layouts.
+mkdir -p $R/run/cgroup-v1-pids
+mount -t cgroup -o pids cgroup $R/run/cgroup-v1-pids || say "cannot mount a cgroup v1 hierarchy"
 mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null || say "no tracefs"
 mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null || say "no debugfs"
 
