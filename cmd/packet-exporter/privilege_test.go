@@ -216,3 +216,64 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 	testenv.AssertNothingAttached(t, a, late.NameA)
 }
+
+// TestAttributionAfterCapabilityDrop: with nothing but the three
+// capabilities left (as nobody, and as root after its own drop), the
+// exporter still tells which process lives in a veth's peer namespace
+// (asked by PID over rtnetlink) and reads its cgroup and docker's record:
+// the veth is attributed to the container.
+func TestAttributionAfterCapabilityDrop(t *testing.T) {
+	testenv.RequireRoot(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testenv.Skip(t, "setpriv not installed (Debian package util-linux): %v", err)
+	}
+	bin := exporterBinary(t)
+	id := strings.Repeat("5e", 32)
+	hostRoot := publicDir(t)
+	if err := os.Symlink("/proc", filepath.Join(hostRoot, "proc")); err != nil {
+		t.Fatal(err)
+	}
+	record := filepath.Join(hostRoot, "var/lib/docker/containers", id)
+	if err := os.MkdirAll(record, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writePublic(t, record, "config.v2.json", `{"Name":"/web"}`)
+	cfg := writePublic(t, publicDir(t), "config.yaml",
+		fmt.Sprintf("prometheus:\n  listen_address: %q\nattribution:\n  host_root: %q\n", listenAddress, hostRoot))
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"nobody with exactly the three", append(setprivArgs("bpf,net_admin,perfmon"), bin, "--config", cfg)},
+		{"root", []string{bin, "--config", cfg}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+			cgroup := testenv.NewCgroup(t, testenv.CgroupV2, "system.slice/docker-"+id+".scope")
+			e := startExporter(t, a, tc.argv, nil)
+			e.waitReady()
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(e.log.String(), "dropped capabilities no longer needed") {
+				if time.Now().After(deadline) {
+					t.Fatal("no log line about dropped capabilities")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+
+			// The container starts once the capabilities are gone.
+			container := exec.Command("ip", "netns", "exec", b.Name, "sleep", "300")
+			if err := container.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { container.Process.Kill(); container.Wait() })
+			cgroup.Add(t, container.Process.Pid)
+			want := map[string]string{"network_interface_name": pair.NameA, "container_id": id, "container_name": "web",
+				"container_runtime_name": "docker"}
+			e.waitFor("the veth attributed to its container", 10*time.Second, func(m metrics) bool {
+				n, _ := m.sum("packet_exporter_interface_info", want)
+				return n == 1
+			})
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Where the kubelet and the runtimes keep what this package reads, under the
@@ -196,13 +197,17 @@ func (r *records) names(rel string) []string {
 	return names
 }
 
-// readJSON decodes the file rel into v; false when it cannot be read or
-// decoded.
+// readJSON decodes the regular file rel into v; false when it cannot be read
+// or decoded. Opened without blocking and read only when regular: a FIFO or
+// a device in its place must not stall the lookups.
 func (r *records) readJSON(rel string, v any) bool {
-	f, err := os.Open(r.path(rel))
+	f, err := os.OpenFile(r.path(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
 	return json.NewDecoder(io.LimitReader(f, maxRecordSize)).Decode(v) == nil
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -128,6 +129,13 @@ func TestResolve(t *testing.T) {
 			h.process(100, nsid, "/machine.slice/libpod-"+id(5)+".scope")
 			h.write(podmanContainers, `[{"id":"`+id(6)+`","names":["other"]},{"id":"`+id(5)+`","names":["cache"]}]`)
 		}, Result{Workload: Workload{ContainerID: id(5), ContainerName: "cache", ContainerRuntime: RuntimePodman}}},
+		{"docker record not a regular file", func(h *host) {
+			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
+			h.mkdir(filepath.Join(dockerContainersDir, id(4)))
+			if err := syscall.Mkfifo(filepath.Join(h.root, dockerContainersDir, id(4), "config.v2.json"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, Result{Workload: Workload{ContainerID: id(4), ContainerRuntime: RuntimeDocker}, Problem: ReasonNameNotFound}},
 		{"several containers outside a pod", func(h *host) {
 			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
 			h.process(101, nsid, "/system.slice/docker-"+id(5)+".scope")
