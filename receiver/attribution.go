@@ -101,9 +101,9 @@ func (r *Receiver) runAttribution(ctx context.Context) {
 	defer ticker.Stop()
 	failing := false
 	for {
-		nsids := r.peerNamespaces()
 		var results map[int]attribution.Result
-		if len(nsids) > 0 {
+		var err error
+		if nsids := r.peerNamespaces(); len(nsids) > 0 {
 			results, err = resolver.Resolve(nsids)
 			if err != nil && !failing {
 				r.log.Warn("workloads are not attributed", zap.String("host_root", r.cfg.Attribution.HostRoot), zap.Error(err))
@@ -125,9 +125,11 @@ func (r *Receiver) runAttribution(ctx context.Context) {
 func (r *Receiver) peerNamespaces() []int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	seen := map[int]bool{}
 	var nsids []int
 	for _, a := range r.attached {
-		if id := a.facts.peerNetnsID; id >= 0 && !slices.Contains(nsids, id) {
+		if id := a.facts.peerNetnsID; id >= 0 && !seen[id] {
+			seen[id] = true
 			nsids = append(nsids, id)
 		}
 	}

@@ -164,6 +164,10 @@ func (r *Resolver) scan(nsids []int) (map[int][]int, error) {
 	}
 	full := r.scans%fullScanEvery == 0
 	r.scans++
+	wanted := make(map[int]bool, len(nsids))
+	for _, id := range nsids {
+		wanted[id] = true
+	}
 	members := map[int][]int{}
 	seen := make(map[int]processNetns, len(r.nsids))
 	for _, name := range names {
@@ -180,7 +184,7 @@ func (r *Resolver) scan(nsids []int) (map[int][]int, error) {
 			ns = processNetns{id: id, settled: ok}
 		}
 		seen[pid] = ns
-		if ns.id >= 0 && slices.Contains(nsids, ns.id) {
+		if wanted[ns.id] {
 			members[ns.id] = append(members[ns.id], pid)
 		}
 	}
