@@ -193,8 +193,11 @@ func BenchmarkKernelCost(b *testing.B) {
 			extra := func(s *eventStream) uint64 {
 				return uint64(interruptsOf(s.prog).Load()-interruptsBefore[s]) * uint64(kernelRepeat())
 			}
-			// The held variant's reader is kept idle while it runs.
-			cost, added := interleave(b, programs, frame, nil, map[string]*sync.Mutex{"xdp-pe-held": &held.drain})
+			// The held variant's reader is kept idle while it runs; every
+			// stream's reader has drained before the next program runs.
+			cost, added := interleave(b, programs, frame, nil, map[string]*sync.Mutex{"xdp-pe-held": &held.drain},
+				map[string]func(){"xdp-pe-events": func() { events.settle(b) }, "xdp-pe-held": func() { held.settle(b) },
+					"xdp-pe-sampled": func() { sampled.settle(b) }})
 			for _, p := range programs {
 				report(b, cost[p.key], p.key+"-ns/pkt")
 				if a, ok := added[p.key]; ok {
@@ -237,7 +240,7 @@ func BenchmarkKernelCost(b *testing.B) {
 			readBefore, lostBefore := origin.counts()
 			cost, added := interleave(b, originPrograms, frame, func(key string, iteration int) bool {
 				return key != "xdp-origin" || iteration < originSamples
-			}, nil)
+			}, nil, map[string]func(){"xdp-origin": origin.settle})
 			for _, p := range originPrograms {
 				report(b, cost[p.key], p.key+"-ns/pkt")
 				if a, ok := added[p.key]; ok {
@@ -269,10 +272,11 @@ func BenchmarkKernelCost(b *testing.B) {
 
 // interleave runs each of programs once per iteration on frame, in order,
 // those for which runs (if not nil) says so, holding the lock holds[key] (if
-// any) while program key runs, and returns each program's ns per packet and
+// any) while program key runs and calling settle[key] (if any) after it, to
+// wait for its reader to drain, and returns each program's ns per packet and
 // its added cost over the trivial program of its hook, per iteration.
 func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(key string, iteration int) bool,
-	holds map[string]*sync.Mutex) (cost, added map[string]samples) {
+	holds map[string]*sync.Mutex, settle map[string]func()) (cost, added map[string]samples) {
 	b.Helper()
 	cost, added = map[string]samples{}, map[string]samples{}
 	iteration := 0
@@ -288,6 +292,9 @@ func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(
 			run[p.key] = runCost(b, p.prog, frame)
 			if m := holds[p.key]; m != nil {
 				m.Unlock()
+			}
+			if f := settle[p.key]; f != nil {
+				f()
 			}
 			cost[p.key] = append(cost[p.key], run[p.key])
 		}
@@ -391,6 +398,22 @@ func (o *originReader) counts() (read, lost uint64) {
 
 // wait waits (up to 10 s) until the reader has accounted for at least n
 // events, read or lost, and returns the totals.
+// settle waits (up to 10 s) until the reader has gone 20 ms without reading
+// or losing an event: its draining must not overlap the runs of the programs
+// measured after it.
+func (o *originReader) settle() {
+	read, lost := o.counts()
+	quiet := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		r, l := o.counts()
+		if r != read || l != lost {
+			read, lost, quiet = r, l, time.Now()
+		} else if time.Since(quiet) >= 20*time.Millisecond {
+			return
+		}
+	}
+}
+
 func (o *originReader) wait(n uint64) (read, lost uint64) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -499,6 +522,19 @@ func (e *eventStream) counts(b *testing.B) eventCounts {
 		b.Fatal(err)
 	}
 	return eventCounts{emitted: s[bpf.StatEventsEmitted], lost: s[bpf.StatEventsLost], delivered: e.delivered.Load()}
+}
+
+// settle waits (up to 10 s) until the consumer has read, or the ring lost,
+// every record emitted so far: its draining must not overlap the runs of the
+// programs measured after it, which would share the CPU's core (and caches)
+// with it.
+func (e *eventStream) settle(b *testing.B) {
+	b.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if c := e.counts(b); c.delivered+c.lost >= c.emitted {
+			return
+		}
+	}
 }
 
 // wait waits (up to 10 s) until the consumer has read every record emitted
