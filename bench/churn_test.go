@@ -73,6 +73,7 @@ func BenchmarkNewInterface(b *testing.B) {
 	fixed := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Quiet: true})
 	p := startExporter(b, a, bin, `"n*", "`+fixed.NameA+`"`)
 	p.waitReady(b, a, 30*time.Second)
+	p.waitDropsCounted(b, a) // its start-up (the kernel's BTF) is not what is measured
 	p.checkIsExporter(b)
 
 	k := newInterfaceCount()
@@ -339,6 +340,7 @@ func BenchmarkChurn(b *testing.B) {
 		p := startExporter(b, a, bin, `"*"`)
 		p.waitReady(b, a, 30*time.Second)
 		p.checkIsExporter(b)
+		p.waitDropsCounted(b, a)
 		pid := p.cmd.Process.Pid
 		probe := newPEProgramSet()
 		programs := map[ebpf.ProgramID]bool{} // every program the exporter was seen holding
@@ -349,6 +351,7 @@ func BenchmarkChurn(b *testing.B) {
 			maps.Copy(programs, held)
 		}
 		fdsBefore, threadsBefore := processCounts(b, pid)
+		fdsBeforeKinds := fdKinds(b, pid)
 		rxBefore := testenv.LinkStatsOf(b, a, pair.NameA)
 
 		stopTraffic := make(chan struct{})
@@ -403,6 +406,9 @@ func BenchmarkChurn(b *testing.B) {
 
 		time.Sleep(time.Until(churnEnd.Add(5 * time.Second)))
 		fdsAfter, threadsAfter := processCounts(b, pid)
+		if fdsAfter > fdsBefore {
+			b.Logf("descriptors before the churn: %v; after: %v", fdsBeforeKinds, fdKinds(b, pid))
+		}
 		samplePrograms()
 		p.stop(b)
 		if log := strings.TrimSpace(p.stderr.String()); log != "" {
@@ -543,6 +549,29 @@ func goroutineTB(tb testing.TB, fn func(*goTB)) error {
 
 // processCounts returns the open file descriptors and the threads of process
 // pid.
+// fdKinds counts the open descriptors of process pid by what they are
+// (anon_inode:bpf-map, socket, a path), to tell what a count that grew holds.
+func fdKinds(tb testing.TB, pid int) map[string]int {
+	tb.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if kind, _, ok := strings.Cut(target, ":["); ok {
+			target = kind // socket:[inode] -> socket
+		}
+		kinds[target]++
+	}
+	return kinds
+}
+
 func processCounts(tb testing.TB, pid int) (fds, threads int) {
 	tb.Helper()
 	for _, dir := range []struct {

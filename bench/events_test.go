@@ -145,6 +145,7 @@ func BenchmarkEventStream(b *testing.B) {
 			}
 			p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, extra)
 			p.waitReady(b, bns, 30*time.Second)
+			p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
 			p.checkIsExporter(b)
 			t := &eventTarget{p: p, client: bns.HTTPClient(), iface: pair.NameB}
 			if ring == 0 {

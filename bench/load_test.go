@@ -47,6 +47,7 @@ func BenchmarkUserSpaceLoad(b *testing.B) {
 		// The live-frames generator needs native XDP on the receiving veth.
 		p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, "ingress:\n  hook: xdp\nxdp:\n  mode: native\n")
 		p.waitReady(b, bns, 30*time.Second)
+		p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
 		p.checkIsExporter(b)
 		client := bns.HTTPClient()
 		before := linkStats(b, bns, pair.NameB)

@@ -135,6 +135,24 @@ func (p *exporterProcess) waitReady(tb testing.TB, ns *testenv.Netns, timeout ti
 	return ready, serving
 }
 
+// waitDropsCounted waits until the exporter's drop counter, which starts
+// beside the interfaces and after readiness at times, counts (its kernel
+// feature drop_reasons is 1): from then on the descriptors it holds are
+// part of the process's baseline.
+func (p *exporterProcess) waitDropsCounted(tb testing.TB, ns *testenv.Netns) {
+	tb.Helper()
+	client := ns.HTTPClient()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		body, err := getOK(client, p.base+"/metrics")
+		if err == nil && bytes.Contains(body, []byte(`packet_exporter_kernel_features{feature="drop_reasons"} 1`)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the exporter's drop counter did not start within 30 s: %v\n%s", err, p.stderr.String())
+		}
+	}
+}
+
 // stop sends SIGTERM and waits for a clean exit; it returns how long that took.
 func (p *exporterProcess) stop(tb testing.TB) time.Duration {
 	tb.Helper()

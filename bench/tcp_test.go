@@ -123,6 +123,7 @@ func BenchmarkTCPThroughput(b *testing.B) {
 				if c.exporter {
 					p = startExporter(b, bns, bin, `"`+pair.NameB+`"`, c.yaml)
 					p.waitReady(b, bns, 30*time.Second)
+					p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
 					before = scrape(p)
 					switch got := before.attachment(); {
 					case got == "none":

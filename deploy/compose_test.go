@@ -141,11 +141,20 @@ func TestComposeFile(t *testing.T) {
 		t.Fatalf("services %q, want %q", got, want)
 	}
 
-	// Every file or directory the stack mounts or builds from exists.
+	// Every file or directory the stack mounts or builds from exists, in the
+	// repository; the host paths attribution reads are mounted read-only
+	// under /host, into packet-exporter only.
+	attributionPaths := map[string]bool{"/proc": true, "/var/lib/docker/containers": true}
 	for _, name := range p.ServiceNames() {
 		svc := p.Services[name]
 		for _, v := range svc.Volumes {
 			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			if name == "packet-exporter" && attributionPaths[v.Source] {
+				if !v.ReadOnly || v.Target != "/host"+v.Source {
+					t.Errorf("%s mounted at %s (read-only %v), want read-only at /host%s", v.Source, v.Target, v.ReadOnly, v.Source)
+				}
 				continue
 			}
 			if _, err := os.Stat(v.Source); err != nil {
@@ -182,6 +191,9 @@ func TestComposeFile(t *testing.T) {
 		if svc.NetworkMode != "host" {
 			t.Errorf("network_mode %q, want host (it counts the host's interfaces)", svc.NetworkMode)
 		}
+		if svc.Pid != "host" {
+			t.Errorf("pid %q, want host (attribution)", svc.Pid)
+		}
 		if !slices.Equal(svc.CapDrop, []string{"ALL"}) {
 			t.Errorf("cap_drop %q, want [ALL]", svc.CapDrop)
 		}
@@ -211,6 +223,9 @@ func TestComposeFile(t *testing.T) {
 		var cfg exporterYAML
 		if err := yaml.Unmarshal(mustRead(t, src), &cfg); err != nil {
 			t.Fatal(err)
+		}
+		if cfg.Attribution.HostRoot != "/host" {
+			t.Errorf("attribution.host_root %q, want /host, where the host's files are mounted", cfg.Attribution.HostRoot)
 		}
 		// Prometheus scrapes the port it listens on.
 		_, port, err := net.SplitHostPort(cfg.Prometheus.ListenAddress)

@@ -123,17 +123,21 @@ func (r *Resolver) Resolve(nsids []int) (map[int]Result, error) {
 }
 
 // errForeignPIDs and errHiddenPIDs are why the host's processes cannot be
-// read: the process IDs under the root's proc are not this process's (a
-// host /proc mounted into a container outside the host's PID namespace), or
-// other users' processes are hidden (hidepid, systemd's ProtectProc).
+// read: this process is not in the host's PID namespace (it is PID 1 of its
+// own, or the IDs under the root's proc are not of its namespace), or other
+// users' processes are hidden (hidepid, systemd's ProtectProc).
 var (
 	errForeignPIDs = errors.New("the processes are of another PID namespace than this process's: run in the host's PID namespace (hostPID)")
 	errHiddenPIDs  = errors.New("process 1 is hidden: other users' processes are not visible (procfs hidepid, systemd ProtectProc)")
 )
 
-// checkProc tells whether the processes under proc are this process's
-// PID namespace's, and visible.
+// checkProc tells whether the processes under proc are the host's, of this
+// process's PID namespace, and visible. A process that is PID 1 runs in a
+// PID namespace of its own (a container's), where it sees no other.
 func checkProc(proc string) error {
+	if os.Getpid() == 1 {
+		return errForeignPIDs
+	}
 	self, err := os.Readlink(filepath.Join(proc, "self"))
 	if err != nil {
 		return fmt.Errorf("list processes: %w", err)
