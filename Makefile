@@ -1,10 +1,12 @@
 # packet-exporter build, test and benchmark entry points.
 #
 #   make build           static binary ./packet-exporter (no clang needed)
+#   make run             the exporter on its embedded default configuration (root;
+#                        through sudo from a user shell)
 #   make generate        regenerate the bpf2go bindings with the pinned clang
 #   make check-generate  fail if regenerating changes the committed bindings
-#   make test            the whole test suite (kernel tests need root), then test-e2e,
-#                        test-deploy, test-collector and test-kernels
+#   make test            the whole test suite (root; through sudo from a user shell),
+#                        then test-e2e, test-deploy, test-collector and test-kernels
 #   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
@@ -37,7 +39,12 @@ KERNEL_TESTFLAGS ?=
 # Limit for one package under one kernel, boot included; the VM is killed after it.
 KERNEL_TEST_TIMEOUT ?= 10m
 
-.PHONY: build generate check-generate test test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
+.PHONY: build run generate check-generate test test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
+
+# What needs root (loading programs, creating network namespaces) runs as it
+# from a user shell through sudo, keeping the caller's PATH (where go is),
+# and as is from a root shell, which may have no sudo.
+ROOT := $(if $(filter 0,$(shell id -u)),,sudo env "PATH=$$PATH")
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
@@ -46,16 +53,25 @@ build:
 generate:
 	$(GO) generate ./bpf/... ./bench/...
 
+# The exporter on its embedded default configuration (every interface but lo,
+# /metrics on :9743), until Ctrl-C.
+run:
+	$(ROOT) CGO_ENABLED=0 $(GO) run ./cmd/packet-exporter
+
 check-generate: generate
 	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
 
 test:
+ifneq ($(shell id -u),0)
+	$(ROOT) $(MAKE) test
+else
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
 	$(MAKE) test-e2e
 	$(MAKE) test-deploy
 	$(MAKE) test-collector
 	$(MAKE) test-kernels
+endif
 
 # e2e/ is its own module (it builds an OpenTelemetry Collector, whose
 # dependencies stay out of the product's go.mod) and uses the product through
