@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +34,20 @@ func kernelRepeat() int {
 		return 1 << 12
 	}
 	return 1 << 20 // >= 1M, as the issue asks
+}
+
+// benchIterations is N of -test.benchtime=Nx (10 when the flag gives a
+// duration): the iterations of a benchmark that collects its samples itself
+// before it reports them per sub-benchmark.
+func benchIterations() int {
+	if f := flag.Lookup("test.benchtime"); f != nil {
+		if v, ok := strings.CutSuffix(f.Value.String(), "x"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				return n
+			}
+		}
+	}
+	return 10
 }
 
 // benchFrames are the frames of the per-packet cost benchmarks.

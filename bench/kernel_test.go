@@ -179,28 +179,65 @@ func BenchmarkKernelCost(b *testing.B) {
 	for _, s := range []*eventStream{events, held, sampled} {
 		s.wait(b, eventCounts{}, 0, math.MaxUint64)
 	}
-	for _, fc := range benchFrames {
-		frame := tf.MustBuild(fc.frame)
+	// Every frame in every iteration, interleaved: a slow phase of this
+	// shared machine (it lasts minutes, and makes every program, the
+	// trivial ones included, up to 1.7x slower) then falls on some
+	// iterations of every frame, which the medians drop, and not on all the
+	// iterations of one frame. The samples are collected here, on this
+	// pinned goroutine, and reported per frame below.
+	type frameSamples struct {
+		cost, added map[string]samples
+		ev, hv, sv  eventCounts // the streams' records of its calls
+	}
+	collected := make([]frameSamples, len(benchFrames))
+	frames := make([][]byte, len(benchFrames))
+	for i, fc := range benchFrames {
+		frames[i] = tf.MustBuild(fc.frame)
+		collected[i] = frameSamples{cost: map[string]samples{}, added: map[string]samples{}}
+	}
+	// The held variant's reader is kept idle while it runs; every stream's
+	// reader has drained before the next program runs.
+	holds := map[string]*sync.Mutex{"xdp-pe-held": &held.drain}
+	settle := map[string]func(){"xdp-pe-events": func() { events.settle(b) }, "xdp-pe-held": func() { held.settle(b) },
+		"xdp-pe-sampled": func() { sampled.settle(b) }}
+	streams := []*eventStream{events, held, sampled}
+	for iteration := range benchIterations() {
+		for i := range benchFrames {
+			var before [3]eventCounts
+			var interrupts [3]int64
+			for k, s := range streams {
+				before[k], interrupts[k] = s.counts(b), interruptsOf(s.prog).Load()
+			}
+			cost, added := runRound(b, programs, frames[i], nil, holds, settle, iteration)
+			c := &collected[i]
+			for key, ns := range cost {
+				c.cost[key] = append(c.cost[key], ns)
+			}
+			for key, ns := range added {
+				c.added[key] = append(c.added[key], ns)
+			}
+			// Every record delivered too, at both sample rates: one per
+			// run, and one per sampledRate runs (the countdown goes on
+			// across calls: the floor or the ceiling). The records of runs
+			// a signal interrupted (and runCost ran again) come on top: at
+			// most extra.
+			extra := func(k int) uint64 {
+				return uint64(interruptsOf(streams[k].prog).Load()-interrupts[k]) * uint64(kernelRepeat())
+			}
+			runs := uint64(kernelRepeat())
+			c.ev.add(events.wait(b, before[0], runs, runs+extra(0)))
+			c.hv.add(held.wait(b, before[1], runs, runs+extra(1)))
+			c.sv.add(sampled.wait(b, before[2], runs/sampledRate, (runs+extra(2)+sampledRate-1)/sampledRate))
+		}
+	}
+	for i, fc := range benchFrames {
+		c := collected[i]
 		b.Run(fc.name, func(b *testing.B) {
-			pinToCPU(b, 0) // a sub-benchmark runs on a goroutine of its own
-			eventsBefore, heldBefore, sampledBefore := events.counts(b), held.counts(b), sampled.counts(b)
-			interruptsBefore := map[*eventStream]int64{}
-			for _, s := range []*eventStream{events, held, sampled} {
-				interruptsBefore[s] = interruptsOf(s.prog).Load()
+			for b.Loop() { // measured above, every frame in every iteration
 			}
-			// The records of runs a signal interrupted (and runCost ran
-			// again) are on top of one per run counted: at most this many.
-			extra := func(s *eventStream) uint64 {
-				return uint64(interruptsOf(s.prog).Load()-interruptsBefore[s]) * uint64(kernelRepeat())
-			}
-			// The held variant's reader is kept idle while it runs; every
-			// stream's reader has drained before the next program runs.
-			cost, added := interleave(b, programs, frame, nil, map[string]*sync.Mutex{"xdp-pe-held": &held.drain},
-				map[string]func(){"xdp-pe-events": func() { events.settle(b) }, "xdp-pe-held": func() { held.settle(b) },
-					"xdp-pe-sampled": func() { sampled.settle(b) }})
 			for _, p := range programs {
-				report(b, cost[p.key], p.key+"-ns/pkt")
-				if a, ok := added[p.key]; ok {
+				report(b, c.cost[p.key], p.key+"-ns/pkt")
+				if a, ok := c.added[p.key]; ok {
 					report(b, a, p.key+"-added-ns/pkt")
 				}
 			}
@@ -208,25 +245,17 @@ func BenchmarkKernelCost(b *testing.B) {
 			// interface, per iteration: what the slot lookup and the run
 			// counting cost.
 			for _, hook := range []string{"xdp", "tc"} {
-				report(b, difference(cost[hook+"-pe"], cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
+				report(b, difference(c.cost[hook+"-pe"], c.cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
 			}
-			// The event stream must have delivered every record too, at both
-			// sample rates: one record per run, and one per sampledRate runs
-			// (the countdown goes on across calls: the floor or the ceiling).
-			runs := uint64(len(cost["xdp-pe-events"]) * kernelRepeat())
-			ev := events.wait(b, eventsBefore, runs, runs+extra(events))
-			hv := held.wait(b, heldBefore, runs, runs+extra(held))
-			b.ReportMetric(float64(ev.delivered+hv.delivered), "events-read")
-			b.ReportMetric(float64(ev.lost+hv.lost), "events-lost")
-			if ev.lost+hv.lost > 0 {
-				b.Logf("the event stream lost %d of %d records (reader held: %d of %d): its figure is then too low", ev.lost, ev.emitted, hv.lost, hv.emitted)
+			b.ReportMetric(float64(c.ev.delivered+c.hv.delivered), "events-read")
+			b.ReportMetric(float64(c.ev.lost+c.hv.lost), "events-lost")
+			if c.ev.lost+c.hv.lost > 0 {
+				b.Logf("the event stream lost %d of %d records (reader held: %d of %d): its figure is then too low", c.ev.lost, c.ev.emitted, c.hv.lost, c.hv.emitted)
 			}
-			runs = uint64(len(cost["xdp-pe-sampled"]) * kernelRepeat())
-			sv := sampled.wait(b, sampledBefore, runs/sampledRate, (runs+extra(sampled)+sampledRate-1)/sampledRate)
-			b.ReportMetric(float64(sv.delivered), "sampled-events-read")
-			b.ReportMetric(float64(sv.lost), "sampled-events-lost")
-			if sv.lost > 0 {
-				b.Logf("the sampled event stream lost %d of %d records: its figure is then too low", sv.lost, sv.emitted)
+			b.ReportMetric(float64(c.sv.delivered), "sampled-events-read")
+			b.ReportMetric(float64(c.sv.lost), "sampled-events-lost")
+			if c.sv.lost > 0 {
+				b.Logf("the sampled event stream lost %d of %d records: its figure is then too low", c.sv.lost, c.sv.emitted)
 			}
 		})
 	}
@@ -270,40 +299,55 @@ func BenchmarkKernelCost(b *testing.B) {
 	}
 }
 
-// interleave runs each of programs once per iteration on frame, in order,
-// those for which runs (if not nil) says so, holding the lock holds[key] (if
-// any) while program key runs and calling settle[key] (if any) after it, to
-// wait for its reader to drain, and returns each program's ns per packet and
-// its added cost over the trivial program of its hook, per iteration.
+// interleave runs each of programs once per iteration on frame (runRound),
+// and returns each program's ns per packet and its added cost over the
+// trivial program of its hook, per iteration.
 func interleave(b *testing.B, programs []kernelProgram, frame []byte, runs func(key string, iteration int) bool,
 	holds map[string]*sync.Mutex, settle map[string]func()) (cost, added map[string]samples) {
 	b.Helper()
 	cost, added = map[string]samples{}, map[string]samples{}
 	iteration := 0
 	for b.Loop() {
-		run := map[string]float64{}
-		for _, p := range programs {
-			if runs != nil && !runs(p.key, iteration) {
-				continue
-			}
-			if m := holds[p.key]; m != nil {
-				m.Lock()
-			}
-			run[p.key] = runCost(b, p.prog, frame)
-			if m := holds[p.key]; m != nil {
-				m.Unlock()
-			}
-			if f := settle[p.key]; f != nil {
-				f()
-			}
-			cost[p.key] = append(cost[p.key], run[p.key])
-		}
+		run, diff := runRound(b, programs, frame, runs, holds, settle, iteration)
 		for key, ns := range run {
-			if base := baseline(key); key != base {
-				added[key] = append(added[key], ns-run[base])
-			}
+			cost[key] = append(cost[key], ns)
+		}
+		for key, ns := range diff {
+			added[key] = append(added[key], ns)
 		}
 		iteration++
+	}
+	return cost, added
+}
+
+// runRound runs each of programs once on frame, in order, those for which
+// runs (if not nil) says so in this iteration, holding the lock holds[key]
+// (if any) while program key runs and calling settle[key] (if any) after it,
+// to wait for its reader to drain; it returns each program's ns per packet
+// and its added cost over the trivial program of its hook.
+func runRound(b *testing.B, programs []kernelProgram, frame []byte, runs func(key string, iteration int) bool,
+	holds map[string]*sync.Mutex, settle map[string]func(), iteration int) (cost, added map[string]float64) {
+	b.Helper()
+	cost, added = map[string]float64{}, map[string]float64{}
+	for _, p := range programs {
+		if runs != nil && !runs(p.key, iteration) {
+			continue
+		}
+		if m := holds[p.key]; m != nil {
+			m.Lock()
+		}
+		cost[p.key] = runCost(b, p.prog, frame)
+		if m := holds[p.key]; m != nil {
+			m.Unlock()
+		}
+		if f := settle[p.key]; f != nil {
+			f()
+		}
+	}
+	for key, ns := range cost {
+		if base := baseline(key); key != base {
+			added[key] = ns - cost[base]
+		}
 	}
 	return cost, added
 }
@@ -513,6 +557,13 @@ func (e *eventStream) drainLoop() {
 // eventCounts are the event stream's totals.
 type eventCounts struct {
 	emitted, lost, delivered uint64
+}
+
+// add adds the counts of d to c.
+func (c *eventCounts) add(d eventCounts) {
+	c.emitted += d.emitted
+	c.lost += d.lost
+	c.delivered += d.delivered
 }
 
 func (e *eventStream) counts(b *testing.B) eventCounts {

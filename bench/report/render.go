@@ -490,7 +490,9 @@ var trafficExporters = []struct{ setup, hook, trivial string }{
 func (w *reportWriter) kernel() {
 	w.printf("## 1. Kernel cost per packet (`BenchmarkKernelCost`)\n\n")
 	w.printf("`BPF_PROG_TEST_RUN` with 2^20 runs per call on a thread pinned to CPU 0; the kernel reports ns per run. Every\n")
-	w.printf("program runs once per iteration, interleaved; the added cost is the median of the per-iteration differences\n")
+	w.printf("program runs once per iteration, interleaved, and every frame in every iteration (a slow phase of this shared\n")
+	w.printf("machine, which lasts minutes and slows every program, the trivial ones too, then falls on some iterations of\n")
+	w.printf("every frame, not on all the iterations of one); the added cost is the median of the per-iteration differences\n")
 	w.printf("against the trivial program of the same hook. After each call of a program with a reader (the event stream's,\n")
 	w.printf("the original design's), the next program runs only once that reader has drained: its work on CPU 1 slowed\n")
 	w.printf("the programs measured on CPU 0 while it went on, and not their trivial baselines, measured before it (earlier\n")
