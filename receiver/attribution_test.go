@@ -2,6 +2,7 @@ package receiver_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,10 +76,18 @@ func TestInterfaceInfo(t *testing.T) {
 		enslave(t, ns, name("vc"), name("bo"))
 		masters["vc"] = name("bo")
 	}
+	// Lower devices first: a VLAN, macvlan or ipvlan cannot come up while
+	// its lower device is down (ENETDOWN).
+	stacked := map[string]bool{"vlan": true, "macvlan": true, "ipvlan": true}
 	if err := ns.Do(func() error {
-		for s := range want {
-			if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: la(s)}); err != nil {
-				return err
+		for _, upper := range []bool{false, true} {
+			for s, kind := range want {
+				if stacked[kind] != upper {
+					continue
+				}
+				if err := netlink.LinkSetUp(&netlink.Device{LinkAttrs: la(s)}); err != nil {
+					return fmt.Errorf("set %s up: %w", name(s), err)
+				}
 			}
 		}
 		return nil
