@@ -95,17 +95,7 @@ func TestThousandInterfaces(t *testing.T) {
 	programs := map[string]map[ebpf.ProgramID]int{"ingress": {}, "egress": {}}
 	for i := range n {
 		name := fmt.Sprintf("s%04d", i)
-		var index int
-		if err := a.Do(func() error {
-			l, err := netlink.LinkByName(name)
-			if err == nil {
-				index = l.Attrs().Index
-			}
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		ingress, egress := attachedPrograms(t, a, index)
+		ingress, egress := attachedPrograms(t, a, linkIndex(t, a, name))
 		if len(ingress) != 1 || len(egress) != 1 {
 			t.Fatalf("%s: programs %v at ingress, %v at egress, want one each", name, ingress, egress)
 		}

@@ -210,7 +210,9 @@ func (r *Receiver) reconcile() error {
 	r.linkNames = linkNames
 	r.forgetDropsLocked(forget)
 	for _, a := range r.attached {
-		r.setInfoLocked(a) // a master may have been renamed
+		if a.facts.masterIndex != 0 {
+			r.setInfoLocked(a) // its master may have been renamed
+		}
 	}
 	r.mu.Unlock()
 	// One interface at a time: loading its programs takes tens of

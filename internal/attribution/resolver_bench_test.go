@@ -16,7 +16,7 @@ import (
 func BenchmarkResolveHost(b *testing.B) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		b.Skip(err)
+		b.Fatal(err)
 	}
 	processes := 0
 	for _, e := range entries {
