@@ -13,12 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // Attribute keys of packet_exporter.interface.info.
 const (
-	AttrKind   = attribute.Key("packet_exporter.interface.kind")
-	AttrMaster = attribute.Key("packet_exporter.interface.master")
+	AttrKind   = metricdef.InterfaceKind
+	AttrMaster = metricdef.InterfaceMaster
 )
 
 // attributionInterval is how often the workloads behind veths are looked up

@@ -20,6 +20,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 )
@@ -108,7 +109,7 @@ func BenchmarkCollect(b *testing.B) {
 			provider := metric.NewMeterProvider(metric.WithReader(reader),
 				metric.WithCardinalityLimit(telemetry.CardinalityLimit(n)))
 			b.Cleanup(func() { provider.Shutdown(context.Background()) })
-			if _, err := r.RegisterMetrics(provider.Meter(telemetry.ScopeName), BuildInfo{Version: "bench"}); err != nil {
+			if _, err := r.RegisterMetrics(provider.Meter(metricdef.ScopeName), BuildInfo{Version: "bench"}); err != nil {
 				b.Fatal(err)
 			}
 			var rm metricdata.ResourceMetrics

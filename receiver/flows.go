@@ -9,14 +9,15 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // Flow attribute keys (OpenTelemetry semantic conventions).
 const (
-	AttrSourceAddress      = attribute.Key("source.address")
-	AttrDestinationAddress = attribute.Key("destination.address")
-	AttrSourcePort         = attribute.Key("source.port")
-	AttrDestinationPort    = attribute.Key("destination.port")
+	AttrSourceAddress      = metricdef.SourceAddress
+	AttrDestinationAddress = metricdef.DestinationAddress
+	AttrSourcePort         = metricdef.SourcePort
+	AttrDestinationPort    = metricdef.DestinationPort
 	// AttrOverflow marks the one series that takes the traffic of flows
 	// beyond flows.max_series, as the OpenTelemetry SDK marks its own.
 	AttrOverflow = attribute.Key("otel.metric.overflow")

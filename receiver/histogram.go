@@ -11,11 +11,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
-
-// ScopeName is the instrumentation scope of the metrics the receiver
-// produces without an instrument (the packet-size histogram).
-const ScopeName = "github.com/packet-exporter/packet-exporter"
 
 // sizeProducer turns the kernel's packet-size buckets into the histogram
 // packet_exporter.network.packet.size. The OpenTelemetry SDK has no
@@ -148,11 +145,11 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 		temporality = metricdata.DeltaTemporality
 	}
 	return []metricdata.ScopeMetrics{{
-		Scope: instrumentation.Scope{Name: ScopeName},
+		Scope: instrumentation.Scope{Name: metricdef.ScopeName},
 		Metrics: []metricdata.Metrics{{
-			Name:        MetricPacketSize,
-			Description: "Sizes of the frames counted (bytes, Ethernet header included), aggregated in the kernel: its count equals packet_exporter.network.packets of the interface and direction.",
-			Unit:        "By",
+			Name:        metricdef.PacketSize.Name,
+			Description: metricdef.PacketSize.Description,
+			Unit:        metricdef.PacketSize.Unit,
 			Data:        metricdata.Histogram[int64]{DataPoints: points, Temporality: temporality},
 		}},
 	}}, nil

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/packet-exporter/packet-exporter/internal/telemetry"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // TestOneReadPerCollection collects the counters and the packet-size
@@ -21,7 +21,7 @@ func TestOneReadPerCollection(t *testing.T) {
 	for _, delta := range []bool{false, true} {
 		reader := metric.NewManualReader(metric.WithProducer(r.PacketSizeProducer(delta)))
 		provider := metric.NewMeterProvider(metric.WithReader(reader))
-		if _, err := r.RegisterMetrics(provider.Meter(telemetry.ScopeName), BuildInfo{Version: "test"}); err != nil {
+		if _, err := r.RegisterMetrics(provider.Meter(metricdef.ScopeName), BuildInfo{Version: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		for collection := range 3 {

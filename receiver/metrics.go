@@ -13,53 +13,51 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// Metric names: the public contract, see README.md.
-const (
-	MetricPackets      = "packet_exporter.network.packets"
-	MetricBytes        = "packet_exporter.network.io"
-	MetricParseErrors  = "packet_exporter.network.parse_errors"
-	MetricCountErrors  = "packet_exporter.kernel.count_errors"
-	MetricReadErrors   = "packet_exporter.kernel.read_errors"
-	MetricAttached     = "packet_exporter.interface.attached"
-	MetricAttachFailed = "packet_exporter.attach.failures"
-	MetricSkipped      = "packet_exporter.interface.skipped"
-	MetricResyncs      = "packet_exporter.netlink.resyncs"
-	MetricReadDuration = "packet_exporter.kernel.read.duration"
-	MetricProgramRuns  = "packet_exporter.program.runs"
-	MetricProgramTime  = "packet_exporter.program.run_time"
-	MetricBuildInfo    = "packet_exporter.build.info"
-	MetricFeatures     = "packet_exporter.kernel.features"
-
-	MetricEventsEmitted   = "packet_exporter.events.emitted"
-	MetricEventsLost      = "packet_exporter.events.lost"
-	MetricEventsDelivered = "packet_exporter.events.delivered"
-	MetricEventsInvalid   = "packet_exporter.events.invalid"
-	MetricFlowPackets     = "packet_exporter.flow.packets"
-	MetricFlowBytes       = "packet_exporter.flow.io"
-	MetricFlowsActive     = "packet_exporter.flows.active"
-	MetricPacketSize      = "packet_exporter.network.packet.size"
-	MetricDrops           = "packet_exporter.network.drops"
-	MetricInterfaceInfo   = "packet_exporter.interface.info"
-	MetricUnresolved      = "packet_exporter.attribution.unresolved"
-
-	// The devices' own counters, under the OpenTelemetry semantic
-	// conventions' names.
-	MetricDeviceDropped = "system.network.packet.dropped"
-	MetricDeviceErrors  = "system.network.errors"
+// Metric names, for tests and callers that look series up: the definitions
+// (the public contract, see README.md) are internal/metricdef's.
+var (
+	MetricPackets         = metricdef.Packets.Name
+	MetricBytes           = metricdef.Bytes.Name
+	MetricParseErrors     = metricdef.ParseErrors.Name
+	MetricCountErrors     = metricdef.CountErrors.Name
+	MetricReadErrors      = metricdef.ReadErrors.Name
+	MetricAttached        = metricdef.Attached.Name
+	MetricAttachFailed    = metricdef.AttachFailures.Name
+	MetricSkipped         = metricdef.Skipped.Name
+	MetricResyncs         = metricdef.Resyncs.Name
+	MetricReadDuration    = metricdef.ReadDuration.Name
+	MetricProgramRuns     = metricdef.ProgramRuns.Name
+	MetricProgramTime     = metricdef.ProgramTime.Name
+	MetricBuildInfo       = metricdef.BuildInfo.Name
+	MetricFeatures        = metricdef.Features.Name
+	MetricEventsEmitted   = metricdef.EventsEmitted.Name
+	MetricEventsLost      = metricdef.EventsLost.Name
+	MetricEventsDelivered = metricdef.EventsDelivered.Name
+	MetricEventsInvalid   = metricdef.EventsInvalid.Name
+	MetricFlowPackets     = metricdef.FlowPackets.Name
+	MetricFlowBytes       = metricdef.FlowBytes.Name
+	MetricFlowsActive     = metricdef.FlowsActive.Name
+	MetricPacketSize      = metricdef.PacketSize.Name
+	MetricDrops           = metricdef.Drops.Name
+	MetricInterfaceInfo   = metricdef.InterfaceInfo.Name
+	MetricUnresolved      = metricdef.Unresolved.Name
+	MetricDeviceDropped   = metricdef.DeviceDropped.Name
+	MetricDeviceErrors    = metricdef.DeviceErrors.Name
 )
 
-// Attribute keys.
+// Attribute keys, defined in internal/metricdef.
 const (
-	AttrInterface = attribute.Key("network.interface.name")
-	AttrDirection = attribute.Key("network.io.direction")
-	AttrNetType   = attribute.Key("network.type")
-	AttrTransport = attribute.Key("network.transport")
-	AttrErrorType = attribute.Key("error.type")
-	AttrHook      = attribute.Key("hook")
-	AttrMode      = attribute.Key("mode")
-	AttrFeature   = attribute.Key("feature")
+	AttrInterface = metricdef.Interface
+	AttrDirection = metricdef.Direction
+	AttrNetType   = metricdef.NetworkType
+	AttrTransport = metricdef.Transport
+	AttrErrorType = metricdef.ErrorType
+	AttrHook      = metricdef.Hook
+	AttrMode      = metricdef.Mode
+	AttrFeature   = metricdef.Feature
 )
 
 // interfaceAttributes are the attribute sets of one interface's series,
@@ -122,41 +120,23 @@ type instruments struct {
 func newInstruments(meter metric.Meter) (*instruments, error) {
 	var i instruments
 	var errs [17]error
-	i.packets, errs[0] = meter.Int64ObservableCounter(MetricPackets, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."))
-	i.bytes, errs[1] = meter.Int64ObservableCounter(MetricBytes, metric.WithUnit("By"),
-		metric.WithDescription("Bytes of the frames seen, Ethernet header included, as counted by ip -s link."))
-	i.parseErrors, errs[2] = meter.Int64ObservableCounter(MetricParseErrors, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed)."))
-	i.countErrors, errs[3] = meter.Int64ObservableCounter(MetricCountErrors, metric.WithUnit("{packet}"),
-		metric.WithDescription("Frames the kernel programs could not count, and drops the drop counter could not (drops_table_full)."))
-	i.readErrors, errs[4] = meter.Int64ObservableCounter(MetricReadErrors, metric.WithUnit("{error}"),
-		metric.WithDescription("Failed reads of the kernel maps or of the devices' statistics during collection."))
-	i.attached, errs[5] = meter.Int64ObservableGauge(MetricAttached, metric.WithUnit("{program}"),
-		metric.WithDescription("Programs attached, by interface, direction, hook (xdp, tcx or tc) and XDP mode."))
-	i.failures, errs[6] = meter.Int64ObservableCounter(MetricAttachFailed, metric.WithUnit("{failure}"),
-		metric.WithDescription("Failed attachments, by interface, direction, hook and reason."))
-	i.skipped, errs[7] = meter.Int64ObservableGauge(MetricSkipped, metric.WithUnit("{interface}"),
-		metric.WithDescription("Interfaces the configuration selects that are not counted, by reason."))
-	i.resyncs, errs[8] = meter.Int64ObservableCounter(MetricResyncs, metric.WithUnit("{resync}"),
-		metric.WithDescription("Times netlink link updates were lost and the interfaces were listed again."))
-	i.programRuns, errs[9] = meter.Int64ObservableCounter(MetricProgramRuns, metric.WithUnit("{run}"),
-		metric.WithDescription("Runs of the program on each interface and direction since it was attached, counted by the program (reported only while the kernel collects BPF statistics)."))
-	i.programTime, errs[10] = meter.Float64ObservableCounter(MetricProgramTime, metric.WithUnit("s"),
-		metric.WithDescription("Time spent in the program on each interface and direction, measured by the program while the kernel collects BPF statistics."))
-	i.buildInfo, errs[11] = meter.Int64ObservableGauge(MetricBuildInfo,
-		metric.WithDescription("Always 1; the attributes describe the running binary."))
-	i.readDuration, errs[12] = meter.Float64Histogram(MetricReadDuration, metric.WithUnit("s"),
-		metric.WithDescription("Duration of one read of the kernel counters, per collection."),
-		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
-	i.features, errs[13] = meter.Int64ObservableGauge(MetricFeatures,
-		metric.WithDescription("Kernel features found at start-up, by feature: 1 available, 0 missing."))
-	i.deviceDropped, errs[14] = meter.Int64ObservableCounter(MetricDeviceDropped, metric.WithUnit("{packet}"),
-		metric.WithDescription("Packets the network device dropped, as the kernel counts them for it (ip -s link), by counted interface and direction."))
-	i.deviceErrors, errs[15] = meter.Int64ObservableCounter(MetricDeviceErrors, metric.WithUnit("{error}"),
-		metric.WithDescription("Errors of the network device, as the kernel counts them for it (ip -s link), by counted interface and direction."))
-	i.interfaceInfo, errs[16] = meter.Int64ObservableGauge(MetricInterfaceInfo,
-		metric.WithDescription("Always 1 for each counted interface; the attributes tell its kind, master and the workload behind it."))
+	i.packets, errs[0] = metricdef.Packets.Int64Counter(meter)
+	i.bytes, errs[1] = metricdef.Bytes.Int64Counter(meter)
+	i.parseErrors, errs[2] = metricdef.ParseErrors.Int64Counter(meter)
+	i.countErrors, errs[3] = metricdef.CountErrors.Int64Counter(meter)
+	i.readErrors, errs[4] = metricdef.ReadErrors.Int64Counter(meter)
+	i.attached, errs[5] = metricdef.Attached.Int64Gauge(meter)
+	i.failures, errs[6] = metricdef.AttachFailures.Int64Counter(meter)
+	i.skipped, errs[7] = metricdef.Skipped.Int64Gauge(meter)
+	i.resyncs, errs[8] = metricdef.Resyncs.Int64Counter(meter)
+	i.programRuns, errs[9] = metricdef.ProgramRuns.Int64Counter(meter)
+	i.programTime, errs[10] = metricdef.ProgramTime.Float64Counter(meter)
+	i.buildInfo, errs[11] = metricdef.BuildInfo.Int64Gauge(meter)
+	i.readDuration, errs[12] = metricdef.ReadDuration.Float64Histogram(meter)
+	i.features, errs[13] = metricdef.Features.Int64Gauge(meter)
+	i.deviceDropped, errs[14] = metricdef.DeviceDropped.Int64Counter(meter)
+	i.deviceErrors, errs[15] = metricdef.DeviceErrors.Int64Counter(meter)
+	i.interfaceInfo, errs[16] = metricdef.InterfaceInfo.Int64Gauge(meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("create instruments: %w", err)
 	}
@@ -166,20 +146,13 @@ func newInstruments(meter metric.Meter) (*instruments, error) {
 // newEventInstruments adds the event-stream and flow instruments to i.
 func (i *instruments) newEventInstruments(meter metric.Meter) error {
 	var errs [7]error
-	i.eventsEmitted, errs[0] = meter.Int64ObservableCounter(MetricEventsEmitted, metric.WithUnit("{event}"),
-		metric.WithDescription("Event records the kernel programs tried to write, after sampling: delivered + lost = emitted."))
-	i.eventsLost, errs[1] = meter.Int64ObservableCounter(MetricEventsLost, metric.WithUnit("{event}"),
-		metric.WithDescription("Event records the ring buffer had no room for."))
-	i.eventsDelivered, errs[2] = meter.Int64ObservableCounter(MetricEventsDelivered, metric.WithUnit("{event}"),
-		metric.WithDescription("Event records read from the ring buffer."))
-	i.eventsInvalid, errs[3] = meter.Int64ObservableCounter(MetricEventsInvalid, metric.WithUnit("{event}"),
-		metric.WithDescription("Event records read that did not decode (should stay 0)."))
-	i.flowPackets, errs[4] = meter.Int64ObservableCounter(MetricFlowPackets, metric.WithUnit("{packet}"),
-		metric.WithDescription("Packets per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."))
-	i.flowBytes, errs[5] = meter.Int64ObservableCounter(MetricFlowBytes, metric.WithUnit("By"),
-		metric.WithDescription("Bytes per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."))
-	i.flowsActive, errs[6] = meter.Int64ObservableGauge(MetricFlowsActive, metric.WithUnit("{flow}"),
-		metric.WithDescription("Flows reported, at most flows.max_series."))
+	i.eventsEmitted, errs[0] = metricdef.EventsEmitted.Int64Counter(meter)
+	i.eventsLost, errs[1] = metricdef.EventsLost.Int64Counter(meter)
+	i.eventsDelivered, errs[2] = metricdef.EventsDelivered.Int64Counter(meter)
+	i.eventsInvalid, errs[3] = metricdef.EventsInvalid.Int64Counter(meter)
+	i.flowPackets, errs[4] = metricdef.FlowPackets.Int64Counter(meter)
+	i.flowBytes, errs[5] = metricdef.FlowBytes.Int64Counter(meter)
+	i.flowsActive, errs[6] = metricdef.FlowsActive.Int64Gauge(meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return fmt.Errorf("create instruments: %w", err)
 	}
@@ -194,8 +167,8 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 	if err != nil {
 		return nil, err
 	}
-	buildAttrs := metric.WithAttributes(attribute.String("version", build.Version),
-		attribute.String("revision", build.Revision), attribute.String("go.version", runtime.Version()))
+	buildAttrs := metric.WithAttributes(metricdef.Version.String(build.Version),
+		metricdef.Revision.String(build.Revision), metricdef.GoVersion.String(runtime.Version()))
 	noCounter := metric.WithAttributes(AttrErrorType.String("no_counter"))
 	unmapped := metric.WithAttributes(AttrErrorType.String("unmapped_interface"))
 	featureAttrs := make([]metric.ObserveOption, len(r.features))
@@ -211,15 +184,13 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 		inst.attached, inst.failures, inst.skipped, inst.resyncs, inst.programRuns, inst.programTime, inst.buildInfo,
 		inst.features, inst.deviceDropped, inst.deviceErrors, inst.interfaceInfo}
 	if r.cfg.Attribution.Enabled {
-		if inst.unresolved, err = meter.Int64ObservableGauge(MetricUnresolved, metric.WithUnit("{interface}"),
-			metric.WithDescription("Counted veths whose peer's network namespace is not fully attributed, by reason (error.type).")); err != nil {
+		if inst.unresolved, err = metricdef.Unresolved.Int64Gauge(meter); err != nil {
 			return nil, fmt.Errorf("create instruments: %w", err)
 		}
 		observables = append(observables, inst.unresolved)
 	}
 	if r.cfg.Drops.Enabled {
-		if inst.drops, err = meter.Int64ObservableCounter(MetricDrops, metric.WithUnit("{packet}"),
-			metric.WithDescription("Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.")); err != nil {
+		if inst.drops, err = metricdef.Drops.Int64Counter(meter); err != nil {
 			return nil, fmt.Errorf("create instruments: %w", err)
 		}
 		observables = append(observables, inst.drops)

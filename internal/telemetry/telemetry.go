@@ -17,13 +17,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
-
-// ScopeName is the instrumentation scope of packet-exporter's instruments.
-const ScopeName = "github.com/packet-exporter/packet-exporter"
-
-// MetricOTLPExports is the self-metric counting OTLP exports by outcome.
-const MetricOTLPExports = "packet_exporter.otlp.exports"
 
 // Options configure the provider.
 type Options struct {
@@ -134,7 +130,7 @@ func newResource(version string, attrs map[string]string) (*resource.Resource, e
 
 // Meter returns packet-exporter's meter.
 func (p *Provider) Meter(version string) metric.Meter {
-	return p.MeterProvider.Meter(ScopeName, metric.WithInstrumentationVersion(version))
+	return p.MeterProvider.Meter(metricdef.ScopeName, metric.WithInstrumentationVersion(version))
 }
 
 // RegisterMetrics registers the provider's own self-metrics on meter: the
@@ -143,17 +139,16 @@ func (p *Provider) RegisterMetrics(meter metric.Meter) error {
 	if p.Exports == nil {
 		return nil
 	}
-	exports, err := meter.Int64ObservableCounter(MetricOTLPExports, metric.WithUnit("{export}"),
-		metric.WithDescription("OTLP exports by outcome (success, failure) and, for failures, error.type."))
+	exports, err := metricdef.OTLPExports.Int64Counter(meter)
 	if err != nil {
 		return fmt.Errorf("create instruments: %w", err)
 	}
-	success := metric.WithAttributes(attribute.String("outcome", "success"))
+	success := metric.WithAttributes(metricdef.Outcome.String("success"))
 	_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		successes, failures := p.Exports.Snapshot()
 		o.ObserveInt64(exports, successes, success)
 		for kind, n := range failures {
-			o.ObserveInt64(exports, n, metric.WithAttributes(attribute.String("outcome", "failure"), attribute.String("error.type", kind)))
+			o.ObserveInt64(exports, n, metric.WithAttributes(metricdef.Outcome.String("failure"), metricdef.ErrorType.String(kind)))
 		}
 		return nil
 	}, exports)
