@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"maps"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
@@ -71,10 +74,11 @@ var realTrafficSetups = []struct {
 // poll run in turn on the same CPU (the poll runs when the generator's batch
 // re-enables softirqs), so the rate is what one CPU sustains for the whole
 // receive path: ns per packet = 1/pps. The set-ups alternate in every
-// iteration (their order rotates). With each program, a second round runs
-// with the kernel's BPF statistics on to read the program's own run time
-// (Program.Stats; statistics add clock reads to every run, so only the
-// difference means anything).
+// iteration (their order rotates). Then, in each iteration, the programs'
+// own run times (Program.Stats, with the kernel's BPF statistics on, which
+// add clock reads to every run, so only the difference means anything): the
+// programs of each hook, packet-exporter's loaded as its receiver loads them,
+// take turns in short rounds (runTimeGroup.measure).
 //
 // Exactness, in the same run: frames sent (counted by the generator per CPU)
 // must equal the frames packet-exporter counts on end B (from its metrics),
@@ -96,6 +100,30 @@ func BenchmarkRealTraffic(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { perIf.Close() })
+	// The product's programs as the receiver loads them (its default
+	// limits, end B mapped to a slot), for the run-time rounds.
+	peMaps, err := bpf.NewMaps(config.Default().Limits.MaxInterfaces, bpf.EventOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { peMaps.Close() })
+	if err := peMaps.MapInterface(pair.IndexB, 0); err != nil {
+		b.Fatal(err)
+	}
+	peXDP, err := peMaps.XDP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	peTC, err := peMaps.TC(bpf.Receive)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runTimed := []runTimeGroup{
+		{attach: attachXDP, programs: map[string]*ebpf.Program{
+			setupTrivial: trivial.TrivialXdp, setupPE: peXDP, setupPerIf: perIf.PeCountXdp}},
+		{attach: attachTCXIngress, programs: map[string]*ebpf.Program{
+			setupTrivialTCX: trivial.TrivialTc, setupPETCX: peTC, setupPerIfTCX: perIf.PeCountTc}},
+	}
 	cpus := []int{runtime.NumCPU() - 1}
 
 	pps := map[string]samples{}
@@ -140,43 +168,20 @@ func BenchmarkRealTraffic(b *testing.B) {
 			pps[setup.name] = append(pps[setup.name], round[setup.name])
 			nsPerPkt[setup.name] = append(nsPerPkt[setup.name], 1e9/round[setup.name])
 			ex.addRound(b, setup.name, sent, before, after)
-			sessionSent := sent
-
-			if setup.name != setupNone {
-				var prog *ebpf.Program
-				if setup.tcx {
-					prog = tcxIngressProgramOf(b, bns, pair.IndexB)
-				} else {
-					prog = xdpProgramOf(b, bns, pair.NameB)
-				}
-				if prog == nil {
-					b.Fatalf("%s: nothing attached to %s", setup.name, pair.NameB)
-				}
-				stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-				if err != nil {
-					b.Fatalf("enable BPF statistics: %v", err)
-				}
-				runs0, time0 := programStats(b, prog)
-				sent2, _ := gen.send(b, cpus, trafficRepeat(), time.Time{})
-				after2 := trafficCounters{rxB: waitRxSettled(b, bns, pair.NameB), txA: linkStats(b, a, pair.NameA)}
-				runs1, time1 := programStats(b, prog)
-				stats.Close()
-				if runs1-runs0 != sent2 {
-					b.Errorf("%s: program ran %d times for %d frames sent", setup.name, runs1-runs0, sent2)
-				}
-				run[setup.name] = float64(time1-time0) / float64(runs1-runs0)
-				runNs[setup.name] = append(runNs[setup.name], run[setup.name])
-				ex.addRound(b, setup.name, sent2, after, after2)
-				sessionSent += sent2
-			}
 			if pe != nil {
 				want := "xdp-native"
 				if setup.tcx {
 					want = "tcx"
 				}
-				ex.checkExporter(b, setup.name, pe.counts(b), sessionSent, pair.NameB, want)
+				ex.checkExporter(b, setup.name, pe.counts(b), sent, pair.NameB, want)
 			}
 			detach()
+		}
+		for _, g := range runTimed {
+			for name, ns := range g.measure(b, gen, cpus, a, bns, pair, iteration, &ex) {
+				run[name] = ns
+				runNs[name] = append(runNs[name], ns)
+			}
 		}
 		for _, s := range realTrafficSetups {
 			if s.trivial == "" {
@@ -201,6 +206,60 @@ func BenchmarkRealTraffic(b *testing.B) {
 		}
 	}
 	ex.report(b)
+}
+
+// runTimeRounds is how many times each program of a run-time group runs in
+// turn with the others, per iteration.
+const runTimeRounds = 4
+
+// runTimeGroup is the programs of one hook whose run times are compared: a
+// trivial program, packet-exporter's and the instance per interface, by
+// set-up name.
+type runTimeGroup struct {
+	attach   func(testing.TB, *testenv.Netns, int, *ebpf.Program) func()
+	programs map[string]*ebpf.Program
+}
+
+// measure returns the kernel's mean run time of each program of g, in ns,
+// on live traffic into end B of pair (in bns; end A in a). With the kernel's BPF
+// statistics on throughout, the programs take turns in short rounds
+// (runTimeRounds each, the order rotating with iteration), so that a slow
+// phase of the machine falls on all of them alike: compared a set-up apart
+// (seconds), the difference between two programs swung by more than its own
+// size. Every round's frames are checked like the throughput rounds'.
+func (g runTimeGroup) measure(b *testing.B, gen *generator, cpus []int, a, bns *testenv.Netns, pair *testenv.VethPair, iteration int, ex *exactness) map[string]float64 {
+	b.Helper()
+	names := slices.Sorted(maps.Keys(g.programs))
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF statistics: %v", err)
+	}
+	defer stats.Close()
+	var runs, runtime = map[string]uint64{}, map[string]time.Duration{}
+	for round := range runTimeRounds {
+		for k := range names {
+			name := names[(k+round+iteration)%len(names)]
+			prog := g.programs[name]
+			detach := g.attach(b, bns, pair.IndexB, prog)
+			before := trafficCounters{rxB: linkStats(b, bns, pair.NameB), txA: linkStats(b, a, pair.NameA)}
+			runs0, time0 := programStats(b, prog)
+			sent, _ := gen.send(b, cpus, trafficRepeat()/runTimeRounds, time.Time{})
+			after := trafficCounters{rxB: waitRxSettled(b, bns, pair.NameB), txA: linkStats(b, a, pair.NameA)}
+			runs1, time1 := programStats(b, prog)
+			detach()
+			if runs1-runs0 != sent {
+				b.Errorf("%s: program ran %d times for %d frames sent", name, runs1-runs0, sent)
+			}
+			ex.addRound(b, name+"-run-time", sent, before, after)
+			runs[name] += runs1 - runs0
+			runtime[name] += time1 - time0
+		}
+	}
+	mean := map[string]float64{}
+	for _, name := range names {
+		mean[name] = float64(runtime[name]) / float64(runs[name])
+	}
+	return mean
 }
 
 // trafficCounters are the kernel's counters of both veth ends.

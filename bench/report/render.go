@@ -588,8 +588,10 @@ func (w *reportWriter) traffic() {
 	w.printf("hook; the frames reach tcx ingress as socket buffers built by B's NAPI poll. The frames are addressed to another\n")
 	w.printf("MAC, so the stack drops them right after the hook. The generator and B's NAPI poll take turns on the same CPU,\n")
 	w.printf("so the rate is what one CPU sustains for the whole receive path (ns per packet = 1 / rate). The set-ups\n")
-	w.printf("alternate in every iteration; the program run times come from a second round with BPF statistics on\n")
-	w.printf("(`Program.Stats`, which adds clock reads to every run: compare the difference only).\n\n")
+	w.printf("alternate in every iteration. The program run times (`Program.Stats`, with BPF statistics on, which add clock\n")
+	w.printf("reads to every run: compare the differences only) come from rounds of their own in every iteration, where the\n")
+	w.printf("programs of a hook (the trivial one, packet-exporter's as its receiver loads them, the instance per interface)\n")
+	w.printf("take turns, four times each, so that a slow phase of the machine falls on all of them alike.\n\n")
 	w.printf("| receiver | Mpps (one CPU) | ns per packet | program run time, ns per run |\n|---|---|---|---|\n")
 	w.printf("| no program | %s | %s | – |\n", w.cell(n, "none-pps", 1e-6, false), w.cell(n, "none-ns/pkt", 1, false))
 	row := func(label, setup string) {
