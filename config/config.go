@@ -36,18 +36,18 @@ type Config struct {
 // Interfaces selects the network interfaces whose packets are counted.
 type Interfaces struct {
 	// Include holds glob patterns (path.Match syntax) matched against
-	// interface names; an interface must match at least one. Default ["*"].
+	// interface names; an interface must match at least one.
 	Include []string `yaml:"include"`
 	// Exclude holds glob patterns for interfaces that are never counted,
-	// even when they match Include. Default ["lo"].
+	// even when they match Include.
 	Exclude []string `yaml:"exclude"`
 }
 
 // Egress configures counting of packets sent by the interfaces.
 type Egress struct {
-	// Enabled turns egress counting on. Default true.
+	// Enabled turns egress counting on.
 	Enabled bool `yaml:"enabled"`
-	// Hook is one of EgressHookAuto, EgressHookTCX or EgressHookTC. Default auto.
+	// Hook is one of EgressHookAuto, EgressHookTCX or EgressHookTC.
 	Hook string `yaml:"hook"`
 }
 
@@ -66,7 +66,7 @@ const (
 // XDP configures how the ingress XDP program is attached when ingress.hook
 // is xdp.
 type XDP struct {
-	// Mode is one of XDPModeAuto, XDPModeNative or XDPModeGeneric. Default auto.
+	// Mode is one of XDPModeAuto, XDPModeNative or XDPModeGeneric.
 	Mode string `yaml:"mode"`
 }
 
@@ -86,7 +86,6 @@ const (
 type Ingress struct {
 	// Hook is one of IngressHookAuto, IngressHookXDP, IngressHookTCX or
 	// IngressHookTC.
-	// Default auto.
 	Hook string `yaml:"hook"`
 }
 
@@ -110,54 +109,52 @@ const (
 
 // Prometheus configures the Prometheus /metrics HTTP endpoint.
 type Prometheus struct {
-	// Enabled turns the endpoint on. Default true.
+	// Enabled turns the endpoint on.
 	Enabled bool `yaml:"enabled"`
 	// ListenAddress is host:port; the host may be empty (all addresses), an IP
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
-	// Default ":9743".
 	ListenAddress string `yaml:"listen_address"`
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration file
 	// (TLS, client certificates, basic authentication) that protects every
 	// HTTP endpoint: /metrics, the probes, the landing page and pprof.
 	// Empty serves plain HTTP without authentication. A relative path is
-	// relative to the working directory. Default "".
+	// relative to the working directory.
 	WebConfigFile string `yaml:"web_config_file"`
 }
 
 // OTLP configures pushing the metrics to an OpenTelemetry collector (or any
 // other OTLP receiver) with OTLP over gRPC.
 type OTLP struct {
-	// Enabled turns the periodic push on. Default false.
+	// Enabled turns the periodic push on.
 	Enabled bool `yaml:"enabled"`
 	// Endpoint is where the metrics are sent: "host:port", or a URL
 	// "http://host[:port]" (plaintext) or "https://host[:port]" (TLS) whose
 	// port defaults to 4317 and whose path is ignored. The host is an IP
 	// address (IPv6 in brackets) or a hostname. [OTLP.Target] gives the
-	// address to dial. Default "localhost:4317".
+	// address to dial.
 	Endpoint string `yaml:"endpoint"`
 	// Insecure selects plaintext gRPC instead of TLS for a host:port
 	// Endpoint; a URL Endpoint is plaintext or TLS by its scheme and ignores
-	// Insecure. Default false.
+	// Insecure.
 	Insecure bool `yaml:"insecure"`
 	// CAFile is a PEM bundle of the CA certificates that verify the
-	// server's certificate; empty means the system's roots. Default "".
+	// server's certificate; empty means the system's roots.
 	CAFile string `yaml:"ca_file"`
 	// CertFile is the PEM client certificate for mutual TLS; it needs
-	// KeyFile. Default "".
+	// KeyFile.
 	CertFile string `yaml:"cert_file"`
-	// KeyFile is the PEM private key of CertFile. Default "".
+	// KeyFile is the PEM private key of CertFile.
 	KeyFile string `yaml:"key_file"`
 	// Headers are gRPC metadata sent with every export, such as
-	// "authorization". Names are lowercase. Default empty.
+	// "authorization". Names are lowercase.
 	Headers map[string]string `yaml:"headers"`
-	// Compression is CompressionGzip or CompressionNone. Default gzip.
+	// Compression is CompressionGzip or CompressionNone.
 	Compression string `yaml:"compression"`
-	// Interval is the time between two exports; more than 0. Default 15s.
+	// Interval is the time between two exports; more than 0.
 	Interval time.Duration `yaml:"interval"`
-	// Timeout bounds each export; more than 0. Default 10s.
+	// Timeout bounds each export; more than 0.
 	Timeout time.Duration `yaml:"timeout"`
-	// Temporality is TemporalityCumulative or TemporalityDelta. Default
-	// cumulative.
+	// Temporality is TemporalityCumulative or TemporalityDelta.
 	Temporality string `yaml:"temporality"`
 }
 
@@ -202,63 +199,62 @@ func (o OTLP) Target() (hostPort string, plaintext bool) {
 type Resource struct {
 	// Attributes are extra resource attributes, e.g.
 	// deployment.environment; they add to and override the attributes the
-	// exporter detects itself. Default empty.
+	// exporter detects itself.
 	Attributes map[string]string `yaml:"attributes"`
 }
 
 // Log configures the agent's own logging.
 type Log struct {
-	// Level is debug, info, warn or error. Default info.
+	// Level is debug, info, warn or error.
 	Level string `yaml:"level"`
-	// Format is json or console. Default json.
+	// Format is json or console.
 	Format string `yaml:"format"`
 }
 
 // Limits bounds resource usage.
 type Limits struct {
 	// MaxInterfaces is how many interfaces can be counted at once (it sizes the
-	// kernel maps and the metric cardinality limit); 1..65536, default 4096.
+	// kernel maps and the metric cardinality limit); 1..65536.
 	MaxInterfaces int `yaml:"max_interfaces"`
 }
 
 // Events configures the event stream: per-packet records written by the
 // kernel programs into a ring buffer and read by user space.
 type Events struct {
-	// Enabled turns the stream on. Default false.
+	// Enabled turns the stream on.
 	Enabled bool `yaml:"enabled"`
 	// SampleRate N writes one record per N frames on each CPU; 1 records
-	// every frame. 1..1048576, default 1.
+	// every frame. 1..1048576.
 	SampleRate int `yaml:"sample_rate"`
 	// RingSize is the ring buffer's size in bytes: a power of two from 4096
-	// to 1 GiB. Default 4194304 (4 MiB).
+	// to 1 GiB.
 	RingSize int `yaml:"ring_size"`
-	// Workers is how many goroutines turn records into metrics; 1..64,
-	// default 5. Overridden by PE_WORKERS.
+	// Workers is how many goroutines turn records into metrics; 1..64.
+	// Overridden by PE_WORKERS.
 	Workers int `yaml:"workers"`
 	// DrainInterval is how often the reader drains the ring (records are
-	// written without waking it); 1ms..1s, default 10ms.
+	// written without waking it); 1ms..1s.
 	DrainInterval time.Duration `yaml:"drain_interval"`
 }
 
 // Flows configures the flow metrics fed by the event stream.
 type Flows struct {
-	// Enabled turns the flow metrics on; it needs events.enabled. Default false.
+	// Enabled turns the flow metrics on; it needs events.enabled.
 	Enabled bool `yaml:"enabled"`
 	// Ports adds source.port and destination.port to the flow attributes.
-	// Default true.
 	Ports bool `yaml:"ports"`
 	// MaxSeries bounds the number of flows reported; traffic of further
-	// flows goes to one overflow series. 1..1000000, default 10000.
+	// flows goes to one overflow series. 1..1000000.
 	MaxSeries int `yaml:"max_series"`
 	// IdleTimeout is how long a flow without traffic is still reported;
-	// default 5m.
+	// more than 0.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Drops configures the counting of the kernel's packet drops by reason.
 type Drops struct {
 	// Enabled attaches a program to the kernel's drop tracepoint, which runs
-	// only when a packet is dropped. Default true.
+	// only when a packet is dropped.
 	Enabled bool `yaml:"enabled"`
 }
 
@@ -267,26 +263,27 @@ type Drops struct {
 // another network namespace.
 type Attribution struct {
 	// Enabled looks the workloads up, off the counting path, from the host's
-	// processes and the kubelet's and runtimes' files. Default true.
+	// processes and the kubelet's and runtimes' files.
 	Enabled bool `yaml:"enabled"`
 	// OnSeries also puts k8s.namespace.name, k8s.pod.name and container.name
-	// on the interface's traffic series. Default false.
+	// on the interface's traffic series.
 	OnSeries bool `yaml:"on_series"`
 	// HostRoot is where the host's file system is seen: /proc, /var/log/pods
-	// and the runtimes' directories are read under it. An absolute path,
-	// default "/".
+	// and the runtimes' directories are read under it. An absolute path.
 	HostRoot string `yaml:"host_root"`
 }
 
 // Debug configures debugging aids that are off unless asked for.
 type Debug struct {
 	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server
-	// (behind the same web configuration as every endpoint). Default false.
+	// (behind the same web configuration as every endpoint).
 	Pprof bool `yaml:"pprof"`
 }
 
-// Default returns the built-in defaults. Every call returns fresh slices and
-// maps; the maps (otlp.headers, resource.attributes) are empty, not nil.
+// Default returns the built-in defaults. It is where the defaults are
+// defined: [DefaultYAML], the example file and the README's table are
+// tested against it. Every call returns fresh slices and maps; the maps
+// (otlp.headers, resource.attributes) are empty, not nil.
 func Default() Config {
 	return Config{
 		Interfaces: Interfaces{

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -142,6 +143,9 @@ func TestConfigUsesOnlySupportedTypes(t *testing.T) {
 		switch typ.Kind() {
 		case reflect.Struct:
 			fields := yamlFields(typ)
+			if len(fields.names) != typ.NumField() {
+				return errors.New("a field of " + typ.String() + " has no yaml tag")
+			}
 			for _, name := range fields.names {
 				if err := check(typ.Field(fields.index[name]).Type); err != nil {
 					return err
@@ -155,15 +159,52 @@ func TestConfigUsesOnlySupportedTypes(t *testing.T) {
 				return errors.New("map key " + typ.Key().String())
 			}
 			return check(typ.Elem())
-		case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32,
-			reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
-			reflect.Float32, reflect.Float64:
-			return nil
 		}
-		return errors.New("unsupported " + typ.String())
+		if _, ok := scalarTypes[typ]; !ok {
+			return errors.New("unsupported " + typ.String())
+		}
+		return nil
 	}
 	if err := check(reflect.TypeFor[Config]()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestREADMEConfigTable checks the README's table of settings against
+// Default: each default it gives, written into a document, parses to
+// Default(), and it names every setting.
+func TestREADMEConfigTable(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, found := strings.Cut(string(data), "\n| key | default | meaning |\n|---|---|---|\n")
+	if !found {
+		t.Fatal("README.md has no table of settings (| key | default | meaning |)")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	listed := map[string]bool{}
+	for row := range strings.SplitSeq(table, "\n") {
+		cells := strings.Split(row, "|")
+		if len(cells) < 4 {
+			t.Errorf("README.md: malformed row %q", row)
+			continue
+		}
+		value := strings.Trim(strings.TrimSpace(cells[2]), "`")
+		for key := range strings.SplitSeq(strings.TrimSpace(cells[1]), ", ") {
+			key = strings.Trim(key, "`")
+			listed[key] = true
+			section, name, _ := strings.Cut(key, ".")
+			cfg, err := Parse("README.md", fmt.Appendf(nil, "%s:\n  %s: %s\n", section, name, value))
+			if err != nil || !reflect.DeepEqual(cfg, Default()) {
+				t.Errorf("README.md gives %s the default %s, which is not Default()'s (%v)", key, value, err)
+			}
+		}
+	}
+	for _, key := range leafKeys(reflect.TypeFor[Config](), "") {
+		if !listed[key] {
+			t.Errorf("README.md's table of settings lacks %s", key)
+		}
 	}
 }
 

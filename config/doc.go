@@ -70,6 +70,7 @@
 //     host (":9743" becomes ":8080", "127.0.0.1:9743" becomes
 //     "127.0.0.1:8080"). It must be an integer from 1 to 65535.
 //   - PE_LOG_LEVEL: replaces log.level; one of debug, info, warn or error.
+//   - PE_WORKERS: replaces events.workers; an integer from 1 to 64.
 //
 // The standard OpenTelemetry variables are read as well. Where both a
 // metrics-specific variable OTEL_EXPORTER_OTLP_METRICS_X and the generic

@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -515,6 +517,27 @@ func TestApplyEnvWorkers(t *testing.T) {
 		}
 		if cfg.Events.Workers != tc.want {
 			t.Errorf("PE_WORKERS=%q: workers %d, want %d", tc.value, cfg.Events.Workers, tc.want)
+		}
+	}
+}
+
+// TestEnvOverridesAreDocumented checks that the package documentation names
+// every variable ApplyEnv reads, and nothing reads a variable twice.
+func TestEnvOverridesAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, override := range envOverrides {
+		for _, variable := range override.variables {
+			if seen[variable] {
+				t.Errorf("%s is read twice", variable)
+			}
+			seen[variable] = true
+			if !regexp.MustCompile(`\b` + variable + `\b`).Match(doc) {
+				t.Errorf("doc.go does not document %s", variable)
+			}
 		}
 	}
 }

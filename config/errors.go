@@ -29,29 +29,24 @@ type Error struct {
 // Error formats the problem as "FILE:LINE:COL: KEY: MSG", leaving out the
 // parts that are unknown.
 func (e *Error) Error() string {
-	var parts []string
-	if location := e.location(); location != "" {
-		parts = append(parts, location)
-	}
+	text := e.Msg
 	if e.Key != "" {
-		parts = append(parts, e.Key)
+		text = e.Key + ": " + text
 	}
-	parts = append(parts, e.Msg)
-	return strings.Join(parts, ": ")
-}
-
-func (e *Error) location() string {
-	var parts []string
-	if e.File != "" {
-		parts = append(parts, e.File)
-	}
+	location := e.File
 	if e.Line > 0 {
-		parts = append(parts, strconv.Itoa(e.Line))
+		if location != "" {
+			location += ":"
+		}
+		location += strconv.Itoa(e.Line)
 		if e.Column > 0 {
-			parts = append(parts, strconv.Itoa(e.Column))
+			location += ":" + strconv.Itoa(e.Column)
 		}
 	}
-	return strings.Join(parts, ":")
+	if location != "" {
+		text = location + ": " + text
+	}
+	return text
 }
 
 // Errors is several problems; Parse reports all it finds, not just the first.

@@ -32,32 +32,20 @@ func Parse(name string, data []byte) (Config, error) {
 // parseWithPositions is Parse that also returns where each key path was
 // found in the document.
 func parseWithPositions(name string, data []byte) (Config, map[string]position, error) {
-	cfg := Default()
-	dec, err := decodeDocument(name, data, &cfg)
-	if err != nil {
-		return Config{}, nil, err
-	}
-	problems := append(dec.errs, dec.locate(cfg.problems())...)
-	if err := problems.asError(); err != nil {
-		return Config{}, nil, err
-	}
-	return cfg, dec.positions, nil
-}
-
-// decodeDocument overlays the YAML document in data onto *target, which must
-// be a pointer to a struct. A document that cannot be read at all is returned
-// as an error; problems with individual keys are collected in the decoder.
-func decodeDocument(name string, data []byte, target any) (*decoder, error) {
 	root, problem := readDocument(data)
 	if problem != nil {
 		problem.File = name
-		return nil, Errors{problem}
+		return Config{}, nil, Errors{problem}
 	}
-	dec := newDecoder(name)
+	cfg := Default()
+	dec := &decoder{file: name, positions: map[string]position{}, failed: map[string]bool{}}
 	if root != nil {
-		dec.decode(root, "", reflect.ValueOf(target).Elem())
+		dec.decode(root, "", reflect.ValueOf(&cfg).Elem())
 	}
-	return dec, nil
+	if err := append(dec.errs, dec.locate(cfg.problems())...).asError(); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, dec.positions, nil
 }
 
 // readDocument checks the raw bytes and parses them into the top-level
@@ -129,44 +117,32 @@ func isAllowedInYAML(r rune) bool {
 }
 
 // decodeSingleDocument parses data into a document node; it returns nil for
-// an empty stream and rejects a second document.
-func decodeSingleDocument(data []byte) (*yaml.Node, *Error) {
-	decoder := yaml.NewDecoder(bytes.NewReader(data))
-	first, err := decodeNext(decoder)
-	if errors.Is(err, io.EOF) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, syntaxError(err)
-	}
-	second, err := decodeNext(decoder)
-	switch {
-	case errors.Is(err, io.EOF):
-		return first, nil
-	case err != nil:
-		return nil, syntaxError(err)
-	default:
-		return nil, &Error{Line: second.Line, Column: second.Column,
-			Msg: "found a second YAML document; only one document is allowed"}
-	}
-}
-
-// decodeNext reads the next document, turning a panic inside the YAML
-// library into an error.
-func decodeNext(decoder *yaml.Decoder) (doc *yaml.Node, err error) {
+// an empty stream and rejects a second document. A panic inside the YAML
+// library is turned into an error.
+func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			doc, err = nil, fmt.Errorf("yaml: parser failure: %v", recovered)
+			doc, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered))
 		}
 	}()
-	doc = new(yaml.Node)
-	if err := decoder.Decode(doc); err != nil {
-		return nil, err
+	decoder := yaml.NewDecoder(bytes.NewReader(data))
+	var first, second yaml.Node
+	if err := decoder.Decode(&first); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, syntaxError(err)
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
-		return nil, errors.New("yaml: unexpected document structure")
+	switch err := decoder.Decode(&second); {
+	case err == nil:
+		return nil, &Error{Line: second.Line, Column: second.Column,
+			Msg: "found a second YAML document; only one document is allowed"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(err)
+	case first.Kind != yaml.DocumentNode || len(first.Content) != 1:
+		return nil, syntaxError(errors.New("yaml: unexpected document structure"))
 	}
-	return doc, nil
+	return &first, nil
 }
 
 var yamlLinePrefix = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,29 +20,19 @@ import (
 	"unicode/utf8"
 )
 
-// xdpModes lists the accepted values of xdp.mode.
-func xdpModes() []string { return []string{XDPModeAuto, XDPModeNative, XDPModeGeneric} }
-
-// logLevels lists the accepted values of log.level.
-func logLevels() []string { return []string{"debug", "info", "warn", "error"} }
-
-// logFormats lists the accepted values of log.format.
-func logFormats() []string { return []string{"json", "console"} }
-
-// otlpCompressions lists the accepted values of otlp.compression.
-func otlpCompressions() []string { return []string{CompressionGzip, CompressionNone} }
-
-// otlpTemporalities lists the accepted values of otlp.temporality.
-func otlpTemporalities() []string { return []string{TemporalityCumulative, TemporalityDelta} }
+// The accepted values of the settings that take one of a list.
+var (
+	xdpModes          = []string{XDPModeAuto, XDPModeNative, XDPModeGeneric}
+	ingressHooks      = []string{IngressHookAuto, IngressHookXDP, IngressHookTCX, IngressHookTC}
+	egressHooks       = []string{EgressHookAuto, EgressHookTCX, EgressHookTC}
+	logLevels         = []string{"debug", "info", "warn", "error"}
+	logFormats        = []string{"json", "console"}
+	otlpCompressions  = []string{CompressionGzip, CompressionNone}
+	otlpTemporalities = []string{TemporalityCumulative, TemporalityDelta}
+)
 
 // maxTLSFileSize is the largest CA, certificate or key file read, in bytes.
 const maxTLSFileSize = 4 << 20
-
-// Bounds of limits.max_interfaces.
-const (
-	minMaxInterfaces = 1
-	maxMaxInterfaces = 65536
-)
 
 // Validate checks the values of every setting and returns [Errors] listing
 // all problems, or nil. Parse calls it; call it again after [ApplyEnv] or
@@ -59,18 +50,46 @@ func (c Config) Validate() error {
 // problems collects the value problems of every section.
 func (c Config) problems() Errors {
 	var check checker
-	c.Interfaces.check(&check)
-	c.Egress.check(&check)
-	c.XDP.check(&check)
-	c.Ingress.check(&check)
-	c.Prometheus.check(&check)
+	if len(c.Interfaces.Include) == 0 {
+		check.add("interfaces.include", "must not be empty")
+	}
+	check.patterns("interfaces.include", c.Interfaces.Include)
+	check.patterns("interfaces.exclude", c.Interfaces.Exclude)
+	check.oneOf("egress.hook", c.Egress.Hook, egressHooks)
+	check.oneOf("xdp.mode", c.XDP.Mode, xdpModes)
+	check.oneOf("ingress.hook", c.Ingress.Hook, ingressHooks)
+	check.problem("prometheus.listen_address", listenAddressProblem(c.Prometheus.ListenAddress))
+	if c.Prometheus.WebConfigFile != "" {
+		check.problem("prometheus.web_config_file", webConfigProblem(c.Prometheus.WebConfigFile))
+	}
 	c.OTLP.check(&check)
-	c.Resource.check(&check)
-	c.Log.check(&check)
-	c.Limits.check(&check)
-	c.Events.check(&check)
-	c.Flows.check(&check, c.Events)
-	c.Attribution.check(&check)
+	for _, name := range slices.Sorted(maps.Keys(c.Resource.Attributes)) {
+		entryKey := fieldPath("resource.attributes", name)
+		check.problem(entryKey, attributeNameProblem(name))
+		if msg := textProblem(c.Resource.Attributes[name]); msg != "" {
+			check.add(entryKey, "attribute value %s", msg)
+		}
+	}
+	check.oneOf("log.level", c.Log.Level, logLevels)
+	check.oneOf("log.format", c.Log.Format, logFormats)
+	check.intRange("limits.max_interfaces", c.Limits.MaxInterfaces, 1, 65536)
+	e := c.Events
+	check.intRange("events.sample_rate", e.SampleRate, 1, 1<<20)
+	if e.RingSize < 4096 || e.RingSize > 1<<30 || e.RingSize&(e.RingSize-1) != 0 {
+		check.add("events.ring_size", "value %d invalid (want a power of two from 4096 to 1073741824)", e.RingSize)
+	}
+	check.intRange("events.workers", e.Workers, 1, 64)
+	if e.DrainInterval < time.Millisecond || e.DrainInterval > time.Second {
+		check.add("events.drain_interval", "value %s out of range (want 1ms..1s)", e.DrainInterval)
+	}
+	if c.Flows.Enabled && !e.Enabled {
+		check.add("flows.enabled", "flows are fed by the event stream: set events.enabled to true as well")
+	}
+	check.intRange("flows.max_series", c.Flows.MaxSeries, 1, 1000000)
+	check.positive("flows.idle_timeout", c.Flows.IdleTimeout)
+	if !filepath.IsAbs(c.Attribution.HostRoot) {
+		check.add("attribution.host_root", "must be an absolute path, got %q", c.Attribution.HostRoot)
+	}
 	return check.problems
 }
 
@@ -83,68 +102,57 @@ func (c *checker) add(key, format string, args ...any) {
 	c.problems = append(c.problems, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
-// oneOf reports value unless it is one of allowed.
-func (c *checker) oneOf(key, value string, allowed []string) {
-	if msg := oneOfProblem(value, allowed); msg != "" {
+// problem adds msg unless it is empty.
+func (c *checker) problem(key, msg string) {
+	if msg != "" {
 		c.add(key, "%s", msg)
 	}
 }
 
-func (i Interfaces) check(c *checker) {
-	if len(i.Include) == 0 {
-		c.add("interfaces.include", "must not be empty")
-	}
-	checkPatterns(c, "interfaces.include", i.Include)
-	checkPatterns(c, "interfaces.exclude", i.Exclude)
+// oneOf reports value unless it is one of allowed.
+func (c *checker) oneOf(key, value string, allowed []string) {
+	c.problem(key, oneOfProblem(value, allowed))
 }
 
-// checkPatterns reports empty and malformed glob patterns.
-func checkPatterns(c *checker, key string, patterns []string) {
+// intRange reports an integer outside [lo, hi].
+func (c *checker) intRange(key string, value, lo, hi int) {
+	if value < lo || value > hi {
+		c.add(key, "value %d out of range (want %d..%d)", value, lo, hi)
+	}
+}
+
+// positive reports a duration that is not more than 0.
+func (c *checker) positive(key string, duration time.Duration) {
+	if duration <= 0 {
+		c.add(key, "value %s out of range (want more than 0)", duration)
+	}
+}
+
+// patterns reports empty and malformed glob patterns.
+func (c *checker) patterns(key string, patterns []string) {
 	for index, pattern := range patterns {
-		itemKey := indexPath(key, index)
 		if pattern == "" {
-			c.add(itemKey, "pattern must not be empty")
+			c.add(indexPath(key, index), "pattern must not be empty")
 		} else if _, err := path.Match(pattern, ""); err != nil {
-			c.add(itemKey, "invalid glob pattern %q (%v)", pattern, err)
+			c.add(indexPath(key, index), "invalid glob pattern %q (%v)", pattern, err)
 		}
 	}
 }
 
-func (a Attribution) check(c *checker) {
-	if !filepath.IsAbs(a.HostRoot) {
-		c.add("attribution.host_root", "must be an absolute path, got %q", a.HostRoot)
-	}
-}
-
-func (x XDP) check(c *checker) {
-	c.oneOf("xdp.mode", x.Mode, xdpModes())
-}
-
-func (i Ingress) check(c *checker) {
-	c.oneOf("ingress.hook", i.Hook, []string{IngressHookAuto, IngressHookXDP, IngressHookTCX, IngressHookTC})
-}
-
-func (e Egress) check(c *checker) {
-	c.oneOf("egress.hook", e.Hook, []string{EgressHookAuto, EgressHookTCX, EgressHookTC})
-}
-
-func (p Prometheus) check(c *checker) {
-	if msg := listenAddressProblem(p.ListenAddress); msg != "" {
-		c.add("prometheus.listen_address", "%s", msg)
-	}
-	p.checkWebConfigFile(c)
-}
-
 func (o OTLP) check(c *checker) {
 	endpoint, endpointProblem := parseOTLPEndpoint(o.Endpoint)
-	if endpointProblem != "" {
-		c.add("otlp.endpoint", "%s", endpointProblem)
+	c.problem("otlp.endpoint", endpointProblem)
+	for _, name := range slices.Sorted(maps.Keys(o.Headers)) {
+		entryKey := fieldPath("otlp.headers", name)
+		c.problem(entryKey, headerNameProblem(name))
+		if msg := textProblem(o.Headers[name]); msg != "" {
+			c.add(entryKey, "header value %s", msg)
+		}
 	}
-	checkHeaders(c, "otlp.headers", o.Headers)
-	c.oneOf("otlp.compression", o.Compression, otlpCompressions())
+	c.oneOf("otlp.compression", o.Compression, otlpCompressions)
 	c.positive("otlp.interval", o.Interval)
 	c.positive("otlp.timeout", o.Timeout)
-	c.oneOf("otlp.temporality", o.Temporality, otlpTemporalities())
+	c.oneOf("otlp.temporality", o.Temporality, otlpTemporalities)
 	o.checkTLSFiles(c, endpoint, endpointProblem == "")
 }
 
@@ -222,20 +230,6 @@ func readTLSFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-// checkHeaders reports invalid gRPC metadata names and values, in the order
-// of the names.
-func checkHeaders(c *checker, key string, headers map[string]string) {
-	for _, name := range slices.Sorted(maps.Keys(headers)) {
-		entryKey := fieldPath(key, name)
-		if msg := headerNameProblem(name); msg != "" {
-			c.add(entryKey, "%s", msg)
-		}
-		if msg := textProblem(headers[name]); msg != "" {
-			c.add(entryKey, "header value %s", msg)
-		}
-	}
-}
-
 // headerNameProblem describes why name is not a valid gRPC metadata name
 // for otlp.headers, or returns "".
 func headerNameProblem(name string) string {
@@ -264,18 +258,6 @@ func textProblem(text string) string {
 	return ""
 }
 
-func (r Resource) check(c *checker) {
-	for _, name := range slices.Sorted(maps.Keys(r.Attributes)) {
-		entryKey := fieldPath("resource.attributes", name)
-		if msg := attributeNameProblem(name); msg != "" {
-			c.add(entryKey, "%s", msg)
-		}
-		if msg := textProblem(r.Attributes[name]); msg != "" {
-			c.add(entryKey, "attribute value %s", msg)
-		}
-	}
-}
-
 // attributeNameProblem describes why name is not a valid resource attribute
 // name, or returns "".
 func attributeNameProblem(name string) string {
@@ -286,50 +268,6 @@ func attributeNameProblem(name string) string {
 		return "attribute name " + msg
 	}
 	return ""
-}
-
-func (l Log) check(c *checker) {
-	c.oneOf("log.level", l.Level, logLevels())
-	c.oneOf("log.format", l.Format, logFormats())
-}
-
-func (l Limits) check(c *checker) {
-	if l.MaxInterfaces < minMaxInterfaces || l.MaxInterfaces > maxMaxInterfaces {
-		c.add("limits.max_interfaces", "value %d out of range (want %d..%d)", l.MaxInterfaces, minMaxInterfaces, maxMaxInterfaces)
-	}
-}
-
-func (e Events) check(c *checker) {
-	c.intRange("events.sample_rate", e.SampleRate, 1, 1<<20)
-	if e.RingSize < 4096 || e.RingSize > 1<<30 || e.RingSize&(e.RingSize-1) != 0 {
-		c.add("events.ring_size", "value %d invalid (want a power of two from 4096 to 1073741824)", e.RingSize)
-	}
-	c.intRange("events.workers", e.Workers, 1, 64)
-	if e.DrainInterval < time.Millisecond || e.DrainInterval > time.Second {
-		c.add("events.drain_interval", "value %s out of range (want 1ms..1s)", e.DrainInterval)
-	}
-}
-
-func (f Flows) check(c *checker, events Events) {
-	if f.Enabled && !events.Enabled {
-		c.add("flows.enabled", "flows are fed by the event stream: set events.enabled to true as well")
-	}
-	c.intRange("flows.max_series", f.MaxSeries, 1, 1000000)
-	c.positive("flows.idle_timeout", f.IdleTimeout)
-}
-
-// intRange reports an integer outside [lo, hi].
-func (c *checker) intRange(key string, value, lo, hi int) {
-	if value < lo || value > hi {
-		c.add(key, "value %d out of range (want %d..%d)", value, lo, hi)
-	}
-}
-
-// positive reports a duration that is not more than 0.
-func (c *checker) positive(key string, duration time.Duration) {
-	if duration <= 0 {
-		c.add(key, "value %s out of range (want more than 0)", duration)
-	}
 }
 
 // oneOfProblem describes why value is not one of allowed, or returns "".
@@ -393,32 +331,14 @@ func validListenHost(host string, bracketed bool) bool {
 	return validHostname(host)
 }
 
-// validHostname checks RFC 1123 hostname syntax: dot-separated labels of
-// letters, digits and inner hyphens, at most 63 bytes each and 253 in all.
-func validHostname(host string) bool {
-	host = strings.TrimSuffix(host, ".")
-	if host == "" || len(host) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(host, ".") {
-		if !validHostnameLabel(label) {
-			return false
-		}
-	}
-	return true
-}
+// hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of
+// letters, digits and inner hyphens, at most 63 bytes each, and an optional
+// final dot.
+var hostnameSyntax = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 
-func validHostnameLabel(label string) bool {
-	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-		return false
-	}
-	for _, r := range label {
-		isAlphanumeric := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
-		if !isAlphanumeric && r != '-' {
-			return false
-		}
-	}
-	return true
+// validHostname checks hostname syntax and a length of at most 253 bytes.
+func validHostname(host string) bool {
+	return len(strings.TrimSuffix(host, ".")) <= 253 && hostnameSyntax.MatchString(host)
 }
 
 // otlpEndpoint is a valid otlp.endpoint taken apart.

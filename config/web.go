@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,22 +15,11 @@ import (
 // maxWebConfigFileSize is the largest web configuration file read, in bytes.
 const maxWebConfigFileSize = 1 << 20
 
-// checkWebConfigFile checks that prometheus.web_config_file, when set, is a
-// readable regular file that the exporter-toolkit accepts as a web
-// configuration, and that the certificate, key and CA files it names can
-// be loaded. Validate reads these files whatever prometheus.enabled says:
-// the HTTP server runs for the probes in any case.
-func (p Prometheus) checkWebConfigFile(c *checker) {
-	if p.WebConfigFile == "" {
-		return
-	}
-	if msg := webConfigProblem(p.WebConfigFile); msg != "" {
-		c.add("prometheus.web_config_file", "%s", msg)
-	}
-}
-
-// webConfigProblem describes what is wrong with the web configuration file
-// at path, or returns "".
+// webConfigProblem describes what is wrong with prometheus.web_config_file,
+// or returns "": it must be a readable regular file that the exporter-toolkit
+// accepts as a web configuration, and the certificate, key and CA files it
+// names must be loadable. Validate checks it whatever prometheus.enabled
+// says: the HTTP server runs for the probes in any case.
 func webConfigProblem(path string) string {
 	data, err := readRegularFile(path, maxWebConfigFileSize)
 	if err != nil {
@@ -106,14 +96,7 @@ const emptyFileMessage = `the file is empty; write "{}" to run on the defaults, 
 
 // isBlank reports whether data holds nothing but white space.
 func isBlank(data []byte) bool {
-	for _, b := range data {
-		switch b {
-		case ' ', '\t', '\n', '\r':
-		default:
-			return false
-		}
-	}
-	return true
+	return len(bytes.Trim(data, " \t\n\r")) == 0
 }
 
 // describeFileType names the kind of a file that is not a regular file.
