@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -72,8 +73,8 @@ func BenchmarkNewInterface(b *testing.B) {
 	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
 	fixed := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Quiet: true})
 	p := startExporter(b, a, bin, `"n*", "`+fixed.NameA+`"`)
-	p.waitReady(b, a, 30*time.Second)
-	p.waitDropsCounted(b, a) // its start-up (the kernel's BTF) is not what is measured
+	p.waitReady(b, 30*time.Second)
+	p.waitDropsCounted(b) // its start-up (the kernel's BTF) is not what is measured
 	p.checkIsExporter(b)
 
 	k := newInterfaceCount()
@@ -86,7 +87,7 @@ func BenchmarkNewInterface(b *testing.B) {
 			d, err := timeToCounted(a, bns, probe, 10*time.Second)
 			if err != nil {
 				p.stop(b)
-				b.Fatalf("%v\nexporter log:\n%s", err, p.stderr.String())
+				b.Fatalf("%v\nexporter log:\n%s", err, p.Output())
 			}
 			counted = append(counted, ms(d))
 		}
@@ -338,10 +339,10 @@ func BenchmarkChurn(b *testing.B) {
 		}
 
 		p := startExporter(b, a, bin, `"*"`)
-		p.waitReady(b, a, 30*time.Second)
+		p.waitReady(b, 30*time.Second)
 		p.checkIsExporter(b)
-		p.waitDropsCounted(b, a)
-		pid := p.cmd.Process.Pid
+		p.waitDropsCounted(b)
+		pid := p.Pid()
 		probe := newPEProgramSet()
 		programs := map[ebpf.ProgramID]bool{} // every program the exporter was seen holding
 		programsLoaded := 0
@@ -392,7 +393,7 @@ func BenchmarkChurn(b *testing.B) {
 		waitRxSettled(b, a, pair.NameA)
 		time.Sleep(100 * time.Millisecond) // the last frames pass tcx ingress
 		rx := testenv.LinkStatsOf(b, a, pair.NameA).RxPackets - rxBefore.RxPackets
-		body, err := getOK(a.HTTPClient(), p.base+"/metrics")
+		body, err := testexporter.Get(a.HTTPClient(), p.URL+"/metrics")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -411,7 +412,7 @@ func BenchmarkChurn(b *testing.B) {
 		}
 		samplePrograms()
 		p.stop(b)
-		if log := strings.TrimSpace(p.stderr.String()); log != "" {
+		if log := strings.TrimSpace(p.Output()); log != "" {
 			lines := strings.Split(log, "\n")
 			b.Logf("exporter logged %d lines at warn or above; the first: %s", len(lines), lines[0])
 		}

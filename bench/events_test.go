@@ -11,6 +11,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // eventRingSizes are the ring buffers BenchmarkEventStream compares: the
@@ -144,8 +145,8 @@ func BenchmarkEventStream(b *testing.B) {
 				extra += fmt.Sprintf("events:\n  enabled: true\n  sample_rate: 1\n  ring_size: %d\n  drain_interval: 10ms\nflows:\n  enabled: true\n", ring)
 			}
 			p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, extra)
-			p.waitReady(b, bns, 30*time.Second)
-			p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
+			p.waitReady(b, 30*time.Second)
+			p.waitDropsCounted(b) // its start-up (the kernel's BTF) is not what is measured
 			p.checkIsExporter(b)
 			t := &eventTarget{p: p, client: bns.HTTPClient(), iface: pair.NameB}
 			if ring == 0 {
@@ -291,7 +292,7 @@ type exporterEvents struct {
 // events scrapes the exporter and returns its event-stream totals.
 func (t *eventTarget) events(tb testing.TB) exporterEvents {
 	tb.Helper()
-	body, err := getOK(t.client, t.p.base+"/metrics")
+	body, err := testexporter.Get(t.client, t.p.URL+"/metrics")
 	if err != nil {
 		tb.Fatal(err)
 	}

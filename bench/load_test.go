@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // loadPhase is one phase of BenchmarkUserSpaceLoad.
@@ -46,8 +47,8 @@ func BenchmarkUserSpaceLoad(b *testing.B) {
 
 		// The live-frames generator needs native XDP on the receiving veth.
 		p := startExporter(b, bns, bin, `"`+pair.NameB+`"`, "ingress:\n  hook: xdp\nxdp:\n  mode: native\n")
-		p.waitReady(b, bns, 30*time.Second)
-		p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
+		p.waitReady(b, 30*time.Second)
+		p.waitDropsCounted(b) // its start-up (the kernel's BTF) is not what is measured
 		p.checkIsExporter(b)
 		client := bns.HTTPClient()
 		before := linkStats(b, bns, pair.NameB)
@@ -69,7 +70,7 @@ func BenchmarkUserSpaceLoad(b *testing.B) {
 		peak, current := p.memory(b)
 
 		after := waitRxSettled(b, bns, pair.NameB)
-		body, err := getOK(client, p.base+"/metrics")
+		body, err := testexporter.Get(client, p.URL+"/metrics")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,7 +125,7 @@ func runLoadPhase(b *testing.B, p *exporterProcess, client *http.Client, duratio
 			case <-tick.C:
 			}
 			t := time.Now()
-			_, err := getOK(client, p.base+"/metrics")
+			_, err := testexporter.Get(client, p.URL+"/metrics")
 			ms := float64(time.Since(t)) / float64(time.Millisecond)
 			mu.Lock()
 			if err != nil {

@@ -5,65 +5,32 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
-)
-
-// binaryDir holds the exporter binary built for this run; TestMain removes it.
-var (
-	binaryOnce sync.Once
-	binaryDir  string
-	binaryPath string
-	binaryErr  error
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binaryDir != "" {
-		os.RemoveAll(binaryDir)
-	}
-	os.Exit(code)
+	os.Exit(testexporter.Run(m))
 }
 
-// exporterBinary builds packet-exporter once per run, the way the Makefile
-// does (static, trimmed), and returns its path.
+// exporterBinary is packet-exporter built once per run, the way the Makefile
+// builds it (static, stripped, trimmed).
 func exporterBinary(tb testing.TB) string {
 	tb.Helper()
-	binaryOnce.Do(func() {
-		binaryDir, binaryErr = os.MkdirTemp("", "pe-bench-")
-		if binaryErr != nil {
-			return
-		}
-		binaryPath = filepath.Join(binaryDir, "packet-exporter")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", binaryPath, "./cmd/packet-exporter")
-		cmd.Dir = ".." // the module root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binaryErr != nil {
-		tb.Fatal(binaryErr)
-	}
-	return binaryPath
+	return testexporter.Binary(tb)
 }
 
 // exporterProcess is the real packet-exporter binary running in a test
 // namespace.
 type exporterProcess struct {
-	cmd     *exec.Cmd
-	stderr  bytes.Buffer
-	exited  chan error
-	started time.Time
-	base    string // http://127.0.0.1:9743
+	*testexporter.Exporter
 }
 
 // exporterPort is where the exporter listens, on the loopback of its own
@@ -81,56 +48,30 @@ func startExporter(tb testing.TB, ns *testenv.Netns, bin, include string, extra 
 	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	p := &exporterProcess{exited: make(chan error, 1), base: fmt.Sprintf("http://127.0.0.1:%d", exporterPort)}
-	// ip netns exec switches namespace and execs the binary: same process.
-	p.cmd = exec.Command("ip", "netns", "exec", ns.Name, bin, "--config", cfg)
-	p.cmd.Stderr = &p.stderr
-	p.started = time.Now()
-	if err := p.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() { p.exited <- p.cmd.Wait() }()
-	tb.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
+	listen := fmt.Sprintf("127.0.0.1:%d", exporterPort)
+	return &exporterProcess{testexporter.StartExporter(tb, testexporter.Options{Netns: ns}, listen, bin, "--config", cfg)}
 }
 
 // waitReady polls /healthz every millisecond until it answers 200 (the
 // process serves), then /readyz until it answers 200 (every selected
 // interface is counted), and returns both times from the process start.
-func (p *exporterProcess) waitReady(tb testing.TB, ns *testenv.Netns, timeout time.Duration) (ready, serving time.Duration) {
+func (p *exporterProcess) waitReady(tb testing.TB, timeout time.Duration) (ready, serving time.Duration) {
 	tb.Helper()
-	client := ns.HTTPClient()
-	client.Timeout = timeout
-	deadline := p.started.Add(timeout)
 	for _, probe := range []struct {
 		path string
 		at   *time.Duration
 	}{{"/healthz", &serving}, {"/readyz", &ready}} {
-		for *probe.at == 0 {
-			select {
-			case err := <-p.exited:
-				p.exited <- err
-				tb.Fatalf("exporter exited before it was ready: %v\n%s", err, p.stderr.String())
-			default:
+		testexporter.Poll(tb, "the exporter's "+probe.path+" to answer 200", time.Until(p.Started().Add(timeout)), time.Millisecond, func() (bool, string) {
+			if p.Exited() {
+				tb.Fatalf("exporter exited before it was ready: %v\n%s", p.Err(), p.Output())
 			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("exporter: %s not 200 after %v\n%s", probe.path, timeout, p.stderr.String())
+			code, _, err := p.Get(probe.path)
+			if err == nil && code == http.StatusOK {
+				*probe.at = time.Since(p.Started())
+				return true, ""
 			}
-			resp, err := client.Get(p.base + probe.path)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					*probe.at = time.Since(p.started)
-					break
-				}
-			}
-			time.Sleep(time.Millisecond)
-		}
+			return false, fmt.Sprintf("%d %v", code, err)
+		})
 	}
 	return ready, serving
 }
@@ -139,36 +80,33 @@ func (p *exporterProcess) waitReady(tb testing.TB, ns *testenv.Netns, timeout ti
 // beside the interfaces and after readiness at times, counts (its kernel
 // feature drop_reasons is 1): from then on the descriptors it holds are
 // part of the process's baseline.
-func (p *exporterProcess) waitDropsCounted(tb testing.TB, ns *testenv.Netns) {
+func (p *exporterProcess) waitDropsCounted(tb testing.TB) {
 	tb.Helper()
-	client := ns.HTTPClient()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		body, err := getOK(client, p.base+"/metrics")
+	testexporter.Poll(tb, "the exporter's drop counter to start", 30*time.Second, 10*time.Millisecond, func() (bool, string) {
+		body, err := testexporter.Get(p.Client, p.URL+"/metrics")
 		if err == nil && bytes.Contains(body, []byte(`packet_exporter_kernel_features{feature="drop_reasons"} 1`)) {
-			return
+			return true, ""
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("the exporter's drop counter did not start within 30 s: %v\n%s", err, p.stderr.String())
-		}
-	}
+		return false, fmt.Sprintf("drop_reasons not 1 (%v)", err)
+	})
 }
 
 // stop sends SIGTERM and waits for a clean exit; it returns how long that took.
 func (p *exporterProcess) stop(tb testing.TB) time.Duration {
 	tb.Helper()
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		tb.Fatal(err)
 	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			tb.Errorf("exporter exited with %v\n%s", err, p.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("exporter did not exit 30 s after SIGTERM\n%s", p.stderr.String())
+	exited, _ := p.Wait(30 * time.Second)
+	took := time.Since(start)
+	if !exited {
+		tb.Fatalf("exporter did not exit 30 s after SIGTERM\n%s", p.Output())
 	}
-	return time.Since(start)
+	if err := p.Err(); err != nil {
+		tb.Errorf("exporter exited with %v\n%s", err, p.Output())
+	}
+	return took
 }
 
 // cpuTime returns the CPU time the process has used so far: the sum over
@@ -177,9 +115,9 @@ func (p *exporterProcess) stop(tb testing.TB) time.Duration {
 // the process, so nothing is lost to exited threads.
 func (p *exporterProcess) cpuTime(tb testing.TB) time.Duration {
 	tb.Helper()
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.cmd.Process.Pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.Pid()))
 	if err != nil || len(tasks) == 0 {
-		tb.Fatalf("no threads of process %d: %v", p.cmd.Process.Pid, err)
+		tb.Fatalf("no threads of process %d: %v", p.Pid(), err)
 	}
 	var total time.Duration
 	for _, t := range tasks {
@@ -201,7 +139,7 @@ func (p *exporterProcess) cpuTime(tb testing.TB) time.Duration {
 // (VmHWM and VmRSS of /proc/PID/status).
 func (p *exporterProcess) memory(tb testing.TB) (peak, current uint64) {
 	tb.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -222,7 +160,7 @@ func (p *exporterProcess) memory(tb testing.TB) (peak, current uint64) {
 		}
 	}
 	if peak == 0 {
-		tb.Fatalf("no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+		tb.Fatalf("no VmHWM in /proc/%d/status", p.Pid())
 	}
 	return peak, current
 }
@@ -230,11 +168,11 @@ func (p *exporterProcess) memory(tb testing.TB) (peak, current uint64) {
 // checkIsExporter makes sure the PID is the exporter itself, not a wrapper.
 func (p *exporterProcess) checkIsExporter(tb testing.TB) {
 	tb.Helper()
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.cmd.Process.Pid))
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.Pid()))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(comm)); got != "packet-exporte" && got != "packet-exporter" {
-		tb.Fatalf("process %d is %q, not the exporter", p.cmd.Process.Pid, got)
+		tb.Fatalf("process %d is %q, not the exporter", p.Pid(), got)
 	}
 }

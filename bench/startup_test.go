@@ -3,13 +3,12 @@ package bench
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // perInterfaceRevision is the last revision whose exporter loaded an
@@ -56,18 +55,18 @@ func BenchmarkStartup(b *testing.B) {
 			iteration := 0
 			for b.Loop() {
 				p := startExporter(b, bns, bin, `"*"`)
-				r, s := p.waitReady(b, bns, 60*time.Second)
+				r, s := p.waitReady(b, 60*time.Second)
 				cpu = append(cpu, ms(p.cpuTime(b)))
-				programs = append(programs, float64(countingPrograms(b, p.cmd.Process.Pid)))
+				programs = append(programs, float64(countingPrograms(b, p.Pid())))
 				stop := p.stop(b)
 				ready = append(ready, ms(r))
 				serving = append(serving, ms(s))
 				stopping = append(stopping, ms(stop))
 				if before != "" && (n < 1000 || iteration < perInterfaceSamples) {
 					p := startExporter(b, bns, before, `"*"`)
-					r, _ := p.waitReady(b, bns, 120*time.Second)
+					r, _ := p.waitReady(b, 120*time.Second)
 					beforeCPU = append(beforeCPU, ms(p.cpuTime(b)))
-					beforePrograms = append(beforePrograms, float64(countingPrograms(b, p.cmd.Process.Pid)))
+					beforePrograms = append(beforePrograms, float64(countingPrograms(b, p.Pid())))
 					p.stop(b)
 					beforeReady = append(beforeReady, ms(r))
 				}
@@ -104,12 +103,17 @@ func revisionBinary(tb testing.TB, revision string) (string, error) {
 	if out, err := untar.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("unpack %s: %v: %s", revision, err, out)
 	}
-	bin := filepath.Join(dir, "packet-exporter")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version="+revision, "-o", bin, "./cmd/packet-exporter")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s: %v: %s", revision, err, out)
+	program := &testexporter.Program{
+		Name: "packet-exporter",
+		Dir:  dir,
+		Command: func(out string) (env, args []string, err error) {
+			env, args = testexporter.MakeBuild(revision, out)
+			return env, args, nil
+		},
+	}
+	bin, err := program.Build()
+	if err != nil {
+		return "", fmt.Errorf("build %s: %w", revision, err)
 	}
 	return bin, nil
 }

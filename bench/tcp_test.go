@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // tcpConfig is one receiver set-up of BenchmarkTCPThroughput.
@@ -93,9 +94,9 @@ func BenchmarkTCPThroughput(b *testing.B) {
 	client := bns.HTTPClient()
 	scrape := func(p *exporterProcess) counted {
 		b.Helper()
-		body, err := getOK(client, p.base+"/metrics")
+		body, err := testexporter.Get(client, p.URL+"/metrics")
 		if err != nil {
-			b.Fatalf("%v\n%s", err, p.stderr.String())
+			b.Fatalf("%v\n%s", err, p.Output())
 		}
 		return parseCounts(b, bytes.NewReader(body), pair.NameB, "receive")
 	}
@@ -122,14 +123,14 @@ func BenchmarkTCPThroughput(b *testing.B) {
 				var before counted
 				if c.exporter {
 					p = startExporter(b, bns, bin, `"`+pair.NameB+`"`, c.yaml)
-					p.waitReady(b, bns, 30*time.Second)
-					p.waitDropsCounted(b, bns) // its start-up (the kernel's BTF) is not what is measured
+					p.waitReady(b, 30*time.Second)
+					p.waitDropsCounted(b) // its start-up (the kernel's BTF) is not what is measured
 					before = scrape(p)
 					switch got := before.attachment(); {
 					case got == "none":
-						b.Fatalf("%s: the exporter reports no receive hook on %s\n%s", c.name, pair.NameB, p.stderr.String())
+						b.Fatalf("%s: the exporter reports no receive hook on %s\n%s", c.name, pair.NameB, p.Output())
 					case c.want != "" && got != c.want:
-						b.Fatalf("%s: the exporter attached %s on %s, want %s\n%s", c.name, got, pair.NameB, c.want, p.stderr.String())
+						b.Fatalf("%s: the exporter attached %s on %s, want %s\n%s", c.name, got, pair.NameB, c.want, p.Output())
 					case c.want == "":
 						defaultHooks[got]++
 					}

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"net/http"
 	"runtime"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,12 +16,11 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
 )
 
@@ -326,16 +325,11 @@ func parseCounts(tb testing.TB, body io.Reader, iface, direction string) counted
 // parseFamilies parses a Prometheus text exposition.
 func parseFamilies(tb testing.TB, body io.Reader) []*dto.MetricFamily {
 	tb.Helper()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(body)
+	families, err := testexporter.Parse(body)
 	if err != nil {
-		tb.Fatalf("parse exposition: %v", err)
+		tb.Fatal(err)
 	}
-	list := make([]*dto.MetricFamily, 0, len(families))
-	for _, f := range families {
-		list = append(list, f)
-	}
-	return list
+	return slices.Collect(maps.Values(families))
 }
 
 // countsOf sums the packets and bytes series of interface iface and
@@ -374,21 +368,4 @@ func countsOf(families []*dto.MetricFamily, iface, direction string) counted {
 		}
 	}
 	return c
-}
-
-// getOK fetches url with client and returns the body; the status must be 200.
-func getOK(client *http.Client, url string) ([]byte, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
 }

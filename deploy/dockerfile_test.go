@@ -3,18 +3,20 @@ package deploy
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // testVersion is the VERSION build argument the tests build the exporter with.
@@ -28,15 +30,28 @@ type dockerfile struct {
 
 func parseDockerfile(t testing.TB) dockerfile {
 	t.Helper()
-	res, err := parser.Parse(bytes.NewReader(readRepoFile(t, "Dockerfile")))
+	df, err := readDockerfile()
 	if err != nil {
-		t.Fatalf("parse Dockerfile: %v", err)
+		t.Fatal(err)
+	}
+	return df
+}
+
+// readDockerfile reads and parses the Dockerfile.
+func readDockerfile() (dockerfile, error) {
+	b, err := os.ReadFile(repoPath("Dockerfile"))
+	if err != nil {
+		return dockerfile{}, err
+	}
+	res, err := parser.Parse(bytes.NewReader(b))
+	if err != nil {
+		return dockerfile{}, fmt.Errorf("parse Dockerfile: %w", err)
 	}
 	stages, metaArgs, err := instructions.Parse(res.AST, nil)
 	if err != nil {
-		t.Fatalf("parse Dockerfile instructions: %v", err)
+		return dockerfile{}, fmt.Errorf("parse Dockerfile instructions: %w", err)
 	}
-	return dockerfile{stages: stages, metaArgs: metaArgs}
+	return dockerfile{stages: stages, metaArgs: metaArgs}, nil
 }
 
 // goBuild is the Go build command of the Dockerfile's build stage.
@@ -54,7 +69,19 @@ type goBuild struct {
 // platform of this machine (BuildKit's automatic TARGETOS/TARGETARCH).
 func dockerfileGoBuild(t testing.TB) goBuild {
 	t.Helper()
-	df := parseDockerfile(t)
+	b, err := findDockerfileGoBuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// findDockerfileGoBuild is dockerfileGoBuild returning its error.
+func findDockerfileGoBuild() (goBuild, error) {
+	df, err := readDockerfile()
+	if err != nil {
+		return goBuild{}, err
+	}
 	// Variables a build with `--build-arg VERSION=testVersion` on this machine
 	// sees; ARG defaults are filled in as the instructions are walked.
 	buildArgs := map[string]string{
@@ -94,7 +121,7 @@ func dockerfileGoBuild(t testing.TB) goBuild {
 				}
 				words, err := shell.NewLex('\\').ProcessWords(c.CmdLine[0], shell.EnvsFromSlice(kv))
 				if err != nil {
-					t.Fatalf("expand %q: %v", c.CmdLine[0], err)
+					return goBuild{}, fmt.Errorf("expand %q: %w", c.CmdLine[0], err)
 				}
 				b := goBuild{stage: st.Name, workdir: workdir, line: c.CmdLine[0]}
 				i := 0
@@ -102,7 +129,7 @@ func dockerfileGoBuild(t testing.TB) goBuild {
 					b.env = append(b.env, words[i])
 				}
 				if i >= len(words)-1 || words[i] != "go" || words[i+1] != "build" {
-					t.Fatalf("Dockerfile: RUN %q is not `[VAR=value ...] go build ...` (words %q)", c.CmdLine[0], words)
+					return goBuild{}, fmt.Errorf("Dockerfile: RUN %q is not `[VAR=value ...] go build ...` (words %q)", c.CmdLine[0], words)
 				}
 				b.args = words[i+1:]
 				for j, w := range b.args {
@@ -115,9 +142,9 @@ func dockerfileGoBuild(t testing.TB) goBuild {
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("Dockerfile: want exactly one RUN with `go build`, found %d", len(found))
+		return goBuild{}, fmt.Errorf("Dockerfile: want exactly one RUN with `go build`, found %d", len(found))
 	}
-	return found[0]
+	return found[0], nil
 }
 
 // makefileBuild returns what `make build` runs, split like a shell would.
@@ -165,52 +192,33 @@ func withoutOutput(args []string) []string {
 	return res
 }
 
-var (
-	exporterOnce sync.Once
-	exporterPath string
-	exporterErr  string
-)
-
-// exporterBinary builds packet-exporter with the Dockerfile's own Go build
-// command, run on this machine: the same words, environment assignments and
-// working directory (the build context, i.e. the repository), only the output
-// path moved from the image's filesystem into a temporary directory. Every
-// test of this package that runs the exporter uses this binary.
-func exporterBinary(t testing.TB) string {
-	t.Helper()
-	exporterOnce.Do(func() {
-		b := dockerfileGoBuild(t)
-		out := filepath.Join(workDir, "packet-exporter")
-		args := slices.Clone(b.args)
+// dockerfileExporter is packet-exporter built with the Dockerfile's own Go
+// build command, run on this machine: the same words, environment assignments
+// and working directory (the build context, i.e. the repository root), only
+// the output path moved from the image's filesystem into the directory of the
+// test binaries.
+var dockerfileExporter = &testexporter.Program{
+	Name: "packet-exporter",
+	Command: func(out string) (env, args []string, err error) {
+		b, err := findDockerfileGoBuild()
+		if err != nil {
+			return nil, nil, fmt.Errorf("extract the Dockerfile's go build command: %w", err)
+		}
+		args = slices.Clone(b.args)
 		for i := range args {
-			if args[i] == "-o" {
+			if args[i] == "-o" && i+1 < len(args) {
 				args[i+1] = out
 			}
 		}
-		cmd := exec.Command(goCommand(), args...)
-		cmd.Dir = repoRoot // COPY . . into WORKDIR: the context is the repository
-		cmd.Env = append(os.Environ(), b.env...)
-		if o, err := cmd.CombinedOutput(); err != nil {
-			exporterErr = "Dockerfile build command failed: " + strings.Join(append(b.env, "go"), " ") + " " + strings.Join(args, " ") + ": " + err.Error() + "\n" + string(o)
-			return
-		}
-		exporterPath = out
-	})
-	if exporterErr != "" {
-		t.Fatal(exporterErr)
-	}
-	if exporterPath == "" {
-		t.Fatal("the Dockerfile's go build command could not be extracted (see the first test that failed)")
-	}
-	return exporterPath
+		return b.env, args, nil
+	},
 }
 
-// goCommand is the go command of the toolchain running the tests.
-func goCommand() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
+// exporterBinary returns dockerfileExporter, built once per test binary:
+// every test of this package that runs the exporter uses this binary.
+func exporterBinary(t testing.TB) string {
+	t.Helper()
+	return dockerfileExporter.Path(t)
 }
 
 func fileExists(p string) bool {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -385,33 +386,22 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath, listen := testExporterConfig(t, dir)
 	caps := loadCompose(t).Services["packet-exporter"].CapAdd
-	exporter := startProcess(t, a, "packet-exporter", append(containerCredentials(caps), bin, "--config", cfgPath)...)
+	exporter := testexporter.StartExporter(t, testexporter.Options{Netns: a, StopTimeout: stopTimeout}, listen,
+		append(containerCredentials(caps), bin, "--config", cfgPath)...)
 	client := a.HTTPClient()
 	client.Timeout = 5 * time.Second
-	waitFor(t, "packet-exporter /readyz", 30*time.Second, func() (bool, string) {
-		if exporter.exited() {
-			t.Fatalf("packet-exporter exited: %v\n%s", exporter.err, exporter.output())
-		}
-		resp, err := client.Get("http://" + listen + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	exporter.Client = client
+	exporter.WaitReady(t, 30*time.Second)
 
 	promCfg := testPromConfig(t, dir)
-	prom := startProcess(t, a, "prometheus", "prometheus",
+	prom := testexporter.Start(t, testexporter.Options{Netns: a, StopTimeout: stopTimeout}, "prometheus",
 		"--config.file="+promCfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--storage.tsdb.retention.time=1h",
 		"--web.listen-address=127.0.0.1:9090",
 		"--log.level=warn")
 	api := promAPI{client: client, base: "http://127.0.0.1:9090"}
-	waitFor(t, "Prometheus to scrape packet-exporter", 30*time.Second, func() (bool, string) {
-		if prom.exited() {
-			t.Fatalf("prometheus exited: %v\n%s", prom.err, prom.output())
-		}
+	prom.WaitFor(t, "Prometheus to scrape packet-exporter", 30*time.Second, func() (bool, string) {
 		res, err := api.query(`up{job="packet-exporter"} == 1`, time.Now())
 		if err != nil {
 			return false, err.Error()
@@ -422,10 +412,7 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 	// readiness: wait until it counts (feature drop_reasons 1), so that the
 	// prewarm's drops are counted and their series, like the traffic's, exist
 	// before the window.
-	waitFor(t, "packet-exporter's drop counter (kernel feature drop_reasons 1)", 30*time.Second, func() (bool, string) {
-		if exporter.exited() {
-			t.Fatalf("packet-exporter exited: %v\n%s", exporter.err, exporter.output())
-		}
+	exporter.WaitFor(t, "packet-exporter's drop counter (kernel feature drop_reasons 1)", 30*time.Second, func() (bool, string) {
 		res, err := api.query(`packet_exporter_kernel_features{job="packet-exporter", feature="drop_reasons"}`, time.Now())
 		if err != nil {
 			return false, err.Error()
@@ -802,7 +789,7 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 func waitTotals(t *testing.T, api promAPI, unit map[seriesKey]counts, k int) time.Time {
 	t.Helper()
 	var seen time.Time
-	waitFor(t, fmt.Sprintf("Prometheus to scrape the traffic totals x%d", k), 20*time.Second, func() (bool, string) {
+	testexporter.WaitFor(t, fmt.Sprintf("Prometheus to scrape the traffic totals x%d", k), 20*time.Second, func() (bool, string) {
 		for _, m := range []struct {
 			name  string
 			bytes bool

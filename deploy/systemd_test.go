@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -239,46 +236,21 @@ func TestSystemdUnitSandbox(t *testing.T) {
 		"--inh-caps=" + ambient, "--ambient-caps=" + ambient,
 		"--bounding-set=" + capsFlag(unitCaps(u, "CapabilityBoundingSet")), "--no-new-privs", "--",
 		bin, "--config", cfg}
-	proc := startProcess(t, a, "packet-exporter (unit sandbox, strace)", argv...)
-	client := a.HTTPClient()
-	client.Timeout = 5 * time.Second
-	waitFor(t, "/readyz", 60*time.Second, func() (bool, string) {
-		if proc.exited() {
-			t.Fatalf("packet-exporter exited: %v\n%s", proc.err, proc.output())
-		}
-		resp, err := client.Get("http://" + listen + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	proc := testexporter.StartExporter(t, testexporter.Options{Name: "packet-exporter (unit sandbox, strace)", Netns: a,
+		StopTimeout: stopTimeout}, listen, argv...)
+	proc.Client.Timeout = 5 * time.Second
+	proc.WaitReady(t, 60*time.Second)
 
 	sink := testtraffic.ListenUDP(t, a, p.IPv4A.Addr())
 	size := testtraffic.SendUDP(t, b, p.IPv4B.Addr(), sink.Addr, 7, 100)
-	waitFor(t, "the datagrams to be counted", 10*time.Second, func() (bool, string) {
-		resp, err := client.Get("http://" + listen + "/metrics")
+	testexporter.WaitFor(t, "the datagrams to be counted", 10*time.Second, func() (bool, string) {
+		m, err := proc.Scrape()
 		if err != nil {
 			return false, err.Error()
 		}
-		defer resp.Body.Close()
-		parser := expfmt.NewTextParser(model.UTF8Validation)
-		fams, err := parser.TextToMetricFamilies(resp.Body)
-		if err != nil {
-			return false, err.Error()
-		}
-		var pk, by float64
-		for name, dst := range map[string]*float64{"packet_exporter_network_packets_total": &pk, "packet_exporter_network_io_bytes_total": &by} {
-			for _, m := range fams[name].GetMetric() {
-				l := map[string]string{}
-				for _, lp := range m.GetLabel() {
-					l[lp.GetName()] = lp.GetValue()
-				}
-				if l["network_interface_name"] == p.NameA && l["network_io_direction"] == "receive" && l["network_transport"] == "udp" {
-					*dst += m.GetCounter().GetValue()
-				}
-			}
-		}
+		received := map[string]string{"network_interface_name": p.NameA, "network_io_direction": "receive", "network_transport": "udp"}
+		pk, _ := m.Sum("packet_exporter_network_packets_total", received)
+		by, _ := m.Sum("packet_exporter_network_io_bytes_total", received)
 		return pk == 7 && by == float64(7*size), fmt.Sprintf("%g packets, %g bytes", pk, by)
 	})
 
@@ -287,14 +259,12 @@ func TestSystemdUnitSandbox(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-proc.done:
-	case <-time.After(20 * time.Second):
+	if exited, _ := proc.Wait(20 * time.Second); !exited {
 		t.Fatalf("packet-exporter did not exit 20 s after SIGTERM")
 	}
 	// strace exits with the traced program's status.
-	if proc.err != nil {
-		t.Errorf("packet-exporter did not exit 0 after SIGTERM: %v", proc.err)
+	if err := proc.Err(); err != nil {
+		t.Errorf("packet-exporter did not exit 0 after SIGTERM: %v", err)
 	}
 	text := mustRead(t, trace)
 

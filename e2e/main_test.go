@@ -15,6 +15,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -36,22 +37,13 @@ const (
 // bins holds the binaries under test, built once per test binary by the first
 // test that needs them (so that a run without root builds nothing).
 var bins struct {
-	dir  string
 	once sync.Once
 	b    harness.Binaries
 	err  error
 }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pe-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins.dir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testexporter.Run(m))
 }
 
 // binaries returns the binaries under test, building them on first use. It
@@ -63,12 +55,12 @@ func binaries(t *testing.T) harness.Binaries {
 		testenv.Skip(t, "the ip command (iproute2) is needed: %v", err)
 	}
 	bins.once.Do(func() {
-		bins.b, bins.err = harness.Build(bins.dir, "..", ".")
+		bins.b, bins.err = harness.Build()
 		if bins.err != nil {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "e2e: built packet-exporter and testcollector in %v\n", bins.b.Took.Round(time.Second))
-		if ok, msg := harness.OTLPSupported(bins.b.Exporter, bins.dir); !ok {
+		if ok, msg := harness.OTLPSupported(bins.b.Exporter, t.TempDir()); !ok {
 			bins.err = fmt.Errorf("packet-exporter --check-config rejects a configuration with an otlp section "+
 				"(OTLP export not supported by this build?): %s", msg)
 		}
@@ -246,7 +238,7 @@ func (e *env) otlpTraffic(r *harness.Received, temporality string) (traffic, err
 }
 
 // promTraffic reads the counted interface's traffic counters from /metrics.
-func (e *env) promTraffic(s *harness.Scrape) traffic {
+func (e *env) promTraffic(s testexporter.Metrics) traffic {
 	got := traffic{}
 	for _, name := range []string{packetsProm, bytesProm} {
 		for _, smp := range s.Samples(name, map[string]string{"network_interface_name": e.pair.NameA}) {
@@ -268,7 +260,7 @@ func (e *env) promTraffic(s *harness.Scrape) traffic {
 func (e *env) waitOTLP(what string, since int, temporality string, want traffic) *harness.Received {
 	e.t.Helper()
 	var r *harness.Received
-	harness.WaitFor(e.t, what, 30*time.Second, func() (bool, string) {
+	testexporter.WaitFor(e.t, what, 30*time.Second, func() (bool, string) {
 		r = e.col.Received().Since(since)
 		got, err := e.otlpTraffic(r, temporality)
 		if err != nil {
@@ -283,11 +275,11 @@ func (e *env) waitOTLP(what string, since int, temporality string, want traffic)
 }
 
 // waitProm waits until /metrics shows exactly want for the counted interface.
-func (e *env) waitProm(exp *harness.Exporter, want traffic) *harness.Scrape {
+func (e *env) waitProm(exp *harness.Exporter, want traffic) testexporter.Metrics {
 	e.t.Helper()
-	var s *harness.Scrape
-	harness.WaitFor(e.t, "/metrics to show the traffic sent", 15*time.Second, func() (bool, string) {
-		s = exp.MustScrape()
+	var s testexporter.Metrics
+	testexporter.WaitFor(e.t, "/metrics to show the traffic sent", 15*time.Second, func() (bool, string) {
+		s = exp.MustScrape(e.t)
 		if got := e.promTraffic(s); !maps.Equal(got, want) {
 			return false, fmt.Sprintf("/metrics has %v, want %v", got, want)
 		}
@@ -298,7 +290,7 @@ func (e *env) waitProm(exp *harness.Exporter, want traffic) *harness.Scrape {
 
 // exports returns packet_exporter_otlp_exports_total for outcome, summed over
 // its other labels, checking that failures carry an error_type.
-func exports(t *testing.T, s *harness.Scrape, outcome string) float64 {
+func exports(t *testing.T, s testexporter.Metrics, outcome string) float64 {
 	t.Helper()
 	samples := s.Samples(exportsProm, map[string]string{"outcome": outcome})
 	var sum float64

@@ -8,6 +8,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // TestOTLPMatchesTraffic: UDP of known sizes both ways over IPv4 and IPv6; the
@@ -54,8 +55,8 @@ func TestCollectorStartedLate(t *testing.T) {
 	e.sendMixed(1)
 	want := e.sent.clone()
 	e.waitProm(exp, want)
-	harness.WaitFor(t, "a failed export to be counted", 15*time.Second, func() (bool, string) {
-		n := exports(t, exp.MustScrape(), "failure")
+	testexporter.WaitFor(t, "a failed export to be counted", 15*time.Second, func() (bool, string) {
+		n := exports(t, exp.MustScrape(t), "failure")
 		return n >= 1, "no failure yet"
 	})
 
@@ -63,7 +64,7 @@ func TestCollectorStartedLate(t *testing.T) {
 	r := e.waitOTLP("the late collector to receive the traffic sent", 0, "Cumulative", want)
 	checkResource(t, r)
 	checkCumulativeStarts(t, r)
-	if got := e.promTraffic(exp.MustScrape()); !maps.Equal(got, want) {
+	if got := e.promTraffic(exp.MustScrape(t)); !maps.Equal(got, want) {
 		t.Errorf("/metrics has %v, want %v", got, want)
 	}
 }
@@ -81,10 +82,10 @@ func TestCollectorRestart(t *testing.T) {
 	e.sendUDP("receive", false, 13, 120)
 	e.sendUDP("transmit", false, 4, 80)
 	e.waitOTLP("the collector to receive the first traffic", 0, "Cumulative", e.sent.clone())
-	before := exports(t, exp.MustScrape(), "failure")
+	before := exports(t, exp.MustScrape(t), "failure")
 
 	e.col.Stop()
-	harness.WaitFor(t, "failed exports to rise while the collector is down", 20*time.Second, func() (bool, string) {
+	testexporter.WaitFor(t, "failed exports to rise while the collector is down", 20*time.Second, func() (bool, string) {
 		s, err := exp.Scrape()
 		if err != nil {
 			t.Fatalf("/metrics stopped answering while the collector is down: %v", err)
@@ -107,7 +108,7 @@ func TestCollectorRestart(t *testing.T) {
 	all := e.col.Received()
 	checkResource(t, all)
 	checkCumulativeStarts(t, all)
-	if got := e.promTraffic(exp.MustScrape()); !maps.Equal(got, want) {
+	if got := e.promTraffic(exp.MustScrape(t)); !maps.Equal(got, want) {
 		t.Errorf("/metrics has %v, want %v", got, want)
 	}
 }
@@ -131,7 +132,7 @@ func TestDeltaTemporality(t *testing.T) {
 
 	// Two more exports must not add anything.
 	exportsSoFar := r.Exports
-	harness.WaitFor(t, "two more exports", 15*time.Second, func() (bool, string) {
+	testexporter.WaitFor(t, "two more exports", 15*time.Second, func() (bool, string) {
 		r = e.col.Received()
 		return r.Exports >= exportsSoFar+2, "waiting"
 	})
@@ -158,7 +159,7 @@ func TestDeltaTemporality(t *testing.T) {
 			last[k] = p
 		}
 	}
-	if got := e.promTraffic(exp.MustScrape()); !maps.Equal(got, want) {
+	if got := e.promTraffic(exp.MustScrape(t)); !maps.Equal(got, want) {
 		t.Errorf("/metrics has %v, want the cumulative %v", got, want)
 	}
 }
@@ -231,7 +232,7 @@ func TestUnreachableCollector(t *testing.T) {
 			want := e.sent.clone()
 
 			var failures float64
-			harness.WaitFor(t, "two failed exports", 10*interval+4*timeout, func() (bool, string) {
+			testexporter.WaitFor(t, "two failed exports", 10*interval+4*timeout, func() (bool, string) {
 				begin := time.Now()
 				s, err := exp.Scrape()
 				if err != nil {

@@ -3,20 +3,18 @@ package receiver_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
@@ -75,22 +73,9 @@ func startExporter(t *testing.T, ns *testenv.Netns, cfg config.Config) *exporter
 // interface iface, plus the raw text.
 func (e *exporter) scrape(t *testing.T, iface string) (traffic, string) {
 	t.Helper()
-	resp, err := http.Get(e.url)
+	families, body, err := testexporter.Scrape(http.DefaultClient, e.url)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %s: %s", resp.Status, body)
-	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("parse exposition: %v", err)
+		t.Fatalf("scrape: %v", err)
 	}
 	got := traffic{}
 	for name, family := range families {
@@ -115,7 +100,7 @@ func (e *exporter) scrape(t *testing.T, iface string) (traffic, string) {
 			got[s] = v
 		}
 	}
-	return got, string(body)
+	return got, body
 }
 
 // TestCountsRealTraffic sends known traffic both ways across a veth pair

@@ -11,6 +11,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testcert"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // maxConfigErrorOutput bounds what a rejected configuration may print: the
@@ -93,21 +94,21 @@ func TestBadConfigFilesNeverAttach(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			begin := time.Now()
 			e := startExporter(t, a, []string{bin, "--config", tc.path}, nil)
-			code := e.wait(10 * time.Second)
+			_, code := e.Wait(10 * time.Second)
 			took := time.Since(begin)
-			out := e.log.String()
+			out := e.Output()
 			if code != exitUsage {
-				t.Fatalf("exit code %d after %v, want %d\n%s", code, took, exitUsage, tail(out, 4000))
+				t.Fatalf("exit code %d after %v, want %d\n%s", code, took, exitUsage, testexporter.Tail(out, 4000))
 			}
 			if !strings.HasPrefix(out, "packet-exporter: invalid configuration:\n") {
-				t.Errorf("output does not start with the configuration error:\n%s", tail(out, 4000))
+				t.Errorf("output does not start with the configuration error:\n%s", testexporter.Tail(out, 4000))
 			}
 			for _, w := range tc.want {
 				if strings.Contains(w, "%s") {
 					w = fmt.Sprintf(w, tc.path)
 				}
 				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, tail(out, 4000))
+					t.Errorf("output lacks %q:\n%s", w, testexporter.Tail(out, 4000))
 				}
 			}
 			if len(out) > maxConfigErrorOutput {
@@ -115,11 +116,11 @@ func TestBadConfigFilesNeverAttach(t *testing.T) {
 			}
 			for _, never := range []string{"starting packet-exporter", "attached", "goroutine ", "panic"} {
 				if strings.Contains(out, never) {
-					t.Errorf("output contains %q:\n%s", never, tail(out, 4000))
+					t.Errorf("output contains %q:\n%s", never, testexporter.Tail(out, 4000))
 				}
 			}
 			testenv.AssertNothingAttached(t, a, pair.NameA)
-			if code, _, err := e.get("/healthz"); err == nil {
+			if code, _, err := e.Get("/healthz"); err == nil {
 				t.Errorf("something answers on %s after the exit: %d", listenAddress, code)
 			}
 			t.Logf("exit %d after %v, %d bytes: %s", code, took, len(out), firstLines(out, 3))

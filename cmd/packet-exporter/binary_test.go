@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os/exec"
 	"regexp"
@@ -47,40 +45,16 @@ prometheus:
   listen_address: "127.0.0.1:9743"
 `, pair.NameA))
 
-	var stderr bytes.Buffer
-	cmd := exec.Command("ip", "netns", "exec", a.Name, bin, "--config", cfgPath)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", stderr.String())
-		}
-	})
-
-	client := a.HTTPClient()
+	e := startExporter(t, a, []string{bin, "--config", cfgPath}, nil)
 	get := func(path string) string {
 		t.Helper()
 		var lastErr error
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			resp, err := client.Get("http://127.0.0.1:9743" + path)
-			if err != nil {
-				lastErr = err
-				continue
+			code, body, err := e.Get(path)
+			if err == nil && code == 200 {
+				return body
 			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode == 200 {
-				return string(body)
-			}
-			lastErr = fmt.Errorf("%s: %v", resp.Status, err)
+			lastErr = fmt.Errorf("status %d: %v", code, err)
 		}
 		t.Fatalf("GET %s: %v", path, lastErr)
 		return ""
@@ -140,16 +114,14 @@ prometheus:
 		t.Logf("/metrics:\n%s", metrics)
 	}
 
-	if err := cmd.Process.Signal(sig); err != nil {
+	if err := e.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if sig == syscall.SIGTERM && err != nil {
-			t.Errorf("exit after %s: %v", sig, err)
-		}
-	case <-time.After(15 * time.Second):
+	if exited, _ := e.Wait(15 * time.Second); !exited {
 		t.Fatalf("no exit within 15s of %s", sig)
+	}
+	if sig == syscall.SIGTERM && e.Err() != nil {
+		t.Errorf("exit after %s: %v", sig, e.Err())
 	}
 	if sig == syscall.SIGKILL && strings.Contains(metrics, `hook="tc"`) {
 		// Legacy tc (a kernel without tcx): filters are not tied to the

@@ -51,14 +51,10 @@ func TestEndpointSecurity(t *testing.T) {
 				resp.Body.Close()
 				return resp.StatusCode, nil
 			}
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-				if code, _ := request("https", "/readyz", "prometheus", "s3cret"); code == 200 {
-					break
-				}
-				if e.exited() || time.Now().After(deadline) {
-					t.Fatalf("not ready over https (exited: %v)", e.exited())
-				}
-			}
+			e.WaitFor(t, "readiness over https", readyTimeout, func() (bool, string) {
+				code, err := request("https", "/readyz", "prometheus", "s3cret")
+				return code == 200, fmt.Sprintf("/readyz: %d %v", code, err)
+			})
 			pprofCode := 404
 			if pprof {
 				pprofCode = 200
@@ -81,7 +77,7 @@ func TestEndpointSecurity(t *testing.T) {
 					t.Errorf("plain http %s answered 200", path)
 				}
 			}
-			e.stop()
+			stopExporter(t, e)
 		})
 	}
 }

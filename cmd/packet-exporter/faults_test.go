@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -131,7 +132,7 @@ type lookupGate struct {
 }
 
 // startGatedExporter starts argv in ns behind the lookup gate.
-func startGatedExporter(t *testing.T, ns *testenv.Netns, argv []string) (*exporter, *lookupGate) {
+func startGatedExporter(t *testing.T, ns *testenv.Netns, argv []string) (*testexporter.Exporter, *lookupGate) {
 	t.Helper()
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -150,7 +151,7 @@ func startGatedExporter(t *testing.T, ns *testenv.Netns, argv []string) (*export
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := unix.Recvmsg(pair[0], buf, oob, 0)
 	if err != nil || oobn == 0 {
-		t.Fatalf("no seccomp listener from the wrapper (%v); its output:\n%s", err, e.log.String())
+		t.Fatalf("no seccomp listener from the wrapper (%v); its output:\n%s", err, e.Output())
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
@@ -166,10 +167,7 @@ func startGatedExporter(t *testing.T, ns *testenv.Netns, argv []string) (*export
 	// Registered after startExporter's cleanup, so it runs before it: the
 	// gate stops answering only once the process is gone.
 	t.Cleanup(func() {
-		if !e.exited() {
-			e.cmd.Process.Kill()
-			<-e.done
-		}
+		e.Kill()
 		close(g.stop)
 		<-g.stopped
 		unix.Close(g.fd)
@@ -226,7 +224,7 @@ type faultEnv struct {
 	a, b *testenv.Netns
 	pair *testenv.VethPair
 	sink *testtraffic.UDPSink
-	exp  *exporter
+	exp  *testexporter.Exporter
 	gate *lookupGate
 	sent int // datagrams sent so far
 	size int // bytes of each
@@ -240,7 +238,7 @@ func newFaultEnv(t *testing.T, extraConfig string) *faultEnv {
 	f.pair = testenv.NewVethPair(t, f.a, f.b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n%s", listenAddress, extraConfig))
 	f.exp, f.gate = startGatedExporter(t, f.a, []string{bin, "--config", cfg})
-	f.exp.waitReady()
+	f.exp.WaitReady(t, readyTimeout)
 	f.sink = testtraffic.ListenUDP(t, f.a, f.pair.IPv4A.Addr())
 	return f
 }
@@ -254,14 +252,14 @@ func (f *faultEnv) send(t *testing.T, n int) {
 
 // waitExact waits until /metrics shows exactly the datagrams sent so far,
 // packets and bytes.
-func (f *faultEnv) waitExact(t *testing.T, what string) metrics {
+func (f *faultEnv) waitExact(t *testing.T, what string) testexporter.Metrics {
 	t.Helper()
-	m := f.exp.waitFor(what, 10*time.Second, func(m metrics) bool {
-		p, _ := m.sum(promPackets, udpReceived(f.pair.NameA))
+	m := f.exp.WaitMetrics(t, what, 10*time.Second, func(m testexporter.Metrics) bool {
+		p, _ := m.Sum(promPackets, udpReceived(f.pair.NameA))
 		return p >= float64(f.sent)
 	})
-	p, _ := m.sum(promPackets, udpReceived(f.pair.NameA))
-	b, _ := m.sum(promBytes, udpReceived(f.pair.NameA))
+	p, _ := m.Sum(promPackets, udpReceived(f.pair.NameA))
+	b, _ := m.Sum(promBytes, udpReceived(f.pair.NameA))
 	if p != float64(f.sent) || b != float64(f.sent*f.size) {
 		t.Errorf("%s: %v packets, %v bytes; want %d, %d", what, p, b, f.sent, f.sent*f.size)
 	}
@@ -277,7 +275,7 @@ func TestKernelReadFailure(t *testing.T) {
 	f := newFaultEnv(t, "")
 	f.send(t, 30)
 	before := f.waitExact(t, "the first datagrams")
-	readErrors, _ := before.sum(promReadErrors, nil)
+	readErrors, _ := before.Sum(promReadErrors, nil)
 	if readErrors != 0 {
 		t.Errorf("%v read errors before the fault", readErrors)
 	}
@@ -287,23 +285,23 @@ func TestKernelReadFailure(t *testing.T) {
 	const scrapes = 5
 	for i := range scrapes {
 		begin := time.Now()
-		m := f.exp.scrape()
+		m := f.exp.MustScrape(t)
 		if d := time.Since(begin); d > 2*time.Second {
 			t.Errorf("scrape %d took %v during the fault", i, d)
 		}
-		if _, n := m.sum(promPackets, udpReceived(f.pair.NameA)); n != 0 {
+		if _, n := m.Sum(promPackets, udpReceived(f.pair.NameA)); n != 0 {
 			t.Errorf("scrape %d during the fault shows traffic series", i)
 		}
-		if _, n := m.sum(promBuildInfo, nil); n != 1 {
+		if _, n := m.Sum(promBuildInfo, nil); n != 1 {
 			t.Errorf("scrape %d during the fault lacks %s", i, promBuildInfo)
 		}
-		got, _ := m.sum(promReadErrors, nil)
+		got, _ := m.Sum(promReadErrors, nil)
 		if got <= readErrors {
 			t.Errorf("scrape %d: %s %v, want more than %v", i, promReadErrors, got, readErrors)
 		}
 		readErrors = got
 	}
-	if code, _, err := f.exp.get("/healthz"); err != nil || code != 200 {
+	if code, _, err := f.exp.Get("/healthz"); err != nil || code != 200 {
 		t.Errorf("/healthz during the fault: %d %v", code, err)
 	}
 	if f.gate.failed.Load() < scrapes {
@@ -312,16 +310,16 @@ func TestKernelReadFailure(t *testing.T) {
 
 	f.gate.failing.Store(false)
 	after := f.waitExact(t, "all datagrams once reads work again")
-	if got, _ := after.sum(promReadErrors, nil); got != readErrors {
+	if got, _ := after.Sum(promReadErrors, nil); got != readErrors {
 		t.Errorf("%s %v after the fault, want it to stay at %v", promReadErrors, got, readErrors)
 	}
-	log := f.exp.log.String()
+	log := f.exp.Output()
 	for _, want := range []string{"opentelemetry sdk error", "input/output error"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
-	f.exp.stop()
+	stopExporter(t, f.exp)
 	testenv.AssertNothingAttached(t, f.a, f.pair.NameA)
 }
 
@@ -333,15 +331,15 @@ func TestInterfaceDeletedDuringScrape(t *testing.T) {
 	f := newFaultEnv(t, "")
 	doomed := testenv.NewVethPair(t, f.a, f.b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	doomedSink := testtraffic.ListenUDP(t, f.a, doomed.IPv4A.Addr())
-	f.exp.waitFor("the second interface to be attached", 10*time.Second, func(m metrics) bool {
-		_, n := m.sum(promAttached, map[string]string{"network_interface_name": doomed.NameA})
+	f.exp.WaitMetrics(t, "the second interface to be attached", 10*time.Second, func(m testexporter.Metrics) bool {
+		_, n := m.Sum(promAttached, map[string]string{"network_interface_name": doomed.NameA})
 		return n == 2
 	})
 	testtraffic.SendUDP(t, f.b, doomed.IPv4B.Addr(), netip.AddrPortFrom(doomed.IPv4A.Addr(), doomedSink.Addr.Port()), 10, 100)
 	f.send(t, 15)
-	f.exp.waitFor("both interfaces' traffic", 10*time.Second, func(m metrics) bool {
-		p, _ := m.sum(promPackets, udpReceived(doomed.NameA))
-		q, _ := m.sum(promPackets, udpReceived(f.pair.NameA))
+	f.exp.WaitMetrics(t, "both interfaces' traffic", 10*time.Second, func(m testexporter.Metrics) bool {
+		p, _ := m.Sum(promPackets, udpReceived(doomed.NameA))
+		q, _ := m.Sum(promPackets, udpReceived(f.pair.NameA))
 		return p == 10 && q == 15
 	})
 
@@ -353,7 +351,7 @@ func TestInterfaceDeletedDuringScrape(t *testing.T) {
 	}
 	scraped := make(chan result, 1)
 	go func() {
-		code, body, err := f.exp.get("/metrics")
+		code, body, err := f.exp.Get("/metrics")
 		scraped <- result{code, body, err}
 	}()
 	select {
@@ -372,27 +370,30 @@ func TestInterfaceDeletedDuringScrape(t *testing.T) {
 	}
 	// It read the counters before the deletion was applied: the deleted
 	// interface's counts, still in the kernel, are all there.
-	during := parseMetrics(t, r.body)
-	if p, _ := during.sum(promPackets, udpReceived(doomed.NameA)); p != 10 {
+	during, err := testexporter.Parse(strings.NewReader(r.body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v\n%s", err, testexporter.Tail(r.body, 4000))
+	}
+	if p, _ := during.Sum(promPackets, udpReceived(doomed.NameA)); p != 10 {
 		t.Errorf("the scrape during the deletion has %v packets of the deleted interface, want 10", p)
 	}
-	if p, _ := during.sum(promPackets, udpReceived(f.pair.NameA)); p != 15 {
+	if p, _ := during.Sum(promPackets, udpReceived(f.pair.NameA)); p != 15 {
 		t.Errorf("the scrape during the deletion has %v packets of the other interface, want 15", p)
 	}
 
-	m := f.exp.waitFor("the deleted interface to be gone", 10*time.Second, func(m metrics) bool {
-		_, n := m.sum(promAttached, map[string]string{"network_interface_name": doomed.NameA})
+	m := f.exp.WaitMetrics(t, "the deleted interface to be gone", 10*time.Second, func(m testexporter.Metrics) bool {
+		_, n := m.Sum(promAttached, map[string]string{"network_interface_name": doomed.NameA})
 		return n == 0
 	})
-	if _, n := m.sum(promPackets, map[string]string{"network_interface_name": doomed.NameA}); n != 0 {
+	if _, n := m.Sum(promPackets, map[string]string{"network_interface_name": doomed.NameA}); n != 0 {
 		t.Errorf("the deleted interface still has %d traffic series", n)
 	}
 	f.send(t, 5)
 	f.waitExact(t, "the remaining interface")
-	if got, _ := m.sum(promReadErrors, nil); got != 0 {
+	if got, _ := m.Sum(promReadErrors, nil); got != 0 {
 		t.Errorf("%v read errors", got)
 	}
-	f.exp.stop()
+	stopExporter(t, f.exp)
 }
 
 // otlpEndpoint is an OTLP/gRPC metrics endpoint that fails every export
@@ -479,25 +480,25 @@ otlp:
   timeout: 2s
 `, listenAddress, ln.Addr()))
 	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-	e.waitReady()
+	e.WaitReady(t, readyTimeout)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	send := func(n int) {
 		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 50)
 	}
 	send(12)
-	e.waitFor("three failed exports", 15*time.Second, func(m metrics) bool {
-		n, _ := m.sum(promOTLP, map[string]string{"outcome": "failure", "error_type": "internal"})
+	e.WaitMetrics(t, "three failed exports", 15*time.Second, func(m testexporter.Metrics) bool {
+		n, _ := m.Sum(promOTLP, map[string]string{"outcome": "failure", "error_type": "internal"})
 		return n >= 3
 	})
 	send(8) // while exports fail
-	m := e.waitFor("the traffic on /metrics", 10*time.Second, func(m metrics) bool {
-		p, _ := m.sum(promPackets, udpReceived(pair.NameA))
+	m := e.WaitMetrics(t, "the traffic on /metrics", 10*time.Second, func(m testexporter.Metrics) bool {
+		p, _ := m.Sum(promPackets, udpReceived(pair.NameA))
 		return p == 20
 	})
-	if n, _ := m.sum(promOTLP, map[string]string{"outcome": "success"}); n != 0 {
+	if n, _ := m.Sum(promOTLP, map[string]string{"outcome": "success"}); n != 0 {
 		t.Errorf("%v successful exports to an endpoint that fails them all", n)
 	}
-	log := e.log.String()
+	log := e.Output()
 	if got := strings.Count(log, "otlp export failed"); got != 1 {
 		t.Errorf("%d log lines about failed exports, want exactly 1 (rate-limited)", got)
 	}
@@ -516,13 +517,13 @@ otlp:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	e.waitFor("a successful export counted", 10*time.Second, func(m metrics) bool {
-		n, _ := m.sum(promOTLP, map[string]string{"outcome": "success"})
+	e.WaitMetrics(t, "a successful export counted", 10*time.Second, func(m testexporter.Metrics) bool {
+		n, _ := m.Sum(promOTLP, map[string]string{"outcome": "success"})
 		return n >= 1
 	})
-	if !strings.Contains(e.log.String(), "otlp export succeeded again") {
+	if !strings.Contains(e.Output(), "otlp export succeeded again") {
 		t.Errorf("no log line about the recovery")
 	}
-	e.stop()
+	stopExporter(t, e)
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }

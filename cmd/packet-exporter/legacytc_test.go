@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -34,19 +35,19 @@ prometheus:
 `, pair.NameA, listenAddress))
 
 	first := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-	first.waitReady()
+	first.WaitReady(t, readyTimeout)
 	before := exporterFilters(t, a, pair.IndexA)
 	if len(before) != 2 {
 		t.Fatalf("filters after the first start: %v, want one per direction", before)
 	}
-	first.cmd.Process.Signal(syscall.SIGKILL)
-	first.wait(10 * time.Second)
+	first.Signal(syscall.SIGKILL)
+	first.Wait(10 * time.Second)
 	if left := exporterFilters(t, a, pair.IndexA); len(left) != 2 {
 		t.Fatalf("filters after SIGKILL: %v, want the two left behind", left)
 	}
 
 	second := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-	second.waitReady()
+	second.WaitReady(t, readyTimeout)
 	after := exporterFilters(t, a, pair.IndexA)
 	if len(after) != 2 {
 		t.Fatalf("filters after the restart: %v, want one per direction", after)
@@ -58,11 +59,11 @@ prometheus:
 	}
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), 6, 40)
-	second.waitFor("6 datagrams counted", 5*time.Second, func(m metrics) bool {
-		v, _ := m.sum(promPackets, udpReceived(pair.NameA))
+	second.WaitMetrics(t, "6 datagrams counted", 5*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
 		return v == 6
 	})
-	second.stop()
+	stopExporter(t, second)
 	if left := exporterFilters(t, a, pair.IndexA); len(left) != 0 {
 		t.Errorf("filters after SIGTERM: %v, want none", left)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -79,10 +80,10 @@ func TestScrapeLoad(t *testing.T) {
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n", listenAddress))
 	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-	e.waitReady()
+	e.WaitReady(t, readyTimeout)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	pid := e.pid()
-	seriesBefore := e.scrape().series()
+	pid := e.Pid()
+	seriesBefore := e.MustScrape(t).Series()
 	baseFiles, err := openFiles(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -291,10 +292,10 @@ func TestScrapeLoad(t *testing.T) {
 	}
 
 	// Nothing is left behind, and nothing was lost.
-	var m metrics
+	var m testexporter.Metrics
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		m = e.scrape()
-		if _, n := m.sum(promAttached, nil); n == 2 { // receive and transmit hooks of the counted interface
+		m = e.MustScrape(t)
+		if _, n := m.Sum(promAttached, nil); n == 2 { // receive and transmit hooks of the counted interface
 			break
 		}
 		if time.Now().After(deadline) {
@@ -304,14 +305,14 @@ func TestScrapeLoad(t *testing.T) {
 	}
 	// Informative: series left behind by interfaces that no longer exist
 	// (attach failures of short-lived interfaces are kept by design).
-	t.Logf("series on /metrics: %d before the load, %d after", seriesBefore, m.series())
-	if p, _ := m.sum(promPackets, udpReceived(pair.NameA)); p != float64(datagrams.Load()) {
+	t.Logf("series on /metrics: %d before the load, %d after", seriesBefore, m.Series())
+	if p, _ := m.Sum(promPackets, udpReceived(pair.NameA)); p != float64(datagrams.Load()) {
 		t.Errorf("%v datagrams counted, %d sent", p, datagrams.Load())
 	}
-	if v, _ := m.sum(promBytes, udpReceived(pair.NameA)); v != float64(datagrams.Load()*frameSize.Load()) {
+	if v, _ := m.Sum(promBytes, udpReceived(pair.NameA)); v != float64(datagrams.Load()*frameSize.Load()) {
 		t.Errorf("%v bytes counted, %d sent", v, datagrams.Load()*frameSize.Load())
 	}
-	if n, _ := m.sum(promReadErrors, nil); n != 0 {
+	if n, _ := m.Sum(promReadErrors, nil); n != 0 {
 		t.Errorf("%v kernel read errors", n)
 	}
 	var files int
@@ -327,15 +328,15 @@ func TestScrapeLoad(t *testing.T) {
 	if files > baseFiles+4 {
 		t.Errorf("%d open files after the load, %d before", files, baseFiles)
 	}
-	if strings.Contains(e.log.String(), `"level":"error"`) {
+	if strings.Contains(e.Output(), `"level":"error"`) {
 		t.Errorf("errors logged under load")
 	}
-	e.stop()
+	stopExporter(t, e)
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }
 
 // attachedNames lists the interfaces with a program attached.
-func attachedNames(m metrics) []string {
+func attachedNames(m testexporter.Metrics) []string {
 	var names []string
 	if mf, ok := m[promAttached]; ok {
 		for _, metric := range mf.GetMetric() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testcert"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
@@ -115,10 +116,10 @@ func TestLeastPrivilege(t *testing.T) {
 		pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 		cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n  web_config_file: %q\n", listenAddress, web))
 		e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-		if code := e.wait(15 * time.Second); code != 1 {
+		if _, code := e.Wait(15 * time.Second); code != 1 {
 			t.Fatalf("exit code %d, want 1", code)
 		}
-		if want := "cannot be used without the dropped capabilities"; !strings.Contains(e.log.String(), want) {
+		if want := "cannot be used without the dropped capabilities"; !strings.Contains(e.Output(), want) {
 			t.Errorf("log lacks %q", want)
 		}
 		testenv.AssertNothingAttached(t, a, pair.NameA)
@@ -133,10 +134,10 @@ func TestLeastPrivilege(t *testing.T) {
 			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 			e := startExporter(t, a, append(setprivArgs(tc.caps), bin, "--config", cfg), nil)
-			if code := e.wait(10 * time.Second); code != 1 {
+			if _, code := e.Wait(10 * time.Second); code != 1 {
 				t.Fatalf("exit code %d, want 1", code)
 			}
-			log := e.log.String()
+			log := e.Output()
 			for _, want := range []string{"missing capabilities: " + tc.missing, "needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON"} {
 				if !strings.Contains(log, want) {
 					t.Errorf("log lacks %q:\n%s", want, log)
@@ -151,19 +152,15 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	e := startExporter(t, a, argv, nil)
-	e.waitReady()
+	e.WaitReady(t, readyTimeout)
 	// Logged once Start has returned, which /readyz may answer 200 just before.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(e.log.String(), "dropped capabilities no longer needed") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(e.log.String(), "dropped capabilities no longer needed") {
+	if !e.WaitForLine(5*time.Second, "dropped capabilities no longer needed") {
 		t.Errorf("no log line about dropped capabilities")
 	}
 	want := capMask(steadyCaps)
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", e.pid()))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", e.Pid()))
 	if err != nil || len(tasks) < 2 {
-		t.Fatalf("threads of %d: %v %v", e.pid(), tasks, err)
+		t.Fatalf("threads of %d: %v %v", e.Pid(), tasks, err)
 	}
 	for _, task := range tasks {
 		s, err := procStatus(task)
@@ -195,24 +192,24 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	const datagrams = 25
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	lateSink := testtraffic.ListenUDP(t, a, late.IPv4A.Addr())
-	e.waitFor("the late interface to be attached", 10*time.Second, func(m metrics) bool {
-		_, n := m.sum(promAttached, map[string]string{"network_interface_name": late.NameA})
+	e.WaitMetrics(t, "the late interface to be attached", 10*time.Second, func(m testexporter.Metrics) bool {
+		_, n := m.Sum(promAttached, map[string]string{"network_interface_name": late.NameA})
 		return n == 2 // the receive and transmit hooks
 	})
 	size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), datagrams, 32)
 	testtraffic.SendUDP(t, b, late.IPv4B.Addr(), netip.AddrPortFrom(late.IPv4A.Addr(), lateSink.Addr.Port()), datagrams, 32)
-	m := e.waitFor("the traffic to be counted", 10*time.Second, func(m metrics) bool {
-		p, _ := m.sum(promPackets, udpReceived(pair.NameA))
-		q, _ := m.sum(promPackets, udpReceived(late.NameA))
+	m := e.WaitMetrics(t, "the traffic to be counted", 10*time.Second, func(m testexporter.Metrics) bool {
+		p, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		q, _ := m.Sum(promPackets, udpReceived(late.NameA))
 		return p == datagrams && q == datagrams
 	})
-	if got, _ := m.sum(promBytes, udpReceived(pair.NameA)); got != float64(datagrams*size) {
+	if got, _ := m.Sum(promBytes, udpReceived(pair.NameA)); got != float64(datagrams*size) {
 		t.Errorf("bytes %v, want %d", got, datagrams*size)
 	}
-	if n, _ := m.sum(promReadErrors, nil); n != 0 {
+	if n, _ := m.Sum(promReadErrors, nil); n != 0 {
 		t.Errorf("%v kernel read errors with the capabilities dropped", n)
 	}
-	e.stop()
+	stopExporter(t, e)
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 	testenv.AssertNothingAttached(t, a, late.NameA)
 }
@@ -252,13 +249,9 @@ func TestAttributionAfterCapabilityDrop(t *testing.T) {
 			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 			cgroup := testenv.NewCgroup(t, testenv.CgroupV2, "system.slice/docker-"+id+".scope")
 			e := startExporter(t, a, tc.argv, nil)
-			e.waitReady()
-			deadline := time.Now().Add(5 * time.Second)
-			for !strings.Contains(e.log.String(), "dropped capabilities no longer needed") {
-				if time.Now().After(deadline) {
-					t.Fatal("no log line about dropped capabilities")
-				}
-				time.Sleep(10 * time.Millisecond)
+			e.WaitReady(t, readyTimeout)
+			if !e.WaitForLine(5*time.Second, "dropped capabilities no longer needed") {
+				t.Fatal("no log line about dropped capabilities")
 			}
 
 			// The container starts once the capabilities are gone.
@@ -270,8 +263,8 @@ func TestAttributionAfterCapabilityDrop(t *testing.T) {
 			cgroup.Add(t, container.Process.Pid)
 			want := map[string]string{"network_interface_name": pair.NameA, "container_id": id, "container_name": "web",
 				"container_runtime_name": "docker"}
-			e.waitFor("the veth attributed to its container", 10*time.Second, func(m metrics) bool {
-				n, _ := m.sum("packet_exporter_interface_info", want)
+			e.WaitMetrics(t, "the veth attributed to its container", 10*time.Second, func(m testexporter.Metrics) bool {
+				n, _ := m.Sum("packet_exporter_interface_info", want)
 				return n == 1
 			})
 		})

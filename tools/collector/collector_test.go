@@ -485,7 +485,9 @@ func (p *process) waitSample(t *testing.T, url string) *dto.Metric {
 		if err != nil {
 			return err
 		}
-		parser := expfmt.NewTextParser(model.UTF8Validation)
+		// Legacy Prometheus names, the one scheme the repository's tests parse
+		// with (internal/testexporter, which this module cannot import).
+		parser := expfmt.NewTextParser(model.LegacyValidation)
 		families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 		if err != nil {
 			return fmt.Errorf("parsing the scrape: %v\n%s", err, body)

@@ -6,14 +6,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // ExporterVersion is the version the packet-exporter binary under test is built
 // with (-X main.version); it is its service.version resource attribute.
-const ExporterVersion = "e2e-test"
+const ExporterVersion = testexporter.Version
+
+// collectorProgram is the test collector, built with the go command's
+// defaults, the settings `go test` compiled this module's packages with, so
+// that the build cache serves the packages they share.
+var collectorProgram = &testexporter.Program{
+	Name: "testcollector",
+	Dir:  "e2e",
+	Command: func(out string) (env, args []string, err error) {
+		return nil, []string{"build", "-o", out, "./cmd/testcollector"}, nil
+	},
+}
 
 // Binaries are the programs under test.
 type Binaries struct {
@@ -25,44 +37,15 @@ type Binaries struct {
 	Took time.Duration
 }
 
-// Build builds packet-exporter from the product module in productDir and the
-// test collector from the e2e module in e2eDir, both into outDir, in parallel.
-func Build(outDir, productDir, e2eDir string) (Binaries, error) {
+// Build builds packet-exporter (as make build does) and the test collector,
+// in parallel, once per test process.
+func Build() (Binaries, error) {
 	start := time.Now()
-	b := Binaries{
-		Exporter:  filepath.Join(outDir, "packet-exporter"),
-		Collector: filepath.Join(outDir, "testcollector"),
-	}
-	if err := checkModule(productDir, "github.com/packet-exporter/packet-exporter"); err != nil {
-		return b, err
-	}
-	if err := checkModule(e2eDir, "github.com/packet-exporter/packet-exporter/e2e"); err != nil {
-		return b, err
-	}
-	// The exporter is built like the Makefile builds it (static, -trimpath).
-	// The collector is built with the go command's defaults, the settings
-	// `go test` compiled this module's packages with, so that the build cache
-	// serves the packages they share.
-	builds := []struct {
-		dir  string
-		env  []string
-		args []string
-	}{
-		{productDir, []string{"CGO_ENABLED=0"}, []string{"build", "-trimpath", "-ldflags", "-X main.version=" + ExporterVersion, "-o", b.Exporter, "./cmd/packet-exporter"}},
-		{e2eDir, nil, []string{"build", "-o", b.Collector, "./cmd/testcollector"}},
-	}
-	errs := make([]error, len(builds))
+	var b Binaries
 	var wg sync.WaitGroup
-	for i, bd := range builds {
-		wg.Go(func() {
-			cmd := exec.Command(goCommand(), bd.args...)
-			cmd.Dir = bd.dir
-			cmd.Env = append(os.Environ(), bd.env...)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(bd.args, " "), bd.dir, err, out)
-			}
-		})
-	}
+	errs := make([]error, 2)
+	wg.Go(func() { b.Exporter, errs[0] = testexporter.ExporterProgram.Build() })
+	wg.Go(func() { b.Collector, errs[1] = collectorProgram.Build() })
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -71,30 +54,6 @@ func Build(outDir, productDir, e2eDir string) (Binaries, error) {
 	}
 	b.Took = time.Since(start)
 	return b, nil
-}
-
-// goCommand is the go command running the tests if it can be found, so that
-// the binaries are built with the same toolchain.
-func goCommand() string {
-	if p := filepath.Join(os.Getenv("GOROOT"), "bin", "go"); os.Getenv("GOROOT") != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return "go"
-}
-
-// checkModule checks that dir holds the go.mod of module path.
-func checkModule(dir, path string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return fmt.Errorf("harness: %w", err)
-	}
-	first, _, _ := bytes.Cut(b, []byte("\n"))
-	if strings.TrimSpace(string(first)) != "module "+path {
-		return fmt.Errorf("harness: %s/go.mod is not module %s (first line %q)", dir, path, first)
-	}
-	return nil
 }
 
 // OTLPSupported reports whether the exporter binary accepts a configuration
@@ -112,7 +71,7 @@ func OTLPSupported(exporterBin, tmpDir string) (bool, string) {
 		return false, err.Error()
 	}
 	cmd := exec.Command(exporterBin, "--check-config", "--config", p)
-	cmd.Env = hermeticEnv()
+	cmd.Env = testexporter.Environ()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return false, fmt.Sprintf("%v: %s", err, bytes.TrimSpace(out))

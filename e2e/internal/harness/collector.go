@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // CollectorPort is the port the test collector's OTLP/gRPC receiver listens on,
@@ -30,7 +31,7 @@ type Collector struct {
 	tb   testing.TB
 	ns   *testenv.Netns
 	bin  string
-	proc *Process
+	proc *testexporter.Process
 	runs int
 }
 
@@ -81,11 +82,9 @@ func (c *Collector) Start() {
 		c.tb.Fatalf("collector in %s is already running", c.ns.Name)
 	}
 	c.runs++
-	c.proc = StartProcess(c.tb, c.ns, fmt.Sprintf("collector (run %d)", c.runs), c.bin, "--config", c.Config)
-	WaitFor(c.tb, "the collector's OTLP receiver on "+c.Endpoint, 30*time.Second, func() (bool, string) {
-		if c.proc.Exited() {
-			c.tb.Fatalf("collector exited while starting:\n%s", c.proc.Output())
-		}
+	c.proc = testexporter.Start(c.tb, testexporter.Options{Name: fmt.Sprintf("collector (run %d)", c.runs), Netns: c.ns},
+		c.bin, "--config", c.Config)
+	c.proc.WaitFor(c.tb, "the collector's OTLP receiver on "+c.Endpoint, 30*time.Second, func() (bool, string) {
 		err := DialInNetns(c.ns, c.Endpoint)
 		if err != nil {
 			return false, err.Error()
@@ -101,7 +100,7 @@ func (c *Collector) Stop() {
 	if c.proc == nil || c.proc.Exited() {
 		c.tb.Fatalf("collector in %s is not running", c.ns.Name)
 	}
-	if code := c.proc.Stop(15 * time.Second); code != 0 {
+	if _, code := c.proc.Stop(15 * time.Second); code != 0 {
 		c.tb.Fatalf("collector exited with %d after SIGTERM:\n%s", code, c.proc.Output())
 	}
 }

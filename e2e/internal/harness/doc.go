@@ -4,7 +4,9 @@
 // OTLP (from the JSON lines its "jsonfile" exporter writes) and the exporter's
 // Prometheus /metrics.
 //
-// Processes are started with `ip netns exec NS ...` and are killed, if still
-// running, by the test's cleanup; their output is logged when the test failed.
-// Every wait is bounded and polls; none sleeps for a fixed long time.
+// The binaries are built, the processes run and /metrics scraped with the
+// repository's shared test helpers (internal/testexporter): processes are
+// killed, if still running, by the test's cleanup, and their output is logged
+// when the test failed. Every wait is bounded and polls; none sleeps for a
+// fixed long time.
 package harness

@@ -2,9 +2,7 @@ package harness
 
 import (
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // MetricsAddress is where the exporter under test serves /metrics, on the
@@ -69,12 +64,9 @@ func (c ExporterConfig) YAML() string {
 
 // Exporter is packet-exporter running in a test namespace.
 type Exporter struct {
-	*Process
+	*testexporter.Exporter
 	// ConfigText is the configuration it was started with.
 	ConfigText string
-
-	tb     testing.TB
-	client *http.Client
 }
 
 // StartExporter writes cfg to a file and runs packet-exporter with it inside
@@ -88,15 +80,12 @@ func StartExporter(tb testing.TB, ns *testenv.Netns, bin string, cfg ExporterCon
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	client := ns.HTTPClient()
-	client.Timeout = 5 * time.Second
 	e := &Exporter{
-		Process:    StartProcess(tb, ns, "packet-exporter", bin, "--config", path),
+		Exporter:   testexporter.StartExporter(tb, testexporter.Options{Netns: ns}, MetricsAddress, bin, "--config", path),
 		ConfigText: text,
-		tb:         tb,
-		client:     client,
 	}
-	WaitFor(tb, "packet-exporter to serve /metrics with its interfaces attached", 30*time.Second, func() (bool, string) {
+	e.Client.Timeout = 5 * time.Second
+	e.WaitFor(tb, "packet-exporter to serve /metrics with its interfaces attached", 30*time.Second, func() (bool, string) {
 		if e.Exited() {
 			tb.Fatalf("packet-exporter exited while starting; configuration:\n%s\noutput:\n%s", text, e.Output())
 		}
@@ -116,90 +105,4 @@ func StartExporter(tb testing.TB, ns *testenv.Netns, bin string, cfg ExporterCon
 		return true, ""
 	})
 	return e
-}
-
-// Scrape is one parsed /metrics answer.
-type Scrape struct {
-	Families map[string]*dto.MetricFamily
-	Text     string
-}
-
-// Scrape fetches and parses /metrics.
-func (e *Exporter) Scrape() (*Scrape, error) {
-	resp, err := e.client.Get("http://" + MetricsAddress + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		return nil, fmt.Errorf("parse /metrics: %w", err)
-	}
-	return &Scrape{Families: fams, Text: string(body)}, nil
-}
-
-// MustScrape is Scrape that fails the test on error.
-func (e *Exporter) MustScrape() *Scrape {
-	e.tb.Helper()
-	s, err := e.Scrape()
-	if err != nil {
-		e.tb.Fatalf("scrape packet-exporter: %v", err)
-	}
-	return s
-}
-
-// Sample is one Prometheus sample.
-type Sample struct {
-	Labels map[string]string
-	Value  float64
-}
-
-// Samples returns the samples of family name (its full name, e.g. with
-// _total) whose labels include all of match.
-func (s *Scrape) Samples(name string, match map[string]string) []Sample {
-	fam, ok := s.Families[name]
-	if !ok {
-		return nil
-	}
-	var out []Sample
-	for _, m := range fam.GetMetric() {
-		labels := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			labels[lp.GetName()] = lp.GetValue()
-		}
-		if !includes(labels, match) {
-			continue
-		}
-		var v float64
-		switch {
-		case m.Counter != nil:
-			v = m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			v = m.GetGauge().GetValue()
-		case m.Untyped != nil:
-			v = m.GetUntyped().GetValue()
-		default:
-			continue
-		}
-		out = append(out, Sample{Labels: labels, Value: v})
-	}
-	return out
-}
-
-// Sum adds up the samples Samples returns, and says how many there were.
-func (s *Scrape) Sum(name string, match map[string]string) (float64, int) {
-	var sum float64
-	samples := s.Samples(name, match)
-	for _, smp := range samples {
-		sum += smp.Value
-	}
-	return sum, len(samples)
 }
