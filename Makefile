@@ -14,7 +14,7 @@
 #   make bench           the benchmark suite (root, ~17 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
-#   make lint            gofmt and go vet
+#   make lint            gofmt, go vet and staticcheck over every module
 #   make test-kernels    the kernel-facing tests under each kernel of KERNELS, in QEMU
 #                        (software emulation, no KVM needed; root; ~5 min for Debian 12's 6.1)
 
@@ -25,6 +25,9 @@ BENCHTIME ?= 10x
 LOAD_DURATION ?= 60s
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
+# The modules of this repository, and the staticcheck release make lint runs on them.
+MODULES   := . e2e deploy tools/collector
+STATICCHECK_VERSION := v0.8.2
 
 # The kernels make test-kernels boots, one spec each (see tools/vmtest):
 # debian:GLOB is the newest Debian package apt-cache knows whose name matches
@@ -132,9 +135,15 @@ fuzz:
 		done; \
 	done
 
+# gofmt over the tree, then go vet and staticcheck (the pinned release, built
+# into bin/) over every module.
 lint:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
-	$(GO) vet ./...
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@set -e; for module in $(MODULES); do \
+		echo "vet and staticcheck: $$module"; \
+		(cd $$module && $(GO) vet ./... && $(CURDIR)/bin/staticcheck ./...); \
+	done
 
 clean:
 	rm -f packet-exporter

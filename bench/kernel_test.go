@@ -469,8 +469,6 @@ func (o *originReader) wait(n uint64) (read, lost uint64) {
 	}
 }
 
-var originPages = 1024
-
 // eventStream is packet-exporter's XDP program with the event stream on, and
 // a consumer that drains its ring buffer every 10 ms on CPU 1, decoding each
 // record, like the receiver's pipeline (receiver/events.go).

@@ -169,35 +169,6 @@ func waitRxSettled(tb testing.TB, ns *testenv.Netns, name string) netlink.LinkSt
 	return last
 }
 
-// xdpProgramOf returns the program attached to the XDP hook of link name in
-// ns, or nil.
-func xdpProgramOf(tb testing.TB, ns *testenv.Netns, name string) *ebpf.Program {
-	tb.Helper()
-	var id uint32
-	err := ns.Do(func() error {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			return err
-		}
-		if x := l.Attrs().Xdp; x != nil && x.Attached {
-			id = x.ProgId
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if id == 0 {
-		return nil
-	}
-	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { prog.Close() })
-	return prog
-}
-
 // tcxIngressProgramOf returns the one program attached at tcx ingress of
 // interface ifindex in ns, or nil if there is none.
 func tcxIngressProgramOf(tb testing.TB, ns *testenv.Netns, ifindex int) *ebpf.Program {

@@ -90,7 +90,7 @@ func attrString(set attribute.Set, keep func(attribute.Key) bool) string {
 	var parts []string
 	for _, kv := range set.ToSlice() {
 		if keep(kv.Key) {
-			parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+			parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	slices.Sort(parts)
