@@ -17,7 +17,7 @@
  * (BenchmarkKernelCost, BENCHMARKS.md): an instance per interface with its
  * block baked in as a constant, which made every interface cost a
  * verification (~20 s to start with 1000 interfaces), is 1 ns cheaper per
- * packet in test runs (2.5 at tc with IPv6 extension headers; 1 to 3 ns on
+ * packet in test runs (1.5 at tc with IPv6 extension headers; 1 to 2 ns on
  * live traffic); the hash lookup on every frame costs 7 ns more than the array. XDP looks the slot up after the parse (one value fewer to keep
  * across it), tc before it (see pe_count_tc).
  * The event code sits behind read-only constants: with the stream off, the
