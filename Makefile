@@ -11,7 +11,7 @@
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
 #   make test-collector  otel-collector.yaml validated and run by a real collector (module tools/collector/)
-#   make bench           the benchmark suite (root, ~17 min): writes BENCHMARKS.md
+#   make bench           the benchmark suite (root, ~19 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
 #   make lint            gofmt, go vet and staticcheck over every module
@@ -22,7 +22,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 10x
-LOAD_DURATION ?= 60s
+LOAD_DURATION ?= 45s
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 # The modules of this repository, and the staticcheck release make lint runs on them.

@@ -25,7 +25,7 @@ var (
 	// not meant to be read.
 	smoke = flag.Bool("pe.smoke", false, "run each benchmark at a small size (CI): checks that it works, measures nothing useful")
 	// loadDuration is the length of each phase of BenchmarkUserSpaceLoad.
-	loadDuration = flag.Duration("pe.load-duration", 60*time.Second, "duration of each phase (idle, maximal traffic) of the user-space load benchmark")
+	loadDuration = flag.Duration("pe.load-duration", 45*time.Second, "duration of each phase (idle, maximal traffic) of the user-space load benchmark")
 )
 
 // kernelRepeat is how many runs the kernel times per BPF_PROG_TEST_RUN call.

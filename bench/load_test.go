@@ -24,7 +24,7 @@ type loadPhase struct {
 
 // BenchmarkUserSpaceLoad runs the real packet-exporter binary in a test
 // namespace, counting one end of a veth pair, and scrapes /metrics every
-// second through two phases of equal length (-pe.load-duration, 60 s by
+// second through two phases of equal length (-pe.load-duration, 45 s by
 // default): idle, then maximal traffic (the XDP live-frames generator on
 // every CPU). It reports the CPU time the exporter process used in each phase
 // (from /proc/PID/stat: user + system, every thread), its peak resident set

@@ -30,7 +30,7 @@ import (
 func main() {
 	out := flag.String("out", "", "write the report to this file (default: print nothing but the benchmarks' output)")
 	benchtime := flag.String("benchtime", "10x", "iterations of each benchmark but the user-space load (always one)")
-	loadDuration := flag.Duration("load-duration", 60*time.Second, "duration of each phase of the user-space load benchmark")
+	loadDuration := flag.Duration("load-duration", 45*time.Second, "duration of each phase of the user-space load benchmark")
 	smoke := flag.Bool("smoke", false, "run every benchmark of the module once at a small size, write nothing (CI)")
 	flag.Parse()
 	if err := run(*out, *benchtime, *loadDuration, *smoke); err != nil {

@@ -287,7 +287,7 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	w.startup()
 	w.drops()
 	w.printf("## Reproduce\n\n")
-	w.printf("As root on Linux 6.6 or later, with the toolchain of `go.mod`: `make bench` (writes this file; about 17 minutes on\n")
+	w.printf("As root on Linux 6.6 or later, with the toolchain of `go.mod`: `make bench` (writes this file; about 19 minutes on\n")
 	w.printf("2 vCPUs; `BENCHTIME=20x`, `LOAD_DURATION=30s` tune it). `make bench-smoke` runs every benchmark once at a small size\n")
 	w.printf("and writes nothing (CI). Single benchmarks: `go test -run '^$' -bench BenchmarkRealTraffic -benchtime 10x ./bench`,\n")
 	w.printf("`go test -run '^$' -bench Scrape ./receiver`. The benchmarks create their own network namespaces and veth pairs;\n")
