@@ -235,7 +235,7 @@ func (g runTimeGroup) measure(b *testing.B, gen *generator, cpus []int, a, bns *
 		b.Fatalf("enable BPF statistics: %v", err)
 	}
 	defer stats.Close()
-	var runs, runtime = map[string]uint64{}, map[string]time.Duration{}
+	runs, spent := map[string]uint64{}, map[string]time.Duration{}
 	for round := range runTimeRounds {
 		for k := range names {
 			name := names[(k+round+iteration)%len(names)]
@@ -252,12 +252,12 @@ func (g runTimeGroup) measure(b *testing.B, gen *generator, cpus []int, a, bns *
 			}
 			ex.addRound(b, name+"-run-time", sent, before, after)
 			runs[name] += runs1 - runs0
-			runtime[name] += time1 - time0
+			spent[name] += time1 - time0
 		}
 	}
 	mean := map[string]float64{}
 	for _, name := range names {
-		mean[name] = float64(runtime[name]) / float64(runs[name])
+		mean[name] = float64(spent[name]) / float64(runs[name])
 	}
 	return mean
 }
