@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bench/stats"
+	"github.com/packet-exporter/packet-exporter/bpf"
 	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
 )
 
@@ -66,6 +67,29 @@ var benchFrames = []struct {
 		VLANs: []tf.VLAN{{TPID: 0x88a8, ID: 10}, {TPID: 0x8100, ID: 100}},
 		IPv4:  &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 40000, DstPort: 53}, Length: 64,
 	}},
+}
+
+// productPrograms loads packet-exporter's programs as its receiver does:
+// maps for slots interfaces (with opts), interface ifindex mapped to slot 0.
+// It returns the maps, closed when the benchmark ends, the XDP program and
+// the tc program counting direction d.
+func productPrograms(tb testing.TB, slots, ifindex int, d bpf.Direction, opts ...bpf.MapsOption) (maps *bpf.Maps, xdp, tc *ebpf.Program) {
+	tb.Helper()
+	maps, err := bpf.NewMaps(slots, bpf.EventOptions{}, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { maps.Close() })
+	if err := maps.MapInterface(ifindex, 0); err != nil {
+		tb.Fatal(err)
+	}
+	if xdp, err = maps.XDP(); err != nil {
+		tb.Fatal(err)
+	}
+	if tc, err = maps.TC(d); err != nil {
+		tb.Fatal(err)
+	}
+	return maps, xdp, tc
 }
 
 // pinToCPU locks the calling goroutine to its OS thread and that thread to

@@ -85,22 +85,7 @@ type kernelProgram struct {
 // rate 1 doubled in the iterations that followed it (~140 instead of ~70 ns).
 func BenchmarkKernelCost(b *testing.B) {
 	testenv.RequireRoot(b)
-	maps, err := bpf.NewMaps(1, bpf.EventOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { maps.Close() })
-	if err := maps.MapInterface(testRunIfindex, 0); err != nil {
-		b.Fatal(err)
-	}
-	peXDP, err := maps.XDP()
-	if err != nil {
-		b.Fatal(err)
-	}
-	peTC, err := maps.TC(bpf.Transmit)
-	if err != nil {
-		b.Fatal(err)
-	}
+	maps, peXDP, peTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit)
 	// The XDP program without multi-buffer support, which reads a frame's
 	// length without a helper call.
 	peLinear, err := maps.XDPLinear()
@@ -109,22 +94,7 @@ func BenchmarkKernelCost(b *testing.B) {
 	}
 	// The same programs finding the slot with the hash lookup, as for
 	// ifindexes beyond the direct-mapped array.
-	hashMaps, err := bpf.NewMaps(1, bpf.EventOptions{}, bpf.WithDirectIfindexes(1))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { hashMaps.Close() })
-	if err := hashMaps.MapInterface(testRunIfindex, 0); err != nil {
-		b.Fatal(err)
-	}
-	hashXDP, err := hashMaps.XDP()
-	if err != nil {
-		b.Fatal(err)
-	}
-	hashTC, err := hashMaps.TC(bpf.Transmit)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, hashXDP, hashTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, bpf.WithDirectIfindexes(1))
 	// The design this one replaced: an instance per interface.
 	var perInterface PerInterfaceObjects
 	if err := LoadPerInterfaceObjects(&perInterface, nil); err != nil {

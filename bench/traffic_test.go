@@ -102,22 +102,7 @@ func BenchmarkRealTraffic(b *testing.B) {
 	b.Cleanup(func() { perIf.Close() })
 	// The product's programs as the receiver loads them (its default
 	// limits, end B mapped to a slot), for the run-time rounds.
-	peMaps, err := bpf.NewMaps(config.Default().Limits.MaxInterfaces, bpf.EventOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { peMaps.Close() })
-	if err := peMaps.MapInterface(pair.IndexB, 0); err != nil {
-		b.Fatal(err)
-	}
-	peXDP, err := peMaps.XDP()
-	if err != nil {
-		b.Fatal(err)
-	}
-	peTC, err := peMaps.TC(bpf.Receive)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, peXDP, peTC := productPrograms(b, config.Default().Limits.MaxInterfaces, pair.IndexB, bpf.Receive)
 	runTimed := []runTimeGroup{
 		{attach: attachXDP, programs: map[string]*ebpf.Program{
 			setupTrivial: trivial.TrivialXdp, setupPE: peXDP, setupPerIf: perIf.PeCountXdp}},
