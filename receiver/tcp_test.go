@@ -57,9 +57,28 @@ func TestTCPTransferCountsEqualAtBothEnds(t *testing.T) {
 		{"tc at both ends, GRO-merged at the receiver", config.IngressHookAuto, true},
 		{"xdp native at the receiving end", config.IngressHookXDP, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testTCPTransfer(t, tc.ingressHook, tc.gro) })
+		t.Run(tc.name, func(t *testing.T) {
+			// Where veth does not push back on the sender's queue when the
+			// ring of its peer's NAPI is full, it drops (Debian 12's 6.1
+			// under emulation did, 46 packets of a transfer with GRO on):
+			// one end counted them, the other never saw them. The kernel
+			// counts those drops; a transfer with any is run again, fresh.
+			for attempt := 1; ; attempt++ {
+				var dropped bool
+				t.Run(fmt.Sprintf("attempt %d", attempt), func(t *testing.T) {
+					dropped = testTCPTransfer(t, tc.ingressHook, tc.gro, attempt == tcpTransferAttempts)
+				})
+				if !dropped {
+					return
+				}
+			}
+		})
 	}
 }
+
+// tcpTransferAttempts is how many transfers run while veth drops some of
+// their packets; the last one is judged whatever it dropped.
+const tcpTransferAttempts = 3
 
 // tcpTransferSize is the payload the test moves, in bytes.
 const tcpTransferSize = 64 << 20
@@ -76,7 +95,9 @@ const tcpSegmentOverhead = 14 + 20 + 20 + 12
 // timestamps (10), NOP (1) and window scale (3), 20 bytes instead of 12.
 const tcpSYNExtra = 8
 
-func testTCPTransfer(t *testing.T, ingressHook string, gro bool) {
+// testTCPTransfer runs one transfer and checks its counts. Unless last, a
+// transfer of which veth dropped packets is not judged: it returns true.
+func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDroppedSome bool) {
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
 		testenv.Skip(t, "kernel BPF statistics: %v", err)
@@ -155,6 +176,10 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro bool) {
 		name string
 	}{{a, pair.NameA}, {b, pair.NameB}} {
 		if n := vethDropped(t, e.ns, e.name); n != 0 {
+			if !last {
+				t.Logf("veth %s dropped %d packets it was to send: the transfer runs again", e.name, n)
+				return true
+			}
 			t.Errorf("veth %s dropped %d packets it was to send: counted by one end, never seen by the other", e.name, n)
 		}
 	}
@@ -235,6 +260,7 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro bool) {
 		t.Errorf("A's tc ingress ran %d times and veth A received %d packets for %d counted: no GSO packet reached it",
 			runsA, vethA, gotA[fromA].packets)
 	}
+	return false
 }
 
 // transferTCP connects from namespace from to a listener on dst in namespace
