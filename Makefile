@@ -6,7 +6,9 @@
 #   make generate        regenerate the bpf2go bindings with the pinned clang
 #   make check-generate  fail if regenerating changes the committed bindings
 #   make test            the whole test suite (root; through sudo from a user shell),
-#                        then test-e2e, test-deploy, test-collector and test-kernels
+#                        then test-otelcol, test-e2e, test-deploy, test-collector and test-kernels
+#   make test-otelcol    the OpenTelemetry Collector receiver component (module
+#                        otelcol/packetexporterreceiver/; root)
 #   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
@@ -26,7 +28,7 @@ LOAD_DURATION ?= 45s
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 # The modules of this repository, and the staticcheck release make lint runs on them.
-MODULES   := . e2e deploy tools/collector
+MODULES   := . otelcol/packetexporterreceiver e2e deploy tools/collector
 STATICCHECK_VERSION := v0.8.2
 
 # The kernels make test-kernels boots, one spec each (see tools/vmtest):
@@ -42,7 +44,7 @@ KERNEL_TESTFLAGS ?=
 # Limit for one package under one kernel, boot included; the VM is killed after it.
 KERNEL_TEST_TIMEOUT ?= 10m
 
-.PHONY: build run generate check-generate test test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
+.PHONY: build run generate check-generate test test-otelcol test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
 
 # What needs root (loading programs, creating network namespaces) runs as it
 # from a user shell through sudo, keeping the caller's PATH (where go is),
@@ -70,11 +72,19 @@ ifneq ($(shell id -u),0)
 	$(ROOT) $(MAKE) test
 else
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+	$(MAKE) test-otelcol
 	$(MAKE) test-e2e
 	$(MAKE) test-deploy
 	$(MAKE) test-collector
 	$(MAKE) test-kernels
 endif
+
+# otelcol/packetexporterreceiver/ is the collector receiver component, a
+# module of its own so that the collector's dependencies stay out of the
+# product's go.mod; it uses the product through a replace directive, with
+# the same `go mod tidy` rule as e2e/.
+test-otelcol:
+	cd otelcol/packetexporterreceiver && $(GO) test -race -count=1 ./...
 
 # e2e/ is its own module (it builds an OpenTelemetry Collector, whose
 # dependencies stay out of the product's go.mod) and uses the product through

@@ -10,7 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"syscall"
+
+	"github.com/vishvananda/netns"
 )
 
 // DefaultName is the abstract socket name packet-exporter locks.
@@ -41,4 +44,31 @@ func Acquire(name string) (*Lock, error) {
 // Release gives the lock up.
 func (l *Lock) Release() error {
 	return l.ln.Close()
+}
+
+// AcquireIn is Acquire in network namespace ns (the caller's own when ns is
+// not open): an embedder counting another namespace's interfaces locks that
+// namespace.
+func AcquireIn(ns netns.NsHandle, name string) (*Lock, error) {
+	if !ns.IsOpen() {
+		return Acquire(name)
+	}
+	type result struct {
+		lock *Lock
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the goroutine ends on its thread, which the runtime
+		// then ends instead of reusing it in ns.
+		runtime.LockOSThread()
+		if err := netns.Set(ns); err != nil {
+			done <- result{err: fmt.Errorf("enter network namespace: %w", err)}
+			return
+		}
+		lock, err := Acquire(name)
+		done <- result{lock, err}
+	}()
+	r := <-done
+	return r.lock, r.err
 }

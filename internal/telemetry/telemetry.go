@@ -34,6 +34,10 @@ type Options struct {
 	Prometheus bool
 	// OTLP enables the OTLP push reader when not nil.
 	OTLP *OTLPOptions
+	// Manual adds a reader that collects only when asked (Provider.Manual,
+	// cumulative): for an embedder that exports on its own schedule, such as
+	// an OpenTelemetry Collector receiver.
+	Manual bool
 	// Log receives the provider's own warnings.
 	Log *zap.Logger
 	// Producer, when not nil, makes a metric Producer for each reader, for
@@ -50,6 +54,8 @@ type Provider struct {
 	Registry *prometheus.Registry
 	// Exports counts OTLP exports, nil without OTLP.
 	Exports *ExportStats
+	// Manual collects on demand, nil without Options.Manual.
+	Manual *sdkmetric.ManualReader
 }
 
 // CardinalityLimit returns the series limit per instrument for an instrument
@@ -101,6 +107,14 @@ func New(opts Options) (*Provider, error) {
 			return nil, err
 		}
 		providerOpts = append(providerOpts, sdkmetric.WithReader(reader))
+	}
+	if opts.Manual {
+		var manualOpts []sdkmetric.ManualReaderOption
+		if opts.Producer != nil {
+			manualOpts = append(manualOpts, sdkmetric.WithProducer(opts.Producer(false)))
+		}
+		p.Manual = sdkmetric.NewManualReader(manualOpts...)
+		providerOpts = append(providerOpts, sdkmetric.WithReader(p.Manual))
 	}
 	p.MeterProvider = sdkmetric.NewMeterProvider(providerOpts...)
 	return p, nil

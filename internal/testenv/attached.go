@@ -3,6 +3,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -15,13 +16,25 @@ import (
 // no tcx program and no legacy tc BPF filter on either side.
 func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 	tb.Helper()
+	if attached := Attached(tb, ns, name); len(attached) > 0 {
+		tb.Errorf("still attached to %s: %s", name, strings.Join(attached, ", "))
+	}
+}
+
+// Attached describes the BPF programs attached to interface name in ns: its
+// XDP program, its tcx programs and its legacy tc BPF filters, one entry
+// each ("xdp program 12", "tcx_ingress program 13", "tc filter NAME
+// (program 14)").
+func Attached(tb testing.TB, ns *Netns, name string) []string {
+	tb.Helper()
+	var out []string
 	err := ns.Do(func() error {
 		l, err := netlink.LinkByName(name)
 		if err != nil {
 			return err
 		}
 		if x := l.Attrs().Xdp; x != nil && x.Attached {
-			return fmt.Errorf("xdp program %d still attached to %s", x.ProgId, name)
+			out = append(out, fmt.Sprintf("xdp program %d", x.ProgId))
 		}
 		for _, attach := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 			res, err := link.QueryPrograms(link.QueryOptions{Target: l.Attrs().Index, Attach: attach})
@@ -31,8 +44,8 @@ func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 			if err != nil {
 				return fmt.Errorf("query %s: %w", attach, err)
 			}
-			if len(res.Programs) != 0 {
-				return fmt.Errorf("%d programs still attached to %s at %s", len(res.Programs), name, attach)
+			for _, p := range res.Programs {
+				out = append(out, fmt.Sprintf("%s program %d", attach, p.ID))
 			}
 		}
 		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
@@ -40,15 +53,16 @@ func AssertNothingAttached(tb testing.TB, ns *Netns, name string) {
 			if err != nil {
 				return fmt.Errorf("list tc filters of %s: %w", name, err)
 			}
-			if len(filters) > 0 {
-				return fmt.Errorf("tc filter %q (program %d) still attached to %s", filters[0].Name, filters[0].Id, name)
+			for _, f := range filters {
+				out = append(out, fmt.Sprintf("tc filter %q (program %d)", f.Name, f.Id))
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		tb.Error(err)
+		tb.Fatalf("testenv: programs attached to %s in %s: %v", name, ns.Name, err)
 	}
+	return out
 }
 
 // BPFFilters lists the BPF filters of interface index in ns at clsact parent

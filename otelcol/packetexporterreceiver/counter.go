@@ -1,0 +1,154 @@
+package packetexporterreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/instance"
+	"github.com/packet-exporter/packet-exporter/internal/telemetry"
+	pereceiver "github.com/packet-exporter/packet-exporter/receiver"
+)
+
+// productModule is packet-exporter's module path, whose version in the
+// collector's build information is the build_info version.
+const productModule = "github.com/packet-exporter/packet-exporter"
+
+// counterOptions are the test-only settings of a counter.
+type counterOptions struct {
+	// netns is the network namespace counted, the collector's own when
+	// netns.None().
+	netns netns.NsHandle
+}
+
+// counter is one packetexporter receiver's counting: the agent's receiver
+// and a MeterProvider whose manual reader each scrape collects. It lives
+// from start to shutdown, once: the collector creates a new receiver to
+// start again.
+type counter struct {
+	cfg  config.Config
+	log  *zap.Logger
+	opts counterOptions
+
+	mu       sync.Mutex
+	lock     *instance.Lock
+	recv     *pereceiver.Receiver
+	provider *telemetry.Provider
+}
+
+func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counter {
+	return &counter{cfg: cfg, log: log, opts: opts}
+}
+
+// start takes the namespace's instance lock, creates the kernel maps and
+// attaches to the interfaces the configuration selects, as the agent does.
+// The collector's context ends with start; counting runs until shutdown.
+func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.closeLocked(context.WithoutCancel(ctx)))
+		}
+	}()
+	if c.lock, err = instance.AcquireIn(c.opts.netns, instance.DefaultName); err != nil {
+		return err
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		c.log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
+	}
+	var recvOpts []pereceiver.Option
+	if c.opts.netns.IsOpen() {
+		recvOpts = append(recvOpts, pereceiver.WithNetns(c.opts.netns))
+	}
+	if c.recv, err = pereceiver.New(c.cfg, c.log, recvOpts...); err != nil {
+		return fmt.Errorf("create kernel maps (the collector needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): %w", err)
+	}
+	version := productVersion()
+	if c.provider, err = telemetry.New(telemetry.Options{
+		Version:          version,
+		CardinalityLimit: telemetry.CardinalityLimit(max(c.cfg.Limits.MaxInterfaces*2*bpf.ClassCount, c.cfg.Flows.MaxSeries+1)),
+		Manual:           true,
+		Log:              c.log,
+		Producer:         c.recv.PacketSizeProducer,
+	}); err != nil {
+		return err
+	}
+	if _, err := c.recv.RegisterMetrics(c.provider.Meter(version), pereceiver.BuildInfo{Version: version, Revision: "unknown"}); err != nil {
+		return err
+	}
+	return c.recv.Start(context.WithoutCancel(ctx))
+}
+
+// scrape collects every instrument and converts the result.
+func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
+	c.mu.Lock()
+	provider := c.provider
+	c.mu.Unlock()
+	if provider == nil {
+		return pmetric.NewMetrics(), errors.New("packetexporter receiver not started")
+	}
+	var rm metricdata.ResourceMetrics
+	if err := provider.Manual.Collect(ctx, &rm); err != nil {
+		return pmetric.NewMetrics(), fmt.Errorf("collect: %w", err)
+	}
+	return toPdata(rm)
+}
+
+// shutdown detaches from every interface and releases the kernel maps and
+// the lock.
+func (c *counter) shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeLocked(ctx)
+}
+
+func (c *counter) closeLocked(ctx context.Context) error {
+	var errs []error
+	if c.recv != nil {
+		if err := c.recv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach: %w", err))
+		}
+		c.recv = nil
+	}
+	if c.provider != nil {
+		errs = append(errs, c.provider.Shutdown(ctx))
+		c.provider = nil
+	}
+	if c.lock != nil {
+		errs = append(errs, c.lock.Release())
+		c.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// productVersion is the version of packet-exporter's module the collector
+// was built with, "dev" when unknown (a replace to a checkout gives
+// "(devel)").
+func productVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == productModule {
+			if dep.Replace != nil && dep.Replace.Version != "" {
+				return dep.Replace.Version
+			}
+			return dep.Version
+		}
+	}
+	return "dev"
+}

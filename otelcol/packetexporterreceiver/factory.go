@@ -1,0 +1,66 @@
+package packetexporterreceiver
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/scraper"
+	"go.opentelemetry.io/collector/scraper/scraperhelper"
+
+	"github.com/packet-exporter/packet-exporter/config"
+)
+
+// typeStr is the component type, the receiver's name in a collector
+// configuration.
+const typeStr = "packetexporter"
+
+// componentType is typeStr as a component.Type.
+var componentType = component.MustNewType(typeStr)
+
+// stability is the receiver's stability level for metrics.
+const stability = component.StabilityLevelAlpha
+
+// defaultCollectionInterval is how often the counters are emitted unless
+// collection_interval says otherwise.
+const defaultCollectionInterval = 15 * time.Second
+
+// NewFactory returns the factory of the packetexporter receiver.
+func NewFactory() receiver.Factory {
+	return newFactory(counterOptions{netns: netns.None()})
+}
+
+// newFactory is NewFactory with options for the counting receiver (tests
+// count the interfaces of a test network namespace).
+func newFactory(opts counterOptions) receiver.Factory {
+	return receiver.NewFactory(componentType, createDefaultConfig,
+		receiver.WithMetrics(func(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+			return createMetrics(set, cfg, next, opts)
+		}, stability))
+}
+
+// createDefaultConfig is the agent's defaults with the scraper's, except a
+// collection interval of defaultCollectionInterval.
+func createDefaultConfig() component.Config {
+	controller := scraperhelper.NewDefaultControllerConfig()
+	controller.CollectionInterval = defaultCollectionInterval
+	return &Config{ControllerConfig: controller, Counting: config.Default()}
+}
+
+// createMetrics builds the scraper controller around one counter.
+func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Metrics, opts counterOptions) (receiver.Metrics, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return nil, errors.New("packetexporter receiver: configuration is not a *packetexporterreceiver.Config")
+	}
+	counter := newCounter(c.Counting, set.Logger, opts)
+	s, err := scraper.NewMetrics(counter.scrape, scraper.WithStart(counter.start), scraper.WithShutdown(counter.shutdown))
+	if err != nil {
+		return nil, err
+	}
+	return scraperhelper.NewMetricsController(&c.ControllerConfig, set, next, scraperhelper.AddMetricsScraper(componentType, s))
+}

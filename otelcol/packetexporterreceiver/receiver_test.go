@@ -1,0 +1,288 @@
+package packetexporterreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/instance"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+)
+
+func TestFactoryType(t *testing.T) {
+	f := NewFactory()
+	if got := f.Type().String(); got != "packetexporter" {
+		t.Errorf("type %q, want packetexporter", got)
+	}
+	if got := f.MetricsStability(); got != stability {
+		t.Errorf("metrics stability %v, want %v", got, stability)
+	}
+	if got := f.LogsStability(); got != 0 {
+		t.Errorf("logs stability %v: the receiver emits metrics only", got)
+	}
+}
+
+// newPair is a quiet veth pair whose end A is counted by receivers made
+// with the returned factory.
+func newPair(t *testing.T) (*testenv.VethPair, receiver.Factory) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	return pair, newFactory(counterOptions{netns: a.Handle})
+}
+
+// configFor is the default configuration counting interface name only.
+func configFor(f receiver.Factory, name string, mutate func(*Config)) *Config {
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Counting.Interfaces = config.Interfaces{Include: []string{name}}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	return cfg
+}
+
+func create(t *testing.T, f receiver.Factory, cfg *Config, next consumer.Metrics) receiver.Metrics {
+	t.Helper()
+	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(componentType), cfg, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestLifecycle starts, shuts down and starts again (the collector makes a
+// new receiver for each start), for each hook: after each shutdown nothing
+// is left attached.
+func TestLifecycle(t *testing.T) {
+	tests := []struct {
+		name  string
+		hooks func(*config.Config)
+		want  int // programs attached to the interface while running
+	}{
+		{"tcx", func(*config.Config) {}, 2},
+		{"xdp", func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode = config.IngressHookXDP, config.XDPModeNative }, 2},
+		{"legacy tc", func(c *config.Config) { c.Ingress.Hook, c.Egress.Hook = config.IngressHookTC, config.EgressHookTC }, 2},
+		{"ingress only", func(c *config.Config) { c.Egress.Enabled = false }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pair, f := newPair(t)
+			cfg := configFor(f, pair.NameA, func(c *Config) { tt.hooks(&c.Counting) })
+			for round := range 2 {
+				r := create(t, f, cfg, consumertest.NewNop())
+				if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+					t.Fatalf("start %d: %v", round, err)
+				}
+				if attached := testenv.Attached(t, pair.A, pair.NameA); len(attached) != tt.want {
+					t.Errorf("start %d: attached %q, want %d programs", round, attached, tt.want)
+				}
+				if err := r.Shutdown(context.Background()); err != nil {
+					t.Fatalf("shutdown %d: %v", round, err)
+				}
+				testenv.AssertNothingAttached(t, pair.A, pair.NameA)
+			}
+		})
+	}
+}
+
+// TestOneInstancePerNamespace: a second receiver in the namespace fails to
+// start, as a second agent would, and leaves the first counting.
+func TestOneInstancePerNamespace(t *testing.T) {
+	pair, f := newPair(t)
+	cfg := configFor(f, pair.NameA, nil)
+	first := create(t, f, cfg, consumertest.NewNop())
+	if err := first.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Shutdown(context.Background())
+	second := create(t, f, cfg, consumertest.NewNop())
+	if err := second.Start(context.Background(), componenttest.NewNopHost()); !errors.Is(err, instance.ErrRunning) {
+		t.Fatalf("second start: %v, want %v", err, instance.ErrRunning)
+	}
+	if attached := testenv.Attached(t, pair.A, pair.NameA); len(attached) != 2 {
+		t.Errorf("after the second start failed: attached %q, want the first's 2 programs", attached)
+	}
+}
+
+// TestEmitsTheAgentsMetrics counts known UDP traffic: the receive series of
+// the pair's end equals what was sent, and every metric emitted is one the
+// agent defines, with its unit, description, kind and cumulative temporality.
+func TestEmitsTheAgentsMetrics(t *testing.T) {
+	pair, f := newPair(t)
+	cfg := configFor(f, pair.NameA, func(c *Config) {
+		c.CollectionInterval = 100 * time.Millisecond
+		c.InitialDelay = 0
+	})
+	sink := new(consumertest.MetricsSink)
+	r := create(t, f, cfg, sink)
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	const count, payload = 100, 300
+	udp := testtraffic.ListenUDP(t, pair.A, pair.IPv4A.Addr())
+	frame := testtraffic.SendUDP(t, pair.B, pair.IPv4B.Addr(), udp.Addr, count, payload)
+	udpReceive := map[string]string{
+		string(metricdef.Interface): pair.NameA, string(metricdef.Direction): bpf.Receive.String(),
+		string(metricdef.NetworkType): "ipv4", string(metricdef.Transport): "udp",
+	}
+	var last pmetric.Metrics
+	testexporter.WaitFor(t, "the sent datagrams in an emitted collection", 10*time.Second, func() (bool, string) {
+		all := sink.AllMetrics()
+		if len(all) == 0 {
+			return false, "nothing emitted"
+		}
+		last = all[len(all)-1]
+		packets, _ := sumOf(last, metricdef.Packets.Name, udpReceive)
+		bytes, _ := sumOf(last, metricdef.Bytes.Name, udpReceive)
+		return packets == count && bytes == int64(count*frame),
+			fmt.Sprintf("%d packets, %d bytes; want %d, %d", packets, bytes, count, count*frame)
+	})
+	// The pair is quiet: nothing else crossed it, in either direction.
+	if n := pointCount(last, metricdef.Packets.Name); n != 1 {
+		t.Errorf("%d series of %s, want only the UDP one", n, metricdef.Packets.Name)
+	}
+
+	seen := map[string]bool{}
+	metrics := allMetrics(last)
+	for _, m := range metrics {
+		seen[m.Name()] = true
+		checkDefinition(t, m)
+	}
+	for _, want := range []*metricdef.Definition{&metricdef.Packets, &metricdef.Bytes, &metricdef.PacketSize,
+		&metricdef.Attached, &metricdef.BuildInfo, &metricdef.Features, &metricdef.InterfaceInfo} {
+		if !seen[want.Name] {
+			t.Errorf("%s not emitted", want.Name)
+		}
+	}
+}
+
+// checkDefinition compares m with the agent's definition of its name.
+func checkDefinition(t *testing.T, m pmetric.Metric) {
+	t.Helper()
+	i := slices.IndexFunc(metricdef.All, func(d *metricdef.Definition) bool { return d.Name == m.Name() })
+	if i < 0 {
+		t.Errorf("%s: not a metric the agent defines", m.Name())
+		return
+	}
+	d := metricdef.All[i]
+	if m.Unit() != d.Unit || m.Description() != d.Description {
+		t.Errorf("%s: unit %q, description %q; want %q, %q", m.Name(), m.Unit(), m.Description(), d.Unit, d.Description)
+	}
+	want := map[metricdef.Kind]pmetric.MetricType{
+		metricdef.Counter: pmetric.MetricTypeSum, metricdef.Gauge: pmetric.MetricTypeGauge, metricdef.Histogram: pmetric.MetricTypeHistogram,
+	}[d.Kind]
+	if m.Type() != want {
+		t.Errorf("%s: type %v, want %v", m.Name(), m.Type(), want)
+		return
+	}
+	var attrs []pcommon.Map
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		if !m.Sum().IsMonotonic() || m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+			t.Errorf("%s: monotonic %t, temporality %v; want a cumulative counter", m.Name(),
+				m.Sum().IsMonotonic(), m.Sum().AggregationTemporality())
+		}
+		for _, p := range m.Sum().DataPoints().All() {
+			attrs = append(attrs, p.Attributes())
+			if p.StartTimestamp() == 0 || p.StartTimestamp() > p.Timestamp() {
+				t.Errorf("%s: start %v, time %v", m.Name(), p.StartTimestamp(), p.Timestamp())
+			}
+		}
+	case pmetric.MetricTypeGauge:
+		for _, p := range m.Gauge().DataPoints().All() {
+			attrs = append(attrs, p.Attributes())
+		}
+	case pmetric.MetricTypeHistogram:
+		if m.Histogram().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+			t.Errorf("%s: temporality %v, want cumulative", m.Name(), m.Histogram().AggregationTemporality())
+		}
+		for _, p := range m.Histogram().DataPoints().All() {
+			attrs = append(attrs, p.Attributes())
+		}
+	}
+	for _, a := range attrs {
+		for _, key := range d.Attributes {
+			if _, ok := a.Get(string(key)); !ok {
+				t.Errorf("%s: a point without %s: %v", m.Name(), key, a.AsRaw())
+			}
+		}
+	}
+}
+
+// allMetrics lists the metrics of md.
+func allMetrics(md pmetric.Metrics) []pmetric.Metric {
+	var out []pmetric.Metric
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			if sm.Scope().Name() != metricdef.ScopeName {
+				continue
+			}
+			for _, m := range sm.Metrics().All() {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// sumOf is the value of the point of sum metric name whose attributes are
+// attrs exactly.
+func sumOf(md pmetric.Metrics, name string, attrs map[string]string) (int64, bool) {
+	for _, m := range allMetrics(md) {
+		if m.Name() != name || m.Type() != pmetric.MetricTypeSum {
+			continue
+		}
+		for _, p := range m.Sum().DataPoints().All() {
+			if sameAttributes(p.Attributes(), attrs) {
+				return p.IntValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// pointCount is the number of points of sum metric name.
+func pointCount(md pmetric.Metrics, name string) int {
+	n := 0
+	for _, m := range allMetrics(md) {
+		if m.Name() == name && m.Type() == pmetric.MetricTypeSum {
+			n += m.Sum().DataPoints().Len()
+		}
+	}
+	return n
+}
+
+func sameAttributes(got pcommon.Map, want map[string]string) bool {
+	if got.Len() != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if value, ok := got.Get(k); !ok || value.Str() != v {
+			return false
+		}
+	}
+	return true
+}
