@@ -10,62 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/testcert"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
-func TestCapSet(t *testing.T) {
-	if got := steadyCaps.String(); got != "CAP_NET_ADMIN,CAP_PERFMON,CAP_BPF" {
-		t.Errorf("steadyCaps = %s", got)
-	}
-	if got := capSet(0).String(); got != "none" {
-		t.Errorf("empty set = %s", got)
-	}
-	if got := capsOf(0, 40, 63).String(); got != "CAP_CHOWN,CAP_CHECKPOINT_RESTORE,CAP_63" {
-		t.Errorf("set = %s", got)
-	}
-}
-
-func TestCheckCapabilities(t *testing.T) {
-	cases := []struct {
-		effective capSet
-		missing   []string
-	}{
-		{capsOf(capBPF, capNetAdmin, capPerfmon), nil},
-		{capsOf(capSysAdmin, capNetAdmin), nil}, // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON
-		{^capSet(0), nil},
-		{capsOf(capBPF, capNetAdmin), []string{"CAP_PERFMON"}},
-		{capsOf(capBPF, capPerfmon), []string{"CAP_NET_ADMIN"}},
-		{capsOf(capNetAdmin, capPerfmon), []string{"CAP_BPF"}},
-		{capsOf(capSysAdmin), []string{"CAP_NET_ADMIN"}},
-		{0, []string{"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"}},
-	}
-	for _, tc := range cases {
-		err := checkCapabilities(tc.effective)
-		if len(tc.missing) == 0 {
-			if err != nil {
-				t.Errorf("%s: %v", tc.effective, err)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("%s: no error, want %v missing", tc.effective, tc.missing)
-			continue
-		}
-		listed := strings.SplitN(err.Error(), ";", 2)[0]
-		for _, c := range []string{"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"} {
-			want := strings.Contains(strings.Join(tc.missing, " "), c)
-			if strings.Contains(listed, c+" (") != want {
-				t.Errorf("%s: %q lists %s: %v, want %v", tc.effective, listed, c, !want, want)
-			}
-		}
-	}
-}
-
-// capMask is how /proc/PID/status writes a capability set.
-func capMask(s capSet) string { return fmt.Sprintf("%016x", uint64(s)) }
+func capMask(s capability.Set) string { return fmt.Sprintf("%016x", uint64(s)) }
 
 // setprivArgs runs the exporter as nobody with exactly caps (setpriv names,
 // e.g. "bpf,net_admin") as its inheritable, ambient and bounding sets, so
@@ -157,7 +109,7 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 	if !e.WaitForLine(5*time.Second, "dropped capabilities no longer needed") {
 		t.Errorf("no log line about dropped capabilities")
 	}
-	want := capMask(steadyCaps)
+	want := capMask(capability.Steady)
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", e.Pid()))
 	if err != nil || len(tasks) < 2 {
 		t.Fatalf("threads of %d: %v %v", e.Pid(), tasks, err)

@@ -8,29 +8,20 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/capability"
 )
 
-// checkStartCapabilities fails with a clear message when the process lacks
-// a capability that start-up needs.
-func checkStartCapabilities() error {
-	effective, _, _, err := capabilities()
-	if err != nil {
-		return err
-	}
-	return checkCapabilities(effective)
-}
-
 // dropPrivileges runs once the existing interfaces are attached: it keeps
-// only steadyCaps (see there) and drops every other capability of every
+// only capability.Steady (see there) and drops every other capability of every
 // thread. Where the kernel or the build does not allow it, it warns and
 // goes on with what it has. It fails only when a file that every request
 // reads again (the web configuration and its TLS files) has become
 // unreadable without the dropped capabilities, since every request would
 // fail.
 func dropPrivileges(cfg config.Config, log *zap.Logger) error {
-	result, err := dropCapabilities(steadyCaps)
+	result, err := capability.Drop(capability.Steady)
 	if err != nil {
-		if errors.Is(err, errCgo) {
+		if errors.Is(err, capability.ErrCgo) {
 			log.Warn("capabilities not dropped", zap.Error(err))
 		} else {
 			log.Warn("capabilities not dropped (completely)", zap.Error(err),

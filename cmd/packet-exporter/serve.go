@@ -13,6 +13,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
@@ -28,7 +29,7 @@ const shutdownTimeout = 10 * time.Second
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) {
 	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", revision()))
 	otel.SetErrorHandler(telemetry.ErrorHandler(log))
-	if err := checkStartCapabilities(); err != nil {
+	if err := capability.CheckCurrent(); err != nil {
 		return err
 	}
 	lock, err := instance.Acquire(instance.DefaultName)

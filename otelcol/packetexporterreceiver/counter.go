@@ -16,6 +16,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	pereceiver "github.com/packet-exporter/packet-exporter/receiver"
@@ -51,8 +52,9 @@ func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counte
 	return &counter{cfg: cfg, log: log, opts: opts}
 }
 
-// start takes the namespace's instance lock, creates the kernel maps and
-// attaches to the interfaces the configuration selects, as the agent does.
+// start checks the capabilities, takes the namespace's instance lock,
+// creates the kernel maps and attaches to the interfaces the configuration
+// selects, as the agent does.
 // The collector's context ends with start; counting runs until shutdown.
 func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	c.mu.Lock()
@@ -62,6 +64,9 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 			err = errors.Join(err, c.closeLocked(context.WithoutCancel(ctx)))
 		}
 	}()
+	if err := capability.CheckCurrent(); err != nil {
+		return err
+	}
 	if c.lock, err = instance.AcquireIn(c.opts.netns, instance.DefaultName); err != nil {
 		return err
 	}
@@ -74,7 +79,7 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 		recvOpts = append(recvOpts, pereceiver.WithNetns(c.opts.netns))
 	}
 	if c.recv, err = pereceiver.New(c.cfg, c.log, recvOpts...); err != nil {
-		return fmt.Errorf("create kernel maps (the collector needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): %w", err)
+		return fmt.Errorf("create kernel maps: %w", err)
 	}
 	version := productVersion()
 	if c.provider, err = telemetry.New(telemetry.Options{

@@ -1,4 +1,8 @@
-package main
+// Package capability reads, checks and drops the process's Linux
+// capabilities: what packet-exporter needs (CAP_BPF, CAP_NET_ADMIN,
+// CAP_PERFMON), a clear error naming what is missing, and the drop to the
+// steady set once the interfaces are attached.
+package capability
 
 import (
 	"errors"
@@ -14,11 +18,11 @@ import (
 
 // Capability numbers (linux/capability.h) that packet-exporter cares about.
 const (
-	capSetPCAP  = 8
-	capNetAdmin = 12
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
+	SetPCAP  = 8
+	NetAdmin = 12
+	SysAdmin = 21
+	Perfmon  = 38
+	BPF      = 39
 )
 
 // capNames names every capability Linux 6.x defines, by number.
@@ -33,24 +37,26 @@ var capNames = [...]string{
 	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
-// capSet is a set of capabilities, bit n for capability n.
-type capSet uint64
+// Set is a set of capabilities, bit n for capability n.
+type Set uint64
 
-func capsOf(caps ...int) capSet {
-	var s capSet
+// Of is the set of the capabilities caps.
+func Of(caps ...int) Set {
+	var s Set
 	for _, c := range caps {
 		s |= 1 << c
 	}
 	return s
 }
 
-func (s capSet) has(c int) bool { return s&(1<<c) != 0 }
+// Has reports whether capability c is in s.
+func (s Set) Has(c int) bool { return s&(1<<c) != 0 }
 
 // String lists the capabilities, e.g. "CAP_NET_ADMIN,CAP_BPF", or "none".
-func (s capSet) String() string {
+func (s Set) String() string {
 	var names []string
 	for c := range 64 {
-		if !s.has(c) {
+		if !s.Has(c) {
 			continue
 		}
 		if c < len(capNames) {
@@ -65,7 +71,7 @@ func (s capSet) String() string {
 	return strings.Join(names, ",")
 }
 
-// steadyCaps are the capabilities packet-exporter keeps once the existing
+// Steady are the capabilities packet-exporter keeps once the existing
 // interfaces are attached. The netlink watcher attaches interfaces that
 // appear later and so needs what start-up needs, minus what only start-up
 // does (binding a port, raising RLIMIT_MEMLOCK, reading root-only files):
@@ -79,32 +85,32 @@ func (s capSet) String() string {
 //
 // Reading the counters, the program statistics and the link state works on
 // file descriptors already held and needs no capability (Linux 6.5+).
-var steadyCaps = capsOf(capBPF, capNetAdmin, capPerfmon)
+var Steady = Of(BPF, NetAdmin, Perfmon)
 
 // capabilities returns the calling thread's capability sets.
-func capabilities() (effective, permitted, inheritable capSet, err error) {
+func Current() (effective, permitted, inheritable Set, err error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return 0, 0, 0, fmt.Errorf("capget: %w", err)
 	}
-	join := func(lo, hi uint32) capSet { return capSet(hi)<<32 | capSet(lo) }
+	join := func(lo, hi uint32) Set { return Set(hi)<<32 | Set(lo) }
 	return join(data[0].Effective, data[1].Effective), join(data[0].Permitted, data[1].Permitted),
 		join(data[0].Inheritable, data[1].Inheritable), nil
 }
 
-// checkCapabilities returns a clear error naming every capability that
+// Check returns a clear error naming every capability that
 // start-up needs and effective lacks. CAP_SYS_ADMIN stands in for CAP_BPF
 // and CAP_PERFMON, as in the kernel.
-func checkCapabilities(effective capSet) error {
+func Check(effective Set) error {
 	var missing []string
-	if !effective.has(capBPF) && !effective.has(capSysAdmin) {
+	if !effective.Has(BPF) && !effective.Has(SysAdmin) {
 		missing = append(missing, "CAP_BPF (to create the counter maps and load the programs)")
 	}
-	if !effective.has(capNetAdmin) {
+	if !effective.Has(NetAdmin) {
 		missing = append(missing, "CAP_NET_ADMIN (to attach XDP and tcx programs and watch interfaces)")
 	}
-	if !effective.has(capPerfmon) && !effective.has(capSysAdmin) {
+	if !effective.Has(Perfmon) && !effective.Has(SysAdmin) {
 		missing = append(missing, "CAP_PERFMON (the kernel verifier accepts the counting programs only with it)")
 	}
 	if len(missing) == 0 {
@@ -114,53 +120,62 @@ func checkCapabilities(effective capSet) error {
 		"run it as root or grant exactly these three (see SECURITY.md)", strings.Join(missing, ", "))
 }
 
-// errCgo is returned by dropCapabilities in a binary built with cgo, where
-// the Go runtime cannot change every thread's credentials.
-var errCgo = errors.New("this binary is built with cgo, which cannot change the capabilities of every thread; build it with CGO_ENABLED=0 (make build does)")
+// CheckCurrent is Check on the calling thread's effective set.
+func CheckCurrent() error {
+	effective, _, _, err := Current()
+	if err != nil {
+		return err
+	}
+	return Check(effective)
+}
 
-// dropResult describes what dropCapabilities did.
-type dropResult struct {
+// ErrCgo is returned by Drop in a binary built with cgo, where
+// the Go runtime cannot change every thread's credentials.
+var ErrCgo = errors.New("this binary is built with cgo, which cannot change the capabilities of every thread; build it with CGO_ENABLED=0 (make build does)")
+
+// DropResult describes what Drop did.
+type DropResult struct {
 	// Kept is the permitted and effective set left.
-	Kept capSet
+	Kept Set
 	// Dropped is what was permitted before and is not any more.
-	Dropped capSet
+	Dropped Set
 	// Bounding tells whether the bounding set could be reduced too (that
 	// needs CAP_SETPCAP).
 	Bounding bool
 }
 
-// dropCapabilities reduces the capabilities of every thread of the process
+// Drop reduces the capabilities of every thread of the process
 // to keep (intersected with what is permitted; CAP_SYS_ADMIN is kept in
 // place of CAP_BPF or CAP_PERFMON where it was standing in for them):
 // no_new_privs is set so that nothing can be regained through execve, the
 // bounding set is reduced where CAP_SETPCAP allows, the ambient and
 // inheritable sets are cleared and the permitted and effective sets become
 // keep.
-func dropCapabilities(keep capSet) (dropResult, error) {
-	effective, permitted, _, err := capabilities()
+func Drop(keep Set) (DropResult, error) {
+	effective, permitted, _, err := Current()
 	if err != nil {
-		return dropResult{}, err
+		return DropResult{}, err
 	}
 	kept := permitted & keep
-	if permitted.has(capSysAdmin) && ((keep.has(capBPF) && !permitted.has(capBPF)) || (keep.has(capPerfmon) && !permitted.has(capPerfmon))) {
-		kept |= capsOf(capSysAdmin)
+	if permitted.Has(SysAdmin) && ((keep.Has(BPF) && !permitted.Has(BPF)) || (keep.Has(Perfmon) && !permitted.Has(Perfmon))) {
+		kept |= Of(SysAdmin)
 	}
-	result := dropResult{Kept: kept, Dropped: permitted &^ kept}
+	result := DropResult{Kept: kept, Dropped: permitted &^ kept}
 
 	if err := allThreads(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
 		return result, fmt.Errorf("set no_new_privs: %w", err)
 	}
-	if effective.has(capSetPCAP) {
+	if effective.Has(SetPCAP) {
 		last, err := lastCap()
 		if err != nil {
 			return result, err
 		}
 		for c := 0; c <= last; c++ {
-			if kept.has(c) {
+			if kept.Has(c) {
 				continue
 			}
 			if err := allThreads(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); err != nil && !errors.Is(err, unix.EINVAL) {
-				return result, fmt.Errorf("drop %s from the bounding set: %w", capSet(1<<c), err)
+				return result, fmt.Errorf("drop %s from the bounding set: %w", Set(1<<c), err)
 			}
 		}
 		result.Bounding = true
@@ -184,7 +199,7 @@ func allThreads(trap, a1, a2, a3 uintptr) error {
 	_, _, errno := syscall.AllThreadsSyscall(trap, a1, a2, a3)
 	switch {
 	case errno == syscall.ENOTSUP:
-		return errCgo
+		return ErrCgo
 	case errno != 0:
 		return errno
 	}
