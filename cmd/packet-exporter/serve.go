@@ -15,6 +15,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
+	"github.com/packet-exporter/packet-exporter/internal/live"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	"github.com/packet-exporter/packet-exporter/receiver"
@@ -59,6 +60,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		CardinalityLimit:   telemetry.CardinalityLimit(max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, cfg.Flows.MaxSeries+1)),
 		Prometheus:         cfg.Prometheus.Enabled,
 		OTLP:               otlpOptions(cfg.OTLP),
+		Manual:             true, // the live view's
 		Log:                log,
 		Producer:           recv.PacketSizeProducer,
 	})
@@ -96,6 +98,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		Address:       cfg.Prometheus.ListenAddress,
 		WebConfigFile: cfg.Prometheus.WebConfigFile,
 		Registry:      provider.Registry,
+		Live:          live.NewSource(provider.Manual),
 		Ready:         func() bool { return settled.Load() && recv.Ready() },
 		Version:       version,
 		Pprof:         cfg.Debug.Pprof,

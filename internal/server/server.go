@@ -1,7 +1,8 @@
-// Package server serves packet-exporter's HTTP endpoints: a landing page at
-// "/", the Prometheus exposition at "/metrics" (when Prometheus is on), the
-// probes "/healthz" (the process serves) and "/readyz" (ready() is true), and,
-// only when enabled, the Go profiler under "/debug/pprof/".
+// Package server serves packet-exporter's HTTP endpoints: the live view at
+// "/" (its data at /api/v1/live, see package live), the Prometheus
+// exposition at "/metrics" (when Prometheus is on), the probes "/healthz"
+// (the process serves) and "/readyz" (ready() is true), and, only when
+// enabled, the Go profiler under "/debug/pprof/".
 //
 // Every endpoint sits behind the optional web configuration file of the
 // Prometheus exporter-toolkit (TLS, client certificates, basic
@@ -13,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	stdlog "log"
 	"net"
 	"net/http"
@@ -25,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/internal/live"
 )
 
 // Limits of the HTTP server: a slow or stuck client cannot hold a
@@ -43,8 +45,9 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds the size of the request headers (larger: 431).
 	MaxHeaderBytes int
-	// ScrapeTimeout bounds one /metrics request from its start to the end of
-	// rendering (waiting for a slot included); beyond it the answer is 503.
+	// ScrapeTimeout bounds one /metrics or live.Path request from its start
+	// to the end of rendering (waiting for a slot included); beyond it the
+	// answer is 503.
 	ScrapeTimeout time.Duration
 	// Renders is how many /metrics responses are rendered at once; further
 	// scrapes wait for a slot (they are not refused). Concurrent scrapes share
@@ -76,6 +79,9 @@ type Options struct {
 	WebConfigFile string
 	// Registry is served on /metrics; nil serves no /metrics.
 	Registry *prometheus.Registry
+	// Live is the live view's data, served on live.Path; nil serves the
+	// page without data.
+	Live *live.Source
 	// Ready reports readiness for /readyz.
 	Ready func() bool
 	// Version is shown on the landing page.
@@ -133,7 +139,11 @@ func New(o Options) (*Server, error) {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	mux.HandleFunc("/{$}", landingPage(o.Version, o.Registry != nil, o.Pprof))
+	if o.Live != nil {
+		mux.Handle(live.Path, live.SnapshotHandler(o.Live, limits.ScrapeTimeout, o.Log))
+	}
+	mux.Handle(live.AssetsPath, live.AssetsHandler())
+	mux.Handle("/{$}", live.PageHandler(live.PageData{Version: o.Version, Metrics: o.Registry != nil, Pprof: o.Pprof}))
 	return &Server{
 		listener:      ln,
 		webConfigFile: o.WebConfigFile,
@@ -204,31 +214,4 @@ func (s *Server) Serve() error {
 // Shutdown stops accepting connections and waits for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
-}
-
-var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>packet-exporter</title></head>
-<body>
-<h1>packet-exporter</h1>
-<p>Counts every packet crossing this host's interfaces with eBPF (XDP ingress, tcx egress) and exports the counts as OpenTelemetry metrics.</p>
-{{if .Metrics}}<p><a href="/metrics">Metrics</a></p>{{end}}
-<p><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></p>
-{{if .Pprof}}<p><a href="/debug/pprof/">Profiling</a></p>{{end}}
-<p>Version {{.Version}}</p>
-</body>
-</html>
-`))
-
-func landingPage(version string, metrics, pprof bool) http.HandlerFunc {
-	data := struct {
-		Version        string
-		Metrics, Pprof bool
-	}{version, metrics, pprof}
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := landing.Execute(w, data); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
-	}
 }

@@ -17,8 +17,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/packet-exporter/packet-exporter/internal/live"
 	"github.com/packet-exporter/packet-exporter/internal/testcert"
 )
 
@@ -91,7 +93,7 @@ func get(t *testing.T, client *http.Client, url string) (int, string) {
 
 func TestEndpoints(t *testing.T) {
 	var ready atomic.Bool
-	_, base := start(t, Options{Registry: registry(3), Ready: ready.Load, Version: "v-test"})
+	_, base := start(t, Options{Registry: registry(3), Live: liveSource(t), Ready: ready.Load, Version: "v-test"})
 	client := &http.Client{Timeout: 5 * time.Second}
 	cases := []struct {
 		path     string
@@ -104,6 +106,12 @@ func TestEndpoints(t *testing.T) {
 		{"/healthz", false, 200, "ok\n"},
 		{"/readyz", false, 503, "not ready"},
 		{"/readyz", true, 200, "ready\n"},
+		{"/", false, 200, `<script src="/assets/live.js">`},
+		{live.Path, false, 200, `"version":1`},
+		{live.AssetsPath + "live.js", false, 200, "/api/v1/live"},
+		{live.AssetsPath + "live.css", false, 200, "--rx"},
+		{live.AssetsPath + "index.html", false, 404, ""},
+		{live.AssetsPath, false, 404, ""},
 		{"/metrics", false, 200, `test_things_total{thing="thing-000002-`},
 		{"/debug/pprof/", false, 404, ""},
 		{"/debug/pprof/cmdline", false, 404, ""},
@@ -131,6 +139,9 @@ func TestNoMetricsWithoutRegistry(t *testing.T) {
 	if _, body := get(t, client, base+"/"); strings.Contains(body, `href="/metrics"`) {
 		t.Errorf("landing page links /metrics without a registry")
 	}
+	if code, _ := get(t, client, base+live.Path); code != 404 {
+		t.Errorf("%s: %d, want 404 without a live source", live.Path, code)
+	}
 }
 
 func TestPprofOnlyWhenEnabled(t *testing.T) {
@@ -150,7 +161,7 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 // included) needs TLS and the right credentials.
 func TestWebConfig(t *testing.T) {
 	files := testcert.Write(t, t.TempDir())
-	paths := []string{"/", "/metrics", "/healthz", "/readyz", "/debug/pprof/"}
+	paths := []string{"/", live.Path, live.AssetsPath + "live.js", "/metrics", "/healthz", "/readyz", "/debug/pprof/"}
 	tlsClient := func(cert *tls.Certificate, maxVersion uint16) *http.Client {
 		c := &tls.Config{RootCAs: files.Pool, MaxVersion: maxVersion}
 		if cert != nil {
@@ -177,7 +188,7 @@ func TestWebConfig(t *testing.T) {
 
 	t.Run("tls and basic auth", func(t *testing.T) {
 		path := files.WriteWebConfig(t, "web.yml", testcert.WebConfig{TLS: true, Users: map[string]string{"prometheus": "s3cret"}})
-		_, base := start(t, Options{Registry: registry(1), Pprof: true, WebConfigFile: path})
+		_, base := start(t, Options{Registry: registry(1), Live: liveSource(t), Pprof: true, WebConfigFile: path})
 		client := tlsClient(nil, 0)
 		for _, p := range paths {
 			for _, c := range []struct {
@@ -203,9 +214,9 @@ func TestWebConfig(t *testing.T) {
 
 	t.Run("basic auth without tls", func(t *testing.T) {
 		path := files.WriteWebConfig(t, "auth.yml", testcert.WebConfig{Users: map[string]string{"u": "p"}})
-		_, base := start(t, Options{Registry: registry(1), WebConfigFile: path})
+		_, base := start(t, Options{Registry: registry(1), Live: liveSource(t), WebConfigFile: path})
 		client := &http.Client{Timeout: 5 * time.Second}
-		for _, p := range paths[:4] {
+		for _, p := range paths[:len(paths)-1] {
 			if code, err := request(client, base+p, "", ""); err != nil || code != 401 {
 				t.Errorf("GET %s without credentials: %d %v, want 401", p, code, err)
 			}
@@ -487,4 +498,13 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// liveSource is a live source reading an empty MeterProvider.
+func liveSource(t *testing.T) *live.Source {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { provider.Shutdown(context.Background()) })
+	return live.NewSource(reader)
 }

@@ -140,8 +140,7 @@ func (c *counter) closeLocked(ctx context.Context) error {
 }
 
 // productVersion is the version of packet-exporter's module the collector
-// was built with, "dev" when unknown (a replace to a checkout gives
-// "(devel)").
+// was built with: "devel" when replaced by a checkout, "dev" when unknown.
 func productVersion() string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -149,10 +148,13 @@ func productVersion() string {
 	}
 	for _, dep := range info.Deps {
 		if dep.Path == productModule {
-			if dep.Replace != nil && dep.Replace.Version != "" {
+			switch {
+			case dep.Replace == nil:
+				return dep.Version
+			case dep.Replace.Version != "":
 				return dep.Replace.Version
 			}
-			return dep.Version
+			return "devel" // replaced by a directory: a checkout
 		}
 	}
 	return "dev"

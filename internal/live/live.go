@@ -1,0 +1,318 @@
+// Package live serves the exporter's live view: a JSON snapshot of the
+// counters at /api/v1/live and the page at "/" that draws it (embedded
+// files, no external assets).
+//
+// A snapshot is one collection of the MeterProvider, read through a reader
+// of its own, so it holds exactly what /metrics and OTLP export, summed per
+// interface. It carries cumulative totals with the collection's time; the
+// page computes rates from two snapshots. Concurrent requests share one
+// collection, so an open page costs at most one collection a second, like a
+// scrape.
+package live
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+)
+
+// SchemaVersion is the version of the JSON snapshot, the v1 of its path.
+// Fields may be added within a version; none is renamed or removed.
+const SchemaVersion = 1
+
+// Path is where the snapshot is served.
+const Path = "/api/v1/live"
+
+// Snapshot is one collection, summed per interface.
+type Snapshot struct {
+	// Version is SchemaVersion.
+	Version int `json:"version"`
+	// Time is when the collection was made, in Unix milliseconds: the time
+	// base of rates.
+	Time int64 `json:"time_unix_ms"`
+	// Interfaces are the counted interfaces, by name.
+	Interfaces []Interface `json:"interfaces"`
+	// Drops are the kernel's drops by reason, with drops.enabled.
+	Drops []Drop `json:"drops"`
+	// Agent is the exporter's own state.
+	Agent Agent `json:"agent"`
+}
+
+// Interface is one counted interface's totals since counting began.
+type Interface struct {
+	Name string `json:"name"`
+	// Info are the attributes of its info series other than its name: kind,
+	// master and the workload behind it (pod, container).
+	Info map[string]string `json:"info"`
+	// Receive and Transmit are the totals of each direction.
+	Receive  Direction `json:"receive"`
+	Transmit Direction `json:"transmit"`
+}
+
+// Direction is one direction's totals.
+type Direction struct {
+	Packets int64 `json:"packets"`
+	Bytes   int64 `json:"bytes"`
+	// Protocols splits the totals by network type and transport.
+	Protocols []Protocol `json:"protocols"`
+	// Sizes is the packet-size distribution.
+	Sizes Sizes `json:"sizes"`
+}
+
+// Protocol is the totals of one network type and transport.
+type Protocol struct {
+	NetworkType string `json:"network_type"`
+	Transport   string `json:"transport"`
+	Packets     int64  `json:"packets"`
+	Bytes       int64  `json:"bytes"`
+}
+
+// Sizes is a packet-size histogram: Counts[i] frames of at most Bounds[i]
+// bytes (and more than Bounds[i-1]), the last count above every bound.
+type Sizes struct {
+	Bounds []float64 `json:"bounds"`
+	Counts []uint64  `json:"counts"`
+}
+
+// Drop is the kernel's drops of one reason.
+type Drop struct {
+	Reason  string `json:"reason"`
+	Packets int64  `json:"packets"`
+}
+
+// Agent is the exporter's health.
+type Agent struct {
+	// Attached are the programs attached.
+	Attached []Hook `json:"attached"`
+	// AttachFailures is the total of failed attachments.
+	AttachFailures int64 `json:"attach_failures"`
+	// EventsLost is the total of event records the ring buffer had no room
+	// for (0 with the event stream off).
+	EventsLost int64 `json:"events_lost"`
+	// ParseErrors is the total of frames counted with a parse anomaly.
+	ParseErrors int64 `json:"parse_errors"`
+}
+
+// Hook is one attached program.
+type Hook struct {
+	Interface string `json:"interface"`
+	Direction string `json:"direction"`
+	Hook      string `json:"hook"`
+	Mode      string `json:"mode,omitempty"`
+}
+
+// Source makes snapshots from a reader of the MeterProvider.
+type Source struct {
+	reader sdkmetric.Reader
+	group  singleflight.Group
+}
+
+// NewSource reads snapshots from reader, which must be registered with the
+// provider and collect cumulative totals.
+func NewSource(reader sdkmetric.Reader) *Source {
+	return &Source{reader: reader}
+}
+
+// Snapshot collects once, or waits for the collection in progress and
+// shares it.
+func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
+	ch := s.group.DoChan("", func() (any, error) {
+		// Not the first caller's context: the others share the collection.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), collectTimeout)
+		defer cancel()
+		var rm metricdata.ResourceMetrics
+		if err := s.reader.Collect(cctx, &rm); err != nil {
+			return nil, fmt.Errorf("collect: %w", err)
+		}
+		return build(rm, time.Now()), nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Snapshot), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// collectTimeout bounds one shared collection.
+const collectTimeout = 30 * time.Second
+
+// build sums one collection per interface.
+func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
+	b := builder{interfaces: map[string]*Interface{}, drops: map[string]int64{}}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			b.add(m)
+		}
+	}
+	snap := &Snapshot{Version: SchemaVersion, Time: now.UnixMilli(), Interfaces: []Interface{}, Drops: []Drop{}, Agent: b.agent}
+	for _, i := range b.interfaces {
+		for _, d := range []*Direction{&i.Receive, &i.Transmit} {
+			slices.SortFunc(d.Protocols, func(a, b Protocol) int {
+				return strings.Compare(a.NetworkType+"/"+a.Transport, b.NetworkType+"/"+b.Transport)
+			})
+		}
+		snap.Interfaces = append(snap.Interfaces, *i)
+	}
+	slices.SortFunc(snap.Interfaces, func(a, b Interface) int { return strings.Compare(a.Name, b.Name) })
+	for reason, n := range b.drops {
+		snap.Drops = append(snap.Drops, Drop{Reason: reason, Packets: n})
+	}
+	slices.SortFunc(snap.Drops, func(a, b Drop) int { return strings.Compare(a.Reason, b.Reason) })
+	if snap.Agent.Attached == nil {
+		snap.Agent.Attached = []Hook{}
+	}
+	slices.SortFunc(snap.Agent.Attached, func(a, b Hook) int {
+		return strings.Compare(a.Interface+" "+a.Direction+" "+a.Hook, b.Interface+" "+b.Direction+" "+b.Hook)
+	})
+	return snap
+}
+
+// builder accumulates one collection.
+type builder struct {
+	interfaces map[string]*Interface
+	drops      map[string]int64
+	agent      Agent
+}
+
+// iface returns the named interface's entry, created on first use.
+func (b *builder) iface(name string) *Interface {
+	i, ok := b.interfaces[name]
+	if !ok {
+		i = &Interface{Name: name, Info: map[string]string{},
+			Receive: newDirection(), Transmit: newDirection()}
+		b.interfaces[name] = i
+	}
+	return i
+}
+
+// direction returns the entry of an interface and direction, nil for a
+// direction the snapshot does not know.
+func (b *builder) direction(name, direction string) *Direction {
+	switch direction {
+	case "receive":
+		return &b.iface(name).Receive
+	case "transmit":
+		return &b.iface(name).Transmit
+	}
+	return nil
+}
+
+func (b *builder) add(m metricdata.Metrics) {
+	switch data := m.Data.(type) {
+	case metricdata.Sum[int64]:
+		for _, p := range data.DataPoints {
+			b.addSum(m.Name, p)
+		}
+	case metricdata.Gauge[int64]:
+		for _, p := range data.DataPoints {
+			b.addGauge(m.Name, p)
+		}
+	case metricdata.Histogram[int64]:
+		if m.Name != metricdef.PacketSize.Name {
+			return
+		}
+		for _, p := range data.DataPoints {
+			d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction))
+			if d == nil {
+				continue
+			}
+			addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
+		}
+	}
+}
+
+func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
+	attrs := p.Attributes
+	switch name {
+	case metricdef.Packets.Name, metricdef.Bytes.Name:
+		d := b.direction(value(attrs, metricdef.Interface), value(attrs, metricdef.Direction))
+		if d == nil {
+			return
+		}
+		proto := protocol(d, value(attrs, metricdef.NetworkType), value(attrs, metricdef.Transport))
+		if name == metricdef.Packets.Name {
+			d.Packets += p.Value
+			proto.Packets += p.Value
+		} else {
+			d.Bytes += p.Value
+			proto.Bytes += p.Value
+		}
+	case metricdef.Drops.Name:
+		b.drops[value(attrs, metricdef.ErrorType)] += p.Value
+	case metricdef.AttachFailures.Name:
+		b.agent.AttachFailures += p.Value
+	case metricdef.EventsLost.Name:
+		b.agent.EventsLost += p.Value
+	case metricdef.ParseErrors.Name:
+		b.agent.ParseErrors += p.Value
+	}
+}
+
+func (b *builder) addGauge(name string, p metricdata.DataPoint[int64]) {
+	attrs := p.Attributes
+	switch name {
+	case metricdef.Attached.Name:
+		if p.Value > 0 {
+			b.agent.Attached = append(b.agent.Attached, Hook{Interface: value(attrs, metricdef.Interface),
+				Direction: value(attrs, metricdef.Direction), Hook: value(attrs, metricdef.Hook), Mode: value(attrs, metricdef.Mode)})
+		}
+	case metricdef.InterfaceInfo.Name:
+		i := b.iface(value(attrs, metricdef.Interface))
+		for it := attrs.Iter(); it.Next(); {
+			if kv := it.Attribute(); kv.Key != metricdef.Interface {
+				i.Info[string(kv.Key)] = kv.Value.String()
+			}
+		}
+	}
+}
+
+// protocol returns d's entry for a network type and transport, added on
+// first use.
+func protocol(d *Direction, networkType, transport string) *Protocol {
+	for i := range d.Protocols {
+		if p := &d.Protocols[i]; p.NetworkType == networkType && p.Transport == transport {
+			return p
+		}
+	}
+	d.Protocols = append(d.Protocols, Protocol{NetworkType: networkType, Transport: transport})
+	return &d.Protocols[len(d.Protocols)-1]
+}
+
+// addSizes adds a histogram point to s (points with other bounds than the
+// first are left out: the kernel's buckets are fixed).
+func addSizes(s *Sizes, bounds []float64, counts []uint64) {
+	if len(s.Bounds) == 0 {
+		s.Bounds = slices.Clone(bounds)
+		s.Counts = make([]uint64, len(counts))
+	}
+	if !slices.Equal(s.Bounds, bounds) || len(counts) != len(s.Counts) {
+		return
+	}
+	for i, c := range counts {
+		s.Counts[i] += c
+	}
+}
+
+// newDirection is an empty direction whose lists encode as [], not null.
+func newDirection() Direction {
+	return Direction{Protocols: []Protocol{}, Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}
+}
+
+// value is the string value of key in set, "" when absent.
+func value(set attribute.Set, key attribute.Key) string {
+	v, _ := set.Value(key)
+	return v.AsString()
+}

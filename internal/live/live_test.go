@@ -1,0 +1,237 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+)
+
+// traffic is a point of packets or bytes.
+func traffic(iface, direction, networkType, transport string, v int64, extra ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	attrs := append([]attribute.KeyValue{metricdef.Interface.String(iface), metricdef.Direction.String(direction),
+		metricdef.NetworkType.String(networkType), metricdef.Transport.String(transport)}, extra...)
+	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), Value: v}
+}
+
+func sum(name string, points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Data: metricdata.Sum[int64]{IsMonotonic: true,
+		Temporality: metricdata.CumulativeTemporality, DataPoints: points}}
+}
+
+func gauge(name string, points ...metricdata.DataPoint[int64]) metricdata.Metrics {
+	return metricdata.Metrics{Name: name, Data: metricdata.Gauge[int64]{DataPoints: points}}
+}
+
+func point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), Value: v}
+}
+
+func sizes(iface, direction string, counts ...uint64) metricdata.HistogramDataPoint[int64] {
+	return metricdata.HistogramDataPoint[int64]{Attributes: attribute.NewSet(metricdef.Interface.String(iface),
+		metricdef.Direction.String(direction)), Bounds: []float64{64, 1518}, BucketCounts: counts}
+}
+
+func TestBuild(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_123)
+	empty := func() Direction { return newDirection() }
+	pod := attribute.String("k8s.pod.name", "web-0")
+	tests := []struct {
+		name    string
+		metrics []metricdata.Metrics
+		want    Snapshot
+	}{
+		{"nothing collected", nil, Snapshot{Interfaces: []Interface{}, Drops: []Drop{}, Agent: Agent{Attached: []Hook{}}}},
+		{"traffic summed per interface, direction and protocol", []metricdata.Metrics{
+			sum(metricdef.Packets.Name,
+				traffic("eth0", "receive", "ipv4", "udp", 10),
+				traffic("eth0", "receive", "ipv4", "tcp", 5),
+				traffic("eth0", "transmit", "ipv4", "tcp", 7),
+				// attribution.on_series: the same interface, workload attributes added
+				traffic("veth1", "receive", "ipv6", "udp", 2, pod),
+				traffic("veth1", "receive", "ipv6", "udp", 3),
+				traffic("veth1", "sideways", "ipv6", "udp", 100)),
+			sum(metricdef.Bytes.Name,
+				traffic("eth0", "receive", "ipv4", "udp", 1000),
+				traffic("eth0", "receive", "ipv4", "tcp", 500),
+				traffic("eth0", "transmit", "ipv4", "tcp", 700),
+				traffic("veth1", "receive", "ipv6", "udp", 200, pod),
+				traffic("veth1", "receive", "ipv6", "udp", 300)),
+			{Name: metricdef.PacketSize.Name, Data: metricdata.Histogram[int64]{DataPoints: []metricdata.HistogramDataPoint[int64]{
+				sizes("eth0", "receive", 1, 13, 1), sizes("eth0", "receive", 0, 0, 0), sizes("eth0", "transmit", 0, 7, 0),
+				{Attributes: attribute.NewSet(metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit")),
+					Bounds: []float64{1}, BucketCounts: []uint64{9, 9}}, // other bounds: left out
+			}}},
+			gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.Interface.String("veth1"),
+				metricdef.InterfaceKind.String("veth"), pod)),
+		}, Snapshot{
+			Interfaces: []Interface{
+				{Name: "eth0", Info: map[string]string{},
+					Receive: Direction{Packets: 15, Bytes: 1500,
+						Protocols: []Protocol{{"ipv4", "tcp", 5, 500}, {"ipv4", "udp", 10, 1000}},
+						Sizes:     Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{1, 13, 1}}},
+					Transmit: Direction{Packets: 7, Bytes: 700, Protocols: []Protocol{{"ipv4", "tcp", 7, 700}},
+						Sizes: Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{0, 7, 0}}}},
+				{Name: "veth1", Info: map[string]string{"packet_exporter.interface.kind": "veth", "k8s.pod.name": "web-0"},
+					Receive:  Direction{Packets: 5, Bytes: 500, Protocols: []Protocol{{"ipv6", "udp", 5, 500}}, Sizes: empty().Sizes},
+					Transmit: empty()},
+			},
+			Drops: []Drop{}, Agent: Agent{Attached: []Hook{}},
+		}},
+		{"drops, failures and health", []metricdata.Metrics{
+			sum(metricdef.Drops.Name,
+				point(3, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv4")),
+				point(4, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv6")),
+				point(1, metricdef.ErrorType.String("NO_SOCKET"), metricdef.Interface.String("eth0"))),
+			sum(metricdef.AttachFailures.Name, point(2, metricdef.Interface.String("a")), point(1, metricdef.Interface.String("b"))),
+			sum(metricdef.EventsLost.Name, point(9)),
+			sum(metricdef.ParseErrors.Name, point(4, metricdef.ErrorType.String("truncated")), point(1, metricdef.ErrorType.String("bad"))),
+			gauge(metricdef.Attached.Name,
+				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit"), metricdef.Hook.String("tcx")),
+				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("receive"), metricdef.Hook.String("xdp"),
+					metricdef.Mode.String("native")),
+				point(0, metricdef.Interface.String("eth1"), metricdef.Direction.String("receive"), metricdef.Hook.String("tcx"))),
+			sum("some.other.metric", point(99)),
+		}, Snapshot{
+			Interfaces: []Interface{},
+			Drops:      []Drop{{"NETFILTER_DROP", 7}, {"NO_SOCKET", 1}},
+			Agent: Agent{AttachFailures: 3, EventsLost: 9, ParseErrors: 5, Attached: []Hook{
+				{"eth0", "receive", "xdp", "native"}, {"eth0", "transmit", "tcx", ""}}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: tt.metrics}}}, now)
+			tt.want.Version, tt.want.Time = SchemaVersion, now.UnixMilli()
+			if !reflect.DeepEqual(*got, tt.want) {
+				g, _ := json.MarshalIndent(got, "", " ")
+				w, _ := json.MarshalIndent(tt.want, "", " ")
+				t.Errorf("got\n%s\nwant\n%s", g, w)
+			}
+		})
+	}
+}
+
+// TestJSONShape: lists are [] and never null, so the page needs no checks.
+func TestJSONShape(t *testing.T) {
+	snap := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: []metricdata.Metrics{
+		gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.Interface.String("lo0"))),
+	}}}}, time.UnixMilli(5))
+	data, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"version":1,"time_unix_ms":5,"interfaces":[{"name":"lo0","info":{},` +
+		`"receive":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}},` +
+		`"transmit":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}}}],"drops":[],` +
+		`"agent":{"attached":[],"attach_failures":0,"events_lost":0,"parse_errors":0}}`
+	if string(data) != want {
+		t.Errorf("got\n%s\nwant\n%s", data, want)
+	}
+}
+
+// blockingSource is a source whose collections count callbacks and wait
+// for release.
+func blockingSource(t *testing.T) (source *Source, calls *atomic.Int32, release chan struct{}) {
+	t.Helper()
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { provider.Shutdown(context.Background()) })
+	calls = new(atomic.Int32)
+	release = make(chan struct{})
+	packets, err := provider.Meter("test").Int64ObservableCounter(metricdef.Packets.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = provider.Meter("test").RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		o.ObserveInt64(packets, 42, metric.WithAttributes(metricdef.Interface.String("eth0"), metricdef.Direction.String("receive")))
+		return nil
+	}, packets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSource(reader), calls, release
+}
+
+// Concurrent requests share one collection.
+func TestSnapshotSharesCollection(t *testing.T) {
+	source, calls, release := blockingSource(t)
+	const requests = 8
+	var wg sync.WaitGroup
+	results := make([]*Snapshot, requests)
+	for i := range requests {
+		wg.Go(func() {
+			snap, err := source.Snapshot(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = snap
+		})
+	}
+	for calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // the others join the collection in progress
+	close(release)
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d collections for %d concurrent requests, want 1", n, requests)
+	}
+	for i, snap := range results {
+		if snap == nil || len(snap.Interfaces) != 1 || snap.Interfaces[0].Receive.Packets != 42 {
+			t.Fatalf("request %d: %+v", i, snap)
+		}
+	}
+	// The next request collects again.
+	if _, err := source.Snapshot(context.Background()); err != nil || calls.Load() != 2 {
+		t.Errorf("next request: %v, %d collections, want 2", err, calls.Load())
+	}
+}
+
+func TestSnapshotHandler(t *testing.T) {
+	t.Run("json", func(t *testing.T) {
+		source, _, release := blockingSource(t)
+		close(release)
+		rec := httptest.NewRecorder()
+		SnapshotHandler(source, time.Second, zaptest.NewLogger(t)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path, nil))
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d %v", rec.Code, rec.Header())
+		}
+		var snap Snapshot
+		if err := json.Unmarshal(rec.Body.Bytes(), &snap); err != nil || snap.Version != SchemaVersion || snap.Interfaces[0].Receive.Packets != 42 {
+			t.Errorf("%v: %s", err, rec.Body)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		source, _, release := blockingSource(t)
+		defer close(release)
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		SnapshotHandler(source, 100*time.Millisecond, zaptest.NewLogger(t)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path, nil))
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("%d %s, want 503", rec.Code, rec.Body)
+		}
+		if elapsed := time.Since(start); elapsed > 5*time.Second {
+			t.Errorf("answered after %v", elapsed)
+		}
+	})
+}
