@@ -1,11 +1,8 @@
 package collector
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,14 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
@@ -29,6 +22,8 @@ import (
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // repoConfig is the configuration under test, relative to this package.
@@ -59,58 +54,33 @@ const (
 	counterValue   = 4217
 )
 
-// bin is the collector under test, built once per test binary by the first
-// test that needs it.
-var bin struct {
-	dir  string
-	once sync.Once
-	path string
-	err  error
+// pecollector is the collector under test, built once per test binary by the
+// first test that needs it, with the go command's defaults (the settings `go
+// test` compiled this module's packages with, so that the build cache serves
+// what they share).
+var pecollector = &testexporter.Program{
+	Name: "pecollector",
+	Dir:  "tools/collector",
+	Command: func(out string) (env, args []string, err error) {
+		return nil, []string{"build", "-o", out, "./cmd/pecollector"}, nil
+	},
+	Timeout: buildTimeout,
 }
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pecollector-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bin.dir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// collectorBinary builds cmd/pecollector on first use and returns its path.
-// `go test` puts the go command that runs it first in PATH.
-func collectorBinary(t *testing.T) string {
-	t.Helper()
-	bin.once.Do(func() {
-		start := time.Now()
-		path := filepath.Join(bin.dir, "pecollector")
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", path, "./cmd/pecollector")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bin.err = fmt.Errorf("go build ./cmd/pecollector: %v\n%s", err, out)
-			return
-		}
-		bin.path = path
-		fmt.Fprintf(os.Stderr, "built pecollector in %v\n", time.Since(start).Round(time.Second))
-	})
-	if bin.err != nil {
-		t.Fatal(bin.err)
-	}
-	return bin.path
+	os.Exit(testexporter.Run(m))
 }
 
 // runCommand runs the collector with args to completion and returns its
 // combined output.
 func runCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin := collectorBinary(t) // before the command's timeout starts
+	bin := pecollector.Path(t) // before the command's timeout starts
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = testexporter.Environ() // as Start runs it
+	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("pecollector %s did not finish within %v:\n%s", strings.Join(args, " "), commandTimeout, out)
 	}
@@ -184,7 +154,7 @@ func TestComponents(t *testing.T) {
 // listen addresses moved to free loopback ports, sends it one OTLP/gRPC
 // metrics export and reads the counter back from the prometheus exporter.
 func TestRunRepoConfig(t *testing.T) {
-	bin := collectorBinary(t)
+	bin := pecollector.Path(t)
 	ports := freePorts(t, 3)
 	otlpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	promAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
@@ -202,16 +172,16 @@ func TestRunRepoConfig(t *testing.T) {
 	// source moves them to a free port too.
 	telemetry := fmt.Sprintf("yaml:service::telemetry::metrics::readers: "+
 		"[{pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}}]", telemetryPort)
-	p := startCollector(t, bin, "--config", config, "--config", telemetry)
+	p := testexporter.Start(t, testexporter.Options{StopTimeout: stopTimeout}, bin, "--config", config, "--config", telemetry)
 
 	promURL := "http://" + promAddr + "/metrics"
 	telemetryURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", telemetryPort)
-	p.waitHTTP(t, promURL)
-	p.waitHTTP(t, telemetryURL)
+	waitHTTP(t, p, promURL)
+	waitHTTP(t, p, telemetryURL)
 
 	sendCounter(t, p, otlpAddr)
 
-	sample := p.waitSample(t, promURL)
+	sample := waitSample(t, p, promURL)
 	labels := map[string]string{}
 	for _, l := range sample.GetLabel() {
 		labels[l.GetName()] = l.GetValue()
@@ -232,18 +202,19 @@ func TestRunRepoConfig(t *testing.T) {
 	}
 
 	// The debug exporter (verbosity basic) logs one line per batch.
-	p.waitOutput(t, func(out string) bool {
-		for line := range strings.Lines(out) {
-			if strings.Contains(line, "Metrics") && strings.Contains(line, `"otelcol.component.id": "debug"`) &&
-				strings.Contains(line, `"data points": 1`) {
-				return true
-			}
-		}
-		return false
-	}, "debug exporter line for one data point")
+	if !p.WaitForLine(scrapeTimeout, "Metrics", `"otelcol.component.id": "debug"`, `"data points": 1`) {
+		t.Fatalf("no debug exporter line for one data point in the collector's output within %v (exited: %v, %v)",
+			scrapeTimeout, p.Exited(), p.Err())
+	}
 
-	if err := p.stop(); err != nil {
-		t.Errorf("the collector did not shut down cleanly on SIGTERM: %v\n%s", err, p.out.String())
+	// Shut down cleanly: running until the SIGTERM, then exit status 0 within
+	// stopTimeout.
+	if p.Exited() {
+		t.Errorf("the collector did not shut down cleanly on SIGTERM: it had already exited: %v", p.Err())
+	} else if exited, code := p.Stop(stopTimeout); !exited {
+		t.Errorf("the collector did not shut down cleanly on SIGTERM: still running %v after SIGTERM, killed", stopTimeout)
+	} else if code != 0 {
+		t.Errorf("the collector did not shut down cleanly on SIGTERM: %v", p.Err())
 	}
 }
 
@@ -350,151 +321,33 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// process is a running collector.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer // stdout and stderr
-	done chan struct{}
-	err  error // what Wait returned, once done is closed
-
-	stopOnce sync.Once
-	stopErr  error
-}
-
-func startCollector(t *testing.T, bin string, args ...string) *process {
-	t.Helper()
-	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("collector output:\n%s", p.out.String())
-		}
-	})
-	return p
-}
-
-// stop ends the collector: SIGTERM, then SIGKILL if it has not exited within
-// stopTimeout. It returns an error unless the collector exited by itself with
-// status 0 after the SIGTERM.
-func (p *process) stop() error {
-	p.stopOnce.Do(func() {
-		select {
-		case <-p.done:
-			p.stopErr = fmt.Errorf("the collector had already exited: %v", p.err)
-			return
-		default:
-		}
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			p.stopErr = err
-		}
-		select {
-		case <-p.done:
-			if p.stopErr == nil {
-				p.stopErr = p.err
-			}
-		case <-time.After(stopTimeout):
-			p.cmd.Process.Kill()
-			<-p.done
-			p.stopErr = fmt.Errorf("still running %v after SIGTERM, killed", stopTimeout)
-		}
-	})
-	return p.stopErr
-}
-
-// poll calls try every 100ms until it returns nil, for at most timeout. It
-// fails the test with try's last error if that does not happen, or at once if
-// the collector exits.
-func (p *process) poll(t *testing.T, timeout time.Duration, what string, try func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := try()
-		if err == nil {
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("the collector exited (%v) while waiting for %s", p.err, what)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v: %v", what, timeout, err)
-		}
-	}
-}
-
-// get fetches url with a short timeout.
-func get(url string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return body, nil
-}
+// httpClient fetches the collector's endpoints.
+var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // waitHTTP waits until url answers 200.
-func (p *process) waitHTTP(t *testing.T, url string) {
+func waitHTTP(t *testing.T, p *testexporter.Process, url string) {
 	t.Helper()
-	p.poll(t, readyTimeout, "answer from "+url, func() error {
-		_, err := get(url)
-		return err
-	})
-}
-
-// waitOutput waits until the collector's output satisfies ok.
-func (p *process) waitOutput(t *testing.T, ok func(string) bool, what string) {
-	t.Helper()
-	p.poll(t, scrapeTimeout, what+" in the collector's output", func() error {
-		if ok(p.out.String()) {
-			return nil
+	p.WaitFor(t, "answer from "+url, readyTimeout, func() (bool, string) {
+		if _, err := testexporter.Get(httpClient, url); err != nil {
+			return false, err.Error()
 		}
-		return errors.New("not yet")
+		return true, ""
 	})
 }
 
 // waitSample scrapes url until it has the test's counter with the value sent,
 // and returns that sample. Any other value, or more than one series, fails.
-func (p *process) waitSample(t *testing.T, url string) *dto.Metric {
+func waitSample(t *testing.T, p *testexporter.Process, url string) *dto.Metric {
 	t.Helper()
 	var sample *dto.Metric
-	p.poll(t, scrapeTimeout, promMetricName+" on "+url, func() error {
-		body, err := get(url)
+	p.WaitFor(t, promMetricName+" on "+url, scrapeTimeout, func() (bool, string) {
+		families, body, err := testexporter.Scrape(httpClient, url)
 		if err != nil {
-			return err
-		}
-		// Legacy Prometheus names, the one scheme the repository's tests parse
-		// with (internal/testexporter, which this module cannot import).
-		parser := expfmt.NewTextParser(model.LegacyValidation)
-		families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-		if err != nil {
-			return fmt.Errorf("parsing the scrape: %v\n%s", err, body)
+			return false, fmt.Sprintf("%v\n%s", err, body)
 		}
 		f, ok := families[promMetricName]
 		if !ok {
-			return fmt.Errorf("not in the scrape:\n%s", body)
+			return false, "not in the scrape:\n" + body
 		}
 		if f.GetType() != dto.MetricType_COUNTER || len(f.GetMetric()) != 1 {
 			t.Fatalf("%s: %v with %d series, want one counter series:\n%s", promMetricName, f.GetType(), len(f.GetMetric()), body)
@@ -503,7 +356,7 @@ func (p *process) waitSample(t *testing.T, url string) *dto.Metric {
 		if v := sample.GetCounter().GetValue(); v != counterValue {
 			t.Fatalf("%s = %v, want %d:\n%s", promMetricName, v, counterValue, body)
 		}
-		return nil
+		return true, ""
 	})
 	return sample
 }
@@ -511,7 +364,7 @@ func (p *process) waitSample(t *testing.T, url string) *dto.Metric {
 // sendCounter sends one OTLP/gRPC metrics export to addr: a cumulative
 // monotonic counter with counterValue, whose resource has service.name and
 // deployment.environment.name.
-func sendCounter(t *testing.T, p *process, addr string) {
+func sendCounter(t *testing.T, p *testexporter.Process, addr string) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -523,7 +376,7 @@ func sendCounter(t *testing.T, p *process, addr string) {
 	defer cancel()
 	go func() {
 		select {
-		case <-p.done: // no point waiting for a collector that is gone
+		case <-p.Done(): // no point waiting for a collector that is gone
 			cancel()
 		case <-ctx.Done():
 		}
@@ -566,22 +419,4 @@ func sendCounter(t *testing.T, p *process, addr string) {
 	if ps := resp.GetPartialSuccess(); ps.GetRejectedDataPoints() != 0 || ps.GetErrorMessage() != "" {
 		t.Fatalf("OTLP export to %s: partial success: %v", addr, ps)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -32,8 +32,12 @@ import (
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 )
 
-// Version is the collector release the components come from (see go.mod).
-const Version = "0.155.0"
+// The releases the components come from (see go.mod): Version is the
+// collector's (its 0.x modules), contribVersion the contrib repository's.
+const (
+	Version        = "0.165.0"
+	contribVersion = "0.165.1"
+)
 
 // factories lists the components of this distribution, with the Go module
 // of each for the components command.
@@ -63,7 +67,7 @@ func factories() (otelcol.Factories, error) {
 		batch.Type(): "go.opentelemetry.io/collector/processor/batchprocessor v" + Version,
 	}
 	f.ExporterModules = map[component.Type]string{
-		prom.Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v" + Version,
+		prom.Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v" + contribVersion,
 		debug.Type(): "go.opentelemetry.io/collector/exporter/debugexporter v" + Version,
 	}
 	return f, nil
