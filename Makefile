@@ -100,10 +100,11 @@ test-e2e:
 test-deploy:
 	cd deploy && $(GO) test -count=1 ./...
 
-# tools/collector/ is its own module with no dependency on the product (the
-# contrib prometheus exporter needs an older collector release than e2e/ can
-# use): it builds a collector with otel-collector.yaml's components, validates
-# that file and runs it on free loopback ports. No root needed.
+# tools/collector/ is its own module so that the contrib prometheus exporter
+# stays out of the product's go.mod; it uses the product (for
+# internal/testexporter) through a replace directive, with the same `go mod
+# tidy` rule as e2e/. It builds a collector with otel-collector.yaml's
+# components, validates that file and runs it on free loopback ports. No root needed.
 test-collector:
 	cd tools/collector && $(GO) test -count=1 ./...
 
