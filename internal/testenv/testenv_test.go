@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -603,5 +605,39 @@ func TestSweepStale(t *testing.T) {
 	sweepStale()
 	if !netnsNames(t)[n.Name] {
 		t.Errorf("the sweep deleted %s, which belongs to a running test", n.Name)
+	}
+}
+
+// TestForward reaches a server on the loopback address of a test namespace
+// from the test's own namespace, and the cleanup ends relayed connections.
+func TestForward(t *testing.T) {
+	RequireRoot(t)
+	ns := NewNetns(t)
+	var ln net.Listener
+	if err := ns.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, r.Body)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatalf("%s reachable from the test's namespace without forwarding: the test proves nothing", ln.Addr())
+	}
+	local := ns.Forward(t, ln.Addr().String())
+	resp, err := http.Post("http://"+local+"/", "text/plain", strings.NewReader("through the namespace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "through the namespace" {
+		t.Errorf("%q %v", body, err)
 	}
 }
