@@ -16,6 +16,14 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
+// widthBar is a bar filling fraction of its cell (set through the CSS
+// object model: a Content-Security-Policy without 'unsafe-inline' allows it).
+function widthBar(cls, fraction) {
+  const bar = el("div", { class: cls });
+  bar.style.width = (fraction * 100).toFixed(1) + "%";
+  return bar;
+}
+
 function si(value, unit) {
   const prefixes = ["", "k", "M", "G", "T"];
   let i = 0;
@@ -167,28 +175,31 @@ function renderProtocols(snapshot, seconds) {
   rows.sort((a, b) => (b.pps || 0) - (a.pps || 0) || b.total - a.total);
   fillTable("protocols", rows.map((r) => {
     const share = sum > 0 && r.pps ? r.pps / sum : 0;
-    const bar = el("div", { class: "share", style: `width:${(share * 100).toFixed(1)}%` });
+    const bar = widthBar("share", share);
     return [r.key, r.pps === null ? "–" : si(r.pps, "p/s"), r.bps === null ? "–" : si(r.bps, "b/s"), bar];
   }));
 }
 
-function renderSizes(snapshot) {
+function renderSizes(snapshot, seconds) {
   const now = sizesOf(snapshot);
   const before = previous ? sizesOf(previous) : { counts: [] };
-  let counts = now.counts;
-  let hint = "Frames per size in the last second, Ethernet header included.";
-  const delta = before.counts.length === counts.length ? counts.map((c, k) => c - before.counts[k]) : null;
+  const delta = seconds > 0 && before.counts.length === now.counts.length ? now.counts.map((c, k) => c - before.counts[k]) : null;
+  let values, format, hint;
   if (!delta || delta.some((d) => d < 0) || delta.every((d) => d === 0)) {
-    hint = "Frames per size since counting began (nothing in the last second), Ethernet header included.";
+    values = now.counts;
+    format = (v) => String(v);
+    hint = "Frames per size since counting began (none in the last second), Ethernet header included.";
   } else {
-    counts = delta;
+    values = delta.map((d) => d / seconds);
+    format = (v) => si(v, "p/s");
+    hint = "Frames per second by size, Ethernet header included.";
   }
   document.getElementById("sizes-hint").textContent = hint;
-  const top = Math.max(1, ...counts);
+  const top = Math.max(1, ...values);
   const cells = [];
-  counts.forEach((c, k) => {
+  values.forEach((v, k) => {
     const label = k < now.bounds.length ? "≤ " + now.bounds[k] + " B" : "> " + now.bounds[now.bounds.length - 1] + " B";
-    cells.push(el("span", {}, label), el("div", { class: "bar", style: `width:${((c / top) * 100).toFixed(1)}%` }), el("span", {}, String(c)));
+    cells.push(el("span", {}, label), widthBar("bar", v / top), el("span", {}, format(v)));
   });
   document.getElementById("sizes").replaceChildren(...cells);
 }
@@ -200,6 +211,7 @@ function renderDrops(snapshot, seconds) {
     return [d.reason, r === null ? "–" : si(r, "p/s"), String(d.packets)];
   }));
   document.getElementById("drops-empty").hidden = snapshot.drops.length > 0;
+  document.getElementById("drops").hidden = snapshot.drops.length === 0;
 }
 
 function renderAgent(snapshot) {
@@ -225,7 +237,7 @@ async function poll() {
     const seconds = previous ? (snapshot.time_unix_ms - previous.time_unix_ms) / 1000 : 0;
     renderInterfaces(snapshot, seconds);
     renderProtocols(snapshot, seconds);
-    renderSizes(snapshot);
+    renderSizes(snapshot, seconds);
     renderDrops(snapshot, seconds);
     renderAgent(snapshot);
     previous = snapshot;
