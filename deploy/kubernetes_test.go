@@ -32,8 +32,8 @@ type k8sObjects struct {
 	all []runtime.Object
 }
 
-// decodeManifests decodes every document of the files strictly into the
-// Kubernetes API types (k8s.io/api, and the Prometheus Operator's for the
+// decodeManifests decodes every document of the files (paths relative to
+// deploy/) strictly into the Kubernetes API types (k8s.io/api, and the Prometheus Operator's for the
 // ServiceMonitor): an unknown or duplicated field, or an unknown kind, fails.
 func decodeManifests(t testing.TB, files ...string) k8sObjects {
 	t.Helper()
@@ -47,7 +47,7 @@ func decodeManifests(t testing.TB, files ...string) k8sObjects {
 		json.SerializerOptions{Yaml: true, Strict: true})
 	var objs k8sObjects
 	for _, f := range files {
-		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(readRepoFile(t, "deploy", "kubernetes", f))))
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(readRepoFile(t, "deploy", filepath.FromSlash(f)))))
 		for i := 0; ; i++ {
 			doc, err := r.Read()
 			if errors.Is(err, io.EOF) {
@@ -126,63 +126,9 @@ func expandK8sEnv(s string, env map[string]string) string {
 }
 
 func TestKubernetesDaemonSet(t *testing.T) {
-	objs := decodeManifests(t, "packet-exporter.yaml")
+	objs := decodeManifests(t, "kubernetes/packet-exporter.yaml")
 	ds := find[*appsv1.DaemonSet](t, objs, "packet-exporter")
-	pod := ds.Spec.Template.Spec
-
-	// Host network, host PID for attribution only, no host IPC, no API token.
-	if !pod.HostNetwork || !pod.HostPID || pod.HostIPC {
-		t.Errorf("hostNetwork %v hostPID %v hostIPC %v: want host network and PID namespace (attribution) only", pod.HostNetwork, pod.HostPID, pod.HostIPC)
-	}
-	if pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
-		t.Errorf("dnsPolicy %q, want ClusterFirstWithHostNet (cluster names from the host network)", pod.DNSPolicy)
-	}
-	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-		t.Errorf("the service account token is mounted; packet-exporter does not use the API")
-	}
-	sel, err := metav1LabelSelector(ds)
-	if err != nil || !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
-		t.Errorf("the selector does not match the pod template's labels: %v", err)
-	}
-	// One instance per network namespace: no surge on updates.
-	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
-		t.Errorf("rollingUpdate.maxSurge must be 0: a second packet-exporter in the host network exits")
-	}
-	if len(pod.Containers) != 1 {
-		t.Fatalf("want one container, got %d", len(pod.Containers))
-	}
-	c := pod.Containers[0]
-
-	// Capabilities: exactly the three, everything else dropped, not privileged.
-	sc := c.SecurityContext
-	if sc == nil || sc.Capabilities == nil {
-		t.Fatalf("no securityContext.capabilities")
-	}
-	var added []string
-	for _, cp := range sc.Capabilities.Add {
-		added = append(added, string(cp))
-	}
-	if !sameSet(added, requiredCaps) {
-		t.Errorf("capabilities.add %q, want %q", added, requiredCaps)
-	}
-	if !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
-		t.Errorf("capabilities.drop %q, want [ALL]", sc.Capabilities.Drop)
-	}
-	if sc.Privileged != nil && *sc.Privileged {
-		t.Errorf("privileged")
-	}
-	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Errorf("allowPrivilegeEscalation is not false")
-	}
-	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-		t.Errorf("readOnlyRootFilesystem is not true")
-	}
-	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
-		t.Errorf("runAsUser is not 0: Kubernetes makes added capabilities effective for uid 0 only")
-	}
-	if psc := pod.SecurityContext; psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-		t.Errorf("the pod does not use the RuntimeDefault seccomp profile")
-	}
+	pod, c := checkCounterDaemonSet(t, ds)
 
 	// The metrics port.
 	if len(c.Ports) != 1 || c.Ports[0].Name != "metrics" {
@@ -205,41 +151,9 @@ func TestKubernetesDaemonSet(t *testing.T) {
 		}
 	}
 
-	// Requests and limits for CPU and memory.
-	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		req, okr := c.Resources.Requests[res]
-		lim, okl := c.Resources.Limits[res]
-		if !okr || !okl || req.IsZero() || req.Cmp(lim) > 0 {
-			t.Errorf("%s: request %v limit %v; want both, request <= limit", res, req.String(), lim.String())
-		}
-	}
-
 	// The configuration: a ConfigMap key mounted as the file --config names.
 	cfgPath := flagValue(c.Args, "--config")
-	if cfgPath == "" {
-		t.Fatalf("args %q name no --config file", c.Args)
-	}
-	var vol *corev1.Volume
-	for _, vm := range c.VolumeMounts {
-		if vm.MountPath == filepath.Dir(cfgPath) || vm.MountPath == cfgPath {
-			if !vm.ReadOnly {
-				t.Errorf("the configuration is mounted read-write")
-			}
-			for i := range pod.Volumes {
-				if pod.Volumes[i].Name == vm.Name {
-					vol = &pod.Volumes[i]
-				}
-			}
-		}
-	}
-	if vol == nil || vol.ConfigMap == nil {
-		t.Fatalf("no ConfigMap volume mounted for %s", cfgPath)
-	}
-	cm := find[*corev1.ConfigMap](t, objs, vol.ConfigMap.Name)
-	text, ok := cm.Data[filepath.Base(cfgPath)]
-	if !ok {
-		t.Fatalf("ConfigMap %s has no key %s", cm.Name, filepath.Base(cfgPath))
-	}
+	text := mountedConfig(t, objs, pod, c, cfgPath)
 	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -288,6 +202,115 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	find[*corev1.Namespace](t, objs, "packet-exporter")
 }
 
+// checkCounterDaemonSet checks what every DaemonSet that counts the nodes'
+// traffic (packet-exporter's, the collector's) must be, and returns its pod
+// and its container: the host network, the host PID namespace for
+// attribution and nothing else of the host's, no API token, one instance per
+// node at all times, one container holding exactly the three capabilities
+// (uid 0, everything else dropped, not privileged, no privilege escalation,
+// read-only root), the RuntimeDefault seccomp profile, CPU and memory
+// requests and limits.
+func checkCounterDaemonSet(t *testing.T, ds *appsv1.DaemonSet) (corev1.PodSpec, corev1.Container) {
+	t.Helper()
+	pod := ds.Spec.Template.Spec
+
+	// Host network, host PID for attribution only, no host IPC, no API token.
+	if !pod.HostNetwork || !pod.HostPID || pod.HostIPC {
+		t.Errorf("hostNetwork %v hostPID %v hostIPC %v: want host network and PID namespace (attribution) only", pod.HostNetwork, pod.HostPID, pod.HostIPC)
+	}
+	if pod.DNSPolicy != corev1.DNSClusterFirstWithHostNet {
+		t.Errorf("dnsPolicy %q, want ClusterFirstWithHostNet (cluster names from the host network)", pod.DNSPolicy)
+	}
+	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
+		t.Errorf("the service account token is mounted; nothing in the pod uses the API")
+	}
+	sel, err := metav1LabelSelector(ds)
+	if err != nil || !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
+		t.Errorf("the selector does not match the pod template's labels: %v", err)
+	}
+	// One instance per network namespace: no surge on updates.
+	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
+		t.Errorf("rollingUpdate.maxSurge must be 0: a second counter in the host network exits")
+	}
+	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
+		t.Fatalf("want one container, got %d (and %d init containers)", len(pod.Containers), len(pod.InitContainers))
+	}
+	c := pod.Containers[0]
+
+	// Capabilities: exactly the three, everything else dropped, not privileged.
+	sc := c.SecurityContext
+	if sc == nil || sc.Capabilities == nil {
+		t.Fatalf("no securityContext.capabilities")
+	}
+	var added []string
+	for _, cp := range sc.Capabilities.Add {
+		added = append(added, string(cp))
+	}
+	if !sameSet(added, requiredCaps) {
+		t.Errorf("capabilities.add %q, want %q", added, requiredCaps)
+	}
+	if !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("capabilities.drop %q, want [ALL]", sc.Capabilities.Drop)
+	}
+	if sc.Privileged != nil && *sc.Privileged {
+		t.Errorf("privileged")
+	}
+	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		t.Errorf("allowPrivilegeEscalation is not false")
+	}
+	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Errorf("readOnlyRootFilesystem is not true")
+	}
+	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Errorf("runAsUser is not 0: Kubernetes makes added capabilities effective for uid 0 only")
+	}
+	if psc := pod.SecurityContext; psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("the pod does not use the RuntimeDefault seccomp profile")
+	}
+
+	// Requests and limits for CPU and memory.
+	for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, okr := c.Resources.Requests[res]
+		lim, okl := c.Resources.Limits[res]
+		if !okr || !okl || req.IsZero() || req.Cmp(lim) > 0 {
+			t.Errorf("%s: request %v limit %v; want both, request <= limit", res, req.String(), lim.String())
+		}
+	}
+	return pod, c
+}
+
+// mountedConfig returns the content of the configuration file cfgPath (what
+// --config names) of container c: a key of a ConfigMap of objs, mounted
+// read-only as that file or in its directory.
+func mountedConfig(t *testing.T, objs k8sObjects, pod corev1.PodSpec, c corev1.Container, cfgPath string) string {
+	t.Helper()
+	if cfgPath == "" {
+		t.Fatalf("args %q name no --config file", c.Args)
+	}
+	var vol *corev1.Volume
+	for _, vm := range c.VolumeMounts {
+		if vm.MountPath == filepath.Dir(cfgPath) || vm.MountPath == cfgPath {
+			if !vm.ReadOnly {
+				t.Errorf("the configuration is mounted read-write")
+			}
+			for i := range pod.Volumes {
+				if pod.Volumes[i].Name == vm.Name {
+					vol = &pod.Volumes[i]
+				}
+			}
+		}
+	}
+	if vol == nil || vol.ConfigMap == nil {
+		t.Fatalf("no ConfigMap volume mounted for %s", cfgPath)
+	}
+	cm := find[*corev1.ConfigMap](t, objs, vol.ConfigMap.Name)
+	text, ok := cm.Data[filepath.Base(cfgPath)]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no key %s", cm.Name, filepath.Base(cfgPath))
+	}
+	return text
+}
+
 // checkAttributionMounts checks that the host paths attribution reads are
 // mounted read-only, each under hostRoot at its own path, and nothing else of
 // the host.
@@ -332,7 +355,7 @@ func metav1LabelSelector(ds *appsv1.DaemonSet) (labels.Selector, error) {
 }
 
 func TestKubernetesServiceMonitor(t *testing.T) {
-	objs := decodeManifests(t, "packet-exporter.yaml", "servicemonitor.yaml")
+	objs := decodeManifests(t, "kubernetes/packet-exporter.yaml", "kubernetes/servicemonitor.yaml")
 	sm := find[*monitoringv1.ServiceMonitor](t, objs, "packet-exporter")
 	svc := find[*corev1.Service](t, objs, "packet-exporter")
 	if !labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(svc.Labels)) {
@@ -353,7 +376,7 @@ func TestKubernetesServiceMonitor(t *testing.T) {
 // points at, and agents that read that environment (envFrom, optional) and
 // accept it (--check-config with the variables set).
 func TestKubernetesCollectorGateway(t *testing.T) {
-	objs := decodeManifests(t, "packet-exporter.yaml", "collector-gateway.yaml")
+	objs := decodeManifests(t, "kubernetes/packet-exporter.yaml", "kubernetes/collector-gateway.yaml")
 	ds := find[*appsv1.DaemonSet](t, objs, "packet-exporter")
 	c := ds.Spec.Template.Spec.Containers[0]
 	var envCM string
