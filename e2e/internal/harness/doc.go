@@ -2,7 +2,10 @@
 // (this module's cmd/testcollector) inside test network namespaces, and reads
 // back what each of them reports: the data points the collector received over
 // OTLP (from the JSON lines its "jsonfile" exporter writes) and the exporter's
-// Prometheus /metrics.
+// Prometheus /metrics. It also builds, with the OpenTelemetry Collector
+// Builder, the collector of deploy/otelcol/manifest.yaml with the jsonfile
+// exporter added, and keeps it in the user's cache directory
+// (BuildDistribution).
 //
 // The binaries are built, the processes run and /metrics scraped with the
 // repository's shared test helpers (internal/testexporter): processes are

@@ -1,14 +1,19 @@
 package harness
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/mod/modfile"
+
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 func sumMetrics(start, ts time.Time, temporality pmetric.AggregationTemporality, values map[string]int64) pmetric.Metrics {
@@ -126,5 +131,173 @@ resource:
 	cfg.OTLPEndpoint = ""
 	if got := cfg.YAML(); strings.Contains(got, "otlp:") {
 		t.Errorf("otlp section without an endpoint:\n%s", got)
+	}
+}
+
+func TestDeriveManifest(t *testing.T) {
+	root, err := testexporter.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(ShippedManifest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := ParseManifest(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := DeriveManifest(shipped, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.Manifest
+	// The shipped components, in order, and the jsonfile exporter after them.
+	if !slices.Equal(m.Receivers, orig.Receivers) || !slices.Equal(m.Processors, orig.Processors) ||
+		!slices.Equal(m.Providers, orig.Providers) || !slices.Equal(m.Exporters[:len(orig.Exporters)], orig.Exporters) {
+		t.Errorf("components differ from the shipped manifest:\n%+v\nshipped:\n%+v", m, orig)
+	}
+	if len(m.Exporters) != len(orig.Exporters)+1 || m.Exporters[len(orig.Exporters)].ImportPath() != e2eModule+"/internal/jsonfileexporter" {
+		t.Errorf("exporters %+v: want the shipped ones and the jsonfile exporter", m.Exporters)
+	}
+	if !strings.HasPrefix(m.Dist.Module, e2eModule+"/") || m.Dist.OutputPath != "" || m.Dist.Name != orig.Dist.Name {
+		t.Errorf("dist %+v", m.Dist)
+	}
+	// Every replace points at a directory of this checkout holding the
+	// module it names: the root module, the receiver's and this one.
+	want := map[string]string{
+		testexporter.ModulePath: root,
+		testexporter.ModulePath + "/otelcol/packetexporterreceiver": filepath.Join(root, "otelcol", "packetexporterreceiver"),
+		e2eModule: filepath.Join(root, "e2e"),
+	}
+	got := map[string]string{}
+	for _, r := range m.Replaces {
+		mod, dir, _ := strings.Cut(r, " => ")
+		got[mod] = dir
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("replaces %q, want %v", m.Replaces, want)
+	}
+
+	// Refused: a replace to the wrong module, and unknown keys.
+	bad := strings.Replace(string(shipped), "packetexporterreceiver => ", "packetexporterreceiver => ../e2e #", 1)
+	if _, err := DeriveManifest([]byte(bad), root); err == nil {
+		t.Error("a replace to the wrong module was accepted")
+	}
+	if _, err := ParseManifest([]byte("dist:\n  name: x\n  unknown_key: 1\n")); err == nil {
+		t.Error("an unknown key was accepted")
+	}
+
+	key, err := DistributionKey(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := sourceFiles(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"bpf/counter_bpfel.o", "config/default.yaml", "receiver/metrics.go", "otelcol/packetexporterreceiver/factory.go",
+		"e2e/internal/jsonfileexporter/exporter.go", "e2e/go.mod", "go.sum"} {
+		if !slices.Contains(files, filepath.Join(root, f)) {
+			t.Errorf("%s is not part of the key", f)
+		}
+	}
+	for _, f := range []string{"cmd/packet-exporter/main.go", "e2e/internal/harness/distribution.go", "receiver/metrics_test.go"} {
+		if slices.Contains(files, filepath.Join(root, f)) {
+			t.Errorf("%s is part of the key; the collector does not build it", f)
+		}
+	}
+	t.Logf("key %s from %d files", key, len(files))
+}
+
+// TestDistributionKey: the key follows every file that can go into the
+// build, and no other.
+func TestDistributionKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example.com/m\n\ngo 1.26\n")
+	write("a/a.go", "package a\n\nimport _ \"example.com/m/b\"\n")
+	write("a/a_test.go", "package a\n")
+	write("b/b.go", "package b\n\nimport _ \"embed\"\n\n//go:embed data\nvar data string\n")
+	write("b/data", "1")
+	write("b/other_windows.go", "package b\n")
+	write("c/c.go", "package c\n")
+	d := Derived{
+		Manifest: Manifest{Dist: Dist{Name: "x"}, Receivers: []Module{{GoMod: "example.com/m v0.0.0", Import: "example.com/m/a"}}},
+		Sources:  []SourceTree{{Module: "example.com/m", Dir: dir}},
+	}
+	key := func() string {
+		t.Helper()
+		k, err := DistributionKey(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	last := key()
+	for _, tc := range []struct {
+		file    string
+		changes bool
+	}{
+		{"a/a.go", true},
+		{"b/data", true},
+		{"b/other_windows.go", true}, // a constraint may change
+		{"go.mod", true},
+		{"a/a_test.go", false},
+		{"c/c.go", false}, // not imported
+		{"a/README.md", false},
+	} {
+		old, _ := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tc.file)))
+		write(tc.file, string(old)+"// changed\n")
+		k := key()
+		if (k != last) != tc.changes {
+			t.Errorf("changing %s: key changed %v, want %v", tc.file, k != last, tc.changes)
+		}
+		last = k
+	}
+}
+
+// TestBuilderVersion: the ocb version the README and the shipped manifest
+// tell users to install is the one this module pins.
+func TestBuilderVersion(t *testing.T) {
+	root, err := testexporter.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goMod, err := os.ReadFile(filepath.Join(root, "e2e", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse("e2e/go.mod", goMod, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned string
+	for _, r := range f.Require {
+		if r.Mod.Path == BuilderModule {
+			pinned = r.Mod.Version
+		}
+	}
+	if pinned == "" {
+		t.Fatalf("e2e/go.mod does not require %s", BuilderModule)
+	}
+	want := "go install " + BuilderModule + "@" + pinned
+	for _, f := range []string{"README.md", ShippedManifest} {
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s does not say %q", f, want)
+		}
 	}
 }
