@@ -9,7 +9,8 @@
 #                        then test-otelcol, test-e2e, test-deploy, test-collector and test-kernels
 #   make test-otelcol    the OpenTelemetry Collector receiver component (module
 #                        otelcol/packetexporterreceiver/; root)
-#   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector (root)
+#   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector, a collector
+#                        built with ocb from deploy/otelcol, the live view in chromium (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
 #   make test-collector  otel-collector.yaml validated and run by a real collector (module tools/collector/)
@@ -90,8 +91,10 @@ test-otelcol:
 # dependencies stay out of the product's go.mod) and uses the product through
 # a replace directive: after changing the product's go.mod, run
 # `cd e2e && go mod tidy`, or the go command stops with "updates to go.mod needed".
+# A cold build of the collector distribution (deploy/otelcol) takes about 5 minutes
+# on 2 vCPUs, hence the timeout; it is cached under the user cache directory.
 test-e2e:
-	cd e2e && $(GO) test -count=1 ./...
+	cd e2e && $(GO) test -count=1 -timeout 20m ./...
 
 # deploy/ is its own module too (k8s.io/api, the compose-spec loader and
 # BuildKit's Dockerfile parser stay out of the product's go.mod), with the
