@@ -116,6 +116,10 @@ func TestOneInstancePerNamespace(t *testing.T) {
 	if err := second.Start(context.Background(), componenttest.NewNopHost()); !errors.Is(err, instance.ErrRunning) {
 		t.Fatalf("second start: %v, want %v", err, instance.ErrRunning)
 	}
+	// The collector then shuts every component down, the failed one too.
+	if err := second.Shutdown(context.Background()); err != nil {
+		t.Errorf("shutdown after the failed start: %v", err)
+	}
 	if attached := testenv.Attached(t, pair.A, pair.NameA); len(attached) != 2 {
 		t.Errorf("after the second start failed: attached %q, want the first's 2 programs", attached)
 	}
@@ -285,4 +289,14 @@ func sameAttributes(got pcommon.Map, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestShutdownWithoutStart: the collector shuts down components that never
+// started (another component failed first); nothing to release, no error.
+func TestShutdownWithoutStart(t *testing.T) {
+	f := NewFactory()
+	r := create(t, f, f.CreateDefaultConfig().(*Config), consumertest.NewNop())
+	if err := r.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
