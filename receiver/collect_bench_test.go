@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/live"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/server"
 	"github.com/packet-exporter/packet-exporter/internal/telemetry"
@@ -180,6 +182,70 @@ func BenchmarkScrape(b *testing.B) {
 			b.ReportMetric(float64(traffic), "traffic-series")
 			b.ReportMetric(float64(samples), "samples")
 			b.ReportMetric(float64(len(body)), "body-bytes")
+		})
+	}
+}
+
+// BenchmarkLive compares one GET of the live view's snapshot (/api/v1/live,
+// the page's request every second) with one GET /metrics of the same
+// exporter, taking turns (the order alternates), as the binary serves both:
+// the provider with its Prometheus bridge and the live view's manual
+// reader. It reports the median of each and their ratio.
+func BenchmarkLive(b *testing.B) {
+	for _, n := range scrapeSeries {
+		b.Run(fmt.Sprintf("%d-series", n), func(b *testing.B) {
+			r := benchReceiver(n)
+			provider, err := telemetry.New(telemetry.Options{
+				Version:          "bench",
+				CardinalityLimit: telemetry.CardinalityLimit(n),
+				Prometheus:       true,
+				Manual:           true,
+				Producer:         r.PacketSizeProducer,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { provider.Shutdown(context.Background()) })
+			if _, err := r.RegisterMetrics(provider.Meter("bench"), BuildInfo{Version: "bench"}); err != nil {
+				b.Fatal(err)
+			}
+			srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry,
+				Live: live.NewSource(provider.Manual), Ready: r.Ready, Version: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go srv.Serve()
+			b.Cleanup(func() { srv.Shutdown(context.Background()) })
+			base := "http://" + srv.Addr().String()
+			client := &http.Client{Timeout: 30 * time.Second}
+
+			scrape(b, client, base+"/metrics") // the first collections create the series
+			var snap live.Snapshot
+			if err := json.Unmarshal(scrape(b, client, base+live.Path), &snap); err != nil || len(snap.Interfaces) == 0 {
+				b.Fatalf("snapshot: %v, %d interfaces", err, len(snap.Interfaces))
+			}
+			var metricsTook, liveTook stats.Samples
+			timed := func(path string, into *stats.Samples) {
+				start := time.Now()
+				scrape(b, client, base+path)
+				*into = append(*into, float64(time.Since(start))/float64(time.Millisecond))
+			}
+			i := 0
+			for b.Loop() {
+				if i%2 == 0 {
+					timed("/metrics", &metricsTook)
+					timed(live.Path, &liveTook)
+				} else {
+					timed(live.Path, &liveTook)
+					timed("/metrics", &metricsTook)
+				}
+				i++
+			}
+			b.ReportMetric(liveTook.Median(), "live-ms")
+			b.ReportMetric(liveTook.Spread(), "spread-live-ms")
+			b.ReportMetric(metricsTook.Median(), "paired-scrape-ms")
+			b.ReportMetric(liveTook.Median()/metricsTook.Median(), "live/scrape")
+			b.ReportMetric(float64(len(snap.Interfaces)), "interfaces")
 		})
 	}
 }

@@ -206,6 +206,7 @@ const (
 	loadBench    = "BenchmarkUserSpaceLoad"
 	collectBench = "BenchmarkCollect/"
 	scrapeBench  = "BenchmarkScrape/"
+	liveBench    = "BenchmarkLive/"
 	startupBench = "BenchmarkStartup/"
 	newIfBench   = "BenchmarkNewInterface"
 	churnBench   = "BenchmarkChurn"
@@ -825,18 +826,20 @@ func (w *reportWriter) load(phase time.Duration) {
 }
 
 func (w *reportWriter) scrape() {
-	w.printf("## 6. Scrape cost (`BenchmarkCollect`, `BenchmarkScrape` in receiver/)\n\n")
+	w.printf("## 6. Scrape cost (`BenchmarkCollect`, `BenchmarkScrape`, `BenchmarkLive` in receiver/)\n\n")
 	w.printf("Synthetic interfaces behind a fake counter reader, everything else the production path: the receiver's\n")
 	w.printf("callback and packet-size producer, the OpenTelemetry SDK, and for a scrape the Prometheus bridge, the server's\n")
 	w.printf("handler and a loopback HTTP GET (gzip, as Prometheus asks). *Series* are `packet_exporter_network_packets_total`\n")
 	w.printf("and `_io_bytes_total` series (56 per interface at most); *samples* are all lines of the exposition. Allocations\n")
-	w.printf("are the whole process's per scrape.\n\n")
-	w.printf("| series | samples | body | collection (SDK only) | scrape | allocations per scrape | allocated per scrape |\n|---|---|---|---|---|---|---|\n")
+	w.printf("are the whole process's per scrape. *Live view* is one GET of `/api/v1/live` (what an open page asks every\n")
+	w.printf("second) taking turns with one GET `/metrics` of the same exporter, and its ratio to that paired scrape.\n\n")
+	w.printf("| series | samples | body | collection (SDK only) | scrape | allocations per scrape | allocated per scrape | live view (÷ paired scrape) |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range scrapeSizes {
-		c, sc := collectBench+s+"-series", scrapeBench+s+"-series"
-		w.printf("| %s | %s | %s KiB | %s ms | **%s ms** | %s | %s MiB |\n", integer(w.value(sc, "traffic-series")),
+		c, sc, lv := collectBench+s+"-series", scrapeBench+s+"-series", liveBench+s+"-series"
+		w.printf("| %s | %s | %s KiB | %s ms | **%s ms** | %s | %s MiB | %s ms (%s) |\n", integer(w.value(sc, "traffic-series")),
 			integer(w.value(sc, "samples")), num(w.value(sc, "body-bytes")/1024), w.cell(c, "collect-ms", 1, false),
-			w.cell(sc, "scrape-ms", 1, false), integer(w.value(sc, "allocs/op")), num(w.value(sc, "B/op")/(1<<20)))
+			w.cell(sc, "scrape-ms", 1, false), integer(w.value(sc, "allocs/op")), num(w.value(sc, "B/op")/(1<<20)),
+			w.cell(lv, "live-ms", 1, false), num(w.value(lv, "live/scrape")))
 	}
 	w.printf("\n")
 }
