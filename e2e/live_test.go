@@ -60,7 +60,8 @@ const readCard = `(() => {
 // TestLiveViewInBrowser opens the live view in a real headless browser while
 // traffic of known rate flows towards the counted interface: the page shows
 // the interface with the received rate near what is sent and nothing
-// transmitted, and the browser reports no error.
+// transmitted, under a strict Content-Security-Policy, on a laptop's and a
+// phone's screen, and the browser reports no error.
 func TestLiveViewInBrowser(t *testing.T) {
 	bin := binaries(t)
 	browser, err := exec.LookPath("chromium")
@@ -69,7 +70,13 @@ func TestLiveViewInBrowser(t *testing.T) {
 	}
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
 	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	harness.StartExporter(t, a, bin.Exporter, harness.ExporterConfig{Interfaces: []string{pair.NameA}})
+	// A strict Content-Security-Policy: the page must work without inline
+	// scripts or styles, and a violation would be a browser error.
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webConfig, []byte("http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	harness.StartExporter(t, a, bin.Exporter, harness.ExporterConfig{Interfaces: []string{pair.NameA}, WebConfigFile: webConfig})
 	// The browser runs in the test's namespace: the exporter's address is
 	// relayed to its loopback.
 	page := "http://" + a.Forward(t, harness.MetricsAddress) + "/"

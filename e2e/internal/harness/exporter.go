@@ -30,6 +30,8 @@ type ExporterConfig struct {
 	Temporality string
 	// Resource are resource.attributes.
 	Resource map[string]string
+	// WebConfigFile is prometheus.web_config_file ("" for none).
+	WebConfigFile string
 }
 
 // YAML renders the configuration. OTLP is plaintext (insecure: true) with
@@ -45,6 +47,9 @@ func (c ExporterConfig) YAML() string {
 	}
 	b.WriteString("]\n")
 	fmt.Fprintf(&b, "prometheus:\n  listen_address: %q\n", MetricsAddress)
+	if c.WebConfigFile != "" {
+		fmt.Fprintf(&b, "  web_config_file: %q\n", c.WebConfigFile)
+	}
 	b.WriteString("log:\n  level: debug\n")
 	if c.OTLPEndpoint != "" {
 		fmt.Fprintf(&b, "otlp:\n  enabled: true\n  endpoint: %q\n  insecure: true\n  compression: gzip\n", c.OTLPEndpoint)

@@ -132,6 +132,10 @@ resource:
 	if got := cfg.YAML(); strings.Contains(got, "otlp:") {
 		t.Errorf("otlp section without an endpoint:\n%s", got)
 	}
+	cfg.WebConfigFile = "/tmp/web.yml"
+	if got := cfg.YAML(); !strings.Contains(got, "prometheus:\n  listen_address: \"127.0.0.1:9743\"\n  web_config_file: \"/tmp/web.yml\"\n") {
+		t.Errorf("web configuration file not in the prometheus section:\n%s", got)
+	}
 }
 
 func TestDeriveManifest(t *testing.T) {
