@@ -144,6 +144,13 @@ func WithNetns(ns netns.NsHandle) Option { return func(o *options) { o.netns = n
 // bytes (tests make it small to provoke lost messages).
 func WithNetlinkBuffer(bytes int) Option { return func(o *options) { o.netlinkBuffer = bytes } }
 
+// SeriesLimit is the most series one instrument of a receiver configured
+// by cfg has: every traffic class of every interface in both directions, or
+// the flow table's series (plus its overflow series).
+func SeriesLimit(cfg config.Config) int {
+	return max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, cfg.Flows.MaxSeries+1)
+}
+
 // New creates the kernel maps, sized for cfg.Limits.MaxInterfaces
 // interfaces. Nothing is attached until Start.
 func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) {

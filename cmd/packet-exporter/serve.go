@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.uber.org/zap"
 
-	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
@@ -57,7 +56,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	provider, err := telemetry.New(telemetry.Options{
 		Version:            version,
 		ResourceAttributes: cfg.Resource.Attributes,
-		CardinalityLimit:   telemetry.CardinalityLimit(max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, cfg.Flows.MaxSeries+1)),
+		CardinalityLimit:   telemetry.CardinalityLimit(receiver.SeriesLimit(cfg)),
 		Prometheus:         cfg.Prometheus.Enabled,
 		OTLP:               otlpOptions(cfg.OTLP),
 		Manual:             true, // the live view's

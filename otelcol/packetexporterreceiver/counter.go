@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 
-	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
@@ -54,8 +53,8 @@ func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counte
 
 // start checks the capabilities, takes the namespace's instance lock,
 // creates the kernel maps and attaches to the interfaces the configuration
-// selects, as the agent does.
-// The collector's context ends with start; counting runs until shutdown.
+// selects, as the agent does. The collector's context ends when start
+// returns; counting runs until shutdown.
 func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,7 +83,7 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	version := productVersion()
 	if c.provider, err = telemetry.New(telemetry.Options{
 		Version:          version,
-		CardinalityLimit: telemetry.CardinalityLimit(max(c.cfg.Limits.MaxInterfaces*2*bpf.ClassCount, c.cfg.Flows.MaxSeries+1)),
+		CardinalityLimit: telemetry.CardinalityLimit(pereceiver.SeriesLimit(c.cfg)),
 		Manual:           true,
 		Log:              c.log,
 		Producer:         c.recv.PacketSizeProducer,
