@@ -7,7 +7,7 @@ const period = 1000; // ms between snapshots
 const historyLength = 120; // points kept per interface: two minutes
 
 let previous = null; // the last snapshot
-const history = new Map(); // interface name -> [{t, rxBps, txBps}]
+const history = new Map(); // interface name -> [{t, rx, tx}] in bits/s
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
