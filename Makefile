@@ -26,6 +26,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 10x
 LOAD_DURATION ?= 45s
+E2E_ARTIFACTS ?= $(or $(TMPDIR),/tmp)/packet-exporter-e2e-artifacts
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 # The modules of this repository, and the staticcheck release make lint runs on them.
@@ -93,8 +94,11 @@ test-otelcol:
 # `cd e2e && go mod tidy`, or the go command stops with "updates to go.mod needed".
 # A cold build of the collector distribution (deploy/otelcol) takes about 5 minutes
 # on 2 vCPUs, hence the timeout; it is cached under the user cache directory.
+# Files the tests leave for a person (the live view's screenshots) are kept
+# under E2E_ARTIFACTS; the test log gives each path.
 test-e2e:
-	cd e2e && $(GO) test -count=1 -timeout 20m ./...
+	mkdir -p "$(E2E_ARTIFACTS)"
+	cd e2e && $(GO) test -count=1 -timeout 20m -artifacts -outputdir "$(E2E_ARTIFACTS)" ./...
 
 # deploy/ is its own module too (k8s.io/api, the compose-spec loader and
 # BuildKit's Dockerfile parser stay out of the product's go.mod), with the

@@ -61,7 +61,8 @@ const readCard = `(() => {
 // traffic of known rate flows towards the counted interface: the page shows
 // the interface with the received rate near what is sent and nothing
 // transmitted, under a strict Content-Security-Policy, on a laptop's and a
-// phone's screen, and the browser reports no error.
+// phone's screen, and the browser reports no error. Screenshots of both are
+// written to the test's artifact directory.
 func TestLiveViewInBrowser(t *testing.T) {
 	bin := binaries(t)
 	browser, err := exec.LookPath("chromium")
@@ -123,10 +124,8 @@ func TestLiveViewInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCard(t, state, pair.NameA, wantBps)
-	dir, err := os.MkdirTemp("", "packet-exporter-live-view-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Kept with go test -artifacts (make test-e2e passes it), else removed.
+	dir := t.ArtifactDir()
 	screenshot(ctx, t, filepath.Join(dir, "laptop.png"))
 
 	// On a phone: nothing wider than the screen.
@@ -178,7 +177,7 @@ func screenshot(ctx context.Context, t *testing.T, path string) {
 	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot for a person to look at: %s", path)
+	t.Logf("screenshot: %s (kept with go test -artifacts, as make test-e2e runs it)", path)
 }
 
 // parse reads a rate the page wrote.
