@@ -86,19 +86,25 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	bin := binaries(t)
+	e := newPairEnv(t)
+	e.bins = binaries(t)
+	e.col = harness.NewCollector(t, e.a, e.bins.Collector)
+	return e
+}
+
+// newPairEnv is an env with its namespaces and quiet veth pair only: no
+// binaries built, no test collector.
+func newPairEnv(t *testing.T) *env {
+	t.Helper()
 	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	e := &env{
+	return &env{
 		t:     t,
-		bins:  bin,
 		a:     a,
 		b:     b,
 		pair:  testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true}),
 		sinks: map[string]*testtraffic.UDPSink{},
 		sent:  traffic{},
 	}
-	e.col = harness.NewCollector(t, a, bin.Collector)
-	return e
 }
 
 // config is the exporter configuration of the tests: the pair's A end only,

@@ -20,7 +20,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
 )
 
 // The collector distribution's shipped files, relative to the repository root.
@@ -183,15 +182,7 @@ func distributionTestConfig(t *testing.T, iface, output string) ([]byte, string)
 // names; on SIGTERM the collector exits 0 and nothing stays attached.
 func TestDistributionCountsTraffic(t *testing.T) {
 	d := distribution(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	e := &env{
-		t:     t,
-		a:     a,
-		b:     b,
-		pair:  testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true}),
-		sinks: map[string]*testtraffic.UDPSink{},
-		sent:  traffic{},
-	}
+	e := newPairEnv(t)
 	dir := t.TempDir()
 	output := filepath.Join(dir, "received.jsonl")
 	cfg, promAddr := distributionTestConfig(t, e.pair.NameA, output)
@@ -199,7 +190,7 @@ func TestDistributionCountsTraffic(t *testing.T) {
 	if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	col := testexporter.Start(t, testexporter.Options{Name: "otelcol-packet-exporter", Netns: a, StopTimeout: 15 * time.Second},
+	col := testexporter.Start(t, testexporter.Options{Name: "otelcol-packet-exporter", Netns: e.a, StopTimeout: 15 * time.Second},
 		d.Binary, "--config", cfgPath)
 	received := func() *harness.Received {
 		r, err := harness.ReadReceived(output)
@@ -247,7 +238,7 @@ func TestDistributionCountsTraffic(t *testing.T) {
 	}
 
 	// The collector's Prometheus exporter: the agent's metric names.
-	client := a.HTTPClient()
+	client := e.a.HTTPClient()
 	col.WaitFor(t, "the collector's Prometheus endpoint to show the traffic sent", 15*time.Second, func() (bool, string) {
 		s, _, err := testexporter.Scrape(client, "http://"+promAddr+"/metrics")
 		if err != nil {
@@ -262,5 +253,5 @@ func TestDistributionCountsTraffic(t *testing.T) {
 	if exited, code := col.Stop(15 * time.Second); !exited || code != 0 {
 		t.Errorf("collector: exited %v with %d after SIGTERM, want 0", exited, code)
 	}
-	testenv.AssertNothingAttached(t, a, e.pair.NameA)
+	testenv.AssertNothingAttached(t, e.a, e.pair.NameA)
 }

@@ -134,35 +134,15 @@ func BenchmarkCollect(b *testing.B) {
 }
 
 // BenchmarkScrape measures one GET /metrics over loopback HTTP, served the
-// way the binary serves it: the telemetry provider with its Prometheus
-// bridge and the packet-size producer, internal/server's handler (gzip, as
+// way the binary serves it (serveBench): internal/server's handler (gzip, as
 // a Prometheus server asks for it), the receiver's callback. It reports the
 // latency per scrape (median and spread) and, through ReportAllocs, the
 // allocations of the whole process per scrape (server and client).
 func BenchmarkScrape(b *testing.B) {
 	for _, n := range scrapeSeries {
 		b.Run(fmt.Sprintf("%d-series", n), func(b *testing.B) {
-			r := benchReceiver(n)
-			provider, err := telemetry.New(telemetry.Options{
-				Version:          "bench",
-				CardinalityLimit: telemetry.CardinalityLimit(n),
-				Prometheus:       true,
-				Producer:         r.PacketSizeProducer,
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { provider.Shutdown(context.Background()) })
-			if _, err := r.RegisterMetrics(provider.Meter("bench"), BuildInfo{Version: "bench"}); err != nil {
-				b.Fatal(err)
-			}
-			srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry, Ready: r.Ready, Version: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			go srv.Serve()
-			b.Cleanup(func() { srv.Shutdown(context.Background()) })
-			url := "http://" + srv.Addr().String() + "/metrics"
+			base := serveBench(b, n)
+			url := base + "/metrics"
 			client := &http.Client{Timeout: 30 * time.Second}
 
 			body := scrape(b, client, url) // the first scrape creates the series
@@ -188,35 +168,12 @@ func BenchmarkScrape(b *testing.B) {
 
 // BenchmarkLive compares one GET of the live view's snapshot (/api/v1/live,
 // the page's request every second) with one GET /metrics of the same
-// exporter, taking turns (the order alternates), as the binary serves both:
-// the provider with its Prometheus bridge and the live view's manual
-// reader. It reports the median of each and their ratio.
+// exporter, taking turns (the order alternates), as the binary serves both
+// (serveBench). It reports the median of each and their ratio.
 func BenchmarkLive(b *testing.B) {
 	for _, n := range scrapeSeries {
 		b.Run(fmt.Sprintf("%d-series", n), func(b *testing.B) {
-			r := benchReceiver(n)
-			provider, err := telemetry.New(telemetry.Options{
-				Version:          "bench",
-				CardinalityLimit: telemetry.CardinalityLimit(n),
-				Prometheus:       true,
-				Manual:           true,
-				Producer:         r.PacketSizeProducer,
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { provider.Shutdown(context.Background()) })
-			if _, err := r.RegisterMetrics(provider.Meter("bench"), BuildInfo{Version: "bench"}); err != nil {
-				b.Fatal(err)
-			}
-			srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry,
-				Live: live.NewSource(provider.Manual), Ready: r.Ready, Version: "bench"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			go srv.Serve()
-			b.Cleanup(func() { srv.Shutdown(context.Background()) })
-			base := "http://" + srv.Addr().String()
+			base := serveBench(b, n)
 			client := &http.Client{Timeout: 30 * time.Second}
 
 			scrape(b, client, base+"/metrics") // the first collections create the series
@@ -248,6 +205,37 @@ func BenchmarkLive(b *testing.B) {
 			b.ReportMetric(float64(len(snap.Interfaces)), "interfaces")
 		})
 	}
+}
+
+// serveBench serves a receiver with n traffic series as the binary does:
+// the telemetry provider with its Prometheus bridge, the live view's manual
+// reader and the packet-size producer, behind internal/server on a loopback
+// port. It returns the server's base URL.
+func serveBench(b *testing.B, n int) string {
+	b.Helper()
+	r := benchReceiver(n)
+	provider, err := telemetry.New(telemetry.Options{
+		Version:          "bench",
+		CardinalityLimit: telemetry.CardinalityLimit(n),
+		Prometheus:       true,
+		Manual:           true,
+		Producer:         r.PacketSizeProducer,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { provider.Shutdown(context.Background()) })
+	if _, err := r.RegisterMetrics(provider.Meter("bench"), BuildInfo{Version: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry,
+		Live: live.NewSource(provider.Manual), Ready: r.Ready, Version: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve()
+	b.Cleanup(func() { srv.Shutdown(context.Background()) })
+	return "http://" + srv.Addr().String()
 }
 
 func scrape(b *testing.B, client *http.Client, url string) []byte {
