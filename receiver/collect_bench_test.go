@@ -60,29 +60,34 @@ func (f *fakeCounters) KernelRunCount() (uint64, error) { return 0, nil }
 func benchReceiver(series int) *Receiver {
 	interfaces := (series + seriesPerInterface - 1) / seriesPerInterface
 	fake := &fakeCounters{blocks: make([]bpf.Block, 2*interfaces), stats: make([]uint64, bpf.StatCount)}
-	r := &Receiver{
-		cfg:      config.Default(),
-		log:      zap.NewNop(),
-		reader:   fake,
-		slots:    newSlotSet(interfaces),
-		names:    make([]string, interfaces),
-		attached: map[int]*attachment{},
-		skipped:  map[int]skip{},
-		missing:  map[string]bool{},
-		failures: map[failureKey]int64{},
-		runs:     &runStats{programs: fake},
-		ready:    true,
+	att := &attacher{
+		cfg:       config.Default(),
+		log:       zap.NewNop(),
+		reader:    fake,
+		slots:     newSlotSet(interfaces),
+		slotName:  make([]string, interfaces),
+		attached:  map[int]*attachment{},
+		skipped:   map[int]skip{},
+		missing:   map[string]bool{},
+		failures:  map[failureKey]int64{},
+		linkNames: map[int]string{},
+		ready:     true,
 	}
+	// The collectors of the kernel counters and of the attachments: the
+	// others read sources this benchmark has none of (netlink, the drop
+	// counter, the event stream).
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, fake, fake)}
+	r.collectors = []collector{newAttributionCollector(att), r.traffic}
 	start := time.Now()
 	classes := series / 2 // each observed class makes a packets and a bytes series
 	for i := range interfaces {
-		slot, _ := r.slots.take()
+		slot, _ := att.slots.take()
 		name := fmt.Sprintf("bench%05d", i)
-		r.names[slot] = name
+		att.slotName[slot] = name
 		a := &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name, nil),
 			facts: linkFacts{kind: attribution.KindVeth, peerNetnsID: -1}}
-		r.setInfoLocked(a)
-		r.attached[i+1] = a
+		att.setInfoLocked(a)
+		att.attached[i+1] = a
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 			block := &fake.blocks[bpf.BlockIndex(slot, d)]
 			for class := range bpf.ClassCount {

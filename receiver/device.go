@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -8,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // deviceCounters are the drop and error counters the kernel keeps for one
@@ -17,11 +19,29 @@ type deviceCounters struct {
 	dropped, errors [2]uint64 // indexed by bpf.Direction
 }
 
+// deviceCollector observes the drop and error counters the kernel keeps for
+// each counted interface's device.
+type deviceCollector struct {
+	att *attacher
+	nl  *netlink.Handle // in the receiver's namespace
+}
+
+func (c *deviceCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
+	dropped, droppedErr := metricdef.DeviceDropped.Int64Counter(meter)
+	errs, errsErr := metricdef.DeviceErrors.Int64Counter(meter)
+	if err := instrumentErrors(droppedErr, errsErr); err != nil {
+		return nil, nil, err
+	}
+	return func(_ context.Context, o metric.Observer) error {
+		return c.observe(o, dropped, errs)
+	}, []metric.Observable{dropped, errs}, nil
+}
+
 // readDeviceCounters returns the counters of every interface of the
 // receiver's namespace by ifindex, from one netlink dump. A dump the kernel
 // interrupted (links changed meanwhile) still holds every link it lists.
-func (r *Receiver) readDeviceCounters() (map[int]deviceCounters, error) {
-	links, err := r.nl.LinkList()
+func (c *deviceCollector) readDeviceCounters() (map[int]deviceCounters, error) {
+	links, err := c.nl.LinkList()
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 		return nil, fmt.Errorf("read device statistics: %w", err)
 	}
@@ -32,30 +52,30 @@ func (r *Receiver) readDeviceCounters() (map[int]deviceCounters, error) {
 		if s == nil {
 			continue
 		}
-		var c deviceCounters
-		c.dropped[bpf.Receive], c.dropped[bpf.Transmit] = s.RxDropped, s.TxDropped
-		c.errors[bpf.Receive], c.errors[bpf.Transmit] = s.RxErrors, s.TxErrors
-		out[a.Index] = c
+		var counts deviceCounters
+		counts.dropped[bpf.Receive], counts.dropped[bpf.Transmit] = s.RxDropped, s.TxDropped
+		counts.errors[bpf.Receive], counts.errors[bpf.Transmit] = s.RxErrors, s.TxErrors
+		out[a.Index] = counts
 	}
 	return out, nil
 }
 
-// observeDevices observes the device counters of every counted interface.
-func (r *Receiver) observeDevices(o metric.Observer, inst *instruments) error {
-	counters, err := r.readDeviceCounters()
+// observe observes the device counters of every counted interface.
+func (c *deviceCollector) observe(o metric.Observer, dropped, errs metric.Int64Observable) error {
+	counters, err := c.readDeviceCounters()
 	if err != nil {
 		return err
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for index, a := range r.attached {
-		c, ok := counters[index]
+	c.att.mu.RLock()
+	defer c.att.mu.RUnlock()
+	for index, a := range c.att.attached {
+		counts, ok := counters[index]
 		if !ok {
 			continue // deleted since the dump
 		}
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-			o.ObserveInt64(inst.deviceDropped, int64(c.dropped[d]), a.attrs.device[d])
-			o.ObserveInt64(inst.deviceErrors, int64(c.errors[d]), a.attrs.device[d])
+			o.ObserveInt64(dropped, int64(counts.dropped[d]), a.attrs.device[d])
+			o.ObserveInt64(errs, int64(counts.errors[d]), a.attrs.device[d])
 		}
 	}
 	return nil

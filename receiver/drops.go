@@ -1,8 +1,11 @@
 package receiver
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vishvananda/netns"
@@ -12,28 +15,53 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// runDrops starts the drop counter if the configuration asks for it, and
-// hands it to the receiver unless it was closed meanwhile.
-func (r *Receiver) runDrops() {
-	defer close(r.dropsStarted)
-	if !r.cfg.Drops.Enabled {
-		return
+// dropsCollector counts the kernel's drops in the receiver's namespace
+// (bpf.DropCounter) and observes them by interface, reason and class. The
+// counter starts beside the interfaces, and the exporter runs on without
+// it where it cannot.
+type dropsCollector struct {
+	att   *attacher
+	netns netns.NsHandle
+	log   *zap.Logger
+	// counter is nil until it has started, and where it cannot run.
+	counter atomic.Pointer[bpf.DropCounter]
+	// tried is closed once the counter has started or failed to.
+	tried chan struct{}
+}
+
+func newDropsCollector(att *attacher, ns netns.NsHandle, log *zap.Logger) *dropsCollector {
+	c := &dropsCollector{att: att, netns: ns, log: log, tried: make(chan struct{})}
+	// Before the watch starts: it tells the collector of every interface
+	// deleted or renamed, whose counts go.
+	att.forget = c.forget
+	return c
+}
+
+// start starts the drop counter on a goroutine of its own: loading the
+// kernel's BTF takes a few hundred milliseconds of CPU, and counting runs
+// without it.
+func (c *dropsCollector) start(_ context.Context, running *sync.WaitGroup) {
+	running.Go(func() {
+		defer close(c.tried)
+		d, err := startDrops(c.netns)
+		if err != nil {
+			c.log.Warn("kernel drops are not counted", zap.Error(err))
+			return
+		}
+		c.counter.Store(d)
+		c.log.Info("counting the kernel's drops")
+	})
+}
+
+// close stops the drop counter, once it has started or failed.
+func (c *dropsCollector) close() error {
+	if d := c.counter.Swap(nil); d != nil {
+		return d.Close()
 	}
-	d, err := startDrops(r.opts.netns)
-	if err != nil {
-		r.log.Warn("kernel drops are not counted", zap.Error(err))
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		d.Close()
-		return
-	}
-	r.drops = d
-	r.log.Info("counting the kernel's drops")
+	return nil
 }
 
 // startDrops starts counting the kernel's drops in the receiver's network
@@ -90,31 +118,16 @@ func netnsInode(ns netns.NsHandle) (uint32, error) {
 	return uint32(st.Ino), nil
 }
 
-// goneLocked notes that interface index was deleted: its drop series go at
-// once (observeDrops reports only interfaces it knows by name), and its
-// counts are deleted at the next listing (one pass over the drop table for
-// every interface deleted meanwhile: on a host where containers come and go,
-// a pass per deletion would cost more than the rest of the churn), or as
-// soon as a new interface takes its index.
-func (r *Receiver) goneLocked(index int) {
-	delete(r.linkNames, index)
-	if r.drops != nil {
-		r.gone[index] = true
-	}
-}
-
-// forgetDropsLocked deletes the drop counts of the interfaces of indexes,
-// so that an interface given one of their indexes, or a renamed one, starts
-// from zero.
-func (r *Receiver) forgetDropsLocked(indexes map[int]bool) {
-	if r.drops == nil {
+// forget deletes the drop counts of the interfaces of indexes, deleted or
+// renamed, so that an interface given one of their indexes, or a renamed
+// one, starts from zero. The attacher calls it under its lock.
+func (c *dropsCollector) forget(indexes map[int]bool) {
+	d := c.counter.Load()
+	if d == nil {
 		return
 	}
-	if err := r.drops.Forget(indexes); err != nil {
-		r.log.Warn("forget the drops of deleted or renamed interfaces", zap.Error(err))
-	}
-	for index := range indexes {
-		delete(r.gone, index)
+	if err := d.Forget(indexes); err != nil {
+		c.log.Warn("forget the drops of deleted or renamed interfaces", zap.Error(err))
 	}
 }
 
@@ -123,42 +136,59 @@ var (
 	dropsTableFull = metric.WithAttributes(AttrErrorType.String("drops_table_full"))
 )
 
-// observeDrops observes the feature drop_reasons (1 once the drop counter
+func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
+	var errs [3]error
+	var drops, countErrors metric.Int64ObservableCounter
+	var features metric.Int64ObservableGauge
+	drops, errs[0] = metricdef.Drops.Int64Counter(meter)
+	countErrors, errs[1] = metricdef.CountErrors.Int64Counter(meter)
+	features, errs[2] = metricdef.Features.Int64Gauge(meter)
+	if err := instrumentErrors(errs[:]...); err != nil {
+		return nil, nil, err
+	}
+	return func(_ context.Context, o metric.Observer) error {
+		return c.observe(o, drops, countErrors, features)
+	}, []metric.Observable{drops, countErrors, features}, nil
+}
+
+// observe observes the feature drop_reasons (1 once the drop counter
 // counts, 0 before and where it cannot run) and the kernel's drops by
 // interface, reason and class. Drops on interfaces not (yet) known by name
 // are left for a later collection.
-func (r *Receiver) observeDrops(o metric.Observer, inst *instruments) error {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+func (c *dropsCollector) observe(o metric.Observer, drops, countErrors metric.Int64Observable, features metric.Int64Observable) error {
+	a := c.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	d := c.counter.Load()
 	counting := int64(0)
-	if r.drops != nil {
+	if d != nil {
 		counting = 1
 	}
-	o.ObserveInt64(inst.features, counting, dropFeature)
-	if r.drops == nil {
+	o.ObserveInt64(features, counting, dropFeature)
+	if d == nil {
 		return nil
 	}
-	full, err := r.drops.TableFull()
+	full, err := d.TableFull()
 	if err != nil {
 		return err
 	}
-	o.ObserveInt64(inst.countErrors, int64(full), dropsTableFull)
-	reasons := r.drops.Reasons
-	return r.drops.Read(func(d bpf.Drop, packets uint64) {
+	o.ObserveInt64(countErrors, int64(full), dropsTableFull)
+	reasons := d.Reasons
+	return d.Read(func(drop bpf.Drop, packets uint64) {
 		attrs := make([]attribute.KeyValue, 0, 4)
-		if d.Ifindex != 0 {
-			name, ok := r.linkNames[d.Ifindex]
+		if drop.Ifindex != 0 {
+			name, ok := a.linkNames[drop.Ifindex]
 			if !ok {
 				return
 			}
 			attrs = append(attrs, AttrInterface.String(name))
 		}
-		if d.Class < 0 || d.Class >= bpf.ClassCount {
+		if drop.Class < 0 || drop.Class >= bpf.ClassCount {
 			return // not written by the program: nothing to name
 		}
-		c := bpf.ClassOf(d.Class)
-		attrs = append(attrs, AttrErrorType.String(reasons.Name(d.Reason)),
-			AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport))
-		o.ObserveInt64(inst.drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+		class := bpf.ClassOf(drop.Class)
+		attrs = append(attrs, AttrErrorType.String(reasons.Name(drop.Reason)),
+			AttrNetType.String(class.NetworkType), AttrTransport.String(class.Transport))
+		o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 	})
 }

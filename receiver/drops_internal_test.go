@@ -38,7 +38,7 @@ func TestDropsUnavailable(t *testing.T) {
 	if !r.Ready() {
 		t.Error("not ready without the drop counter")
 	}
-	<-r.dropsStarted
+	waitDropsStarted(r)
 	reader := metric.NewManualReader()
 	provider := metric.NewMeterProvider(metric.WithReader(reader))
 	defer provider.Shutdown(context.Background())
@@ -68,6 +68,15 @@ func TestDropsUnavailable(t *testing.T) {
 	}
 	if feature != 0 {
 		t.Errorf("feature %s = %d, want 0", bpf.FeatureDropReasons, feature)
+	}
+}
+
+// waitDropsStarted waits until r's drop counter has started or failed to.
+func waitDropsStarted(r *Receiver) {
+	for _, c := range r.collectors {
+		if d, ok := c.(*dropsCollector); ok {
+			<-d.tried
+		}
 	}
 }
 

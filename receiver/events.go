@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // batchSize is how many events travel to a worker at once.
@@ -62,6 +64,69 @@ type worker struct {
 // flight the reader waits, and the ring buffer (counted losses) absorbs the
 // burst rather than memory.
 const batchesPerWorker = 8
+
+// eventsCollector drains the event stream (a pipeline) and observes its
+// accounting and, with flows on, the flows.
+type eventsCollector struct {
+	pipeline *pipeline
+	stats    counterReader // the kernel's event accounting
+}
+
+func newEventsCollector(att *attacher, stats counterReader, cfg config.Config, log *zap.Logger) (*eventsCollector, error) {
+	p, err := newPipeline(att.maps, cfg, log, att.nameOfSlot)
+	if err != nil {
+		return nil, err
+	}
+	return &eventsCollector{pipeline: p, stats: stats}, nil
+}
+
+func (c *eventsCollector) start(context.Context, *sync.WaitGroup) { c.pipeline.start() }
+
+func (c *eventsCollector) close() error { return c.pipeline.close() }
+
+func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
+	var emitted, lost, delivered, invalid, flowPackets, flowBytes metric.Int64ObservableCounter
+	var active metric.Int64ObservableGauge
+	var errs [7]error
+	emitted, errs[0] = metricdef.EventsEmitted.Int64Counter(meter)
+	lost, errs[1] = metricdef.EventsLost.Int64Counter(meter)
+	delivered, errs[2] = metricdef.EventsDelivered.Int64Counter(meter)
+	invalid, errs[3] = metricdef.EventsInvalid.Int64Counter(meter)
+	flowPackets, errs[4] = metricdef.FlowPackets.Int64Counter(meter)
+	flowBytes, errs[5] = metricdef.FlowBytes.Int64Counter(meter)
+	active, errs[6] = metricdef.FlowsActive.Int64Gauge(meter)
+	if err := instrumentErrors(errs[:]...); err != nil {
+		return nil, nil, err
+	}
+	observables := []metric.Observable{emitted, lost, delivered, invalid}
+	p := c.pipeline
+	if p.flows {
+		observables = append(observables, flowPackets, flowBytes, active)
+	}
+	return func(_ context.Context, o metric.Observer) error {
+		stats, err := c.stats.Stats()
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(emitted, int64(stats[bpf.StatEventsEmitted]))
+		o.ObserveInt64(lost, int64(stats[bpf.StatEventsLost]))
+		o.ObserveInt64(delivered, int64(p.delivered.Load()))
+		o.ObserveInt64(invalid, int64(p.invalid.Load()))
+		if !p.flows {
+			return nil
+		}
+		var overflow flow
+		for _, w := range p.workers {
+			w.table.observe(o, flowPackets, flowBytes, &overflow)
+		}
+		if overflow.packets > 0 {
+			o.ObserveInt64(flowPackets, int64(overflow.packets), overflowAttrs)
+			o.ObserveInt64(flowBytes, int64(overflow.bytes), overflowAttrs)
+		}
+		o.ObserveInt64(active, p.limit.used.Load())
+		return nil
+	}, observables, nil
+}
 
 func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer) (*pipeline, error) {
 	reader, err := ringbuf.NewReader(m.Events)

@@ -71,7 +71,7 @@ type flowNamer func(slot int) string
 // e at time now to its flow, creating the flow within the limit, or to the
 // overflow series beyond it.
 func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit, name flowNamer) {
-	key := flowKey{src: e.Src.As16(), dst: e.Dst.As16(), block: uint32(e.Slot*2) + uint32(e.Direction), class: uint8(e.Class)}
+	key := flowKey{src: e.Src.As16(), dst: e.Dst.As16(), block: bpf.BlockIndex(e.Slot, e.Direction), class: uint8(e.Class)}
 	if ports {
 		key.srcPort, key.dstPort = e.SrcPort, e.DstPort
 	}

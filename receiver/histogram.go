@@ -22,7 +22,7 @@ import (
 // collection (the SDK runs callbacks before producers), so that one
 // collection reads the map once and the histogram agrees with the counters.
 type sizeProducer struct {
-	r     *Receiver
+	c     *trafficCollector
 	delta bool
 
 	mu      sync.Mutex
@@ -63,10 +63,10 @@ type sizeSeries struct {
 const snapshotMaxAge = time.Second
 
 // sizesLocked returns the packet-size state of the attached interfaces in
-// blocks, read at now. The caller holds r.mu.
-func (r *Receiver) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
-	out := make([]sizeSeries, 0, 2*len(r.attached))
-	for _, a := range r.attached {
+// blocks, read at now. The caller holds the attacher's read lock.
+func (c *trafficCollector) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
+	out := make([]sizeSeries, 0, 2*len(c.att.attached))
+	for _, a := range c.att.attached {
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 			block := &blocks[bpf.BlockIndex(a.slot, d)]
 			s := histogramState{counts: block.Buckets, time: now}
@@ -82,42 +82,42 @@ func (r *Receiver) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
 // keepSizes stores the snapshot of a read at the given time for the
 // producers, unless a later read is already stored (concurrent collections):
 // a producer never goes back in time.
-func (r *Receiver) keepSizes(at time.Time, series []sizeSeries) sizeSnapshot {
-	r.sizesMu.Lock()
-	defer r.sizesMu.Unlock()
-	if at.After(r.sizes.at) {
-		r.sizes = sizeSnapshot{gen: r.sizes.gen + 1, at: at, series: series}
+func (c *trafficCollector) keepSizes(at time.Time, series []sizeSeries) sizeSnapshot {
+	c.sizesMu.Lock()
+	defer c.sizesMu.Unlock()
+	if at.After(c.sizes.at) {
+		c.sizes = sizeSnapshot{gen: c.sizes.gen + 1, at: at, series: series}
 	}
-	return r.sizes
+	return c.sizes
 }
 
 // sizesAfter returns the latest snapshot if it is newer than gen and at most
 // snapshotMaxAge old, else reads the counters map for a new one.
-func (r *Receiver) sizesAfter(gen uint64) (sizeSnapshot, error) {
-	r.sizesMu.Lock()
-	snap := r.sizes
-	r.sizesMu.Unlock()
+func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
+	c.sizesMu.Lock()
+	snap := c.sizes
+	c.sizesMu.Unlock()
 	if snap.gen > gen && time.Since(snap.at) <= snapshotMaxAge {
 		return snap, nil
 	}
 	now := time.Now()
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	c.att.mu.RLock()
+	defer c.att.mu.RUnlock()
 	var series []sizeSeries
-	err := r.reader.Counters(r.slots.end(), func(blocks []bpf.Block) error {
-		series = r.sizesLocked(blocks, now)
+	err := c.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
+		series = c.sizesLocked(blocks, now)
 		return nil
 	})
 	if err != nil {
 		return sizeSnapshot{}, err
 	}
-	return r.keepSizes(now, series), nil
+	return c.keepSizes(now, series), nil
 }
 
 // PacketSizeProducer returns a Producer of the packet-size histogram for one
 // reader; delta selects delta temporality, as that reader wants it.
 func (r *Receiver) PacketSizeProducer(delta bool) sdkmetric.Producer {
-	return &sizeProducer{r: r, delta: delta, last: map[histogramSeries]histogramState{}}
+	return &sizeProducer{c: r.traffic, delta: delta, last: map[histogramSeries]histogramState{}}
 }
 
 // Produce returns the histogram of every attached interface and direction.
@@ -125,7 +125,7 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	p.mu.Lock()
 	lastGen := p.lastGen
 	p.mu.Unlock()
-	snap, err := p.r.sizesAfter(lastGen)
+	snap, err := p.c.sizesAfter(lastGen)
 	if err != nil {
 		return nil, err
 	}

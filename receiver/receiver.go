@@ -5,127 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/attribution"
 )
 
-// Hooks a program can be attached to, the hook attribute of self-metrics.
-const (
-	HookXDP = "xdp"
-	HookTCX = "tcx"
-	// HookTC is legacy tc: a direct-action cls_bpf filter on a clsact qdisc.
-	HookTC = "tc"
-)
-
-// Receiver owns the kernel maps, the programs attached to each interface and
-// the self-metric state. Its methods are safe for concurrent use.
+// Receiver counts the frames of the interfaces the configuration selects and
+// reports them as OpenTelemetry metrics. It is an attacher, which owns the
+// kernel maps and what is attached to each interface, and the collectors,
+// one per source of metrics, which only read. Its methods are safe for
+// concurrent use.
 type Receiver struct {
-	cfg    config.Config
-	opts   options
-	log    *zap.Logger
-	maps   *bpf.Maps
-	reader counterReader
-	nl     *netlink.Handle // in the receiver's namespace, for legacy tc
+	att *attacher
+	// collectors observe in each collection, in this order; a health
+	// collector per RegisterMetrics comes first.
+	collectors []collector
+	traffic    *trafficCollector
+	// runners have work of their own beside collections: they start with
+	// Start and stop with Close, in this order and in reverse.
+	runners []runner
 
-	features bpf.Features // what the kernel has, probed once
-
-	events *pipeline // nil with the event stream off
-	runs   *runStats
-	// dropsStarted is closed once the drop counter has started or failed
-	// (at once with drops.enabled false).
-	dropsStarted chan struct{}
-
-	sizesMu sync.Mutex
-	sizes   sizeSnapshot // the packet-size state of the last read
-
-	mu       sync.RWMutex
-	slots    *slotSet
-	names    []string            // interface name by slot, "" when free
-	attached map[int]*attachment // by ifindex
-	skipped  map[int]skip        // matching interfaces not counted, by ifindex
-	failures map[failureKey]int64
-	// programIDs are the kernel IDs of the programs of maps, asked once.
-	programIDs map[*ebpf.Program]uint32
-	missing    map[string]bool // literal include names reported as not found
-	// drops counts the kernel's drops: nil until it has started, and with
-	// drops.enabled false or where it cannot run.
-	drops *bpf.DropCounter
-	// linkNames are the names of every interface of the namespace by
-	// ifindex, counted or not: the drops' interfaces.
-	linkNames map[int]string
-	// gone are interfaces deleted since the last listing, whose drops are
-	// forgotten again then (for drops counted after the deletion).
-	gone    map[int]bool
-	resyncs int64
-	// unresolved counts the counted veths whose workload is not fully known,
-	// by reason; attributionDone is closed when the lookups have stopped.
-	unresolved      map[string]int64
-	attributionDone chan struct{}
-	ready           bool
-	closed          bool
-
+	mu      sync.Mutex
+	started bool
+	closed  bool
 	stop    context.CancelFunc
-	stopped chan struct{}
+	running sync.WaitGroup // the runners' goroutines
 }
 
-// counterReader reads the kernel counters; *bpf.Reader in production, a fake
-// in benchmarks of the collection path.
-type counterReader interface {
-	Counters(slots int, fn func([]bpf.Block) error) error
-	Stats() ([]uint64, error)
-}
-
-// attachment is one interface being counted.
-type attachment struct {
-	start time.Time // when counting began, the start of its cumulative series
-	name  string
-	index int
-	slot  int
-	hooks []hook
-	attrs *interfaceAttributes
-	// facts, workload and info are what its info series says, info as
-	// computed from the others by setInfoLocked; seriesAttrs are the
-	// workload attributes on its traffic series (attribution.on_series).
-	facts       linkFacts
-	workload    attribution.Workload
-	info        metric.MeasurementOption
-	seriesAttrs []attribute.KeyValue
-}
-
-// hook is one program attached to one interface in one direction.
-type hook struct {
-	direction bpf.Direction
-	kind      string // HookXDP, HookTCX or HookTC
-	mode      string // XDP attach mode: native or generic; empty for tc hooks
-	programID uint32 // kernel ID of the attached program, 0 if unknown
-	link      attachedProgram
-	// attachedAttrs and hookAttrs are the hook's attribute sets, computed once.
-	attachedAttrs, hookAttrs metric.MeasurementOption
-}
-
-// skip is a matching interface that is not counted, and why.
-type skip struct {
-	name   string
-	reason string
-}
-
-// failureKey identifies a series of packet_exporter.attach.failures.
-type failureKey struct {
-	iface     string
-	direction bpf.Direction
-	hook      string
-	reason    string
+// runner is a part of the receiver with goroutines of its own.
+type runner interface {
+	// start begins the runner's work, which lasts until ctx ends; it does
+	// not block.
+	start(ctx context.Context, running *sync.WaitGroup)
+	// close releases what the runner holds, once its goroutines are done.
+	close() error
 }
 
 // Option tunes a Receiver.
@@ -152,7 +70,8 @@ func SeriesLimit(cfg config.Config) int {
 }
 
 // New creates the kernel maps, sized for cfg.Limits.MaxInterfaces
-// interfaces. Nothing is attached until Start.
+// interfaces, and the collectors the configuration turns on. Nothing is
+// attached until Start.
 func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) {
 	o := options{netns: netns.None(), netlinkBuffer: 4 << 20}
 	for _, opt := range opts {
@@ -178,6 +97,35 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		maps.Close()
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
+	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, reader, maps)}
+	attribution := newAttributionCollector(att)
+	r.collectors = []collector{attribution, r.traffic}
+	r.runners = []runner{att}
+	if cfg.Drops.Enabled {
+		// First: it starts beside the interfaces and is never waited for.
+		drops := newDropsCollector(att, o.netns, log)
+		r.collectors = append(r.collectors, drops)
+		r.runners = append([]runner{drops}, r.runners...)
+	}
+	if cfg.Events.Enabled {
+		events, err := newEventsCollector(att, reader, cfg, log)
+		if err != nil {
+			att.close()
+			return nil, err
+		}
+		r.collectors = append(r.collectors, events)
+		r.runners = append(r.runners, events)
+	}
+	r.collectors = append(r.collectors, &deviceCollector{att: att, nl: nl})
+	if cfg.Attribution.Enabled {
+		r.runners = append(r.runners, attribution)
+	}
+	return r, nil
+}
+
+// probeFeatures probes the kernel's features once and logs them.
+func probeFeatures(log *zap.Logger) bpf.Features {
 	features := bpf.ProbeFeatures()
 	fields := make([]zap.Field, 0, len(features))
 	for _, f := range features {
@@ -189,43 +137,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 			log.Info("kernel feature unavailable", zap.String("feature", f.Name), zap.Error(f.Err))
 		}
 	}
-	r := &Receiver{
-		features:   features,
-		linkNames:  map[int]string{},
-		gone:       map[int]bool{},
-		cfg:        cfg,
-		opts:       o,
-		log:        log,
-		maps:       maps,
-		reader:     reader,
-		nl:         nl,
-		slots:      newSlotSet(maps.Slots),
-		attached:   map[int]*attachment{},
-		skipped:    map[int]skip{},
-		missing:    map[string]bool{},
-		failures:   map[failureKey]int64{},
-		programIDs: map[*ebpf.Program]uint32{},
-		runs:       &runStats{programs: maps},
-		names:      make([]string, maps.Slots),
-	}
-	if cfg.Events.Enabled {
-		if r.events, err = newPipeline(maps, cfg, log, r.slotName); err != nil {
-			maps.Close()
-			nl.Close()
-			return nil, err
-		}
-	}
-	return r, nil
-}
-
-// slotName returns the name of the interface counted in slot.
-func (r *Receiver) slotName(slot int) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if slot < 0 || slot >= len(r.names) {
-		return ""
-	}
-	return r.names[slot]
+	return features
 }
 
 // Start attaches to every existing interface that the configuration selects
@@ -235,160 +147,42 @@ func (r *Receiver) slotName(slot int) string {
 // watch that cannot start at all.
 func (r *Receiver) Start(ctx context.Context) error {
 	r.mu.Lock()
-	if r.closed || r.stop != nil {
+	if r.started || r.closed {
 		r.mu.Unlock()
 		return errors.New("receiver already started or closed")
 	}
+	r.started = true
 	ctx, r.stop = context.WithCancel(ctx)
-	r.stopped = make(chan struct{})
-	r.dropsStarted = make(chan struct{})
-	r.attributionDone = make(chan struct{})
+	for _, run := range r.runners {
+		run.start(ctx, &r.running)
+	}
 	r.mu.Unlock()
-
-	// Beside the interfaces, and never waited for: loading the kernel's BTF
-	// takes a few hundred milliseconds of CPU, and counting runs without it.
-	go r.runDrops()
-	r.loadPrograms()
-	if r.events != nil {
-		r.events.start()
-	}
-	started := make(chan error, 1)
-	go r.watch(ctx, started)
-	go r.runAttribution(ctx)
-	return <-started
-}
-
-// loadPrograms loads, before any interface is attached, the programs the
-// configuration attaches: every interface then only costs the attachments.
-// A program that fails to load is reported on each interface it was meant
-// for (load_failed), as when loaded on first use.
-func (r *Receiver) loadPrograms() {
-	var err error
-	if r.cfg.Ingress.Hook == config.IngressHookXDP {
-		_, err = r.maps.XDP()
-	} else {
-		_, err = r.maps.TC(bpf.Receive)
-	}
-	if r.cfg.Egress.Enabled {
-		_, egressErr := r.maps.TC(bpf.Transmit)
-		err = errors.Join(err, egressErr)
-	}
-	if err != nil {
-		r.log.Warn("load programs", zap.Error(err))
-	}
+	return r.att.waitStarted()
 }
 
 // Ready reports whether the initial interfaces are handled and every matching
 // interface is counted, except those that cannot be (not Ethernet).
-func (r *Receiver) Ready() bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if !r.ready {
-		return false
-	}
-	for _, s := range r.skipped {
-		if s.reason != reasonUnsupportedLink {
-			return false
-		}
-	}
-	return true
-}
+func (r *Receiver) Ready() bool { return r.att.isReady() }
 
 // Attached returns the names of the interfaces being counted.
-func (r *Receiver) Attached() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.attached))
-	for _, a := range r.attached {
-		names = append(names, a.name)
-	}
-	return names
-}
+func (r *Receiver) Attached() []string { return r.att.names() }
 
 // Close stops watching, detaches every program and releases the kernel maps.
 func (r *Receiver) Close() error {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.closed {
-		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
-	stop, stopped, dropsStarted, attributionDone := r.stop, r.stopped, r.dropsStarted, r.attributionDone
-	r.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-stopped
-		<-dropsStarted
-		<-attributionDone
+	r.att.markClosed()
+	if r.stop != nil {
+		r.stop()
+		r.running.Wait()
 	}
 	var errs []error
-	if r.events != nil {
-		errs = append(errs, r.events.close())
-	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for index, a := range r.attached {
-		errs = append(errs, a.close())
-		delete(r.attached, index)
-	}
-	errs = append(errs, r.maps.Close())
-	if r.drops != nil {
-		errs = append(errs, r.drops.Close())
-	}
-	r.nl.Close()
-	return errors.Join(errs...)
-}
-
-// detachLocked stops counting the interface with the given index and frees
-// its slot; its series are no longer reported. It returns the ID of the XDP
-// program it detached, or 0.
-func (r *Receiver) detachLocked(index int) (xdpProgID uint32) {
-	delete(r.skipped, index)
-	a, ok := r.attached[index]
-	if !ok {
-		return 0
-	}
-	delete(r.attached, index)
-	r.names[a.slot] = ""
-	if err := a.close(); err != nil {
-		r.log.Warn("detach", zap.String("interface", a.name), zap.Error(err))
-	}
-	// After the programs are gone from the interface: until then its frames
-	// are still counted in its slot.
-	r.unmapLocked(index, a.name, a.slot)
-	r.log.Info("detached", zap.String("interface", a.name), zap.Int("ifindex", index))
-	for _, h := range a.hooks {
-		if h.kind == HookXDP {
-			xdpProgID = h.programID
-		}
-	}
-	return xdpProgID
-}
-
-// unmapLocked removes the counters mapping of interface index and frees its
-// slot. A mapping that cannot be removed keeps its slot out of use: the
-// programs would count another interface's frames into it otherwise.
-func (r *Receiver) unmapLocked(index int, name string, slot int) {
-	if err := r.maps.UnmapInterface(index); err != nil {
-		r.log.Error("interface slot not freed", zap.String("interface", name), zap.Int("slot", slot), zap.Error(err))
-		return
-	}
-	r.slots.release(slot)
-}
-
-// close detaches the programs of the attachment. The programs themselves
-// stay loaded, attached to the other interfaces.
-func (a *attachment) close() error {
-	var errs []error
-	for _, h := range a.hooks {
-		if err := h.link.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("detach %s from %s: %w", h.kind, a.name, err))
-		}
+	for i := len(r.runners) - 1; i >= 0; i-- {
+		errs = append(errs, r.runners[i].close())
 	}
 	return errors.Join(errs...)
-}
-
-func (r *Receiver) failLocked(iface string, d bpf.Direction, hookKind, reason string) {
-	r.failures[failureKey{iface: iface, direction: d, hook: hookKind, reason: reason}]++
 }

@@ -23,14 +23,13 @@ const resyncInterval = 10 * time.Second
 // the life of the receiver: it subscribes to link changes, lists the links,
 // attaches and detaches. When the subscription loses messages (ENOBUFS) it
 // subscribes again and reconciles against a fresh list.
-func (r *Receiver) watch(ctx context.Context, started chan<- error) {
-	defer close(r.stopped)
+func (a *attacher) watch(ctx context.Context) {
 	// Never unlocked: a thread that entered another namespace must die with
 	// this goroutine rather than go back to the scheduler.
 	runtime.LockOSThread()
-	if r.opts.netns.IsOpen() {
-		if err := netns.Set(r.opts.netns); err != nil {
-			started <- fmt.Errorf("enter network namespace: %w", err)
+	if a.opts.netns.IsOpen() {
+		if err := netns.Set(a.opts.netns); err != nil {
+			a.started <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
 	}
@@ -44,34 +43,34 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 		undecoded := make(chan struct{}, 1)
 		err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
 			ErrorCallback: func(err error) {
-				r.log.Debug("netlink subscription", zap.Error(err))
+				a.log.Debug("netlink subscription", zap.Error(err))
 				select {
 				case undecoded <- struct{}{}:
 				default:
 				}
 			},
-			ReceiveBufferSize:      r.opts.netlinkBuffer,
+			ReceiveBufferSize:      a.opts.netlinkBuffer,
 			ReceiveBufferForceSize: true,
 		})
 		if err == nil {
 			// Subscribed before listing: no change can fall between the two.
-			err = r.reconcile()
+			err = a.reconcile()
 		}
 		if first {
 			if err != nil {
 				close(done)
-				started <- err
+				a.started <- err
 				return
 			}
-			r.mu.Lock()
-			r.ready = true
-			r.mu.Unlock()
-			started <- nil
+			a.mu.Lock()
+			a.ready = true
+			a.mu.Unlock()
+			a.started <- nil
 		}
 		if err != nil {
-			r.log.Error("watch interfaces", zap.Error(err))
+			a.log.Error("watch interfaces", zap.Error(err))
 		}
-		lost := err == nil && r.consume(ctx, updates, undecoded)
+		lost := err == nil && a.consume(ctx, updates, undecoded)
 		close(done)
 		go func() {
 			for range updates { // let the subscription's reader finish
@@ -81,10 +80,10 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 			return
 		}
 		if lost {
-			r.mu.Lock()
-			r.resyncs++
-			r.mu.Unlock()
-			r.log.Warn("netlink link updates were lost; listing interfaces again")
+			a.mu.Lock()
+			a.resyncs++
+			a.mu.Unlock()
+			a.log.Warn("netlink link updates were lost; listing interfaces again")
 		} else {
 			select { // the subscription could not start: try again shortly
 			case <-ctx.Done():
@@ -97,7 +96,7 @@ func (r *Receiver) watch(ctx context.Context, started chan<- error) {
 
 // consume applies link updates until ctx ends (false) or the subscription
 // breaks, which means messages were lost (true).
-func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdate, undecoded <-chan struct{}) bool {
+func (a *attacher) consume(ctx context.Context, updates <-chan netlink.LinkUpdate, undecoded <-chan struct{}) bool {
 	resync := time.NewTicker(resyncInterval)
 	defer resync.Stop()
 	for {
@@ -108,66 +107,66 @@ func (r *Receiver) consume(ctx context.Context, updates <-chan netlink.LinkUpdat
 			if !ok {
 				return true
 			}
-			r.handle(u)
+			a.handle(u)
 			continue
 		case <-resync.C:
 		case <-undecoded:
 		}
-		if err := r.reconcile(); err != nil {
-			r.log.Warn("list interfaces", zap.Error(err))
+		if err := a.reconcile(); err != nil {
+			a.log.Warn("list interfaces", zap.Error(err))
 		}
 	}
 }
 
 // handle applies one link update.
-func (r *Receiver) handle(u netlink.LinkUpdate) {
+func (a *attacher) handle(u netlink.LinkUpdate) {
 	l := linkInfoOf(u.Link)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
 		return
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
-		r.detachLocked(l.index)
-		r.forgetFailuresLocked(map[string]bool{}, l.name)
-		r.goneLocked(l.index)
+		a.detachLocked(l.index)
+		a.forgetFailuresLocked(map[string]bool{}, l.name)
+		a.goneLocked(l.index)
 		return
 	}
-	if old, ok := r.linkNames[l.index]; (ok && old != l.name) || r.gone[l.index] {
-		r.forgetDropsLocked(map[int]bool{l.index: true}) // renamed, or a new interface in a deleted one's index
+	if old, ok := a.linkNames[l.index]; (ok && old != l.name) || a.gone[l.index] {
+		a.forgetLocked(map[int]bool{l.index: true}) // renamed, or a new interface in a deleted one's index
 	}
-	r.linkNames[l.index] = l.name
-	r.applyLocked(l)
+	a.linkNames[l.index] = l.name
+	a.applyLocked(l)
 }
 
 // applyLocked brings one existing link to the state the configuration wants.
-func (r *Receiver) applyLocked(l linkInfo) {
-	if a, ok := r.attached[l.index]; ok {
-		if a.name == l.name {
-			if a.facts != l.facts { // enslaved or freed, its peer moved
-				a.facts = l.facts
-				r.setInfoLocked(a)
+func (a *attacher) applyLocked(l linkInfo) {
+	if at, ok := a.attached[l.index]; ok {
+		if at.name == l.name {
+			if at.facts != l.facts { // enslaved or freed, its peer moved
+				at.facts = l.facts
+				a.setInfoLocked(at)
 			}
 			return
 		}
 		// Renamed (or an index reused unseen): start over under the new name.
-		if id := r.detachLocked(l.index); id != 0 && id == l.xdpProgID {
+		if id := a.detachLocked(l.index); id != 0 && id == l.xdpProgID {
 			l.xdpForeign = false
 		}
 	}
-	if !r.cfg.Interfaces.Match(l.name) {
-		delete(r.skipped, l.index)
+	if !a.cfg.Interfaces.Match(l.name) {
+		delete(a.skipped, l.index)
 		return
 	}
-	if s, ok := r.skipped[l.index]; ok && s.name == l.name && s.reason == reasonUnsupportedLink {
+	if s, ok := a.skipped[l.index]; ok && s.name == l.name && s.reason == reasonUnsupportedLink {
 		return // permanent: do not count the same failure again
 	}
-	r.attachLocked(l)
+	a.attachLocked(l)
 }
 
 // reconcile lists the links and attaches, detaches or re-attaches so that
 // exactly the matching ones are counted, each under its current name.
-func (r *Receiver) reconcile() error {
+func (a *attacher) reconcile() error {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return fmt.Errorf("list interfaces: %w", err)
@@ -179,59 +178,59 @@ func (r *Receiver) reconcile() error {
 		ordered[i] = linkInfoOf(nl)
 		current[ordered[i].index] = ordered[i]
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
 		return nil
 	}
-	for index, a := range r.attached {
-		if l, ok := current[index]; !ok || l.name != a.name || !a.alive() {
-			r.detachLocked(index)
+	for index, at := range a.attached {
+		if l, ok := current[index]; !ok || l.name != at.name || !at.alive() {
+			a.detachLocked(index)
 		}
 	}
-	for index := range r.skipped {
+	for index := range a.skipped {
 		if _, ok := current[index]; !ok {
-			delete(r.skipped, index)
+			delete(a.skipped, index)
 		}
 	}
 	// Drop counts to delete: of interfaces deleted or renamed since the last
 	// listing, and of any index deleted and taken again unseen.
 	forget := map[int]bool{}
-	for index := range r.gone {
+	for index := range a.gone {
 		forget[index] = true
 	}
 	linkNames := make(map[int]string, len(current))
 	for index, l := range current {
-		if old, ok := r.linkNames[index]; ok && old != l.name {
+		if old, ok := a.linkNames[index]; ok && old != l.name {
 			forget[index] = true
 		}
 		linkNames[index] = l.name
 	}
-	r.linkNames = linkNames
-	r.forgetDropsLocked(forget)
-	for _, a := range r.attached {
-		if a.facts.masterIndex != 0 {
-			r.setInfoLocked(a) // its master may have been renamed
+	a.linkNames = linkNames
+	a.forgetLocked(forget)
+	for _, at := range a.attached {
+		if at.facts.masterIndex != 0 {
+			a.setInfoLocked(at) // its master may have been renamed
 		}
 	}
-	r.mu.Unlock()
+	a.mu.Unlock()
 	// One interface at a time: loading its programs takes tens of
 	// milliseconds, and collections and probes must not wait for them all.
 	for _, l := range ordered {
-		r.mu.Lock()
-		if !r.closed {
-			r.applyLocked(l)
+		a.mu.Lock()
+		if !a.closed {
+			a.applyLocked(l)
 		}
-		r.mu.Unlock()
+		a.mu.Unlock()
 	}
 	names := make(map[string]bool, len(current))
 	for _, l := range current {
 		names[l.name] = true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.forgetFailuresLocked(names, "")
-	r.reportMissingLocked(names)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.forgetFailuresLocked(names, "")
+	a.reportMissingLocked(names)
 	return nil
 }
 
@@ -239,13 +238,13 @@ func (r *Receiver) reconcile() error {
 // when gone is "", of every interface not in existing: on a host where
 // interfaces come and go (a veth per container) they would otherwise pile up.
 // The not_found series of configured names that do not exist stay.
-func (r *Receiver) forgetFailuresLocked(existing map[string]bool, gone string) {
-	for k := range r.failures {
-		if r.missing[k.iface] {
+func (a *attacher) forgetFailuresLocked(existing map[string]bool, gone string) {
+	for k := range a.failures {
+		if a.missing[k.iface] {
 			continue
 		}
 		if (gone != "" && k.iface == gone) || (gone == "" && !existing[k.iface]) {
-			delete(r.failures, k)
+			delete(a.failures, k)
 		}
 	}
 }
@@ -253,14 +252,14 @@ func (r *Receiver) forgetFailuresLocked(existing map[string]bool, gone string) {
 // reportMissingLocked warns about, and counts once as not_found, every
 // include pattern naming one interface literally (no glob characters) that
 // does not exist.
-func (r *Receiver) reportMissingLocked(names map[string]bool) {
-	for _, pattern := range r.cfg.Interfaces.Include {
-		if strings.ContainsAny(pattern, `*?[\`) || names[pattern] || r.missing[pattern] {
+func (a *attacher) reportMissingLocked(names map[string]bool) {
+	for _, pattern := range a.cfg.Interfaces.Include {
+		if strings.ContainsAny(pattern, `*?[\`) || names[pattern] || a.missing[pattern] {
 			continue
 		}
-		r.missing[pattern] = true
-		r.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
-		r.failLocked(pattern, bpf.Receive, r.ingressHookKind(), reasonNotFound)
+		a.missing[pattern] = true
+		a.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
+		a.failLocked(pattern, bpf.Receive, a.ingressHookKind(), reasonNotFound)
 	}
 }
 
@@ -276,9 +275,9 @@ func linkInfoOf(nl netlink.Link) linkInfo {
 
 // alive reports whether every link of the attachment is still attached to
 // its interface (a deleted interface takes its links with it).
-func (a *attachment) alive() bool {
-	for _, h := range a.hooks {
-		if h.link.Ifindex() != a.index {
+func (at *attachment) alive() bool {
+	for _, h := range at.hooks {
+		if h.link.Ifindex() != at.index {
 			return false
 		}
 	}

@@ -1,0 +1,105 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+)
+
+// Metric names, for tests and callers that look series up: the definitions
+// (the public contract, see README.md) are internal/metricdef's.
+var (
+	MetricPackets         = metricdef.Packets.Name
+	MetricBytes           = metricdef.Bytes.Name
+	MetricParseErrors     = metricdef.ParseErrors.Name
+	MetricCountErrors     = metricdef.CountErrors.Name
+	MetricReadErrors      = metricdef.ReadErrors.Name
+	MetricAttached        = metricdef.Attached.Name
+	MetricAttachFailed    = metricdef.AttachFailures.Name
+	MetricSkipped         = metricdef.Skipped.Name
+	MetricResyncs         = metricdef.Resyncs.Name
+	MetricReadDuration    = metricdef.ReadDuration.Name
+	MetricProgramRuns     = metricdef.ProgramRuns.Name
+	MetricProgramTime     = metricdef.ProgramTime.Name
+	MetricBuildInfo       = metricdef.BuildInfo.Name
+	MetricFeatures        = metricdef.Features.Name
+	MetricEventsEmitted   = metricdef.EventsEmitted.Name
+	MetricEventsLost      = metricdef.EventsLost.Name
+	MetricEventsDelivered = metricdef.EventsDelivered.Name
+	MetricEventsInvalid   = metricdef.EventsInvalid.Name
+	MetricFlowPackets     = metricdef.FlowPackets.Name
+	MetricFlowBytes       = metricdef.FlowBytes.Name
+	MetricFlowsActive     = metricdef.FlowsActive.Name
+	MetricPacketSize      = metricdef.PacketSize.Name
+	MetricDrops           = metricdef.Drops.Name
+	MetricInterfaceInfo   = metricdef.InterfaceInfo.Name
+	MetricUnresolved      = metricdef.Unresolved.Name
+	MetricDeviceDropped   = metricdef.DeviceDropped.Name
+	MetricDeviceErrors    = metricdef.DeviceErrors.Name
+)
+
+// Attribute keys, defined in internal/metricdef.
+const (
+	AttrInterface = metricdef.Interface
+	AttrDirection = metricdef.Direction
+	AttrNetType   = metricdef.NetworkType
+	AttrTransport = metricdef.Transport
+	AttrErrorType = metricdef.ErrorType
+	AttrHook      = metricdef.Hook
+	AttrMode      = metricdef.Mode
+	AttrFeature   = metricdef.Feature
+)
+
+// A collector turns one source into metrics. register creates the
+// collector's instruments on meter and returns them with the function that
+// observes them in each collection, which only reads: the attacher alone
+// changes what is attached. One collector may be registered with several
+// meters (a reader each), and its observe functions may run concurrently.
+type collector interface {
+	register(meter metric.Meter) (observe, []metric.Observable, error)
+}
+
+// observe observes one collection of a collector's instruments. Its error is
+// a failed read of the collector's source; each one is counted in
+// packet_exporter.kernel.read_errors.
+type observe func(ctx context.Context, o metric.Observer) error
+
+// instrumentErrors wraps the errors of creating a collector's instruments.
+func instrumentErrors(errs ...error) error {
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("create instruments: %w", err)
+	}
+	return nil
+}
+
+// RegisterMetrics creates the receiver's instruments on meter, each
+// collector's and those of the agent's health, and registers the callback
+// that observes them. The callback may run concurrently for several readers.
+func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.Registration, error) {
+	health := &healthCollector{att: r.att, build: build}
+	observes := make([]observe, 0, len(r.collectors)+1)
+	var observables []metric.Observable
+	for _, c := range append([]collector{health}, r.collectors...) {
+		obs, instruments, err := c.register(meter)
+		if err != nil {
+			return nil, err
+		}
+		observes = append(observes, obs)
+		observables = append(observables, instruments...)
+	}
+	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		var errs []error
+		for _, obs := range observes {
+			if err := obs(ctx, o); err != nil {
+				health.readFailed(err)
+				errs = append(errs, err)
+			}
+		}
+		health.observeReadErrors(o)
+		return errors.Join(errs...)
+	}, observables...)
+}

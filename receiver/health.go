@@ -1,0 +1,98 @@
+package receiver
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+)
+
+// BuildInfo describes the running binary for packet_exporter.build.info.
+type BuildInfo struct {
+	Version  string
+	Revision string
+}
+
+// healthCollector observes the agent's own state: the binary, the kernel's
+// features, what is attached, skipped and failed, the netlink resyncs, and
+// the failed reads of the collections of its registration.
+type healthCollector struct {
+	att   *attacher
+	build BuildInfo
+
+	buildInfo, features, attached, skipped metric.Int64ObservableGauge
+	failures, resyncs, readErrors          metric.Int64ObservableCounter
+	readFailures                           atomic.Int64
+}
+
+func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
+	var errs [7]error
+	c.buildInfo, errs[0] = metricdef.BuildInfo.Int64Gauge(meter)
+	c.features, errs[1] = metricdef.Features.Int64Gauge(meter)
+	c.attached, errs[2] = metricdef.Attached.Int64Gauge(meter)
+	c.skipped, errs[3] = metricdef.Skipped.Int64Gauge(meter)
+	c.failures, errs[4] = metricdef.AttachFailures.Int64Counter(meter)
+	c.resyncs, errs[5] = metricdef.Resyncs.Int64Counter(meter)
+	c.readErrors, errs[6] = metricdef.ReadErrors.Int64Counter(meter)
+	if err := instrumentErrors(errs[:]...); err != nil {
+		return nil, nil, err
+	}
+	buildAttrs := metric.WithAttributes(metricdef.Version.String(c.build.Version),
+		metricdef.Revision.String(c.build.Revision), metricdef.GoVersion.String(runtime.Version()))
+	featureAttrs := make([]metric.ObserveOption, len(c.att.features))
+	featureValues := make([]int64, len(c.att.features))
+	for i, f := range c.att.features {
+		featureAttrs[i] = metric.WithAttributes(AttrFeature.String(f.Name))
+		if f.Available() {
+			featureValues[i] = 1
+		}
+	}
+	return func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(c.buildInfo, 1, buildAttrs)
+		for i := range featureAttrs {
+			o.ObserveInt64(c.features, featureValues[i], featureAttrs[i])
+		}
+		c.observeAttachments(o)
+		return nil
+	}, []metric.Observable{c.buildInfo, c.features, c.attached, c.skipped, c.failures, c.resyncs, c.readErrors}, nil
+}
+
+// observeAttachments observes the state of the attachments: programs
+// attached, failures, skipped interfaces and resyncs.
+func (c *healthCollector) observeAttachments(o metric.Observer) {
+	a := c.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	for _, at := range a.attached {
+		for _, h := range at.hooks {
+			o.ObserveInt64(c.attached, 1, h.attachedAttrs)
+		}
+	}
+	for k, n := range a.failures {
+		o.ObserveInt64(c.failures, n, metric.WithAttributes(AttrInterface.String(k.iface),
+			AttrDirection.String(k.direction.String()), AttrHook.String(k.hook), AttrErrorType.String(k.reason)))
+	}
+	for _, s := range a.skipped {
+		o.ObserveInt64(c.skipped, 1, metric.WithAttributes(AttrInterface.String(s.name), AttrErrorType.String(s.reason)))
+	}
+	o.ObserveInt64(c.resyncs, a.resyncs)
+}
+
+// readFailed counts the failed reads err reports: one, or each of joined
+// errors.
+func (c *healthCollector) readFailed(err error) {
+	n := int64(1)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		n = int64(len(joined.Unwrap()))
+	}
+	c.readFailures.Add(n)
+}
+
+// observeReadErrors observes the failed reads counted so far, after the
+// other collectors observed.
+func (c *healthCollector) observeReadErrors(o metric.Observer) {
+	o.ObserveInt64(c.readErrors, c.readFailures.Load())
+}

@@ -1,0 +1,120 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+)
+
+// trafficCollector observes the traffic counters of the counted interfaces:
+// frames and bytes by class, parse errors, the programs' runs and the
+// frames the programs could not count, from one read of the counters map
+// per collection, which also feeds the packet-size histogram (histogram.go).
+type trafficCollector struct {
+	att    *attacher
+	reader counterReader
+	// runs judges, from each read, whether the kernel collects BPF
+	// statistics: the program runs are reported only then.
+	runs runStats
+
+	sizesMu sync.Mutex
+	sizes   sizeSnapshot // the packet-size state of the last read
+}
+
+func newTrafficCollector(att *attacher, reader counterReader, programs kernelRunCounter) *trafficCollector {
+	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs}}
+}
+
+// trafficInstruments are the instruments of one registration.
+type trafficInstruments struct {
+	packets, bytes, parseErrors, countErrors, programRuns metric.Int64ObservableCounter
+	programTime                                           metric.Float64ObservableCounter
+	readDuration                                          metric.Float64Histogram
+}
+
+var (
+	noCounter = metric.WithAttributes(AttrErrorType.String("no_counter"))
+	unmapped  = metric.WithAttributes(AttrErrorType.String("unmapped_interface"))
+)
+
+func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
+	var i trafficInstruments
+	var errs [7]error
+	i.packets, errs[0] = metricdef.Packets.Int64Counter(meter)
+	i.bytes, errs[1] = metricdef.Bytes.Int64Counter(meter)
+	i.parseErrors, errs[2] = metricdef.ParseErrors.Int64Counter(meter)
+	i.countErrors, errs[3] = metricdef.CountErrors.Int64Counter(meter)
+	i.programRuns, errs[4] = metricdef.ProgramRuns.Int64Counter(meter)
+	i.programTime, errs[5] = metricdef.ProgramTime.Float64Counter(meter)
+	i.readDuration, errs[6] = metricdef.ReadDuration.Float64Histogram(meter)
+	if err := instrumentErrors(errs[:]...); err != nil {
+		return nil, nil, err
+	}
+	return func(ctx context.Context, o metric.Observer) error {
+		start := time.Now()
+		err := c.observeCounters(o, &i)
+		i.readDuration.Record(ctx, time.Since(start).Seconds())
+		stats, statsErr := c.reader.Stats()
+		if statsErr == nil {
+			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
+			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
+		}
+		return errors.Join(err, statsErr)
+	}, []metric.Observable{i.packets, i.bytes, i.parseErrors, i.countErrors, i.programRuns, i.programTime}, nil
+}
+
+// observeCounters reads the counters map once, observes every non-zero
+// series of the attached interfaces and keeps the packet-size state for the
+// producers.
+func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstruments) error {
+	a := c.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return c.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
+		// The packet-size producers of this collection take the histogram
+		// from this read.
+		now := time.Now()
+		c.keepSizes(now, c.sizesLocked(blocks, now))
+		// Program runs are reported while the kernel collects BPF
+		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
+		// program served every interface.
+		runsOn, _, err := c.runs.update(blocks, nil)
+		if err != nil {
+			a.log.Debug("program run statistics", zap.Error(err))
+		}
+		for _, at := range a.attached {
+			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+				block := &blocks[bpf.BlockIndex(at.slot, d)]
+				for class, v := range block.Classes {
+					if v.Packets == 0 {
+						continue
+					}
+					o.ObserveInt64(i.packets, int64(v.Packets), at.attrs.classes[d][class])
+					o.ObserveInt64(i.bytes, int64(v.Bytes), at.attrs.classes[d][class])
+				}
+				for k, packets := range block.Anomalies {
+					if packets != 0 {
+						o.ObserveInt64(i.parseErrors, int64(packets), at.attrs.anomalies[d][k])
+					}
+				}
+			}
+			if !runsOn {
+				continue
+			}
+			for _, h := range at.hooks {
+				if block := &blocks[bpf.BlockIndex(at.slot, h.direction)]; block.Runs > 0 {
+					o.ObserveInt64(i.programRuns, int64(block.Runs), h.hookAttrs)
+					o.ObserveFloat64(i.programTime, float64(block.RunNanoseconds)/1e9, h.hookAttrs)
+				}
+			}
+		}
+		return nil
+	})
+}
