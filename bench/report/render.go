@@ -1,200 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/exec"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// machine describes where the suite ran.
-type machine struct {
-	cpu, memory, kernel, virt, goVersion, ebpf, revision string
-	load                                                 string // 1-minute load average before and after the suite
-	cpus                                                 int
-	date                                                 time.Time
-}
-
-func describeMachine(root string) machine {
-	m := machine{cpus: runtime.NumCPU(), date: time.Now().UTC()}
-	m.cpu = firstMatch("/proc/cpuinfo", "model name", "unknown CPU")
-	if kb, err := strconv.ParseFloat(strings.Fields(firstMatch("/proc/meminfo", "MemTotal", "0 kB"))[0], 64); err == nil {
-		m.memory = fmt.Sprintf("%.0f GiB", kb/(1<<20))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	if vm := command(root, "systemd-detect-virt", "--vm"); vm != "" && vm != "none" {
-		m.virt = vm + " virtual machine"
-	} else if strings.Contains(firstMatch("/proc/cpuinfo", "flags", ""), " hypervisor") {
-		m.virt = "virtual machine"
-	}
-	if c := command(root, "systemd-detect-virt", "--container"); c != "" && c != "none" {
-		m.virt = strings.TrimPrefix(m.virt+", in a "+c+" container", ", ")
-	}
-	m.goVersion = command(root, "go", "env", "GOVERSION")
-	m.ebpf = strings.TrimPrefix(command(root, "go", "list", "-m", "github.com/cilium/ebpf"), "github.com/cilium/ebpf ")
-	m.revision = command(root, "git", "describe", "--always", "--dirty")
-	return m
-}
-
-// firstMatch returns the value of the first "key: value" line of file whose
-// key is key.
-func firstMatch(file, key, fallback string) string {
-	f, err := os.Open(file)
-	if err != nil {
-		return fallback
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return fallback
-}
-
-// command returns the trimmed output of a command, or "" if it failed.
-func command(dir, name string, args ...string) string {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// num formats a figure with about three significant digits.
-func num(v float64) string {
-	switch a := math.Abs(v); {
-	case math.IsNaN(v):
-		return "–"
-	case a >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	}
-}
-
-// signed formats a difference with its sign.
-func signed(v float64) string {
-	if v >= 0 {
-		return "+" + num(v)
-	}
-	return num(v)
-}
-
-// integer formats a count with thousands separators.
-func integer(v float64) string {
-	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// reportWriter renders results, remembering what was missing.
-type reportWriter struct {
-	w   io.Writer
-	r   results
-	err error
-}
-
-func (w *reportWriter) printf(format string, args ...any) {
-	if w.err == nil {
-		_, w.err = fmt.Fprintf(w.w, format, args...)
-	}
-}
-
-// value returns the median of unit in benchmark name, NaN if not reported.
-func (w *reportWriter) value(name, unit string) float64 {
-	v, ok := w.r.get(name, unit)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
-
-// cell formats "median ±spread" of unit in benchmark name, scaled by scale,
-// with a sign for differences.
-func (w *reportWriter) cell(name, unit string, scale float64, diff bool) string {
-	v := w.value(name, unit) * scale
-	if math.IsNaN(v) {
-		return "–"
-	}
-	spread, hasSpread := w.r.get(name, "spread-"+unit)
-	spread *= scale
-	d := decimals(v, spread)
-	s := strconv.FormatFloat(v, 'f', d, 64)
-	if diff && v >= 0 {
-		s = "+" + s
-	}
-	if hasSpread {
-		s += " ±" + strconv.FormatFloat(spread, 'f', d, 64)
-	}
-	return s
-}
-
-// percent formats "median ±spread" of a percentage in benchmark name with
-// one decimal: its spread, not its median, sets the precision that means
-// anything.
-func (w *reportWriter) percent(name, unit string) string {
-	v := w.value(name, unit)
-	if math.IsNaN(v) {
-		return "–"
-	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if spread, ok := w.r.get(name, "spread-"+unit); ok {
-		s += " ±" + strconv.FormatFloat(spread, 'f', 1, 64)
-	}
-	return s
-}
-
-// decimals returns how many decimals show a median v and its spread: about
-// three significant digits of v, more if the spread would show as zero, none
-// for the whole numbers the kernel reports (and their halves).
-func decimals(v, spread float64) int {
-	whole := func(x float64) bool { return x == math.Trunc(x) }
-	if (math.Abs(v) >= 1 || v == 0) && whole(2*v) && whole(2*spread) {
-		if whole(v) && whole(spread) {
-			return 0
-		}
-		return 1
-	}
-	d := 0
-	switch a := math.Abs(v); {
-	case a >= 100:
-		d = 0
-	case a >= 10:
-		d = 1
-	case a >= 1:
-		d = 2
-	default:
-		d = 3
-	}
-	for i := 0; i < 2 && spread > 0 && spread < math.Pow(10, -float64(d)); i++ {
-		d++
-	}
-	return d
-}
 
 // Benchmark names as go test prints them, without the GOMAXPROCS suffix.
 const (
@@ -276,9 +90,9 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 
 // trafficExporters are the packet-exporter set-ups of the real-traffic
 // benchmark, as its metrics name them, with the hook they count through.
-var trafficExporters = []struct{ setup, hook, trivial string }{
-	{"pe", "XDP native", "trivial"},
-	{"pe-tcx", "tcx ingress", "trivial-tcx"},
+var trafficExporters = []struct{ setup, hook string }{
+	{"pe", "XDP native"},
+	{"pe-tcx", "tcx ingress"},
 }
 
 func (w *reportWriter) kernel() {
