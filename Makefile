@@ -17,7 +17,8 @@
 #   make bench           the benchmark suite (root, ~19 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
-#   make lint            gofmt, go vet and staticcheck over every module
+#   make lint            gofmt, go vet and staticcheck over every module; clang-format
+#                        over the BPF C
 #   make test-kernels    the kernel-facing tests under each kernel of KERNELS, in QEMU
 #                        (software emulation, no KVM needed; root; ~5 min for Debian 12's 6.1)
 
@@ -32,6 +33,8 @@ TESTFLAGS ?=
 # The modules of this repository, and the staticcheck release make lint runs on them.
 MODULES   := . otelcol/packetexporterreceiver e2e deploy tools/collector
 STATICCHECK_VERSION := v0.8.2
+# The formatter of the BPF C, Debian's like the compiler (bpf/gen.go); style in .clang-format.
+CLANG_FORMAT ?= clang-format-19
 
 # The kernels make test-kernels boots, one spec each (see tools/vmtest):
 # debian:GLOB is the newest Debian package apt-cache knows whose name matches
@@ -153,10 +156,12 @@ fuzz:
 		done; \
 	done
 
-# gofmt over the Go files git knows or would add (not a collector built under _build/), then go vet and staticcheck (the pinned release, built
-# into bin/) over every module.
+# gofmt over the Go files git knows or would add (not a collector built under _build/), clang-format over
+# the C of bpf/ and bench/ (a file it would change fails, naming the place; `$(CLANG_FORMAT) -i FILE`
+# formats it), then go vet and staticcheck (the pinned release, built into bin/) over every module.
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files --cached --others --exclude-standard "*.go"))" || { gofmt -l $$(git ls-files --cached --others --exclude-standard "*.go"); echo "gofmt needed"; exit 1; }
+	@$(CLANG_FORMAT) --dry-run --Werror $$(git ls-files --cached --others --exclude-standard 'bpf/*.[ch]' 'bench/*.[ch]') || { echo "clang-format needed: $(CLANG_FORMAT) -i FILE"; exit 1; }
 	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	@set -e; for module in $(MODULES); do \
 		echo "vet and staticcheck: $$module"; \

@@ -77,9 +77,9 @@ struct pe_event {
 	__u16 vlan;    /* outer VLAN id, 0 when untagged */
 	__u16 sport;
 	__u16 dport;
-	__u8 class;    /* enum pe_entry traffic class */
-	__u8 anomaly;  /* enum pe_entry anomaly, 0 for none */
-	__u8 flags;    /* PE_EVENT_ADDRESSES, PE_EVENT_PORTS */
+	__u8 class;   /* enum pe_entry traffic class */
+	__u8 anomaly; /* enum pe_entry anomaly, 0 for none */
+	__u8 flags;   /* PE_EVENT_ADDRESSES, PE_EVENT_PORTS */
 	__u8 pad[5];
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -233,8 +233,8 @@ static __always_inline void pe_run_end(__u32 index, __u64 start)
  * (seg_len: the size of each of its packets). Buckets count packets only: the
  * histogram's sum is the bytes of the classes.
  */
-static __always_inline void pe_account(__u32 index, const struct pe_parsed *parsed, __u64 packets, __u64 bytes,
-				       __u64 seg_len)
+static __always_inline void pe_account(__u32 index, const struct pe_parsed *parsed, __u64 packets,
+				       __u64 bytes, __u64 seg_len)
 {
 	struct pe_block *block = bpf_map_lookup_elem(&pe_counters, &index);
 
@@ -301,7 +301,8 @@ static __always_inline void pe_event_addresses(struct pe_event *e, void *data, v
  * keep: keeping them would cost the counting path spills across its calls.
  */
 static __always_inline void pe_emit(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
-				    __u32 block, __u64 packets, __u64 bytes, __u32 outer_tags, __u16 outer_vlan)
+				    __u32 block, __u64 packets, __u64 bytes, __u32 outer_tags,
+				    __u16 outer_vlan)
 {
 	if (pe_sample_rate > 1) {
 		__u32 zero = 0;
@@ -352,7 +353,8 @@ static __always_inline int pe_count_xdp_frame(struct xdp_md *ctx, const int frag
 		return XDP_PASS;
 	pe_account(block, &parsed, 1, len, len);
 	if (pe_events_enabled)
-		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, block, 1, len, 0, 0);
+		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, block, 1, len,
+			0, 0);
 	PE_RUN_END(block, start);
 	return XDP_PASS;
 }
@@ -446,8 +448,8 @@ int pe_count_tc(struct __sk_buff *skb)
 	}
 	pe_account(block, &parsed, packets, bytes, seg_len);
 	if (pe_events_enabled)
-		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, block, packets, bytes,
-			outer_tags, skb->vlan_tci & 0x0fff);
+		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, block, packets,
+			bytes, outer_tags, skb->vlan_tci & 0x0fff);
 	PE_RUN_END(block, start);
 	return TCX_NEXT;
 }

@@ -54,12 +54,6 @@ struct sk_buff {
 	__u16 protocol;
 } PE_CORE;
 
-static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
-
-#define BPF_MAP_TYPE_PERCPU_HASH 5
-#define BPF_NOEXIST 1
-static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
-
 /* What one drop is counted by. */
 struct pe_drop_key {
 	__u32 ifindex; /* the packet's device, 0 when it had none */

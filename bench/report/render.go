@@ -1,200 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/exec"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// machine describes where the suite ran.
-type machine struct {
-	cpu, memory, kernel, virt, goVersion, ebpf, revision string
-	load                                                 string // 1-minute load average before and after the suite
-	cpus                                                 int
-	date                                                 time.Time
-}
-
-func describeMachine(root string) machine {
-	m := machine{cpus: runtime.NumCPU(), date: time.Now().UTC()}
-	m.cpu = firstMatch("/proc/cpuinfo", "model name", "unknown CPU")
-	if kb, err := strconv.ParseFloat(strings.Fields(firstMatch("/proc/meminfo", "MemTotal", "0 kB"))[0], 64); err == nil {
-		m.memory = fmt.Sprintf("%.0f GiB", kb/(1<<20))
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.kernel = "Linux " + strings.TrimSpace(string(b))
-	}
-	if vm := command(root, "systemd-detect-virt", "--vm"); vm != "" && vm != "none" {
-		m.virt = vm + " virtual machine"
-	} else if strings.Contains(firstMatch("/proc/cpuinfo", "flags", ""), " hypervisor") {
-		m.virt = "virtual machine"
-	}
-	if c := command(root, "systemd-detect-virt", "--container"); c != "" && c != "none" {
-		m.virt = strings.TrimPrefix(m.virt+", in a "+c+" container", ", ")
-	}
-	m.goVersion = command(root, "go", "env", "GOVERSION")
-	m.ebpf = strings.TrimPrefix(command(root, "go", "list", "-m", "github.com/cilium/ebpf"), "github.com/cilium/ebpf ")
-	m.revision = command(root, "git", "describe", "--always", "--dirty")
-	return m
-}
-
-// firstMatch returns the value of the first "key: value" line of file whose
-// key is key.
-func firstMatch(file, key, fallback string) string {
-	f, err := os.Open(file)
-	if err != nil {
-		return fallback
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return fallback
-}
-
-// command returns the trimmed output of a command, or "" if it failed.
-func command(dir, name string, args ...string) string {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// num formats a figure with about three significant digits.
-func num(v float64) string {
-	switch a := math.Abs(v); {
-	case math.IsNaN(v):
-		return "–"
-	case a >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
-	}
-}
-
-// signed formats a difference with its sign.
-func signed(v float64) string {
-	if v >= 0 {
-		return "+" + num(v)
-	}
-	return num(v)
-}
-
-// integer formats a count with thousands separators.
-func integer(v float64) string {
-	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-// reportWriter renders results, remembering what was missing.
-type reportWriter struct {
-	w   io.Writer
-	r   results
-	err error
-}
-
-func (w *reportWriter) printf(format string, args ...any) {
-	if w.err == nil {
-		_, w.err = fmt.Fprintf(w.w, format, args...)
-	}
-}
-
-// value returns the median of unit in benchmark name, NaN if not reported.
-func (w *reportWriter) value(name, unit string) float64 {
-	v, ok := w.r.get(name, unit)
-	if !ok {
-		return math.NaN()
-	}
-	return v
-}
-
-// cell formats "median ±spread" of unit in benchmark name, scaled by scale,
-// with a sign for differences.
-func (w *reportWriter) cell(name, unit string, scale float64, diff bool) string {
-	v := w.value(name, unit) * scale
-	if math.IsNaN(v) {
-		return "–"
-	}
-	spread, hasSpread := w.r.get(name, "spread-"+unit)
-	spread *= scale
-	d := decimals(v, spread)
-	s := strconv.FormatFloat(v, 'f', d, 64)
-	if diff && v >= 0 {
-		s = "+" + s
-	}
-	if hasSpread {
-		s += " ±" + strconv.FormatFloat(spread, 'f', d, 64)
-	}
-	return s
-}
-
-// percent formats "median ±spread" of a percentage in benchmark name with
-// one decimal: its spread, not its median, sets the precision that means
-// anything.
-func (w *reportWriter) percent(name, unit string) string {
-	v := w.value(name, unit)
-	if math.IsNaN(v) {
-		return "–"
-	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if spread, ok := w.r.get(name, "spread-"+unit); ok {
-		s += " ±" + strconv.FormatFloat(spread, 'f', 1, 64)
-	}
-	return s
-}
-
-// decimals returns how many decimals show a median v and its spread: about
-// three significant digits of v, more if the spread would show as zero, none
-// for the whole numbers the kernel reports (and their halves).
-func decimals(v, spread float64) int {
-	whole := func(x float64) bool { return x == math.Trunc(x) }
-	if (math.Abs(v) >= 1 || v == 0) && whole(2*v) && whole(2*spread) {
-		if whole(v) && whole(spread) {
-			return 0
-		}
-		return 1
-	}
-	d := 0
-	switch a := math.Abs(v); {
-	case a >= 100:
-		d = 0
-	case a >= 10:
-		d = 1
-	case a >= 1:
-		d = 2
-	default:
-		d = 3
-	}
-	for i := 0; i < 2 && spread > 0 && spread < math.Pow(10, -float64(d)); i++ {
-		d++
-	}
-	return d
-}
 
 // Benchmark names as go test prints them, without the GOMAXPROCS suffix.
 const (
@@ -232,13 +46,6 @@ var eventRings = []struct {
 	bytes int
 }{{"4MiB", 4 << 20}, {"1MiB", 1 << 20}}
 
-// goal is one of the issue's goals and whether the run met it.
-type goal struct {
-	what, measured string
-	met            bool
-	known          bool // false: not measured
-}
-
 func render(out io.Writer, r results, m machine, took time.Duration, benchtime string, loadDuration time.Duration) error {
 	w := &reportWriter{w: out, r: r}
 	w.printf("# packet-exporter benchmarks\n\n")
@@ -263,22 +70,7 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	}
 	w.printf("\n")
 
-	goals := w.goals()
-	w.printf("## Goals (issues 6, 5, 13 and 14)\n\n| goal | this run | met |\n|---|---|---|\n")
-	for _, g := range goals {
-		met := "not measured"
-		if g.known {
-			met = map[bool]string{true: "yes", false: "**no**"}[g.met]
-		}
-		w.printf("| %s | %s | %s |\n", g.what, g.measured, met)
-	}
-	if r := w.value(eventsBench, "4MiB-zero-loss-events/s"); !math.IsNaN(r) {
-		// A reference, not a goal: the issue sets no target.
-		w.printf("| event stream (issue 5): records per second without loss, default 4 MiB ring (reference: ~3.9 M/s, METHODS.md) | %s M/s | no target |\n",
-			w.zeroLoss("4MiB"))
-	}
-	w.printf("\n")
-
+	w.goalTable()
 	w.kernel()
 	w.traffic()
 	w.tcp()
@@ -296,196 +88,11 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	return w.err
 }
 
-func (w *reportWriter) goals() []goal {
-	var gs []goal
-	udp := kernelBench + "ipv4-udp-64B"
-	if added := w.value(udp, "xdp-pe-added-ns/pkt"); !math.IsNaN(added) {
-		gs = append(gs, goal{"kernel: packet-exporter within +10 ns of the trivial program (IPv4/UDP 64 B, XDP)",
-			w.cell(udp, "xdp-pe-added-ns/pkt", 1, true) + " ns", added <= 10, true})
-	} else {
-		gs = append(gs, goal{what: "kernel: within +10 ns of trivial"})
-	}
-	worst, worstTotal := math.Inf(1), math.Inf(1)
-	for _, f := range kernelFrames {
-		if x := w.value(originBench+f.name, "origin/pe-added-x"); !math.IsNaN(x) {
-			worst = math.Min(worst, x)
-		}
-		if x := w.value(originBench+f.name, "origin/pe-total-x"); !math.IsNaN(x) {
-			worstTotal = math.Min(worstTotal, x)
-		}
-	}
-	if !math.IsInf(worst, 1) {
-		gs = append(gs, goal{"kernel: at least 100× cheaper than the original design (added cost over trivial, every frame)",
-			fmt.Sprintf("%s× or more (whole run, test loop included: %s× or more)", num(worst), num(worstTotal)), worst >= 100, true})
-	} else {
-		gs = append(gs, goal{what: "kernel: 100× cheaper than the original design"})
-	}
-	if loss := w.value(trafficBench, "pe-loss-vs-trivial-%"); !math.IsNaN(loss) {
-		gs = append(gs, goal{"real traffic: throughput loss against the trivial program ≤ 10 %",
-			w.cell(trafficBench, "pe-loss-vs-trivial-%", 1, false) + " %", loss <= 10, true})
-	} else {
-		gs = append(gs, goal{what: "real traffic: loss ≤ 10 %"})
-	}
-	if loss := w.value(trafficBench, "pe-tcx-loss-vs-trivial-%"); !math.IsNaN(loss) {
-		gs = append(gs, goal{"real traffic, tcx ingress: throughput loss against the trivial tcx program ≤ 10 %",
-			w.cell(trafficBench, "pe-tcx-loss-vs-trivial-%", 1, false) + " %", loss <= 10, true})
-	}
-	if g, ok := w.exactness(); ok {
-		gs = append(gs, g)
-	} else {
-		gs = append(gs, goal{what: "real traffic: counts exact"})
-	}
-	if loss := w.value(tcpBench, "default-loss-%"); !math.IsNaN(loss) {
-		gs = append(gs, goal{"real TCP: the default configuration costs ≤ 5 % of the throughput without a program (aim 2 %)",
-			fmt.Sprintf("%s %% (throughput ratio %s; CPU per Gbit ×%s; counted through %s)", w.percent(tcpBench, "default-loss-%"),
-				w.cell(tcpBench, "default-ratio", 1, false), w.cell(tcpBench, "default-cpu-ratio", 1, false), w.defaultHook()), loss <= 5, true})
-	} else {
-		gs = append(gs, goal{what: "real TCP: the default costs ≤ 5 % of the throughput"})
-	}
-	idle, busy := w.value(loadBench, "idle-cpu-s"), w.value(loadBench, "load-cpu-s")
-	if !math.IsNaN(idle) && !math.IsNaN(busy) {
-		// Independent: the same within 25 % (or 20 ms, the noise of a few
-		// scrapes), whatever the rate.
-		perPacket := (busy - idle) * 1e9 / w.value(loadBench, "load-sent-frames")
-		gs = append(gs, goal{"user space: CPU independent of the packet rate (maximal traffic = idle within 25 % or 20 ms)",
-			fmt.Sprintf("%s s idle, %s s at %s Mpps (%s ns per packet)", num(idle), num(busy),
-				num(w.value(loadBench, "load-pps")/1e6), signed(perPacket)),
-			math.Abs(busy-idle) <= math.Max(0.25*idle, 0.02), true})
-	} else {
-		gs = append(gs, goal{what: "user space: CPU independent of the packet rate"})
-	}
-	if rss := w.value(loadBench, "peak-rss-MiB"); !math.IsNaN(rss) {
-		gs = append(gs, goal{"user space: peak RSS < 50 MiB", num(rss) + " MiB", rss < 50, true})
-	} else {
-		gs = append(gs, goal{what: "user space: peak RSS < 50 MiB"})
-	}
-	if ms := w.value(scrapeBench+"10000-series", "scrape-ms"); !math.IsNaN(ms) {
-		gs = append(gs, goal{"scrape: 10k series under 100 ms", w.cell(scrapeBench+"10000-series", "scrape-ms", 1, false) + " ms", ms < 100, true})
-	} else {
-		gs = append(gs, goal{what: "scrape: 10k series under 100 ms"})
-	}
-	gs = append(gs, w.eventGoals()...)
-	gs = append(gs, w.oneProgramGoals()...)
-	return append(gs, w.dropGoals()...)
-}
-
-// oneProgramGoals are issue 13's: one program for every interface.
-func (w *reportWriter) oneProgramGoals() []goal {
-	var gs []goal
-	udp := kernelBench + "ipv4-udp-64B"
-	xdp, tc := w.value(udp, "xdp-pe-added-ns/pkt"), w.value(udp, "tc-pe-added-ns/pkt")
-	if !math.IsNaN(xdp) && !math.IsNaN(tc) {
-		gs = append(gs, goal{"issue 13, kernel: one program for every interface within +10 ns of the trivial program of its hook (IPv4/UDP 64 B; aim +5)",
-			fmt.Sprintf("XDP %s ns, tc %s ns", w.cell(udp, "xdp-pe-added-ns/pkt", 1, true), w.cell(udp, "tc-pe-added-ns/pkt", 1, true)),
-			xdp <= 10 && tc <= 10, true})
-	}
-	if x, t := w.value(trafficBench, "pe-run-added-ns"), w.value(trafficBench, "pe-tcx-run-added-ns"); !math.IsNaN(x) && !math.IsNaN(t) {
-		measured := fmt.Sprintf("XDP %s ns, tcx %s ns", w.cell(trafficBench, "pe-run-added-ns", 1, true), w.cell(trafficBench, "pe-tcx-run-added-ns", 1, true))
-		if !math.IsNaN(w.value(trafficBench, "perif-tcx-run-added-ns")) {
-			measured += fmt.Sprintf(" (instance per interface, same run: XDP %s ns, tcx %s ns)",
-				w.cell(trafficBench, "perif-run-added-ns", 1, true), w.cell(trafficBench, "perif-tcx-run-added-ns", 1, true))
-		}
-		gs = append(gs, goal{"issue 13, live traffic: program run time within +10 ns of the trivial program of its hook (the kernel's run-time statistics)",
-			measured,
-			x <= 10 && t <= 10, true})
-	}
-	worst, where := math.Inf(-1), ""
-	for _, f := range kernelFrames {
-		for _, hook := range []string{"xdp", "tc"} {
-			if d := w.value(kernelBench+f.name, hook+"-pe-vs-perif-ns/pkt"); d > worst {
-				worst, where = d, hook+", "+f.label
-			}
-		}
-	}
-	if !math.IsInf(worst, -1) {
-		gs = append(gs, goal{"issue 13, kernel: no frame costlier than with an instance per interface by more than 2 ns (both hooks, every frame)",
-			fmt.Sprintf("at most %s ns (%s)", signed(worst), where), worst <= 2, true})
-	}
-	n := startupBench + "1000-interfaces"
-	if ready, cpu := w.value(n, "ready-ms"), w.value(n, "ready-cpu-ms"); !math.IsNaN(ready) && !math.IsNaN(cpu) {
-		measured := fmt.Sprintf("ready after %s ms, %s ms of CPU", w.cell(n, "ready-ms", 1, false), w.cell(n, "ready-cpu-ms", 1, false))
-		if before := w.value(n, "perif-ready-ms"); !math.IsNaN(before) {
-			measured += fmt.Sprintf(" (an instance per interface: %s ms, %s ms of CPU)", num(before), num(w.value(n, "perif-ready-cpu-ms")))
-		}
-		gs = append(gs, goal{"issue 13, start-up: 1000 interfaces ready within 2 s and within 1 s of exporter CPU", measured, ready <= 2000 && cpu <= 1000, true})
-	}
-	one, thousand := w.value(startupBench+"1-interfaces", "programs-loaded"), w.value(n, "programs-loaded")
-	if !math.IsNaN(one) && !math.IsNaN(thousand) {
-		gs = append(gs, goal{"issue 13, start-up: the number of programs loaded does not grow with the interfaces",
-			fmt.Sprintf("%s with 1 interface, %s with 1000 (an instance per interface: %s)", num(one), num(thousand), num(w.value(n, "perif-programs-loaded"))),
-			one == thousand, true})
-	}
-	if ms, cpu := w.value(newIfBench, "new-interface-counted-ms"), w.value(newIfBench, "new-interface-cpu-ms"); !math.IsNaN(ms) && !math.IsNaN(cpu) {
-		gs = append(gs, goal{"issue 13, a new interface: counted within 100 ms of its creation (median), at most 2 ms of exporter CPU each",
-			fmt.Sprintf("%s ms, %s ms of CPU", w.cell(newIfBench, "new-interface-counted-ms", 1, false), num(cpu)), ms <= 100 && cpu <= 2, true})
-	}
-	if cpu := w.value(churnBench, "churn-cpu-%"); !math.IsNaN(cpu) {
-		v := func(unit string) float64 { return w.value(churnBench, unit) }
-		// Threads are shown, not judged: Go keeps the threads it started.
-		ok := cpu < 20 && v("churn-fds-after") <= v("churn-fds-before") &&
-			v("churn-programs-left") == 0 && v("churn-fixed-sent") == v("churn-fixed-counted") &&
-			v("churn-rss-end-MiB") <= v("churn-rss-start-MiB")*1.1+1
-		gs = append(gs, goal{"issue 13, churn: 100 veth pairs created and deleted per second for 60 s: exporter CPU < 20 % of a core, RSS flat, fds back to baseline, nothing left behind, the fixed pair exact (goroutines: TestChurn)",
-			fmt.Sprintf("%s %% CPU over %s pairs; RSS %s → %s MiB; fds %s → %s, threads %s → %s; %s programs while running, %s left; fixed pair %s sent, %s counted",
-				num(cpu), integer(v("churn-pairs")), num(v("churn-rss-start-MiB")), num(v("churn-rss-end-MiB")),
-				num(v("churn-fds-before")), num(v("churn-fds-after")), num(v("churn-threads-before")), num(v("churn-threads-after")),
-				num(v("churn-programs-loaded")), num(v("churn-programs-left")), integer(v("churn-fixed-sent")), integer(v("churn-fixed-counted"))),
-			ok, true})
-	}
-	return gs
-}
-
-// eventGoals are issue 5's: the stream's accounting exact, and the counters
-// exact with the stream on. (Its rate without loss is a reference, not a
-// goal: render prints it after them.)
-func (w *reportWriter) eventGoals() []goal {
-	v := func(unit string) float64 { return w.value(eventsBench, unit) }
-	var gs []goal
-	if windows := v("windows"); !math.IsNaN(windows) {
-		emitted, delivered, lost := v("emitted-events"), v("delivered-events"), v("lost-events")
-		gs = append(gs, goal{"event stream (issue 5): delivered + lost = emitted, exactly, once drained (every window, the exporter's own metrics)",
-			fmt.Sprintf("%s of %s windows exact; %s delivered + %s lost = %s emitted", integer(v("exact-windows")), integer(windows),
-				integer(delivered), integer(lost), integer(emitted)),
-			v("exact-windows") == windows && delivered+lost == emitted && v("invalid-events") == 0, true})
-		gs = append(gs, goal{"event stream (issue 5): packet counters exact with the stream on (frames sent = counted = records emitted, N = 1)",
-			fmt.Sprintf("%s frames sent, %s counted, %s records emitted", integer(v("sent-frames")), integer(v("counted-frames")), integer(emitted)),
-			v("sent-frames") == v("counted-frames") && v("sent-frames") == emitted, true})
-	} else {
-		gs = append(gs, goal{what: "event stream: delivered + lost = emitted"}, goal{what: "event stream: counters exact with the stream on"})
-	}
-	return gs
-}
-
-// exactness checks the real-traffic counts: every round exact, and
-// packet-exporter's count equal to what was sent and to the veth's, through
-// each hook measured.
-func (w *reportWriter) exactness() (goal, bool) {
-	v := func(unit string) float64 { return w.value(trafficBench, unit) }
-	rounds, exact := v("rounds"), v("exact-rounds")
-	if math.IsNaN(v("pe-sent-frames")) || math.IsNaN(rounds) {
-		return goal{}, false
-	}
-	ok := exact == rounds && v("dropped-frames") == 0 && v("sent-frames") == v("veth-rx-frames")
-	measured := fmt.Sprintf("%s of %s rounds exact", integer(exact), integer(rounds))
-	for _, h := range trafficExporters {
-		sent, counted := v(h.setup+"-sent-frames"), v(h.setup+"-counted-frames")
-		if math.IsNaN(sent) {
-			continue
-		}
-		ok = ok && sent == counted && sent == v(h.setup+"-veth-rx-frames") && v(h.setup+"-counted-bytes") == 64*sent
-		measured += fmt.Sprintf("; %s: %s frames sent while packet-exporter counted, %s counted", h.hook, integer(sent), integer(counted))
-	}
-	if l := w.value(loadBench, "load-sent-frames"); !math.IsNaN(l) {
-		ok = ok && l == w.value(loadBench, "load-counted-frames") && l == w.value(loadBench, "load-veth-rx-frames")
-	}
-	return goal{"real traffic: counts exact (frames sent = counted by packet-exporter = the veth's counters)", measured, ok, true}, true
-}
-
 // trafficExporters are the packet-exporter set-ups of the real-traffic
 // benchmark, as its metrics name them, with the hook they count through.
-var trafficExporters = []struct{ setup, hook, trivial string }{
-	{"pe", "XDP native", "trivial"},
-	{"pe-tcx", "tcx ingress", "trivial-tcx"},
+var trafficExporters = []struct{ setup, hook string }{
+	{"pe", "XDP native"},
+	{"pe-tcx", "tcx ingress"},
 }
 
 func (w *reportWriter) kernel() {
@@ -866,23 +473,6 @@ func (w *reportWriter) startup() {
 		w.cell(newIfBench, "new-interface-counted-ms", 1, false), num(w.value(newIfBench, "new-interface-cpu-ms")))
 	w.printf("*Churn* (`BenchmarkChurn`): an exporter counting every interface of a namespace where 10 veth pairs are created\n")
 	w.printf("and the previous 10 deleted every 100 ms, while UDP traffic flows on a fixed pair; see the goal row above.\n\n")
-}
-
-// dropGoals are the goals of issue 14's drop counter.
-func (w *reportWriter) dropGoals() []goal {
-	d := w.value(dropsBench, "drops-on-minus-off-run-ns")
-	if math.IsNaN(d) {
-		return nil
-	}
-	rounds, exact := w.value(dropsBench, "drop-rounds"), w.value(dropsBench, "drop-exact-rounds")
-	return []goal{
-		{"issue 14: the counting program's run time unchanged with drops.enabled (within ±2 ns, live tcx, side by side)",
-			fmt.Sprintf("%s ns (off %s ns, on %s ns per run)", w.cell(dropsBench, "drops-on-minus-off-run-ns", 1, true),
-				w.cell(dropsBench, "drops-off-run-ns", 1, false), w.cell(dropsBench, "drops-on-run-ns", 1, false)),
-			math.Abs(d) <= 2, true},
-		{"issue 14: drops counted = frames dropped, at the highest drop rate this machine produces",
-			fmt.Sprintf("%s of %s rounds exact", num(exact), num(rounds)), exact == rounds && rounds > 0, true},
-	}
 }
 
 func (w *reportWriter) drops() {

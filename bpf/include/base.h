@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Minimal definitions for packet-exporter's BPF programs: fixed-width types, the
- * parts of the kernel's UAPI context structs the programs read, section and map
- * macros, and the few helpers used. Kept here rather than taken from system
- * headers so the generated objects do not depend on the build host's headers.
+ * Minimal definitions for every BPF program of the repository, packet-exporter's
+ * and the benchmark's (bench/progs/bench.h includes this file): fixed-width
+ * types, the parts of the kernel's UAPI context structs the programs read,
+ * section and map macros, and the helpers called, each declared here once.
+ * Kept here rather than taken from system headers so the generated objects do
+ * not depend on the build host's headers.
  */
 #ifndef PE_BASE_H
 #define PE_BASE_H
@@ -25,13 +27,20 @@ typedef __INT32_TYPE__ __s32;
 #define bpf_ntohs(x) __builtin_bswap16(x)
 #define bpf_htons(x) __builtin_bswap16(x)
 
-/* Map types and verdicts (include/uapi/linux/bpf.h). */
+/* Map types, flags and verdicts (include/uapi/linux/bpf.h). */
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
+#define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
+#define BPF_MAP_TYPE_PERCPU_HASH 5
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_RINGBUF 27
+#define BPF_ANY 0
+#define BPF_NOEXIST 1
+#define BPF_F_CURRENT_CPU 0xffffffffULL
 #define BPF_RB_NO_WAKEUP 1
+#define XDP_DROP 1
 #define XDP_PASS 2
+#define XDP_TX 3
 #define TCX_NEXT (-1)
 
 /* Context of XDP programs: UAPI struct xdp_md. */
@@ -78,12 +87,19 @@ struct __sk_buff {
 	__u32 gso_segs;
 };
 
-/* Helpers, by their fixed UAPI numbers. */
+/*
+ * Helpers, by their fixed UAPI numbers (enum bpf_func_id): every one a program
+ * of the repository calls. A helper a program does not call leaves nothing in
+ * its object.
+ */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25;
 static long (*bpf_skb_pull_data)(struct __sk_buff *skb, __u32 len) = (void *)39;
-static __u64 (*bpf_xdp_get_buff_len)(struct xdp_md *xdp_md) = (void *)188;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
 static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *)131;
 static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)132;
+static __u64 (*bpf_xdp_get_buff_len)(struct xdp_md *xdp_md) = (void *)188;
 
 #endif /* PE_BASE_H */

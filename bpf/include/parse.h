@@ -25,18 +25,20 @@ enum pe_direction {
  * lower case, which user space reads from the object's BTF (enum
  * pe_transport), and every frame of another protocol counts as OTHER.
  */
-#define PE_TRANSPORTS(X)                    \
-	X(TCP, PE_IPPROTO_TCP, 20, 1)       \
-	X(UDP, PE_IPPROTO_UDP, 8, 1)        \
-	X(ICMP, PE_IPPROTO_ICMP, 8, 0)      \
-	X(ICMPV6, PE_IPPROTO_ICMPV6, 4, 0)  \
+#define PE_TRANSPORTS(X)                   \
+	X(TCP, PE_IPPROTO_TCP, 20, 1)      \
+	X(UDP, PE_IPPROTO_UDP, 8, 1)       \
+	X(ICMP, PE_IPPROTO_ICMP, 8, 0)     \
+	X(ICMPV6, PE_IPPROTO_ICMPV6, 4, 0) \
 	X(SCTP, PE_IPPROTO_SCTP, 12, 1)
 
 /* Transport offsets inside a network type's block of classes. */
 enum pe_transport {
+/* clang-format off: the expansion ends in a comma clang-format cannot see */
 #define PE_TRANSPORT_ENUM(name, proto, hlen, ports) PE_TRANSPORT_##name,
 	PE_TRANSPORTS(PE_TRANSPORT_ENUM)
 #undef PE_TRANSPORT_ENUM
+	/* clang-format on */
 	PE_TRANSPORT_OTHER,
 	PE_TRANSPORT_COUNT,
 };
@@ -48,10 +50,10 @@ enum pe_transport {
  * names an anomaly after its enumerator (PE_ANOMALY_TOO_DEEP: too_deep).
  */
 enum pe_entry {
-	PE_CLASS_IPV4 = 0,                      /* + enum pe_transport */
-	PE_CLASS_IPV6 = PE_TRANSPORT_COUNT,     /* + enum pe_transport */
-	PE_CLASS_ARP = 2 * PE_TRANSPORT_COUNT,  /* network.type arp, transport none */
-	PE_CLASS_OTHER,                         /* network.type other, transport none */
+	PE_CLASS_IPV4 = 0,                     /* + enum pe_transport */
+	PE_CLASS_IPV6 = PE_TRANSPORT_COUNT,    /* + enum pe_transport */
+	PE_CLASS_ARP = 2 * PE_TRANSPORT_COUNT, /* network.type arp, transport none */
+	PE_CLASS_OTHER,                        /* network.type other, transport none */
 	PE_CLASS_COUNT,
 	/* Anomalies: counted in addition to the frame's class. */
 	PE_ANOMALY_NONE = 0,
@@ -184,8 +186,8 @@ static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *
 		out->hdr_len = (__u32)((void *)l4 - data) + 8;
 }
 
-static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end,
-					  struct pe_parsed *out, const int want)
+static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end, struct pe_parsed *out,
+					  const int want)
 {
 	out->class = PE_CLASS_IPV4 + PE_TRANSPORT_OTHER;
 	if ((void *)(ip + PE_IPV4_HLEN) > data_end) {
@@ -214,8 +216,8 @@ static __always_inline void pe_parse_ipv4(__u8 *ip, void *data, void *data_end,
 
 static __always_inline int pe_is_ipv6_ext(__u8 next)
 {
-	return next == PE_IPPROTO_HOPOPTS || next == PE_IPPROTO_ROUTING ||
-	       next == PE_IPPROTO_DSTOPTS || next == PE_IPPROTO_FRAGMENT || next == PE_IPPROTO_AH;
+	return next == PE_IPPROTO_HOPOPTS || next == PE_IPPROTO_ROUTING || next == PE_IPPROTO_DSTOPTS ||
+	       next == PE_IPPROTO_FRAGMENT || next == PE_IPPROTO_AH;
 }
 
 /*
@@ -291,9 +293,8 @@ enum pe_hook_kind {
 	PE_HOOK_TC,
 };
 
-static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hook, __u8 *ip,
-					  void *data, void *data_end, struct pe_parsed *out,
-					  const int want)
+static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hook, __u8 *ip, void *data,
+					  void *data_end, struct pe_parsed *out, const int want)
 {
 	out->class = PE_CLASS_IPV6 + PE_TRANSPORT_OTHER;
 	if ((void *)(ip + PE_IPV6_HLEN) > data_end) {
@@ -340,9 +341,8 @@ static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hoo
  * has already taken out of the frame into the socket buffer's metadata: they
  * count against PE_MAX_VLAN_TAGS, so a frame parses the same on every hook.
  */
-static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data,
-				     void *data_end, struct pe_parsed *out, const int want,
-				     __u32 outer_tags)
+static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
+				     struct pe_parsed *out, const int want, __u32 outer_tags)
 {
 	__u8 *pos = data;
 
