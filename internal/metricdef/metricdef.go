@@ -1,19 +1,25 @@
-// Package metricdef defines every metric packet-exporter exports, once: name,
-// instrument kind, unit, description and the attributes every series of it
-// carries. The instruments are created from these definitions, and a test
-// checks that the README's metric tables say the same. They are the product's
-// public contract: extend them, never rename or reshape them.
+// Package metricdef defines every metric packet-exporter exports, from one
+// declaration: metadata.yaml, in the OpenTelemetry Collector's format (name,
+// whether it is on by default, instrument kind, unit, description and the
+// attributes every series of it carries). The instruments are created from
+// these definitions, and a test checks that the README's metric tables say
+// the same. They are the product's public contract: extend them, never
+// rename or reshape them.
 package metricdef
 
 import (
+	"cmp"
+	_ "embed"
 	"fmt"
+	"slices"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.yaml.in/yaml/v3"
 )
 
 // ScopeName is the instrumentation scope of every metric.
-const ScopeName = "github.com/packet-exporter/packet-exporter"
+var ScopeName = metadata.ScopeName
 
 // Kind is the kind of instrument a metric is.
 type Kind int
@@ -59,6 +65,9 @@ type Definition struct {
 	// Buckets are a histogram's explicit bucket boundaries, when an
 	// instrument records it.
 	Buckets []float64
+	// Enabled tells whether the metric is exported unless the
+	// configuration switches it off (metrics.<name>.enabled).
+	Enabled bool
 }
 
 // Attribute keys.
@@ -83,94 +92,190 @@ const (
 	InterfaceMaster    = attribute.Key("packet_exporter.interface.master")
 )
 
-// The traffic series' attributes.
-var traffic = []attribute.Key{Interface, Direction, NetworkType, Transport}
-
 // The metrics.
 var (
-	Packets = Definition{Name: "packet_exporter.network.packets", Unit: "{packet}", Attributes: traffic,
-		Description: "Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport."}
-	Bytes = Definition{Name: "packet_exporter.network.io", Unit: "By", Attributes: traffic,
-		Description: "Bytes of the frames seen, Ethernet header included, as counted by ip -s link."}
-	PacketSize = Definition{Name: "packet_exporter.network.packet.size", Kind: Histogram, Unit: "By",
-		Attributes:  []attribute.Key{Interface, Direction},
-		Description: "Sizes of the frames counted (bytes, Ethernet header included), aggregated in the kernel: its count equals packet_exporter.network.packets of the interface and direction."}
-	Drops = Definition{Name: "packet_exporter.network.drops", Unit: "{packet}",
-		Attributes:  []attribute.Key{ErrorType, NetworkType, Transport},
-		Description: "Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport."}
-	DeviceDropped = Definition{Name: "system.network.packet.dropped", Unit: "{packet}",
-		Attributes:  []attribute.Key{Interface, Direction},
-		Description: "Packets the network device dropped, as the kernel counts them for it (ip -s link), by counted interface and direction."}
-	DeviceErrors = Definition{Name: "system.network.errors", Unit: "{error}",
-		Attributes:  []attribute.Key{Interface, Direction},
-		Description: "Errors of the network device, as the kernel counts them for it (ip -s link), by counted interface and direction."}
-	InterfaceInfo = Definition{Name: "packet_exporter.interface.info", Kind: Gauge,
-		Attributes:  []attribute.Key{Interface, InterfaceKind},
-		Description: "Always 1 for each counted interface; the attributes tell its kind, master and the workload behind it."}
-	Unresolved = Definition{Name: "packet_exporter.attribution.unresolved", Kind: Gauge, Unit: "{interface}",
-		Attributes:  []attribute.Key{ErrorType},
-		Description: "Counted veths whose peer's network namespace is not fully attributed, by reason (error.type)."}
-	FlowPackets = Definition{Name: "packet_exporter.flow.packets", Unit: "{packet}",
-		Attributes:  []attribute.Key{Interface, Direction, Transport, SourceAddress, DestinationAddress},
-		Description: "Packets per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."}
-	FlowBytes = Definition{Name: "packet_exporter.flow.io", Unit: "By",
-		Attributes:  []attribute.Key{Interface, Direction, Transport, SourceAddress, DestinationAddress},
-		Description: "Bytes per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1."}
-	EventsEmitted = Definition{Name: "packet_exporter.events.emitted", Unit: "{event}",
-		Description: "Event records the kernel programs tried to write, after sampling: delivered + lost = emitted."}
-	EventsLost = Definition{Name: "packet_exporter.events.lost", Unit: "{event}",
-		Description: "Event records the ring buffer had no room for."}
-	EventsDelivered = Definition{Name: "packet_exporter.events.delivered", Unit: "{event}",
-		Description: "Event records read from the ring buffer."}
-	EventsInvalid = Definition{Name: "packet_exporter.events.invalid", Unit: "{event}",
-		Description: "Event records read that did not decode (should stay 0)."}
-	FlowsActive = Definition{Name: "packet_exporter.flows.active", Kind: Gauge, Unit: "{flow}",
-		Description: "Flows reported, at most flows.max_series."}
-	Attached = Definition{Name: "packet_exporter.interface.attached", Kind: Gauge, Unit: "{program}",
-		Attributes:  []attribute.Key{Interface, Direction, Hook},
-		Description: "Programs attached, by interface, direction, hook (xdp, tcx or tc) and XDP mode."}
-	AttachFailures = Definition{Name: "packet_exporter.attach.failures", Unit: "{failure}",
-		Attributes:  []attribute.Key{Interface, Direction, Hook, ErrorType},
-		Description: "Failed attachments, by interface, direction, hook and reason."}
-	ParseErrors = Definition{Name: "packet_exporter.network.parse_errors", Unit: "{packet}",
-		Attributes:  []attribute.Key{Interface, Direction, ErrorType},
-		Description: "Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed)."}
-	Skipped = Definition{Name: "packet_exporter.interface.skipped", Kind: Gauge, Unit: "{interface}",
-		Attributes:  []attribute.Key{Interface, ErrorType},
-		Description: "Interfaces the configuration selects that are not counted, by reason."}
-	Resyncs = Definition{Name: "packet_exporter.netlink.resyncs", Unit: "{resync}",
-		Description: "Times netlink link updates were lost and the interfaces were listed again."}
-	ReadDuration = Definition{Name: "packet_exporter.kernel.read.duration", Kind: Histogram, Float: true, Unit: "s",
-		Description: "Duration of one read of the kernel counters, per collection.",
-		Buckets:     []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25}}
-	ProgramRuns = Definition{Name: "packet_exporter.program.runs", Unit: "{run}",
-		Attributes:  []attribute.Key{Interface, Direction, Hook},
-		Description: "Runs of the program on each interface and direction since it was attached, counted by the program (reported only while the kernel collects BPF statistics)."}
-	ProgramTime = Definition{Name: "packet_exporter.program.run_time", Float: true, Unit: "s",
-		Attributes:  []attribute.Key{Interface, Direction, Hook},
-		Description: "Time spent in the program on each interface and direction, measured by the program while the kernel collects BPF statistics."}
-	CountErrors = Definition{Name: "packet_exporter.kernel.count_errors", Unit: "{packet}",
-		Attributes:  []attribute.Key{ErrorType},
-		Description: "Frames the kernel programs could not count, and drops the drop counter could not (drops_table_full)."}
-	ReadErrors = Definition{Name: "packet_exporter.kernel.read_errors", Unit: "{error}",
-		Description: "Failed reads of the kernel maps or of the devices' statistics during collection."}
-	OTLPExports = Definition{Name: "packet_exporter.otlp.exports", Unit: "{export}",
-		Attributes:  []attribute.Key{Outcome},
-		Description: "OTLP exports by outcome (success, failure) and, for failures, error.type."}
-	BuildInfo = Definition{Name: "packet_exporter.build.info", Kind: Gauge,
-		Attributes:  []attribute.Key{Version, Revision, GoVersion},
-		Description: "Always 1; the attributes describe the running binary."}
-	Features = Definition{Name: "packet_exporter.kernel.features", Kind: Gauge,
-		Attributes:  []attribute.Key{Feature},
-		Description: "Kernel features found at start-up, by feature: 1 available, 0 missing."}
+	Packets         = lookup("packet_exporter.network.packets")
+	Bytes           = lookup("packet_exporter.network.io")
+	PacketSize      = lookup("packet_exporter.network.packet.size")
+	Drops           = lookup("packet_exporter.network.drops")
+	DeviceDropped   = lookup("system.network.packet.dropped")
+	DeviceErrors    = lookup("system.network.errors")
+	InterfaceInfo   = lookup("packet_exporter.interface.info")
+	Unresolved      = lookup("packet_exporter.attribution.unresolved")
+	FlowPackets     = lookup("packet_exporter.flow.packets")
+	FlowBytes       = lookup("packet_exporter.flow.io")
+	EventsEmitted   = lookup("packet_exporter.events.emitted")
+	EventsLost      = lookup("packet_exporter.events.lost")
+	EventsDelivered = lookup("packet_exporter.events.delivered")
+	EventsInvalid   = lookup("packet_exporter.events.invalid")
+	FlowsActive     = lookup("packet_exporter.flows.active")
+	Attached        = lookup("packet_exporter.interface.attached")
+	AttachFailures  = lookup("packet_exporter.attach.failures")
+	ParseErrors     = lookup("packet_exporter.network.parse_errors")
+	Skipped         = lookup("packet_exporter.interface.skipped")
+	Resyncs         = lookup("packet_exporter.netlink.resyncs")
+	ReadDuration    = lookup("packet_exporter.kernel.read.duration")
+	ProgramRuns     = lookup("packet_exporter.program.runs")
+	ProgramTime     = lookup("packet_exporter.program.run_time")
+	CountErrors     = lookup("packet_exporter.kernel.count_errors")
+	ReadErrors      = lookup("packet_exporter.kernel.read_errors")
+	OTLPExports     = lookup("packet_exporter.otlp.exports")
+	BuildInfo       = lookup("packet_exporter.build.info")
+	Features        = lookup("packet_exporter.kernel.features")
 )
 
-// All lists every metric.
-var All = []*Definition{
-	&Packets, &Bytes, &PacketSize, &Drops, &DeviceDropped, &DeviceErrors, &InterfaceInfo, &Unresolved,
-	&FlowPackets, &FlowBytes, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive,
-	&Attached, &AttachFailures, &ParseErrors, &Skipped, &Resyncs, &ReadDuration, &ProgramRuns, &ProgramTime,
-	&CountErrors, &ReadErrors, &OTLPExports, &BuildInfo, &Features,
+// All lists every metric of metadata.yaml, in its order.
+var All = func() []*Definition {
+	all := make([]*Definition, len(metadata.order))
+	for i, name := range metadata.order {
+		all[i] = metadata.definitions[name]
+	}
+	return all
+}()
+
+// ByName returns the definition of the metric named name.
+func ByName(name string) (*Definition, bool) {
+	d, ok := metadata.definitions[name]
+	return d, ok
+}
+
+// lookup returns a copy of the definition of the metric named name; a name
+// metadata.yaml does not declare is a programming error.
+func lookup(name string) Definition {
+	d, ok := ByName(name)
+	if !ok {
+		panic("metricdef: " + name + " is not in metadata.yaml")
+	}
+	return *d
+}
+
+//go:embed metadata.yaml
+var metadataYAML []byte
+
+// metadata is metadata.yaml, read once.
+var metadata = mustParse(metadataYAML)
+
+// parsed is what the package takes of metadata.yaml.
+type parsed struct {
+	ScopeName   string
+	definitions map[string]*Definition
+	order       []string        // metric names in the file's order
+	keys        map[string]bool // the attribute keys declared
+}
+
+// The parts of the Collector's metadata.yaml format that the definitions
+// take (mdatagen's schema; the other keys are the Collector's).
+type (
+	metadataFile struct {
+		ScopeName  string                       `yaml:"scope_name"`
+		Attributes map[string]metadataAttribute `yaml:"attributes"`
+		Metrics    yaml.Node                    `yaml:"metrics"`
+	}
+	metadataAttribute struct {
+		NameOverride     string `yaml:"name_override"`
+		RequirementLevel string `yaml:"requirement_level"`
+	}
+	metadataMetric struct {
+		Enabled     bool            `yaml:"enabled"`
+		Description string          `yaml:"description"`
+		Unit        *string         `yaml:"unit"`
+		Sum         *metadataValues `yaml:"sum"`
+		Gauge       *metadataValues `yaml:"gauge"`
+		Histogram   *metadataValues `yaml:"histogram"`
+		Attributes  []string        `yaml:"attributes"`
+	}
+	metadataValues struct {
+		ValueType       string    `yaml:"value_type"`
+		Monotonic       bool      `yaml:"monotonic"`
+		BucketSizes     []float64 `yaml:"bucket_boundaries"`
+		AggregationKind string    `yaml:"aggregation_temporality"`
+	}
+)
+
+func mustParse(data []byte) parsed {
+	p, err := parse(data)
+	if err != nil {
+		panic("metricdef: metadata.yaml: " + err.Error())
+	}
+	return p
+}
+
+// parse reads the definitions of a metadata.yaml.
+func parse(data []byte) (parsed, error) {
+	var f metadataFile
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return parsed{}, err
+	}
+	p := parsed{ScopeName: f.ScopeName, definitions: map[string]*Definition{}, keys: map[string]bool{}}
+	for ref, a := range f.Attributes {
+		p.keys[cmp.Or(a.NameOverride, ref)] = true
+	}
+	if f.Metrics.Kind != yaml.MappingNode {
+		return parsed{}, fmt.Errorf("metrics: not a mapping")
+	}
+	for i := 0; i+1 < len(f.Metrics.Content); i += 2 {
+		name := f.Metrics.Content[i].Value
+		var m metadataMetric
+		if err := f.Metrics.Content[i+1].Decode(&m); err != nil {
+			return parsed{}, fmt.Errorf("%s: %w", name, err)
+		}
+		d, err := m.definition(name, f.Attributes)
+		if err != nil {
+			return parsed{}, fmt.Errorf("%s: %w", name, err)
+		}
+		if _, dup := p.definitions[name]; dup {
+			return parsed{}, fmt.Errorf("%s: declared twice", name)
+		}
+		p.definitions[name] = d
+		p.order = append(p.order, name)
+	}
+	return p, nil
+}
+
+// definition turns one metric's entry into its definition.
+func (m metadataMetric) definition(name string, attributes map[string]metadataAttribute) (*Definition, error) {
+	d := &Definition{Name: name, Description: m.Description, Enabled: m.Enabled}
+	var values *metadataValues
+	switch {
+	case m.Sum != nil && m.Gauge == nil && m.Histogram == nil:
+		d.Kind, values = Counter, m.Sum
+		if !m.Sum.Monotonic || m.Sum.AggregationKind != "cumulative" {
+			return nil, fmt.Errorf("a sum must be monotonic and cumulative")
+		}
+	case m.Gauge != nil && m.Sum == nil && m.Histogram == nil:
+		d.Kind, values = Gauge, m.Gauge
+	case m.Histogram != nil && m.Sum == nil && m.Gauge == nil:
+		d.Kind, values = Histogram, m.Histogram
+		d.Buckets = m.Histogram.BucketSizes
+	default:
+		return nil, fmt.Errorf("exactly one of sum, gauge and histogram")
+	}
+	switch values.ValueType {
+	case "int":
+	case "double":
+		d.Float = true
+	default:
+		return nil, fmt.Errorf("value_type %q, not int or double", values.ValueType)
+	}
+	if m.Unit == nil || m.Description == "" {
+		return nil, fmt.Errorf("a unit and a description are required")
+	}
+	d.Unit = *m.Unit
+	for _, ref := range m.Attributes {
+		a, ok := attributes[ref]
+		if !ok {
+			return nil, fmt.Errorf("attribute %s is not declared", ref)
+		}
+		if a.RequirementLevel == "conditionally_required" {
+			continue // on some series only
+		}
+		key := cmp.Or(a.NameOverride, ref)
+		if slices.Contains(d.Attributes, attribute.Key(key)) {
+			return nil, fmt.Errorf("attribute %s listed twice", key)
+		}
+		d.Attributes = append(d.Attributes, attribute.Key(key))
+	}
+	return d, nil
 }
 
 // check returns an error when d is not of kind k with float values float.

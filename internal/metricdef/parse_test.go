@@ -1,0 +1,95 @@
+package metricdef
+
+import (
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// TestAttributeKeysDeclared checks that every attribute key the code uses
+// is declared in metadata.yaml.
+func TestAttributeKeysDeclared(t *testing.T) {
+	for _, key := range []attribute.Key{Interface, Direction, NetworkType, Transport, ErrorType, Hook, Mode, Feature,
+		Version, Revision, GoVersion, Outcome, SourceAddress, DestinationAddress, SourcePort, DestinationPort,
+		InterfaceKind, InterfaceMaster} {
+		if !metadata.keys[string(key)] {
+			t.Errorf("attribute %s is not declared in metadata.yaml", key)
+		}
+	}
+}
+
+// TestNamedDefinitions checks that each named definition is All's entry of
+// its name.
+func TestNamedDefinitions(t *testing.T) {
+	named := []Definition{Packets, Bytes, PacketSize, Drops, DeviceDropped, DeviceErrors, InterfaceInfo, Unresolved,
+		FlowPackets, FlowBytes, EventsEmitted, EventsLost, EventsDelivered, EventsInvalid, FlowsActive, Attached,
+		AttachFailures, ParseErrors, Skipped, Resyncs, ReadDuration, ProgramRuns, ProgramTime, CountErrors,
+		ReadErrors, OTLPExports, BuildInfo, Features}
+	if len(named) != len(All) {
+		t.Errorf("%d named definitions, %d in metadata.yaml", len(named), len(All))
+	}
+	for _, d := range named {
+		if all, ok := ByName(d.Name); !ok || all.Description != d.Description || all.Kind != d.Kind {
+			t.Errorf("%s: %+v, All has %+v", d.Name, d, all)
+		}
+	}
+}
+
+// TestParse checks what a metadata.yaml entry becomes, and that entries the
+// definitions cannot take are refused with the metric's name.
+func TestParse(t *testing.T) {
+	const attributes = `
+attributes:
+  a: {description: x, type: string}
+  b: {description: x, type: string, requirement_level: conditionally_required}
+  c: {description: x, type: string, name_override: a}
+metrics:
+`
+	for _, tc := range []struct {
+		name, metric string
+		want         Definition
+		err          string
+	}{
+		{name: "sum", metric: `m: {enabled: true, description: d, unit: By, sum: {value_type: int, monotonic: true, aggregation_temporality: cumulative}, attributes: [a, b]}`,
+			want: Definition{Name: "m", Kind: Counter, Unit: "By", Description: "d", Attributes: []attribute.Key{"a"}, Enabled: true}},
+		{name: "gauge off", metric: `m: {enabled: false, description: d, unit: "", gauge: {value_type: double}}`,
+			want: Definition{Name: "m", Kind: Gauge, Float: true, Description: "d"}},
+		{name: "histogram", metric: `m: {enabled: true, description: d, unit: s, histogram: {value_type: double, bucket_boundaries: [1, 2]}}`,
+			want: Definition{Name: "m", Kind: Histogram, Float: true, Unit: "s", Description: "d", Buckets: []float64{1, 2}, Enabled: true}},
+		{name: "no unit", metric: `m: {enabled: true, description: d, gauge: {value_type: int}}`, err: "m: a unit"},
+		{name: "two kinds", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, sum: {value_type: int}}`, err: "m: exactly one"},
+		{name: "delta sum", metric: `m: {enabled: true, description: d, unit: "", sum: {value_type: int, monotonic: true, aggregation_temporality: delta}}`, err: "m: a sum"},
+		{name: "value type", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: string}}`, err: `m: value_type "string"`},
+		{name: "undeclared attribute", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [z]}`, err: "m: attribute z is not declared"},
+		{name: "attribute twice", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [a, c]}`, err: "m: attribute a listed twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := parse([]byte(attributes + "  " + tc.metric + "\n"))
+			if tc.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+					t.Fatalf("error %v, want one starting %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.definitions["m"]
+			if got.Name != tc.want.Name || got.Kind != tc.want.Kind || got.Float != tc.want.Float || got.Unit != tc.want.Unit ||
+				got.Description != tc.want.Description || got.Enabled != tc.want.Enabled ||
+				strings.Join(keys(got.Attributes), ",") != strings.Join(keys(tc.want.Attributes), ",") ||
+				len(got.Buckets) != len(tc.want.Buckets) {
+				t.Errorf("got %+v, want %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
+func keys(attrs []attribute.Key) []string {
+	out := make([]string, len(attrs))
+	for i, a := range attrs {
+		out[i] = string(a)
+	}
+	return out
+}
