@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -63,6 +64,13 @@ type collector interface {
 	register(meter metric.Meter) (observe, []metric.Observable, error)
 }
 
+// registered is a collector in the receiver's list, under its name: the
+// collector attribute of packet_exporter.collector.duration.
+type registered struct {
+	name string
+	collector
+}
+
 // observe observes one collection of a collector's instruments. Its error is
 // a failed read of the collector's source; each one is counted in
 // packet_exporter.kernel.read_errors.
@@ -81,25 +89,30 @@ func instrumentErrors(errs ...error) error {
 // that observes them. The callback may run concurrently for several readers.
 func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.Registration, error) {
 	health := &healthCollector{att: r.att, build: build}
-	observes := make([]observe, 0, len(r.collectors)+1)
+	collectors := append([]registered{{"health", health}}, r.collectors...)
+	observes := make([]observe, len(collectors))
 	var observables []metric.Observable
-	for _, c := range append([]collector{health}, r.collectors...) {
+	for i, c := range collectors {
 		obs, instruments, err := c.register(meter)
 		if err != nil {
 			return nil, err
 		}
-		observes = append(observes, obs)
+		observes[i] = obs
 		observables = append(observables, instruments...)
+		health.names = append(health.names, c.name)
 	}
 	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		var errs []error
-		for _, obs := range observes {
+		took := make([]time.Duration, len(observes))
+		for i, obs := range observes {
+			start := time.Now()
 			if err := obs(ctx, o); err != nil {
 				health.readFailed(err)
 				errs = append(errs, err)
 			}
+			took[i] = time.Since(start)
 		}
-		health.observeReadErrors(o)
+		health.observeCollection(o, took)
 		return errors.Join(errs...)
 	}, observables...)
 }

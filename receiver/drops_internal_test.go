@@ -74,7 +74,7 @@ func TestDropsUnavailable(t *testing.T) {
 // waitDropsStarted waits until r's drop counter has started or failed to.
 func waitDropsStarted(r *Receiver) {
 	for _, c := range r.collectors {
-		if d, ok := c.(*dropsCollector); ok {
+		if d, ok := c.collector.(*dropsCollector); ok {
 			<-d.tried
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -23,13 +24,18 @@ type healthCollector struct {
 	att   *attacher
 	build BuildInfo
 
+	// names are the registration's collectors, in the order of its
+	// callback (this one first).
+	names []string
+
 	buildInfo, features, attached, skipped metric.Int64ObservableGauge
 	failures, resyncs, readErrors          metric.Int64ObservableCounter
+	duration                               metric.Float64ObservableGauge
 	readFailures                           atomic.Int64
 }
 
 func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	var errs [7]error
+	var errs [8]error
 	c.buildInfo, errs[0] = metricdef.BuildInfo.Int64Gauge(meter)
 	c.features, errs[1] = metricdef.Features.Int64Gauge(meter)
 	c.attached, errs[2] = metricdef.Attached.Int64Gauge(meter)
@@ -37,6 +43,7 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 	c.failures, errs[4] = metricdef.AttachFailures.Int64Counter(meter)
 	c.resyncs, errs[5] = metricdef.Resyncs.Int64Counter(meter)
 	c.readErrors, errs[6] = metricdef.ReadErrors.Int64Counter(meter)
+	c.duration, errs[7] = metricdef.CollectorDuration.Float64Gauge(meter)
 	if err := instrumentErrors(errs[:]...); err != nil {
 		return nil, nil, err
 	}
@@ -57,7 +64,7 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		c.observeAttachments(o)
 		return nil
-	}, []metric.Observable{c.buildInfo, c.features, c.attached, c.skipped, c.failures, c.resyncs, c.readErrors}, nil
+	}, []metric.Observable{c.buildInfo, c.features, c.attached, c.skipped, c.failures, c.resyncs, c.readErrors, c.duration}, nil
 }
 
 // observeAttachments observes the state of the attachments: programs
@@ -91,8 +98,12 @@ func (c *healthCollector) readFailed(err error) {
 	c.readFailures.Add(n)
 }
 
-// observeReadErrors observes the failed reads counted so far, after the
-// other collectors observed.
-func (c *healthCollector) observeReadErrors(o metric.Observer) {
+// observeCollection observes, once every collector has observed, the
+// failed reads counted so far and how long each collector took, in the
+// order of names.
+func (c *healthCollector) observeCollection(o metric.Observer, took []time.Duration) {
 	o.ObserveInt64(c.readErrors, c.readFailures.Load())
+	for i, d := range took {
+		o.ObserveFloat64(c.duration, d.Seconds(), metric.WithAttributes(metricdef.Collector.String(c.names[i])))
+	}
 }

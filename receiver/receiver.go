@@ -24,7 +24,7 @@ type Receiver struct {
 	att *attacher
 	// collectors observe in each collection, in this order; a health
 	// collector per RegisterMetrics comes first.
-	collectors []collector
+	collectors []registered
 	traffic    *trafficCollector
 	// runners have work of their own beside collections: they start with
 	// Start and stop with Close, in this order and in reverse.
@@ -100,12 +100,12 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
 	r := &Receiver{att: att, traffic: newTrafficCollector(att, reader, maps)}
 	attribution := newAttributionCollector(att)
-	r.collectors = []collector{attribution, r.traffic}
+	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
 		// First: it starts beside the interfaces and is never waited for.
 		drops := newDropsCollector(att, o.netns, log)
-		r.collectors = append(r.collectors, drops)
+		r.collectors = append(r.collectors, registered{"drops", drops})
 		r.runners = append([]runner{drops}, r.runners...)
 	}
 	if cfg.Events.Enabled {
@@ -114,10 +114,10 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 			att.close()
 			return nil, err
 		}
-		r.collectors = append(r.collectors, events)
+		r.collectors = append(r.collectors, registered{"events", events})
 		r.runners = append(r.runners, events)
 	}
-	r.collectors = append(r.collectors, &deviceCollector{att: att, nl: nl})
+	r.collectors = append(r.collectors, registered{"devices", &deviceCollector{att: att, nl: nl}})
 	if cfg.Attribution.Enabled {
 		r.runners = append(r.runners, attribution)
 	}

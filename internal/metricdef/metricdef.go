@@ -90,38 +90,40 @@ const (
 	DestinationPort    = attribute.Key("destination.port")
 	InterfaceKind      = attribute.Key("packet_exporter.interface.kind")
 	InterfaceMaster    = attribute.Key("packet_exporter.interface.master")
+	Collector          = attribute.Key("collector")
 )
 
 // The metrics.
 var (
-	Packets         = lookup("packet_exporter.network.packets")
-	Bytes           = lookup("packet_exporter.network.io")
-	PacketSize      = lookup("packet_exporter.network.packet.size")
-	Drops           = lookup("packet_exporter.network.drops")
-	DeviceDropped   = lookup("system.network.packet.dropped")
-	DeviceErrors    = lookup("system.network.errors")
-	InterfaceInfo   = lookup("packet_exporter.interface.info")
-	Unresolved      = lookup("packet_exporter.attribution.unresolved")
-	FlowPackets     = lookup("packet_exporter.flow.packets")
-	FlowBytes       = lookup("packet_exporter.flow.io")
-	EventsEmitted   = lookup("packet_exporter.events.emitted")
-	EventsLost      = lookup("packet_exporter.events.lost")
-	EventsDelivered = lookup("packet_exporter.events.delivered")
-	EventsInvalid   = lookup("packet_exporter.events.invalid")
-	FlowsActive     = lookup("packet_exporter.flows.active")
-	Attached        = lookup("packet_exporter.interface.attached")
-	AttachFailures  = lookup("packet_exporter.attach.failures")
-	ParseErrors     = lookup("packet_exporter.network.parse_errors")
-	Skipped         = lookup("packet_exporter.interface.skipped")
-	Resyncs         = lookup("packet_exporter.netlink.resyncs")
-	ReadDuration    = lookup("packet_exporter.kernel.read.duration")
-	ProgramRuns     = lookup("packet_exporter.program.runs")
-	ProgramTime     = lookup("packet_exporter.program.run_time")
-	CountErrors     = lookup("packet_exporter.kernel.count_errors")
-	ReadErrors      = lookup("packet_exporter.kernel.read_errors")
-	OTLPExports     = lookup("packet_exporter.otlp.exports")
-	BuildInfo       = lookup("packet_exporter.build.info")
-	Features        = lookup("packet_exporter.kernel.features")
+	Packets           = lookup("packet_exporter.network.packets")
+	Bytes             = lookup("packet_exporter.network.io")
+	PacketSize        = lookup("packet_exporter.network.packet.size")
+	Drops             = lookup("packet_exporter.network.drops")
+	DeviceDropped     = lookup("system.network.packet.dropped")
+	DeviceErrors      = lookup("system.network.errors")
+	InterfaceInfo     = lookup("packet_exporter.interface.info")
+	Unresolved        = lookup("packet_exporter.attribution.unresolved")
+	FlowPackets       = lookup("packet_exporter.flow.packets")
+	FlowBytes         = lookup("packet_exporter.flow.io")
+	EventsEmitted     = lookup("packet_exporter.events.emitted")
+	EventsLost        = lookup("packet_exporter.events.lost")
+	EventsDelivered   = lookup("packet_exporter.events.delivered")
+	EventsInvalid     = lookup("packet_exporter.events.invalid")
+	FlowsActive       = lookup("packet_exporter.flows.active")
+	Attached          = lookup("packet_exporter.interface.attached")
+	AttachFailures    = lookup("packet_exporter.attach.failures")
+	ParseErrors       = lookup("packet_exporter.network.parse_errors")
+	Skipped           = lookup("packet_exporter.interface.skipped")
+	Resyncs           = lookup("packet_exporter.netlink.resyncs")
+	ReadDuration      = lookup("packet_exporter.kernel.read.duration")
+	ProgramRuns       = lookup("packet_exporter.program.runs")
+	ProgramTime       = lookup("packet_exporter.program.run_time")
+	CountErrors       = lookup("packet_exporter.kernel.count_errors")
+	ReadErrors        = lookup("packet_exporter.kernel.read_errors")
+	OTLPExports       = lookup("packet_exporter.otlp.exports")
+	BuildInfo         = lookup("packet_exporter.build.info")
+	Features          = lookup("packet_exporter.kernel.features")
+	CollectorDuration = lookup("packet_exporter.collector.duration")
 )
 
 // All lists every metric of metadata.yaml, in its order.
@@ -308,6 +310,14 @@ func (d *Definition) Int64Gauge(meter metric.Meter) (metric.Int64ObservableGauge
 		return nil, err
 	}
 	return meter.Int64ObservableGauge(d.Name, metric.WithUnit(d.Unit), metric.WithDescription(d.Description))
+}
+
+// Float64Gauge creates d, a float64 gauge, as an observable gauge of meter.
+func (d *Definition) Float64Gauge(meter metric.Meter) (metric.Float64ObservableGauge, error) {
+	if err := d.check(Gauge, true); err != nil {
+		return nil, err
+	}
+	return meter.Float64ObservableGauge(d.Name, metric.WithUnit(d.Unit), metric.WithDescription(d.Description))
 }
 
 // Float64Histogram creates d, a float64 histogram, as a histogram of meter

@@ -104,6 +104,8 @@ func prometheusName(t *testing.T, d *metricdef.Definition) string {
 			instrument, err = d.Float64Counter(meter)
 		case d.Kind == metricdef.Counter:
 			instrument, err = d.Int64Counter(meter)
+		case d.Float:
+			instrument, err = d.Float64Gauge(meter)
 		default:
 			instrument, err = d.Int64Gauge(meter)
 		}

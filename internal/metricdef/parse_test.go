@@ -12,7 +12,7 @@ import (
 func TestAttributeKeysDeclared(t *testing.T) {
 	for _, key := range []attribute.Key{Interface, Direction, NetworkType, Transport, ErrorType, Hook, Mode, Feature,
 		Version, Revision, GoVersion, Outcome, SourceAddress, DestinationAddress, SourcePort, DestinationPort,
-		InterfaceKind, InterfaceMaster} {
+		InterfaceKind, InterfaceMaster, Collector} {
 		if !metadata.keys[string(key)] {
 			t.Errorf("attribute %s is not declared in metadata.yaml", key)
 		}
@@ -25,7 +25,7 @@ func TestNamedDefinitions(t *testing.T) {
 	named := []Definition{Packets, Bytes, PacketSize, Drops, DeviceDropped, DeviceErrors, InterfaceInfo, Unresolved,
 		FlowPackets, FlowBytes, EventsEmitted, EventsLost, EventsDelivered, EventsInvalid, FlowsActive, Attached,
 		AttachFailures, ParseErrors, Skipped, Resyncs, ReadDuration, ProgramRuns, ProgramTime, CountErrors,
-		ReadErrors, OTLPExports, BuildInfo, Features}
+		ReadErrors, OTLPExports, BuildInfo, Features, CollectorDuration}
 	if len(named) != len(All) {
 		t.Errorf("%d named definitions, %d in metadata.yaml", len(named), len(All))
 	}
