@@ -44,6 +44,10 @@ type Options struct {
 	// metrics no instrument can express (the packet-size histogram); delta
 	// tells the temporality that reader wants.
 	Producer func(delta bool) sdkmetric.Producer
+	// Disabled names the instruments whose measurements every reader drops
+	// (metrics switched off in the configuration); a producer leaves its
+	// own out.
+	Disabled []string
 }
 
 // Provider is the MeterProvider with its readers.
@@ -81,6 +85,10 @@ func New(opts Options) (*Provider, error) {
 		sdkmetric.WithResource(res),
 		sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter),
 		sdkmetric.WithCardinalityLimit(opts.CardinalityLimit),
+	}
+	for _, name := range opts.Disabled {
+		providerOpts = append(providerOpts, sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Name: name}, sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}})))
 	}
 	if opts.Prometheus {
 		p.Registry = prometheus.NewRegistry()

@@ -64,3 +64,33 @@ func TestManualReader(t *testing.T) {
 		t.Errorf("collected %v, want c and %s", found, producedScope)
 	}
 }
+
+// A disabled instrument is in no collection; the others are.
+func TestDisabled(t *testing.T) {
+	p, err := New(Options{Version: "test", CardinalityLimit: 10, Manual: true, Disabled: []string{"off"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(context.Background())
+	meter := p.Meter("test")
+	for _, name := range []string{"off", "on"} {
+		counter, err := meter.Int64Counter(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counter.Add(context.Background(), 1)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := p.Manual.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			names = append(names, m.Name)
+		}
+	}
+	if len(names) != 1 || names[0] != "on" {
+		t.Errorf("collected %v, want only on", names)
+	}
+}
