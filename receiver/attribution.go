@@ -134,21 +134,16 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 }
 
 func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	info, err := metricdef.InterfaceInfo.Int64Gauge(meter)
-	if err != nil {
-		return nil, nil, instrumentErrors(err)
-	}
+	create := instruments{meter: meter}
+	info := create.gauge(metricdef.InterfaceInfo)
 	if !c.att.cfg.Attribution.Enabled {
-		return func(_ context.Context, o metric.Observer) error {
+		return create.done(func(_ context.Context, o metric.Observer) error {
 			c.observeInfo(o, info)
 			return nil
-		}, []metric.Observable{info}, nil
+		})
 	}
-	unresolved, err := metricdef.Unresolved.Int64Gauge(meter)
-	if err != nil {
-		return nil, nil, instrumentErrors(err)
-	}
-	return func(_ context.Context, o metric.Observer) error {
+	unresolved := create.gauge(metricdef.Unresolved)
+	return create.done(func(_ context.Context, o metric.Observer) error {
 		c.observeInfo(o, info)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -156,7 +151,7 @@ func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.O
 			o.ObserveInt64(unresolved, c.unresolved[reason], unresolvedAttrs[reason])
 		}
 		return nil
-	}, []metric.Observable{info, unresolved}, nil
+	})
 }
 
 // observeInfo observes the info series of every counted interface.

@@ -76,12 +76,64 @@ type registered struct {
 // packet_exporter.kernel.read_errors.
 type observe func(ctx context.Context, o metric.Observer) error
 
-// instrumentErrors wraps the errors of creating a collector's instruments.
-func instrumentErrors(errs ...error) error {
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("create instruments: %w", err)
+// instruments creates a collector's instruments on one meter from their
+// definitions, and keeps the observable ones for its registration and the
+// errors for done.
+type instruments struct {
+	meter       metric.Meter
+	observables []metric.Observable
+	errs        []error
+}
+
+func (i *instruments) add(o metric.Observable, err error) {
+	i.errs = append(i.errs, err)
+	if err == nil {
+		i.observables = append(i.observables, o)
 	}
-	return nil
+}
+
+// counter creates the int64 counter d.
+func (i *instruments) counter(d metricdef.Definition) metric.Int64ObservableCounter {
+	c, err := d.Int64Counter(i.meter)
+	i.add(c, err)
+	return c
+}
+
+// floatCounter creates the float64 counter d.
+func (i *instruments) floatCounter(d metricdef.Definition) metric.Float64ObservableCounter {
+	c, err := d.Float64Counter(i.meter)
+	i.add(c, err)
+	return c
+}
+
+// gauge creates the int64 gauge d.
+func (i *instruments) gauge(d metricdef.Definition) metric.Int64ObservableGauge {
+	g, err := d.Int64Gauge(i.meter)
+	i.add(g, err)
+	return g
+}
+
+// floatGauge creates the float64 gauge d.
+func (i *instruments) floatGauge(d metricdef.Definition) metric.Float64ObservableGauge {
+	g, err := d.Float64Gauge(i.meter)
+	i.add(g, err)
+	return g
+}
+
+// histogram creates the float64 histogram d, which is recorded, not observed.
+func (i *instruments) histogram(d metricdef.Definition) metric.Float64Histogram {
+	h, err := d.Float64Histogram(i.meter)
+	i.errs = append(i.errs, err)
+	return h
+}
+
+// done returns the registration of observe and the instruments created, or
+// the errors of creating them.
+func (i *instruments) done(observe observe) (observe, []metric.Observable, error) {
+	if err := errors.Join(i.errs...); err != nil {
+		return nil, nil, fmt.Errorf("create instruments: %w", err)
+	}
+	return observe, i.observables, nil
 }
 
 // RegisterMetrics creates the receiver's instruments on meter, each

@@ -27,14 +27,12 @@ type deviceCollector struct {
 }
 
 func (c *deviceCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	dropped, droppedErr := metricdef.DeviceDropped.Int64Counter(meter)
-	errs, errsErr := metricdef.DeviceErrors.Int64Counter(meter)
-	if err := instrumentErrors(droppedErr, errsErr); err != nil {
-		return nil, nil, err
-	}
-	return func(_ context.Context, o metric.Observer) error {
+	create := instruments{meter: meter}
+	dropped := create.counter(metricdef.DeviceDropped)
+	errs := create.counter(metricdef.DeviceErrors)
+	return create.done(func(_ context.Context, o metric.Observer) error {
 		return c.observe(o, dropped, errs)
-	}, []metric.Observable{dropped, errs}, nil
+	})
 }
 
 // readDeviceCounters returns the counters of every interface of the

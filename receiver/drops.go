@@ -137,18 +137,13 @@ var (
 )
 
 func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	var errs [3]error
-	var drops, countErrors metric.Int64ObservableCounter
-	var features metric.Int64ObservableGauge
-	drops, errs[0] = metricdef.Drops.Int64Counter(meter)
-	countErrors, errs[1] = metricdef.CountErrors.Int64Counter(meter)
-	features, errs[2] = metricdef.Features.Int64Gauge(meter)
-	if err := instrumentErrors(errs[:]...); err != nil {
-		return nil, nil, err
-	}
-	return func(_ context.Context, o metric.Observer) error {
+	create := instruments{meter: meter}
+	drops := create.counter(metricdef.Drops)
+	countErrors := create.counter(metricdef.CountErrors)
+	features := create.gauge(metricdef.Features)
+	return create.done(func(_ context.Context, o metric.Observer) error {
 		return c.observe(o, drops, countErrors, features)
-	}, []metric.Observable{drops, countErrors, features}, nil
+	})
 }
 
 // observe observes the feature drop_reasons (1 once the drop counter

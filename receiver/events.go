@@ -85,25 +85,20 @@ func (c *eventsCollector) start(context.Context, *sync.WaitGroup) { c.pipeline.s
 func (c *eventsCollector) close() error { return c.pipeline.close() }
 
 func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	var emitted, lost, delivered, invalid, flowPackets, flowBytes metric.Int64ObservableCounter
-	var active metric.Int64ObservableGauge
-	var errs [7]error
-	emitted, errs[0] = metricdef.EventsEmitted.Int64Counter(meter)
-	lost, errs[1] = metricdef.EventsLost.Int64Counter(meter)
-	delivered, errs[2] = metricdef.EventsDelivered.Int64Counter(meter)
-	invalid, errs[3] = metricdef.EventsInvalid.Int64Counter(meter)
-	flowPackets, errs[4] = metricdef.FlowPackets.Int64Counter(meter)
-	flowBytes, errs[5] = metricdef.FlowBytes.Int64Counter(meter)
-	active, errs[6] = metricdef.FlowsActive.Int64Gauge(meter)
-	if err := instrumentErrors(errs[:]...); err != nil {
-		return nil, nil, err
-	}
-	observables := []metric.Observable{emitted, lost, delivered, invalid}
+	create := instruments{meter: meter}
+	emitted := create.counter(metricdef.EventsEmitted)
+	lost := create.counter(metricdef.EventsLost)
+	delivered := create.counter(metricdef.EventsDelivered)
+	invalid := create.counter(metricdef.EventsInvalid)
 	p := c.pipeline
+	var flowPackets, flowBytes metric.Int64ObservableCounter
+	var active metric.Int64ObservableGauge
 	if p.flows {
-		observables = append(observables, flowPackets, flowBytes, active)
+		flowPackets = create.counter(metricdef.FlowPackets)
+		flowBytes = create.counter(metricdef.FlowBytes)
+		active = create.gauge(metricdef.FlowsActive)
 	}
-	return func(_ context.Context, o metric.Observer) error {
+	return create.done(func(_ context.Context, o metric.Observer) error {
 		stats, err := c.stats.Stats()
 		if err != nil {
 			return err
@@ -125,7 +120,7 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		o.ObserveInt64(active, p.limit.used.Load())
 		return nil
-	}, observables, nil
+	})
 }
 
 func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer) (*pipeline, error) {

@@ -35,18 +35,15 @@ type healthCollector struct {
 }
 
 func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	var errs [8]error
-	c.buildInfo, errs[0] = metricdef.BuildInfo.Int64Gauge(meter)
-	c.features, errs[1] = metricdef.Features.Int64Gauge(meter)
-	c.attached, errs[2] = metricdef.Attached.Int64Gauge(meter)
-	c.skipped, errs[3] = metricdef.Skipped.Int64Gauge(meter)
-	c.failures, errs[4] = metricdef.AttachFailures.Int64Counter(meter)
-	c.resyncs, errs[5] = metricdef.Resyncs.Int64Counter(meter)
-	c.readErrors, errs[6] = metricdef.ReadErrors.Int64Counter(meter)
-	c.duration, errs[7] = metricdef.CollectorDuration.Float64Gauge(meter)
-	if err := instrumentErrors(errs[:]...); err != nil {
-		return nil, nil, err
-	}
+	create := instruments{meter: meter}
+	c.buildInfo = create.gauge(metricdef.BuildInfo)
+	c.features = create.gauge(metricdef.Features)
+	c.attached = create.gauge(metricdef.Attached)
+	c.skipped = create.gauge(metricdef.Skipped)
+	c.failures = create.counter(metricdef.AttachFailures)
+	c.resyncs = create.counter(metricdef.Resyncs)
+	c.readErrors = create.counter(metricdef.ReadErrors)
+	c.duration = create.floatGauge(metricdef.CollectorDuration)
 	buildAttrs := metric.WithAttributes(metricdef.Version.String(c.build.Version),
 		metricdef.Revision.String(c.build.Revision), metricdef.GoVersion.String(runtime.Version()))
 	featureAttrs := make([]metric.ObserveOption, len(c.att.features))
@@ -57,14 +54,14 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 			featureValues[i] = 1
 		}
 	}
-	return func(_ context.Context, o metric.Observer) error {
+	return create.done(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(c.buildInfo, 1, buildAttrs)
 		for i := range featureAttrs {
 			o.ObserveInt64(c.features, featureValues[i], featureAttrs[i])
 		}
 		c.observeAttachments(o)
 		return nil
-	}, []metric.Observable{c.buildInfo, c.features, c.attached, c.skipped, c.failures, c.resyncs, c.readErrors, c.duration}, nil
+	})
 }
 
 // observeAttachments observes the state of the attachments: programs

@@ -45,19 +45,17 @@ var (
 )
 
 func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	var i trafficInstruments
-	var errs [7]error
-	i.packets, errs[0] = metricdef.Packets.Int64Counter(meter)
-	i.bytes, errs[1] = metricdef.Bytes.Int64Counter(meter)
-	i.parseErrors, errs[2] = metricdef.ParseErrors.Int64Counter(meter)
-	i.countErrors, errs[3] = metricdef.CountErrors.Int64Counter(meter)
-	i.programRuns, errs[4] = metricdef.ProgramRuns.Int64Counter(meter)
-	i.programTime, errs[5] = metricdef.ProgramTime.Float64Counter(meter)
-	i.readDuration, errs[6] = metricdef.ReadDuration.Float64Histogram(meter)
-	if err := instrumentErrors(errs[:]...); err != nil {
-		return nil, nil, err
+	create := instruments{meter: meter}
+	i := trafficInstruments{
+		packets:      create.counter(metricdef.Packets),
+		bytes:        create.counter(metricdef.Bytes),
+		parseErrors:  create.counter(metricdef.ParseErrors),
+		countErrors:  create.counter(metricdef.CountErrors),
+		programRuns:  create.counter(metricdef.ProgramRuns),
+		programTime:  create.floatCounter(metricdef.ProgramTime),
+		readDuration: create.histogram(metricdef.ReadDuration),
 	}
-	return func(ctx context.Context, o metric.Observer) error {
+	return create.done(func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()
 		err := c.observeCounters(o, &i)
 		i.readDuration.Record(ctx, time.Since(start).Seconds())
@@ -67,7 +65,7 @@ func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Obser
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 		}
 		return errors.Join(err, statsErr)
-	}, []metric.Observable{i.packets, i.bytes, i.parseErrors, i.countErrors, i.programRuns, i.programTime}, nil
+	})
 }
 
 // observeCounters reads the counters map once, observes every non-zero
