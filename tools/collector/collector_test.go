@@ -38,7 +38,7 @@ var (
 
 // Bounds of the waits.
 const (
-	buildTimeout   = 8 * time.Minute  // cold: about 1.5 min on 2 cores
+	buildTimeout   = 15 * time.Minute // ocb, cold: about 3 min on 2 cores
 	commandTimeout = time.Minute      // validate, components
 	readyTimeout   = 30 * time.Second // the collector's endpoints answer
 	exportTimeout  = 20 * time.Second // the OTLP export call
