@@ -198,13 +198,13 @@ func TestDeriveManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"bpf/counter_bpfel.o", "config/default.yaml", "receiver/metrics.go", "otelcol/packetexporterreceiver/factory.go",
+	for _, f := range []string{"bpf/counter_bpfel.o", "config/default.yaml", "receiver/traffic.go", "otelcol/packetexporterreceiver/factory.go",
 		"e2e/internal/jsonfileexporter/exporter.go", "e2e/go.mod", "go.sum"} {
 		if !slices.Contains(files, filepath.Join(root, f)) {
 			t.Errorf("%s is not part of the key", f)
 		}
 	}
-	for _, f := range []string{"cmd/packet-exporter/main.go", "e2e/internal/harness/build.go", "receiver/metrics_test.go"} {
+	for _, f := range []string{"cmd/packet-exporter/main.go", "e2e/internal/harness/build.go", "receiver/collector_test.go"} {
 		if slices.Contains(files, filepath.Join(root, f)) {
 			t.Errorf("%s is part of the key; the collector does not build it", f)
 		}
