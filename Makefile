@@ -9,11 +9,13 @@
 #                        then test-otelcol, test-e2e, test-deploy, test-collector and test-kernels
 #   make test-otelcol    the OpenTelemetry Collector receiver component (module
 #                        otelcol/packetexporterreceiver/; root)
-#   make test-e2e        end-to-end tests (module e2e/): OTLP to a real collector, a collector
-#                        built with ocb from deploy/otelcol, the live view in chromium (root)
+#   make test-e2e        end-to-end tests (module e2e/): OTLP to the collector built with ocb
+#                        from deploy/otelcol, that collector counting traffic, the live view
+#                        in chromium (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
-#   make test-collector  otel-collector.yaml validated and run by a real collector (module tools/collector/)
+#   make test-collector  otel-collector.yaml validated and run by the collector of deploy/otelcol
+#                        reduced to that file's components (module tools/collector/)
 #   make bench           the benchmark suite (root, ~19 min): writes BENCHMARKS.md
 #   make bench-smoke     every benchmark once at a small size (root, CI): writes nothing
 #   make fuzz            every Go fuzz target for FUZZTIME each (make test runs their seeds)
@@ -91,12 +93,14 @@ endif
 test-otelcol:
 	cd otelcol/packetexporterreceiver && $(GO) test -race -count=1 ./...
 
-# e2e/ is its own module (it builds an OpenTelemetry Collector, whose
+# e2e/ is its own module (its jsonfile exporter is a collector component, whose
 # dependencies stay out of the product's go.mod) and uses the product through
 # a replace directive: after changing the product's go.mod, run
 # `cd e2e && go mod tidy`, or the go command stops with "updates to go.mod needed".
-# A cold build of the collector distribution (deploy/otelcol) takes about 5 minutes
-# on 2 vCPUs, hence the timeout; it is cached under the user cache directory.
+# Every collector of the repository is built with ocb from deploy/otelcol/manifest.yaml
+# by internal/otelcolbuild; ocb is pinned by deploy/otelcol/go.mod. A cold build of
+# e2e's (the distribution plus the jsonfile exporter) takes about 5 minutes on
+# 2 vCPUs, hence the timeout; it is cached under the user cache directory.
 # Files the tests leave for a person (the live view's screenshots) are kept
 # under E2E_ARTIFACTS; the test log gives each path.
 test-e2e:
@@ -110,13 +114,15 @@ test-e2e:
 test-deploy:
 	cd deploy && $(GO) test -count=1 ./...
 
-# tools/collector/ is its own module so that the contrib prometheus exporter
-# stays out of the product's go.mod; it uses the product (for
-# internal/testexporter) through a replace directive, with the same `go mod
-# tidy` rule as e2e/. It builds a collector with otel-collector.yaml's
-# components, validates that file and runs it on free loopback ports. No root needed.
+# tools/collector/ is its own module so that its test dependencies (OTLP
+# protobufs, gRPC) stay out of the product's go.mod; it uses the product (for
+# internal/testexporter and internal/otelcolbuild) through a replace
+# directive, with the same `go mod tidy` rule as e2e/. It builds the collector
+# of deploy/otelcol/manifest.yaml reduced to otel-collector.yaml's components
+# (cold about 3 minutes on 2 vCPUs, then cached like e2e's), validates that
+# file and runs it on free loopback ports. No root needed.
 test-collector:
-	cd tools/collector && $(GO) test -count=1 ./...
+	cd tools/collector && $(GO) test -count=1 -timeout 20m ./...
 
 # Each package of KERNEL_TEST_PACKAGES is compiled here (CGO_ENABLED=0 go test
 # -c) and run as root under each kernel of KERNELS, one QEMU VM per package and

@@ -1,17 +1,22 @@
 package deploy
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
 // scraperKeys are the packetexporter receiver's own keys; its other keys are
@@ -138,4 +143,59 @@ func TestOtelcolDaemonSet(t *testing.T) {
 		find[*corev1.ServiceAccount](t, objs, pod.ServiceAccountName)
 	}
 	find[*corev1.Namespace](t, objs, "packet-exporter")
+}
+
+// TestOtelcolManifest: the builder manifest decodes strictly (an unknown key
+// fails: extend otelcolbuild.Manifest) and, built from the repository root as
+// the README runs ocb, builds the packetexporter receiver from this checkout:
+// its replaces, resolved from dist.output_path, point at the directories of
+// the receiver's module and the product's. The collector every test builds
+// is this manifest's (internal/otelcolbuild); make test-e2e builds and runs
+// it.
+func TestOtelcolManifest(t *testing.T) {
+	shipped := readRepoFile(t, filepath.FromSlash(otelcolbuild.ShippedManifest))
+	orig, err := otelcolbuild.ParseManifest(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := otelcolbuild.Derive(shipped, repoRoot, otelcolbuild.Variant{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.Manifest
+	if !slices.Equal(m.Receivers, orig.Receivers) || !slices.Equal(m.Processors, orig.Processors) ||
+		!slices.Equal(m.Exporters, orig.Exporters) || !slices.Equal(m.Providers, orig.Providers) {
+		t.Errorf("components differ from the manifest's:\n%+v\nshipped:\n%+v", m, orig)
+	}
+	if m.Dist.Module != orig.Dist.Module || m.Dist.Name != orig.Dist.Name {
+		t.Errorf("dist %+v, shipped %+v", m.Dist, orig.Dist)
+	}
+	want := map[string]string{
+		testexporter.ModulePath:     repoRoot,
+		otelcolbuild.ReceiverModule: repoPath("otelcol", "packetexporterreceiver"),
+	}
+	got := map[string]string{}
+	for _, r := range m.Replaces {
+		mod, dir, _ := strings.Cut(r, " => ")
+		got[mod] = dir
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("replaces %q, want %v", m.Replaces, want)
+	}
+}
+
+// TestOtelcolBuilderVersion: the ocb version the README and the shipped
+// manifest tell users to install is the one the tests build collectors with
+// (pinned by otelcol/go.mod).
+func TestOtelcolBuilderVersion(t *testing.T) {
+	pinned, err := otelcolbuild.BuilderVersion(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "go install " + otelcolbuild.BuilderModule + "@" + pinned
+	for _, f := range []string{"README.md", otelcolbuild.ShippedManifest} {
+		if b := readRepoFile(t, filepath.FromSlash(f)); !strings.Contains(string(b), want) {
+			t.Errorf("%s does not say %q", f, want)
+		}
+	}
 }

@@ -59,7 +59,8 @@ func binaries(t *testing.T) harness.Binaries {
 		if bins.err != nil {
 			return
 		}
-		fmt.Fprintf(os.Stderr, "e2e: built packet-exporter and testcollector in %v\n", bins.b.Took.Round(time.Second))
+		fmt.Fprintf(os.Stderr, "e2e: packet-exporter built and the collector ready in %v\n", bins.b.Took.Round(time.Second))
+		logDistribution(bins.b.Collector)
 		if ok, msg := harness.OTLPSupported(bins.b.Exporter, t.TempDir()); !ok {
 			bins.err = fmt.Errorf("packet-exporter --check-config rejects a configuration with an otlp section "+
 				"(OTLP export not supported by this build?): %s", msg)
@@ -88,7 +89,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := newPairEnv(t)
 	e.bins = binaries(t)
-	e.col = harness.NewCollector(t, e.a, e.bins.Collector)
+	e.col = harness.NewCollector(t, e.a, e.bins.Collector.Binary)
 	return e
 }
 

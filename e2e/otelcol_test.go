@@ -18,6 +18,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
@@ -28,41 +29,29 @@ const (
 	distDaemonSet = "deploy/otelcol/daemonset.yaml"
 )
 
-// dist holds the collector built from the shipped builder manifest, built (or
-// found in the cache) once per test binary by the first test that needs it.
-var dist struct {
-	once sync.Once
-	d    harness.Distribution
-	err  error
-}
-
-// distribution returns the collector built with ocb from the shipped
-// manifest plus the jsonfile exporter (see harness.BuildDistribution). It
-// skips the test without root (fails it under CI=true).
-func distribution(t *testing.T) harness.Distribution {
+// distribution returns the collector the tests run, built with ocb from the
+// shipped manifest plus the jsonfile exporter (harness.Otelcol), and logs
+// how it was had. It skips the test without root (fails it under CI=true).
+func distribution(t *testing.T) otelcolbuild.Distribution {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "ip")
-	dist.once.Do(func() {
-		root, err := testexporter.RepoRoot()
-		if err != nil {
-			dist.err = err
-			return
-		}
-		dist.d, dist.err = harness.BuildDistribution(root)
-		if dist.err != nil {
-			return
-		}
-		how := "built with ocb"
-		if dist.d.Cached {
-			how = "found in the cache"
-		}
-		fmt.Fprintf(os.Stderr, "e2e: collector distribution %s %s in %v\n", dist.d.Key, how, dist.d.Took.Round(100*time.Millisecond))
-	})
-	if dist.err != nil {
-		t.Fatal(dist.err)
+	d, err := harness.Otelcol.Build()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return dist.d
+	logDistribution(d)
+	return d
+}
+
+// distributionLogged makes logDistribution log once per test binary.
+var distributionLogged sync.Once
+
+// logDistribution logs, once, how the collector was had and how long it took.
+func logDistribution(d otelcolbuild.Distribution) {
+	distributionLogged.Do(func() {
+		fmt.Fprintf(os.Stderr, "e2e: collector distribution %s %s in %v\n", d.Key, d.How(), d.Took.Round(100*time.Millisecond))
+	})
 }
 
 // repoFile reads a file of the repository.

@@ -34,15 +34,21 @@ func RepoRoot() (string, error) {
 // declaresRootModule reports whether the go.mod file at path declares
 // ModulePath.
 func declaresRootModule(path string) bool {
+	mod, err := ModulePathOf(path)
+	return err == nil && mod == ModulePath
+}
+
+// ModulePathOf returns the module path that the go.mod file at path declares.
+func ModulePathOf(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return false
+		return "", fmt.Errorf("module path: %w", err)
 	}
 	for line := range strings.Lines(string(b)) {
 		line, _, _ = strings.Cut(line, "//")
 		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
-			return strings.Trim(f[1], "\"`") == ModulePath
+			return strings.Trim(f[1], "\"`"), nil
 		}
 	}
-	return false
+	return "", fmt.Errorf("module path: %s declares no module", path)
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
@@ -37,7 +38,7 @@ var (
 
 // Bounds of the waits.
 const (
-	buildTimeout   = 8 * time.Minute  // cold: about 1.5 min on 2 cores
+	buildTimeout   = 15 * time.Minute // ocb, cold: about 3 min on 2 cores
 	commandTimeout = time.Minute      // validate, components
 	readyTimeout   = 30 * time.Second // the collector's endpoints answer
 	exportTimeout  = 20 * time.Second // the OTLP export call
@@ -54,16 +55,18 @@ const (
 	counterValue   = 4217
 )
 
-// pecollector is the collector under test, built once per test binary by the
-// first test that needs it, with the go command's defaults (the settings `go
-// test` compiled this module's packages with, so that the build cache serves
-// what they share).
-var pecollector = &testexporter.Program{
-	Name: "pecollector",
-	Dir:  "tools/collector",
-	Command: func(out string) (env, args []string, err error) {
-		return nil, []string{"build", "-o", out, "./cmd/pecollector"}, nil
-	},
+// otelcol is the collector under test: the distribution of
+// deploy/otelcol/manifest.yaml reduced to the components otel-collector.yaml
+// uses, at the manifest's versions, built with ocb by the repository's
+// collector build helper once per test binary (by the first test that needs
+// it), or found in its cache.
+var otelcol = &otelcolbuild.Collector{
+	Variant: otelcolbuild.Variant{Keep: []string{
+		"go.opentelemetry.io/collector/receiver/otlpreceiver",
+		"go.opentelemetry.io/collector/processor/batchprocessor",
+		"go.opentelemetry.io/collector/exporter/debugexporter",
+		"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter",
+	}},
 	Timeout: buildTimeout,
 }
 
@@ -75,21 +78,21 @@ func TestMain(m *testing.M) {
 // combined output.
 func runCommand(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	bin := pecollector.Path(t) // before the command's timeout starts
+	bin := otelcol.Path(t) // before the command's timeout starts
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = testexporter.Environ() // as Start runs it
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
-		t.Fatalf("pecollector %s did not finish within %v:\n%s", strings.Join(args, " "), commandTimeout, out)
+		t.Fatalf("collector %s did not finish within %v:\n%s", strings.Join(args, " "), commandTimeout, out)
 	}
 	return string(out), err
 }
 
 func TestValidateRepoConfig(t *testing.T) {
 	if out, err := runCommand(t, "validate", "--config", repoConfig); err != nil {
-		t.Fatalf("pecollector validate --config %s: %v\n%s", repoConfig, err, out)
+		t.Fatalf("collector validate --config %s: %v\n%s", repoConfig, err, out)
 	}
 }
 
@@ -116,14 +119,14 @@ func TestValidateRejectsUnknownOption(t *testing.T) {
 func TestComponents(t *testing.T) {
 	out, err := runCommand(t, "components")
 	if err != nil {
-		t.Fatalf("pecollector components: %v\n%s", err, out)
+		t.Fatalf("collector components: %v\n%s", err, out)
 	}
 	type named []struct{ Name string }
 	var c struct {
 		Receivers, Processors, Exporters, Connectors, Extensions named
 	}
 	if err := yaml.Unmarshal([]byte(out), &c); err != nil {
-		t.Fatalf("pecollector components: %v\n%s", err, out)
+		t.Fatalf("collector components: %v\n%s", err, out)
 	}
 	names := func(n named) []string {
 		var s []string
@@ -154,7 +157,7 @@ func TestComponents(t *testing.T) {
 // listen addresses moved to free loopback ports, sends it one OTLP/gRPC
 // metrics export and reads the counter back from the prometheus exporter.
 func TestRunRepoConfig(t *testing.T) {
-	bin := pecollector.Path(t)
+	bin := otelcol.Path(t)
 	ports := freePorts(t, 3)
 	otlpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
 	promAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))

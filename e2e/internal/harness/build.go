@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
 
@@ -16,36 +17,34 @@ import (
 // with (-X main.version); it is its service.version resource attribute.
 const ExporterVersion = testexporter.Version
 
-// collectorProgram is the test collector, built with the go command's
-// defaults, the settings `go test` compiled this module's packages with, so
-// that the build cache serves the packages they share.
-var collectorProgram = &testexporter.Program{
-	Name: "testcollector",
-	Dir:  "e2e",
-	Command: func(out string) (env, args []string, err error) {
-		return nil, []string{"build", "-o", out, "./cmd/testcollector"}, nil
-	},
+// Otelcol is the collector the tests run: the distribution users build
+// from deploy/otelcol/manifest.yaml, plus this module's jsonfile exporter, so
+// that a test reads back what the collector received (see
+// internal/otelcolbuild). It is built once per test binary by the first test
+// that needs it, or found in the cache.
+var Otelcol = &otelcolbuild.Collector{
+	Variant: otelcolbuild.Variant{Module: "e2e", Exporters: []string{"internal/jsonfileexporter"}},
 }
 
 // Binaries are the programs under test.
 type Binaries struct {
 	// Exporter is the packet-exporter binary.
 	Exporter string
-	// Collector is the test collector (cmd/testcollector).
-	Collector string
+	// Collector is the collector (Otelcol).
+	Collector otelcolbuild.Distribution
 	// Took is how long building both took.
 	Took time.Duration
 }
 
-// Build builds packet-exporter (as make build does) and the test collector,
-// in parallel, once per test process.
+// Build builds packet-exporter (as make build does) and the collector, in
+// parallel, once per test process.
 func Build() (Binaries, error) {
 	start := time.Now()
 	var b Binaries
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Go(func() { b.Exporter, errs[0] = testexporter.ExporterProgram.Build() })
-	wg.Go(func() { b.Collector, errs[1] = collectorProgram.Build() })
+	wg.Go(func() { b.Collector, errs[1] = Otelcol.Build() })
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {

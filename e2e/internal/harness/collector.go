@@ -18,8 +18,9 @@ import (
 // so they never collide).
 const CollectorPort = 4317
 
-// Collector is the test collector (cmd/testcollector) in a test namespace:
-// OTLP/gRPC receiver -> batch processor -> jsonfile + debug exporters.
+// Collector is the collector (Otelcol) in a test namespace: OTLP/gRPC
+// receiver -> batch processor -> jsonfile + debug exporters, without internal
+// metrics.
 type Collector struct {
 	// Endpoint is the receiver's host:port inside the namespace.
 	Endpoint string
@@ -66,6 +67,9 @@ service:
       receivers: [otlp]
       processors: [batch]
       exporters: [jsonfile, debug]
+  telemetry:
+    metrics:
+      level: none
 `, c.Endpoint, c.Output)
 	if err := os.WriteFile(c.Config, []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)

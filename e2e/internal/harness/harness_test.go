@@ -11,10 +11,13 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"golang.org/x/mod/modfile"
 
+	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testexporter"
 )
+
+// e2eModule is this module's path.
+const e2eModule = testexporter.ModulePath + "/e2e"
 
 func sumMetrics(start, ts time.Time, temporality pmetric.AggregationTemporality, values map[string]int64) pmetric.Metrics {
 	md := pmetric.NewMetrics()
@@ -138,20 +141,24 @@ resource:
 	}
 }
 
+// TestDeriveManifest: the collector the tests run is the shipped manifest's,
+// with its replaces resolved to this checkout, plus this module's jsonfile
+// exporter, a replace of this module and the generated module under this
+// module's path; its key follows the sources it builds, and not the tests'.
 func TestDeriveManifest(t *testing.T) {
 	root, err := testexporter.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	shipped, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(ShippedManifest)))
+	shipped, err := otelcolbuild.ReadShipped(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig, err := ParseManifest(shipped)
+	orig, err := otelcolbuild.ParseManifest(shipped)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := DeriveManifest(shipped, root)
+	d, err := otelcolbuild.Derive(shipped, root, Otelcol.Variant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,125 +190,24 @@ func TestDeriveManifest(t *testing.T) {
 		t.Errorf("replaces %q, want %v", m.Replaces, want)
 	}
 
-	// Refused: a replace to the wrong module, and unknown keys.
-	bad := strings.Replace(string(shipped), "packetexporterreceiver => ", "packetexporterreceiver => ../e2e #", 1)
-	if _, err := DeriveManifest([]byte(bad), root); err == nil {
-		t.Error("a replace to the wrong module was accepted")
-	}
-	if _, err := ParseManifest([]byte("dist:\n  name: x\n  unknown_key: 1\n")); err == nil {
-		t.Error("an unknown key was accepted")
-	}
-
-	key, err := DistributionKey(d)
+	key, err := d.Key()
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := sourceFiles(d)
+	files, err := d.Files()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"bpf/counter_bpfel.o", "config/default.yaml", "receiver/metrics.go", "otelcol/packetexporterreceiver/factory.go",
+	for _, f := range []string{"bpf/counter_bpfel.o", "config/default.yaml", "receiver/traffic.go", "otelcol/packetexporterreceiver/factory.go",
 		"e2e/internal/jsonfileexporter/exporter.go", "e2e/go.mod", "go.sum"} {
 		if !slices.Contains(files, filepath.Join(root, f)) {
 			t.Errorf("%s is not part of the key", f)
 		}
 	}
-	for _, f := range []string{"cmd/packet-exporter/main.go", "e2e/internal/harness/distribution.go", "receiver/metrics_test.go"} {
+	for _, f := range []string{"cmd/packet-exporter/main.go", "e2e/internal/harness/build.go", "receiver/collector_test.go"} {
 		if slices.Contains(files, filepath.Join(root, f)) {
 			t.Errorf("%s is part of the key; the collector does not build it", f)
 		}
 	}
 	t.Logf("key %s from %d files", key, len(files))
-}
-
-// TestDistributionKey: the key follows every file that can go into the
-// build, and no other.
-func TestDistributionKey(t *testing.T) {
-	dir := t.TempDir()
-	write := func(rel, content string) {
-		t.Helper()
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("go.mod", "module example.com/m\n\ngo 1.26\n")
-	write("a/a.go", "package a\n\nimport _ \"example.com/m/b\"\n")
-	write("a/a_test.go", "package a\n")
-	write("b/b.go", "package b\n\nimport _ \"embed\"\n\n//go:embed data\nvar data string\n")
-	write("b/data", "1")
-	write("b/other_windows.go", "package b\n")
-	write("c/c.go", "package c\n")
-	d := Derived{
-		Manifest: Manifest{Dist: Dist{Name: "x"}, Receivers: []Module{{GoMod: "example.com/m v0.0.0", Import: "example.com/m/a"}}},
-		Sources:  []SourceTree{{Module: "example.com/m", Dir: dir}},
-	}
-	key := func() string {
-		t.Helper()
-		k, err := DistributionKey(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	last := key()
-	for _, tc := range []struct {
-		file    string
-		changes bool
-	}{
-		{"a/a.go", true},
-		{"b/data", true},
-		{"b/other_windows.go", true}, // a constraint may change
-		{"go.mod", true},
-		{"a/a_test.go", false},
-		{"c/c.go", false}, // not imported
-		{"a/README.md", false},
-	} {
-		old, _ := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tc.file)))
-		write(tc.file, string(old)+"// changed\n")
-		k := key()
-		if (k != last) != tc.changes {
-			t.Errorf("changing %s: key changed %v, want %v", tc.file, k != last, tc.changes)
-		}
-		last = k
-	}
-}
-
-// TestBuilderVersion: the ocb version the README and the shipped manifest
-// tell users to install is the one this module pins.
-func TestBuilderVersion(t *testing.T) {
-	root, err := testexporter.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	goMod, err := os.ReadFile(filepath.Join(root, "e2e", "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := modfile.Parse("e2e/go.mod", goMod, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pinned string
-	for _, r := range f.Require {
-		if r.Mod.Path == BuilderModule {
-			pinned = r.Mod.Version
-		}
-	}
-	if pinned == "" {
-		t.Fatalf("e2e/go.mod does not require %s", BuilderModule)
-	}
-	want := "go install " + BuilderModule + "@" + pinned
-	for _, f := range []string{"README.md", ShippedManifest} {
-		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(b), want) {
-			t.Errorf("%s does not say %q", f, want)
-		}
-	}
 }
