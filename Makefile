@@ -98,7 +98,7 @@ test-otelcol:
 # a replace directive: after changing the product's go.mod, run
 # `cd e2e && go mod tidy`, or the go command stops with "updates to go.mod needed".
 # Every collector of the repository is built with ocb from deploy/otelcol/manifest.yaml
-# by internal/otelcolbuild; ocb is pinned by deploy/otelcol/go.mod. A cold build of
+# by internal/testing/otelcolbuild; ocb is pinned by deploy/otelcol/go.mod. A cold build of
 # e2e's (the distribution plus the jsonfile exporter) takes about 5 minutes on
 # 2 vCPUs, hence the timeout; it is cached under the user cache directory.
 # Files the tests leave for a person (the live view's screenshots) are kept
@@ -116,7 +116,7 @@ test-deploy:
 
 # tools/collector/ is its own module so that its test dependencies (OTLP
 # protobufs, gRPC) stay out of the product's go.mod; it uses the product (for
-# internal/testexporter and internal/otelcolbuild) through a replace
+# internal/testing/testexporter and internal/testing/otelcolbuild) through a replace
 # directive, with the same `go mod tidy` rule as e2e/. It builds the collector
 # of deploy/otelcol/manifest.yaml reduced to otel-collector.yaml's components
 # (cold about 3 minutes on 2 vCPUs, then cached like e2e's), validates that

@@ -16,7 +16,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bench/stats"
 	"github.com/packet-exporter/packet-exporter/bpf"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 // Flags of the suite (go test ./bench -args -pe.smoke ...).

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // BenchmarkDrops measures what counting the kernel's drops costs, on

@@ -19,8 +19,8 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 const (

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // perInterfaceRevision is the last revision whose exporter loaded an

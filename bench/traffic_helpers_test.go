@@ -19,9 +19,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 // trafficFrame is what the generator sends: IPv4/UDP, 64 bytes, to a MAC

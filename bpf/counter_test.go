@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 const (

@@ -5,7 +5,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestDropReasonsOf names drop reasons from enums shaped like the kernel's

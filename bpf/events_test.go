@@ -13,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 // eventFixture loads both programs with the event stream on.

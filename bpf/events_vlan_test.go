@@ -9,9 +9,9 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // TestEventVLANFromMetadata sends tagged frames into a veth end whose tc

@@ -5,8 +5,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 // xdpPass is the verdict XDP_PASS.

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 )
 
 // maxRandomLength is the longest frame of the random and mutated sets.

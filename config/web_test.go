@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/packet-exporter/packet-exporter/internal/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
 )
 
 func TestWebConfigFile(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // testVersion is the VERSION build argument the tests build the exporter with.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // requiredCaps are the capabilities packet-exporter needs (without the CAP_

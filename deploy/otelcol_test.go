@@ -15,8 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // scraperKeys are the packetexporter receiver's own keys; its other keys are
@@ -150,7 +150,7 @@ func TestOtelcolDaemonSet(t *testing.T) {
 // the README runs ocb, builds the packetexporter receiver from this checkout:
 // its replaces, resolved from dist.output_path, point at the directories of
 // the receiver's module and the product's. The collector every test builds
-// is this manifest's (internal/otelcolbuild); make test-e2e builds and runs
+// is this manifest's (internal/testing/otelcolbuild); make test-e2e builds and runs
 // it.
 func TestOtelcolManifest(t *testing.T) {
 	shipped := readRepoFile(t, filepath.FromSlash(otelcolbuild.ShippedManifest))

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // unitFile is a parsed systemd unit: section -> key -> assignments in order.

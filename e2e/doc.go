@@ -3,7 +3,7 @@
 // OpenTelemetry Collector, and the tests compare what the collector received
 // with the traffic sent and with the exporter's /metrics. That collector is
 // the distribution of deploy/otelcol, built with ocb from the shipped
-// manifest plus this module's jsonfile exporter (internal/otelcolbuild);
+// manifest plus this module's jsonfile exporter (internal/testing/otelcolbuild);
 // with its packetexporter receiver counting a test interface, it is compared
 // with the traffic sent the same way.
 //

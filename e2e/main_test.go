@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // Names of the traffic instruments, in OTLP and on /metrics.

@@ -18,9 +18,9 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
-	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // The collector distribution's shipped files, relative to the repository root.

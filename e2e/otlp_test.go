@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // TestOTLPMatchesTraffic: UDP of known sizes both ways over IPv4 and IPv6; the

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	tf "github.com/packet-exporter/packet-exporter/internal/testframe"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestDropsUnavailable checks that a receiver whose drop program cannot run

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
 

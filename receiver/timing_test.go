@@ -11,8 +11,8 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // kernelRuns is a kernelRunCounter returning a set count.

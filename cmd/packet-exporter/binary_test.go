@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // TestBinaryServesAndDetaches runs the real binary in a test namespace: it

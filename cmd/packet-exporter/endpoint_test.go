@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testcert"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestEndpointSecurity runs the real binary with a web configuration (TLS

@@ -24,9 +24,9 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // the exporter sends gzip
 	"google.golang.org/grpc/status"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // The fault tests make the real binary's reads of its kernel maps fail, or

@@ -9,9 +9,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // TestLegacyTCAfterKill runs the binary with both hooks on legacy tc and kills

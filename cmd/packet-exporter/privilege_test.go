@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/capability"
-	"github.com/packet-exporter/packet-exporter/internal/testcert"
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testtraffic"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 func capMask(s capability.Set) string { return fmt.Sprintf("%016x", uint64(s)) }

@@ -1,6 +1,6 @@
 // The OpenTelemetry Collector Builder (ocb) that builds manifest.yaml, pinned
 // here and nowhere else: the tests build it from this module
-// (internal/otelcolbuild), and README.md and manifest.yaml tell users to
+// (internal/testing/otelcolbuild), and README.md and manifest.yaml tell users to
 // install this version. No other module requires this one, so ocb's
 // dependencies enter no other module's graph.
 module github.com/packet-exporter/packet-exporter/deploy/otelcol

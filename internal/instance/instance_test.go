@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 func TestAcquire(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/packet-exporter/packet-exporter/internal/live"
-	"github.com/packet-exporter/packet-exporter/internal/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
 )
 
 // start serves o on 127.0.0.1 and returns the base URL; the server is shut

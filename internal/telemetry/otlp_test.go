@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/packet-exporter/packet-exporter/internal/testcert"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
 )
 
 // otlpServer is an in-process OTLP/gRPC metrics endpoint that records what it

@@ -23,8 +23,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // repoConfig is the configuration under test, relative to this package.

@@ -2,8 +2,8 @@
 // working OpenTelemetry Collector configuration. It is its own Go module, so
 // that its test dependencies (the OTLP protobufs, gRPC, the Prometheus data
 // model) stay out of the product's go.mod; it requires the product module for
-// the shared test helpers (internal/testexporter) and the collector build
-// helper (internal/otelcolbuild).
+// the shared test helpers (internal/testing/testexporter) and the collector build
+// helper (internal/testing/otelcolbuild).
 //
 // The collector under test is the distribution of deploy/otelcol/manifest.yaml
 // reduced to the components that file uses (the otlp receiver, the batch

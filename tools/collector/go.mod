@@ -2,8 +2,8 @@ module github.com/packet-exporter/packet-exporter/tools/collector
 
 go 1.26.8
 
-// The product module, for the shared test helpers (internal/testexporter)
-// and the collector build helper (internal/otelcolbuild).
+// The product module, for the shared test helpers (internal/testing/testexporter)
+// and the collector build helper (internal/testing/otelcolbuild).
 replace github.com/packet-exporter/packet-exporter => ../../
 
 require (

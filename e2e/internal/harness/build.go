@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // ExporterVersion is the version the packet-exporter binary under test is built
@@ -20,7 +20,7 @@ const ExporterVersion = testexporter.Version
 // Otelcol is the collector the tests run: the distribution users build
 // from deploy/otelcol/manifest.yaml, plus this module's jsonfile exporter, so
 // that a test reads back what the collector received (see
-// internal/otelcolbuild). It is built once per test binary by the first test
+// internal/testing/otelcolbuild). It is built once per test binary by the first test
 // that needs it, or found in the cache.
 var Otelcol = &otelcolbuild.Collector{
 	Variant: otelcolbuild.Variant{Module: "e2e", Exporters: []string{"internal/jsonfileexporter"}},

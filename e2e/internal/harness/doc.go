@@ -5,10 +5,10 @@
 // collector is the one users build from deploy/otelcol/manifest.yaml, with
 // this module's jsonfile exporter added (Otelcol), built with the OpenTelemetry
 // Collector Builder by the repository's collector build helper
-// (internal/otelcolbuild) and kept in the user's cache directory.
+// (internal/testing/otelcolbuild) and kept in the user's cache directory.
 //
 // packet-exporter is built, the processes run and /metrics scraped with the
-// repository's shared test helpers (internal/testexporter): processes are
+// repository's shared test helpers (internal/testing/testexporter): processes are
 // killed, if still running, by the test's cleanup, and their output is logged
 // when the test failed. Every wait is bounded and polls; none sleeps for a
 // fixed long time.

@@ -12,8 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/packet-exporter/packet-exporter/internal/otelcolbuild"
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // e2eModule is this module's path.

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // htons converts a 16-bit value to network byte order, as sockaddr_ll and

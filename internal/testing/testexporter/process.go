@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // logTail is how much of a process's output the cleanup of a failed test logs.

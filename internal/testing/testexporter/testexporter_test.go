@@ -99,7 +99,7 @@ func TestRepoRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "internal", "testexporter", "doc.go")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "internal", "testing", "testexporter", "doc.go")); err != nil {
 		t.Errorf("RepoRoot() = %s: %v", root, err)
 	}
 }

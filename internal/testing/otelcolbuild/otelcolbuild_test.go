@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // shipped returns the repository root and its shipped manifest.

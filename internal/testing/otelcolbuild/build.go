@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/packet-exporter/packet-exporter/internal/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // BuilderModule is the OpenTelemetry Collector Builder (ocb).
