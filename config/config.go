@@ -288,6 +288,8 @@ type setting struct {
 	key   string // the key path, e.g. otlp.endpoint
 	index []int  // for reflect.Value.FieldByIndex
 	tag   reflect.StructTag
+	// fallback is the default tag, parsed; nil for the zero value.
+	fallback *yaml.Node
 }
 
 // settings are the fields of Config, in declaration order, each section
@@ -298,9 +300,16 @@ func listSettings(t reflect.Type, prefix string, index []int) []setting {
 	var list []setting
 	for i := range t.NumField() {
 		field := t.Field(i)
-		s := setting{fieldPath(prefix, field.Tag.Get("yaml")), append(index[:len(index):len(index)], i), field.Tag}
+		s := setting{key: fieldPath(prefix, field.Tag.Get("yaml")), index: append(index[:len(index):len(index)], i), tag: field.Tag}
 		if field.Type.Kind() == reflect.Struct {
 			list = append(list, listSettings(field.Type, s.key, s.index)...)
+		}
+		if text, ok := field.Tag.Lookup("default"); ok {
+			var document yaml.Node
+			if yaml.Unmarshal([]byte(text), &document) != nil || len(document.Content) != 1 {
+				panic("config: the default tag of " + s.key + " is not YAML")
+			}
+			s.fallback = document.Content[0]
 		}
 		list = append(list, s)
 	}
@@ -325,12 +334,8 @@ func Default() Config {
 	var c Config
 	dec := &decoder{file: "default tag", positions: map[string]position{}, failed: map[string]bool{}}
 	for _, s := range settings {
-		text, ok := s.tag.Lookup("default")
-		var document yaml.Node
-		if ok && (yaml.Unmarshal([]byte(text), &document) != nil || len(document.Content) != 1) {
-			panic("config: the default tag of " + s.key + " is not YAML")
-		} else if ok {
-			dec.decode(document.Content[0], s.key, reflect.ValueOf(&c).Elem().FieldByIndex(s.index))
+		if s.fallback != nil {
+			dec.decode(s.fallback, s.key, reflect.ValueOf(&c).Elem().FieldByIndex(s.index))
 		}
 	}
 	if len(dec.errs) > 0 {
