@@ -304,6 +304,11 @@ func listSettings(t reflect.Type, prefix string, index []int) []setting {
 		if field.Type.Kind() == reflect.Struct {
 			list = append(list, listSettings(field.Type, s.key, s.index)...)
 		}
+		for rule := range strings.SplitSeq(field.Tag.Get("check"), ",") {
+			if name, _, _ := strings.Cut(rule, "="); rule != "" && rules[name] == nil {
+				panic("config: the check tag of " + s.key + " names no rule: " + rule)
+			}
+		}
 		if text, ok := field.Tag.Lookup("default"); ok {
 			var document yaml.Node
 			if yaml.Unmarshal([]byte(text), &document) != nil || len(document.Content) != 1 {
