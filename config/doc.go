@@ -45,69 +45,56 @@
 //
 // # OTLP push and HTTP endpoint security
 //
-// [Config.Validate] checks otlp.endpoint, the headers, the durations and the
-// TLS settings even when otlp.enabled is false, but opens the CA,
-// certificate and key files only when it is true. [OTLP.Target] turns a
-// valid endpoint into the address to dial and tells whether the connection
-// is plaintext.
-//
-// prometheus.web_config_file names a Prometheus exporter-toolkit web
-// configuration file (TLS, client certificates, basic authentication) that
-// protects every HTTP endpoint. [Config.Validate] checks it whenever it is
-// set: the file must be a regular file of at most 1 MiB, the toolkit must
-// accept it (bcrypt hashes, TLS settings, loadable certificate and key), and
-// the certificate, key and CA files it names must be regular files of at
-// most 4 MiB. debug.pprof (default false) serves the Go profiler under
+// [Config.Validate] checks the otlp section even when otlp.enabled is false,
+// but opens the CA, certificate and key files only when it is true;
+// [OTLP.Target] gives the address to dial. It checks
+// prometheus.web_config_file, an exporter-toolkit web configuration file
+// protecting every HTTP endpoint, whenever it is set: a regular file of at
+// most 1 MiB that the toolkit accepts, naming regular certificate, key and
+// CA files of at most 4 MiB. debug.pprof serves the Go profiler under
 // /debug/pprof/; nothing else serves it.
 //
 // # Environment overrides
 //
-// [ApplyEnv] applies these environment variables on top of a loaded
-// configuration: environment variables override the file. An empty variable
-// counts as not set, and a variable shadowed by one with higher precedence
-// (listed first) is not read at all. Problems are reported as an [*Error]
-// whose File is "environment" and whose Key is the variable name; ApplyEnv
-// then leaves the configuration unchanged. The caller should call
-// [Config.Validate] afterwards.
+// [ApplyEnv] applies the variables the env tags name on top of a loaded
+// configuration: the environment wins over the file. An empty variable
+// counts as not set, and one shadowed by a variable listed before it is not
+// read at all. A bad value is reported as an [*Error] whose File is
+// "environment" and whose Key is the variable name, and the configuration
+// is left unchanged; the caller should call [Config.Validate] afterwards.
 //
 //   - PE_PORT replaces the port of prometheus.listen_address (1..65535) and
-//     keeps its host (":9743" becomes ":8080"). PE_LOG_LEVEL replaces
-//     log.level; PE_WORKERS replaces events.workers (1..64).
+//     keeps its host; PE_LOG_LEVEL replaces log.level, PE_WORKERS
+//     events.workers (1..64).
 //   - OTEL_METRICS_EXPORTER, a comma-separated list of otlp and prometheus,
 //     or none, decides both otlp.enabled and prometheus.enabled.
-//   - Where both OTEL_EXPORTER_OTLP_METRICS_X and OTEL_EXPORTER_OTLP_X are
-//     set, the metrics-specific one wins:
-//     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT:
-//     otlp.endpoint, as given;
-//     OTEL_EXPORTER_OTLP_METRICS_INSECURE, OTEL_EXPORTER_OTLP_INSECURE:
-//     otlp.insecure;
-//     OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE, OTEL_EXPORTER_OTLP_CERTIFICATE:
-//     otlp.ca_file;
+//   - The metrics-specific variable wins over the generic one:
+//     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT
+//     (otlp.endpoint, as given); OTEL_EXPORTER_OTLP_METRICS_INSECURE,
+//     OTEL_EXPORTER_OTLP_INSECURE; OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
+//     OTEL_EXPORTER_OTLP_CERTIFICATE (otlp.ca_file);
 //     OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE,
-//     OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: otlp.cert_file;
-//     OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY:
-//     otlp.key_file;
-//     OTEL_EXPORTER_OTLP_METRICS_COMPRESSION, OTEL_EXPORTER_OTLP_COMPRESSION:
-//     otlp.compression;
-//     OTEL_EXPORTER_OTLP_METRICS_HEADERS, OTEL_EXPORTER_OTLP_HEADERS:
-//     "key1=value1,key2=value2", merged over otlp.headers (a key in the
-//     variable replaces the same key from the file); keys are trimmed and
-//     lowercased, values trimmed and percent-decoded.
-//   - OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, then OTEL_METRIC_EXPORT_TIMEOUT,
-//     then OTEL_EXPORTER_OTLP_TIMEOUT set otlp.timeout, and
-//     OTEL_METRIC_EXPORT_INTERVAL otlp.interval: positive integer numbers
+//     OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE (otlp.cert_file);
+//     OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY
+//     (otlp.key_file); OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+//     OTEL_EXPORTER_OTLP_COMPRESSION; OTEL_EXPORTER_OTLP_METRICS_HEADERS,
+//     OTEL_EXPORTER_OTLP_HEADERS (merged over otlp.headers).
+//   - otlp.timeout: OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, then
+//     OTEL_METRIC_EXPORT_TIMEOUT, then OTEL_EXPORTER_OTLP_TIMEOUT;
+//     otlp.interval: OTEL_METRIC_EXPORT_INTERVAL; positive integer numbers
 //     of milliseconds.
-//   - OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE sets
-//     otlp.temporality: cumulative, delta, or lowmemory, which selects
-//     cumulative, because the specification's low-memory preference asks
-//     for delta only for synchronous counters and histograms, while every
-//     packet-exporter instrument is an asynchronous counter or gauge.
-//   - OTEL_RESOURCE_ATTRIBUTES, "key1=value1,...", is merged over
-//     resource.attributes (keys and values trimmed, values percent-decoded);
+//   - OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative, delta,
+//     or lowmemory, which selects cumulative (the specification's low-memory
+//     preference asks for delta only for synchronous counters and
+//     histograms, and every instrument here is an asynchronous counter or
+//     gauge).
+//   - OTEL_RESOURCE_ATTRIBUTES is merged over resource.attributes;
 //     OTEL_SERVICE_NAME then sets its service.name.
 //
 // Names of exporters, booleans, compressions and temporalities are
-// case-insensitive. A list entry without "=", a duplicate key, a bad
-// percent-encoding or a control character is an error; messages name list
-// entries by number and key, never by value.
+// case-insensitive. The lists of headers and attributes are
+// "key1=value1,key2=value2": keys and values are trimmed, values
+// percent-decoded, header names lowercased. An entry without "=", a
+// duplicate key, a bad percent-encoding or a control character is an
+// error; messages name entries by number and key, never by value.
 package config
