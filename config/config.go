@@ -6,7 +6,11 @@ import (
 	"io"
 	"os"
 	"path"
+	"reflect"
+	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DefaultYAML is the embedded default configuration file (config/default.yaml).
@@ -15,14 +19,24 @@ import (
 //go:embed default.yaml
 var DefaultYAML []byte
 
-// Config is the whole configuration.
+// Config is the whole configuration. Each key is declared once, as a field
+// of its section with these tags, from which everything else follows:
+//
+//   - yaml: its name;
+//   - default: its default, written as in a YAML file ([Default]);
+//   - check: the checks [Config.Validate] runs on it, comma-separated rules
+//     (see rules in validate.go; a section's rules run after its keys');
+//   - env: the environment variables that override it ([ApplyEnv]), in
+//     order of precedence, after "NAME:" where a setter other than the
+//     one of the field's type applies them (see envSetters in env.go);
+//     groups of variables applied one after the other are separated by ";".
 type Config struct {
 	Interfaces  Interfaces  `yaml:"interfaces"`
 	Egress      Egress      `yaml:"egress"`
 	XDP         XDP         `yaml:"xdp"`
 	Ingress     Ingress     `yaml:"ingress"`
 	Prometheus  Prometheus  `yaml:"prometheus"`
-	OTLP        OTLP        `yaml:"otlp"`
+	OTLP        OTLP        `yaml:"otlp" check:"tls"`
 	Resource    Resource    `yaml:"resource"`
 	Log         Log         `yaml:"log"`
 	Limits      Limits      `yaml:"limits"`
@@ -37,18 +51,18 @@ type Config struct {
 type Interfaces struct {
 	// Include holds glob patterns (path.Match syntax) matched against
 	// interface names; an interface must match at least one.
-	Include []string `yaml:"include"`
+	Include []string `yaml:"include" default:"['*']" check:"nonempty,glob"`
 	// Exclude holds glob patterns for interfaces that are never counted,
 	// even when they match Include.
-	Exclude []string `yaml:"exclude"`
+	Exclude []string `yaml:"exclude" default:"[lo]" check:"glob"`
 }
 
 // Egress configures counting of packets sent by the interfaces.
 type Egress struct {
 	// Enabled turns egress counting on.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" default:"true"`
 	// Hook is one of EgressHookAuto, EgressHookTCX or EgressHookTC.
-	Hook string `yaml:"hook"`
+	Hook string `yaml:"hook" default:"auto" check:"oneof=auto tcx tc"`
 }
 
 // The accepted values of Egress.Hook.
@@ -67,7 +81,7 @@ const (
 // is xdp.
 type XDP struct {
 	// Mode is one of XDPModeAuto, XDPModeNative or XDPModeGeneric.
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" default:"auto" check:"oneof=auto native generic"`
 }
 
 // The accepted values of XDP.Mode.
@@ -86,7 +100,7 @@ const (
 type Ingress struct {
 	// Hook is one of IngressHookAuto, IngressHookXDP, IngressHookTCX or
 	// IngressHookTC.
-	Hook string `yaml:"hook"`
+	Hook string `yaml:"hook" default:"auto" check:"oneof=auto xdp tcx tc"`
 }
 
 // The accepted values of Ingress.Hook.
@@ -110,52 +124,54 @@ const (
 // Prometheus configures the Prometheus /metrics HTTP endpoint.
 type Prometheus struct {
 	// Enabled turns the endpoint on.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" default:"true"`
 	// ListenAddress is host:port; the host may be empty (all addresses), an IP
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
-	ListenAddress string `yaml:"listen_address"`
+	// PE_PORT replaces its port and keeps its host.
+	ListenAddress string `yaml:"listen_address" default:"':9743'" check:"listen" env:"port:PE_PORT"`
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration file
 	// (TLS, client certificates, basic authentication) that protects every
 	// HTTP endpoint: /metrics, the probes, the landing page and pprof.
 	// Empty serves plain HTTP without authentication. A relative path is
 	// relative to the working directory.
-	WebConfigFile string `yaml:"web_config_file"`
+	WebConfigFile string `yaml:"web_config_file" check:"webconfig"`
 }
 
 // OTLP configures pushing the metrics to an OpenTelemetry collector (or any
 // other OTLP receiver) with OTLP over gRPC.
 type OTLP struct {
-	// Enabled turns the periodic push on.
-	Enabled bool `yaml:"enabled"`
+	// Enabled turns the periodic push on. OTEL_METRICS_EXPORTER, when set,
+	// decides it and Prometheus.Enabled.
+	Enabled bool `yaml:"enabled" env:"exporters:OTEL_METRICS_EXPORTER"`
 	// Endpoint is where the metrics are sent: "host:port", or a URL
 	// "http://host[:port]" (plaintext) or "https://host[:port]" (TLS) whose
 	// port defaults to 4317 and whose path is ignored. The host is an IP
 	// address (IPv6 in brackets) or a hostname. [OTLP.Target] gives the
 	// address to dial.
-	Endpoint string `yaml:"endpoint"`
+	Endpoint string `yaml:"endpoint" default:"localhost:4317" check:"endpoint" env:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// Insecure selects plaintext gRPC instead of TLS for a host:port
 	// Endpoint; a URL Endpoint is plaintext or TLS by its scheme and ignores
 	// Insecure.
-	Insecure bool `yaml:"insecure"`
+	Insecure bool `yaml:"insecure" env:"OTEL_EXPORTER_OTLP_METRICS_INSECURE OTEL_EXPORTER_OTLP_INSECURE"`
 	// CAFile is a PEM bundle of the CA certificates that verify the
 	// server's certificate; empty means the system's roots.
-	CAFile string `yaml:"ca_file"`
+	CAFile string `yaml:"ca_file" env:"OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE OTEL_EXPORTER_OTLP_CERTIFICATE"`
 	// CertFile is the PEM client certificate for mutual TLS; it needs
 	// KeyFile.
-	CertFile string `yaml:"cert_file"`
+	CertFile string `yaml:"cert_file" env:"OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"`
 	// KeyFile is the PEM private key of CertFile.
-	KeyFile string `yaml:"key_file"`
+	KeyFile string `yaml:"key_file" env:"OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY OTEL_EXPORTER_OTLP_CLIENT_KEY"`
 	// Headers are gRPC metadata sent with every export, such as
 	// "authorization". Names are lowercase.
-	Headers map[string]string `yaml:"headers"`
+	Headers map[string]string `yaml:"headers" default:"{}" check:"headers" env:"OTEL_EXPORTER_OTLP_METRICS_HEADERS OTEL_EXPORTER_OTLP_HEADERS"`
 	// Compression is CompressionGzip or CompressionNone.
-	Compression string `yaml:"compression"`
+	Compression string `yaml:"compression" default:"gzip" check:"oneof=gzip none" env:"lower:OTEL_EXPORTER_OTLP_METRICS_COMPRESSION OTEL_EXPORTER_OTLP_COMPRESSION"`
 	// Interval is the time between two exports; more than 0.
-	Interval time.Duration `yaml:"interval"`
+	Interval time.Duration `yaml:"interval" default:"15s" check:"positive" env:"OTEL_METRIC_EXPORT_INTERVAL"`
 	// Timeout bounds each export; more than 0.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout time.Duration `yaml:"timeout" default:"10s" check:"positive" env:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT OTEL_METRIC_EXPORT_TIMEOUT OTEL_EXPORTER_OTLP_TIMEOUT"`
 	// Temporality is TemporalityCumulative or TemporalityDelta.
-	Temporality string `yaml:"temporality"`
+	Temporality string `yaml:"temporality" default:"cumulative" check:"oneof=cumulative delta" env:"temporality:OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"`
 }
 
 // The accepted values of OTLP.Temporality and OTLP.Compression.
@@ -170,9 +186,6 @@ const (
 	CompressionNone = "none"
 )
 
-// defaultOTLPPort is the port of an OTLP endpoint URL that names none.
-const defaultOTLPPort = 4317
-
 // Target resolves Endpoint into the host:port to dial and whether the
 // connection is plaintext: "http://h:p" gives ("h:p", true), "https://h:p"
 // gives ("h:p", false) and "h:p" gives ("h:p", o.Insecure). A URL without a
@@ -184,14 +197,7 @@ func (o OTLP) Target() (hostPort string, plaintext bool) {
 	if problem != "" {
 		return o.Endpoint, o.Insecure
 	}
-	switch endpoint.scheme {
-	case "http":
-		return endpoint.hostPort, true
-	case "https":
-		return endpoint.hostPort, false
-	default:
-		return endpoint.hostPort, o.Insecure
-	}
+	return endpoint.hostPort, endpoint.scheme == "http" || endpoint.scheme == "" && o.Insecure
 }
 
 // Resource describes the entity producing the metrics (the OpenTelemetry
@@ -199,23 +205,23 @@ func (o OTLP) Target() (hostPort string, plaintext bool) {
 type Resource struct {
 	// Attributes are extra resource attributes, e.g.
 	// deployment.environment; they add to and override the attributes the
-	// exporter detects itself.
-	Attributes map[string]string `yaml:"attributes"`
+	// exporter detects itself. OTEL_SERVICE_NAME sets service.name.
+	Attributes map[string]string `yaml:"attributes" default:"{}" check:"attributes" env:"OTEL_RESOURCE_ATTRIBUTES;service.name:OTEL_SERVICE_NAME"`
 }
 
 // Log configures the agent's own logging.
 type Log struct {
 	// Level is debug, info, warn or error.
-	Level string `yaml:"level"`
+	Level string `yaml:"level" default:"info" check:"oneof=debug info warn error" env:"PE_LOG_LEVEL"`
 	// Format is json or console.
-	Format string `yaml:"format"`
+	Format string `yaml:"format" default:"json" check:"oneof=json console"`
 }
 
 // Limits bounds resource usage.
 type Limits struct {
 	// MaxInterfaces is how many interfaces can be counted at once (it sizes the
-	// kernel maps and the metric cardinality limit); 1..65536.
-	MaxInterfaces int `yaml:"max_interfaces"`
+	// kernel maps and the metric cardinality limit).
+	MaxInterfaces int `yaml:"max_interfaces" default:"4096" check:"range=1..65536"`
 }
 
 // Events configures the event stream: per-packet records written by the
@@ -224,38 +230,35 @@ type Events struct {
 	// Enabled turns the stream on.
 	Enabled bool `yaml:"enabled"`
 	// SampleRate N writes one record per N frames on each CPU; 1 records
-	// every frame. 1..1048576.
-	SampleRate int `yaml:"sample_rate"`
-	// RingSize is the ring buffer's size in bytes: a power of two from 4096
-	// to 1 GiB.
-	RingSize int `yaml:"ring_size"`
-	// Workers is how many goroutines turn records into metrics; 1..64.
-	// Overridden by PE_WORKERS.
-	Workers int `yaml:"workers"`
+	// every frame.
+	SampleRate int `yaml:"sample_rate" default:"1" check:"range=1..1048576"`
+	// RingSize is the ring buffer's size in bytes.
+	RingSize int `yaml:"ring_size" default:"4194304" check:"pow2=4096..1073741824"`
+	// Workers is how many goroutines turn records into metrics.
+	Workers int `yaml:"workers" default:"5" check:"range=1..64" env:"PE_WORKERS"`
 	// DrainInterval is how often the reader drains the ring (records are
-	// written without waking it); 1ms..1s.
-	DrainInterval time.Duration `yaml:"drain_interval"`
+	// written without waking it).
+	DrainInterval time.Duration `yaml:"drain_interval" default:"10ms" check:"range=1ms..1s"`
 }
 
 // Flows configures the flow metrics fed by the event stream.
 type Flows struct {
 	// Enabled turns the flow metrics on; it needs events.enabled.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" check:"needsevents"`
 	// Ports adds source.port and destination.port to the flow attributes.
-	Ports bool `yaml:"ports"`
+	Ports bool `yaml:"ports" default:"true"`
 	// MaxSeries bounds the number of flows reported; traffic of further
-	// flows goes to one overflow series. 1..1000000.
-	MaxSeries int `yaml:"max_series"`
-	// IdleTimeout is how long a flow without traffic is still reported;
-	// more than 0.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// flows goes to one overflow series.
+	MaxSeries int `yaml:"max_series" default:"10000" check:"range=1..1000000"`
+	// IdleTimeout is how long a flow without traffic is still reported.
+	IdleTimeout time.Duration `yaml:"idle_timeout" default:"5m" check:"positive"`
 }
 
 // Drops configures the counting of the kernel's packet drops by reason.
 type Drops struct {
 	// Enabled attaches a program to the kernel's drop tracepoint, which runs
 	// only when a packet is dropped.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" default:"true"`
 }
 
 // Attribution configures what packet_exporter.interface.info tells of the
@@ -264,13 +267,13 @@ type Drops struct {
 type Attribution struct {
 	// Enabled looks the workloads up, off the counting path, from the host's
 	// processes and the kubelet's and runtimes' files.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" default:"true"`
 	// OnSeries also puts k8s.namespace.name, k8s.pod.name and container.name
 	// on the interface's traffic series.
 	OnSeries bool `yaml:"on_series"`
 	// HostRoot is where the host's file system is seen: /proc, /var/log/pods
 	// and the runtimes' directories are read under it. An absolute path.
-	HostRoot string `yaml:"host_root"`
+	HostRoot string `yaml:"host_root" default:"/" check:"abs"`
 }
 
 // Debug configures debugging aids that are off unless asked for.
@@ -280,36 +283,70 @@ type Debug struct {
 	Pprof bool `yaml:"pprof"`
 }
 
-// Default returns the built-in defaults. It is where the defaults are
-// defined: [DefaultYAML], the example file and the README's table are
-// tested against it. Every call returns fresh slices and maps; the maps
+// setting is one field of Config: a key or a section.
+type setting struct {
+	key   string // the key path, e.g. otlp.endpoint
+	index []int  // for reflect.Value.FieldByIndex
+	tag   reflect.StructTag
+	// fallback is the default tag, parsed; nil for the zero value.
+	fallback *yaml.Node
+}
+
+// settings are the fields of Config, in declaration order, each section
+// after its keys.
+var settings = listSettings(reflect.TypeFor[Config](), "", nil)
+
+func listSettings(t reflect.Type, prefix string, index []int) []setting {
+	var list []setting
+	for i := range t.NumField() {
+		field := t.Field(i)
+		s := setting{key: fieldPath(prefix, field.Tag.Get("yaml")), index: append(index[:len(index):len(index)], i), tag: field.Tag}
+		if field.Type.Kind() == reflect.Struct {
+			list = append(list, listSettings(field.Type, s.key, s.index)...)
+		}
+		for rule := range strings.SplitSeq(field.Tag.Get("check"), ",") {
+			if name, _, _ := strings.Cut(rule, "="); rule != "" && rules[name] == nil {
+				panic("config: the check tag of " + s.key + " names no rule: " + rule)
+			}
+		}
+		if text, ok := field.Tag.Lookup("default"); ok {
+			var document yaml.Node
+			if yaml.Unmarshal([]byte(text), &document) != nil || len(document.Content) != 1 {
+				panic("config: the default tag of " + s.key + " is not YAML")
+			}
+			s.fallback = document.Content[0]
+		}
+		list = append(list, s)
+	}
+	return list
+}
+
+// rule returns the argument of the check rule name of s, if it has it.
+func (s setting) rule(name string) (string, bool) {
+	for rule := range strings.SplitSeq(s.tag.Get("check"), ",") {
+		if found, arg, _ := strings.Cut(rule, "="); found == name {
+			return arg, true
+		}
+	}
+	return "", false
+}
+
+// Default returns the built-in defaults: the default tags of the fields.
+// [DefaultYAML], the example file and the README's table are tested
+// against it. Every call returns fresh slices and maps; the maps
 // (otlp.headers, resource.attributes) are empty, not nil.
 func Default() Config {
-	return Config{
-		Interfaces: Interfaces{
-			Include: []string{"*"},
-			Exclude: []string{"lo"},
-		},
-		Egress:     Egress{Enabled: true, Hook: EgressHookAuto},
-		XDP:        XDP{Mode: XDPModeAuto},
-		Ingress:    Ingress{Hook: IngressHookAuto},
-		Prometheus: Prometheus{Enabled: true, ListenAddress: ":9743"},
-		OTLP: OTLP{
-			Endpoint:    "localhost:4317",
-			Headers:     map[string]string{},
-			Compression: CompressionGzip,
-			Interval:    15 * time.Second,
-			Timeout:     10 * time.Second,
-			Temporality: TemporalityCumulative,
-		},
-		Resource:    Resource{Attributes: map[string]string{}},
-		Log:         Log{Level: "info", Format: "json"},
-		Limits:      Limits{MaxInterfaces: 4096},
-		Events:      Events{SampleRate: 1, RingSize: 4 << 20, Workers: 5, DrainInterval: 10 * time.Millisecond},
-		Flows:       Flows{Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
-		Drops:       Drops{Enabled: true},
-		Attribution: Attribution{Enabled: true, HostRoot: "/"},
+	var c Config
+	dec := &decoder{file: "default tag", positions: map[string]position{}, failed: map[string]bool{}}
+	for _, s := range settings {
+		if s.fallback != nil {
+			dec.decode(s.fallback, s.key, reflect.ValueOf(&c).Elem().FieldByIndex(s.index))
+		}
 	}
+	if len(dec.errs) > 0 {
+		panic("config: a default tag does not decode:\n" + dec.errs.Error())
+	}
+	return c
 }
 
 // Match reports whether name matches at least one include pattern and no
@@ -337,15 +374,14 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	if isBlank(data) {
-		return Config{}, Errors{{File: path, Msg: emptyFileMessage}}
+	if strings.Trim(string(data), " \t\n\r") == "" {
+		return Config{}, Errors{{File: path, Msg: `the file is empty; write "{}" to run on the defaults, or leave out --config`}}
 	}
 	return Parse(path, data)
 }
 
 // readAtMost reads up to limit bytes of the file, so that an oversized file
-// (or a device such as /dev/zero) is not read completely; Parse then rejects
-// anything over maxFileSize.
+// (or a device such as /dev/zero) is not read completely.
 func readAtMost(path string, limit int64) ([]byte, error) {
 	file, err := os.Open(path)
 	if err != nil {

@@ -7,106 +7,56 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// envOverride is one row of the environment overrides: the variables that
-// set a value, in order of precedence (the first one that is not empty wins
-// and the others are not read), and how the value applies. apply replaces
-// maps instead of changing them.
+// envOverride is one group of variables of an env tag: the variables that
+// set a key, in order of precedence (the first one that is not empty wins
+// and the others are not read), and the setter that applies the value.
 type envOverride struct {
 	variables []string
-	apply     func(c *Config, variable, value string) error
+	setting   setting
+	set       envSetter
 }
 
-// envOverrides are the environment overrides, in the order ApplyEnv applies
-// them; the package documentation describes each.
-var envOverrides = []envOverride{
-	{[]string{"PE_PORT"}, func(c *Config, variable, value string) error {
-		port, ok := parsePort(value)
-		if !ok {
-			return envError(variable, "invalid port %q (want an integer 1..65535)", value)
+// envSetter sets the key s, whose field in c is v, from a variable's value,
+// or describes why the value is bad. It replaces maps instead of changing
+// them.
+type envSetter func(c *Config, v reflect.Value, s setting, value string) string
+
+// envSetters are the setters an env tag can name; "" names setFromEnv.
+var envSetters = map[string]envSetter{
+	"":             setFromEnv,
+	"lower":        setLowerCase,
+	"port":         setPort,
+	"exporters":    setExporters,
+	"temporality":  setTemporality,
+	"service.name": setServiceName,
+}
+
+// envOverrides are the overrides the env tags declare, in the order of the
+// keys.
+var envOverrides = listEnvOverrides()
+
+func listEnvOverrides() []envOverride {
+	var overrides []envOverride
+	for _, s := range settings {
+		for group := range strings.SplitSeq(s.tag.Get("env"), ";") {
+			name, variables, named := strings.Cut(group, ":")
+			if !named {
+				name, variables = "", group
+			}
+			if set, ok := envSetters[name]; !ok {
+				panic("config: the env tag of " + s.key + " names no setter: " + group)
+			} else if variables != "" {
+				overrides = append(overrides, envOverride{strings.Fields(variables), s, set})
+			}
 		}
-		host, _, err := net.SplitHostPort(c.Prometheus.ListenAddress)
-		if err != nil {
-			return envError(variable, "cannot set the port of prometheus.listen_address %q: %v", c.Prometheus.ListenAddress, err)
-		}
-		c.Prometheus.ListenAddress = net.JoinHostPort(host, strconv.Itoa(port))
-		return nil
-	}},
-	{[]string{"PE_LOG_LEVEL"}, func(c *Config, variable, value string) error {
-		if msg := oneOfProblem(value, logLevels); msg != "" {
-			return envError(variable, "%s", msg)
-		}
-		c.Log.Level = value
-		return nil
-	}},
-	{[]string{"PE_WORKERS"}, func(c *Config, variable, value string) error {
-		n, err := strconv.Atoi(value)
-		if err != nil || n < 1 || n > 64 {
-			return envError(variable, "invalid value %q (want an integer from 1 to 64)", value)
-		}
-		c.Events.Workers = n
-		return nil
-	}},
-	{[]string{"OTEL_METRICS_EXPORTER"}, applyExporters},
-	{otlpVariables("ENDPOINT"), func(c *Config, _, value string) error { c.OTLP.Endpoint = value; return nil }},
-	{otlpVariables("INSECURE"), func(c *Config, variable, value string) error {
-		switch strings.ToLower(value) {
-		case "true":
-			c.OTLP.Insecure = true
-		case "false":
-			c.OTLP.Insecure = false
-		default:
-			return envError(variable, "invalid boolean %q (want true or false)", value)
-		}
-		return nil
-	}},
-	{otlpVariables("CERTIFICATE"), func(c *Config, _, value string) error { c.OTLP.CAFile = value; return nil }},
-	{otlpVariables("CLIENT_CERTIFICATE"), func(c *Config, _, value string) error { c.OTLP.CertFile = value; return nil }},
-	{otlpVariables("CLIENT_KEY"), func(c *Config, _, value string) error { c.OTLP.KeyFile = value; return nil }},
-	{otlpVariables("HEADERS"), func(c *Config, variable, value string) error {
-		return mergeEnvList(&c.OTLP.Headers, variable, value, true)
-	}},
-	{otlpVariables("COMPRESSION"), func(c *Config, variable, value string) error {
-		if !slices.Contains(otlpCompressions, strings.ToLower(value)) {
-			return envError(variable, "invalid value %q (want %s)", value, listAlternatives(otlpCompressions))
-		}
-		c.OTLP.Compression = strings.ToLower(value)
-		return nil
-	}},
-	{[]string{"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_METRIC_EXPORT_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"}, func(c *Config, variable, value string) error {
-		return setMilliseconds(&c.OTLP.Timeout, variable, value)
-	}},
-	{[]string{"OTEL_METRIC_EXPORT_INTERVAL"}, func(c *Config, variable, value string) error {
-		return setMilliseconds(&c.OTLP.Interval, variable, value)
-	}},
-	{[]string{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"}, func(c *Config, variable, value string) error {
-		// lowmemory asks for delta only for synchronous counters and
-		// histograms, and packet-exporter has none.
-		switch strings.ToLower(value) {
-		case TemporalityCumulative, "lowmemory":
-			c.OTLP.Temporality = TemporalityCumulative
-		case TemporalityDelta:
-			c.OTLP.Temporality = TemporalityDelta
-		default:
-			return envError(variable, "invalid value %q (want cumulative, delta or lowmemory)", value)
-		}
-		return nil
-	}},
-	{[]string{"OTEL_RESOURCE_ATTRIBUTES"}, func(c *Config, variable, value string) error {
-		return mergeEnvList(&c.Resource.Attributes, variable, value, false)
-	}},
-	{[]string{"OTEL_SERVICE_NAME"}, func(c *Config, variable, value string) error {
-		if msg := textProblem(value); msg != "" {
-			return envError(variable, "the service name %s", msg)
-		}
-		c.Resource.Attributes = merged(c.Resource.Attributes, map[string]string{"service.name": value})
-		return nil
-	}},
+	}
+	return overrides
 }
 
 // ApplyEnv applies the environment overrides to c: PE_PORT, PE_LOG_LEVEL
@@ -124,14 +74,15 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	// Work on a copy, so that c stays unchanged on error; the overrides
+	// Work on a copy, so that c stays unchanged on error; the setters
 	// replace maps, so the copy shares nothing with c that is written to.
 	updated := *c
+	fields := reflect.ValueOf(&updated).Elem()
 	for _, override := range envOverrides {
 		for _, variable := range override.variables {
 			if value := getenv(variable); value != "" {
-				if err := override.apply(&updated, variable, value); err != nil {
-					return err
+				if msg := override.set(&updated, fields.FieldByIndex(override.setting.index), override.setting, value); msg != "" {
+					return &Error{File: "environment", Key: variable, Msg: msg}
 				}
 				break
 			}
@@ -141,83 +92,146 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	return nil
 }
 
-// otlpVariables returns the names of the metrics-specific and the generic
-// OTLP exporter variable ending in suffix, in order of precedence.
-func otlpVariables(suffix string) []string {
-	return []string{"OTEL_EXPORTER_OTLP_METRICS_" + suffix, "OTEL_EXPORTER_OTLP_" + suffix}
+// setFromEnv sets a key as its type reads a variable: a string as given
+// (one of the words of its oneof rule, if it has one); a boolean true or
+// false in any case; an integer within its range rule; a duration as a
+// positive number of milliseconds; a map as "key1=value1,key2=value2"
+// merged over it (see parseEnvList).
+func setFromEnv(_ *Config, v reflect.Value, s setting, value string) string {
+	switch {
+	case v.Type() == durationType:
+		milliseconds, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || strings.Trim(value, "0123456789") != "" || milliseconds <= 0 || milliseconds > math.MaxInt64/int64(time.Millisecond) {
+			return fmt.Sprintf("invalid value %q (want a positive integer number of milliseconds)", value)
+		}
+		v.SetInt(milliseconds * int64(time.Millisecond))
+	case v.Kind() == reflect.Bool:
+		lower := strings.ToLower(value)
+		if lower != "true" && lower != "false" {
+			return fmt.Sprintf("invalid boolean %q (want true or false)", value)
+		}
+		v.SetBool(lower == "true")
+	case v.Kind() == reflect.Int:
+		arg, _ := s.rule("range")
+		n, err := strconv.Atoi(value)
+		if lo, hi := bounds(v.Type(), arg); err != nil || int64(n) < lo || int64(n) > hi {
+			return fmt.Sprintf("invalid value %q (want an integer from %s)", value, strings.Replace(arg, "..", " to ", 1))
+		}
+		v.SetInt(int64(n))
+	case v.Kind() == reflect.Map:
+		_, headers := s.rule("headers")
+		entries, msg := parseEnvList(value, headers)
+		if msg != "" {
+			return msg
+		}
+		v.Set(reflect.ValueOf(merged(v.Interface().(map[string]string), entries)))
+	default:
+		if words, ok := s.rule("oneof"); ok && oneOfProblem(value, strings.Fields(words)) != "" {
+			return oneOfProblem(value, strings.Fields(words))
+		}
+		v.SetString(value)
+	}
+	return ""
 }
 
-// applyExporters applies OTEL_METRICS_EXPORTER: the listed exporters are
+// setLowerCase is setFromEnv for a string in any case, stored in lower
+// case; a bad value is named as it was given.
+func setLowerCase(c *Config, v reflect.Value, s setting, value string) string {
+	if setFromEnv(c, v, s, strings.ToLower(value)) != "" {
+		return setFromEnv(c, v, s, value)
+	}
+	return ""
+}
+
+// setPort replaces the port of a host:port and keeps its host.
+func setPort(_ *Config, v reflect.Value, s setting, value string) string {
+	port, ok := parsePort(value)
+	if !ok {
+		return fmt.Sprintf("invalid port %q (want an integer 1..65535)", value)
+	}
+	host, _, err := net.SplitHostPort(v.String())
+	if err != nil {
+		return fmt.Sprintf("cannot set the port of %s %q: %v", s.key, v.String(), err)
+	}
+	v.SetString(net.JoinHostPort(host, strconv.Itoa(port)))
+	return ""
+}
+
+// setExporters applies OTEL_METRICS_EXPORTER: the listed exporters are
 // enabled, the others disabled.
-func applyExporters(c *Config, variable, value string) error {
+func setExporters(c *Config, _ reflect.Value, _ setting, value string) string {
 	enabled := map[string]bool{}
 	for entry := range strings.SplitSeq(value, ",") {
 		name := strings.ToLower(strings.TrimSpace(entry))
 		if name != "otlp" && name != "prometheus" && name != "none" {
-			return envError(variable, "invalid exporter %q (want a comma-separated list of otlp and prometheus, or none)", entry)
+			return fmt.Sprintf("invalid exporter %q (want a comma-separated list of otlp and prometheus, or none)", entry)
 		}
 		enabled[name] = true
 	}
 	if enabled["none"] && len(enabled) > 1 {
-		return envError(variable, "invalid value %q (none cannot be combined with other exporters)", value)
+		return fmt.Sprintf("invalid value %q (none cannot be combined with other exporters)", value)
 	}
 	c.OTLP.Enabled, c.Prometheus.Enabled = enabled["otlp"], enabled["prometheus"]
-	return nil
+	return ""
 }
 
-// maxEnvMilliseconds is the largest number of milliseconds a time.Duration
-// holds.
-const maxEnvMilliseconds = math.MaxInt64 / int64(time.Millisecond)
-
-// setMilliseconds sets *target to a positive base-10 number of milliseconds.
-func setMilliseconds(target *time.Duration, variable, value string) error {
-	milliseconds, err := strconv.ParseInt(value, 10, 64)
-	if err != nil || strings.Trim(value, "0123456789") != "" || milliseconds <= 0 || milliseconds > maxEnvMilliseconds {
-		return envError(variable, "invalid value %q (want a positive integer number of milliseconds)", value)
+// setTemporality applies a temporality preference in any case. lowmemory
+// asks for delta only for synchronous counters and histograms, and
+// packet-exporter has none: it selects cumulative.
+func setTemporality(_ *Config, v reflect.Value, _ setting, value string) string {
+	switch strings.ToLower(value) {
+	case TemporalityCumulative, "lowmemory":
+		v.SetString(TemporalityCumulative)
+	case TemporalityDelta:
+		v.SetString(TemporalityDelta)
+	default:
+		return fmt.Sprintf("invalid value %q (want cumulative, delta or lowmemory)", value)
 	}
-	*target = time.Duration(milliseconds) * time.Millisecond
-	return nil
+	return ""
 }
 
-// mergeEnvList parses a W3C-baggage-like list "key1=value1,key2=value2" as
-// used by OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES and merges
-// it over *target into a new map. Keys and values are trimmed; values are
-// then percent-decoded. For headers, keys are lowercased and checked as gRPC
-// metadata names; otherwise they are checked as attribute names. Messages
-// name entries by number and key only, so that no secret header value ends
-// up in a log.
-func mergeEnvList(target *map[string]string, variable, value string, headers bool) error {
+// setServiceName sets the attribute service.name.
+func setServiceName(_ *Config, v reflect.Value, _ setting, value string) string {
+	if msg := textProblem(value); msg != "" {
+		return "the service name " + msg
+	}
+	v.Set(reflect.ValueOf(merged(v.Interface().(map[string]string), map[string]string{"service.name": value})))
+	return ""
+}
+
+// parseEnvList parses a W3C-baggage-like list "key1=value1,key2=value2" as
+// used by OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES. Keys and
+// values are trimmed; values are then percent-decoded. For headers, keys
+// are lowercased and checked as gRPC metadata names; otherwise they are
+// checked as attribute names. Messages name entries by number and key only,
+// so that no secret header value ends up in a log.
+func parseEnvList(value string, headers bool) (map[string]string, string) {
 	entries := strings.Split(value, ",")
 	result := make(map[string]string, len(entries))
 	for index, entry := range entries {
 		number := index + 1
 		rawKey, rawValue, found := strings.Cut(entry, "=")
-		if !found {
-			return envError(variable, "entry %d is not key=value", number)
-		}
-		key := strings.TrimSpace(rawKey)
-		keyProblem := attributeNameProblem(key)
+		key, nameProblem := strings.TrimSpace(rawKey), attributeNameProblem
 		if headers {
-			key = strings.ToLower(key)
-			keyProblem = headerNameProblem(key)
-		}
-		if keyProblem != "" {
-			return envError(variable, "entry %d: %s", number, keyProblem)
-		}
-		if _, duplicate := result[key]; duplicate {
-			return envError(variable, "entry %d: duplicate key %q", number, key)
+			key, nameProblem = strings.ToLower(key), headerNameProblem
 		}
 		decoded, err := url.PathUnescape(strings.TrimSpace(rawValue))
-		if err != nil {
-			return envError(variable, "entry %d (key %q): invalid percent-encoding in the value", number, key)
-		}
-		if msg := textProblem(decoded); msg != "" {
-			return envError(variable, "entry %d (key %q): the value %s", number, key, msg)
+		_, duplicate := result[key]
+		switch {
+		case !found:
+			return nil, fmt.Sprintf("entry %d is not key=value", number)
+		case nameProblem(key) != "":
+			return nil, fmt.Sprintf("entry %d: %s", number, nameProblem(key))
+		case duplicate:
+			return nil, fmt.Sprintf("entry %d: duplicate key %q", number, key)
+		case err != nil:
+			return nil, fmt.Sprintf("entry %d (key %q): invalid percent-encoding in the value", number, key)
+		case textProblem(decoded) != "":
+			return nil, fmt.Sprintf("entry %d (key %q): the value %s", number, key, textProblem(decoded))
 		}
 		result[key] = decoded
 	}
-	*target = merged(*target, result)
-	return nil
+	return result, ""
 }
 
 // merged returns a new map holding base overridden by override.
@@ -226,9 +240,4 @@ func merged(base, override map[string]string) map[string]string {
 	maps.Copy(result, base)
 	maps.Copy(result, override)
 	return result
-}
-
-// envError reports a bad value of an environment variable.
-func envError(variable, format string, args ...any) *Error {
-	return &Error{File: "environment", Key: variable, Msg: fmt.Sprintf(format, args...)}
 }

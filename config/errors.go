@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,24 +30,15 @@ type Error struct {
 // Error formats the problem as "FILE:LINE:COL: KEY: MSG", leaving out the
 // parts that are unknown.
 func (e *Error) Error() string {
-	text := e.Msg
-	if e.Key != "" {
-		text = e.Key + ": " + text
-	}
 	location := e.File
 	if e.Line > 0 {
-		if location != "" {
-			location += ":"
-		}
-		location += strconv.Itoa(e.Line)
+		location = strings.TrimPrefix(location+":"+strconv.Itoa(e.Line), ":")
 		if e.Column > 0 {
 			location += ":" + strconv.Itoa(e.Column)
 		}
 	}
-	if location != "" {
-		text = location + ": " + text
-	}
-	return text
+	parts := slices.DeleteFunc([]string{location, e.Key}, func(part string) bool { return part == "" })
+	return strings.Join(append(parts, e.Msg), ": ")
 }
 
 // Errors is several problems; Parse reports all it finds, not just the first.
@@ -94,15 +86,6 @@ func (es Errors) asError() error {
 // comparePositions orders errors by line and column; errors without a
 // position come last.
 func comparePositions(a, b *Error) int {
-	return cmp.Or(
-		cmp.Compare(orLast(a.Line), orLast(b.Line)),
-		cmp.Compare(orLast(a.Column), orLast(b.Column)),
-	)
-}
-
-func orLast(n int) int {
-	if n <= 0 {
-		return int(^uint(0) >> 1)
-	}
-	return n
+	orLast := func(n int) int { return cmp.Or(max(n, 0), math.MaxInt) }
+	return cmp.Or(cmp.Compare(orLast(a.Line), orLast(b.Line)), cmp.Compare(orLast(a.Column), orLast(b.Column)))
 }

@@ -11,24 +11,13 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
-)
-
-// The accepted values of the settings that take one of a list.
-var (
-	xdpModes          = []string{XDPModeAuto, XDPModeNative, XDPModeGeneric}
-	ingressHooks      = []string{IngressHookAuto, IngressHookXDP, IngressHookTCX, IngressHookTC}
-	egressHooks       = []string{EgressHookAuto, EgressHookTCX, EgressHookTC}
-	logLevels         = []string{"debug", "info", "warn", "error"}
-	logFormats        = []string{"json", "console"}
-	otlpCompressions  = []string{CompressionGzip, CompressionNone}
-	otlpTemporalities = []string{TemporalityCumulative, TemporalityDelta}
 )
 
 // maxTLSFileSize is the largest CA, certificate or key file read, in bytes.
@@ -47,50 +36,100 @@ func (c Config) Validate() error {
 	return c.problems().asError()
 }
 
-// problems collects the value problems of every section.
+// problems runs the check rules of every setting, in the order of settings.
 func (c Config) problems() Errors {
 	var check checker
-	if len(c.Interfaces.Include) == 0 {
-		check.add("interfaces.include", "must not be empty")
-	}
-	check.patterns("interfaces.include", c.Interfaces.Include)
-	check.patterns("interfaces.exclude", c.Interfaces.Exclude)
-	check.oneOf("egress.hook", c.Egress.Hook, egressHooks)
-	check.oneOf("xdp.mode", c.XDP.Mode, xdpModes)
-	check.oneOf("ingress.hook", c.Ingress.Hook, ingressHooks)
-	check.problem("prometheus.listen_address", listenAddressProblem(c.Prometheus.ListenAddress))
-	if c.Prometheus.WebConfigFile != "" {
-		check.problem("prometheus.web_config_file", webConfigProblem(c.Prometheus.WebConfigFile))
-	}
-	c.OTLP.check(&check)
-	for _, name := range slices.Sorted(maps.Keys(c.Resource.Attributes)) {
-		entryKey := fieldPath("resource.attributes", name)
-		check.problem(entryKey, attributeNameProblem(name))
-		if msg := textProblem(c.Resource.Attributes[name]); msg != "" {
-			check.add(entryKey, "attribute value %s", msg)
+	config := reflect.ValueOf(c)
+	for _, s := range settings {
+		for rule := range strings.SplitSeq(s.tag.Get("check"), ",") {
+			if name, arg, _ := strings.Cut(rule, "="); name != "" {
+				rules[name](&check, s.key, arg, config.FieldByIndex(s.index), c)
+			}
 		}
 	}
-	check.oneOf("log.level", c.Log.Level, logLevels)
-	check.oneOf("log.format", c.Log.Format, logFormats)
-	check.intRange("limits.max_interfaces", c.Limits.MaxInterfaces, 1, 65536)
-	e := c.Events
-	check.intRange("events.sample_rate", e.SampleRate, 1, 1<<20)
-	if e.RingSize < 4096 || e.RingSize > 1<<30 || e.RingSize&(e.RingSize-1) != 0 {
-		check.add("events.ring_size", "value %d invalid (want a power of two from 4096 to 1073741824)", e.RingSize)
-	}
-	check.intRange("events.workers", e.Workers, 1, 64)
-	if e.DrainInterval < time.Millisecond || e.DrainInterval > time.Second {
-		check.add("events.drain_interval", "value %s out of range (want 1ms..1s)", e.DrainInterval)
-	}
-	if c.Flows.Enabled && !e.Enabled {
-		check.add("flows.enabled", "flows are fed by the event stream: set events.enabled to true as well")
-	}
-	check.intRange("flows.max_series", c.Flows.MaxSeries, 1, 1000000)
-	check.positive("flows.idle_timeout", c.Flows.IdleTimeout)
-	if !filepath.IsAbs(c.Attribution.HostRoot) {
-		check.add("attribution.host_root", "must be an absolute path, got %q", c.Attribution.HostRoot)
-	}
 	return check.problems
+}
+
+// rules are the checks a check tag names, "name" or "name=argument": each
+// reports the problems of the value v of the key key.
+var rules = map[string]func(check *checker, key, arg string, v reflect.Value, c Config){
+	// oneof=a b c: one of the words.
+	"oneof": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+		check.problem(key, oneOfProblem(v.String(), strings.Fields(arg)))
+	},
+	// range=lo..hi: an integer or a duration from lo to hi.
+	"range": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+		if lo, hi := bounds(v.Type(), arg); v.Int() < lo || v.Int() > hi {
+			check.add(key, "value %v out of range (want %s)", v, arg)
+		}
+	},
+	// pow2=lo..hi: a power of two from lo to hi.
+	"pow2": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+		if lo, hi := bounds(v.Type(), arg); v.Int() < lo || v.Int() > hi || v.Int()&(v.Int()-1) != 0 {
+			check.add(key, "value %v invalid (want a power of two from %s)", v, strings.Replace(arg, "..", " to ", 1))
+		}
+	},
+	"positive": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		if v.Int() <= 0 {
+			check.add(key, "value %v out of range (want more than 0)", v)
+		}
+	},
+	"nonempty": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		if v.Len() == 0 {
+			check.add(key, "must not be empty")
+		}
+	},
+	// glob: a list of path.Match patterns.
+	"glob": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		for index, pattern := range v.Interface().([]string) {
+			if _, err := path.Match(pattern, ""); pattern == "" {
+				check.add(indexPath(key, index), "pattern must not be empty")
+			} else if err != nil {
+				check.add(indexPath(key, index), "invalid glob pattern %q (%v)", pattern, err)
+			}
+		}
+	},
+	"abs": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		if !filepath.IsAbs(v.String()) {
+			check.add(key, "must be an absolute path, got %q", v.String())
+		}
+	},
+	"listen": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		check.problem(key, listenAddressProblem(v.String()))
+	},
+	"endpoint": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		_, problem := parseOTLPEndpoint(v.String())
+		check.problem(key, problem)
+	},
+	// webconfig: empty, or a web configuration file (see webConfigProblem).
+	"webconfig": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		if v.String() != "" {
+			check.problem(key, webConfigProblem(v.String()))
+		}
+	},
+	"headers": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		check.entries(key, v.Interface().(map[string]string), headerNameProblem, "header value %s")
+	},
+	"attributes": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+		check.entries(key, v.Interface().(map[string]string), attributeNameProblem, "attribute value %s")
+	},
+	"needsevents": func(check *checker, key, _ string, v reflect.Value, c Config) {
+		if v.Bool() && !c.Events.Enabled {
+			check.add(key, "flows are fed by the event stream: set events.enabled to true as well")
+		}
+	},
+	// tls: the TLS files of the otlp section (see OTLP.checkTLSFiles).
+	"tls": func(check *checker, _, _ string, _ reflect.Value, c Config) {
+		c.OTLP.checkTLSFiles(check)
+	},
+}
+
+// bounds parses the bounds "lo..hi" of a range of values of type t.
+func bounds(t reflect.Type, arg string) (lo, hi int64) {
+	loText, hiText, _ := strings.Cut(arg, "..")
+	loValue, _ := scalarTypes[t].parse(loText)
+	hiValue, _ := scalarTypes[t].parse(hiText)
+	return reflect.ValueOf(loValue).Int(), reflect.ValueOf(hiValue).Int()
 }
 
 // checker collects validation problems by key path.
@@ -109,89 +148,48 @@ func (c *checker) problem(key, msg string) {
 	}
 }
 
-// oneOf reports value unless it is one of allowed.
-func (c *checker) oneOf(key, value string, allowed []string) {
-	c.problem(key, oneOfProblem(value, allowed))
-}
-
-// intRange reports an integer outside [lo, hi].
-func (c *checker) intRange(key string, value, lo, hi int) {
-	if value < lo || value > hi {
-		c.add(key, "value %d out of range (want %d..%d)", value, lo, hi)
-	}
-}
-
-// positive reports a duration that is not more than 0.
-func (c *checker) positive(key string, duration time.Duration) {
-	if duration <= 0 {
-		c.add(key, "value %s out of range (want more than 0)", duration)
-	}
-}
-
-// patterns reports empty and malformed glob patterns.
-func (c *checker) patterns(key string, patterns []string) {
-	for index, pattern := range patterns {
-		if pattern == "" {
-			c.add(indexPath(key, index), "pattern must not be empty")
-		} else if _, err := path.Match(pattern, ""); err != nil {
-			c.add(indexPath(key, index), "invalid glob pattern %q (%v)", pattern, err)
+// entries checks the names and values of a map, in name order.
+func (c *checker) entries(key string, entries map[string]string, nameProblem func(string) string, valueFormat string) {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		c.problem(fieldPath(key, name), nameProblem(name))
+		if msg := textProblem(entries[name]); msg != "" {
+			c.add(fieldPath(key, name), valueFormat, msg)
 		}
 	}
-}
-
-func (o OTLP) check(c *checker) {
-	endpoint, endpointProblem := parseOTLPEndpoint(o.Endpoint)
-	c.problem("otlp.endpoint", endpointProblem)
-	for _, name := range slices.Sorted(maps.Keys(o.Headers)) {
-		entryKey := fieldPath("otlp.headers", name)
-		c.problem(entryKey, headerNameProblem(name))
-		if msg := textProblem(o.Headers[name]); msg != "" {
-			c.add(entryKey, "header value %s", msg)
-		}
-	}
-	c.oneOf("otlp.compression", o.Compression, otlpCompressions)
-	c.positive("otlp.interval", o.Interval)
-	c.positive("otlp.timeout", o.Timeout)
-	c.oneOf("otlp.temporality", o.Temporality, otlpTemporalities)
-	o.checkTLSFiles(c, endpoint, endpointProblem == "")
-}
-
-// tlsFile is one of the TLS files of the OTLP settings.
-type tlsFile struct {
-	key, path string
 }
 
 // checkTLSFiles checks that the TLS files fit the connection and, when OTLP
 // is enabled, that they can be read and used.
-func (o OTLP) checkTLSFiles(c *checker, endpoint otlpEndpoint, endpointValid bool) {
-	var set []tlsFile
-	for _, file := range []tlsFile{{"otlp.ca_file", o.CAFile}, {"otlp.cert_file", o.CertFile}, {"otlp.key_file", o.KeyFile}} {
-		if file.path != "" {
-			set = append(set, file)
-		}
-	}
+func (o OTLP) checkTLSFiles(c *checker) {
+	files := map[string]string{"otlp.ca_file": o.CAFile, "otlp.cert_file": o.CertFile, "otlp.key_file": o.KeyFile}
+	set := slices.DeleteFunc([]string{"otlp.ca_file", "otlp.cert_file", "otlp.key_file"}, func(key string) bool { return files[key] == "" })
 	switch {
 	case o.CertFile != "" && o.KeyFile == "":
 		c.add("otlp.cert_file", "is set without otlp.key_file (a client certificate needs its key)")
 	case o.CertFile == "" && o.KeyFile != "":
 		c.add("otlp.key_file", "is set without otlp.cert_file (a client key needs its certificate)")
 	}
-	if len(set) > 0 && endpointValid {
-		if reason := plaintextReason(endpoint, o.Insecure); reason != "" {
-			c.add(set[0].key, "TLS files are set but the connection is plaintext (%s)", reason)
+	if endpoint, problem := parseOTLPEndpoint(o.Endpoint); len(set) > 0 && problem == "" {
+		if endpoint.scheme == "http" {
+			c.add(set[0], "TLS files are set but the connection is plaintext (otlp.endpoint is an http:// URL)")
+		} else if endpoint.scheme == "" && o.Insecure {
+			c.add(set[0], "TLS files are set but the connection is plaintext (otlp.insecure is true)")
 		}
 	}
 	if !o.Enabled {
 		return
 	}
 	contents := map[string][]byte{}
-	for _, file := range set {
-		data, err := readTLSFile(file.path)
-		if err != nil {
-			c.add(file.key, "%v", err)
-			continue
+	for _, key := range set {
+		data, err := readAtMost(files[key], maxTLSFileSize+1)
+		switch {
+		case err != nil:
+			c.add(key, "cannot read the file: %v", err)
+		case len(data) > maxTLSFileSize:
+			c.add(key, "file %q is larger than the limit of %d bytes", files[key], maxTLSFileSize)
+		default:
+			contents[key] = data
 		}
-		contents[file.key] = data
 	}
 	if data, ok := contents["otlp.ca_file"]; ok && !x509.NewCertPool().AppendCertsFromPEM(data) {
 		c.add("otlp.ca_file", "no PEM certificate found in %q", o.CAFile)
@@ -203,31 +201,6 @@ func (o OTLP) checkTLSFiles(c *checker, endpoint otlpEndpoint, endpointValid boo
 			c.add("otlp.cert_file", "cannot load %q and %q as a certificate and key pair: %v", o.CertFile, o.KeyFile, err)
 		}
 	}
-}
-
-// plaintextReason says why the connection to endpoint is plaintext, or
-// returns "" when it uses TLS.
-func plaintextReason(endpoint otlpEndpoint, insecure bool) string {
-	switch {
-	case endpoint.scheme == "http":
-		return "otlp.endpoint is an http:// URL"
-	case endpoint.scheme == "" && insecure:
-		return "otlp.insecure is true"
-	}
-	return ""
-}
-
-// readTLSFile reads a CA, certificate or key file, refusing files larger
-// than maxTLSFileSize. Errors name the file.
-func readTLSFile(path string) ([]byte, error) {
-	data, err := readAtMost(path, maxTLSFileSize+1)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the file: %w", err)
-	}
-	if len(data) > maxTLSFileSize {
-		return nil, fmt.Errorf("file %q is larger than the limit of %d bytes", path, maxTLSFileSize)
-	}
-	return data, nil
 }
 
 // headerNameProblem describes why name is not a valid gRPC metadata name
@@ -250,10 +223,9 @@ func textProblem(text string) string {
 	if !utf8.ValidString(text) {
 		return "contains invalid UTF-8"
 	}
-	for _, r := range text {
-		if unicode.IsControl(r) {
-			return fmt.Sprintf("contains the control character %U", r)
-		}
+	if i := strings.IndexFunc(text, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(text[i:])
+		return fmt.Sprintf("contains the control character %U", r)
 	}
 	return ""
 }
@@ -290,14 +262,12 @@ func listAlternatives(words []string) string {
 // returns "".
 func listenAddressProblem(address string) string {
 	host, port, err := net.SplitHostPort(address)
-	if err != nil {
+	switch _, portOK := parsePort(port); {
+	case err != nil:
 		return fmt.Sprintf("invalid address %q (want host:port, e.g. \":9743\" or \"127.0.0.1:9743\")", address)
-	}
-	if _, ok := parsePort(port); !ok {
+	case !portOK:
 		return fmt.Sprintf("invalid port %q in address %q (want an integer 1..65535)", port, address)
-	}
-	bracketed := strings.HasPrefix(address, "[")
-	if !validListenHost(host, bracketed) {
+	case !validHost(host, strings.HasPrefix(address, "[")):
 		return fmt.Sprintf("invalid host %q in address %q (want nothing, an IP address or a hostname)", host, address)
 	}
 	return ""
@@ -305,30 +275,11 @@ func listenAddressProblem(address string) string {
 
 // parsePort parses a decimal port number 1..65535 (digits only).
 func parsePort(text string) (int, bool) {
-	if text == "" || len(text) > 5 || strings.Trim(text, "0123456789") != "" {
-		return 0, false
-	}
 	port, err := strconv.Atoi(text)
-	if err != nil || port < 1 || port > 65535 {
+	if err != nil || len(text) > 5 || strings.Trim(text, "0123456789") != "" || port < 1 || port > 65535 {
 		return 0, false
 	}
 	return port, true
-}
-
-// validListenHost accepts an empty host, an IP address (IPv6 only inside
-// brackets) or a hostname.
-func validListenHost(host string, bracketed bool) bool {
-	if bracketed {
-		addr, err := netip.ParseAddr(host)
-		return err == nil && addr.Is6()
-	}
-	if host == "" {
-		return true
-	}
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
-	}
-	return validHostname(host)
 }
 
 // hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of
@@ -336,9 +287,14 @@ func validListenHost(host string, bracketed bool) bool {
 // final dot.
 var hostnameSyntax = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 
-// validHostname checks hostname syntax and a length of at most 253 bytes.
-func validHostname(host string) bool {
-	return len(strings.TrimSuffix(host, ".")) <= 253 && hostnameSyntax.MatchString(host)
+// validHost accepts an empty host, an IP address (IPv6 only inside
+// brackets) or a hostname of at most 253 bytes.
+func validHost(host string, bracketed bool) bool {
+	addr, err := netip.ParseAddr(host)
+	if bracketed {
+		return err == nil && addr.Is6()
+	}
+	return host == "" || err == nil || len(strings.TrimSuffix(host, ".")) <= 253 && hostnameSyntax.MatchString(host)
 }
 
 // otlpEndpoint is a valid otlp.endpoint taken apart.
@@ -357,14 +313,13 @@ func parseOTLPEndpoint(endpoint string) (otlpEndpoint, string) {
 		return parseOTLPEndpointURL(endpoint)
 	}
 	host, port, err := net.SplitHostPort(endpoint)
-	if err != nil {
+	number, portOK := parsePort(port)
+	switch {
+	case err != nil:
 		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint %q (want host:port or an http:// or https:// URL, e.g. \"localhost:4317\" or \"https://collector.example.com:4317\")", endpoint)
-	}
-	number, ok := parsePort(port)
-	if !ok {
+	case !portOK:
 		return otlpEndpoint{}, fmt.Sprintf("invalid port %q in endpoint %q (want an integer 1..65535)", port, endpoint)
-	}
-	if host == "" || !validListenHost(host, strings.HasPrefix(endpoint, "[")) {
+	case host == "" || !validHost(host, strings.HasPrefix(endpoint, "[")):
 		return otlpEndpoint{}, fmt.Sprintf("invalid host %q in endpoint %q (want an IP address or a hostname)", host, endpoint)
 	}
 	return otlpEndpoint{hostPort: net.JoinHostPort(host, strconv.Itoa(number))}, ""
@@ -380,6 +335,7 @@ func parseOTLPEndpointURL(endpoint string) (otlpEndpoint, string) {
 		}
 		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint URL %q (%v)", endpoint, err)
 	}
+	host, bracketed := parsed.Hostname(), strings.HasPrefix(parsed.Host, "[")
 	switch {
 	case parsed.Scheme != "http" && parsed.Scheme != "https":
 		return otlpEndpoint{}, fmt.Sprintf("unsupported scheme %q in endpoint %q (want http or https)", parsed.Scheme, endpoint)
@@ -387,19 +343,14 @@ func parseOTLPEndpointURL(endpoint string) (otlpEndpoint, string) {
 		return otlpEndpoint{}, fmt.Sprintf("endpoint %q must not contain user information (send credentials in otlp.headers)", endpoint)
 	case parsed.RawQuery != "" || parsed.ForceQuery || parsed.Fragment != "":
 		return otlpEndpoint{}, fmt.Sprintf("endpoint %q must not contain a query or fragment", endpoint)
-	}
-	host := parsed.Hostname()
-	if host == "" {
+	case host == "":
 		return otlpEndpoint{}, fmt.Sprintf("missing host in endpoint %q", endpoint)
-	}
-	bracketed := strings.HasPrefix(parsed.Host, "[")
-	if !validListenHost(host, bracketed) || !bracketed && strings.Contains(host, ":") {
+	case !validHost(host, bracketed) || !bracketed && strings.Contains(host, ":"):
 		return otlpEndpoint{}, fmt.Sprintf("invalid host %q in endpoint %q (want an IP address or a hostname)", host, endpoint)
 	}
-	number := defaultOTLPPort
+	number, portOK := 4317, true // the port of a URL that names none
 	if port := parsed.Port(); port != "" || strings.HasSuffix(parsed.Host, ":") {
-		var ok bool
-		if number, ok = parsePort(port); !ok {
+		if number, portOK = parsePort(port); !portOK {
 			return otlpEndpoint{}, fmt.Sprintf("invalid port %q in endpoint %q (want an integer 1..65535)", port, endpoint)
 		}
 	}

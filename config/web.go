@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,22 +34,18 @@ func webConfigProblem(path string) string {
 		} `yaml:"tls_server_config"`
 	}
 	if yaml.Unmarshal(data, &named) == nil {
-		for _, file := range []struct{ key, path string }{
-			{"tls_server_config.cert_file", named.TLS.CertFile},
-			{"tls_server_config.key_file", named.TLS.KeyFile},
-			{"tls_server_config.client_ca_file", named.TLS.ClientCAFile},
-		} {
-			if file.path == "" {
-				continue
-			}
+		for _, file := range [][2]string{{"cert_file", named.TLS.CertFile}, {"key_file", named.TLS.KeyFile}, {"client_ca_file", named.TLS.ClientCAFile}} {
 			// Relative paths are relative to the web configuration file, as
 			// the toolkit resolves them.
-			resolved := file.path
+			key, resolved := file[0], file[1]
+			if resolved == "" {
+				continue
+			}
 			if !filepath.IsAbs(resolved) {
 				resolved = filepath.Join(filepath.Dir(path), resolved)
 			}
 			if _, err := readRegularFile(resolved, maxTLSFileSize); err != nil {
-				return fmt.Sprintf("web configuration file %q: %s %q: %v", path, file.key, resolved, err)
+				return fmt.Sprintf("web configuration file %q: tls_server_config.%s %q: %v", path, key, resolved, err)
 			}
 		}
 	}
@@ -62,18 +57,21 @@ func webConfigProblem(path string) string {
 
 // readRegularFile reads the regular file at path, refusing other kinds of
 // files (a FIFO would block, a device never end) and files larger than
-// limit bytes.
+// limit bytes. Its errors leave out the path, which the caller names.
 func readRegularFile(path string, limit int64) ([]byte, error) {
 	info, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the file: %w", unwrapPathError(err))
-	}
-	if !info.Mode().IsRegular() {
+	if err == nil && !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file but %s", describeFileType(info.Mode()))
 	}
-	data, err := readAtMost(path, limit+1)
+	var data []byte
+	if err == nil {
+		data, err = readAtMost(path, limit+1)
+	}
+	if pathErr := (*fs.PathError)(nil); errors.As(err, &pathErr) {
+		err = pathErr.Err
+	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the file: %w", unwrapPathError(err))
+		return nil, fmt.Errorf("cannot read the file: %w", err)
 	}
 	if int64(len(data)) > limit {
 		return nil, fmt.Errorf("file is larger than the limit of %d bytes", limit)
@@ -81,38 +79,15 @@ func readRegularFile(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// unwrapPathError drops the operation and path of a *fs.PathError, which
-// the messages above already name.
-func unwrapPathError(err error) error {
-	var pathErr *fs.PathError
-	if errors.As(err, &pathErr) {
-		return pathErr.Err
-	}
-	return err
-}
-
-// emptyFileMessage is the problem reported for a blank configuration file.
-const emptyFileMessage = `the file is empty; write "{}" to run on the defaults, or leave out --config`
-
-// isBlank reports whether data holds nothing but white space.
-func isBlank(data []byte) bool {
-	return len(bytes.Trim(data, " \t\n\r")) == 0
-}
-
 // describeFileType names the kind of a file that is not a regular file.
 func describeFileType(mode fs.FileMode) string {
-	switch {
-	case mode.IsDir():
-		return "a directory"
-	case mode&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case mode&fs.ModeSocket != 0:
-		return "a socket"
-	case mode&fs.ModeCharDevice != 0:
-		return "a character device"
-	case mode&fs.ModeDevice != 0:
-		return "a block device"
-	default:
-		return "a special file"
+	for _, kind := range []struct {
+		bit  fs.FileMode
+		name string
+	}{{fs.ModeDir, "a directory"}, {fs.ModeNamedPipe, "a named pipe"}, {fs.ModeSocket, "a socket"}, {fs.ModeCharDevice, "a character device"}, {fs.ModeDevice, "a block device"}} {
+		if mode&kind.bit != 0 {
+			return kind.name
+		}
 	}
+	return "a special file"
 }
