@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // DefaultYAML is the embedded default configuration file (config/default.yaml).
@@ -45,6 +47,37 @@ type Config struct {
 	Drops       Drops       `yaml:"drops"`
 	Attribution Attribution `yaml:"attribution"`
 	Debug       Debug       `yaml:"debug"`
+	// Metrics switches each metric on or off by name, as the OpenTelemetry
+	// Collector's receivers do: metrics: {<name>: {enabled: false}}. Every
+	// metric of internal/metricdef/metadata.yaml is a key, with its default
+	// from there; a name given overlays it, an unknown name is an error.
+	Metrics map[string]MetricSwitch `yaml:"metrics"`
+}
+
+// MetricSwitch turns one metric on or off.
+type MetricSwitch struct {
+	// Enabled exports the metric.
+	Enabled bool `yaml:"enabled"`
+}
+
+// MetricEnabled reports whether the metric named name is exported.
+func (c Config) MetricEnabled(name string) bool {
+	if s, ok := c.Metrics[name]; ok {
+		return s.Enabled
+	}
+	d, ok := metricdef.ByName(name)
+	return ok && d.Enabled
+}
+
+// DisabledMetrics lists the metrics switched off, in metadata.yaml's order.
+func (c Config) DisabledMetrics() []string {
+	var off []string
+	for _, d := range metricdef.All {
+		if !c.MetricEnabled(d.Name) {
+			off = append(off, d.Name)
+		}
+	}
+	return off
 }
 
 // Interfaces selects the network interfaces whose packets are counted.
@@ -345,6 +378,10 @@ func Default() Config {
 	}
 	if len(dec.errs) > 0 {
 		panic("config: a default tag does not decode:\n" + dec.errs.Error())
+	}
+	c.Metrics = make(map[string]MetricSwitch, len(metricdef.All))
+	for _, d := range metricdef.All {
+		c.Metrics[d.Name] = MetricSwitch{Enabled: d.Enabled}
 	}
 	return c
 }

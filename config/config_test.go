@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 const exampleFile = "../packet-exporter.example.yaml"
@@ -39,6 +41,10 @@ func TestDefault(t *testing.T) {
 		Flows:       Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 		Drops:       Drops{Enabled: true},
 		Attribution: Attribution{Enabled: true, HostRoot: "/"},
+		Metrics:     map[string]MetricSwitch{},
+	}
+	for _, d := range metricdef.All {
+		want.Metrics[d.Name] = MetricSwitch{Enabled: d.Enabled}
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -130,7 +136,7 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
 		"flows.idle_timeout", "drops.enabled", "attribution.enabled",
-		"attribution.on_series", "attribution.host_root", "debug.pprof",
+		"attribution.on_series", "attribution.host_root", "debug.pprof", "metrics",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {
 		t.Fatalf("leafKeys = %q, want %q", got, want)
@@ -194,8 +200,11 @@ func TestREADMEConfigTable(t *testing.T) {
 		for key := range strings.SplitSeq(strings.TrimSpace(cells[1]), ", ") {
 			key = strings.Trim(key, "`")
 			listed[key] = true
-			section, name, _ := strings.Cut(key, ".")
-			cfg, err := Parse("README.md", fmt.Appendf(nil, "%s:\n  %s: %s\n", section, name, value))
+			document := fmt.Appendf(nil, "%s: %s\n", key, value) // a top-level key
+			if section, name, nested := strings.Cut(key, "."); nested {
+				document = fmt.Appendf(nil, "%s:\n  %s: %s\n", section, name, value)
+			}
+			cfg, err := Parse("README.md", document)
 			if err != nil || !reflect.DeepEqual(cfg, Default()) {
 				t.Errorf("README.md gives %s the default %s, which is not Default()'s (%v)", key, value, err)
 			}

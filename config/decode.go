@@ -269,6 +269,10 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			v.Set(items)
 		}
 	case reflect.Map:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			d.decodeSections(n, key, v)
+			return
+		}
 		if isNull(n) {
 			v.SetZero()
 		} else if d.expect(n, key, yaml.MappingNode, "a mapping") {
@@ -292,6 +296,39 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			v.Set(reflect.ValueOf(value))
 		}
 	}
+}
+
+// decodeSections decodes a map of structs (metrics) as a section whose keys
+// are its defaults' names: each name given overlays its default, null keeps
+// them all, and a name with no default is an unknown key.
+func (d *decoder) decodeSections(n *yaml.Node, key string, v reflect.Value) {
+	if isNull(n) || !d.expect(n, key, yaml.MappingNode, "a mapping") {
+		return
+	}
+	entries := reflect.MakeMapWithSize(v.Type(), v.Len())
+	var names []string
+	for iter := v.MapRange(); iter.Next(); {
+		entries.SetMapIndex(iter.Key(), iter.Value())
+		names = append(names, iter.Key().String())
+	}
+	d.forEachEntry(n, key, func(name string, keyNode, valueNode *yaml.Node) {
+		path := fieldPath(key, name)
+		mapKey := reflect.ValueOf(name).Convert(v.Type().Key())
+		existing := entries.MapIndex(mapKey)
+		if !existing.IsValid() {
+			if suggestion, ok := closestName(name, names); ok {
+				d.report(keyNode, path, "unknown key %q; did you mean %q?", path, suggestion)
+			} else {
+				d.report(keyNode, path, "unknown key %q", path)
+			}
+			return
+		}
+		value := reflect.New(v.Type().Elem()).Elem()
+		value.Set(existing)
+		d.decode(valueNode, path, value)
+		entries.SetMapIndex(mapKey, value)
+	})
+	v.Set(entries)
 }
 
 // expect reports whether n is of the wanted kind, and reports it otherwise.

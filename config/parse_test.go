@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 func TestParseOverridesEachKey(t *testing.T) {
@@ -110,8 +113,12 @@ events: {enabled: true, sample_rate: 10, ring_size: 65536, workers: 2, drain_int
 flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 drops: {enabled: false}
 attribution: {enabled: false, on_series: true, host_root: /host}
+metrics: {packet_exporter.network.packet.size: {enabled: false}}
 `, func(c *Config) {
+			metrics := c.Metrics
+			metrics["packet_exporter.network.packet.size"] = MetricSwitch{Enabled: false}
 			*c = Config{
+				Metrics:    metrics,
 				Interfaces: Interfaces{Include: []string{"en*"}, Exclude: []string{}},
 				Egress:     Egress{Hook: "tcx"},
 				XDP:        XDP{Mode: "generic"},
@@ -190,6 +197,10 @@ func TestParseErrors(t *testing.T) {
 			`cfg.yaml:2:3: log.Level: unknown key "log.Level"; did you mean "level"?`},
 		{"unknown key with dash", "limits:\n  max-interfaces: 4\n",
 			`cfg.yaml:2:3: limits.max-interfaces: unknown key "limits.max-interfaces"; did you mean "max_interfaces"?`},
+		{"unknown metric with suggestion", "metrics:\n  packet_exporter.network.packet.sizes: {enabled: false}\n",
+			`cfg.yaml:2:3: metrics["packet_exporter.network.packet.sizes"]: unknown key "metrics[\"packet_exporter.network.packet.sizes\"]"; did you mean "packet_exporter.network.packet.size"?`},
+		{"metric switch not a boolean", "metrics:\n  system.network.errors: {enabled: no}\n",
+			`cfg.yaml:2:36: metrics["system.network.errors"].enabled: invalid boolean "no" (want true or false)`},
 		{"unknown key without suggestion", "tracing:\n  endpoint: x\n",
 			`cfg.yaml:1:1: tracing: unknown key "tracing"`},
 		{"unknown key that is not a simple name", "xdp:\n  \"mode x\": auto\n",
@@ -547,5 +558,36 @@ func TestParseBinaryGarbage(t *testing.T) {
 		if !errors.As(err, &problem) || problem.File != "garbage.bin" {
 			t.Fatalf("input %d: error %v lacks the file name", i, err)
 		}
+	}
+}
+
+// TestMetricSwitches checks that the metrics section overlays the defaults
+// of metadata.yaml: a name given changes only that metric, an empty entry or
+// a null section keep the defaults.
+func TestMetricSwitches(t *testing.T) {
+	const size, packets = "packet_exporter.network.packet.size", "packet_exporter.network.packets"
+	for _, tc := range []struct {
+		name, yaml string
+		off        []string
+	}{
+		{"none", "{}", nil},
+		{"null", "metrics: ~", nil},
+		{"empty entry", "metrics: {" + size + ": {}}", nil},
+		{"one off", "metrics: {" + size + ": {enabled: false}}", []string{size}},
+		{"two off, one on", "metrics: {" + size + ": {enabled: false}, " + packets + ": {enabled: false}, system.network.errors: {enabled: true}}",
+			[]string{packets, size}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("cfg.yaml", []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.DisabledMetrics(); !slices.Equal(got, tc.off) {
+				t.Errorf("disabled %v, want %v", got, tc.off)
+			}
+			if len(c.Metrics) != len(metricdef.All) {
+				t.Errorf("%d metrics, want every one of metadata.yaml's %d", len(c.Metrics), len(metricdef.All))
+			}
+		})
 	}
 }

@@ -57,11 +57,14 @@ func (f *fakeCounters) KernelRunCount() (uint64, error) { return 0, nil }
 // benchReceiver returns a Receiver with as many synthetic interfaces as it
 // takes to expose exactly series traffic series, behind a fake counter
 // reader: everything from the counters on is the production code path.
-func benchReceiver(series int) *Receiver {
+func benchReceiver(series int) *Receiver { return benchReceiverWith(series, config.Default()) }
+
+// benchReceiverWith is benchReceiver configured by cfg.
+func benchReceiverWith(series int, cfg config.Config) *Receiver {
 	interfaces := (series + seriesPerInterface - 1) / seriesPerInterface
 	fake := &fakeCounters{blocks: make([]bpf.Block, 2*interfaces), stats: make([]uint64, bpf.StatCount)}
 	att := &attacher{
-		cfg:       config.Default(),
+		cfg:       cfg,
 		log:       zap.NewNop(),
 		reader:    fake,
 		slots:     newSlotSet(interfaces),

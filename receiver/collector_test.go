@@ -8,7 +8,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
+	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 )
 
 // TestCollectorDuration checks that a collection reports how long each
@@ -44,5 +46,46 @@ func TestCollectorDuration(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"attribution", "health", "traffic"}; !slices.Equal(got, want) {
 		t.Errorf("durations of collectors %v, want %v", got, want)
+	}
+}
+
+// TestMetricsSwitchedOff switches off the packet-size histogram and the
+// packet counter as a configuration does: neither is collected, the other
+// metrics are, and the counters map is still read once per collection.
+func TestMetricsSwitchedOff(t *testing.T) {
+	cfg := config.Default()
+	for _, name := range []string{metricdef.PacketSize.Name, metricdef.Packets.Name} {
+		cfg.Metrics[name] = config.MetricSwitch{Enabled: false}
+	}
+	r := benchReceiverWith(100, cfg)
+	provider, err := telemetry.New(telemetry.Options{Manual: true, CardinalityLimit: 1000,
+		Producer: r.PacketSizeProducer, Disabled: cfg.DisabledMetrics()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer provider.Shutdown(context.Background())
+	if _, err := r.RegisterMetrics(provider.Meter(metricdef.ScopeName), BuildInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	fake := r.traffic.reader.(*fakeCounters)
+	before := fake.reads.Load()
+	var rm metricdata.ResourceMetrics
+	if err := provider.Manual.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.reads.Load() - before; n != 1 {
+		t.Errorf("%d reads of the counters map, want 1", n)
+	}
+	collected := map[string]bool{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			collected[m.Name] = true
+		}
+	}
+	for name, want := range map[string]bool{metricdef.PacketSize.Name: false, metricdef.Packets.Name: false,
+		metricdef.Bytes.Name: true, metricdef.InterfaceInfo.Name: true} {
+		if collected[name] != want {
+			t.Errorf("%s collected %v, want %v", name, collected[name], want)
+		}
 	}
 }

@@ -115,10 +115,20 @@ func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
 }
 
 // PacketSizeProducer returns a Producer of the packet-size histogram for one
-// reader; delta selects delta temporality, as that reader wants it.
+// reader; delta selects delta temporality, as that reader wants it. With
+// the histogram switched off it produces nothing.
 func (r *Receiver) PacketSizeProducer(delta bool) sdkmetric.Producer {
+	if !r.traffic.sizesOn {
+		return noSizes{}
+	}
 	return &sizeProducer{c: r.traffic, delta: delta, last: map[histogramSeries]histogramState{}}
 }
+
+// noSizes is the producer of a switched-off packet-size histogram.
+type noSizes struct{}
+
+// Produce returns nothing.
+func (noSizes) Produce(context.Context) ([]metricdata.ScopeMetrics, error) { return nil, nil }
 
 // Produce returns the histogram of every attached interface and direction.
 func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {

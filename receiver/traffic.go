@@ -23,13 +23,17 @@ type trafficCollector struct {
 	// runs judges, from each read, whether the kernel collects BPF
 	// statistics: the program runs are reported only then.
 	runs runStats
+	// sizesOn tells whether the packet-size histogram is exported
+	// (metrics.packet_exporter.network.packet.size.enabled).
+	sizesOn bool
 
 	sizesMu sync.Mutex
 	sizes   sizeSnapshot // the packet-size state of the last read
 }
 
 func newTrafficCollector(att *attacher, reader counterReader, programs kernelRunCounter) *trafficCollector {
-	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs}}
+	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs},
+		sizesOn: att.cfg.MetricEnabled(metricdef.PacketSize.Name)}
 }
 
 // trafficInstruments are the instruments of one registration.
@@ -78,8 +82,10 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 	return c.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
 		// The packet-size producers of this collection take the histogram
 		// from this read.
-		now := time.Now()
-		c.keepSizes(now, c.sizesLocked(blocks, now))
+		if c.sizesOn {
+			now := time.Now()
+			c.keepSizes(now, c.sizesLocked(blocks, now))
+		}
 		// Program runs are reported while the kernel collects BPF
 		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
 		// program served every interface.

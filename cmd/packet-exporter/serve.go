@@ -62,6 +62,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		Manual:             true, // the live view's
 		Log:                log,
 		Producer:           recv.PacketSizeProducer,
+		Disabled:           cfg.DisabledMetrics(),
 	})
 	if err != nil {
 		return err

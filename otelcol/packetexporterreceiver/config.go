@@ -15,7 +15,7 @@ import (
 
 // countingKeys are the agent's top-level configuration keys the receiver
 // takes: what is counted and how it is labelled.
-var countingKeys = []string{"interfaces", "egress", "xdp", "ingress", "events", "flows", "limits", "drops", "attribution"}
+var countingKeys = []string{"interfaces", "egress", "xdp", "ingress", "events", "flows", "limits", "drops", "attribution", "metrics"}
 
 // agentOnlyKeys are the agent's keys that the collector's own configuration
 // replaces, with what replaces them.

@@ -87,6 +87,7 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 		Manual:           true,
 		Log:              c.log,
 		Producer:         c.recv.PacketSizeProducer,
+		Disabled:         c.cfg.DisabledMetrics(),
 	}); err != nil {
 		return err
 	}
