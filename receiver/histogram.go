@@ -219,3 +219,47 @@ func (p *sizeProducer) forgetGone(now time.Time) {
 		}
 	}
 }
+
+// PacketSizeSeries is one series of packet_exporter.network.packet.size,
+// cumulative from Start to Time.
+type PacketSizeSeries struct {
+	// Attributes are the series' interface and direction.
+	Attributes attribute.Set
+	Start      time.Time
+	Time       time.Time
+	// Bounds are the buckets' upper bounds; Counts has one more entry, the
+	// frames above the last bound.
+	Bounds []float64
+	Counts []uint64
+	// Count and Sum are the frames and their bytes.
+	Count, Sum uint64
+}
+
+// PacketSizes returns the series of the packet-size histogram that saw a
+// frame, cumulative, from the read of the collection that just ran (or a
+// read of its own when that is over a second old): for an embedder that
+// emits the histogram itself rather than through a Producer. It returns
+// nothing with the histogram switched off.
+func (r *Receiver) PacketSizes() ([]PacketSizeSeries, error) {
+	if !r.traffic.sizesOn {
+		return nil, nil
+	}
+	snap, err := r.traffic.sizesAfter(0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PacketSizeSeries, 0, len(snap.series))
+	bounds := bpf.BucketBounds()
+	for _, s := range snap.series {
+		var count uint64
+		for _, c := range s.state.counts {
+			count += c
+		}
+		if count == 0 {
+			continue
+		}
+		out = append(out, PacketSizeSeries{Attributes: s.attrs, Start: s.key.start, Time: s.state.time,
+			Bounds: bounds, Counts: s.state.counts[:], Count: count, Sum: s.state.sum})
+	}
+	return out, nil
+}

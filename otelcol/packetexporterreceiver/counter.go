@@ -11,13 +11,12 @@ import (
 	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
-	"github.com/packet-exporter/packet-exporter/internal/telemetry"
 	pereceiver "github.com/packet-exporter/packet-exporter/receiver"
 )
 
@@ -32,19 +31,19 @@ type counterOptions struct {
 	netns netns.NsHandle
 }
 
-// counter is one packetexporter receiver's counting: the agent's receiver
-// and a MeterProvider whose manual reader each scrape collects. It lives
-// from start to shutdown, once: the collector creates a new receiver to
-// start again.
+// counter is one packetexporter receiver's counting: the agent's receiver,
+// whose collectors each scrape runs into pdata (pdataMeter). It lives from
+// start to shutdown, once: the collector creates a new receiver to start
+// again.
 type counter struct {
 	cfg  config.Config
 	log  *zap.Logger
 	opts counterOptions
 
-	mu       sync.Mutex
-	lock     *instance.Lock
-	recv     *pereceiver.Receiver
-	provider *telemetry.Provider
+	mu    sync.Mutex
+	lock  *instance.Lock
+	recv  *pereceiver.Receiver
+	meter *pdataMeter
 }
 
 func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counter {
@@ -81,35 +80,28 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 		return fmt.Errorf("create kernel maps: %w", err)
 	}
 	version := productVersion()
-	if c.provider, err = telemetry.New(telemetry.Options{
-		Version:          version,
-		CardinalityLimit: telemetry.CardinalityLimit(pereceiver.SeriesLimit(c.cfg)),
-		Manual:           true,
-		Log:              c.log,
-		Producer:         c.recv.PacketSizeProducer,
-		Disabled:         c.cfg.DisabledMetrics(),
-	}); err != nil {
-		return err
-	}
-	if _, err := c.recv.RegisterMetrics(c.provider.Meter(version), pereceiver.BuildInfo{Version: version, Revision: "unknown"}); err != nil {
+	c.meter = newPdataMeter(version, c.cfg.DisabledMetrics())
+	if _, err := c.recv.RegisterMetrics(c.meter, pereceiver.BuildInfo{Version: version, Revision: "unknown"}); err != nil {
 		return err
 	}
 	return c.recv.Start(context.WithoutCancel(ctx))
 }
 
-// scrape collects every instrument and converts the result.
+// scrape runs every collector into pdata. A source that could not be read
+// (counted in packet_exporter.kernel.read_errors) is a partial failure: the
+// other sources' metrics are still emitted.
 func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	c.mu.Lock()
-	provider := c.provider
+	meter, recv := c.meter, c.recv
 	c.mu.Unlock()
-	if provider == nil {
+	if meter == nil {
 		return pmetric.NewMetrics(), errors.New("packetexporter receiver not started")
 	}
-	var rm metricdata.ResourceMetrics
-	if err := provider.Manual.Collect(ctx, &rm); err != nil {
-		return pmetric.NewMetrics(), fmt.Errorf("collect: %w", err)
+	md, err := meter.collect(ctx, recv.PacketSizes)
+	if err != nil {
+		return md, scrapererror.NewPartialScrapeError(fmt.Errorf("collect: %w", err), 1)
 	}
-	return toPdata(rm)
+	return md, nil
 }
 
 // shutdown detaches from every interface and releases the kernel maps and
@@ -128,10 +120,7 @@ func (c *counter) closeLocked(ctx context.Context) error {
 		}
 		c.recv = nil
 	}
-	if c.provider != nil {
-		errs = append(errs, c.provider.Shutdown(ctx))
-		c.provider = nil
-	}
+	c.meter = nil
 	if c.lock != nil {
 		errs = append(errs, c.lock.Release())
 		c.lock = nil
