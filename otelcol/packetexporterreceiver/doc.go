@@ -6,7 +6,8 @@
 // collection_interval.
 //
 // Its configuration takes the agent's keys for what is counted (interfaces,
-// egress, xdp, ingress, events, flows, limits, drops, attribution) with the
+// egress, xdp, ingress, events, flows, limits, drops, attribution) and
+// metrics, which switches metrics off as in other receivers, with the
 // agent's defaults, checks and error messages, plus the scraper keys
 // collection_interval, initial_delay and timeout. The agent's prometheus,
 // otlp, resource, log and debug sections are the collector's business
