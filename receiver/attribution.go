@@ -135,14 +135,14 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 
 func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
-	info := create.gauge(metricdef.InterfaceInfo)
+	info := observable(&create, metricdef.InterfaceInfo.Int64Gauge)
 	if !c.att.cfg.Attribution.Enabled {
 		return create.done(func(_ context.Context, o metric.Observer) error {
 			c.observeInfo(o, info)
 			return nil
 		})
 	}
-	unresolved := create.gauge(metricdef.Unresolved)
+	unresolved := observable(&create, metricdef.Unresolved.Int64Gauge)
 	return create.done(func(_ context.Context, o metric.Observer) error {
 		c.observeInfo(o, info)
 		c.mu.Lock()

@@ -85,39 +85,15 @@ type instruments struct {
 	errs        []error
 }
 
-func (i *instruments) add(o metric.Observable, err error) {
+// observable creates an observable instrument with newInstrument, the
+// constructor of its definition (metricdef.Packets.Int64Counter, say).
+func observable[I metric.Observable](i *instruments, newInstrument func(metric.Meter) (I, error)) I {
+	inst, err := newInstrument(i.meter)
 	i.errs = append(i.errs, err)
 	if err == nil {
-		i.observables = append(i.observables, o)
+		i.observables = append(i.observables, inst)
 	}
-}
-
-// counter creates the int64 counter d.
-func (i *instruments) counter(d metricdef.Definition) metric.Int64ObservableCounter {
-	c, err := d.Int64Counter(i.meter)
-	i.add(c, err)
-	return c
-}
-
-// floatCounter creates the float64 counter d.
-func (i *instruments) floatCounter(d metricdef.Definition) metric.Float64ObservableCounter {
-	c, err := d.Float64Counter(i.meter)
-	i.add(c, err)
-	return c
-}
-
-// gauge creates the int64 gauge d.
-func (i *instruments) gauge(d metricdef.Definition) metric.Int64ObservableGauge {
-	g, err := d.Int64Gauge(i.meter)
-	i.add(g, err)
-	return g
-}
-
-// floatGauge creates the float64 gauge d.
-func (i *instruments) floatGauge(d metricdef.Definition) metric.Float64ObservableGauge {
-	g, err := d.Float64Gauge(i.meter)
-	i.add(g, err)
-	return g
+	return inst
 }
 
 // histogram creates the float64 histogram d, which is recorded, not observed.

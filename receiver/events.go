@@ -86,17 +86,17 @@ func (c *eventsCollector) close() error { return c.pipeline.close() }
 
 func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
-	emitted := create.counter(metricdef.EventsEmitted)
-	lost := create.counter(metricdef.EventsLost)
-	delivered := create.counter(metricdef.EventsDelivered)
-	invalid := create.counter(metricdef.EventsInvalid)
+	emitted := observable(&create, metricdef.EventsEmitted.Int64Counter)
+	lost := observable(&create, metricdef.EventsLost.Int64Counter)
+	delivered := observable(&create, metricdef.EventsDelivered.Int64Counter)
+	invalid := observable(&create, metricdef.EventsInvalid.Int64Counter)
 	p := c.pipeline
 	var flowPackets, flowBytes metric.Int64ObservableCounter
 	var active metric.Int64ObservableGauge
 	if p.flows {
-		flowPackets = create.counter(metricdef.FlowPackets)
-		flowBytes = create.counter(metricdef.FlowBytes)
-		active = create.gauge(metricdef.FlowsActive)
+		flowPackets = observable(&create, metricdef.FlowPackets.Int64Counter)
+		flowBytes = observable(&create, metricdef.FlowBytes.Int64Counter)
+		active = observable(&create, metricdef.FlowsActive.Int64Gauge)
 	}
 	return create.done(func(_ context.Context, o metric.Observer) error {
 		stats, err := c.stats.Stats()

@@ -51,12 +51,12 @@ var (
 func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
 	i := trafficInstruments{
-		packets:      create.counter(metricdef.Packets),
-		bytes:        create.counter(metricdef.Bytes),
-		parseErrors:  create.counter(metricdef.ParseErrors),
-		countErrors:  create.counter(metricdef.CountErrors),
-		programRuns:  create.counter(metricdef.ProgramRuns),
-		programTime:  create.floatCounter(metricdef.ProgramTime),
+		packets:      observable(&create, metricdef.Packets.Int64Counter),
+		bytes:        observable(&create, metricdef.Bytes.Int64Counter),
+		parseErrors:  observable(&create, metricdef.ParseErrors.Int64Counter),
+		countErrors:  observable(&create, metricdef.CountErrors.Int64Counter),
+		programRuns:  observable(&create, metricdef.ProgramRuns.Int64Counter),
+		programTime:  observable(&create, metricdef.ProgramTime.Float64Counter),
 		readDuration: create.histogram(metricdef.ReadDuration),
 	}
 	return create.done(func(ctx context.Context, o metric.Observer) error {
