@@ -40,6 +40,32 @@ func parseWithPositions(name string, data []byte) (Config, map[string]position, 
 		problem.File = name
 		return Config{}, nil, Errors{problem}
 	}
+	return decodeRoot(name, root)
+}
+
+// Decode is Parse for a configuration already read into Go values (maps
+// with string keys, slices and scalars), such as the one an OpenTelemetry
+// Collector hands its receiver: the same defaults, checks and messages,
+// without positions. A nil or empty map yields the defaults.
+func Decode(name string, document map[string]any) (Config, error) {
+	if len(document) == 0 {
+		return Parse(name, nil)
+	}
+	var root yaml.Node
+	if err := root.Encode(document); err != nil {
+		return Config{}, Errors{{File: name, Msg: fmt.Sprintf("encode configuration: %v", err)}}
+	}
+	if problem := checkDepth(&root, "", 1); problem != nil {
+		problem.File = name
+		return Config{}, Errors{problem}
+	}
+	cfg, _, err := decodeRoot(name, &root)
+	return cfg, err
+}
+
+// decodeRoot overlays the top-level mapping root (nil for none) on the
+// defaults and validates the result.
+func decodeRoot(name string, root *yaml.Node) (Config, map[string]position, error) {
 	cfg := Default()
 	dec := &decoder{file: name, positions: map[string]position{}, failed: map[string]bool{}}
 	if root != nil {

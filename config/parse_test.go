@@ -591,3 +591,46 @@ func TestMetricSwitches(t *testing.T) {
 		})
 	}
 }
+
+// TestDecode checks that a configuration read into Go values decodes as
+// its YAML text parses: the same result, the same problems (without
+// positions).
+func TestDecode(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value map[string]any
+		yaml  string
+	}{
+		{"empty", nil, ""},
+		{"values", map[string]any{"interfaces": map[string]any{"include": []any{"eth*"}}, "limits": map[string]any{"max_interfaces": 8},
+			"flows": map[string]any{"idle_timeout": "1m"}, "metrics": map[string]any{"system.network.errors": map[string]any{"enabled": false}}},
+			"interfaces: {include: [eth*]}\nlimits: {max_interfaces: 8}\nflows: {idle_timeout: 1m}\nmetrics: {system.network.errors: {enabled: false}}\n"},
+		{"problems", map[string]any{"limits": map[string]any{"max_interface": 8}, "egress": map[string]any{"hook": "xdp"}},
+			"limits: {max_interface: 8}\negress: {hook: xdp}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotErr := Decode("collector", tc.value)
+			want, wantErr := Parse("collector", []byte(tc.yaml))
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Decode = %+v, Parse = %+v", got, want)
+			}
+			if messages(gotErr) != messages(wantErr) || (gotErr != nil) != (tc.name == "problems") {
+				t.Errorf("Decode: %v\nParse: %v", gotErr, wantErr)
+			}
+		})
+	}
+}
+
+// messages lists the key and message of each problem of err.
+func messages(err error) string {
+	var problems Errors
+	if !errors.As(err, &problems) {
+		return fmt.Sprint(err)
+	}
+	var out []string
+	for _, p := range problems {
+		out = append(out, p.Key+": "+p.Msg)
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
+}

@@ -8,7 +8,6 @@ import (
 
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/packet-exporter/packet-exporter/config"
 )
@@ -74,18 +73,12 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	return nil
 }
 
-// parseCounting runs the agent's decoder over the counting keys. The
-// collector has no file positions left at this point, so the errors keep
-// the key and message only: "KEY: MESSAGE", as the agent words them.
+// parseCounting runs the agent's decoder over the counting keys, the values
+// the collector read (no YAML text in between). The collector has no file
+// positions left at this point, so the errors keep the key and message
+// only: "KEY: MESSAGE", as the agent words them.
 func parseCounting(keys map[string]any) (config.Config, error) {
-	document, err := yaml.Marshal(keys)
-	if err != nil {
-		return config.Config{}, fmt.Errorf("encode counting configuration: %w", err)
-	}
-	if len(keys) == 0 {
-		document = nil
-	}
-	cfg, err := config.Parse("", document)
+	cfg, err := config.Decode("", keys)
 	return cfg, withoutPositions(err)
 }
 
