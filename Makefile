@@ -3,8 +3,9 @@
 #   make build           static binary ./packet-exporter (no clang needed)
 #   make run             the exporter on its embedded default configuration (root;
 #                        through sudo from a user shell)
-#   make generate        regenerate the bpf2go bindings with the pinned clang
-#   make check-generate  fail if regenerating changes the committed bindings
+#   make generate        regenerate the bpf2go bindings with the pinned clang, and
+#                        README.md's metric tables from internal/metricdef/metadata.yaml
+#   make check-generate  fail if regenerating changes the committed bindings or README.md
 #   make test            the whole test suite (root; through sudo from a user shell),
 #                        then test-otelcol, test-e2e, test-deploy, test-collector and test-kernels
 #   make test-otelcol    the OpenTelemetry Collector receiver component (module
@@ -62,8 +63,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
 
 # bpf/gen.go and bench/gen.go pin the compiler: Debian's clang-19 and llvm-strip-19.
+# internal/metricdef/gen.go rewrites README.md's metric tables (internal/metricdef/cmd/readmegen).
 generate:
-	$(GO) generate ./bpf/... ./bench/...
+	$(GO) generate ./bpf/... ./bench/... ./internal/metricdef/...
 
 # The exporter on its embedded default configuration (every interface but lo,
 # /metrics on :9743), until Ctrl-C.
@@ -73,6 +75,7 @@ run:
 check-generate: generate
 	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
+	@git diff --exit-code -- README.md || { echo "README.md's metric tables differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
 
 test:
 ifneq ($(shell id -u),0)

@@ -1,10 +1,10 @@
 // Package metricdef defines every metric packet-exporter exports, from one
 // declaration: metadata.yaml, in the OpenTelemetry Collector's format (name,
 // whether it is on by default, instrument kind, unit, description and the
-// attributes every series of it carries). The instruments are created from
-// these definitions, and a test checks that the README's metric tables say
-// the same. They are the product's public contract: extend them, never
-// rename or reshape them.
+// attributes every series of it carries), with the documentation the
+// README's metric tables are generated from (cmd/readmegen, run by go
+// generate). The instruments are created from these definitions. They are
+// the product's public contract: extend them, never rename or reshape them.
 package metricdef
 
 import (
@@ -59,15 +59,36 @@ type Definition struct {
 	Unit string
 	// Description is the instrument's description.
 	Description string
+	// ExtendedDocumentation is what the documentation says of the metric
+	// after its description (extended_documentation), empty for nothing.
+	ExtendedDocumentation string
 	// Attributes are the attribute keys every series carries (some metrics
-	// add others under conditions the README gives).
+	// add others under conditions AllAttributes and ExtendedDocumentation
+	// give).
 	Attributes []attribute.Key
+	// AllAttributes are the attributes metadata.yaml gives the metric, in
+	// its order, conditionally required ones included.
+	AllAttributes []Attribute
 	// Buckets are a histogram's explicit bucket boundaries, when an
 	// instrument records it.
 	Buckets []float64
 	// Enabled tells whether the metric is exported unless the
 	// configuration switches it off (metrics.<name>.enabled).
 	Enabled bool
+}
+
+// Attribute is an attribute of a metric's series as metadata.yaml declares it.
+type Attribute struct {
+	// Key is the attribute's name on the series (its name_override, if any).
+	Key attribute.Key
+	// Description says what the value is and, for a conditional attribute,
+	// which series carry it.
+	Description string
+	// Values are the values it takes, when metadata.yaml lists them (enum).
+	Values []string
+	// Conditional is set when only some series carry it
+	// (requirement_level: conditionally_required).
+	Conditional bool
 }
 
 // Attribute keys.
@@ -174,17 +195,20 @@ type (
 		Metrics    yaml.Node                    `yaml:"metrics"`
 	}
 	metadataAttribute struct {
-		NameOverride     string `yaml:"name_override"`
-		RequirementLevel string `yaml:"requirement_level"`
+		NameOverride     string   `yaml:"name_override"`
+		Description      string   `yaml:"description"`
+		Enum             []string `yaml:"enum"`
+		RequirementLevel string   `yaml:"requirement_level"`
 	}
 	metadataMetric struct {
-		Enabled     bool            `yaml:"enabled"`
-		Description string          `yaml:"description"`
-		Unit        *string         `yaml:"unit"`
-		Sum         *metadataValues `yaml:"sum"`
-		Gauge       *metadataValues `yaml:"gauge"`
-		Histogram   *metadataValues `yaml:"histogram"`
-		Attributes  []string        `yaml:"attributes"`
+		Enabled               bool            `yaml:"enabled"`
+		Description           string          `yaml:"description"`
+		ExtendedDocumentation string          `yaml:"extended_documentation"`
+		Unit                  *string         `yaml:"unit"`
+		Sum                   *metadataValues `yaml:"sum"`
+		Gauge                 *metadataValues `yaml:"gauge"`
+		Histogram             *metadataValues `yaml:"histogram"`
+		Attributes            []string        `yaml:"attributes"`
 	}
 	metadataValues struct {
 		ValueType       string    `yaml:"value_type"`
@@ -236,7 +260,7 @@ func parse(data []byte) (parsed, error) {
 
 // definition turns one metric's entry into its definition.
 func (m metadataMetric) definition(name string, attributes map[string]metadataAttribute) (*Definition, error) {
-	d := &Definition{Name: name, Description: m.Description, Enabled: m.Enabled}
+	d := &Definition{Name: name, Description: m.Description, ExtendedDocumentation: m.ExtendedDocumentation, Enabled: m.Enabled}
 	var values *metadataValues
 	switch {
 	case m.Sum != nil && m.Gauge == nil && m.Histogram == nil:
@@ -268,14 +292,18 @@ func (m metadataMetric) definition(name string, attributes map[string]metadataAt
 		if !ok {
 			return nil, fmt.Errorf("attribute %s is not declared", ref)
 		}
-		if a.RequirementLevel == "conditionally_required" {
-			continue // on some series only
+		if a.Description == "" {
+			return nil, fmt.Errorf("attribute %s has no description", ref)
 		}
-		key := cmp.Or(a.NameOverride, ref)
-		if slices.Contains(d.Attributes, attribute.Key(key)) {
+		key := attribute.Key(cmp.Or(a.NameOverride, ref))
+		if slices.ContainsFunc(d.AllAttributes, func(b Attribute) bool { return b.Key == key }) {
 			return nil, fmt.Errorf("attribute %s listed twice", key)
 		}
-		d.Attributes = append(d.Attributes, attribute.Key(key))
+		conditional := a.RequirementLevel == "conditionally_required"
+		d.AllAttributes = append(d.AllAttributes, Attribute{Key: key, Description: a.Description, Values: a.Enum, Conditional: conditional})
+		if !conditional { // else on some series only
+			d.Attributes = append(d.Attributes, key)
+		}
 	}
 	return d, nil
 }

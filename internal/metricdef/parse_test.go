@@ -1,6 +1,7 @@
 package metricdef
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,8 +43,9 @@ func TestParse(t *testing.T) {
 	const attributes = `
 attributes:
   a: {description: x, type: string}
-  b: {description: x, type: string, requirement_level: conditionally_required}
+  b: {description: y, type: string, enum: [v, w], requirement_level: conditionally_required}
   c: {description: x, type: string, name_override: a}
+  d: {type: string}
 metrics:
 `
 	for _, tc := range []struct {
@@ -51,8 +53,11 @@ metrics:
 		want         Definition
 		err          string
 	}{
-		{name: "sum", metric: `m: {enabled: true, description: d, unit: By, sum: {value_type: int, monotonic: true, aggregation_temporality: cumulative}, attributes: [a, b]}`,
-			want: Definition{Name: "m", Kind: Counter, Unit: "By", Description: "d", Attributes: []attribute.Key{"a"}, Enabled: true}},
+		{name: "sum", metric: `m: {enabled: true, description: d, extended_documentation: e, unit: By, sum: {value_type: int, monotonic: true, aggregation_temporality: cumulative}, attributes: [a, b]}`,
+			want: Definition{Name: "m", Kind: Counter, Unit: "By", Description: "d", ExtendedDocumentation: "e", Attributes: []attribute.Key{"a"},
+				AllAttributes: []Attribute{{Key: "a", Description: "x"}, {Key: "b", Description: "y", Values: []string{"v", "w"}, Conditional: true}}, Enabled: true}},
+		{name: "name override", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [c]}`,
+			want: Definition{Name: "m", Kind: Gauge, Description: "d", Attributes: []attribute.Key{"a"}, AllAttributes: []Attribute{{Key: "a", Description: "x"}}, Enabled: true}},
 		{name: "gauge off", metric: `m: {enabled: false, description: d, unit: "", gauge: {value_type: double}}`,
 			want: Definition{Name: "m", Kind: Gauge, Float: true, Description: "d"}},
 		{name: "histogram", metric: `m: {enabled: true, description: d, unit: s, histogram: {value_type: double, bucket_boundaries: [1, 2]}}`,
@@ -63,6 +68,7 @@ metrics:
 		{name: "value type", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: string}}`, err: `m: value_type "string"`},
 		{name: "undeclared attribute", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [z]}`, err: "m: attribute z is not declared"},
 		{name: "attribute twice", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [a, c]}`, err: "m: attribute a listed twice"},
+		{name: "attribute undescribed", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [d]}`, err: "m: attribute d has no description"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := parse([]byte(attributes + "  " + tc.metric + "\n"))
@@ -75,21 +81,9 @@ metrics:
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := p.definitions["m"]
-			if got.Name != tc.want.Name || got.Kind != tc.want.Kind || got.Float != tc.want.Float || got.Unit != tc.want.Unit ||
-				got.Description != tc.want.Description || got.Enabled != tc.want.Enabled ||
-				strings.Join(keys(got.Attributes), ",") != strings.Join(keys(tc.want.Attributes), ",") ||
-				len(got.Buckets) != len(tc.want.Buckets) {
+			if got := p.definitions["m"]; !reflect.DeepEqual(*got, tc.want) {
 				t.Errorf("got %+v, want %+v", *got, tc.want)
 			}
 		})
 	}
-}
-
-func keys(attrs []attribute.Key) []string {
-	out := make([]string, len(attrs))
-	for i, a := range attrs {
-		out[i] = string(a)
-	}
-	return out
 }
