@@ -350,7 +350,7 @@ func setAttributes(dst pcommon.Map, set attribute.Set) {
 		case attribute.FLOAT64:
 			dst.PutDouble(string(kv.Key), kv.Value.AsFloat64())
 		default:
-			dst.PutStr(string(kv.Key), kv.Value.Emit())
+			dst.PutStr(string(kv.Key), kv.Value.String())
 		}
 	}
 }
