@@ -113,7 +113,7 @@ func TestTimedVariantWithoutCollection(t *testing.T) {
 	if err != nil {
 		testenv.Skip(t, "kernel BPF statistics: %v", err)
 	}
-	waitTimed := time.Now().Add(8 * timingInterval)
+	waitTimed := time.Now().Add(20 * timingInterval)
 	for !swapped(untimed, true)() {
 		if time.Now().After(waitTimed) {
 			stats.Close()
@@ -122,7 +122,7 @@ func TestTimedVariantWithoutCollection(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	stats.Close()
-	waitUntimed := time.Now().Add(8 * timingInterval)
+	waitUntimed := time.Now().Add(20 * timingInterval)
 	for !swapped(untimed, false)() {
 		if time.Now().After(waitUntimed) {
 			t.Fatal("the untimed variant was not attached again once the statistics were off")
