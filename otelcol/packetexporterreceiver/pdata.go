@@ -102,15 +102,22 @@ func newPdataMeter(version string, disabled []string) *pdataMeter {
 	return m
 }
 
-// instrument returns the instrument named name, nil when switched off (its
-// observations and records are dropped).
+// instrument returns the instrument named name, created on its first
+// request, nil when switched off (its observations and records are dropped).
 func (m *pdataMeter) instrument(name, unit, desc string, sum, float bool) *pdataInstrument {
 	if m.disabled[name] {
 		return nil
 	}
-	i := &pdataInstrument{meter: m, name: name, unit: unit, desc: desc, sum: sum, float: float}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// Collectors that observe the same metric (the count errors of the
+	// traffic and of the drops) each create it: one metric, as in the SDK.
+	for _, i := range m.instruments {
+		if i.name == name {
+			return i
+		}
+	}
+	i := &pdataInstrument{meter: m, name: name, unit: unit, desc: desc, sum: sum, float: float}
 	m.instruments = append(m.instruments, i)
 	return i
 }

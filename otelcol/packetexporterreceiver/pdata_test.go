@@ -15,18 +15,20 @@ import (
 // TestPdataMeter observes each kind of instrument the collectors use
 // through a pdataMeter and checks the pdata a collection makes of it: names,
 // units, descriptions, kinds, cumulative sums with a start, attributes and
-// values; a histogram's records in inclusive upper-bound buckets, cumulative
+// values, one metric for two instruments of one name; a histogram's records in inclusive upper-bound buckets, cumulative
 // across collections; nothing of a switched-off instrument or of an
 // unregistered callback.
 func TestPdataMeter(t *testing.T) {
 	m := newPdataMeter("v1", []string{"off"})
 	counter, _ := m.Int64ObservableCounter("c", metric.WithUnit("By"), metric.WithDescription("a counter"))
+	again, _ := m.Int64ObservableCounter("c", metric.WithUnit("By"), metric.WithDescription("a counter"))
 	gauge, _ := m.Float64ObservableGauge("g", metric.WithUnit("s"))
 	off, _ := m.Int64ObservableCounter("off")
 	histogram, _ := m.Float64Histogram("h", metric.WithExplicitBucketBoundaries(1, 2))
 	iface := metric.WithAttributes(attribute.String("network.interface.name", "eth0"), attribute.Int("port", 53))
 	if _, err := m.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(counter, 7, iface)
+		o.ObserveInt64(again, 8)
 		o.ObserveInt64(off, 1)
 		o.ObserveFloat64(gauge, 0.5)
 		for _, v := range []float64{0.5, 1, 1.5, 3} {
@@ -65,6 +67,8 @@ func TestPdataMeter(t *testing.T) {
 		if c.Type() != pmetric.MetricTypeSum || !c.Sum().IsMonotonic() || c.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative ||
 			c.Unit() != "By" || c.Description() != "a counter" {
 			t.Errorf("c: %s %s %q %q", c.Type(), c.Sum().AggregationTemporality(), c.Unit(), c.Description())
+		} else if c.Sum().DataPoints().Len() != 2 || c.Sum().DataPoints().At(1).IntValue() != 8 {
+			t.Errorf("c: %d points, want the two of both instruments named c", c.Sum().DataPoints().Len())
 		} else if p := c.Sum().DataPoints().At(0); p.IntValue() != 7 || p.StartTimestamp() == 0 || p.Timestamp() < p.StartTimestamp() {
 			t.Errorf("c: %d from %v to %v", p.IntValue(), p.StartTimestamp(), p.Timestamp())
 		} else if name, _ := p.Attributes().Get("network.interface.name"); name.Str() != "eth0" {

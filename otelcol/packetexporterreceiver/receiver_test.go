@@ -172,6 +172,9 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 	seen := map[string]bool{}
 	metrics := allMetrics(last)
 	for _, m := range metrics {
+		if seen[m.Name()] {
+			t.Errorf("%s emitted twice in one scope", m.Name())
+		}
 		seen[m.Name()] = true
 		checkDefinition(t, m)
 	}
