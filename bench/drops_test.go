@@ -36,8 +36,7 @@ import (
 //     (drop-exact-rounds of drop-rounds), or the benchmark fails.
 func BenchmarkDrops(b *testing.B) {
 	testenv.RequireRoot(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	setGRO(b, bns, pair.NameB, true)
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	cpus := []int{runtime.NumCPU() - 1}

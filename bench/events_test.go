@@ -119,8 +119,7 @@ type eventSearch struct {
 func BenchmarkEventStream(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	var cpus []int
 	for cpu := range runtime.NumCPU() {

@@ -86,8 +86,7 @@ var realTrafficSetups = []struct {
 // 64 per frame, through either hook.
 func BenchmarkRealTraffic(b *testing.B) {
 	testenv.RequireRoot(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	setGRO(b, bns, pair.NameB, true)
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	var trivial TrivialObjects

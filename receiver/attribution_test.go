@@ -230,8 +230,7 @@ func TestWorkloadAttribution(t *testing.T) {
 			appCgroup := testenv.NewCgroup(t, tt.cgroup, tt.scope(appID))
 			sandboxCgroup := testenv.NewCgroup(t, tt.cgroup, tt.scope(sandboxID))
 
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 			recv := startIn(t, a, func(c *config.Config) {
 				c.Interfaces.Include = []string{pair.NameA}
 				c.Attribution.HostRoot = hostRoot
@@ -296,8 +295,7 @@ func TestWorkloadAttribution(t *testing.T) {
 // exported.
 func TestAttributionDisabled(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	recv := startIn(t, a, func(c *config.Config) {
 		c.Interfaces.Include = []string{pair.NameA}
 		c.Attribution.Enabled = false

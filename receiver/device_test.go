@@ -50,8 +50,7 @@ func ipLinkStats(t *testing.T, ns *testenv.Netns, name string) (dropped, errors 
 // series.
 func TestDeviceCounters(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
 	recv := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameA} })
 	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })

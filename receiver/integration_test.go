@@ -135,8 +135,7 @@ func TestCountsRealTraffic(t *testing.T) {
 
 func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelRxHeaderBytes uint64, attachedRx, attachedTx string) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{pair.NameA}

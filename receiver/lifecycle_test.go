@@ -242,8 +242,7 @@ func TestForeignXDPProgram(t *testing.T) {
 		wantCounted bool
 	}{{config.IngressHookAuto, true}, {config.IngressHookXDP, false}} {
 		t.Run(tc.policy, func(t *testing.T) {
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, Quiet: true})
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, Quiet: true})
 			foreign := foreignXDP(t, a, pair.NameA)
 			recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = tc.policy })
 			if got := xdpProgID(t, a, pair.NameA); got != uint32(foreign) {
@@ -403,8 +402,7 @@ func TestProgramStats(t *testing.T) {
 		testenv.Skip(t, "kernel BPF statistics: %v", err)
 	}
 	defer stats.Close()
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	recv := startIn(t, a, nil)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	const datagrams = 33
@@ -443,8 +441,7 @@ func TestProgramStats(t *testing.T) {
 func TestForeignTCXVerdictKept(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireTCX(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	drop, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "MIT",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* TCX_DROP */), asm.Return()}})
 	if err != nil {
