@@ -231,12 +231,10 @@ func TestWorkloadAttribution(t *testing.T) {
 			sandboxCgroup := testenv.NewCgroup(t, tt.cgroup, tt.scope(sandboxID))
 
 			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
-			recv := startIn(t, a, func(c *config.Config) {
-				c.Interfaces.Include = []string{pair.NameA}
+			recv := startCounting(t, a, pair.NameA, func(c *config.Config) {
 				c.Attribution.HostRoot = hostRoot
 				c.Attribution.OnSeries = tt.onSeries
 			})
-			waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
 			veth := "network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth"
 			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[receiver.MetricInterfaceInfo] }
 			unresolved := func(reason string) int64 {
@@ -296,12 +294,10 @@ func TestWorkloadAttribution(t *testing.T) {
 func TestAttributionDisabled(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, a, func(c *config.Config) {
-		c.Interfaces.Include = []string{pair.NameA}
+	recv := startCounting(t, a, pair.NameA, func(c *config.Config) {
 		c.Attribution.Enabled = false
 		c.Attribution.HostRoot = filepath.Join(t.TempDir(), "absent") // would fail a lookup
 	})
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
 	time.Sleep(1500 * time.Millisecond) // a lookup would have run by now
 	got := collectKeys(t, recv, allKeys)
 	want := map[string]int64{"network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth": 1}

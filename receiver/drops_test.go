@@ -289,11 +289,7 @@ func equalCounts(got, want map[string]int64) bool {
 func TestDropsDisabled(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, b, func(c *config.Config) {
-		c.Interfaces.Include = []string{pair.NameB}
-		c.Drops.Enabled = false
-	})
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameB) })
+	recv := startCounting(t, b, pair.NameB, func(c *config.Config) { c.Drops.Enabled = false })
 	sendUnconnectedUDP(t, a, netip.AddrPortFrom(pair.IPv4B.Addr(), 9), 5)
 	points := collect(t, recv)
 	if _, ok := points[receiver.MetricDrops]; ok {

@@ -62,6 +62,21 @@ func attached(recv *receiver.Receiver, name string) bool {
 	return slices.Contains(recv.Attached(), name)
 }
 
+// startCounting starts a receiver in ns that counts interface name only,
+// with mutate (if not nil) applied to its configuration after that, and
+// waits until it has attached to name.
+func startCounting(t *testing.T, ns *testenv.Netns, name string, mutate func(*config.Config)) *receiver.Receiver {
+	t.Helper()
+	recv := startIn(t, ns, func(c *config.Config) {
+		c.Interfaces.Include = []string{name}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, name) })
+	return recv
+}
+
 // veth is a veth pair created by name, with the IPv4 addresses 10.201.K.1/30
 // and .2/30 on its ends.
 type veth struct {

@@ -246,8 +246,7 @@ func TestUnmappedFrameCounted(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, b, counted := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{counted.NameA} })
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, counted.NameA) })
+	recv := startCounting(t, a, counted.NameA, nil)
 	ingress, _ := attachedPrograms(t, a, counted.IndexA)
 	prog, err := ebpf.NewProgramFromID(ingress[0])
 	if err != nil {
