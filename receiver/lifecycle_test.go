@@ -16,8 +16,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -90,8 +88,7 @@ func newVeth(t *testing.T, a, b *testenv.Netns, nameA, nameB string, k int) *vet
 	v := &veth{a: a, b: b, nameA: nameA, nameB: nameB,
 		ipA: netip.AddrFrom4([4]byte{10, 201, byte(k), 1}), ipB: netip.AddrFrom4([4]byte{10, 201, byte(k), 2})}
 	err := a.Do(func() error {
-		err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nameA}, PeerName: nameB, PeerNamespace: netlink.NsFd(int(b.Handle))})
-		if err != nil {
+		if err := addVeth(nameA, nameB, b); err != nil {
 			return fmt.Errorf("add veth %s: %w", nameA, err)
 		}
 		return setUp(nameA, v.ipA)
@@ -119,47 +116,34 @@ func setUp(name string, ip netip.Addr) error {
 
 func (v *veth) del(t *testing.T) {
 	t.Helper()
-	if err := v.a.Do(func() error {
-		l, err := netlink.LinkByName(v.nameA)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkDel(l)
-	}); err != nil {
+	if err := v.a.Do(func() error { return delLink(v.nameA) }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addVeth creates a veth pair from the calling thread's namespace: end name
+// there, end peerName in peer, both down.
+func addVeth(name, peerName string, peer *testenv.Netns) error {
+	return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: peerName, PeerNamespace: netlink.NsFd(int(peer.Handle))})
+}
+
+// delLink deletes interface name of the calling thread's namespace.
+func delLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkDel(l)
 }
 
 // udpReceived returns the receive/ipv4/udp packet count of iface in one
 // collection, and whether the series exists.
 func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bool) {
 	t.Helper()
-	reader := sdkmetric.NewManualReader()
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer provider.Shutdown(context.Background())
-	reg, err := recv.RegisterMetrics(provider.Meter("test"), receiver.BuildInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	want := attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
-		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp"))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == receiver.MetricPackets {
-				for _, p := range sum.DataPoints {
-					if p.Attributes.Equals(&want) {
-						return p.Value, true
-					}
-				}
-			}
-		}
-	}
-	return 0, false
+	series := attrString(attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
+		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp")), allKeys)
+	n, ok := collectKeys(t, recv, allKeys)[receiver.MetricPackets][series]
+	return n, ok
 }
 
 // TestInterfaceLifecycle creates an interface after the receiver started,
@@ -307,9 +291,7 @@ func TestChurn(t *testing.T) {
 		names := make([]string, pairs)
 		for i := range pairs {
 			names[i] = testenv.UniqueName("ch")
-			if err := a.Do(func() error {
-				return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: names[i]}, PeerName: names[i] + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
-			}); err != nil {
+			if err := a.Do(func() error { return addVeth(names[i], names[i]+"p", b) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -318,13 +300,7 @@ func TestChurn(t *testing.T) {
 			t.Fatalf("round %d: %d attachment series, want %d", round, len(points), 2*pairs)
 		}
 		for _, name := range names {
-			if err := a.Do(func() error {
-				l, err := netlink.LinkByName(name)
-				if err != nil {
-					return err
-				}
-				return netlink.LinkDel(l)
-			}); err != nil {
+			if err := a.Do(func() error { return delLink(name) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -335,14 +311,10 @@ func TestChurn(t *testing.T) {
 	for range 50 {
 		name := testenv.UniqueName("cb")
 		if err := a.Do(func() error {
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(b.Handle))}); err != nil {
+			if err := addVeth(name, name+"p", b); err != nil {
 				return err
 			}
-			l, err := netlink.LinkByName(name)
-			if err != nil {
-				return err
-			}
-			return netlink.LinkDel(l)
+			return delLink(name)
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -389,9 +361,7 @@ func TestLostNetlinkMessages(t *testing.T) {
 	for range links {
 		name := testenv.UniqueName("ls")
 		names[name] = true
-		if err := a.Do(func() error {
-			return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
-		}); err != nil {
+		if err := a.Do(func() error { return addVeth(name, name+"p", b) }); err != nil {
 			t.Fatal(err)
 		}
 	}
