@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -36,20 +35,7 @@ func TestEndpointSecurity(t *testing.T) {
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 				DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: files.Pool, ServerName: "127.0.0.1"}}}
 			request := func(scheme, path, user, password string) (int, error) {
-				req, err := http.NewRequest(http.MethodGet, scheme+"://"+listenAddress+path, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if user != "" {
-					req.SetBasicAuth(user, password)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					return 0, err
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				return resp.StatusCode, nil
+				return testcert.Status(t, client, scheme+"://"+listenAddress+path, user, password)
 			}
 			e.WaitFor(t, "readiness over https", readyTimeout, func() (bool, string) {
 				code, err := request("https", "/readyz", "prometheus", "s3cret")
