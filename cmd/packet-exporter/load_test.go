@@ -83,7 +83,7 @@ func TestScrapeLoad(t *testing.T) {
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	pid := e.Pid()
 	seriesBefore := e.MustScrape(t).Series()
-	baseFiles, err := openFiles(pid)
+	baseFiles, err := testexporter.OpenFiles(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +190,13 @@ func TestScrapeLoad(t *testing.T) {
 	// Memory and file descriptors of the exporter.
 	type sample struct {
 		at  time.Duration
-		rss int64
+		rss uint64
 	}
 	var samples []sample
 	var samplesMu sync.Mutex
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if rss, err := rssBytes(pid); err == nil {
+			if _, rss, err := testexporter.Memory(pid); err == nil {
 				samplesMu.Lock()
 				samples = append(samples, sample{time.Since(start), rss})
 				samplesMu.Unlock()
@@ -262,7 +262,7 @@ func TestScrapeLoad(t *testing.T) {
 	// Memory: after a warm-up of a fifth of the run, the resident set must
 	// not keep growing.
 	samplesMu.Lock()
-	var warm, end int64
+	var warm, end uint64
 	for _, s := range samples {
 		switch {
 		case s.at < loadEnd/5:
@@ -316,7 +316,7 @@ func TestScrapeLoad(t *testing.T) {
 	}
 	var files int
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if files, err = openFiles(pid); err != nil {
+		if files, err = testexporter.OpenFiles(pid); err != nil {
 			t.Fatal(err)
 		}
 		if files <= baseFiles+4 || time.Now().After(deadline) {

@@ -112,7 +112,7 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 		t.Fatalf("threads of %d: %v %v", e.Pid(), tasks, err)
 	}
 	for _, task := range tasks {
-		s, err := procStatus(task)
+		s, err := testexporter.ProcStatus(task)
 		if err != nil {
 			t.Fatal(err)
 		}
