@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -29,11 +27,8 @@ func TestEndpointSecurity(t *testing.T) {
 			cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n  web_config_file: %q\ndebug:\n  pprof: %v\n",
 				listenAddress, web, pprof))
 			e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-			dial := func(ctx context.Context, network, address string) (net.Conn, error) {
-				return dialIn(a, &net.Dialer{}, address)
-			}
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: files.Pool, ServerName: "127.0.0.1"}}}
+				DialContext: a.DialContext, TLSClientConfig: &tls.Config{RootCAs: files.Pool, ServerName: "127.0.0.1"}}}
 			request := func(scheme, path, user, password string) (int, error) {
 				return testcert.Status(t, client, scheme+"://"+listenAddress+path, user, password)
 			}

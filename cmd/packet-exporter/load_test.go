@@ -51,16 +51,6 @@ func loadDuration(t *testing.T) time.Duration {
 	return d
 }
 
-// dialIn dials address from inside ns.
-func dialIn(ns *testenv.Netns, d *net.Dialer, address string) (net.Conn, error) {
-	var conn net.Conn
-	err := ns.Do(func() (err error) {
-		conn, err = d.Dial("tcp", address)
-		return err
-	})
-	return conn, err
-}
-
 // TestScrapeLoad holds the real binary under load for PE_LOAD_DURATION (default
 // 10s): 50 concurrent scrapers of /metrics with keep-alive connections, UDP
 // traffic on a counted interface, veth pairs created and deleted all the
@@ -138,7 +128,7 @@ func TestScrapeLoad(t *testing.T) {
 	slowCut := make([]time.Duration, loadSlowloris)
 	for i := range loadSlowloris {
 		wg.Go(func() {
-			conn, err := dialIn(a, &net.Dialer{}, listenAddress)
+			conn, err := a.DialContext(context.Background(), "tcp", listenAddress)
 			if err != nil {
 				t.Errorf("slow client %d: %v", i, err)
 				return
@@ -170,7 +160,7 @@ func TestScrapeLoad(t *testing.T) {
 		d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 			return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		}}
-		conn, err := dialIn(a, d, listenAddress)
+		conn, err := a.DialWith(context.Background(), d, "tcp", listenAddress)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,11 +201,7 @@ func TestScrapeLoad(t *testing.T) {
 	var firstFailure atomic.Value
 	for i := range loadScrapers {
 		wg.Go(func() {
-			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-				DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-					return dialIn(a, &net.Dialer{}, address)
-				},
-			}}
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: a.DialContext}}
 			defer client.CloseIdleConnections()
 			for ctx.Err() == nil {
 				begin := time.Now()
