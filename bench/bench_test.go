@@ -3,7 +3,9 @@ package bench
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,4 +161,26 @@ func report(b *testing.B, s samples, unit string) {
 	b.Helper()
 	b.ReportMetric(s.Median(), unit)
 	b.ReportMetric(s.Spread(), "spread-"+unit)
+}
+
+// figures are samples by unit, reported together.
+type figures map[string]samples
+
+// add appends v to the samples of unit.
+func (f figures) add(unit string, v float64) { f[unit] = append(f[unit], v) }
+
+// report reports the samples of every unit (see report).
+func (f figures) report(b *testing.B) {
+	b.Helper()
+	for _, unit := range slices.Sorted(maps.Keys(f)) {
+		report(b, f[unit], unit)
+	}
+}
+
+// reportCounts reports each count under its unit.
+func reportCounts(b *testing.B, counts map[string]uint64) {
+	b.Helper()
+	for unit, n := range counts {
+		b.ReportMetric(float64(n), unit)
+	}
 }

@@ -70,8 +70,7 @@ func newInterfaceCount() int {
 func BenchmarkNewInterface(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	fixed := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Quiet: true})
+	a, bns, fixed := testenv.NewNetnsPair(b, testenv.VethOptions{Quiet: true})
 	p := startExporter(b, a, bin, `"n*", "`+fixed.NameA+`"`)
 	p.waitReady(b, 30*time.Second)
 	p.waitDropsCounted(b) // its start-up (the kernel's BTF) is not what is measured

@@ -36,13 +36,12 @@ import (
 //     (drop-exact-rounds of drop-rounds), or the benchmark fails.
 func BenchmarkDrops(b *testing.B) {
 	testenv.RequireRoot(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	setGRO(b, bns, pair.NameB, true)
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	cpus := []int{runtime.NumCPU() - 1}
 
-	var offRun, onRun, diffRun, dropNs, offPkt, onPkt, addedPkt samples
+	f := figures{}
 	rounds, exact := 0, 0
 	iteration := 0
 	for b.Loop() {
@@ -82,7 +81,7 @@ func BenchmarkDrops(b *testing.B) {
 				if dropRuns1-dropRuns0 < sent2 {
 					b.Errorf("drop program ran %d times for %d frames dropped", dropRuns1-dropRuns0, sent2)
 				}
-				dropNs = append(dropNs, float64(dropTime1-dropTime0)/float64(dropRuns1-dropRuns0))
+				f.add("drop-program-ns", float64(dropTime1-dropTime0)/float64(dropRuns1-dropRuns0))
 				dropProg.Close()
 			}
 			stats.Close()
@@ -104,21 +103,15 @@ func BenchmarkDrops(b *testing.B) {
 			}
 			pe.stop()
 		}
-		offRun = append(offRun, run[false])
-		onRun = append(onRun, run[true])
-		diffRun = append(diffRun, run[true]-run[false])
-		offPkt = append(offPkt, pkt[false])
-		onPkt = append(onPkt, pkt[true])
-		addedPkt = append(addedPkt, pkt[true]-pkt[false])
+		f.add("drops-off-run-ns", run[false])
+		f.add("drops-on-run-ns", run[true])
+		f.add("drops-on-minus-off-run-ns", run[true]-run[false])
+		f.add("drops-off-ns/pkt", pkt[false])
+		f.add("drops-on-ns/pkt", pkt[true])
+		f.add("drops-added-ns/pkt", pkt[true]-pkt[false])
 		iteration++
 	}
-	report(b, offRun, "drops-off-run-ns")
-	report(b, onRun, "drops-on-run-ns")
-	report(b, diffRun, "drops-on-minus-off-run-ns")
-	report(b, dropNs, "drop-program-ns")
-	report(b, offPkt, "drops-off-ns/pkt")
-	report(b, onPkt, "drops-on-ns/pkt")
-	report(b, addedPkt, "drops-added-ns/pkt")
+	f.report(b)
 	b.ReportMetric(float64(rounds), "drop-rounds")
 	b.ReportMetric(float64(exact), "drop-exact-rounds")
 }

@@ -119,8 +119,7 @@ type eventSearch struct {
 func BenchmarkEventStream(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	var cpus []int
 	for cpu := range runtime.NumCPU() {
@@ -361,13 +360,9 @@ func (t *eventTotals) add(r eventRun) {
 }
 
 func (t *eventTotals) report(b *testing.B) {
-	b.ReportMetric(float64(t.windows), "windows")
-	b.ReportMetric(float64(t.exactWindows), "exact-windows")
-	b.ReportMetric(float64(t.lossyWindows), "lossy-windows")
-	b.ReportMetric(float64(t.sent), "sent-frames")
-	b.ReportMetric(float64(t.counted), "counted-frames")
-	b.ReportMetric(float64(t.emitted), "emitted-events")
-	b.ReportMetric(float64(t.delivered), "delivered-events")
-	b.ReportMetric(float64(t.lost), "lost-events")
-	b.ReportMetric(float64(t.invalid), "invalid-events")
+	reportCounts(b, map[string]uint64{
+		"windows": uint64(t.windows), "exact-windows": uint64(t.exactWindows), "lossy-windows": uint64(t.lossyWindows),
+		"sent-frames": t.sent, "counted-frames": t.counted,
+		"emitted-events": t.emitted, "delivered-events": t.delivered, "lost-events": t.lost, "invalid-events": t.invalid,
+	})
 }

@@ -372,18 +372,24 @@ func startOrigin(b *testing.B) *originReader {
 	return o
 }
 
-func (o *originReader) drain() {
-	defer close(o.done)
-	// The reader runs on the other CPU than the producer (pinned to CPU 0);
-	// left to the scheduler it was sometimes woken on the producer's CPU,
-	// fell behind and the kernel dropped events.
+// lockOnReaderCPU locks the calling goroutine to its thread and, on a
+// machine with more than one, that thread to CPU 1, the other CPU than the
+// producer's (pinned to CPU 0): left to the scheduler, a reader was sometimes
+// woken on the producer's CPU, fell behind and the kernel dropped events. It
+// returns the function that unlocks the thread.
+func lockOnReaderCPU() (unlock func()) {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if runtime.NumCPU() > 1 {
 		var set unix.CPUSet
 		set.Set(1)
 		unix.SchedSetaffinity(0, &set)
 	}
+	return runtime.UnlockOSThread
+}
+
+func (o *originReader) drain() {
+	defer close(o.done)
+	defer lockOnReaderCPU()()
 	var rec perf.Record
 	for {
 		if err := o.reader.ReadInto(&rec); err != nil {
@@ -490,13 +496,7 @@ func startEventStream(b *testing.B, sampleRate uint32, ringSize int) *eventStrea
 
 func (e *eventStream) drainLoop() {
 	defer close(e.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if runtime.NumCPU() > 1 {
-		var set unix.CPUSet
-		set.Set(1)
-		unix.SchedSetaffinity(0, &set)
-	}
+	defer lockOnReaderCPU()()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	var record ringbuf.Record

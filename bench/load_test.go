@@ -41,8 +41,7 @@ func BenchmarkUserSpaceLoad(b *testing.B) {
 		duration = 2 * time.Second
 	}
 	for b.Loop() {
-		a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-		pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+		a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 		gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 
 		// The live-frames generator needs native XDP on the receiving veth.

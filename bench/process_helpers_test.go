@@ -139,28 +139,9 @@ func (p *exporterProcess) cpuTime(tb testing.TB) time.Duration {
 // (VmHWM and VmRSS of /proc/PID/status).
 func (p *exporterProcess) memory(tb testing.TB) (peak, current uint64) {
 	tb.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid()))
+	peak, current, err := testexporter.Memory(p.Pid())
 	if err != nil {
 		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "VmHWM":
-			peak = kb << 10
-		case "VmRSS":
-			current = kb << 10
-		}
-	}
-	if peak == 0 {
-		tb.Fatalf("no VmHWM in /proc/%d/status", p.Pid())
 	}
 	return peak, current
 }

@@ -50,38 +50,28 @@ func BenchmarkStartup(b *testing.B) {
 		b.Run(fmt.Sprintf("%d-interfaces", n), func(b *testing.B) {
 			a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
 			testenv.AddVeths(b, a, bns, n, "pesa%d", "pesb%d")
-			var ready, serving, stopping, cpu, programs samples
-			var beforeReady, beforeCPU, beforePrograms samples
+			f := figures{}
 			iteration := 0
 			for b.Loop() {
 				p := startExporter(b, bns, bin, `"*"`)
 				r, s := p.waitReady(b, 60*time.Second)
-				cpu = append(cpu, ms(p.cpuTime(b)))
-				programs = append(programs, float64(countingPrograms(b, p.Pid())))
+				f.add("ready-cpu-ms", ms(p.cpuTime(b)))
+				f.add("programs-loaded", float64(countingPrograms(b, p.Pid())))
 				stop := p.stop(b)
-				ready = append(ready, ms(r))
-				serving = append(serving, ms(s))
-				stopping = append(stopping, ms(stop))
+				f.add("ready-ms", ms(r))
+				f.add("serving-ms", ms(s))
+				f.add("stop-ms", ms(stop))
 				if before != "" && (n < 1000 || iteration < perInterfaceSamples) {
 					p := startExporter(b, bns, before, `"*"`)
 					r, _ := p.waitReady(b, 120*time.Second)
-					beforeCPU = append(beforeCPU, ms(p.cpuTime(b)))
-					beforePrograms = append(beforePrograms, float64(countingPrograms(b, p.Pid())))
+					f.add("perif-ready-cpu-ms", ms(p.cpuTime(b)))
+					f.add("perif-programs-loaded", float64(countingPrograms(b, p.Pid())))
 					p.stop(b)
-					beforeReady = append(beforeReady, ms(r))
+					f.add("perif-ready-ms", ms(r))
 				}
 				iteration++
 			}
-			report(b, ready, "ready-ms")
-			report(b, cpu, "ready-cpu-ms")
-			report(b, programs, "programs-loaded")
-			report(b, serving, "serving-ms")
-			report(b, stopping, "stop-ms")
-			if len(beforeReady) > 0 {
-				report(b, beforeReady, "perif-ready-ms")
-				report(b, beforeCPU, "perif-ready-cpu-ms")
-				report(b, beforePrograms, "perif-programs-loaded")
-			}
+			f.report(b)
 		})
 	}
 }

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // tcpPort is where the receiving end of BenchmarkTCPThroughput listens.
@@ -155,31 +154,12 @@ func (s *tcpStream) run(tb testing.TB, d time.Duration, sendCPU, recvCPU int) tc
 		tb.Fatalf("tcp receiver: %v", r.err)
 	}
 	// Everything has arrived: no retransmission is still to come.
-	info, err := tcpInfo(conn.(*net.TCPConn))
+	info, err := testtraffic.TCPInfo(conn.(*net.TCPConn))
 	if err != nil {
 		tb.Fatalf("tcp sender: %v", err)
 	}
 	return tcpRound{bytes: r.n, elapsed: r.end.Sub(start), threadsCPU: sendCPUTime + r.cpu,
 		retrans: info.Total_retrans, mss: info.Snd_mss}
-}
-
-// tcpInfo returns the kernel's TCP_INFO of conn.
-func tcpInfo(conn *net.TCPConn) (*unix.TCPInfo, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var info *unix.TCPInfo
-	var infoErr error
-	if err := raw.Control(func(fd uintptr) {
-		info, infoErr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil {
-		return nil, err
-	}
-	if infoErr != nil {
-		return nil, fmt.Errorf("TCP_INFO: %w", infoErr)
-	}
-	return info, nil
 }
 
 // threadCPU returns the time the calling thread has spent on a CPU

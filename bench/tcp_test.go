@@ -88,8 +88,7 @@ func tcpCPUs() (send, recv int) {
 func BenchmarkTCPThroughput(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	stream := newTCPStream(b, a, bns, pair.IPv4B.Addr())
 	client := bns.HTTPClient()
 	scrape := func(p *exporterProcess) counted {

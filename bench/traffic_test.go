@@ -86,8 +86,7 @@ var realTrafficSetups = []struct {
 // 64 per frame, through either hook.
 func BenchmarkRealTraffic(b *testing.B) {
 	testenv.RequireRoot(b)
-	a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
-	pair := testenv.NewVethPair(b, a, bns, testenv.VethOptions{Queues: 2, Quiet: true})
+	a, bns, pair := testenv.NewNetnsPair(b, testenv.VethOptions{Queues: 2, Quiet: true})
 	setGRO(b, bns, pair.NameB, true)
 	gen := newGenerator(b, a, pair.IndexA, trafficFrame)
 	var trivial TrivialObjects
@@ -325,18 +324,15 @@ func (e *exactness) checkExporter(b *testing.B, setup string, c counted, sent ui
 }
 
 func (e *exactness) report(b *testing.B) {
-	b.ReportMetric(float64(e.sent), "sent-frames")
-	b.ReportMetric(float64(e.rxB), "veth-rx-frames")
-	b.ReportMetric(float64(e.txA), "veth-peer-tx-frames")
-	b.ReportMetric(float64(e.dropped), "dropped-frames")
-	b.ReportMetric(float64(e.exactRounds), "exact-rounds")
-	b.ReportMetric(float64(e.rounds), "rounds")
+	reportCounts(b, map[string]uint64{
+		"sent-frames": e.sent, "veth-rx-frames": e.rxB, "veth-peer-tx-frames": e.txA, "dropped-frames": e.dropped,
+		"exact-rounds": uint64(e.exactRounds), "rounds": uint64(e.rounds),
+	})
 	for setup, x := range e.pe {
-		b.ReportMetric(float64(x.sent), setup+"-sent-frames")
-		b.ReportMetric(float64(x.counted.packets), setup+"-counted-frames")
-		b.ReportMetric(float64(x.counted.bytes), setup+"-counted-bytes")
-		b.ReportMetric(float64(x.rx), setup+"-veth-rx-frames")
-		b.ReportMetric(float64(x.rxBytes), setup+"-veth-rx-bytes")
+		reportCounts(b, map[string]uint64{
+			setup + "-sent-frames": x.sent, setup + "-counted-frames": x.counted.packets, setup + "-counted-bytes": x.counted.bytes,
+			setup + "-veth-rx-frames": x.rx, setup + "-veth-rx-bytes": x.rxBytes,
+		})
 	}
 }
 

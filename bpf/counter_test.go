@@ -173,20 +173,6 @@ func (w want) String() string {
 	return w.netType + "/" + w.transport
 }
 
-func assertEntries(tb testing.TB, got, want map[uint32]bpf.Value) {
-	tb.Helper()
-	for k, w := range want {
-		if got[k] != w {
-			tb.Errorf("entry %d = %+v, want %+v", k, got[k], w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			tb.Errorf("unexpected entry %d = %+v", k, g)
-		}
-	}
-}
-
 var (
 	tcpSYN   = &tf.TCP{SrcPort: 40000, DstPort: 80, Flags: 0x02}
 	udpDNS   = &tf.UDP{SrcPort: 40000, DstPort: 53}
@@ -277,7 +263,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 			if ret != xdpPass {
 				t.Errorf("%v verdict %d, want XDP_PASS", xdp, ret)
 			}
-			assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Receive), 1, n, n))
+			testenv.CompareMaps(t, "entry", f.counters(t), w.entries(t, blockBase(testSlot, bpf.Receive), 1, n, n))
 			f.assertNoErrors(t)
 		}
 	}
@@ -293,7 +279,7 @@ func (f *fixture) runBoth(t *testing.T, frame []byte, w want) {
 	if ret != tcxNext {
 		t.Errorf("tc verdict %d, want TCX_NEXT", int32(ret))
 	}
-	assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), 1, n, n))
+	testenv.CompareMaps(t, "entry", f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), 1, n, n))
 	f.assertNoErrors(t)
 }
 
@@ -441,7 +427,7 @@ func TestGSOSegments(t *testing.T) {
 			}
 			bytes := uint64(len(frame)) + (tc.packets-1)*tc.hdrLen
 			w := want{tc.class[0], tc.class[1], 0}
-			assertEntries(t, f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), tc.packets, bytes, bytes/tc.packets))
+			testenv.CompareMaps(t, "entry", f.counters(t), w.entries(t, blockBase(testSlot, bpf.Transmit), tc.packets, bytes, bytes/tc.packets))
 		})
 	}
 }

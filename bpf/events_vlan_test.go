@@ -24,8 +24,7 @@ func TestEventVLANFromMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	if err := f.maps.MapInterface(pair.IndexA, testSlot); err != nil {
 		t.Fatal(err)
 	}

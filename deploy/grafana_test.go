@@ -180,23 +180,12 @@ func variableQuery(t testing.TB, v dashVar) (selector, label string) {
 
 // datasourceProvisioning is the part of the data source file the tests read.
 type datasourceProvisioning struct {
-	APIVersion  int `yaml:"apiVersion"`
-	Datasources []struct {
-		Name      string `yaml:"name"`
-		UID       string `yaml:"uid"`
-		Type      string `yaml:"type"`
-		Access    string `yaml:"access"`
-		URL       string `yaml:"url"`
-		IsDefault bool   `yaml:"isDefault"`
-		Editable  bool   `yaml:"editable"`
-		JSONData  struct {
-			TimeInterval string `yaml:"timeInterval"`
-			HTTPMethod   string `yaml:"httpMethod"`
-		} `yaml:"jsonData"`
-	} `yaml:"datasources"`
+	APIVersion  int               `yaml:"apiVersion"`
+	Datasources []datasourceEntry `yaml:"datasources"`
 }
 
-type datasourceEntry = struct {
+// datasourceEntry is one provisioned data source.
+type datasourceEntry struct {
 	Name      string `yaml:"name"`
 	UID       string `yaml:"uid"`
 	Type      string `yaml:"type"`
@@ -227,7 +216,7 @@ func readDatasource(t testing.TB) datasourceEntry {
 	if p.APIVersion != 1 || len(p.Datasources) != 1 {
 		t.Fatalf("datasources/prometheus.yaml: want apiVersion 1 and one data source, got %d and %d", p.APIVersion, len(p.Datasources))
 	}
-	return datasourceEntry(p.Datasources[0])
+	return p.Datasources[0]
 }
 
 // readDashboardProvider returns the folder the dashboard provider loads.

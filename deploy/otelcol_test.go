@@ -174,12 +174,7 @@ func TestOtelcolManifest(t *testing.T) {
 		testexporter.ModulePath:     repoRoot,
 		otelcolbuild.ReceiverModule: repoPath("otelcol", "packetexporterreceiver"),
 	}
-	got := map[string]string{}
-	for _, r := range m.Replaces {
-		mod, dir, _ := strings.Cut(r, " => ")
-		got[mod] = dir
-	}
-	if !maps.Equal(got, want) {
+	if !maps.Equal(m.ReplaceDirs(), want) {
 		t.Errorf("replaces %q, want %v", m.Replaces, want)
 	}
 }

@@ -69,8 +69,7 @@ func TestLiveViewInBrowser(t *testing.T) {
 	if err != nil {
 		testenv.Skip(t, "the live view test needs Debian's chromium (.ci/run installs it): %v", err)
 	}
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	// A strict Content-Security-Policy: the page must work without inline
 	// scripts or styles, and a violation would be a browser error.
 	webConfig := filepath.Join(t.TempDir(), "web.yml")

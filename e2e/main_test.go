@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,12 +98,12 @@ func newEnv(t *testing.T) *env {
 // binaries built, no test collector.
 func newPairEnv(t *testing.T) *env {
 	t.Helper()
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	return &env{
 		t:     t,
 		a:     a,
 		b:     b,
-		pair:  testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true}),
+		pair:  pair,
 		sinks: map[string]*testtraffic.UDPSink{},
 		sent:  traffic{},
 	}
@@ -293,6 +294,40 @@ func (e *env) waitProm(exp *harness.Exporter, want traffic) testexporter.Metrics
 		return true, ""
 	})
 	return s
+}
+
+// checkCumulative checks the cumulative points r the collector received
+// (checkResource, checkCumulativeStarts) and that /metrics of exp shows
+// exactly want.
+func (e *env) checkCumulative(r *harness.Received, exp *harness.Exporter, want traffic) {
+	e.t.Helper()
+	checkResource(e.t, r)
+	checkCumulativeStarts(e.t, r)
+	if got := e.promTraffic(exp.MustScrape(e.t)); !maps.Equal(got, want) {
+		e.t.Errorf("/metrics has %v, want %v", got, want)
+	}
+}
+
+// stopWithin sends exp SIGTERM and checks that it exits with status 0 within
+// limit (what says what limit is); it returns how long the exit took.
+func stopWithin(t *testing.T, exp *harness.Exporter, limit time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := exp.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited, code := exp.Wait(limit + 10*time.Second)
+	took := time.Since(start)
+	if !exited {
+		t.Fatalf("packet-exporter still running %v after SIGTERM", took)
+	}
+	if code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+	if took > limit {
+		t.Errorf("exit took %v after SIGTERM, more than %s (%v)", took, what, limit)
+	}
+	return took
 }
 
 // exports returns packet_exporter_otlp_exports_total for outcome, summed over

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"maps"
-	"syscall"
 	"testing"
 	"time"
 
@@ -62,11 +61,7 @@ func TestCollectorStartedLate(t *testing.T) {
 
 	e.col.Start()
 	r := e.waitOTLP("the late collector to receive the traffic sent", 0, "Cumulative", want)
-	checkResource(t, r)
-	checkCumulativeStarts(t, r)
-	if got := e.promTraffic(exp.MustScrape(t)); !maps.Equal(got, want) {
-		t.Errorf("/metrics has %v, want %v", got, want)
-	}
+	e.checkCumulative(r, exp, want)
 }
 
 // TestCollectorRestart: the collector goes away mid-run; /metrics keeps
@@ -105,12 +100,7 @@ func TestCollectorRestart(t *testing.T) {
 	if after.Lines == restartLine {
 		t.Fatal("nothing received after the restart")
 	}
-	all := e.col.Received()
-	checkResource(t, all)
-	checkCumulativeStarts(t, all)
-	if got := e.promTraffic(exp.MustScrape(t)); !maps.Equal(got, want) {
-		t.Errorf("/metrics has %v, want %v", got, want)
-	}
+	e.checkCumulative(e.col.Received(), exp, want)
 }
 
 // TestDeltaTemporality: with temporality delta, the points are deltas that
@@ -182,21 +172,7 @@ func TestShutdownFinalExport(t *testing.T) {
 		t.Fatalf("traffic exported before shutdown with a 1h interval (%d lines)", r.Lines)
 	}
 
-	start := time.Now()
-	if err := exp.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	exited, code := exp.Wait(cfg.Timeout + 10*time.Second)
-	took := time.Since(start)
-	if !exited {
-		t.Fatalf("packet-exporter still running %v after SIGTERM", took)
-	}
-	if code != 0 {
-		t.Errorf("exit code %d after SIGTERM, want 0", code)
-	}
-	if took > cfg.Timeout {
-		t.Errorf("exit took %v after SIGTERM, more than the export timeout %v", took, cfg.Timeout)
-	}
+	took := stopWithin(t, exp, cfg.Timeout, "the export timeout")
 	t.Logf("exited %v after SIGTERM", took)
 	testenv.AssertNothingAttached(t, e.a, e.pair.NameA)
 
@@ -249,22 +225,7 @@ func TestUnreachableCollector(t *testing.T) {
 			})
 			e.waitProm(exp, want)
 
-			start := time.Now()
-			if err := exp.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			limit := timeout + 3*time.Second
-			exited, code := exp.Wait(limit + 10*time.Second)
-			took := time.Since(start)
-			if !exited {
-				t.Fatalf("packet-exporter still running %v after SIGTERM", took)
-			}
-			if took > limit {
-				t.Errorf("exit took %v after SIGTERM, more than the export timeout + 3s (%v)", took, limit)
-			}
-			if code != 0 {
-				t.Errorf("exit code %d after SIGTERM, want 0", code)
-			}
+			took := stopWithin(t, exp, timeout+3*time.Second, "the export timeout + 3s")
 			t.Logf("%v failed exports counted; exited %v after SIGTERM", failures, took)
 			testenv.AssertNothingAttached(t, e.a, e.pair.NameA)
 		})

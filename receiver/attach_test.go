@@ -269,8 +269,7 @@ func TestKernelFeatures(t *testing.T) {
 // Prometheus scrape and an OTLP export may, and checks they agree.
 func TestConcurrentCollections(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{pair.NameA}
 	recv, err := receiver.New(cfg, zaptest.NewLogger(t), receiver.WithNetns(a.Handle))

@@ -230,14 +230,11 @@ func TestWorkloadAttribution(t *testing.T) {
 			appCgroup := testenv.NewCgroup(t, tt.cgroup, tt.scope(appID))
 			sandboxCgroup := testenv.NewCgroup(t, tt.cgroup, tt.scope(sandboxID))
 
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-			recv := startIn(t, a, func(c *config.Config) {
-				c.Interfaces.Include = []string{pair.NameA}
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
+			recv := startCounting(t, a, pair.NameA, func(c *config.Config) {
 				c.Attribution.HostRoot = hostRoot
 				c.Attribution.OnSeries = tt.onSeries
 			})
-			waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
 			veth := "network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth"
 			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[receiver.MetricInterfaceInfo] }
 			unresolved := func(reason string) int64 {
@@ -296,14 +293,11 @@ func TestWorkloadAttribution(t *testing.T) {
 // exported.
 func TestAttributionDisabled(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, a, func(c *config.Config) {
-		c.Interfaces.Include = []string{pair.NameA}
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
+	recv := startCounting(t, a, pair.NameA, func(c *config.Config) {
 		c.Attribution.Enabled = false
 		c.Attribution.HostRoot = filepath.Join(t.TempDir(), "absent") // would fail a lookup
 	})
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
 	time.Sleep(1500 * time.Millisecond) // a lookup would have run by now
 	got := collectKeys(t, recv, allKeys)
 	want := map[string]int64{"network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth": 1}

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
@@ -50,11 +48,9 @@ func ipLinkStats(t *testing.T, ns *testenv.Netns, name string) (dropped, errors 
 // series.
 func TestDeviceCounters(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameA} })
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameA) })
+	recv := startCounting(t, a, pair.NameA, nil)
 
 	const frames = 9
 	unhandled := tf.MustBuild(tf.Frame{Dst: [6]byte(pair.MACA), Src: [6]byte(pair.MACB), EtherType: 0x88b5})

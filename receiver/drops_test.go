@@ -128,8 +128,7 @@ func dropKey(iface, reason, netType, transport string) string {
 func TestKernelDrops(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "nft")
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	recv := startIn(t, b, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameB} })
 	other := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameA} })
 	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameB) && attached(other, pair.NameA) })
@@ -289,13 +288,8 @@ func equalCounts(got, want map[string]int64) bool {
 // and exports no drop series or feature.
 func TestDropsDisabled(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, b, func(c *config.Config) {
-		c.Interfaces.Include = []string{pair.NameB}
-		c.Drops.Enabled = false
-	})
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameB) })
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
+	recv := startCounting(t, b, pair.NameB, func(c *config.Config) { c.Drops.Enabled = false })
 	sendUnconnectedUDP(t, a, netip.AddrPortFrom(pair.IPv4B.Addr(), 9), 5)
 	points := collect(t, recv)
 	if _, ok := points[receiver.MetricDrops]; ok {

@@ -122,8 +122,7 @@ func eventsConfig(mutate func(*config.Config)) func(*config.Config) {
 // packet-size histogram exactly.
 func TestFlowsAndHistogram(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	recv := startIn(t, a, eventsConfig(nil))
 	col := newCollector(t, recv, false)
 	deltas := newCollector(t, recv, true)
@@ -234,8 +233,7 @@ func TestFlowsAndHistogram(t *testing.T) {
 // their own series, the traffic of the rest goes to one overflow series.
 func TestFlowOverflow(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	const maxSeries = 2
 	recv := startIn(t, a, eventsConfig(func(c *config.Config) {
 		c.Flows.MaxSeries = maxSeries
@@ -284,8 +282,7 @@ func TestFlowOverflow(t *testing.T) {
 // flows.idle_timeout stops being reported.
 func TestIdleFlowsExpire(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	recv := startIn(t, a, eventsConfig(func(c *config.Config) { c.Flows.IdleTimeout = time.Second }))
 	col := newCollector(t, recv, false)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())

@@ -135,8 +135,7 @@ func TestCountsRealTraffic(t *testing.T) {
 
 func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelRxHeaderBytes uint64, attachedRx, attachedTx string) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 
 	cfg := config.Default()
 	cfg.Interfaces.Include = []string{pair.NameA}
@@ -161,23 +160,18 @@ func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelR
 	want.add(tx("ipv4", "udp"), 23, testtraffic.SendUDP(t, a, a4, sinkB4.Addr, 23, 1200))
 	want.add(rx("ipv6", "udp"), 19, testtraffic.SendUDP(t, b, b6, sinkA6.Addr, 19, 300))
 	want.add(tx("ipv6", "udp"), 11, testtraffic.SendUDP(t, a, a6, sinkB6.Addr, 11, 1400))
+	// Exchanges: count frames of size each way, one answering each sent.
+	exchange := func(count, size int, nt, tr string) {
+		want.add(rx(nt, tr), count, size)
+		want.add(tx(nt, tr), count, size)
+	}
 	// TCP: SYNs to a closed port, each answered by exactly one RST.
-	size := testtraffic.SendTCPSYN(t, b, b4, a4, 9, 13)
-	want.add(rx("ipv4", "tcp"), 13, size)
-	want.add(tx("ipv4", "tcp"), 13, size)
-	size = testtraffic.SendTCPSYN(t, a, a6, b6, 9, 7)
-	want.add(tx("ipv6", "tcp"), 7, size)
-	want.add(rx("ipv6", "tcp"), 7, size)
+	exchange(13, testtraffic.SendTCPSYN(t, b, b4, a4, 9, 13), "ipv4", "tcp")
+	exchange(7, testtraffic.SendTCPSYN(t, a, a6, b6, 9, 7), "ipv6", "tcp")
 	// ICMP echo both ways: requests and replies of the same size.
-	size = testtraffic.SendEcho(t, b, b4, a4, 17, 56)
-	want.add(rx("ipv4", "icmp"), 17, size)
-	want.add(tx("ipv4", "icmp"), 17, size)
-	size = testtraffic.SendEcho(t, a, a4, b4, 5, 1000)
-	want.add(tx("ipv4", "icmp"), 5, size)
-	want.add(rx("ipv4", "icmp"), 5, size)
-	size = testtraffic.SendEcho(t, b, b6, a6, 3, 64)
-	want.add(rx("ipv6", "icmpv6"), 3, size)
-	want.add(tx("ipv6", "icmpv6"), 3, size)
+	exchange(17, testtraffic.SendEcho(t, b, b4, a4, 17, 56), "ipv4", "icmp")
+	exchange(5, testtraffic.SendEcho(t, a, a4, b4, 5, 1000), "ipv4", "icmp")
+	exchange(3, testtraffic.SendEcho(t, b, b6, a6, 3, 64), "ipv6", "icmpv6")
 
 	var got traffic
 	var body string
@@ -189,16 +183,7 @@ func testCountsRealTraffic(t *testing.T, configure func(*config.Config), kernelR
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for s, w := range want {
-		if got[s] != w {
-			t.Errorf("%v: got %+v, want %+v", s, got[s], w)
-		}
-	}
-	for s, g := range got {
-		if _, ok := want[s]; !ok {
-			t.Errorf("unexpected series %v: %+v", s, g)
-		}
-	}
+	testenv.CompareMaps(t, "series", got, want)
 
 	// The interface's own counters saw the same frames.
 	after := testenv.LinkStatsOf(t, a, pair.NameA)

@@ -16,8 +16,6 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"go.opentelemetry.io/otel/attribute"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
@@ -62,6 +60,21 @@ func attached(recv *receiver.Receiver, name string) bool {
 	return slices.Contains(recv.Attached(), name)
 }
 
+// startCounting starts a receiver in ns that counts interface name only,
+// with mutate (if not nil) applied to its configuration after that, and
+// waits until it has attached to name.
+func startCounting(t *testing.T, ns *testenv.Netns, name string, mutate func(*config.Config)) *receiver.Receiver {
+	t.Helper()
+	recv := startIn(t, ns, func(c *config.Config) {
+		c.Interfaces.Include = []string{name}
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, name) })
+	return recv
+}
+
 // veth is a veth pair created by name, with the IPv4 addresses 10.201.K.1/30
 // and .2/30 on its ends.
 type veth struct {
@@ -75,8 +88,7 @@ func newVeth(t *testing.T, a, b *testenv.Netns, nameA, nameB string, k int) *vet
 	v := &veth{a: a, b: b, nameA: nameA, nameB: nameB,
 		ipA: netip.AddrFrom4([4]byte{10, 201, byte(k), 1}), ipB: netip.AddrFrom4([4]byte{10, 201, byte(k), 2})}
 	err := a.Do(func() error {
-		err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: nameA}, PeerName: nameB, PeerNamespace: netlink.NsFd(int(b.Handle))})
-		if err != nil {
+		if err := addVeth(nameA, nameB, b); err != nil {
 			return fmt.Errorf("add veth %s: %w", nameA, err)
 		}
 		return setUp(nameA, v.ipA)
@@ -104,47 +116,34 @@ func setUp(name string, ip netip.Addr) error {
 
 func (v *veth) del(t *testing.T) {
 	t.Helper()
-	if err := v.a.Do(func() error {
-		l, err := netlink.LinkByName(v.nameA)
-		if err != nil {
-			return err
-		}
-		return netlink.LinkDel(l)
-	}); err != nil {
+	if err := v.a.Do(func() error { return delLink(v.nameA) }); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addVeth creates a veth pair from the calling thread's namespace: end name
+// there, end peerName in peer, both down.
+func addVeth(name, peerName string, peer *testenv.Netns) error {
+	return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: peerName, PeerNamespace: netlink.NsFd(int(peer.Handle))})
+}
+
+// delLink deletes interface name of the calling thread's namespace.
+func delLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkDel(l)
 }
 
 // udpReceived returns the receive/ipv4/udp packet count of iface in one
 // collection, and whether the series exists.
 func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bool) {
 	t.Helper()
-	reader := sdkmetric.NewManualReader()
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer provider.Shutdown(context.Background())
-	reg, err := recv.RegisterMetrics(provider.Meter("test"), receiver.BuildInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Unregister()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	want := attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
-		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp"))
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == receiver.MetricPackets {
-				for _, p := range sum.DataPoints {
-					if p.Attributes.Equals(&want) {
-						return p.Value, true
-					}
-				}
-			}
-		}
-	}
-	return 0, false
+	series := attrString(attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
+		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp")), allKeys)
+	n, ok := collectKeys(t, recv, allKeys)[receiver.MetricPackets][series]
+	return n, ok
 }
 
 // TestInterfaceLifecycle creates an interface after the receiver started,
@@ -242,8 +241,7 @@ func TestForeignXDPProgram(t *testing.T) {
 		wantCounted bool
 	}{{config.IngressHookAuto, true}, {config.IngressHookXDP, false}} {
 		t.Run(tc.policy, func(t *testing.T) {
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, Quiet: true})
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, Quiet: true})
 			foreign := foreignXDP(t, a, pair.NameA)
 			recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = tc.policy })
 			if got := xdpProgID(t, a, pair.NameA); got != uint32(foreign) {
@@ -293,9 +291,7 @@ func TestChurn(t *testing.T) {
 		names := make([]string, pairs)
 		for i := range pairs {
 			names[i] = testenv.UniqueName("ch")
-			if err := a.Do(func() error {
-				return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: names[i]}, PeerName: names[i] + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
-			}); err != nil {
+			if err := a.Do(func() error { return addVeth(names[i], names[i]+"p", b) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -304,13 +300,7 @@ func TestChurn(t *testing.T) {
 			t.Fatalf("round %d: %d attachment series, want %d", round, len(points), 2*pairs)
 		}
 		for _, name := range names {
-			if err := a.Do(func() error {
-				l, err := netlink.LinkByName(name)
-				if err != nil {
-					return err
-				}
-				return netlink.LinkDel(l)
-			}); err != nil {
+			if err := a.Do(func() error { return delLink(name) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -321,14 +311,10 @@ func TestChurn(t *testing.T) {
 	for range 50 {
 		name := testenv.UniqueName("cb")
 		if err := a.Do(func() error {
-			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(b.Handle))}); err != nil {
+			if err := addVeth(name, name+"p", b); err != nil {
 				return err
 			}
-			l, err := netlink.LinkByName(name)
-			if err != nil {
-				return err
-			}
-			return netlink.LinkDel(l)
+			return delLink(name)
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -375,9 +361,7 @@ func TestLostNetlinkMessages(t *testing.T) {
 	for range links {
 		name := testenv.UniqueName("ls")
 		names[name] = true
-		if err := a.Do(func() error {
-			return netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerNamespace: netlink.NsFd(int(b.Handle))})
-		}); err != nil {
+		if err := a.Do(func() error { return addVeth(name, name+"p", b) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -403,8 +387,7 @@ func TestProgramStats(t *testing.T) {
 		testenv.Skip(t, "kernel BPF statistics: %v", err)
 	}
 	defer stats.Close()
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	recv := startIn(t, a, nil)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	const datagrams = 33
@@ -443,8 +426,7 @@ func TestProgramStats(t *testing.T) {
 func TestForeignTCXVerdictKept(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireTCX(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	drop, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "MIT",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* TCX_DROP */), asm.Return()}})
 	if err != nil {

@@ -244,11 +244,9 @@ func quietUp(name string, index *int) error {
 // packet_exporter.kernel.count_errors as unmapped_interface.
 func TestUnmappedFrameCounted(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	counted := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, b, counted := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	other := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
-	recv := startIn(t, a, func(c *config.Config) { c.Interfaces.Include = []string{counted.NameA} })
-	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, counted.NameA) })
+	recv := startCounting(t, a, counted.NameA, nil)
 	ingress, _ := attachedPrograms(t, a, counted.IndexA)
 	prog, err := ebpf.NewProgramFromID(ingress[0])
 	if err != nil {
@@ -290,8 +288,7 @@ func TestUnmappedFrameCounted(t *testing.T) {
 // is closed its programs are gone from the kernel and nothing is attached.
 func TestChurnWithTraffic(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	fixed := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	a, b, fixed := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	recv := startIn(t, a, nil)
 	waitFor(t, 5*time.Second, "fixed pair attached", func() bool { return attached(recv, fixed.NameA) })
 	ingress, egress := attachedPrograms(t, a, fixed.IndexA)

@@ -85,8 +85,7 @@ func TestLegacyTCForeignFilterKeepsVerdict(t *testing.T) {
 		handle uint32
 	}{{"after", 2, 1}, {"same priority", 1, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+			a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 			addClsact(t, a, pair.IndexA)
 			addFilter(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS, tc.prio, tc.handle, "foreign-drop", tcProgram(t, 2 /* TC_ACT_SHOT */))
 			recv := startIn(t, a, legacyTC)
@@ -113,8 +112,7 @@ func TestLegacyTCForeignFilterKeepsVerdict(t *testing.T) {
 // filter, the new receiver's, and traffic counts once. Close removes it.
 func TestLegacyTCReplacesLeftovers(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	addClsact(t, a, pair.IndexA)
 	stale := tcProgram(t, -1 /* TC_ACT_UNSPEC */)
 	parents := []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS}
@@ -167,8 +165,7 @@ func TestLegacyTCReplacesLeftovers(t *testing.T) {
 // interface that has none, and leaves nothing of its own attached on close.
 func TestLegacyTCCreatesClsact(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	if hasClsact(t, a, pair.IndexA) {
 		t.Fatal("a new veth already has a clsact qdisc")
 	}
@@ -190,8 +187,7 @@ func TestLegacyTCCreatesClsact(t *testing.T) {
 // and skips the interface as busy instead of replacing it.
 func TestLegacyTCForeignFilterAtOurHandle(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	addClsact(t, a, pair.IndexA)
 	addFilter(t, a, pair.IndexA, netlink.HANDLE_MIN_INGRESS, 1, 0x70650001, "someone-else", tcProgram(t, -1))
 	recv := startIn(t, a, legacyTC)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
@@ -325,17 +326,8 @@ func transferTCP(t *testing.T, from, to *testenv.Netns, dst netip.Addr, size int
 		if n, err := io.Copy(io.Discard, conn); err != nil || n != 0 {
 			return fmt.Errorf("after shutdown: read %d bytes: %v", n, err)
 		}
-		raw, err := conn.(*net.TCPConn).SyscallConn()
-		if err != nil {
-			return err
-		}
-		var infoErr error
-		if err := raw.Control(func(fd uintptr) {
-			info, infoErr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		}); err != nil {
-			return err
-		}
-		return infoErr
+		info, err = testtraffic.TCPInfo(conn.(*net.TCPConn))
+		return err
 	})
 	if err != nil {
 		ln.Close() // unblock Accept

@@ -1,11 +1,13 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
 	"strings"
+	"text/template"
 )
 
 // num formats a figure with about three significant digits.
@@ -128,4 +130,18 @@ func decimals(v, spread float64) int {
 		d++
 	}
 	return d
+}
+
+// prose is the report's text, a template per passage (prose.tmpl).
+//
+//go:embed prose.tmpl
+var proseText string
+
+var prose = template.Must(template.New("prose.tmpl").Option("missingkey=error").Parse(proseText))
+
+// text writes the passage name of prose.tmpl with the values of data.
+func (w *reportWriter) text(name string, data map[string]string) {
+	if w.err == nil {
+		w.err = prose.ExecuteTemplate(w.w, name, data)
+	}
 }

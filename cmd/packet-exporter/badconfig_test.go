@@ -26,8 +26,7 @@ const maxConfigErrorOutput = 16 << 10
 func TestBadConfigFilesNeverAttach(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	dir := t.TempDir()
 	write := func(name, content string) string {
 		path := filepath.Join(dir, name)

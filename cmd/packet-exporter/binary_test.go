@@ -34,8 +34,7 @@ func TestBinaryServesAndDetaches(t *testing.T) {
 }
 
 func testBinaryServesAndDetaches(t *testing.T, bin, promtool string, sig syscall.Signal) {
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	cfgPath := writeFile(t, "config.yaml", fmt.Sprintf(`
 interfaces:
   include: [%q]

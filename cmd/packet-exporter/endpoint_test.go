@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -30,26 +27,10 @@ func TestEndpointSecurity(t *testing.T) {
 			cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n  web_config_file: %q\ndebug:\n  pprof: %v\n",
 				listenAddress, web, pprof))
 			e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
-			dial := func(ctx context.Context, network, address string) (net.Conn, error) {
-				return dialIn(a, &net.Dialer{}, address)
-			}
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-				DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: files.Pool, ServerName: "127.0.0.1"}}}
+				DialContext: a.DialContext, TLSClientConfig: &tls.Config{RootCAs: files.Pool, ServerName: "127.0.0.1"}}}
 			request := func(scheme, path, user, password string) (int, error) {
-				req, err := http.NewRequest(http.MethodGet, scheme+"://"+listenAddress+path, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if user != "" {
-					req.SetBasicAuth(user, password)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					return 0, err
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				return resp.StatusCode, nil
+				return testcert.Status(t, client, scheme+"://"+listenAddress+path, user, password)
 			}
 			e.WaitFor(t, "readiness over https", readyTimeout, func() (bool, string) {
 				code, err := request("https", "/readyz", "prometheus", "s3cret")

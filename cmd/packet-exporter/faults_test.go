@@ -458,8 +458,7 @@ func (o *otlpEndpoint) latestPackets(iface string) (int64, bool) {
 func TestOTLPEndpointErrors(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	endpoint := &otlpEndpoint{}
 	endpoint.failWith.Store(uint32(codes.Internal))
 	var ln net.Listener

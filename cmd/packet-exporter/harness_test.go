@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -99,35 +96,4 @@ const (
 func udpReceived(iface string) map[string]string {
 	return map[string]string{"network_interface_name": iface, "network_io_direction": "receive",
 		"network_type": "ipv4", "network_transport": "udp"}
-}
-
-// procStatus returns the fields of /proc/PID[/task/TID]/status.
-func procStatus(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	fields := map[string]string{}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			fields[k] = strings.TrimSpace(v)
-		}
-	}
-	return fields, nil
-}
-
-// rssBytes returns the resident set size of process pid.
-func rssBytes(pid int) (int64, error) {
-	fields, err := procStatus(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	kb, err := strconv.ParseInt(strings.TrimSuffix(fields["VmRSS"], " kB"), 10, 64)
-	return kb << 10, err
-}
-
-// openFiles returns the number of open file descriptors of process pid.
-func openFiles(pid int) (int, error) {
-	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(entries), err
 }

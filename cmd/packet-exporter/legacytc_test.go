@@ -21,8 +21,7 @@ import (
 func TestLegacyTCAfterKill(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
 interfaces:
   include: [%q]

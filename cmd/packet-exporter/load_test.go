@@ -51,16 +51,6 @@ func loadDuration(t *testing.T) time.Duration {
 	return d
 }
 
-// dialIn dials address from inside ns.
-func dialIn(ns *testenv.Netns, d *net.Dialer, address string) (net.Conn, error) {
-	var conn net.Conn
-	err := ns.Do(func() (err error) {
-		conn, err = d.Dial("tcp", address)
-		return err
-	})
-	return conn, err
-}
-
 // TestScrapeLoad holds the real binary under load for PE_LOAD_DURATION (default
 // 10s): 50 concurrent scrapers of /metrics with keep-alive connections, UDP
 // traffic on a counted interface, veth pairs created and deleted all the
@@ -76,15 +66,14 @@ func TestScrapeLoad(t *testing.T) {
 	testenv.RequireRoot(t)
 	duration := loadDuration(t)
 	bin := exporterBinary(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n", listenAddress))
 	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
 	e.WaitReady(t, readyTimeout)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	pid := e.Pid()
 	seriesBefore := e.MustScrape(t).Series()
-	baseFiles, err := openFiles(pid)
+	baseFiles, err := testexporter.OpenFiles(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +128,7 @@ func TestScrapeLoad(t *testing.T) {
 	slowCut := make([]time.Duration, loadSlowloris)
 	for i := range loadSlowloris {
 		wg.Go(func() {
-			conn, err := dialIn(a, &net.Dialer{}, listenAddress)
+			conn, err := a.DialContext(context.Background(), "tcp", listenAddress)
 			if err != nil {
 				t.Errorf("slow client %d: %v", i, err)
 				return
@@ -171,7 +160,7 @@ func TestScrapeLoad(t *testing.T) {
 		d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 			return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		}}
-		conn, err := dialIn(a, d, listenAddress)
+		conn, err := a.DialWith(context.Background(), d, "tcp", listenAddress)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,13 +180,13 @@ func TestScrapeLoad(t *testing.T) {
 	// Memory and file descriptors of the exporter.
 	type sample struct {
 		at  time.Duration
-		rss int64
+		rss uint64
 	}
 	var samples []sample
 	var samplesMu sync.Mutex
 	wg.Go(func() {
 		for ctx.Err() == nil {
-			if rss, err := rssBytes(pid); err == nil {
+			if _, rss, err := testexporter.Memory(pid); err == nil {
 				samplesMu.Lock()
 				samples = append(samples, sample{time.Since(start), rss})
 				samplesMu.Unlock()
@@ -212,11 +201,7 @@ func TestScrapeLoad(t *testing.T) {
 	var firstFailure atomic.Value
 	for i := range loadScrapers {
 		wg.Go(func() {
-			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-				DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-					return dialIn(a, &net.Dialer{}, address)
-				},
-			}}
+			client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: a.DialContext}}
 			defer client.CloseIdleConnections()
 			for ctx.Err() == nil {
 				begin := time.Now()
@@ -263,7 +248,7 @@ func TestScrapeLoad(t *testing.T) {
 	// Memory: after a warm-up of a fifth of the run, the resident set must
 	// not keep growing.
 	samplesMu.Lock()
-	var warm, end int64
+	var warm, end uint64
 	for _, s := range samples {
 		switch {
 		case s.at < loadEnd/5:
@@ -317,7 +302,7 @@ func TestScrapeLoad(t *testing.T) {
 	}
 	var files int
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if files, err = openFiles(pid); err != nil {
+		if files, err = testexporter.OpenFiles(pid); err != nil {
 			t.Fatal(err)
 		}
 		if files <= baseFiles+4 || time.Now().After(deadline) {

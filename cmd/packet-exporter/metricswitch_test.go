@@ -16,8 +16,7 @@ import (
 // the traffic sent in bytes, exactly, and has no series of either.
 func TestMetricSwitchedOff(t *testing.T) {
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, DisableOffloads: true, Quiet: true})
 	cfgPath := writeFile(t, "config.yaml", fmt.Sprintf(`
 interfaces:
   include: [%q]

@@ -64,8 +64,7 @@ func TestLeastPrivilege(t *testing.T) {
 		if err := os.Chown(web, 1000, 1000); err != nil {
 			t.Fatal(err)
 		}
-		a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-		pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+		a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 		cfg := writeFile(t, "config.yaml", fmt.Sprintf("prometheus:\n  listen_address: %q\n  web_config_file: %q\n", listenAddress, web))
 		e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
 		if _, code := e.Wait(15 * time.Second); code != 1 {
@@ -83,8 +82,7 @@ func TestLeastPrivilege(t *testing.T) {
 		{"", "CAP_BPF (to create the counter maps and load the programs), CAP_NET_ADMIN"},
 	} {
 		t.Run("without "+tc.missing, func(t *testing.T) {
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+			a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 			e := startExporter(t, a, append(setprivArgs(tc.caps), bin, "--config", cfg), nil)
 			if _, code := e.Wait(10 * time.Second); code != 1 {
 				t.Fatalf("exit code %d, want 1", code)
@@ -101,8 +99,7 @@ func TestLeastPrivilege(t *testing.T) {
 }
 
 func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true, DisableOffloads: true})
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
 	e := startExporter(t, a, argv, nil)
 	e.WaitReady(t, readyTimeout)
 	// Logged once Start has returned, which /readyz may answer 200 just before.
@@ -115,7 +112,7 @@ func testCountsWithDroppedCapabilities(t *testing.T, argv []string, root bool) {
 		t.Fatalf("threads of %d: %v %v", e.Pid(), tasks, err)
 	}
 	for _, task := range tasks {
-		s, err := procStatus(task)
+		s, err := testexporter.ProcStatus(task)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,8 +194,7 @@ func TestAttributionAfterCapabilityDrop(t *testing.T) {
 		{"root", []string{bin, "--config", cfg}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-			pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 			cgroup := testenv.NewCgroup(t, testenv.CgroupV2, "system.slice/docker-"+id+".scope")
 			e := startExporter(t, a, tc.argv, nil)
 			e.WaitReady(t, readyTimeout)

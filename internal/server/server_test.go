@@ -169,22 +169,6 @@ func TestWebConfig(t *testing.T) {
 		}
 		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: c}}
 	}
-	request := func(client *http.Client, url, user, password string) (int, error) {
-		req, err := http.NewRequest(http.MethodGet, url, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if user != "" {
-			req.SetBasicAuth(user, password)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, nil
-	}
 
 	t.Run("tls and basic auth", func(t *testing.T) {
 		path := files.WriteWebConfig(t, "web.yml", testcert.WebConfig{TLS: true, Users: map[string]string{"prometheus": "s3cret"}})
@@ -195,19 +179,19 @@ func TestWebConfig(t *testing.T) {
 				user, password string
 				want           int
 			}{{"", "", 401}, {"prometheus", "wrong", 401}, {"nobody", "s3cret", 401}, {"prometheus", "s3cret", 200}} {
-				code, err := request(client, base+p, c.user, c.password)
+				code, err := testcert.Status(t, client, base+p, c.user, c.password)
 				if err != nil || code != c.want {
 					t.Errorf("GET %s as %q/%q: %d %v, want %d", p, c.user, c.password, code, err, c.want)
 				}
 			}
 		}
 		// Plain HTTP on the TLS port gets no data.
-		code, err := request(&http.Client{Timeout: 5 * time.Second}, "http"+strings.TrimPrefix(base, "https")+"/metrics", "prometheus", "s3cret")
+		code, err := testcert.Status(t, &http.Client{Timeout: 5 * time.Second}, "http"+strings.TrimPrefix(base, "https")+"/metrics", "prometheus", "s3cret")
 		if err == nil && code == 200 {
 			t.Errorf("plain HTTP on the TLS port answered 200")
 		}
 		// The toolkit's default minimum is TLS 1.2.
-		if _, err := request(tlsClient(nil, tls.VersionTLS11), base+"/healthz", "prometheus", "s3cret"); err == nil {
+		if _, err := testcert.Status(t, tlsClient(nil, tls.VersionTLS11), base+"/healthz", "prometheus", "s3cret"); err == nil {
 			t.Errorf("a TLS 1.1 client was served")
 		}
 	})
@@ -217,10 +201,10 @@ func TestWebConfig(t *testing.T) {
 		_, base := start(t, Options{Registry: registry(1), Live: liveSource(t), WebConfigFile: path})
 		client := &http.Client{Timeout: 5 * time.Second}
 		for _, p := range paths[:len(paths)-1] {
-			if code, err := request(client, base+p, "", ""); err != nil || code != 401 {
+			if code, err := testcert.Status(t, client, base+p, "", ""); err != nil || code != 401 {
 				t.Errorf("GET %s without credentials: %d %v, want 401", p, code, err)
 			}
-			if code, err := request(client, base+p, "u", "p"); err != nil || code != 200 {
+			if code, err := testcert.Status(t, client, base+p, "u", "p"); err != nil || code != 200 {
 				t.Errorf("GET %s with credentials: %d %v, want 200", p, code, err)
 			}
 		}
@@ -229,10 +213,10 @@ func TestWebConfig(t *testing.T) {
 	t.Run("client certificates", func(t *testing.T) {
 		path := files.WriteWebConfig(t, "mtls.yml", testcert.WebConfig{TLS: true, ClientAuth: "RequireAndVerifyClientCert"})
 		_, base := start(t, Options{Registry: registry(1), WebConfigFile: path})
-		if code, err := request(tlsClient(nil, 0), base+"/metrics", "", ""); err == nil {
+		if code, err := testcert.Status(t, tlsClient(nil, 0), base+"/metrics", "", ""); err == nil {
 			t.Errorf("served %d without a client certificate", code)
 		}
-		if code, err := request(tlsClient(&files.Client, 0), base+"/metrics", "", ""); err != nil || code != 200 {
+		if code, err := testcert.Status(t, tlsClient(&files.Client, 0), base+"/metrics", "", ""); err != nil || code != 200 {
 			t.Errorf("with a client certificate: %d %v, want 200", code, err)
 		}
 	})

@@ -43,8 +43,7 @@ func TestFactoryType(t *testing.T) {
 func newPair(t *testing.T) (*testenv.VethPair, receiver.Factory) {
 	t.Helper()
 	testenv.RequireRoot(t)
-	a, b := testenv.NewNetns(t), testenv.NewNetns(t)
-	pair := testenv.NewVethPair(t, a, b, testenv.VethOptions{Quiet: true})
+	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
 	return pair, newFactory(counterOptions{netns: a.Handle})
 }
 

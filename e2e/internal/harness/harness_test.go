@@ -181,12 +181,7 @@ func TestDeriveManifest(t *testing.T) {
 		testexporter.ModulePath + "/otelcol/packetexporterreceiver": filepath.Join(root, "otelcol", "packetexporterreceiver"),
 		e2eModule: filepath.Join(root, "e2e"),
 	}
-	got := map[string]string{}
-	for _, r := range m.Replaces {
-		mod, dir, _ := strings.Cut(r, " => ")
-		got[mod] = dir
-	}
-	if !maps.Equal(got, want) {
+	if !maps.Equal(m.ReplaceDirs(), want) {
 		t.Errorf("replaces %q, want %v", m.Replaces, want)
 	}
 

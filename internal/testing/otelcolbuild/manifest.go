@@ -46,6 +46,17 @@ type Manifest struct {
 	Resolver   *yaml.Node `yaml:"conf_resolver,omitempty"`
 }
 
+// ReplaceDirs returns the replaces of a manifest Derive made, each
+// "MODULE => directory", as the directory of each module.
+func (m Manifest) ReplaceDirs() map[string]string {
+	dirs := map[string]string{}
+	for _, r := range m.Replaces {
+		mod, dir, _ := strings.Cut(r, " => ")
+		dirs[mod] = dir
+	}
+	return dirs
+}
+
 // Dist is a manifest's dist section.
 type Dist struct {
 	Module      string `yaml:"module,omitempty"`

@@ -25,16 +25,6 @@ func shipped(t *testing.T) (string, []byte) {
 	return root, b
 }
 
-// replaceDirs returns the replaces of m as module => directory.
-func replaceDirs(m Manifest) map[string]string {
-	got := map[string]string{}
-	for _, r := range m.Replaces {
-		mod, dir, _ := strings.Cut(r, " => ")
-		got[mod] = dir
-	}
-	return got
-}
-
 // TestDerive: the zero variant is the shipped manifest (deploy's
 // TestOtelcolManifest checks what that holds); Keep keeps the components it
 // names, in order, and the providers and replaces; a variant's module adds
@@ -49,7 +39,7 @@ func TestDerive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shippedReplaces := replaceDirs(d.Manifest)
+	shippedReplaces := d.Manifest.ReplaceDirs()
 	if d.Builder != filepath.Join(root, filepath.FromSlash(BuilderDir)) {
 		t.Errorf("builder module %s", d.Builder)
 	}
@@ -68,7 +58,7 @@ func TestDerive(t *testing.T) {
 	if slices.Sort(imports); !slices.Equal(imports, kept) {
 		t.Errorf("kept %q, want %q", imports, kept)
 	}
-	if !slices.Equal(d.Manifest.Providers, orig.Providers) || !maps.Equal(replaceDirs(d.Manifest), shippedReplaces) {
+	if !slices.Equal(d.Manifest.Providers, orig.Providers) || !maps.Equal(d.Manifest.ReplaceDirs(), shippedReplaces) {
 		t.Errorf("Keep changed the providers or replaces: %+v", d.Manifest)
 	}
 	if _, err := Derive(b, root, Variant{Keep: []string{"example.com/no/such/exporter"}}); err == nil {
@@ -85,7 +75,7 @@ func TestDerive(t *testing.T) {
 	if len(d.Manifest.Exporters) != len(orig.Exporters)+1 || last.ImportPath() != e2e+"/internal/jsonfileexporter" || last.GoMod != e2e+" "+ZeroVersion {
 		t.Errorf("exporters %+v: want the shipped ones and the variant's", d.Manifest.Exporters)
 	}
-	if d.Manifest.Dist.Module != e2e+"/otelcol" || replaceDirs(d.Manifest)[e2e] != filepath.Join(root, "e2e") {
+	if d.Manifest.Dist.Module != e2e+"/otelcol" || d.Manifest.ReplaceDirs()[e2e] != filepath.Join(root, "e2e") {
 		t.Errorf("dist module %s, replaces %q", d.Manifest.Dist.Module, d.Manifest.Replaces)
 	}
 	if _, err := Derive(b, root, Variant{Module: ".", Exporters: []string{"internal/x"}}); err == nil {

@@ -21,10 +21,16 @@ func (n *Netns) HTTPClient() *http.Client {
 
 // DialContext opens a connection inside the namespace.
 func (n *Netns) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return n.DialWith(ctx, &net.Dialer{}, network, address)
+}
+
+// DialWith opens a connection inside the namespace with dialer d (socket
+// options, timeouts).
+func (n *Netns) DialWith(ctx context.Context, d *net.Dialer, network, address string) (net.Conn, error) {
 	var conn net.Conn
 	err := n.Do(func() error {
 		var err error
-		conn, err = (&net.Dialer{}).DialContext(ctx, network, address)
+		conn, err = d.DialContext(ctx, network, address)
 		return err
 	})
 	return conn, err

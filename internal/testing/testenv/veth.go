@@ -243,6 +243,14 @@ func NewVethPair(tb testing.TB, a, b *Netns, opt VethOptions) *VethPair {
 	return p
 }
 
+// NewNetnsPair creates two namespaces with NewNetns and a veth pair between
+// them with NewVethPair(tb, a, b, opt): the set-up of most traffic tests.
+func NewNetnsPair(tb testing.TB, opt VethOptions) (a, b *Netns, pair *VethPair) {
+	tb.Helper()
+	a, b = NewNetns(tb), NewNetns(tb)
+	return a, b, NewVethPair(tb, a, b, opt)
+}
+
 // waitOperUp waits until the link's operational state is up, that is until
 // the link watcher has seen the carrier and activated the queueing discipline;
 // packets sent earlier may be dropped.

@@ -11,6 +11,7 @@
 //     one name validation scheme, into Metrics.
 //   - Poll and WaitFor wait, bounded, for a condition; a Process waits for its
 //     output and an Exporter for readiness and for its metrics.
+//   - ProcStatus, Memory and OpenFiles read what /proc says of a process.
 //
 // The test's cleanup kills a process that still runs and, if the test failed,
 // logs the end of its output. The binaries are built into a temporary

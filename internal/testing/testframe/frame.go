@@ -1,6 +1,7 @@
 package testframe
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -255,10 +256,7 @@ func Build(f Frame) (frame []byte, boundaries []int) {
 	case f.IPv4 != nil:
 		ip := f.IPv4
 		srcIP, dstIP := ipv4Addr(ip.Src, defaultIPv4Src), ipv4Addr(ip.Dst, defaultIPv4Dst)
-		proto := ip.Protocol
-		if proto == 0 {
-			proto = ulp
-		}
+		proto := cmp.Or(ip.Protocol, ulp)
 		b = appendIPv4(b, ip, srcIP, dstIP, proto, len(upper))
 		boundaries = append(boundaries, len(b))
 		if l4HdrLen > 0 {

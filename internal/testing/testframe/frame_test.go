@@ -43,61 +43,68 @@ func mustHex(t *testing.T, s string) []byte {
 
 func be16(b []byte, off int) uint16 { return binary.BigEndian.Uint16(b[off:]) }
 
-func TestIPv4UDPGolden(t *testing.T) {
-	// Derived by hand:
-	//   IPv4 checksum: 4500+0020+0001+0000+4011+0000+c000+0201+c000+0202
-	//     = 0x20935 -> 0x0937 -> ~ = 0xf6c8.
-	//   UDP checksum: pseudo c000+0201+c000+0202+0011+000c,
-	//     header+data 3039+0035+000c+0000+6162+6364
-	//     = 0x27960 -> 0x7962 -> ~ = 0x869d.
-	want := mustHex(t, `
-		020000000002 020000000001 0800
-		4500 0020 0001 0000 4011 f6c8 c0000201 c0000202
-		3039 0035 000c 869d
-		61626364`)
-	got, bounds := Build(Frame{
-		IPv4:    &IPv4{},
-		UDP:     &UDP{SrcPort: 12345, DstPort: 53},
-		Payload: []byte("abcd"),
-	})
-	if !bytes.Equal(got, want) {
-		t.Fatalf("frame mismatch\n got %x\nwant %x", got, want)
-	}
-	if wantB := []int{14, 34, 42}; !slices.Equal(bounds, wantB) {
-		t.Errorf("boundaries = %v, want %v", bounds, wantB)
-	}
-	if s := onesSum(got[14:34]); s != 0xffff {
-		t.Errorf("IPv4 header sum = %#x, want 0xffff", s)
-	}
-	if !bytes.Equal(MustBuild(Frame{IPv4: &IPv4{}, UDP: &UDP{SrcPort: 12345, DstPort: 53}, Payload: []byte("abcd")}), want) {
-		t.Error("MustBuild differs from Build")
-	}
-}
-
-func TestIPv6UDPGolden(t *testing.T) {
-	// Derived by hand: payload length 8+2 = 10 (0x000a).
-	// UDP checksum: pseudo-header 2001+0db8+0001 = 0x2dba,
-	//   2001+0db8+0002 = 0x2dbb, + 000a (length) + 0011 (next header)
-	//   = 0x5b75+0x000a+0x0011 = 0x5b90;
-	//   header+data 0007+0009+000a+0000+6869 = 0x6883;
-	//   total 0xc413 -> ~ = 0x3bec.
-	want := mustHex(t, `
-		020000000002 020000000001 86dd
-		60000000 000a 11 40
-		20010db8000000000000000000000001
-		20010db8000000000000000000000002
-		0007 0009 000a 3bec
-		6869`)
-	got, bounds := Build(Frame{
-		IPv6:    &IPv6{},
-		UDP:     &UDP{SrcPort: 7, DstPort: 9},
-		Payload: []byte("hi"),
-	})
-	if !bytes.Equal(got, want) {
-		t.Fatalf("frame mismatch\n got %x\nwant %x", got, want)
-	}
-	if wantB := []int{14, 54, 62}; !slices.Equal(bounds, wantB) {
-		t.Errorf("boundaries = %v, want %v", bounds, wantB)
+// TestUDPGolden builds UDP over IPv4 and over IPv6 with every field derived
+// (lengths, checksums, addresses) and compares them with frames checked by
+// hand, byte for byte, with their header boundaries; MustBuild builds the
+// same frame.
+func TestUDPGolden(t *testing.T) {
+	tests := []struct {
+		name   string
+		frame  Frame
+		want   string
+		bounds []int
+		ipv4   bool // the IPv4 header (bytes 14-34) must sum to 0xffff
+	}{{
+		// Derived by hand:
+		//   IPv4 checksum: 4500+0020+0001+0000+4011+0000+c000+0201+c000+0202
+		//     = 0x20935 -> 0x0937 -> ~ = 0xf6c8.
+		//   UDP checksum: pseudo c000+0201+c000+0202+0011+000c,
+		//     header+data 3039+0035+000c+0000+6162+6364
+		//     = 0x27960 -> 0x7962 -> ~ = 0x869d.
+		name:  "ipv4",
+		frame: Frame{IPv4: &IPv4{}, UDP: &UDP{SrcPort: 12345, DstPort: 53}, Payload: []byte("abcd")},
+		want: `
+			020000000002 020000000001 0800
+			4500 0020 0001 0000 4011 f6c8 c0000201 c0000202
+			3039 0035 000c 869d
+			61626364`,
+		bounds: []int{14, 34, 42},
+		ipv4:   true,
+	}, {
+		// Derived by hand: payload length 8+2 = 10 (0x000a).
+		// UDP checksum: pseudo-header 2001+0db8+0001 = 0x2dba,
+		//   2001+0db8+0002 = 0x2dbb, + 000a (length) + 0011 (next header)
+		//   = 0x5b75+0x000a+0x0011 = 0x5b90;
+		//   header+data 0007+0009+000a+0000+6869 = 0x6883;
+		//   total 0xc413 -> ~ = 0x3bec.
+		name:  "ipv6",
+		frame: Frame{IPv6: &IPv6{}, UDP: &UDP{SrcPort: 7, DstPort: 9}, Payload: []byte("hi")},
+		want: `
+			020000000002 020000000001 86dd
+			60000000 000a 11 40
+			20010db8000000000000000000000001
+			20010db8000000000000000000000002
+			0007 0009 000a 3bec
+			6869`,
+		bounds: []int{14, 54, 62},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := mustHex(t, tt.want)
+			got, bounds := Build(tt.frame)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("frame mismatch\n got %x\nwant %x", got, want)
+			}
+			if !slices.Equal(bounds, tt.bounds) {
+				t.Errorf("boundaries = %v, want %v", bounds, tt.bounds)
+			}
+			if s := onesSum(got[14:34]); tt.ipv4 && s != 0xffff {
+				t.Errorf("IPv4 header sum = %#x, want 0xffff", s)
+			}
+			if !bytes.Equal(MustBuild(tt.frame), want) {
+				t.Error("MustBuild differs from Build")
+			}
+		})
 	}
 }
 
