@@ -127,7 +127,7 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 		}
 		observes[i] = obs
 		observables = append(observables, instruments...)
-		health.names = append(health.names, c.name)
+		health.collectors = append(health.collectors, metric.WithAttributes(metricdef.Collector.String(c.name)))
 	}
 	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		var errs []error

@@ -24,9 +24,9 @@ type healthCollector struct {
 	att   *attacher
 	build BuildInfo
 
-	// names are the registration's collectors, in the order of its
-	// callback (this one first).
-	names []string
+	// collectors are the attribute sets of the registration's collectors,
+	// in the order of its callback (this one first).
+	collectors []metric.ObserveOption
 
 	buildInfo, features, attached, skipped metric.Int64ObservableGauge
 	failures, resyncs, readErrors          metric.Int64ObservableCounter
@@ -97,10 +97,10 @@ func (c *healthCollector) readFailed(err error) {
 
 // observeCollection observes, once every collector has observed, the
 // failed reads counted so far and how long each collector took, in the
-// order of names.
+// order of collectors.
 func (c *healthCollector) observeCollection(o metric.Observer, took []time.Duration) {
 	o.ObserveInt64(c.readErrors, c.readFailures.Load())
 	for i, d := range took {
-		o.ObserveFloat64(c.duration, d.Seconds(), metric.WithAttributes(metricdef.Collector.String(c.names[i])))
+		o.ObserveFloat64(c.duration, d.Seconds(), c.collectors[i])
 	}
 }
