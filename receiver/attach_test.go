@@ -17,6 +17,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
@@ -41,8 +42,8 @@ func addLink(t *testing.T, ns *testenv.Netns, l netlink.Link) {
 func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 {
 	t.Helper()
 	return collectKeys(t, recv, func(k attribute.Key) bool {
-		return k == receiver.AttrInterface || k == receiver.AttrDirection || k == receiver.AttrHook ||
-			k == receiver.AttrMode || k == receiver.AttrErrorType || k == receiver.AttrFeature
+		return k == metricdef.Interface || k == metricdef.Direction || k == metricdef.Hook ||
+			k == metricdef.Mode || k == metricdef.ErrorType || k == metricdef.Feature
 	})
 }
 
@@ -122,15 +123,15 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "default counts through tcx", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached:     tcxBoth("dum0", "dum1"),
-				receiver.MetricAttachFailed: {},
+				metricdef.Attached.Name:       tcxBoth("dum0", "dum1"),
+				metricdef.AttachFailures.Name: {},
 			},
 		},
 		{
 			name: "xdp auto falls back to tcx without native XDP", hook: config.IngressHookXDP, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached: tcxBoth("dum0", "dum1"),
-				receiver.MetricAttachFailed: {
+				metricdef.Attached.Name: tcxBoth("dum0", "dum1"),
+				metricdef.AttachFailures.Name: {
 					"error.type=unsupported,hook=xdp,network.interface.name=dum0,network.io.direction=receive": 1,
 					"error.type=unsupported,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
 				},
@@ -139,11 +140,11 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "xdp native is unsupported by bridges", hook: config.IngressHookXDP, mode: config.XDPModeNative, maxIfaces: 4,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached: {
+				metricdef.Attached.Name: {
 					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
 					"hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=transmit": 1,
 				},
-				receiver.MetricAttachFailed: {
+				metricdef.AttachFailures.Name: {
 					"error.type=unsupported,hook=xdp,network.interface.name=dum0,network.io.direction=receive": 1,
 					"error.type=unsupported,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
 				},
@@ -152,20 +153,20 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "xdp generic only when configured", hook: config.IngressHookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached: {
+				metricdef.Attached.Name: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive":  1,
 					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
 					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive":  1,
 					"hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=transmit": 1,
 				},
-				receiver.MetricAttachFailed: {},
+				metricdef.AttachFailures.Name: {},
 			},
 		},
 		{
 			name: "no slot beyond max_interfaces", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 1,
 			wantPoints: map[string]map[string]int64{
-				receiver.MetricAttached: tcxBoth("dum0"),
-				receiver.MetricAttachFailed: {
+				metricdef.Attached.Name: tcxBoth("dum0"),
+				metricdef.AttachFailures.Name: {
 					"error.type=no_slot,hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=receive": 1,
 				},
 			},
@@ -199,17 +200,17 @@ func TestAttachModesAndFailures(t *testing.T) {
 			if tc.hook == config.IngressHookXDP {
 				firstHook = receiver.HookXDP
 			}
-			want[receiver.MetricAttachFailed]["error.type=unsupported_link_type,hook="+firstHook+",network.interface.name=dumtun,network.io.direction=receive"] = 1
-			want[receiver.MetricAttachFailed]["error.type=not_found,hook="+firstHook+",network.interface.name=missing0,network.io.direction=receive"] = 1
+			want[metricdef.AttachFailures.Name]["error.type=unsupported_link_type,hook="+firstHook+",network.interface.name=dumtun,network.io.direction=receive"] = 1
+			want[metricdef.AttachFailures.Name]["error.type=not_found,hook="+firstHook+",network.interface.name=missing0,network.io.direction=receive"] = 1
 			for metric, points := range want {
 				if fmt.Sprint(got[metric]) != fmt.Sprint(points) {
 					t.Errorf("%s:\n got %v\nwant %v", metric, got[metric], points)
 				}
 			}
 			if recv.Ready() != tc.wantReady {
-				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), tc.wantReady, got[receiver.MetricSkipped])
+				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), tc.wantReady, got[metricdef.Skipped.Name])
 			}
-			if v := got[receiver.MetricBuildInfo]; len(v) != 1 {
+			if v := got[metricdef.BuildInfo.Name]; len(v) != 1 {
 				t.Errorf("build info points: %v", v)
 			}
 			if err := recv.Close(); err != nil {
@@ -255,10 +256,10 @@ func TestKernelFeatures(t *testing.T) {
 	// The drop counter starts beside the interfaces: its feature is 0 until
 	// it counts.
 	deadline := time.Now().Add(10 * time.Second)
-	got := collect(t, recv)[receiver.MetricFeatures]
+	got := collect(t, recv)[metricdef.Features.Name]
 	for fmt.Sprint(got) != fmt.Sprint(want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		got = collect(t, recv)[receiver.MetricFeatures]
+		got = collect(t, recv)[metricdef.Features.Name]
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("kernel %d.%d features:\n got %v\nwant %v", major, minor, got, want)
@@ -321,11 +322,11 @@ func udpPackets(rm metricdata.ResourceMetrics) int64 {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			sum, ok := m.Data.(metricdata.Sum[int64])
-			if m.Name != receiver.MetricPackets || !ok {
+			if m.Name != metricdef.Packets.Name || !ok {
 				continue
 			}
 			for _, p := range sum.DataPoints {
-				if v, _ := p.Attributes.Value(receiver.AttrTransport); v.AsString() == "udp" {
+				if v, _ := p.Attributes.Value(metricdef.Transport); v.AsString() == "udp" {
 					n += p.Value
 				}
 			}

@@ -14,12 +14,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// Attribute keys of packet_exporter.interface.info.
-const (
-	AttrKind   = metricdef.InterfaceKind
-	AttrMaster = metricdef.InterfaceMaster
-)
-
 // attributionInterval is how often the workloads behind veths are looked up
 // again: a container started after its veth appeared is attributed within
 // about this long, plus one scan of the host's processes.
@@ -174,7 +168,7 @@ var unresolvedReasons = []string{
 var unresolvedAttrs = func() map[string]metric.ObserveOption {
 	m := map[string]metric.ObserveOption{}
 	for _, reason := range unresolvedReasons {
-		m[reason] = metric.WithAttributes(AttrErrorType.String(reason))
+		m[reason] = metric.WithAttributes(metricdef.ErrorType.String(reason))
 	}
 	return m
 }()

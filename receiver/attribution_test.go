@@ -15,10 +15,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
-	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // allKeys keeps every attribute in collectKeys' series keys.
@@ -106,10 +106,10 @@ func TestInterfaceInfo(t *testing.T) {
 		wantInfo[key] = 1
 	}
 	got := collectKeys(t, recv, allKeys)
-	if !equalCounts(got[receiver.MetricInterfaceInfo], wantInfo) {
-		t.Errorf("info series:\n got  %v\n want %v", got[receiver.MetricInterfaceInfo], wantInfo)
+	if !equalCounts(got[metricdef.InterfaceInfo.Name], wantInfo) {
+		t.Errorf("info series:\n got  %v\n want %v", got[metricdef.InterfaceInfo.Name], wantInfo)
 	}
-	for key, n := range got[receiver.MetricUnresolved] {
+	for key, n := range got[metricdef.Unresolved.Name] {
 		if n != 0 {
 			t.Errorf("unresolved %s = %d, want 0: no veth has its peer in another namespace", key, n)
 		}
@@ -121,7 +121,7 @@ func TestInterfaceInfo(t *testing.T) {
 	}
 	freed := "network.interface.name=" + name("vb") + ",packet_exporter.interface.kind=veth"
 	waitFor(t, 5*time.Second, "vb's info without master", func() bool {
-		_, ok := collectKeys(t, recv, allKeys)[receiver.MetricInterfaceInfo][freed]
+		_, ok := collectKeys(t, recv, allKeys)[metricdef.InterfaceInfo.Name][freed]
 		return ok
 	})
 }
@@ -236,9 +236,9 @@ func TestWorkloadAttribution(t *testing.T) {
 				c.Attribution.OnSeries = tt.onSeries
 			})
 			veth := "network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth"
-			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[receiver.MetricInterfaceInfo] }
+			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[metricdef.InterfaceInfo.Name] }
 			unresolved := func(reason string) int64 {
-				return collectKeys(t, recv, allKeys)[receiver.MetricUnresolved]["error.type="+reason]
+				return collectKeys(t, recv, allKeys)[metricdef.Unresolved.Name]["error.type="+reason]
 			}
 			waitFor(t, 3*time.Second, "no_process unresolved", func() bool { return unresolved("no_process") == 1 })
 			if got := info(); !equalCounts(got, map[string]int64{veth: 1}) {
@@ -258,7 +258,7 @@ func TestWorkloadAttribution(t *testing.T) {
 			if got := info(); len(got) != 1 {
 				t.Errorf("info %v, want only %s", got, full)
 			}
-			for key, n := range collectKeys(t, recv, allKeys)[receiver.MetricUnresolved] {
+			for key, n := range collectKeys(t, recv, allKeys)[metricdef.Unresolved.Name] {
 				if n != 0 {
 					t.Errorf("unresolved %s = %d once attributed, want 0", key, n)
 				}
@@ -275,7 +275,7 @@ func TestWorkloadAttribution(t *testing.T) {
 				series = "network.interface.name=" + pair.NameA + ",network.io.direction=receive,network.transport=udp,network.type=ipv4"
 			}
 			waitFor(t, 5*time.Second, "the frames counted", func() bool {
-				return collectKeys(t, recv, allKeys)[receiver.MetricPackets][series] == frames
+				return collectKeys(t, recv, allKeys)[metricdef.Packets.Name][series] == frames
 			})
 
 			// The container exits: its pod stays while its sandbox lives.
@@ -301,10 +301,10 @@ func TestAttributionDisabled(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // a lookup would have run by now
 	got := collectKeys(t, recv, allKeys)
 	want := map[string]int64{"network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth": 1}
-	if !equalCounts(got[receiver.MetricInterfaceInfo], want) {
-		t.Errorf("info %v, want %v", got[receiver.MetricInterfaceInfo], want)
+	if !equalCounts(got[metricdef.InterfaceInfo.Name], want) {
+		t.Errorf("info %v, want %v", got[metricdef.InterfaceInfo.Name], want)
 	}
-	if s, ok := got[receiver.MetricUnresolved]; ok {
+	if s, ok := got[metricdef.Unresolved.Name]; ok {
 		t.Errorf("unresolved series %v exported with attribution off", s)
 	}
 }

@@ -11,50 +11,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// Metric names, for tests and callers that look series up: the definitions
-// (the public contract, see README.md) are internal/metricdef's.
-var (
-	MetricPackets         = metricdef.Packets.Name
-	MetricBytes           = metricdef.Bytes.Name
-	MetricParseErrors     = metricdef.ParseErrors.Name
-	MetricCountErrors     = metricdef.CountErrors.Name
-	MetricReadErrors      = metricdef.ReadErrors.Name
-	MetricAttached        = metricdef.Attached.Name
-	MetricAttachFailed    = metricdef.AttachFailures.Name
-	MetricSkipped         = metricdef.Skipped.Name
-	MetricResyncs         = metricdef.Resyncs.Name
-	MetricReadDuration    = metricdef.ReadDuration.Name
-	MetricProgramRuns     = metricdef.ProgramRuns.Name
-	MetricProgramTime     = metricdef.ProgramTime.Name
-	MetricBuildInfo       = metricdef.BuildInfo.Name
-	MetricFeatures        = metricdef.Features.Name
-	MetricEventsEmitted   = metricdef.EventsEmitted.Name
-	MetricEventsLost      = metricdef.EventsLost.Name
-	MetricEventsDelivered = metricdef.EventsDelivered.Name
-	MetricEventsInvalid   = metricdef.EventsInvalid.Name
-	MetricFlowPackets     = metricdef.FlowPackets.Name
-	MetricFlowBytes       = metricdef.FlowBytes.Name
-	MetricFlowsActive     = metricdef.FlowsActive.Name
-	MetricPacketSize      = metricdef.PacketSize.Name
-	MetricDrops           = metricdef.Drops.Name
-	MetricInterfaceInfo   = metricdef.InterfaceInfo.Name
-	MetricUnresolved      = metricdef.Unresolved.Name
-	MetricDeviceDropped   = metricdef.DeviceDropped.Name
-	MetricDeviceErrors    = metricdef.DeviceErrors.Name
-)
-
-// Attribute keys, defined in internal/metricdef.
-const (
-	AttrInterface = metricdef.Interface
-	AttrDirection = metricdef.Direction
-	AttrNetType   = metricdef.NetworkType
-	AttrTransport = metricdef.Transport
-	AttrErrorType = metricdef.ErrorType
-	AttrHook      = metricdef.Hook
-	AttrMode      = metricdef.Mode
-	AttrFeature   = metricdef.Feature
-)
-
 // A collector turns one source into metrics. register creates the
 // collector's instruments on meter and returns them with the function that
 // observes them in each collection, which only reads: the attacher alone

@@ -9,10 +9,10 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
-	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // ipLinkStats returns the RX and TX dropped and errors counters of interface
@@ -88,14 +88,14 @@ func TestDeviceCounters(t *testing.T) {
 	points := collect(t, recv)
 	for d, dir := range []string{"receive", "transmit"} {
 		key := fmt.Sprintf("network.interface.name=%s,network.io.direction=%s", pair.NameA, dir)
-		if got, ok := points[receiver.MetricDeviceDropped][key]; !ok || got != dropped[d] {
+		if got, ok := points[metricdef.DeviceDropped.Name][key]; !ok || got != dropped[d] {
 			t.Errorf("%s: dropped %d (reported %v), ip -s link %d", key, got, ok, dropped[d])
 		}
-		if got, ok := points[receiver.MetricDeviceErrors][key]; !ok || got != errs[d] {
+		if got, ok := points[metricdef.DeviceErrors.Name][key]; !ok || got != errs[d] {
 			t.Errorf("%s: errors %d (reported %v), ip -s link %d", key, got, ok, errs[d])
 		}
 	}
-	for _, m := range []string{receiver.MetricDeviceDropped, receiver.MetricDeviceErrors} {
+	for _, m := range []string{metricdef.DeviceDropped.Name, metricdef.DeviceErrors.Name} {
 		if len(points[m]) != 2 {
 			t.Errorf("%s: %d series, want the 2 of %s (not %s): %v", m, len(points[m]), pair.NameA, other.NameA, points[m])
 		}

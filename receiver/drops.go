@@ -132,8 +132,8 @@ func (c *dropsCollector) forget(indexes map[int]bool) {
 }
 
 var (
-	dropFeature    = metric.WithAttributes(AttrFeature.String(bpf.FeatureDropReasons))
-	dropsTableFull = metric.WithAttributes(AttrErrorType.String("drops_table_full"))
+	dropFeature    = metric.WithAttributes(metricdef.Feature.String(bpf.FeatureDropReasons))
+	dropsTableFull = metric.WithAttributes(metricdef.ErrorType.String("drops_table_full"))
 )
 
 func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
@@ -176,14 +176,14 @@ func (c *dropsCollector) observe(o metric.Observer, drops, countErrors metric.In
 			if !ok {
 				return
 			}
-			attrs = append(attrs, AttrInterface.String(name))
+			attrs = append(attrs, metricdef.Interface.String(name))
 		}
 		if drop.Class < 0 || drop.Class >= bpf.ClassCount {
 			return // not written by the program: nothing to name
 		}
 		class := bpf.ClassOf(drop.Class)
-		attrs = append(attrs, AttrErrorType.String(reasons.Name(drop.Reason)),
-			AttrNetType.String(class.NetworkType), AttrTransport.String(class.Transport))
+		attrs = append(attrs, metricdef.ErrorType.String(reasons.Name(drop.Reason)),
+			metricdef.NetworkType.String(class.NetworkType), metricdef.Transport.String(class.Transport))
 		o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 	})
 }

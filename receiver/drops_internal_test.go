@@ -12,6 +12,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
@@ -53,13 +54,13 @@ func TestDropsUnavailable(t *testing.T) {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch m.Name {
-			case MetricDrops:
+			case metricdef.Drops.Name:
 				if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 0 {
-					t.Errorf("%s: %d series without the drop counter", MetricDrops, n)
+					t.Errorf("%s: %d series without the drop counter", metricdef.Drops.Name, n)
 				}
-			case MetricFeatures:
+			case metricdef.Features.Name:
 				for _, p := range m.Data.(metricdata.Gauge[int64]).DataPoints {
-					if v, ok := p.Attributes.Value(AttrFeature); ok && v.AsString() == bpf.FeatureDropReasons {
+					if v, ok := p.Attributes.Value(metricdef.Feature); ok && v.AsString() == bpf.FeatureDropReasons {
 						feature = p.Value
 					}
 				}

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
@@ -71,7 +72,7 @@ func (c *collector) collect(t *testing.T) snapshot {
 				}
 				s.sums[m.Name] = points
 			case metricdata.Histogram[int64]:
-				if m.Name == receiver.MetricPacketSize {
+				if m.Name == metricdef.PacketSize.Name {
 					s.histograms = data.DataPoints
 				}
 			}
@@ -95,12 +96,12 @@ type flowWant struct {
 
 func flowAttrs(iface string, f flowWant, ports bool) []attribute.KeyValue {
 	kvs := []attribute.KeyValue{
-		receiver.AttrInterface.String(iface), receiver.AttrDirection.String(f.direction),
-		receiver.AttrTransport.String("udp"),
-		receiver.AttrSourceAddress.String(f.src.Addr().String()), receiver.AttrDestinationAddress.String(f.dst.Addr().String()),
+		metricdef.Interface.String(iface), metricdef.Direction.String(f.direction),
+		metricdef.Transport.String("udp"),
+		metricdef.SourceAddress.String(f.src.Addr().String()), metricdef.DestinationAddress.String(f.dst.Addr().String()),
 	}
 	if ports {
-		kvs = append(kvs, receiver.AttrSourcePort.Int(int(f.src.Port())), receiver.AttrDestinationPort.Int(int(f.dst.Port())))
+		kvs = append(kvs, metricdef.SourcePort.Int(int(f.src.Port())), metricdef.DestinationPort.Int(int(f.dst.Port())))
 	}
 	return kvs
 }
@@ -152,27 +153,27 @@ func TestFlowsAndHistogram(t *testing.T) {
 	waitFor(t, 3*time.Second, "flows reported", func() bool {
 		s = col.collect(t)
 		for _, f := range flows {
-			if v, _ := s.value(receiver.MetricFlowPackets, flowAttrs(pair.NameA, f, true)...); v != f.packets {
+			if v, _ := s.value(metricdef.FlowPackets.Name, flowAttrs(pair.NameA, f, true)...); v != f.packets {
 				return false
 			}
 		}
 		return true
 	})
 	for _, f := range flows {
-		if v, _ := s.value(receiver.MetricFlowBytes, flowAttrs(pair.NameA, f, true)...); v != f.bytes {
+		if v, _ := s.value(metricdef.FlowBytes.Name, flowAttrs(pair.NameA, f, true)...); v != f.bytes {
 			t.Errorf("flow %+v: %d bytes, want %d", f, v, f.bytes)
 		}
 	}
-	if n := len(s.sums[receiver.MetricFlowPackets]); n != len(flows) {
+	if n := len(s.sums[metricdef.FlowPackets.Name]); n != len(flows) {
 		t.Errorf("%d flow series, want %d", n, len(flows))
 	}
 	// An ICMP flow has no ports, so no port attributes.
 	testtraffic.SendEcho(t, b, pair.IPv4B.Addr(), pair.IPv4A.Addr(), 2, 8)
-	icmp := attribute.NewSet(receiver.AttrInterface.String(pair.NameA), receiver.AttrDirection.String("receive"),
-		receiver.AttrTransport.String("icmp"), receiver.AttrSourceAddress.String(pair.IPv4B.Addr().String()),
-		receiver.AttrDestinationAddress.String(pair.IPv4A.Addr().String()))
+	icmp := attribute.NewSet(metricdef.Interface.String(pair.NameA), metricdef.Direction.String("receive"),
+		metricdef.Transport.String("icmp"), metricdef.SourceAddress.String(pair.IPv4B.Addr().String()),
+		metricdef.DestinationAddress.String(pair.IPv4A.Addr().String()))
 	waitFor(t, 3*time.Second, "icmp flow without ports", func() bool {
-		p, ok := col.collect(t).sums[receiver.MetricFlowPackets][icmp.Equivalent()]
+		p, ok := col.collect(t).sums[metricdef.FlowPackets.Name][icmp.Equivalent()]
 		return ok && p.Value == 2
 	})
 	s = col.collect(t)
@@ -182,12 +183,12 @@ func TestFlowsAndHistogram(t *testing.T) {
 		"receive":  {0: 2, 2: 10, 5: 5}, // 50 B echo requests; 142 B -> (128, 256]; 1262 B -> (1024, 1518]
 		"transmit": {0: 7 + 2},          // 62 B datagrams and 50 B echo replies -> (0, 64]
 	}
-	if v, _ := s.value(receiver.MetricFlowsActive); v != int64(len(flows)) {
+	if v, _ := s.value(metricdef.FlowsActive.Name); v != int64(len(flows)) {
 		t.Errorf("flows active %d, want %d", v, len(flows))
 	}
-	emitted, _ := s.value(receiver.MetricEventsEmitted)
-	lost, _ := s.value(receiver.MetricEventsLost)
-	delivered, _ := s.value(receiver.MetricEventsDelivered)
+	emitted, _ := s.value(metricdef.EventsEmitted.Name)
+	lost, _ := s.value(metricdef.EventsLost.Name)
+	delivered, _ := s.value(metricdef.EventsDelivered.Name)
 	if emitted != 26 || lost != 0 || delivered != emitted {
 		t.Errorf("events emitted %d, delivered %d, lost %d; want 26, 26, 0", emitted, delivered, lost)
 	}
@@ -197,8 +198,8 @@ func TestFlowsAndHistogram(t *testing.T) {
 		t.Helper()
 		seen := 0
 		for _, p := range points {
-			iface, _ := p.Attributes.Value(receiver.AttrInterface)
-			dir, _ := p.Attributes.Value(receiver.AttrDirection)
+			iface, _ := p.Attributes.Value(metricdef.Interface)
+			dir, _ := p.Attributes.Value(metricdef.Direction)
 			if iface.AsString() != pair.NameA {
 				continue
 			}
@@ -254,23 +255,23 @@ func TestFlowOverflow(t *testing.T) {
 	waitFor(t, 3*time.Second, "all traffic accounted", func() bool {
 		s = col.collect(t)
 		var sum int64
-		for _, p := range s.sums[receiver.MetricFlowPackets] {
+		for _, p := range s.sums[metricdef.FlowPackets.Name] {
 			sum += p.Value
 		}
 		return sum == total
 	})
-	if n := len(s.sums[receiver.MetricFlowPackets]); n != maxSeries+1 {
+	if n := len(s.sums[metricdef.FlowPackets.Name]); n != maxSeries+1 {
 		t.Errorf("%d flow series, want %d and the overflow", n, maxSeries)
 	}
 	// Flows 1 and 2 (1 and 2 datagrams) have series; 3, 4, 5 overflow.
-	if v, _ := s.value(receiver.MetricFlowPackets, overflow); v != 3+4+5 {
+	if v, _ := s.value(metricdef.FlowPackets.Name, overflow); v != 3+4+5 {
 		t.Errorf("overflow series %d packets, want 12", v)
 	}
-	if v, _ := s.value(receiver.MetricFlowsActive); v != maxSeries {
+	if v, _ := s.value(metricdef.FlowsActive.Name); v != maxSeries {
 		t.Errorf("flows active %d, want %d", v, maxSeries)
 	}
 	var bytes int64
-	for _, p := range s.sums[receiver.MetricFlowBytes] {
+	for _, p := range s.sums[metricdef.FlowBytes.Name] {
 		bytes += p.Value
 	}
 	if bytes != totalBytes {
@@ -287,9 +288,9 @@ func TestIdleFlowsExpire(t *testing.T) {
 	col := newCollector(t, recv, false)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 3, 10)
-	waitFor(t, 2*time.Second, "flow reported", func() bool { return len(col.collect(t).sums[receiver.MetricFlowPackets]) == 1 })
-	waitFor(t, 5*time.Second, "idle flow forgotten", func() bool { return len(col.collect(t).sums[receiver.MetricFlowPackets]) == 0 })
-	if v, _ := col.collect(t).value(receiver.MetricFlowsActive); v != 0 {
+	waitFor(t, 2*time.Second, "flow reported", func() bool { return len(col.collect(t).sums[metricdef.FlowPackets.Name]) == 1 })
+	waitFor(t, 5*time.Second, "idle flow forgotten", func() bool { return len(col.collect(t).sums[metricdef.FlowPackets.Name]) == 0 })
+	if v, _ := col.collect(t).value(metricdef.FlowsActive.Name); v != 0 {
 		t.Errorf("flows active %d after expiry", v)
 	}
 }

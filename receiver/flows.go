@@ -12,16 +12,9 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// Flow attribute keys (OpenTelemetry semantic conventions).
-const (
-	AttrSourceAddress      = metricdef.SourceAddress
-	AttrDestinationAddress = metricdef.DestinationAddress
-	AttrSourcePort         = metricdef.SourcePort
-	AttrDestinationPort    = metricdef.DestinationPort
-	// AttrOverflow marks the one series that takes the traffic of flows
-	// beyond flows.max_series, as the OpenTelemetry SDK marks its own.
-	AttrOverflow = attribute.Key("otel.metric.overflow")
-)
+// AttrOverflow marks the one series that takes the traffic of flows beyond
+// flows.max_series, as the OpenTelemetry SDK marks its own.
+const AttrOverflow = attribute.Key("otel.metric.overflow")
 
 // flowKey identifies a flow: interface block, traffic class, addresses and
 // ports (zero when ports are off).
@@ -108,14 +101,14 @@ func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 // flowAttributes builds the attribute set of a new flow.
 func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOption {
 	attrs := []attribute.KeyValue{
-		AttrInterface.String(iface),
-		AttrDirection.String(e.Direction.String()),
-		AttrTransport.String(bpf.ClassOf(e.Class).Transport),
-		AttrSourceAddress.String(addrString(e.Src)),
-		AttrDestinationAddress.String(addrString(e.Dst)),
+		metricdef.Interface.String(iface),
+		metricdef.Direction.String(e.Direction.String()),
+		metricdef.Transport.String(bpf.ClassOf(e.Class).Transport),
+		metricdef.SourceAddress.String(addrString(e.Src)),
+		metricdef.DestinationAddress.String(addrString(e.Dst)),
 	}
 	if ports && e.HasPorts {
-		attrs = append(attrs, AttrSourcePort.Int(int(e.SrcPort)), AttrDestinationPort.Int(int(e.DstPort)))
+		attrs = append(attrs, metricdef.SourcePort.Int(int(e.SrcPort)), metricdef.DestinationPort.Int(int(e.DstPort)))
 	}
 	return metric.WithAttributeSet(attribute.NewSet(attrs...))
 }

@@ -49,7 +49,7 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 	featureAttrs := make([]metric.ObserveOption, len(c.att.features))
 	featureValues := make([]int64, len(c.att.features))
 	for i, f := range c.att.features {
-		featureAttrs[i] = metric.WithAttributes(AttrFeature.String(f.Name))
+		featureAttrs[i] = metric.WithAttributes(metricdef.Feature.String(f.Name))
 		if f.Available() {
 			featureValues[i] = 1
 		}
@@ -76,11 +76,11 @@ func (c *healthCollector) observeAttachments(o metric.Observer) {
 		}
 	}
 	for k, n := range a.failures {
-		o.ObserveInt64(c.failures, n, metric.WithAttributes(AttrInterface.String(k.iface),
-			AttrDirection.String(k.direction.String()), AttrHook.String(k.hook), AttrErrorType.String(k.reason)))
+		o.ObserveInt64(c.failures, n, metric.WithAttributes(metricdef.Interface.String(k.iface),
+			metricdef.Direction.String(k.direction.String()), metricdef.Hook.String(k.hook), metricdef.ErrorType.String(k.reason)))
 	}
 	for _, s := range a.skipped {
-		o.ObserveInt64(c.skipped, 1, metric.WithAttributes(AttrInterface.String(s.name), AttrErrorType.String(s.reason)))
+		o.ObserveInt64(c.skipped, 1, metric.WithAttributes(metricdef.Interface.String(s.name), metricdef.ErrorType.String(s.reason)))
 	}
 	o.ObserveInt64(c.resyncs, a.resyncs)
 }

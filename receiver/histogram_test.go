@@ -38,7 +38,7 @@ func TestOneReadPerCollection(t *testing.T) {
 				for _, m := range sm.Metrics {
 					switch data := m.Data.(type) {
 					case metricdata.Sum[int64]:
-						if m.Name == MetricPackets {
+						if m.Name == metricdef.Packets.Name {
 							for _, p := range data.DataPoints {
 								packets += p.Value
 							}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 	"github.com/packet-exporter/packet-exporter/receiver"
@@ -140,9 +141,9 @@ func delLink(name string) error {
 // collection, and whether the series exists.
 func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bool) {
 	t.Helper()
-	series := attrString(attribute.NewSet(receiver.AttrInterface.String(iface), receiver.AttrDirection.String("receive"),
-		receiver.AttrNetType.String("ipv4"), receiver.AttrTransport.String("udp")), allKeys)
-	n, ok := collectKeys(t, recv, allKeys)[receiver.MetricPackets][series]
+	series := attrString(attribute.NewSet(metricdef.Interface.String(iface), metricdef.Direction.String("receive"),
+		metricdef.NetworkType.String("ipv4"), metricdef.Transport.String("udp")), allKeys)
+	n, ok := collectKeys(t, recv, allKeys)[metricdef.Packets.Name][series]
 	return n, ok
 }
 
@@ -249,13 +250,13 @@ func TestForeignXDPProgram(t *testing.T) {
 			}
 			points := collect(t, recv)
 			wantHook := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
-			if _, ok := points[receiver.MetricAttached][wantHook]; ok != tc.wantCounted {
-				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[receiver.MetricAttached])
+			if _, ok := points[metricdef.Attached.Name][wantHook]; ok != tc.wantCounted {
+				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[metricdef.Attached.Name])
 			}
 			if !tc.wantCounted {
 				skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
-				if points[receiver.MetricSkipped][skip] != 1 {
-					t.Errorf("skipped: %v, want %s", points[receiver.MetricSkipped], skip)
+				if points[metricdef.Skipped.Name][skip] != 1 {
+					t.Errorf("skipped: %v, want %s", points[metricdef.Skipped.Name], skip)
 				}
 				if recv.Ready() {
 					t.Error("ready with a selected interface not counted")
@@ -282,7 +283,7 @@ func TestChurn(t *testing.T) {
 	// The baseline once the drop counter, which starts beside the
 	// interfaces, holds its program, maps and link.
 	waitFor(t, 10*time.Second, "the drop counter counting", func() bool {
-		return collect(t, recv)[receiver.MetricFeatures]["feature=drop_reasons"] == 1
+		return collect(t, recv)[metricdef.Features.Name]["feature=drop_reasons"] == 1
 	})
 	baseGoroutines, baseFDs, baseHeap := usage(t)
 
@@ -296,7 +297,7 @@ func TestChurn(t *testing.T) {
 			}
 		}
 		waitFor(t, 60*time.Second, fmt.Sprintf("round %d: %d interfaces attached", round, pairs), func() bool { return len(recv.Attached()) == pairs })
-		if points := collect(t, recv)[receiver.MetricAttached]; len(points) != 2*pairs {
+		if points := collect(t, recv)[metricdef.Attached.Name]; len(points) != 2*pairs {
 			t.Fatalf("round %d: %d attachment series, want %d", round, len(points), 2*pairs)
 		}
 		for _, name := range names {
@@ -321,8 +322,8 @@ func TestChurn(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "no series of vanished interfaces", func() bool {
 		points := collect(t, recv)
-		return len(recv.Attached()) == 0 && len(points[receiver.MetricAttached]) == 0 &&
-			len(points[receiver.MetricAttachFailed]) == 0 && len(points[receiver.MetricSkipped]) == 0
+		return len(recv.Attached()) == 0 && len(points[metricdef.Attached.Name]) == 0 &&
+			len(points[metricdef.AttachFailures.Name]) == 0 && len(points[metricdef.Skipped.Name]) == 0
 	})
 	var goroutines, fds int
 	var heap uint64
@@ -371,7 +372,7 @@ func TestLostNetlinkMessages(t *testing.T) {
 			t.Errorf("attached unexpected %s", name)
 		}
 	}
-	resyncs := collect(t, recv)[receiver.MetricResyncs][""]
+	resyncs := collect(t, recv)[metricdef.Resyncs.Name][""]
 	t.Logf("%d resyncs", resyncs)
 	if resyncs == 0 {
 		t.Error("no resync counted: the test did not make netlink lose messages")
@@ -395,7 +396,7 @@ func TestProgramStats(t *testing.T) {
 	waitFor(t, 2*time.Second, "datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == datagrams })
 
 	points := collect(t, recv)
-	runs := points[receiver.MetricProgramRuns]
+	runs := points[metricdef.ProgramRuns.Name]
 	rx := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
 	tx := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameA)
 	if runs[rx] != datagrams || runs[tx] != 0 {
@@ -408,14 +409,14 @@ func TestProgramStats(t *testing.T) {
 	waitFor(t, 5*time.Second, "program runs timed", func() bool {
 		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 1, 10)
 		sent++
-		return collect(t, recv)[receiver.MetricProgramTime][rx] > 0
+		return collect(t, recv)[metricdef.ProgramTime.Name][rx] > 0
 	})
 	waitFor(t, 2*time.Second, "datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == sent })
 	points = collect(t, recv)
-	if got := points[receiver.MetricProgramRuns][rx]; got != sent {
+	if got := points[metricdef.ProgramRuns.Name][rx]; got != sent {
 		t.Errorf("program runs %d, want %d", got, sent)
 	}
-	if ns := points[receiver.MetricProgramTime][rx]; ns > sent*int64(time.Millisecond) {
+	if ns := points[metricdef.ProgramTime.Name][rx]; ns > sent*int64(time.Millisecond) {
 		t.Errorf("program run time %d ns for at most %d timed runs", ns, sent)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // interfaceAttributes are the attribute sets of one interface's series,
@@ -26,20 +27,20 @@ type interfaceAttributes struct {
 func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceAttributes {
 	a := &interfaceAttributes{}
 	set := func(attrs ...attribute.KeyValue) attribute.Set {
-		return attribute.NewSet(append(append([]attribute.KeyValue{AttrInterface.String(name)}, extra...), attrs...)...)
+		return attribute.NewSet(append(append([]attribute.KeyValue{metricdef.Interface.String(name)}, extra...), attrs...)...)
 	}
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-		direction := AttrDirection.String(d.String())
+		direction := metricdef.Direction.String(d.String())
 		a.histogram[d] = set(direction)
 		a.device[d] = metric.WithAttributeSet(a.histogram[d])
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
 			a.classes[d][entry] = metric.WithAttributeSet(set(direction,
-				AttrNetType.String(c.NetworkType), AttrTransport.String(c.Transport)))
+				metricdef.NetworkType.String(c.NetworkType), metricdef.Transport.String(c.Transport)))
 		}
 		for i := range bpf.AnomalyCount {
 			a.anomalies[d][i] = metric.WithAttributeSet(set(direction,
-				AttrErrorType.String(bpf.AnomalyName(bpf.AnomalyFirst+i))))
+				metricdef.ErrorType.String(bpf.AnomalyName(bpf.AnomalyFirst+i))))
 		}
 	}
 	return a
@@ -49,10 +50,10 @@ func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceA
 // packet_exporter.interface.attached (with the XDP mode) and of the program
 // statistics.
 func hookAttributes(iface string, h hook) (attached, stats metric.MeasurementOption) {
-	attrs := []attribute.KeyValue{AttrInterface.String(iface), AttrDirection.String(h.direction.String()), AttrHook.String(h.kind)}
+	attrs := []attribute.KeyValue{metricdef.Interface.String(iface), metricdef.Direction.String(h.direction.String()), metricdef.Hook.String(h.kind)}
 	stats = metric.WithAttributeSet(attribute.NewSet(attrs...))
 	if h.mode != "" {
-		attrs = append(attrs, AttrMode.String(h.mode))
+		attrs = append(attrs, metricdef.Mode.String(h.mode))
 	}
 	return metric.WithAttributeSet(attribute.NewSet(attrs...)), stats
 }
@@ -95,9 +96,9 @@ func seriesAttributes(w attribution.Workload) []attribute.KeyValue {
 // attribution.on_series, the attributes of its traffic series when its
 // workload's changed.
 func (a *attacher) setInfoLocked(at *attachment) {
-	attrs := []attribute.KeyValue{AttrInterface.String(at.name), AttrKind.String(at.facts.kind)}
+	attrs := []attribute.KeyValue{metricdef.Interface.String(at.name), metricdef.InterfaceKind.String(at.facts.kind)}
 	if master, ok := a.linkNames[at.facts.masterIndex]; ok && at.facts.masterIndex != 0 {
-		attrs = append(attrs, AttrMaster.String(master))
+		attrs = append(attrs, metricdef.InterfaceMaster.String(master))
 	}
 	attrs = append(attrs, at.workload.Attributes()...)
 	at.info = metric.WithAttributeSet(attribute.NewSet(attrs...))

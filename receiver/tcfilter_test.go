@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
-	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // legacyTC makes a receiver count both directions through legacy tc.
@@ -122,7 +122,7 @@ func TestLegacyTCReplacesLeftovers(t *testing.T) {
 	}
 	recv := startIn(t, a, legacyTC)
 
-	attached := collect(t, recv)[receiver.MetricAttached]
+	attached := collect(t, recv)[metricdef.Attached.Name]
 	for _, parent := range parents {
 		filters := testenv.BPFFilters(t, a, pair.IndexA, parent)
 		if len(filters) != 1 {
@@ -194,8 +194,8 @@ func TestLegacyTCForeignFilterAtOurHandle(t *testing.T) {
 
 	points := collect(t, recv)
 	skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
-	if points[receiver.MetricSkipped][skip] != 1 {
-		t.Errorf("skipped %v, want %s", points[receiver.MetricSkipped], skip)
+	if points[metricdef.Skipped.Name][skip] != 1 {
+		t.Errorf("skipped %v, want %s", points[metricdef.Skipped.Name], skip)
 	}
 	if recv.Ready() {
 		t.Error("ready with a selected interface not counted")

@@ -18,9 +18,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
-	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // TestTCPTransferCountsEqualAtBothEnds moves 64 MiB over TCP across a veth
@@ -138,7 +138,7 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDrop
 		hookA, modeA = "xdp", "mode=native,"
 	}
 	attachedA := fmt.Sprintf("hook=%s,%snetwork.interface.name=%s,network.io.direction=receive", hookA, modeA, pair.NameA)
-	if got := collect(t, expA.recv)[receiver.MetricAttached]; got[attachedA] != 1 {
+	if got := collect(t, expA.recv)[metricdef.Attached.Name]; got[attachedA] != 1 {
 		t.Fatalf("attached %v, want %s", got, attachedA)
 	}
 	vethBefore := testenv.LinkStatsOf(t, a, pair.NameA)
@@ -239,8 +239,8 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDrop
 	// they ran fewer times than they counted packets, and veth, which counts
 	// skbs, received fewer packets too.
 	vethA := testenv.LinkStatsOf(t, a, pair.NameA).RxPackets - vethBefore.RxPackets
-	runsA := collect(t, expA.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", hookA, pair.NameA)]
-	runsB := collect(t, expB.recv)[receiver.MetricProgramRuns][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameB)]
+	runsA := collect(t, expA.recv)[metricdef.ProgramRuns.Name][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", hookA, pair.NameA)]
+	runsB := collect(t, expB.recv)[metricdef.ProgramRuns.Name][fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=transmit", tcHook(), pair.NameB)]
 	t.Logf("B's tc egress ran %d times for %d packets; A's %s ingress %d times for %d packets; veth A received %d packets",
 		runsB, data.packets, hookA, runsA, gotA[fromA].packets, vethA)
 	switch {

@@ -44,8 +44,8 @@ type trafficInstruments struct {
 }
 
 var (
-	noCounter = metric.WithAttributes(AttrErrorType.String("no_counter"))
-	unmapped  = metric.WithAttributes(AttrErrorType.String("unmapped_interface"))
+	noCounter = metric.WithAttributes(metricdef.ErrorType.String("no_counter"))
+	unmapped  = metric.WithAttributes(metricdef.ErrorType.String("unmapped_interface"))
 )
 
 func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {

@@ -10,10 +10,10 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
-	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // classFrames holds a frame of every traffic class the exporter reports, with
@@ -131,7 +131,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 	if path.hook == config.IngressHookXDP {
 		wantHook = fmt.Sprintf("hook=xdp,mode=native,network.interface.name=%s,network.io.direction=receive", pair.NameA)
 	}
-	if attachedHooks := collect(t, exp.recv)[receiver.MetricAttached]; attachedHooks[wantHook] != 1 {
+	if attachedHooks := collect(t, exp.recv)[metricdef.Attached.Name]; attachedHooks[wantHook] != 1 {
 		t.Fatalf("attached %v, want %s", attachedHooks, wantHook)
 	}
 
@@ -244,7 +244,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 			t.Errorf("unexpected series %v: %+v", s, g)
 		}
 	}
-	if errs := collect(t, exp.recv)[receiver.MetricParseErrors]; fmt.Sprint(errs) != fmt.Sprint(wantParseErrors) {
+	if errs := collect(t, exp.recv)[metricdef.ParseErrors.Name]; fmt.Sprint(errs) != fmt.Sprint(wantParseErrors) {
 		t.Errorf("parse errors %v, want %v", errs, wantParseErrors)
 	}
 }
