@@ -63,7 +63,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
 
 # bpf/gen.go and bench/gen.go pin the compiler: Debian's clang-19 and llvm-strip-19.
-# internal/metricdef/gen.go rewrites README.md's metric tables (internal/metricdef/cmd/readmegen).
+# internal/metricdef/gen.go rewrites README.md's metric tables and the metrics' Go names
+# (internal/metricdef/names_generated.go) from metadata.yaml (internal/metricdef/cmd/metricgen).
 generate:
 	$(GO) generate ./bpf/... ./bench/... ./internal/metricdef/...
 
@@ -75,7 +76,7 @@ run:
 check-generate: generate
 	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
-	@git diff --exit-code -- README.md || { echo "README.md's metric tables differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- README.md internal/metricdef/names_generated.go || { echo "README.md's metric tables or the metrics' Go names differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
 
 test:
 ifneq ($(shell id -u),0)

@@ -191,7 +191,7 @@ func TestDistributionCountsTraffic(t *testing.T) {
 
 	// Counting starts once both hooks of the interface are attached.
 	col.WaitFor(t, "the receiver to report "+e.pair.NameA+" attached", 30*time.Second, func() (bool, string) {
-		latest := harness.Latest(received().Of(metricdef.Attached.Name, map[string]string{string(metricdef.Interface): e.pair.NameA}))
+		latest := harness.Latest(received().Of(metricdef.InterfaceAttached.Name, map[string]string{string(metricdef.Interface): e.pair.NameA}))
 		attached := map[string]float64{}
 		for _, p := range latest {
 			attached[p.Attrs[string(metricdef.Direction)]] += p.Double
@@ -217,7 +217,7 @@ func TestDistributionCountsTraffic(t *testing.T) {
 		return true, ""
 	})
 	checkCumulativeStarts(t, r)
-	for _, def := range []metricdef.Definition{metricdef.Packets, metricdef.Bytes} {
+	for _, def := range []metricdef.Definition{metricdef.NetworkPackets, metricdef.NetworkIO} {
 		for _, p := range r.Of(def.Name, nil) {
 			if p.Unit != def.Unit || p.Scope != metricdef.ScopeName {
 				t.Errorf("%s: unit %q scope %q, want %q and %q", def.Name, p.Unit, p.Scope, def.Unit, metricdef.ScopeName)

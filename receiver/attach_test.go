@@ -123,14 +123,14 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "default counts through tcx", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				metricdef.Attached.Name:       tcxBoth("dum0", "dum1"),
-				metricdef.AttachFailures.Name: {},
+				metricdef.InterfaceAttached.Name: tcxBoth("dum0", "dum1"),
+				metricdef.AttachFailures.Name:    {},
 			},
 		},
 		{
 			name: "xdp auto falls back to tcx without native XDP", hook: config.IngressHookXDP, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				metricdef.Attached.Name: tcxBoth("dum0", "dum1"),
+				metricdef.InterfaceAttached.Name: tcxBoth("dum0", "dum1"),
 				metricdef.AttachFailures.Name: {
 					"error.type=unsupported,hook=xdp,network.interface.name=dum0,network.io.direction=receive": 1,
 					"error.type=unsupported,hook=xdp,network.interface.name=dum1,network.io.direction=receive": 1,
@@ -140,7 +140,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "xdp native is unsupported by bridges", hook: config.IngressHookXDP, mode: config.XDPModeNative, maxIfaces: 4,
 			wantPoints: map[string]map[string]int64{
-				metricdef.Attached.Name: {
+				metricdef.InterfaceAttached.Name: {
 					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
 					"hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=transmit": 1,
 				},
@@ -153,7 +153,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "xdp generic only when configured", hook: config.IngressHookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
-				metricdef.Attached.Name: {
+				metricdef.InterfaceAttached.Name: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive":  1,
 					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
 					"hook=xdp,mode=generic,network.interface.name=dum1,network.io.direction=receive":  1,
@@ -165,7 +165,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 		{
 			name: "no slot beyond max_interfaces", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 1,
 			wantPoints: map[string]map[string]int64{
-				metricdef.Attached.Name: tcxBoth("dum0"),
+				metricdef.InterfaceAttached.Name: tcxBoth("dum0"),
 				metricdef.AttachFailures.Name: {
 					"error.type=no_slot,hook=" + tcHook() + ",network.interface.name=dum1,network.io.direction=receive": 1,
 				},
@@ -208,7 +208,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 				}
 			}
 			if recv.Ready() != tc.wantReady {
-				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), tc.wantReady, got[metricdef.Skipped.Name])
+				t.Errorf("Ready() = %v, want %v (skipped %v)", recv.Ready(), tc.wantReady, got[metricdef.InterfaceSkipped.Name])
 			}
 			if v := got[metricdef.BuildInfo.Name]; len(v) != 1 {
 				t.Errorf("build info points: %v", v)
@@ -256,10 +256,10 @@ func TestKernelFeatures(t *testing.T) {
 	// The drop counter starts beside the interfaces: its feature is 0 until
 	// it counts.
 	deadline := time.Now().Add(10 * time.Second)
-	got := collect(t, recv)[metricdef.Features.Name]
+	got := collect(t, recv)[metricdef.KernelFeatures.Name]
 	for fmt.Sprint(got) != fmt.Sprint(want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
-		got = collect(t, recv)[metricdef.Features.Name]
+		got = collect(t, recv)[metricdef.KernelFeatures.Name]
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("kernel %d.%d features:\n got %v\nwant %v", major, minor, got, want)
@@ -322,7 +322,7 @@ func udpPackets(rm metricdata.ResourceMetrics) int64 {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			sum, ok := m.Data.(metricdata.Sum[int64])
-			if m.Name != metricdef.Packets.Name || !ok {
+			if m.Name != metricdef.NetworkPackets.Name || !ok {
 				continue
 			}
 			for _, p := range sum.DataPoints {

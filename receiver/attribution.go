@@ -136,7 +136,7 @@ func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.O
 			return nil
 		})
 	}
-	unresolved := observable(&create, metricdef.Unresolved.Int64Gauge)
+	unresolved := observable(&create, metricdef.AttributionUnresolved.Int64Gauge)
 	return create.done(func(_ context.Context, o metric.Observer) error {
 		c.observeInfo(o, info)
 		c.mu.Lock()

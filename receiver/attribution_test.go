@@ -109,7 +109,7 @@ func TestInterfaceInfo(t *testing.T) {
 	if !equalCounts(got[metricdef.InterfaceInfo.Name], wantInfo) {
 		t.Errorf("info series:\n got  %v\n want %v", got[metricdef.InterfaceInfo.Name], wantInfo)
 	}
-	for key, n := range got[metricdef.Unresolved.Name] {
+	for key, n := range got[metricdef.AttributionUnresolved.Name] {
 		if n != 0 {
 			t.Errorf("unresolved %s = %d, want 0: no veth has its peer in another namespace", key, n)
 		}
@@ -238,7 +238,7 @@ func TestWorkloadAttribution(t *testing.T) {
 			veth := "network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth"
 			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[metricdef.InterfaceInfo.Name] }
 			unresolved := func(reason string) int64 {
-				return collectKeys(t, recv, allKeys)[metricdef.Unresolved.Name]["error.type="+reason]
+				return collectKeys(t, recv, allKeys)[metricdef.AttributionUnresolved.Name]["error.type="+reason]
 			}
 			waitFor(t, 3*time.Second, "no_process unresolved", func() bool { return unresolved("no_process") == 1 })
 			if got := info(); !equalCounts(got, map[string]int64{veth: 1}) {
@@ -258,7 +258,7 @@ func TestWorkloadAttribution(t *testing.T) {
 			if got := info(); len(got) != 1 {
 				t.Errorf("info %v, want only %s", got, full)
 			}
-			for key, n := range collectKeys(t, recv, allKeys)[metricdef.Unresolved.Name] {
+			for key, n := range collectKeys(t, recv, allKeys)[metricdef.AttributionUnresolved.Name] {
 				if n != 0 {
 					t.Errorf("unresolved %s = %d once attributed, want 0", key, n)
 				}
@@ -275,7 +275,7 @@ func TestWorkloadAttribution(t *testing.T) {
 				series = "network.interface.name=" + pair.NameA + ",network.io.direction=receive,network.transport=udp,network.type=ipv4"
 			}
 			waitFor(t, 5*time.Second, "the frames counted", func() bool {
-				return collectKeys(t, recv, allKeys)[metricdef.Packets.Name][series] == frames
+				return collectKeys(t, recv, allKeys)[metricdef.NetworkPackets.Name][series] == frames
 			})
 
 			// The container exits: its pod stays while its sandbox lives.
@@ -304,7 +304,7 @@ func TestAttributionDisabled(t *testing.T) {
 	if !equalCounts(got[metricdef.InterfaceInfo.Name], want) {
 		t.Errorf("info %v, want %v", got[metricdef.InterfaceInfo.Name], want)
 	}
-	if s, ok := got[metricdef.Unresolved.Name]; ok {
+	if s, ok := got[metricdef.AttributionUnresolved.Name]; ok {
 		t.Errorf("unresolved series %v exported with attribution off", s)
 	}
 }

@@ -42,7 +42,7 @@ type instruments struct {
 }
 
 // observable creates an observable instrument with newInstrument, the
-// constructor of its definition (metricdef.Packets.Int64Counter, say).
+// constructor of its definition (metricdef.NetworkPackets.Int64Counter, say).
 func observable[I metric.Observable](i *instruments, newInstrument func(metric.Meter) (I, error)) I {
 	inst, err := newInstrument(i.meter)
 	i.errs = append(i.errs, err)

@@ -54,7 +54,7 @@ func TestCollectorDuration(t *testing.T) {
 // metrics are, and the counters map is still read once per collection.
 func TestMetricsSwitchedOff(t *testing.T) {
 	cfg := config.Default()
-	for _, name := range []string{metricdef.PacketSize.Name, metricdef.Packets.Name} {
+	for _, name := range []string{metricdef.NetworkPacketSize.Name, metricdef.NetworkPackets.Name} {
 		cfg.Metrics[name] = config.MetricSwitch{Enabled: false}
 	}
 	r := benchReceiverWith(100, cfg)
@@ -82,8 +82,8 @@ func TestMetricsSwitchedOff(t *testing.T) {
 			collected[m.Name] = true
 		}
 	}
-	for name, want := range map[string]bool{metricdef.PacketSize.Name: false, metricdef.Packets.Name: false,
-		metricdef.Bytes.Name: true, metricdef.InterfaceInfo.Name: true} {
+	for name, want := range map[string]bool{metricdef.NetworkPacketSize.Name: false, metricdef.NetworkPackets.Name: false,
+		metricdef.NetworkIO.Name: true, metricdef.InterfaceInfo.Name: true} {
 		if collected[name] != want {
 			t.Errorf("%s collected %v, want %v", name, collected[name], want)
 		}

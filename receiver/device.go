@@ -28,8 +28,8 @@ type deviceCollector struct {
 
 func (c *deviceCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
-	dropped := observable(&create, metricdef.DeviceDropped.Int64Counter)
-	errs := observable(&create, metricdef.DeviceErrors.Int64Counter)
+	dropped := observable(&create, metricdef.SystemNetworkPacketDropped.Int64Counter)
+	errs := observable(&create, metricdef.SystemNetworkErrors.Int64Counter)
 	return create.done(func(_ context.Context, o metric.Observer) error {
 		return c.observe(o, dropped, errs)
 	})

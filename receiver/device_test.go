@@ -88,14 +88,14 @@ func TestDeviceCounters(t *testing.T) {
 	points := collect(t, recv)
 	for d, dir := range []string{"receive", "transmit"} {
 		key := fmt.Sprintf("network.interface.name=%s,network.io.direction=%s", pair.NameA, dir)
-		if got, ok := points[metricdef.DeviceDropped.Name][key]; !ok || got != dropped[d] {
+		if got, ok := points[metricdef.SystemNetworkPacketDropped.Name][key]; !ok || got != dropped[d] {
 			t.Errorf("%s: dropped %d (reported %v), ip -s link %d", key, got, ok, dropped[d])
 		}
-		if got, ok := points[metricdef.DeviceErrors.Name][key]; !ok || got != errs[d] {
+		if got, ok := points[metricdef.SystemNetworkErrors.Name][key]; !ok || got != errs[d] {
 			t.Errorf("%s: errors %d (reported %v), ip -s link %d", key, got, ok, errs[d])
 		}
 	}
-	for _, m := range []string{metricdef.DeviceDropped.Name, metricdef.DeviceErrors.Name} {
+	for _, m := range []string{metricdef.SystemNetworkPacketDropped.Name, metricdef.SystemNetworkErrors.Name} {
 		if len(points[m]) != 2 {
 			t.Errorf("%s: %d series, want the 2 of %s (not %s): %v", m, len(points[m]), pair.NameA, other.NameA, points[m])
 		}

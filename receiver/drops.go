@@ -138,9 +138,9 @@ var (
 
 func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
-	drops := observable(&create, metricdef.Drops.Int64Counter)
-	countErrors := observable(&create, metricdef.CountErrors.Int64Counter)
-	features := observable(&create, metricdef.Features.Int64Gauge)
+	drops := observable(&create, metricdef.NetworkDrops.Int64Counter)
+	countErrors := observable(&create, metricdef.KernelCountErrors.Int64Counter)
+	features := observable(&create, metricdef.KernelFeatures.Int64Gauge)
 	return create.done(func(_ context.Context, o metric.Observer) error {
 		return c.observe(o, drops, countErrors, features)
 	})

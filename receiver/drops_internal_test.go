@@ -54,11 +54,11 @@ func TestDropsUnavailable(t *testing.T) {
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch m.Name {
-			case metricdef.Drops.Name:
+			case metricdef.NetworkDrops.Name:
 				if n := len(m.Data.(metricdata.Sum[int64]).DataPoints); n != 0 {
-					t.Errorf("%s: %d series without the drop counter", metricdef.Drops.Name, n)
+					t.Errorf("%s: %d series without the drop counter", metricdef.NetworkDrops.Name, n)
 				}
-			case metricdef.Features.Name:
+			case metricdef.KernelFeatures.Name:
 				for _, p := range m.Data.(metricdata.Gauge[int64]).DataPoints {
 					if v, ok := p.Attributes.Value(metricdef.Feature); ok && v.AsString() == bpf.FeatureDropReasons {
 						feature = p.Value

@@ -135,7 +135,7 @@ func TestKernelDrops(t *testing.T) {
 	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameB) && attached(other, pair.NameA) })
 	for _, r := range []*receiver.Receiver{recv, other} {
 		waitFor(t, 10*time.Second, "the drop counter counting", func() bool {
-			return collect(t, r)[metricdef.Features.Name]["feature=drop_reasons"] == 1
+			return collect(t, r)[metricdef.KernelFeatures.Name]["feature=drop_reasons"] == 1
 		})
 	}
 
@@ -143,7 +143,7 @@ func TestKernelDrops(t *testing.T) {
 	sink := testtraffic.ListenUDP(t, b, pair.IPv4B.Addr())
 	testtraffic.SendUDP(t, a, pair.IPv4A.Addr(), sink.Addr, 20, 32)
 	time.Sleep(100 * time.Millisecond)
-	if drops := collect(t, recv)[metricdef.Drops.Name]; len(drops) != 0 {
+	if drops := collect(t, recv)[metricdef.NetworkDrops.Name]; len(drops) != 0 {
 		t.Fatalf("drops after delivered traffic only: %v", drops)
 	}
 
@@ -202,7 +202,7 @@ func TestKernelDrops(t *testing.T) {
 	var got map[string]int64
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got = collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.Drops.Name]
+		got = collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.NetworkDrops.Name]
 		if equalCounts(got, want) || time.Now().After(deadline) {
 			break
 		}
@@ -211,7 +211,7 @@ func TestKernelDrops(t *testing.T) {
 	if !equalCounts(got, want) {
 		t.Errorf("drops:\n got  %v\n want %v", got, want)
 	}
-	for key := range collect(t, other)[metricdef.Drops.Name] {
+	for key := range collect(t, other)[metricdef.NetworkDrops.Name] {
 		for _, reason := range []string{"no_socket", "netfilter_drop", "otherhost", "ip_csum"} {
 			if strings.Contains(key, "error.type="+reason+",") {
 				t.Errorf("the receiver of the other namespace counted %s", key)
@@ -224,7 +224,7 @@ func TestKernelDrops(t *testing.T) {
 		t.Fatalf("ip link del: %v\n%s", err, out)
 	}
 	waitFor(t, 5*time.Second, "the deleted interface's drop series gone", func() bool {
-		for key := range collect(t, recv)[metricdef.Drops.Name] {
+		for key := range collect(t, recv)[metricdef.NetworkDrops.Name] {
 			if strings.Contains(key, "network.interface.name="+pair.NameB) {
 				return false
 			}
@@ -264,7 +264,7 @@ func TestKernelDrops(t *testing.T) {
 	// reports, which B drops): only the otherhost series is compared.
 	key := dropKey(nameB, "otherhost", "ipv4", "udp")
 	waitFor(t, 5*time.Second, "the new interface's drops counted", func() bool {
-		got = collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.Drops.Name]
+		got = collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.NetworkDrops.Name]
 		return got[key] >= again
 	})
 	if got[key] != again {
@@ -293,10 +293,10 @@ func TestDropsDisabled(t *testing.T) {
 	recv := startCounting(t, b, pair.NameB, func(c *config.Config) { c.Drops.Enabled = false })
 	sendUnconnectedUDP(t, a, netip.AddrPortFrom(pair.IPv4B.Addr(), 9), 5)
 	points := collect(t, recv)
-	if _, ok := points[metricdef.Drops.Name]; ok {
-		t.Errorf("drop series with drops.enabled false: %v", points[metricdef.Drops.Name])
+	if _, ok := points[metricdef.NetworkDrops.Name]; ok {
+		t.Errorf("drop series with drops.enabled false: %v", points[metricdef.NetworkDrops.Name])
 	}
-	if _, ok := points[metricdef.Features.Name]["feature=drop_reasons"]; ok {
+	if _, ok := points[metricdef.KernelFeatures.Name]["feature=drop_reasons"]; ok {
 		t.Errorf("drop_reasons feature reported with drops.enabled false")
 	}
 }

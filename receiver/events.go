@@ -95,7 +95,7 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 	var active metric.Int64ObservableGauge
 	if p.flows {
 		flowPackets = observable(&create, metricdef.FlowPackets.Int64Counter)
-		flowBytes = observable(&create, metricdef.FlowBytes.Int64Counter)
+		flowBytes = observable(&create, metricdef.FlowIO.Int64Counter)
 		active = observable(&create, metricdef.FlowsActive.Int64Gauge)
 	}
 	return create.done(func(_ context.Context, o metric.Observer) error {

@@ -72,7 +72,7 @@ func (c *collector) collect(t *testing.T) snapshot {
 				}
 				s.sums[m.Name] = points
 			case metricdata.Histogram[int64]:
-				if m.Name == metricdef.PacketSize.Name {
+				if m.Name == metricdef.NetworkPacketSize.Name {
 					s.histograms = data.DataPoints
 				}
 			}
@@ -160,7 +160,7 @@ func TestFlowsAndHistogram(t *testing.T) {
 		return true
 	})
 	for _, f := range flows {
-		if v, _ := s.value(metricdef.FlowBytes.Name, flowAttrs(pair.NameA, f, true)...); v != f.bytes {
+		if v, _ := s.value(metricdef.FlowIO.Name, flowAttrs(pair.NameA, f, true)...); v != f.bytes {
 			t.Errorf("flow %+v: %d bytes, want %d", f, v, f.bytes)
 		}
 	}
@@ -271,7 +271,7 @@ func TestFlowOverflow(t *testing.T) {
 		t.Errorf("flows active %d, want %d", v, maxSeries)
 	}
 	var bytes int64
-	for _, p := range s.sums[metricdef.FlowBytes.Name] {
+	for _, p := range s.sums[metricdef.FlowIO.Name] {
 		bytes += p.Value
 	}
 	if bytes != totalBytes {

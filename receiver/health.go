@@ -37,12 +37,12 @@ type healthCollector struct {
 func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
 	c.buildInfo = observable(&create, metricdef.BuildInfo.Int64Gauge)
-	c.features = observable(&create, metricdef.Features.Int64Gauge)
-	c.attached = observable(&create, metricdef.Attached.Int64Gauge)
-	c.skipped = observable(&create, metricdef.Skipped.Int64Gauge)
+	c.features = observable(&create, metricdef.KernelFeatures.Int64Gauge)
+	c.attached = observable(&create, metricdef.InterfaceAttached.Int64Gauge)
+	c.skipped = observable(&create, metricdef.InterfaceSkipped.Int64Gauge)
 	c.failures = observable(&create, metricdef.AttachFailures.Int64Counter)
-	c.resyncs = observable(&create, metricdef.Resyncs.Int64Counter)
-	c.readErrors = observable(&create, metricdef.ReadErrors.Int64Counter)
+	c.resyncs = observable(&create, metricdef.NetlinkResyncs.Int64Counter)
+	c.readErrors = observable(&create, metricdef.KernelReadErrors.Int64Counter)
 	c.duration = observable(&create, metricdef.CollectorDuration.Float64Gauge)
 	buildAttrs := metric.WithAttributes(metricdef.Version.String(c.build.Version),
 		metricdef.Revision.String(c.build.Revision), metricdef.GoVersion.String(runtime.Version()))

@@ -157,9 +157,9 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	return []metricdata.ScopeMetrics{{
 		Scope: instrumentation.Scope{Name: metricdef.ScopeName},
 		Metrics: []metricdata.Metrics{{
-			Name:        metricdef.PacketSize.Name,
-			Description: metricdef.PacketSize.Description,
-			Unit:        metricdef.PacketSize.Unit,
+			Name:        metricdef.NetworkPacketSize.Name,
+			Description: metricdef.NetworkPacketSize.Description,
+			Unit:        metricdef.NetworkPacketSize.Unit,
 			Data:        metricdata.Histogram[int64]{DataPoints: points, Temporality: temporality},
 		}},
 	}}, nil

@@ -38,7 +38,7 @@ func TestOneReadPerCollection(t *testing.T) {
 				for _, m := range sm.Metrics {
 					switch data := m.Data.(type) {
 					case metricdata.Sum[int64]:
-						if m.Name == metricdef.Packets.Name {
+						if m.Name == metricdef.NetworkPackets.Name {
 							for _, p := range data.DataPoints {
 								packets += p.Value
 							}

@@ -143,7 +143,7 @@ func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bo
 	t.Helper()
 	series := attrString(attribute.NewSet(metricdef.Interface.String(iface), metricdef.Direction.String("receive"),
 		metricdef.NetworkType.String("ipv4"), metricdef.Transport.String("udp")), allKeys)
-	n, ok := collectKeys(t, recv, allKeys)[metricdef.Packets.Name][series]
+	n, ok := collectKeys(t, recv, allKeys)[metricdef.NetworkPackets.Name][series]
 	return n, ok
 }
 
@@ -250,13 +250,13 @@ func TestForeignXDPProgram(t *testing.T) {
 			}
 			points := collect(t, recv)
 			wantHook := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
-			if _, ok := points[metricdef.Attached.Name][wantHook]; ok != tc.wantCounted {
-				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[metricdef.Attached.Name])
+			if _, ok := points[metricdef.InterfaceAttached.Name][wantHook]; ok != tc.wantCounted {
+				t.Errorf("tcx ingress attached = %v, want %v (%v)", ok, tc.wantCounted, points[metricdef.InterfaceAttached.Name])
 			}
 			if !tc.wantCounted {
 				skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
-				if points[metricdef.Skipped.Name][skip] != 1 {
-					t.Errorf("skipped: %v, want %s", points[metricdef.Skipped.Name], skip)
+				if points[metricdef.InterfaceSkipped.Name][skip] != 1 {
+					t.Errorf("skipped: %v, want %s", points[metricdef.InterfaceSkipped.Name], skip)
 				}
 				if recv.Ready() {
 					t.Error("ready with a selected interface not counted")
@@ -283,7 +283,7 @@ func TestChurn(t *testing.T) {
 	// The baseline once the drop counter, which starts beside the
 	// interfaces, holds its program, maps and link.
 	waitFor(t, 10*time.Second, "the drop counter counting", func() bool {
-		return collect(t, recv)[metricdef.Features.Name]["feature=drop_reasons"] == 1
+		return collect(t, recv)[metricdef.KernelFeatures.Name]["feature=drop_reasons"] == 1
 	})
 	baseGoroutines, baseFDs, baseHeap := usage(t)
 
@@ -297,7 +297,7 @@ func TestChurn(t *testing.T) {
 			}
 		}
 		waitFor(t, 60*time.Second, fmt.Sprintf("round %d: %d interfaces attached", round, pairs), func() bool { return len(recv.Attached()) == pairs })
-		if points := collect(t, recv)[metricdef.Attached.Name]; len(points) != 2*pairs {
+		if points := collect(t, recv)[metricdef.InterfaceAttached.Name]; len(points) != 2*pairs {
 			t.Fatalf("round %d: %d attachment series, want %d", round, len(points), 2*pairs)
 		}
 		for _, name := range names {
@@ -322,8 +322,8 @@ func TestChurn(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "no series of vanished interfaces", func() bool {
 		points := collect(t, recv)
-		return len(recv.Attached()) == 0 && len(points[metricdef.Attached.Name]) == 0 &&
-			len(points[metricdef.AttachFailures.Name]) == 0 && len(points[metricdef.Skipped.Name]) == 0
+		return len(recv.Attached()) == 0 && len(points[metricdef.InterfaceAttached.Name]) == 0 &&
+			len(points[metricdef.AttachFailures.Name]) == 0 && len(points[metricdef.InterfaceSkipped.Name]) == 0
 	})
 	var goroutines, fds int
 	var heap uint64
@@ -372,7 +372,7 @@ func TestLostNetlinkMessages(t *testing.T) {
 			t.Errorf("attached unexpected %s", name)
 		}
 	}
-	resyncs := collect(t, recv)[metricdef.Resyncs.Name][""]
+	resyncs := collect(t, recv)[metricdef.NetlinkResyncs.Name][""]
 	t.Logf("%d resyncs", resyncs)
 	if resyncs == 0 {
 		t.Error("no resync counted: the test did not make netlink lose messages")
@@ -409,14 +409,14 @@ func TestProgramStats(t *testing.T) {
 	waitFor(t, 5*time.Second, "program runs timed", func() bool {
 		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 1, 10)
 		sent++
-		return collect(t, recv)[metricdef.ProgramTime.Name][rx] > 0
+		return collect(t, recv)[metricdef.ProgramRunTime.Name][rx] > 0
 	})
 	waitFor(t, 2*time.Second, "datagrams counted", func() bool { n, _ := udpReceived(t, recv, pair.NameA); return n == sent })
 	points = collect(t, recv)
 	if got := points[metricdef.ProgramRuns.Name][rx]; got != sent {
 		t.Errorf("program runs %d, want %d", got, sent)
 	}
-	if ns := points[metricdef.ProgramTime.Name][rx]; ns > sent*int64(time.Millisecond) {
+	if ns := points[metricdef.ProgramRunTime.Name][rx]; ns > sent*int64(time.Millisecond) {
 		t.Errorf("program run time %d ns for at most %d timed runs", ns, sent)
 	}
 }

@@ -60,14 +60,14 @@ func TestDeclaredValues(t *testing.T) {
 		key  attribute.Key
 		code []string
 	}{
-		{"network types", metricdef.Packets, metricdef.NetworkType, networkTypes},
-		{"parse errors", metricdef.ParseErrors, metricdef.ErrorType, anomalies},
+		{"network types", metricdef.NetworkPackets, metricdef.NetworkType, networkTypes},
+		{"parse errors", metricdef.NetworkParseErrors, metricdef.ErrorType, anomalies},
 		{"attach failures", metricdef.AttachFailures, metricdef.ErrorType, attach},
-		{"skipped interfaces", metricdef.Skipped, metricdef.ErrorType, attach},
-		{"unresolved workloads", metricdef.Unresolved, metricdef.ErrorType, unresolvedReasons},
-		{"count errors", metricdef.CountErrors, metricdef.ErrorType,
+		{"skipped interfaces", metricdef.InterfaceSkipped, metricdef.ErrorType, attach},
+		{"unresolved workloads", metricdef.AttributionUnresolved, metricdef.ErrorType, unresolvedReasons},
+		{"count errors", metricdef.KernelCountErrors, metricdef.ErrorType,
 			[]string{valueOf(noCounter, metricdef.ErrorType), valueOf(unmapped, metricdef.ErrorType), valueOf(dropsTableFull, metricdef.ErrorType)}},
-		{"features", metricdef.Features, metricdef.Feature, features},
+		{"features", metricdef.KernelFeatures, metricdef.Feature, features},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			declared := declaredValues(t, tc.d, tc.key)

@@ -28,7 +28,7 @@ var interfaceAttr = regexp.MustCompile(`network\.interface\.name=([^,]+)`)
 func receivedByInterface(t *testing.T, recv *receiver.Receiver) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for key, v := range collect(t, recv)[metricdef.Packets.Name] {
+	for key, v := range collect(t, recv)[metricdef.NetworkPackets.Name] {
 		m := interfaceAttr.FindStringSubmatch(key)
 		if m == nil {
 			t.Fatalf("series without an interface: %s", key)
@@ -149,7 +149,7 @@ func TestThousandInterfaces(t *testing.T) {
 			t.Errorf("%s: counted %d packets, want %d", k, v, want[k])
 		}
 	}
-	if errs := collect(t, recv)[metricdef.CountErrors.Name]; errs["error.type=unmapped_interface"] != 0 || errs["error.type=no_counter"] != 0 {
+	if errs := collect(t, recv)[metricdef.KernelCountErrors.Name]; errs["error.type=unmapped_interface"] != 0 || errs["error.type=no_counter"] != 0 {
 		t.Errorf("count errors: %v", errs)
 	}
 	if err := recv.Close(); err != nil {
@@ -273,7 +273,7 @@ func TestUnmappedFrameCounted(t *testing.T) {
 		testtraffic.SendFrames(t, b, other.IndexB, frame)
 	}
 	waitFor(t, 5*time.Second, "unmapped frames counted", func() bool {
-		return collect(t, recv)[metricdef.CountErrors.Name]["error.type=unmapped_interface"] == frames
+		return collect(t, recv)[metricdef.KernelCountErrors.Name]["error.type=unmapped_interface"] == frames
 	})
 	if n := testenv.LinkStatsOf(t, a, other.NameA).RxPackets; n != frames {
 		t.Errorf("%s received %d frames, want %d: the program must let them through", other.NameA, n, frames)
@@ -339,7 +339,7 @@ func TestChurnWithTraffic(t *testing.T) {
 		t.Errorf("%s received %d frames, %d datagrams sent", fixed.NameA, rx, datagrams)
 	}
 	waitFor(t, 10*time.Second, "the churned interfaces attached or forgotten", func() bool { return len(recv.Attached()) == 11 })
-	if errs := collect(t, recv)[metricdef.CountErrors.Name]; errs["error.type=unmapped_interface"] != 0 || errs["error.type=no_counter"] != 0 {
+	if errs := collect(t, recv)[metricdef.KernelCountErrors.Name]; errs["error.type=unmapped_interface"] != 0 || errs["error.type=no_counter"] != 0 {
 		t.Errorf("count errors: %v", errs)
 	}
 	t.Logf("%d datagrams counted exactly while %d pairs came and went", datagrams, pairs)

@@ -122,7 +122,7 @@ func TestLegacyTCReplacesLeftovers(t *testing.T) {
 	}
 	recv := startIn(t, a, legacyTC)
 
-	attached := collect(t, recv)[metricdef.Attached.Name]
+	attached := collect(t, recv)[metricdef.InterfaceAttached.Name]
 	for _, parent := range parents {
 		filters := testenv.BPFFilters(t, a, pair.IndexA, parent)
 		if len(filters) != 1 {
@@ -194,8 +194,8 @@ func TestLegacyTCForeignFilterAtOurHandle(t *testing.T) {
 
 	points := collect(t, recv)
 	skip := fmt.Sprintf("error.type=hook_busy,network.interface.name=%s", pair.NameA)
-	if points[metricdef.Skipped.Name][skip] != 1 {
-		t.Errorf("skipped %v, want %s", points[metricdef.Skipped.Name], skip)
+	if points[metricdef.InterfaceSkipped.Name][skip] != 1 {
+		t.Errorf("skipped %v, want %s", points[metricdef.InterfaceSkipped.Name], skip)
 	}
 	if recv.Ready() {
 		t.Error("ready with a selected interface not counted")

@@ -138,7 +138,7 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDrop
 		hookA, modeA = "xdp", "mode=native,"
 	}
 	attachedA := fmt.Sprintf("hook=%s,%snetwork.interface.name=%s,network.io.direction=receive", hookA, modeA, pair.NameA)
-	if got := collect(t, expA.recv)[metricdef.Attached.Name]; got[attachedA] != 1 {
+	if got := collect(t, expA.recv)[metricdef.InterfaceAttached.Name]; got[attachedA] != 1 {
 		t.Fatalf("attached %v, want %s", got, attachedA)
 	}
 	vethBefore := testenv.LinkStatsOf(t, a, pair.NameA)

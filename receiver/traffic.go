@@ -33,7 +33,7 @@ type trafficCollector struct {
 
 func newTrafficCollector(att *attacher, reader counterReader, programs kernelRunCounter) *trafficCollector {
 	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs},
-		sizesOn: att.cfg.MetricEnabled(metricdef.PacketSize.Name)}
+		sizesOn: att.cfg.MetricEnabled(metricdef.NetworkPacketSize.Name)}
 }
 
 // trafficInstruments are the instruments of one registration.
@@ -51,13 +51,13 @@ var (
 func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
 	i := trafficInstruments{
-		packets:      observable(&create, metricdef.Packets.Int64Counter),
-		bytes:        observable(&create, metricdef.Bytes.Int64Counter),
-		parseErrors:  observable(&create, metricdef.ParseErrors.Int64Counter),
-		countErrors:  observable(&create, metricdef.CountErrors.Int64Counter),
+		packets:      observable(&create, metricdef.NetworkPackets.Int64Counter),
+		bytes:        observable(&create, metricdef.NetworkIO.Int64Counter),
+		parseErrors:  observable(&create, metricdef.NetworkParseErrors.Int64Counter),
+		countErrors:  observable(&create, metricdef.KernelCountErrors.Int64Counter),
 		programRuns:  observable(&create, metricdef.ProgramRuns.Int64Counter),
-		programTime:  observable(&create, metricdef.ProgramTime.Float64Counter),
-		readDuration: create.histogram(metricdef.ReadDuration),
+		programTime:  observable(&create, metricdef.ProgramRunTime.Float64Counter),
+		readDuration: create.histogram(metricdef.KernelReadDuration),
 	}
 	return create.done(func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()

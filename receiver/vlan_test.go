@@ -131,7 +131,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 	if path.hook == config.IngressHookXDP {
 		wantHook = fmt.Sprintf("hook=xdp,mode=native,network.interface.name=%s,network.io.direction=receive", pair.NameA)
 	}
-	if attachedHooks := collect(t, exp.recv)[metricdef.Attached.Name]; attachedHooks[wantHook] != 1 {
+	if attachedHooks := collect(t, exp.recv)[metricdef.InterfaceAttached.Name]; attachedHooks[wantHook] != 1 {
 		t.Fatalf("attached %v, want %s", attachedHooks, wantHook)
 	}
 
@@ -244,7 +244,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 			t.Errorf("unexpected series %v: %+v", s, g)
 		}
 	}
-	if errs := collect(t, exp.recv)[metricdef.ParseErrors.Name]; fmt.Sprint(errs) != fmt.Sprint(wantParseErrors) {
+	if errs := collect(t, exp.recv)[metricdef.NetworkParseErrors.Name]; fmt.Sprint(errs) != fmt.Sprint(wantParseErrors) {
 		t.Errorf("parse errors %v, want %v", errs, wantParseErrors)
 	}
 }

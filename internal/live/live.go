@@ -221,7 +221,7 @@ func (b *builder) add(m metricdata.Metrics) {
 			b.addGauge(m.Name, p)
 		}
 	case metricdata.Histogram[int64]:
-		if m.Name != metricdef.PacketSize.Name {
+		if m.Name != metricdef.NetworkPacketSize.Name {
 			return
 		}
 		for _, p := range data.DataPoints {
@@ -237,26 +237,26 @@ func (b *builder) add(m metricdata.Metrics) {
 func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 	attrs := p.Attributes
 	switch name {
-	case metricdef.Packets.Name, metricdef.Bytes.Name:
+	case metricdef.NetworkPackets.Name, metricdef.NetworkIO.Name:
 		d := b.direction(value(attrs, metricdef.Interface), value(attrs, metricdef.Direction))
 		if d == nil {
 			return
 		}
 		proto := protocol(d, value(attrs, metricdef.NetworkType), value(attrs, metricdef.Transport))
-		if name == metricdef.Packets.Name {
+		if name == metricdef.NetworkPackets.Name {
 			d.Packets += p.Value
 			proto.Packets += p.Value
 		} else {
 			d.Bytes += p.Value
 			proto.Bytes += p.Value
 		}
-	case metricdef.Drops.Name:
+	case metricdef.NetworkDrops.Name:
 		b.drops[value(attrs, metricdef.ErrorType)] += p.Value
 	case metricdef.AttachFailures.Name:
 		b.agent.AttachFailures += p.Value
 	case metricdef.EventsLost.Name:
 		b.agent.EventsLost += p.Value
-	case metricdef.ParseErrors.Name:
+	case metricdef.NetworkParseErrors.Name:
 		b.agent.ParseErrors += p.Value
 	}
 }
@@ -264,7 +264,7 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 func (b *builder) addGauge(name string, p metricdata.DataPoint[int64]) {
 	attrs := p.Attributes
 	switch name {
-	case metricdef.Attached.Name:
+	case metricdef.InterfaceAttached.Name:
 		if p.Value > 0 {
 			b.agent.Attached = append(b.agent.Attached, Hook{Interface: value(attrs, metricdef.Interface),
 				Direction: value(attrs, metricdef.Direction), Hook: value(attrs, metricdef.Hook), Mode: value(attrs, metricdef.Mode)})

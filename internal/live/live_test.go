@@ -56,7 +56,7 @@ func TestBuild(t *testing.T) {
 	}{
 		{"nothing collected", nil, Snapshot{Interfaces: []Interface{}, Drops: []Drop{}, Agent: Agent{Attached: []Hook{}}}},
 		{"traffic summed per interface, direction and protocol", []metricdata.Metrics{
-			sum(metricdef.Packets.Name,
+			sum(metricdef.NetworkPackets.Name,
 				traffic("eth0", "receive", "ipv4", "udp", 10),
 				traffic("eth0", "receive", "ipv4", "tcp", 5),
 				traffic("eth0", "transmit", "ipv4", "tcp", 7),
@@ -64,13 +64,13 @@ func TestBuild(t *testing.T) {
 				traffic("veth1", "receive", "ipv6", "udp", 2, pod),
 				traffic("veth1", "receive", "ipv6", "udp", 3),
 				traffic("veth1", "sideways", "ipv6", "udp", 100)),
-			sum(metricdef.Bytes.Name,
+			sum(metricdef.NetworkIO.Name,
 				traffic("eth0", "receive", "ipv4", "udp", 1000),
 				traffic("eth0", "receive", "ipv4", "tcp", 500),
 				traffic("eth0", "transmit", "ipv4", "tcp", 700),
 				traffic("veth1", "receive", "ipv6", "udp", 200, pod),
 				traffic("veth1", "receive", "ipv6", "udp", 300)),
-			{Name: metricdef.PacketSize.Name, Data: metricdata.Histogram[int64]{DataPoints: []metricdata.HistogramDataPoint[int64]{
+			{Name: metricdef.NetworkPacketSize.Name, Data: metricdata.Histogram[int64]{DataPoints: []metricdata.HistogramDataPoint[int64]{
 				sizes("eth0", "receive", 1, 13, 1), sizes("eth0", "receive", 0, 0, 0), sizes("eth0", "transmit", 0, 7, 0),
 				{Attributes: attribute.NewSet(metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit")),
 					Bounds: []float64{1}, BucketCounts: []uint64{9, 9}}, // other bounds: left out
@@ -92,14 +92,14 @@ func TestBuild(t *testing.T) {
 			Drops: []Drop{}, Agent: Agent{Attached: []Hook{}},
 		}},
 		{"drops, failures and health", []metricdata.Metrics{
-			sum(metricdef.Drops.Name,
+			sum(metricdef.NetworkDrops.Name,
 				point(3, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv4")),
 				point(4, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv6")),
 				point(1, metricdef.ErrorType.String("NO_SOCKET"), metricdef.Interface.String("eth0"))),
 			sum(metricdef.AttachFailures.Name, point(2, metricdef.Interface.String("a")), point(1, metricdef.Interface.String("b"))),
 			sum(metricdef.EventsLost.Name, point(9)),
-			sum(metricdef.ParseErrors.Name, point(4, metricdef.ErrorType.String("truncated")), point(1, metricdef.ErrorType.String("bad"))),
-			gauge(metricdef.Attached.Name,
+			sum(metricdef.NetworkParseErrors.Name, point(4, metricdef.ErrorType.String("truncated")), point(1, metricdef.ErrorType.String("bad"))),
+			gauge(metricdef.InterfaceAttached.Name,
 				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit"), metricdef.Hook.String("tcx")),
 				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("receive"), metricdef.Hook.String("xdp"),
 					metricdef.Mode.String("native")),
@@ -152,7 +152,7 @@ func blockingSource(t *testing.T) (source *Source, calls *atomic.Int32, release 
 	t.Cleanup(func() { provider.Shutdown(context.Background()) })
 	calls = new(atomic.Int32)
 	release = make(chan struct{})
-	packets, err := provider.Meter("test").Int64ObservableCounter(metricdef.Packets.Name)
+	packets, err := provider.Meter("test").Int64ObservableCounter(metricdef.NetworkPackets.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

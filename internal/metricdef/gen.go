@@ -1,4 +1,5 @@
 package metricdef
 
-// README.md's metric tables, generated from metadata.yaml (make generate).
-//go:generate go run ./cmd/readmegen -readme ../../README.md
+// README.md's metric tables and names_generated.go, generated from
+// metadata.yaml (make generate).
+//go:generate go run ./cmd/metricgen -readme ../../README.md -names names_generated.go

@@ -20,23 +20,6 @@ func TestAttributeKeysDeclared(t *testing.T) {
 	}
 }
 
-// TestNamedDefinitions checks that each named definition is All's entry of
-// its name.
-func TestNamedDefinitions(t *testing.T) {
-	named := []Definition{Packets, Bytes, PacketSize, Drops, DeviceDropped, DeviceErrors, InterfaceInfo, Unresolved,
-		FlowPackets, FlowBytes, EventsEmitted, EventsLost, EventsDelivered, EventsInvalid, FlowsActive, Attached,
-		AttachFailures, ParseErrors, Skipped, Resyncs, ReadDuration, ProgramRuns, ProgramTime, CountErrors,
-		ReadErrors, OTLPExports, BuildInfo, Features, CollectorDuration}
-	if len(named) != len(All) {
-		t.Errorf("%d named definitions, %d in metadata.yaml", len(named), len(All))
-	}
-	for _, d := range named {
-		if all, ok := ByName(d.Name); !ok || all.Description != d.Description || all.Kind != d.Kind {
-			t.Errorf("%s: %+v, All has %+v", d.Name, d, all)
-		}
-	}
-}
-
 // TestParse checks what a metadata.yaml entry becomes, and that entries the
 // definitions cannot take are refused with the metric's name.
 func TestParse(t *testing.T) {

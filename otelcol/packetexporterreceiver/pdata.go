@@ -231,7 +231,7 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 	}
 	m.current = nil
 	m.mu.Unlock()
-	if sizes != nil && !m.disabled[metricdef.PacketSize.Name] {
+	if sizes != nil && !m.disabled[metricdef.NetworkPacketSize.Name] {
 		series, err := sizes()
 		errs = append(errs, err)
 		appendPacketSizes(scope.Metrics(), series)
@@ -328,9 +328,9 @@ func appendPacketSizes(metrics pmetric.MetricSlice, sizes []pereceiver.PacketSiz
 		return
 	}
 	dst := metrics.AppendEmpty()
-	dst.SetName(metricdef.PacketSize.Name)
-	dst.SetUnit(metricdef.PacketSize.Unit)
-	dst.SetDescription(metricdef.PacketSize.Description)
+	dst.SetName(metricdef.NetworkPacketSize.Name)
+	dst.SetUnit(metricdef.NetworkPacketSize.Unit)
+	dst.SetDescription(metricdef.NetworkPacketSize.Description)
 	h := dst.SetEmptyHistogram()
 	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	for _, s := range sizes {

@@ -158,14 +158,14 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 			return false, "nothing emitted"
 		}
 		last = all[len(all)-1]
-		packets, _ := sumOf(last, metricdef.Packets.Name, udpReceive)
-		bytes, _ := sumOf(last, metricdef.Bytes.Name, udpReceive)
+		packets, _ := sumOf(last, metricdef.NetworkPackets.Name, udpReceive)
+		bytes, _ := sumOf(last, metricdef.NetworkIO.Name, udpReceive)
 		return packets == count && bytes == int64(count*frame),
 			fmt.Sprintf("%d packets, %d bytes; want %d, %d", packets, bytes, count, count*frame)
 	})
 	// The pair is quiet: nothing else crossed it, in either direction.
-	if n := pointCount(last, metricdef.Packets.Name); n != 1 {
-		t.Errorf("%d series of %s, want only the UDP one", n, metricdef.Packets.Name)
+	if n := pointCount(last, metricdef.NetworkPackets.Name); n != 1 {
+		t.Errorf("%d series of %s, want only the UDP one", n, metricdef.NetworkPackets.Name)
 	}
 
 	seen := map[string]bool{}
@@ -177,8 +177,8 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 		seen[m.Name()] = true
 		checkDefinition(t, m)
 	}
-	for _, want := range []*metricdef.Definition{&metricdef.Packets, &metricdef.Bytes, &metricdef.PacketSize,
-		&metricdef.Attached, &metricdef.BuildInfo, &metricdef.Features, &metricdef.InterfaceInfo} {
+	for _, want := range []*metricdef.Definition{&metricdef.NetworkPackets, &metricdef.NetworkIO, &metricdef.NetworkPacketSize,
+		&metricdef.InterfaceAttached, &metricdef.BuildInfo, &metricdef.KernelFeatures, &metricdef.InterfaceInfo} {
 		if !seen[want.Name] {
 			t.Errorf("%s not emitted", want.Name)
 		}

@@ -14,14 +14,14 @@ func TestPrometheusName(t *testing.T) {
 		d    metricdef.Definition
 		want string
 	}{
-		{metricdef.Packets, "packet_exporter_network_packets_total"},
-		{metricdef.Bytes, "packet_exporter_network_io_bytes_total"},
-		{metricdef.PacketSize, "packet_exporter_network_packet_size_bytes"},
-		{metricdef.DeviceErrors, "system_network_errors_total"},
+		{metricdef.NetworkPackets, "packet_exporter_network_packets_total"},
+		{metricdef.NetworkIO, "packet_exporter_network_io_bytes_total"},
+		{metricdef.NetworkPacketSize, "packet_exporter_network_packet_size_bytes"},
+		{metricdef.SystemNetworkErrors, "system_network_errors_total"},
 		{metricdef.InterfaceInfo, "packet_exporter_interface_info"},
-		{metricdef.Unresolved, "packet_exporter_attribution_unresolved"},
-		{metricdef.ReadDuration, "packet_exporter_kernel_read_duration_seconds"},
-		{metricdef.ProgramTime, "packet_exporter_program_run_time_seconds_total"},
+		{metricdef.AttributionUnresolved, "packet_exporter_attribution_unresolved"},
+		{metricdef.KernelReadDuration, "packet_exporter_kernel_read_duration_seconds"},
+		{metricdef.ProgramRunTime, "packet_exporter_program_run_time_seconds_total"},
 		{metricdef.CollectorDuration, "packet_exporter_collector_duration_seconds"},
 	} {
 		t.Run(tc.d.Name, func(t *testing.T) {

@@ -1,0 +1,67 @@
+// Command metricgen writes what comes from the metric definitions of
+// internal/metricdef/metadata.yaml: the metric tables of README.md, keeping
+// the prose around them (see package metricdoc for the markers), and the Go
+// names of the definitions (package metricdef's names_generated.go). make
+// generate runs it, through go generate in internal/metricdef:
+//
+//	go run ./internal/metricdef/cmd/metricgen -readme README.md -names internal/metricdef/names_generated.go
+//
+// A file is written only when it changes.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef/metricdoc"
+)
+
+func main() {
+	readme := flag.String("readme", "README.md", "the Markdown file whose metric tables are rewritten")
+	names := flag.String("names", "", "the Go file of the definitions' names, if any")
+	flag.Parse()
+	err := run(*readme)
+	if err == nil && *names != "" {
+		err = writeNames(*names)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "metricgen:", err)
+		os.Exit(1)
+	}
+}
+
+// run rewrites the metric tables of the file at path.
+func run(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := metricdoc.Rewrite(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return writeChanged(path, data, out)
+}
+
+// writeNames writes the definitions' Go names to path.
+func writeNames(path string) error {
+	out, err := metricdoc.Names()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return writeChanged(path, data, out)
+}
+
+// writeChanged writes out to path unless it is what the file holds.
+func writeChanged(path string, data, out []byte) error {
+	if bytes.Equal(out, data) {
+		return nil
+	}
+	return os.WriteFile(path, out, 0o644)
+}
