@@ -2,10 +2,11 @@ package metricdef
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestAttributeKeysDeclared checks that every attribute key the code uses
@@ -55,14 +56,8 @@ metrics:
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := parse([]byte(attributes + "  " + tc.metric + "\n"))
-			if tc.err != "" {
-				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one starting %q", err, tc.err)
-				}
+			if testenv.ErrorPrefix(t, err, tc.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if got := p.definitions["m"]; !reflect.DeepEqual(*got, tc.want) {
 				t.Errorf("got %+v, want %+v", *got, tc.want)

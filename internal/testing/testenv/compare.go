@@ -1,6 +1,9 @@
 package testenv
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // CompareMaps fails the test unless got holds exactly the entries of want:
 // it reports (tb.Errorf) each key of want whose value in got differs and each
@@ -19,4 +22,19 @@ func CompareMaps[K, V comparable](tb testing.TB, what string, got, want map[K]V)
 			tb.Errorf("unexpected %s %v = %+v", what, k, g)
 		}
 	}
+}
+
+// ErrorPrefix checks err against a table test's expectation: with prefix
+// empty, err must be nil; otherwise err must start with prefix, and
+// ErrorPrefix returns true, for the case to end there. A mismatch fails the
+// test (tb.Fatalf).
+func ErrorPrefix(tb testing.TB, err error, prefix string) bool {
+	tb.Helper()
+	switch {
+	case prefix == "" && err != nil:
+		tb.Fatal(err)
+	case prefix != "" && (err == nil || !strings.HasPrefix(err.Error(), prefix)):
+		tb.Fatalf("error %v, want one starting %q", err, prefix)
+	}
+	return prefix != ""
 }
