@@ -34,7 +34,7 @@ E2E_ARTIFACTS ?= $(or $(TMPDIR),/tmp)/packet-exporter-e2e-artifacts
 FUZZTIME  ?= 30s
 TESTFLAGS ?=
 # The modules of this repository, and the staticcheck release make lint runs on them.
-MODULES   := . otelcol/packetexporterreceiver e2e deploy tools/collector
+MODULES   := . otelcol/packetexporterreceiver e2e deploy tools/collector tools/mdatagen
 STATICCHECK_VERSION := v0.8.2
 # The formatter of the BPF C, Debian's like the compiler (bpf/gen.go); style in .clang-format.
 CLANG_FORMAT ?= clang-format-19
@@ -63,8 +63,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o packet-exporter ./cmd/packet-exporter
 
 # bpf/gen.go and bench/gen.go pin the compiler: Debian's clang-19 and llvm-strip-19.
-# internal/metricdef/gen.go rewrites README.md's metric tables and the metrics' Go names
-# (internal/metricdef/names_generated.go) from metadata.yaml (internal/metricdef/cmd/metricgen).
+# internal/metricdef/gen.go rewrites README.md's metric tables, the metrics' Go names
+# (internal/metricdef/names_generated.go) and the Collector receiver's documentation.md (by
+# mdatagen, pinned in tools/mdatagen) from metadata.yaml (internal/metricdef/cmd/metricgen).
 generate:
 	$(GO) generate ./bpf/... ./bench/... ./internal/metricdef/...
 
@@ -76,7 +77,8 @@ run:
 check-generate: generate
 	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
-	@git diff --exit-code -- README.md internal/metricdef/names_generated.go || { echo "README.md's metric tables or the metrics' Go names differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- README.md internal/metricdef/names_generated.go otelcol/packetexporterreceiver/documentation.md || { echo "README.md's metric tables, the metrics' Go names or the receiver's documentation.md differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- otelcol/packetexporterreceiver/documentation.md)" || { echo "untracked otelcol/packetexporterreceiver/documentation.md"; exit 1; }
 
 test:
 ifneq ($(shell id -u),0)

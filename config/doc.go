@@ -43,58 +43,9 @@
 // resolved (with a limit on how much they may expand); merge keys ("<<") are
 // not supported.
 //
-// # OTLP push and HTTP endpoint security
-//
-// [Config.Validate] checks the otlp section even when otlp.enabled is false,
-// but opens the CA, certificate and key files only when it is true;
-// [OTLP.Target] gives the address to dial. It checks
-// prometheus.web_config_file, an exporter-toolkit web configuration file
-// protecting every HTTP endpoint, whenever it is set: a regular file of at
-// most 1 MiB that the toolkit accepts, naming regular certificate, key and
-// CA files of at most 4 MiB. debug.pprof serves the Go profiler under
-// /debug/pprof/; nothing else serves it.
-//
 // # Environment overrides
 //
 // [ApplyEnv] applies the variables the env tags name on top of a loaded
-// configuration: the environment wins over the file. An empty variable
-// counts as not set, and one shadowed by a variable listed before it is not
-// read at all. A bad value is reported as an [*Error] whose File is
-// "environment" and whose Key is the variable name, and the configuration
-// is left unchanged; the caller should call [Config.Validate] afterwards.
-//
-//   - PE_PORT replaces the port of prometheus.listen_address (1..65535) and
-//     keeps its host; PE_LOG_LEVEL replaces log.level, PE_WORKERS
-//     events.workers (1..64).
-//   - OTEL_METRICS_EXPORTER, a comma-separated list of otlp and prometheus,
-//     or none, decides both otlp.enabled and prometheus.enabled.
-//   - The metrics-specific variable wins over the generic one:
-//     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT
-//     (otlp.endpoint, as given); OTEL_EXPORTER_OTLP_METRICS_INSECURE,
-//     OTEL_EXPORTER_OTLP_INSECURE; OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
-//     OTEL_EXPORTER_OTLP_CERTIFICATE (otlp.ca_file);
-//     OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE,
-//     OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE (otlp.cert_file);
-//     OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY, OTEL_EXPORTER_OTLP_CLIENT_KEY
-//     (otlp.key_file); OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
-//     OTEL_EXPORTER_OTLP_COMPRESSION; OTEL_EXPORTER_OTLP_METRICS_HEADERS,
-//     OTEL_EXPORTER_OTLP_HEADERS (merged over otlp.headers).
-//   - otlp.timeout: OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, then
-//     OTEL_METRIC_EXPORT_TIMEOUT, then OTEL_EXPORTER_OTLP_TIMEOUT;
-//     otlp.interval: OTEL_METRIC_EXPORT_INTERVAL; positive integer numbers
-//     of milliseconds.
-//   - OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: cumulative, delta,
-//     or lowmemory, which selects cumulative (the specification's low-memory
-//     preference asks for delta only for synchronous counters and
-//     histograms, and every instrument here is an asynchronous counter or
-//     gauge).
-//   - OTEL_RESOURCE_ATTRIBUTES is merged over resource.attributes;
-//     OTEL_SERVICE_NAME then sets its service.name.
-//
-// Names of exporters, booleans, compressions and temporalities are
-// case-insensitive. The lists of headers and attributes are
-// "key1=value1,key2=value2": keys and values are trimmed, values
-// percent-decoded, header names lowercased. An entry without "=", a
-// duplicate key, a bad percent-encoding or a control character is an
-// error; messages name entries by number and key, never by value.
+// configuration: the environment wins over the file. The README's table
+// lists them; the setters in env.go say how each value is read.
 package config

@@ -59,13 +59,11 @@ func listEnvOverrides() []envOverride {
 	return overrides
 }
 
-// ApplyEnv applies the environment overrides to c: PE_PORT, PE_LOG_LEVEL
-// and PE_WORKERS, and the standard OpenTelemetry variables
-// (OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_*, OTEL_METRIC_EXPORT_*,
-// OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME); the package documentation
-// lists them all. The environment wins over the values already in c. An
-// empty variable counts as not set; a nil getenv means os.Getenv. c must not
-// be nil.
+// ApplyEnv applies the environment overrides the env tags declare to c:
+// PE_PORT, PE_LOG_LEVEL, PE_WORKERS and the standard OpenTelemetry
+// variables. The environment wins over the values already in c. An empty
+// variable counts as not set, and one shadowed by a variable listed before
+// it is not read; a nil getenv means os.Getenv. c must not be nil.
 //
 // A bad value is reported as an [*Error] with File "environment" and the
 // variable name as Key; then c is left unchanged. The caller should call

@@ -3,7 +3,8 @@
 // core (the eBPF programs of bpf/ and the receiver of receiver/) inside a
 // collector, emitting the agent's metrics (names, units, attributes,
 // cumulative temporality) into the collector's pipelines every
-// collection_interval.
+// collection_interval. documentation.md lists them (generated from
+// internal/metricdef/metadata.yaml by the Collector's mdatagen).
 //
 // Its configuration takes the agent's keys for what is counted (interfaces,
 // egress, xdp, ingress, events, flows, limits, drops, attribution) and

@@ -1,10 +1,10 @@
 // Command metricgen writes what comes from the metric definitions of
 // internal/metricdef/metadata.yaml: the metric tables of README.md, keeping
 // the prose around them (see package metricdoc for the markers), and the Go
-// names of the definitions (package metricdef's names_generated.go). make
-// generate runs it, through go generate in internal/metricdef:
-//
-//	go run ./internal/metricdef/cmd/metricgen -readme README.md -names internal/metricdef/names_generated.go
+// names of the definitions (package metricdef's names_generated.go), and the
+// Collector receiver's documentation.md through mdatagen (pinned in
+// tools/mdatagen). make generate runs it, through go generate in
+// internal/metricdef (see gen.go).
 //
 // A file is written only when it changes.
 package main
@@ -21,10 +21,16 @@ import (
 func main() {
 	readme := flag.String("readme", "README.md", "the Markdown file whose metric tables are rewritten")
 	names := flag.String("names", "", "the Go file of the definitions' names, if any")
+	doc := flag.String("collector-doc", "", "the Collector receiver's documentation.md, if any, made by mdatagen")
+	metadata := flag.String("metadata", "metadata.yaml", "the metric definitions, for mdatagen")
+	toolDir := flag.String("mdatagen", "", "the module that pins mdatagen as a tool (with -collector-doc)")
 	flag.Parse()
 	err := run(*readme)
 	if err == nil && *names != "" {
 		err = writeNames(*names)
+	}
+	if err == nil && *doc != "" {
+		err = writeCollectorDoc(*doc, *metadata, *toolDir)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "metricgen:", err)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestRun checks that run fills the tables of a file in place, leaves a
@@ -48,6 +50,32 @@ func TestRun(t *testing.T) {
 			}
 			if second, err := os.ReadFile(path); err != nil || string(second) != string(first) {
 				t.Errorf("a second run changed the file (%v)", err)
+			}
+		})
+	}
+}
+
+// TestSortedMetadata checks that the copy for mdatagen has its attributes
+// and metrics in name order and keeps everything else as it is.
+func TestSortedMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want, err string
+	}{
+		{
+			name: "sorted",
+			in:   "type: x\nattributes:\n  b: {type: string}\n  a: {type: int}\nmetrics:\n  z.m: {unit: '1'}\n  a.m: {unit: By}\nstatus: {class: receiver}\n",
+			want: "type: x\nattributes:\n  a: {type: int}\n  b: {type: string}\nmetrics:\n  a.m: {unit: By}\n  z.m: {unit: '1'}\nstatus: {class: receiver}\n",
+		},
+		{name: "not a mapping", in: "- a\n", err: "not a mapping"},
+		{name: "not YAML", in: "a: [\n", err: "yaml:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sortedMetadata([]byte(tc.in))
+			if testenv.ErrorPrefix(t, err, tc.err) {
+				return
+			}
+			if string(got) != tc.want {
+				t.Errorf("sortedMetadata = %q\nwant %q", got, tc.want)
 			}
 		})
 	}
