@@ -261,16 +261,29 @@ func listAlternatives(words []string) string {
 // listenAddressProblem describes why address is not a valid host:port, or
 // returns "".
 func listenAddressProblem(address string) string {
-	host, port, err := net.SplitHostPort(address)
-	switch _, portOK := parsePort(port); {
-	case err != nil:
-		return fmt.Sprintf("invalid address %q (want host:port, e.g. \":9743\" or \"127.0.0.1:9743\")", address)
-	case !portOK:
-		return fmt.Sprintf("invalid port %q in address %q (want an integer 1..65535)", port, address)
-	case !validHost(host, strings.HasPrefix(address, "[")):
-		return fmt.Sprintf("invalid host %q in address %q (want nothing, an IP address or a hostname)", host, address)
+	_, problem := splitHostPort("address", address, `host:port, e.g. ":9743" or "127.0.0.1:9743"`, true)
+	return problem
+}
+
+// splitHostPort checks the host:port text, named what in messages (which
+// show example when it is not host:port at all), and returns it with the
+// port written in decimal; the host may be empty when emptyHost is true.
+func splitHostPort(what, text, example string, emptyHost bool) (string, string) {
+	host, port, err := net.SplitHostPort(text)
+	number, portOK := parsePort(port)
+	hosts := "an IP address or a hostname"
+	if emptyHost {
+		hosts = "nothing, " + hosts
 	}
-	return ""
+	switch {
+	case err != nil:
+		return "", fmt.Sprintf("invalid %s %q (want %s)", what, text, example)
+	case !portOK:
+		return "", fmt.Sprintf("invalid port %q in %s %q (want an integer 1..65535)", port, what, text)
+	case host == "" && !emptyHost || !validHost(host, strings.HasPrefix(text, "[")):
+		return "", fmt.Sprintf("invalid host %q in %s %q (want %s)", host, what, text, hosts)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(number)), ""
 }
 
 // parsePort parses a decimal port number 1..65535 (digits only).
@@ -312,17 +325,9 @@ func parseOTLPEndpoint(endpoint string) (otlpEndpoint, string) {
 	if strings.Contains(endpoint, "://") {
 		return parseOTLPEndpointURL(endpoint)
 	}
-	host, port, err := net.SplitHostPort(endpoint)
-	number, portOK := parsePort(port)
-	switch {
-	case err != nil:
-		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint %q (want host:port or an http:// or https:// URL, e.g. \"localhost:4317\" or \"https://collector.example.com:4317\")", endpoint)
-	case !portOK:
-		return otlpEndpoint{}, fmt.Sprintf("invalid port %q in endpoint %q (want an integer 1..65535)", port, endpoint)
-	case host == "" || !validHost(host, strings.HasPrefix(endpoint, "[")):
-		return otlpEndpoint{}, fmt.Sprintf("invalid host %q in endpoint %q (want an IP address or a hostname)", host, endpoint)
-	}
-	return otlpEndpoint{hostPort: net.JoinHostPort(host, strconv.Itoa(number))}, ""
+	hostPort, problem := splitHostPort("endpoint", endpoint,
+		`host:port or an http:// or https:// URL, e.g. "localhost:4317" or "https://collector.example.com:4317"`, false)
+	return otlpEndpoint{hostPort: hostPort}, problem
 }
 
 // parseOTLPEndpointURL parses an otlp.endpoint written as a URL.
