@@ -49,7 +49,7 @@ func BenchmarkDrops(b *testing.B) {
 		pkt := map[bool]float64{}
 		for k := range 2 {
 			drops := (k+iteration)%2 == 1
-			pe := startInProcess(b, bns, pair.NameB, config.IngressHookTCX, func(c *config.Config) { c.Drops.Enabled = drops })
+			pe := startInProcess(b, bns, pair.NameB, config.HookTCX, func(c *config.Config) { c.Drops.Enabled = drops })
 			prog := tcxIngressProgramOf(b, bns, pair.IndexB)
 			var dropProg *ebpf.Program
 			if drops {

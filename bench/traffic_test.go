@@ -135,10 +135,10 @@ func BenchmarkRealTraffic(b *testing.B) {
 			case setupPerIfTCX:
 				detach = attachTCXIngress(b, bns, pair.IndexB, perIf.PeCountTc)
 			case setupPE:
-				pe = startInProcess(b, bns, pair.NameB, config.IngressHookXDP)
+				pe = startInProcess(b, bns, pair.NameB, config.HookXDP)
 				detach = pe.stop
 			case setupPETCX:
-				pe = startInProcess(b, bns, pair.NameB, config.IngressHookTCX)
+				pe = startInProcess(b, bns, pair.NameB, config.HookTCX)
 				detach = pe.stop
 			default:
 				testenv.AssertNothingAttached(b, bns, pair.NameB)
@@ -376,7 +376,7 @@ type inProcessExporter struct {
 }
 
 // startInProcess starts packet-exporter's receiver in ns, counting iface
-// with ingress.hook hook (config.IngressHookXDP or IngressHookTCX; XDP in
+// with ingress.hook hook (config.HookXDP or HookTCX; XDP in
 // native mode), then configure changes the configuration. The drop counter
 // is off unless configure turns it on: the frames of these benchmarks are
 // addressed to another MAC, so the stack drops every one of them after the

@@ -94,21 +94,9 @@ type Interfaces struct {
 type Egress struct {
 	// Enabled turns egress counting on.
 	Enabled bool `yaml:"enabled" default:"true"`
-	// Hook is one of EgressHookAuto, EgressHookTCX or EgressHookTC.
+	// Hook is one of HookAuto, HookTCX or HookTC.
 	Hook string `yaml:"hook" default:"auto" check:"oneof=auto tcx tc"`
 }
-
-// The accepted values of Egress.Hook.
-const (
-	// EgressHookAuto uses tcx egress, or legacy tc where the kernel has no
-	// tcx (before Linux 6.6).
-	EgressHookAuto = "auto"
-	// EgressHookTCX uses tcx egress only.
-	EgressHookTCX = "tcx"
-	// EgressHookTC uses legacy tc only: a direct-action cls_bpf filter on a
-	// clsact qdisc.
-	EgressHookTC = "tc"
-)
 
 // XDP configures how the ingress XDP program is attached when ingress.hook
 // is xdp.
@@ -131,27 +119,26 @@ const (
 
 // Ingress chooses the hook that counts received packets.
 type Ingress struct {
-	// Hook is one of IngressHookAuto, IngressHookXDP, IngressHookTCX or
-	// IngressHookTC.
+	// Hook is one of HookAuto, HookXDP, HookTCX or HookTC.
 	Hook string `yaml:"hook" default:"auto" check:"oneof=auto xdp tcx tc"`
 }
 
-// The accepted values of Ingress.Hook.
+// The accepted values of Ingress.Hook and Egress.Hook.
 const (
-	// IngressHookAuto uses tcx ingress, which costs the interface's traffic
-	// nothing beyond the program, or legacy tc where the kernel has no tcx
-	// (before Linux 6.6).
-	IngressHookAuto = "auto"
-	// IngressHookXDP uses XDP as xdp.mode says; interfaces whose XDP hook
-	// another program holds are skipped. Native XDP on a veth costs TCP
-	// through it most of its throughput (the kernel turns off the peer's
+	// HookAuto uses tcx, which costs the interface's traffic nothing beyond
+	// the program, or legacy tc where the kernel has no tcx (before Linux
+	// 6.6).
+	HookAuto = "auto"
+	// HookXDP, on ingress only, uses XDP as xdp.mode says; interfaces whose
+	// XDP hook another program holds are skipped. Native XDP on a veth costs
+	// TCP through it most of its throughput (the kernel turns off the peer's
 	// segmentation offload).
-	IngressHookXDP = "xdp"
-	// IngressHookTCX uses tcx ingress only.
-	IngressHookTCX = "tcx"
-	// IngressHookTC uses legacy tc ingress only: a direct-action cls_bpf
-	// filter on a clsact qdisc.
-	IngressHookTC = "tc"
+	HookXDP = "xdp"
+	// HookTCX uses tcx only.
+	HookTCX = "tcx"
+	// HookTC uses legacy tc only: a direct-action cls_bpf filter on a
+	// clsact qdisc.
+	HookTC = "tc"
 )
 
 // Prometheus configures the Prometheus /metrics HTTP endpoint.

@@ -10,9 +10,9 @@ import (
 // the values of the constants that name them in code.
 func TestOneOfTagsNameTheConstants(t *testing.T) {
 	want := map[string][]string{
-		"egress.hook":      {EgressHookAuto, EgressHookTCX, EgressHookTC},
+		"egress.hook":      {HookAuto, HookTCX, HookTC},
 		"xdp.mode":         {XDPModeAuto, XDPModeNative, XDPModeGeneric},
-		"ingress.hook":     {IngressHookAuto, IngressHookXDP, IngressHookTCX, IngressHookTC},
+		"ingress.hook":     {HookAuto, HookXDP, HookTCX, HookTC},
 		"otlp.compression": {CompressionGzip, CompressionNone},
 		"otlp.temporality": {TemporalityCumulative, TemporalityDelta},
 		"log.level":        {"debug", "info", "warn", "error"},

@@ -77,7 +77,7 @@ func (a *attacher) attachLocked(l linkInfo) {
 
 // attachIngressLocked attaches the ingress program as ingress.hook says.
 func (a *attacher) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool) {
-	if a.cfg.Ingress.Hook == config.IngressHookXDP {
+	if a.cfg.Ingress.Hook == config.HookXDP {
 		return a.attachIngressXDPLocked(l, log)
 	}
 	return a.attachIngressTCLocked(l, a.tcHookKind(a.cfg.Ingress.Hook), log)
@@ -116,7 +116,7 @@ func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bo
 		return a.ingressFailedLocked(l, HookXDP, "ingress not counted: attach xdp", err, log)
 	}
 	a.failLocked(l.name, bpf.Receive, HookXDP, reason)
-	kind := a.tcHookKind(config.IngressHookAuto)
+	kind := a.tcHookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
 	return a.attachIngressTCLocked(l, kind, log)
 }
@@ -134,7 +134,7 @@ func (a *attacher) ingressFailedLocked(l linkInfo, hookKind, msg string, err err
 // ingressHookKind is the hook the ingress policy attaches first, the hook
 // attribute of failures that come before any attach attempt.
 func (a *attacher) ingressHookKind() string {
-	if a.cfg.Ingress.Hook == config.IngressHookXDP {
+	if a.cfg.Ingress.Hook == config.HookXDP {
 		return HookXDP
 	}
 	return a.tcHookKind(a.cfg.Ingress.Hook)
@@ -144,9 +144,9 @@ func (a *attacher) ingressHookKind() string {
 // than xdp) to HookTCX or HookTC: auto is tcx where the kernel has it.
 func (a *attacher) tcHookKind(policy string) string {
 	switch policy {
-	case config.IngressHookTC: // the same value as config.EgressHookTC
+	case config.HookTC:
 		return HookTC
-	case config.IngressHookTCX:
+	case config.HookTCX:
 		return HookTCX
 	}
 	if a.features.Has(bpf.FeatureTCX) {

@@ -121,14 +121,14 @@ func TestAttachModesAndFailures(t *testing.T) {
 		wantPoints map[string]map[string]int64 // metric -> point -> value
 	}{
 		{
-			name: "default counts through tcx", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
+			name: "default counts through tcx", hook: config.HookAuto, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
 				metricdef.InterfaceAttached.Name: tcxBoth("dum0", "dum1"),
 				metricdef.AttachFailures.Name:    {},
 			},
 		},
 		{
-			name: "xdp auto falls back to tcx without native XDP", hook: config.IngressHookXDP, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
+			name: "xdp auto falls back to tcx without native XDP", hook: config.HookXDP, mode: config.XDPModeAuto, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
 				metricdef.InterfaceAttached.Name: tcxBoth("dum0", "dum1"),
 				metricdef.AttachFailures.Name: {
@@ -138,7 +138,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			},
 		},
 		{
-			name: "xdp native is unsupported by bridges", hook: config.IngressHookXDP, mode: config.XDPModeNative, maxIfaces: 4,
+			name: "xdp native is unsupported by bridges", hook: config.HookXDP, mode: config.XDPModeNative, maxIfaces: 4,
 			wantPoints: map[string]map[string]int64{
 				metricdef.InterfaceAttached.Name: {
 					"hook=" + tcHook() + ",network.interface.name=dum0,network.io.direction=transmit": 1,
@@ -151,7 +151,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			},
 		},
 		{
-			name: "xdp generic only when configured", hook: config.IngressHookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
+			name: "xdp generic only when configured", hook: config.HookXDP, mode: config.XDPModeGeneric, maxIfaces: 4, wantReady: true,
 			wantPoints: map[string]map[string]int64{
 				metricdef.InterfaceAttached.Name: {
 					"hook=xdp,mode=generic,network.interface.name=dum0,network.io.direction=receive":  1,
@@ -163,7 +163,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			},
 		},
 		{
-			name: "no slot beyond max_interfaces", hook: config.IngressHookAuto, mode: config.XDPModeAuto, maxIfaces: 1,
+			name: "no slot beyond max_interfaces", hook: config.HookAuto, mode: config.XDPModeAuto, maxIfaces: 1,
 			wantPoints: map[string]map[string]int64{
 				metricdef.InterfaceAttached.Name: tcxBoth("dum0"),
 				metricdef.AttachFailures.Name: {
@@ -197,7 +197,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			got := collect(t, recv)
 			want := tc.wantPoints
 			firstHook := tcHook()
-			if tc.hook == config.IngressHookXDP {
+			if tc.hook == config.HookXDP {
 				firstHook = receiver.HookXDP
 			}
 			want[metricdef.AttachFailures.Name]["error.type=unsupported_link_type,hook="+firstHook+",network.interface.name=dumtun,network.io.direction=receive"] = 1

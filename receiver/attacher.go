@@ -160,7 +160,7 @@ func (a *attacher) markClosed() {
 // for (load_failed), as when loaded on first use.
 func (a *attacher) loadPrograms() {
 	var err error
-	if a.cfg.Ingress.Hook == config.IngressHookXDP {
+	if a.cfg.Ingress.Hook == config.HookXDP {
 		_, err = a.maps.XDP()
 	} else {
 		_, err = a.maps.TC(bpf.Receive)

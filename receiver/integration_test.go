@@ -121,10 +121,10 @@ func TestCountsRealTraffic(t *testing.T) {
 		// attachedRx and attachedTx are the /metrics labels of the hooks.
 		attachedRx, attachedTx string
 	}{
-		{"default", config.IngressHookAuto, config.XDPModeAuto, config.EgressHookAuto, 14, tcx, tcx},
-		{"xdp native", config.IngressHookXDP, config.XDPModeNative, config.EgressHookAuto, 0, `hook="xdp",mode="native"`, tcx},
-		{"xdp generic", config.IngressHookXDP, config.XDPModeGeneric, config.EgressHookAuto, 14, `hook="xdp",mode="generic"`, tcx},
-		{"legacy tc", config.IngressHookTC, config.XDPModeAuto, config.EgressHookTC, 14, `hook="tc"`, `hook="tc"`},
+		{"default", config.HookAuto, config.XDPModeAuto, config.HookAuto, 14, tcx, tcx},
+		{"xdp native", config.HookXDP, config.XDPModeNative, config.HookAuto, 0, `hook="xdp",mode="native"`, tcx},
+		{"xdp generic", config.HookXDP, config.XDPModeGeneric, config.HookAuto, 14, `hook="xdp",mode="generic"`, tcx},
+		{"legacy tc", config.HookTC, config.XDPModeAuto, config.HookTC, 14, `hook="tc"`, `hook="tc"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testCountsRealTraffic(t, func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode, c.Egress.Hook = tc.hook, tc.mode, tc.egress },

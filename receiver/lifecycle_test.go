@@ -240,7 +240,7 @@ func TestForeignXDPProgram(t *testing.T) {
 	for _, tc := range []struct {
 		policy      string
 		wantCounted bool
-	}{{config.IngressHookAuto, true}, {config.IngressHookXDP, false}} {
+	}{{config.HookAuto, true}, {config.HookXDP, false}} {
 		t.Run(tc.policy, func(t *testing.T) {
 			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Queues: 2, Quiet: true})
 			foreign := foreignXDP(t, a, pair.NameA)
@@ -443,7 +443,7 @@ func TestForeignTCXVerdictKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = config.IngressHookTCX })
+	recv := startIn(t, a, func(c *config.Config) { c.Ingress.Hook = config.HookTCX })
 	assertCountedButDropped(t, recv, pair)
 }
 

@@ -18,7 +18,7 @@ import (
 
 // legacyTC makes a receiver count both directions through legacy tc.
 func legacyTC(c *config.Config) {
-	c.Ingress.Hook, c.Egress.Hook = config.IngressHookTC, config.EgressHookTC
+	c.Ingress.Hook, c.Egress.Hook = config.HookTC, config.HookTC
 }
 
 // tcProgram loads a SchedCLS program that returns verdict.

@@ -54,9 +54,9 @@ func TestTCPTransferCountsEqualAtBothEnds(t *testing.T) {
 		ingressHook string // of the receiving end A
 		gro         bool   // segmentation offload off at B, GRO on at A
 	}{
-		{"tc at both ends", config.IngressHookAuto, false}, // tcx, or legacy tc before 6.6
-		{"tc at both ends, GRO-merged at the receiver", config.IngressHookAuto, true},
-		{"xdp native at the receiving end", config.IngressHookXDP, false},
+		{"tc at both ends", config.HookAuto, false}, // tcx, or legacy tc before 6.6
+		{"tc at both ends, GRO-merged at the receiver", config.HookAuto, true},
+		{"xdp native at the receiving end", config.HookXDP, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Where veth does not push back on the sender's queue when the
@@ -132,9 +132,9 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDrop
 	// The product runs one instance per network namespace: one receiver in
 	// each, each counting its end.
 	expA := startExporter(t, a, cfgFor(pair.NameA, ingressHook))
-	expB := startExporter(t, b, cfgFor(pair.NameB, config.IngressHookAuto))
+	expB := startExporter(t, b, cfgFor(pair.NameB, config.HookAuto))
 	hookA, modeA := tcHook(), ""
-	if ingressHook == config.IngressHookXDP {
+	if ingressHook == config.HookXDP {
 		hookA, modeA = "xdp", "mode=native,"
 	}
 	attachedA := fmt.Sprintf("hook=%s,%snetwork.interface.name=%s,network.io.direction=receive", hookA, modeA, pair.NameA)
@@ -256,7 +256,7 @@ func testTCPTransfer(t *testing.T, ingressHook string, gro, last bool) (vethDrop
 	case uint64(runsB) >= data.packets:
 		t.Errorf("B's tc egress ran %d times for %d packets counted: no GSO packet reached it", runsB, data.packets)
 	}
-	if ingressHook == config.IngressHookXDP {
+	if ingressHook == config.HookXDP {
 		// The sender segmented in software: A received, and XDP counted, one
 		// frame per segment.
 		if uint64(runsA) != gotA[fromA].packets || vethA != gotA[fromA].packets {

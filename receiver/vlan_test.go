@@ -78,17 +78,17 @@ var vlanPaths = []vlanPath{
 	// Tagged frames injected at the peer arrive with their tags in the data;
 	// __netif_receive_skb_core (skb_vlan_untag) takes the outer one into
 	// metadata before tcx ingress runs.
-	{name: "tc ingress", direction: "receive", hook: config.IngressHookAuto, kernelShort: 0},
+	{name: "tc ingress", direction: "receive", hook: config.HookAuto, kernelShort: 0},
 	// The counted end is a port of a bridge that forwards tagged frames from
 	// another port: the outer tag, taken into metadata on receive there, stays
 	// in metadata on transmit (veth offloads VLAN insertion, tx-vlan-offload),
 	// so tcx egress of the counted end sees it in metadata. A VLAN device on
 	// the counted end would do the same (vlan_dev_hard_start_xmit puts its tag
 	// in metadata), but kernels built without CONFIG_VLAN_8021Q have none.
-	{name: "tc egress", direction: "transmit", hook: config.IngressHookAuto, kernelShort: 4},
+	{name: "tc egress", direction: "transmit", hook: config.HookAuto, kernelShort: 4},
 	// The same frames as tcx ingress, counted by XDP, which runs before the
 	// kernel untags anything: both hooks must count the same bytes.
-	{name: "xdp native ingress", direction: "receive", hook: config.IngressHookXDP, kernelShort: testtraffic.EthernetHeader},
+	{name: "xdp native ingress", direction: "receive", hook: config.HookXDP, kernelShort: testtraffic.EthernetHeader},
 }
 
 // TestVLANFramesCountWholeFrameOnTC sends tagged frames of every traffic
@@ -128,7 +128,7 @@ func testVLAN(t *testing.T, path vlanPath, tags []tf.VLAN, tooDeep bool) {
 	cfg.Limits.MaxInterfaces = 4
 	exp := startExporter(t, a, cfg)
 	wantHook := fmt.Sprintf("hook=%s,network.interface.name=%s,network.io.direction=receive", tcHook(), pair.NameA)
-	if path.hook == config.IngressHookXDP {
+	if path.hook == config.HookXDP {
 		wantHook = fmt.Sprintf("hook=xdp,mode=native,network.interface.name=%s,network.io.direction=receive", pair.NameA)
 	}
 	if attachedHooks := collect(t, exp.recv)[metricdef.InterfaceAttached.Name]; attachedHooks[wantHook] != 1 {

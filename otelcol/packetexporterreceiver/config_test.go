@@ -39,7 +39,7 @@ func TestLoadConfig(t *testing.T) {
 	custom := config.Default()
 	custom.Interfaces = config.Interfaces{Include: []string{"eth*", "veth*"}, Exclude: []string{"veth9*"}}
 	custom.Egress.Enabled = false
-	custom.Ingress.Hook = config.IngressHookXDP
+	custom.Ingress.Hook = config.HookXDP
 	custom.XDP.Mode = config.XDPModeNative
 	custom.Limits.MaxInterfaces = 256
 	custom.Events.Enabled, custom.Events.SampleRate = true, 10

@@ -76,8 +76,8 @@ func TestLifecycle(t *testing.T) {
 		want  int // programs attached to the interface while running
 	}{
 		{"tcx", func(*config.Config) {}, 2},
-		{"xdp", func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode = config.IngressHookXDP, config.XDPModeNative }, 2},
-		{"legacy tc", func(c *config.Config) { c.Ingress.Hook, c.Egress.Hook = config.IngressHookTC, config.EgressHookTC }, 2},
+		{"xdp", func(c *config.Config) { c.Ingress.Hook, c.XDP.Mode = config.HookXDP, config.XDPModeNative }, 2},
+		{"legacy tc", func(c *config.Config) { c.Ingress.Hook, c.Egress.Hook = config.HookTC, config.HookTC }, 2},
 		{"ingress only", func(c *config.Config) { c.Egress.Enabled = false }, 1},
 	}
 	for _, tt := range tests {
