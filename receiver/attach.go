@@ -83,8 +83,8 @@ func (a *attacher) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool)
 	return a.attachIngressTCLocked(l, a.tcHookKind(a.cfg.Ingress.Hook), log)
 }
 
-// attachIngressTCLocked counts received frames through a tc hook: HookTCX or
-// HookTC.
+// attachIngressTCLocked counts received frames through a tc hook: config.HookTCX or
+// config.HookTC.
 func (a *attacher) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
 	h, err := a.attachTC(l.index, bpf.Receive, kind)
 	if err != nil {
@@ -102,7 +102,7 @@ func (a *attacher) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logge
 // it is used only when configured.
 func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bool) {
 	if l.xdpForeign {
-		a.skipLocked(l, bpf.Receive, HookXDP, reasonHookBusy,
+		a.skipLocked(l, bpf.Receive, config.HookXDP, reasonHookBusy,
 			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 		return hook{}, false
 	}
@@ -113,9 +113,9 @@ func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bo
 	}
 	reason := failureReason(err)
 	if a.cfg.XDP.Mode != config.XDPModeAuto || reason == reasonHookBusy {
-		return a.ingressFailedLocked(l, HookXDP, "ingress not counted: attach xdp", err, log)
+		return a.ingressFailedLocked(l, config.HookXDP, "ingress not counted: attach xdp", err, log)
 	}
-	a.failLocked(l.name, bpf.Receive, HookXDP, reason)
+	a.failLocked(l.name, bpf.Receive, config.HookXDP, reason)
 	kind := a.tcHookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
 	return a.attachIngressTCLocked(l, kind, log)
@@ -135,24 +135,24 @@ func (a *attacher) ingressFailedLocked(l linkInfo, hookKind, msg string, err err
 // attribute of failures that come before any attach attempt.
 func (a *attacher) ingressHookKind() string {
 	if a.cfg.Ingress.Hook == config.HookXDP {
-		return HookXDP
+		return config.HookXDP
 	}
 	return a.tcHookKind(a.cfg.Ingress.Hook)
 }
 
 // tcHookKind resolves a tc hook policy (ingress.hook or egress.hook, other
-// than xdp) to HookTCX or HookTC: auto is tcx where the kernel has it.
+// than xdp) to config.HookTCX or config.HookTC: auto is tcx where the kernel has it.
 func (a *attacher) tcHookKind(policy string) string {
 	switch policy {
 	case config.HookTC:
-		return HookTC
+		return config.HookTC
 	case config.HookTCX:
-		return HookTCX
+		return config.HookTCX
 	}
 	if a.features.Has(bpf.FeatureTCX) {
-		return HookTCX
+		return config.HookTCX
 	}
-	return HookTC
+	return config.HookTC
 }
 
 // skipLocked records a matching interface that is not counted.
@@ -177,17 +177,17 @@ func (a *attacher) attachXDP(index int) (hook, error) {
 	if err != nil {
 		return hook{}, fmt.Errorf("%s mode: %w", mode, err)
 	}
-	return hook{direction: bpf.Receive, kind: HookXDP, mode: mode, programID: a.programID(prog), link: bpfLink{l}}, nil
+	return hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog), link: bpfLink{l}}, nil
 }
 
-// attachTC attaches the tc program of direction d through kind: HookTCX or
-// HookTC.
+// attachTC attaches the tc program of direction d through kind: config.HookTCX or
+// config.HookTC.
 func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, error) {
 	prog, err := a.maps.TC(d)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
-	if kind == HookTCX {
+	if kind == config.HookTCX {
 		return a.attachTCX(index, d, prog)
 	}
 	f, err := attachTCFilter(a.nl, index, d, prog, a.programID(prog))
@@ -197,7 +197,7 @@ func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, erro
 		}
 		return hook{}, err
 	}
-	return hook{direction: d, kind: HookTC, programID: a.programID(prog), link: f}, nil
+	return hook{direction: d, kind: config.HookTC, programID: a.programID(prog), link: f}, nil
 }
 
 // attachTCX attaches prog, the tc program of direction d, through tcx at the
@@ -212,7 +212,7 @@ func (a *attacher) attachTCX(index int, d bpf.Direction, prog *ebpf.Program) (ho
 	if err != nil {
 		return hook{}, err
 	}
-	return hook{direction: d, kind: HookTCX, programID: a.programID(prog), link: bpfLink{l}}, nil
+	return hook{direction: d, kind: config.HookTCX, programID: a.programID(prog), link: bpfLink{l}}, nil
 }
 
 // programID returns the kernel's ID of prog, or 0 when it cannot be read;

@@ -198,7 +198,7 @@ func TestAttachModesAndFailures(t *testing.T) {
 			want := tc.wantPoints
 			firstHook := tcHook()
 			if tc.hook == config.HookXDP {
-				firstHook = receiver.HookXDP
+				firstHook = config.HookXDP
 			}
 			want[metricdef.AttachFailures.Name]["error.type=unsupported_link_type,hook="+firstHook+",network.interface.name=dumtun,network.io.direction=receive"] = 1
 			want[metricdef.AttachFailures.Name]["error.type=not_found,hook="+firstHook+",network.interface.name=missing0,network.io.direction=receive"] = 1

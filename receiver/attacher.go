@@ -18,14 +18,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
 )
 
-// Hooks a program can be attached to, the hook attribute of self-metrics.
-const (
-	HookXDP = "xdp"
-	HookTCX = "tcx"
-	// HookTC is legacy tc: a direct-action cls_bpf filter on a clsact qdisc.
-	HookTC = "tc"
-)
-
 // attacher owns the kernel maps and what is attached to each interface: it
 // watches the namespace's links (watch.go), takes a counter slot for each
 // interface the configuration selects, attaches the programs on each hook
@@ -91,7 +83,7 @@ type attachment struct {
 // hook is one program attached to one interface in one direction.
 type hook struct {
 	direction bpf.Direction
-	kind      string // HookXDP, HookTCX or HookTC
+	kind      string // config.HookXDP, config.HookTCX or config.HookTC
 	mode      string // XDP attach mode: native or generic; empty for tc hooks
 	programID uint32 // kernel ID of the attached program, 0 if unknown
 	link      attachedProgram
@@ -246,7 +238,7 @@ func (a *attacher) detachLocked(index int) (xdpProgID uint32) {
 	a.unmapLocked(index, at.name, at.slot)
 	a.log.Info("detached", zap.String("interface", at.name), zap.Int("ifindex", index))
 	for _, h := range at.hooks {
-		if h.kind == HookXDP {
+		if h.kind == config.HookXDP {
 			xdpProgID = h.programID
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
-	"github.com/packet-exporter/packet-exporter/receiver"
+	"github.com/packet-exporter/packet-exporter/config"
 )
 
 // haveTCX reports whether the running kernel has tcx (Linux 6.6).
@@ -16,9 +16,9 @@ var haveTCX = sync.OnceValue(func() bool { return bpf.ProbeFeatures().Has(bpf.Fe
 // it, so they run through legacy tc on older kernels (make test-kernels).
 func tcHook() string {
 	if haveTCX() {
-		return receiver.HookTCX
+		return config.HookTCX
 	}
-	return receiver.HookTC
+	return config.HookTC
 }
 
 // requireTCX skips a test of tcx itself on a kernel without it, where its

@@ -68,6 +68,7 @@ func TestDeclaredValues(t *testing.T) {
 		{"count errors", metricdef.KernelCountErrors, metricdef.ErrorType,
 			[]string{valueOf(noCounter, metricdef.ErrorType), valueOf(unmapped, metricdef.ErrorType), valueOf(dropsTableFull, metricdef.ErrorType)}},
 		{"features", metricdef.KernelFeatures, metricdef.Feature, features},
+		{"hooks", metricdef.InterfaceAttached, metricdef.Hook, []string{config.HookTCX, config.HookTC, config.HookXDP}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			declared := declaredValues(t, tc.d, tc.key)

@@ -47,7 +47,7 @@ func receivedByInterface(t *testing.T, recv *receiver.Receiver) map[string]int64
 // where the kernel has no tcx.
 func attachedPrograms(t *testing.T, ns *testenv.Netns, index int) (ingress, egress []ebpf.ProgramID) {
 	t.Helper()
-	if tcHook() == receiver.HookTC {
+	if tcHook() == config.HookTC {
 		for _, f := range testenv.BPFFilters(t, ns, index, netlink.HANDLE_MIN_INGRESS) {
 			ingress = append(ingress, ebpf.ProgramID(f.Id))
 		}
@@ -254,7 +254,7 @@ func TestUnmappedFrameCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	if tcHook() == receiver.HookTC {
+	if tcHook() == config.HookTC {
 		addClsact(t, a, other.IndexA)
 		addFilter(t, a, other.IndexA, netlink.HANDLE_MIN_INGRESS, 1, 1, "unmapped", prog)
 	} else {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
 )
 
 // timingInterval is how often the attacher judges whether the kernel
@@ -152,7 +153,7 @@ func (a *attacher) retime(timed bool) {
 // hookProgram returns the program, in the variant bpf.Maps.SetTiming chose,
 // that hook h runs.
 func (a *attacher) hookProgram(h *hook) (*ebpf.Program, error) {
-	if h.kind == HookXDP {
+	if h.kind == config.HookXDP {
 		return a.maps.XDP()
 	}
 	return a.maps.TC(h.direction)
