@@ -28,10 +28,12 @@ type eventBatch struct {
 	n      int
 }
 
-// pipeline drains the kernel's ring buffer on a timer and hands the decoded
-// events to workers, each of which owns a share of the flow table. Nothing
+// eventsCollector drains the kernel's ring buffer on a timer and hands the
+// decoded events to workers, each of which owns a share of the flow table;
+// it observes the stream's accounting and, with flows on, the flows. Nothing
 // is allocated per event: batches go back and forth through channels.
-type pipeline struct {
+type eventsCollector struct {
+	stats    counterReader // the kernel's event accounting
 	log      *zap.Logger
 	reader   *ringbuf.Reader
 	interval time.Duration
@@ -47,9 +49,6 @@ type pipeline struct {
 
 	delivered atomic.Uint64 // records read from the ring
 	invalid   atomic.Uint64 // records that did not decode
-
-	stop context.CancelFunc
-	done sync.WaitGroup
 }
 
 // worker turns batches of events into flow totals.
@@ -65,35 +64,15 @@ type worker struct {
 // burst rather than memory.
 const batchesPerWorker = 8
 
-// eventsCollector drains the event stream (a pipeline) and observes its
-// accounting and, with flows on, the flows.
-type eventsCollector struct {
-	pipeline *pipeline
-	stats    counterReader // the kernel's event accounting
-}
-
-func newEventsCollector(att *attacher, stats counterReader, cfg config.Config, log *zap.Logger) (*eventsCollector, error) {
-	p, err := newPipeline(att.maps, cfg, log, att.nameOfSlot)
-	if err != nil {
-		return nil, err
-	}
-	return &eventsCollector{pipeline: p, stats: stats}, nil
-}
-
-func (c *eventsCollector) start(context.Context, *sync.WaitGroup) { c.pipeline.start() }
-
-func (c *eventsCollector) close() error { return c.pipeline.close() }
-
 func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
 	emitted := observable(&create, metricdef.EventsEmitted.Int64Counter)
 	lost := observable(&create, metricdef.EventsLost.Int64Counter)
 	delivered := observable(&create, metricdef.EventsDelivered.Int64Counter)
 	invalid := observable(&create, metricdef.EventsInvalid.Int64Counter)
-	p := c.pipeline
 	var flowPackets, flowBytes metric.Int64ObservableCounter
 	var active metric.Int64ObservableGauge
-	if p.flows {
+	if c.flows {
 		flowPackets = observable(&create, metricdef.FlowPackets.Int64Counter)
 		flowBytes = observable(&create, metricdef.FlowIO.Int64Counter)
 		active = observable(&create, metricdef.FlowsActive.Int64Gauge)
@@ -105,30 +84,31 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		o.ObserveInt64(emitted, int64(stats[bpf.StatEventsEmitted]))
 		o.ObserveInt64(lost, int64(stats[bpf.StatEventsLost]))
-		o.ObserveInt64(delivered, int64(p.delivered.Load()))
-		o.ObserveInt64(invalid, int64(p.invalid.Load()))
-		if !p.flows {
+		o.ObserveInt64(delivered, int64(c.delivered.Load()))
+		o.ObserveInt64(invalid, int64(c.invalid.Load()))
+		if !c.flows {
 			return nil
 		}
 		var overflow flow
-		for _, w := range p.workers {
+		for _, w := range c.workers {
 			w.table.observe(o, flowPackets, flowBytes, &overflow)
 		}
 		if overflow.packets > 0 {
 			o.ObserveInt64(flowPackets, int64(overflow.packets), overflowAttrs)
 			o.ObserveInt64(flowBytes, int64(overflow.bytes), overflowAttrs)
 		}
-		o.ObserveInt64(active, p.limit.used.Load())
+		o.ObserveInt64(active, c.limit.used.Load())
 		return nil
 	})
 }
 
-func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer) (*pipeline, error) {
-	reader, err := ringbuf.NewReader(m.Events)
+func newEventsCollector(att *attacher, stats counterReader, cfg config.Config, log *zap.Logger) (*eventsCollector, error) {
+	reader, err := ringbuf.NewReader(att.maps.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
-	p := &pipeline{
+	c := &eventsCollector{
+		stats:    stats,
 		log:      log,
 		reader:   reader,
 		interval: cfg.Events.DrainInterval,
@@ -136,7 +116,7 @@ func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer
 		flows:    cfg.Flows.Enabled,
 		ports:    cfg.Flows.Ports,
 		idle:     cfg.Flows.IdleTimeout,
-		name:     name,
+		name:     att.nameOfSlot,
 		limit:    flowLimit{max: int64(cfg.Flows.MaxSeries)},
 	}
 	for range cfg.Events.Workers {
@@ -149,49 +129,33 @@ func newPipeline(m *bpf.Maps, cfg config.Config, log *zap.Logger, name flowNamer
 			w.free <- &eventBatch{}
 		}
 		w.pending = &eventBatch{}
-		p.workers = append(p.workers, w)
+		c.workers = append(c.workers, w)
 	}
-	return p, nil
+	return c, nil
 }
 
-// start runs the reader and the workers until stop.
-func (p *pipeline) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stop = cancel
-	for _, w := range p.workers {
-		p.done.Add(1)
-		go func() {
-			defer p.done.Done()
-			p.work(w)
-		}()
+// start runs the reader and the workers until ctx ends, after a last drain.
+func (c *eventsCollector) start(ctx context.Context, running *sync.WaitGroup) {
+	for _, w := range c.workers {
+		running.Go(func() { c.work(w) })
 	}
-	p.done.Add(1)
-	go func() {
-		defer p.done.Done()
-		p.read(ctx)
-	}()
+	running.Go(func() { c.read(ctx) })
 }
 
-// close stops the goroutines, after a last drain, and closes the reader.
-func (p *pipeline) close() error {
-	if p.stop != nil {
-		p.stop()
-		p.done.Wait()
-	}
-	return p.reader.Close()
-}
+// close closes the reader, once the goroutines are done.
+func (c *eventsCollector) close() error { return c.reader.Close() }
 
 // read drains the ring every interval.
-func (p *pipeline) read(ctx context.Context) {
-	ticker := time.NewTicker(p.interval)
+func (c *eventsCollector) read(ctx context.Context) {
+	ticker := time.NewTicker(c.interval)
 	defer ticker.Stop()
 	var record ringbuf.Record
 	for {
-		p.drain(&record)
+		c.drain(&record)
 		select {
 		case <-ctx.Done():
-			p.drain(&record)
-			for _, w := range p.workers {
+			c.drain(&record)
+			for _, w := range c.workers {
 				close(w.batches)
 			}
 			return
@@ -201,62 +165,62 @@ func (p *pipeline) read(ctx context.Context) {
 }
 
 // drain reads every record available now and hands them out.
-func (p *pipeline) drain(record *ringbuf.Record) {
-	p.reader.SetDeadline(time.Now())
+func (c *eventsCollector) drain(record *ringbuf.Record) {
+	c.reader.SetDeadline(time.Now())
 	for {
-		err := p.reader.ReadInto(record)
+		err := c.reader.ReadInto(record)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
 		if err != nil {
-			p.log.Error("read event ring buffer", zap.Error(err))
+			c.log.Error("read event ring buffer", zap.Error(err))
 			break
 		}
-		p.delivered.Add(1)
-		w := p.workers[p.shard(record.RawSample)]
+		c.delivered.Add(1)
+		w := c.workers[c.shard(record.RawSample)]
 		b := w.pending
 		if err := bpf.DecodeEvent(record.RawSample, &b.events[b.n]); err != nil {
-			p.invalid.Add(1)
+			c.invalid.Add(1)
 			continue
 		}
 		b.n++
 		if b.n == batchSize {
-			p.send(w)
+			c.send(w)
 		}
 	}
-	for _, w := range p.workers {
+	for _, w := range c.workers {
 		if w.pending.n > 0 {
-			p.send(w)
+			c.send(w)
 		}
 	}
 }
 
 // shard picks the worker of a raw record by the fields of its flow key, so
 // that each flow lives in exactly one worker's table.
-func (p *pipeline) shard(raw []byte) int {
-	if len(p.workers) == 1 || len(raw) < bpf.EventSize {
+func (c *eventsCollector) shard(raw []byte) int {
+	if len(c.workers) == 1 || len(raw) < bpf.EventSize {
 		return 0
 	}
-	p.hash.Reset()
-	p.hash.Write(raw[4:8])   // counter block: interface and direction
-	p.hash.Write(raw[16:17]) // traffic class
-	p.hash.Write(raw[24:56]) // addresses
-	if p.ports {
-		p.hash.Write(raw[12:16])
+	c.hash.Reset()
+	c.hash.Write(raw[4:8])   // counter block: interface and direction
+	c.hash.Write(raw[16:17]) // traffic class
+	c.hash.Write(raw[24:56]) // addresses
+	if c.ports {
+		c.hash.Write(raw[12:16])
 	}
-	return int(p.hash.Sum64() % uint64(len(p.workers)))
+	return int(c.hash.Sum64() % uint64(len(c.workers)))
 }
 
 // send hands the worker its pending batch and takes an empty one.
-func (p *pipeline) send(w *worker) {
+func (c *eventsCollector) send(w *worker) {
 	w.batches <- w.pending
 	w.pending = <-w.free
 }
 
 // work folds batches into the worker's flows and expires idle ones, until the
 // reader closes its channel.
-func (p *pipeline) work(w *worker) {
-	sweep := time.NewTicker(max(p.idle/4, time.Second))
+func (c *eventsCollector) work(w *worker) {
+	sweep := time.NewTicker(max(c.idle/4, time.Second))
 	defer sweep.Stop()
 	for {
 		select {
@@ -264,20 +228,20 @@ func (p *pipeline) work(w *worker) {
 			if !ok {
 				return
 			}
-			if p.flows {
+			if c.flows {
 				now := time.Now().UnixNano()
 				for i := range b.events[:b.n] {
 					e := &b.events[i]
 					if !e.Src.IsValid() {
 						continue // not IP: no flow
 					}
-					w.table.add(e, p.ports, uint64(e.Packets)*p.scale, uint64(e.Bytes)*p.scale, now, &p.limit, p.name)
+					w.table.add(e, c.ports, uint64(e.Packets)*c.scale, uint64(e.Bytes)*c.scale, now, &c.limit, c.name)
 				}
 			}
 			b.n = 0
 			w.free <- b
 		case <-sweep.C:
-			w.table.expire(time.Now().Add(-p.idle).UnixNano(), &p.limit)
+			w.table.expire(time.Now().Add(-c.idle).UnixNano(), &c.limit)
 		}
 	}
 }
