@@ -139,7 +139,7 @@ func isAllowedInYAML(r rune) bool {
 func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			doc, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered))
+			doc, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered), data)
 		}
 	}()
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
@@ -148,16 +148,16 @@ func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, syntaxError(err)
+		return nil, syntaxError(err, data)
 	}
 	switch err := decoder.Decode(&second); {
 	case err == nil:
 		return nil, &Error{Line: second.Line, Column: second.Column,
 			Msg: "found a second YAML document; only one document is allowed"}
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(err)
+		return nil, syntaxError(err, data)
 	case first.Kind != yaml.DocumentNode || len(first.Content) != 1:
-		return nil, syntaxError(errors.New("yaml: unexpected document structure"))
+		return nil, syntaxError(errors.New("yaml: unexpected document structure"), data)
 	}
 	return &first, nil
 }
@@ -165,12 +165,22 @@ func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 var yamlLinePrefix = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // syntaxError converts a YAML library error ("yaml: line 3: ...") into an
-// *Error with the line when the library gives one.
-func syntaxError(err error) *Error {
+// *Error with the line when the library gives one. A line of data that the
+// parser stopped at for a tab in its indentation gets a hint instead, with
+// the tab's column: YAML indents with spaces only.
+func syntaxError(err error, data []byte) *Error {
 	text, problem := err.Error(), &Error{}
 	if match := yamlLinePrefix.FindStringSubmatch(text); match != nil {
 		problem.Line, _ = strconv.Atoi(match[1])
 		text = text[len(match[0]):]
+	}
+	if lines := bytes.Split(data, []byte("\n")); text == "found character that cannot start any token" &&
+		problem.Line > 0 && problem.Line <= len(lines) {
+		line := lines[problem.Line-1]
+		indentation := line[:len(line)-len(bytes.TrimLeft(line, " \t"))]
+		if tab := bytes.IndexByte(indentation, '\t'); tab >= 0 {
+			problem.Column, text = tab+1, "a tab in the indentation; tabs cannot indent YAML: use spaces"
+		}
 	}
 	problem.Msg = "invalid YAML: " + text
 	return problem

@@ -38,10 +38,10 @@
 //
 // Documents that cannot be read at all are rejected before the schema is
 // looked at: files over 1 MiB, invalid UTF-8 or control characters, YAML
-// syntax errors, more than one YAML document, a top level that is not a
-// mapping, and nesting deeper than 32 levels. YAML anchors and aliases are
-// resolved (with a limit on how much they may expand); merge keys ("<<") are
-// not supported.
+// syntax errors (a tab in the indentation with a hint and its column), more
+// than one YAML document, a top level that is not a mapping, and nesting
+// deeper than 32 levels. YAML anchors and aliases are resolved (with a limit
+// on how much they may expand); merge keys ("<<") are not supported.
 //
 // # Environment overrides
 //
