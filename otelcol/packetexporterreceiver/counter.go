@@ -46,10 +46,6 @@ type counter struct {
 	meter *pdataMeter
 }
 
-func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counter {
-	return &counter{cfg: cfg, log: log, opts: opts}
-}
-
 // start checks the capabilities, takes the namespace's instance lock,
 // creates the kernel maps and attaches to the interfaces the configuration
 // selects, as the agent does. The collector's context ends when start
@@ -59,7 +55,7 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	defer c.mu.Unlock()
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, c.closeLocked(context.WithoutCancel(ctx)))
+			err = errors.Join(err, c.closeLocked())
 		}
 	}()
 	if err := capability.CheckCurrent(); err != nil {
@@ -106,13 +102,13 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 
 // shutdown detaches from every interface and releases the kernel maps and
 // the lock.
-func (c *counter) shutdown(ctx context.Context) error {
+func (c *counter) shutdown(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closeLocked(ctx)
+	return c.closeLocked()
 }
 
-func (c *counter) closeLocked(ctx context.Context) error {
+func (c *counter) closeLocked() error {
 	var errs []error
 	if c.recv != nil {
 		if err := c.recv.Close(); err != nil {

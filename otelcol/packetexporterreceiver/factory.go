@@ -15,12 +15,9 @@ import (
 	"github.com/packet-exporter/packet-exporter/config"
 )
 
-// typeStr is the component type, the receiver's name in a collector
+// componentType is the component type, the receiver's name in a collector
 // configuration.
-const typeStr = "packetexporter"
-
-// componentType is typeStr as a component.Type.
-var componentType = component.MustNewType(typeStr)
+var componentType = component.MustNewType("packetexporter")
 
 // stability is the receiver's stability level for metrics.
 const stability = component.StabilityLevelAlpha
@@ -57,8 +54,8 @@ func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Me
 	if !ok {
 		return nil, errors.New("packetexporter receiver: configuration is not a *packetexporterreceiver.Config")
 	}
-	counter := newCounter(c.Counting, set.Logger, opts)
-	s, err := scraper.NewMetrics(counter.scrape, scraper.WithStart(counter.start), scraper.WithShutdown(counter.shutdown))
+	pe := &counter{cfg: c.Counting, log: set.Logger, opts: opts}
+	s, err := scraper.NewMetrics(pe.scrape, scraper.WithStart(pe.start), scraper.WithShutdown(pe.shutdown))
 	if err != nil {
 		return nil, err
 	}
