@@ -68,20 +68,15 @@ func ProbeFeatures() Features {
 	}
 }
 
-// probeProgram loads a program of type t that returns ret.
-func probeProgram(t ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
-	return ebpf.NewProgram(&ebpf.ProgramSpec{
+// probeLink attaches a trivial program of type t, returning ret, to
+// interface index 0 with attach, which cannot succeed: the library then
+// tells a missing link type (ErrNotSupported) from the missing interface.
+func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         t,
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
 	})
-}
-
-// probeLink attaches a trivial program of type t to interface index 0 with
-// attach, which cannot succeed: the library then tells a missing link type
-// (ErrNotSupported) from the missing interface.
-func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
-	prog, err := probeProgram(t, ret)
 	if err != nil {
 		return fmt.Errorf("load probe: %w", err)
 	}
