@@ -225,11 +225,9 @@ func (b *builder) add(m metricdata.Metrics) {
 			return
 		}
 		for _, p := range data.DataPoints {
-			d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction))
-			if d == nil {
-				continue
+			if d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction)); d != nil {
+				addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 			}
-			addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 		}
 	}
 }

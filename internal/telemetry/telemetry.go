@@ -106,11 +106,7 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.OTLP != nil {
 		p.Exports = NewExportStats(log)
-		var producer sdkmetric.Producer
-		if opts.Producer != nil {
-			producer = opts.Producer(opts.OTLP.Delta)
-		}
-		reader, err := newOTLPReader(*opts.OTLP, p.Exports, producer)
+		reader, err := newOTLPReader(*opts.OTLP, p.Exports, opts.Producer)
 		if err != nil {
 			return nil, err
 		}
