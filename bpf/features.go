@@ -92,14 +92,12 @@ func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.L
 	return nil
 }
 
-// probeTCX probes tcx links.
 func probeTCX() error {
 	return probeLink(ebpf.SchedCLS, -1, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
 	})
 }
 
-// probeXDPLink probes XDP links.
 func probeXDPLink() error {
 	return probeLink(ebpf.XDP, 2, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
@@ -117,7 +115,6 @@ func probeBatchOps() error {
 	return err
 }
 
-// probeBTF loads the kernel's BTF.
 func probeBTF() error {
 	_, err := btf.LoadKernelSpec()
 	return err

@@ -143,9 +143,7 @@ func (m *Maps) Close() error {
 	m.programs = nil
 	m.mu.Unlock()
 	for _, mp := range m.all() {
-		if mp != nil {
-			errs = append(errs, mp.Close())
-		}
+		errs = append(errs, mp.Close()) // nil for a map not created
 	}
 	return errors.Join(errs...)
 }
