@@ -87,7 +87,7 @@ func (s Set) String() string {
 // file descriptors already held and needs no capability (Linux 6.5+).
 var Steady = Of(BPF, NetAdmin, Perfmon)
 
-// capabilities returns the calling thread's capability sets.
+// Current returns the calling thread's capability sets.
 func Current() (effective, permitted, inheritable Set, err error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
