@@ -24,21 +24,16 @@ import (
 // collector's build information is the build_info version.
 const productModule = "github.com/packet-exporter/packet-exporter"
 
-// counterOptions are the test-only settings of a counter.
-type counterOptions struct {
-	// netns is the network namespace counted, the collector's own when
-	// netns.None().
-	netns netns.NsHandle
-}
-
 // counter is one packetexporter receiver's counting: the agent's receiver,
 // whose collectors each scrape runs into pdata (pdataMeter). It lives from
 // start to shutdown, once: the collector creates a new receiver to start
 // again.
 type counter struct {
-	cfg  config.Config
-	log  *zap.Logger
-	opts counterOptions
+	cfg config.Config
+	log *zap.Logger
+	// netns is the network namespace counted, the collector's own when
+	// netns.None() (tests count a namespace of their own).
+	netns netns.NsHandle
 
 	mu    sync.Mutex
 	lock  *instance.Lock
@@ -61,7 +56,7 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	if err := capability.CheckCurrent(); err != nil {
 		return err
 	}
-	if c.lock, err = instance.AcquireIn(c.opts.netns, instance.DefaultName); err != nil {
+	if c.lock, err = instance.AcquireIn(c.netns, instance.DefaultName); err != nil {
 		return err
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
@@ -69,8 +64,8 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 		c.log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
 	}
 	var recvOpts []pereceiver.Option
-	if c.opts.netns.IsOpen() {
-		recvOpts = append(recvOpts, pereceiver.WithNetns(c.opts.netns))
+	if c.netns.IsOpen() {
+		recvOpts = append(recvOpts, pereceiver.WithNetns(c.netns))
 	}
 	if c.recv, err = pereceiver.New(c.cfg, c.log, recvOpts...); err != nil {
 		return fmt.Errorf("create kernel maps: %w", err)

@@ -28,15 +28,15 @@ const defaultCollectionInterval = 15 * time.Second
 
 // NewFactory returns the factory of the packetexporter receiver.
 func NewFactory() receiver.Factory {
-	return newFactory(counterOptions{netns: netns.None()})
+	return newFactory(netns.None())
 }
 
-// newFactory is NewFactory with options for the counting receiver (tests
-// count the interfaces of a test network namespace).
-func newFactory(opts counterOptions) receiver.Factory {
+// newFactory is NewFactory counting the interfaces of network namespace ns
+// (tests count those of a test namespace).
+func newFactory(ns netns.NsHandle) receiver.Factory {
 	return receiver.NewFactory(componentType, createDefaultConfig,
 		receiver.WithMetrics(func(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-			return createMetrics(set, cfg, next, opts)
+			return createMetrics(set, cfg, next, ns)
 		}, stability))
 }
 
@@ -49,12 +49,12 @@ func createDefaultConfig() component.Config {
 }
 
 // createMetrics builds the scraper controller around one counter.
-func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Metrics, opts counterOptions) (receiver.Metrics, error) {
+func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Metrics, ns netns.NsHandle) (receiver.Metrics, error) {
 	c, ok := cfg.(*Config)
 	if !ok {
 		return nil, errors.New("packetexporter receiver: configuration is not a *packetexporterreceiver.Config")
 	}
-	pe := &counter{cfg: c.Counting, log: set.Logger, opts: opts}
+	pe := &counter{cfg: c.Counting, log: set.Logger, netns: ns}
 	s, err := scraper.NewMetrics(pe.scrape, scraper.WithStart(pe.start), scraper.WithShutdown(pe.shutdown))
 	if err != nil {
 		return nil, err
