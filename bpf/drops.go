@@ -55,14 +55,12 @@ func dropReasonsOf(enum *btf.Enum) (*DropReasons, error) {
 		switch v.Name {
 		case "SKB_NOT_DROPPED_YET":
 			notDropped = int(v.Value)
-			continue
 		case "SKB_CONSUMED":
 			consumed = int(v.Value)
-			continue
-		case "SKB_DROP_REASON_MAX":
-			continue
+		case "SKB_DROP_REASON_MAX": // a bound, not a reason
+		default:
+			r.names[uint32(v.Value)] = strings.ToLower(strings.TrimPrefix(v.Name, "SKB_DROP_REASON_"))
 		}
-		r.names[uint32(v.Value)] = strings.ToLower(strings.TrimPrefix(v.Name, "SKB_DROP_REASON_"))
 	}
 	if notDropped < 0 {
 		return nil, errors.New("drop reasons: enum skb_drop_reason has no SKB_NOT_DROPPED_YET")

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -46,12 +47,7 @@ type Features []Feature
 
 // Has reports whether the kernel has the feature of that name.
 func (fs Features) Has(name string) bool {
-	for _, f := range fs {
-		if f.Name == name {
-			return f.Available()
-		}
-	}
-	return false
+	return slices.ContainsFunc(fs, func(f Feature) bool { return f.Name == name && f.Available() })
 }
 
 // ProbeFeatures asks the running kernel for each feature, in a fixed order.
