@@ -28,7 +28,7 @@ type pdataMeter struct {
 	noop.Meter
 	version  string
 	start    pcommon.Timestamp // of every cumulative sum
-	disabled map[string]bool   // metrics switched off: observations go nowhere
+	disabled []string          // metrics switched off: observations go nowhere
 
 	collecting  sync.Mutex // serializes collections
 	mu          sync.Mutex // guards the rest
@@ -91,17 +91,13 @@ type pdataRegistration struct {
 }
 
 func newPdataMeter(version string, disabled []string) *pdataMeter {
-	m := &pdataMeter{version: version, start: pcommon.NewTimestampFromTime(time.Now()), disabled: map[string]bool{}}
-	for _, name := range disabled {
-		m.disabled[name] = true
-	}
-	return m
+	return &pdataMeter{version: version, start: pcommon.NewTimestampFromTime(time.Now()), disabled: disabled}
 }
 
 // instrument returns the instrument named name, created on its first
 // request, nil when switched off (its observations and records are dropped).
 func (m *pdataMeter) instrument(name, unit, desc string, sum bool) *pdataInstrument {
-	if m.disabled[name] {
+	if slices.Contains(m.disabled, name) {
 		return nil
 	}
 	m.mu.Lock()
@@ -234,7 +230,7 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 	}
 	m.current = nil
 	m.mu.Unlock()
-	if sizes != nil && !m.disabled[metricdef.NetworkPacketSize.Name] {
+	if sizes != nil && !slices.Contains(m.disabled, metricdef.NetworkPacketSize.Name) {
 		series, err := sizes()
 		errs = append(errs, err)
 		appendPacketSizes(scope.Metrics(), series)
