@@ -46,9 +46,9 @@ type pdataInstrument struct {
 	desc  string
 	sum   bool // a monotonic cumulative sum; a gauge otherwise
 	// bounds and series are a histogram's: its bucket boundaries and its
-	// cumulative state by attribute set (nil for other instruments).
+	// cumulative points by attribute set (nil for other instruments).
 	bounds []float64
-	series map[attribute.Distinct]*histogramPoint
+	series map[attribute.Distinct]pmetric.HistogramDataPoint
 }
 
 func (i *pdataInstrument) instrument() *pdataInstrument { return i }
@@ -75,13 +75,6 @@ type (
 		*pdataInstrument
 	}
 )
-
-type histogramPoint struct {
-	attrs  attribute.Set
-	counts []uint64
-	count  uint64
-	sum    float64
-}
 
 // pdataRegistration is one registered callback.
 type pdataRegistration struct {
@@ -144,7 +137,7 @@ func (m *pdataMeter) Float64Histogram(name string, options ...metric.Float64Hist
 	c := metric.NewFloat64HistogramConfig(options...)
 	i := m.instrument(name, c.Unit(), c.Description(), false)
 	if i != nil {
-		i.bounds, i.series = c.ExplicitBucketBoundaries(), map[attribute.Distinct]*histogramPoint{}
+		i.bounds, i.series = c.ExplicitBucketBoundaries(), map[attribute.Distinct]pmetric.HistogramDataPoint{}
 	}
 	return float64Histogram{pdataInstrument: i}, nil
 }
@@ -180,13 +173,17 @@ func (h float64Histogram) Record(_ context.Context, v float64, options ...metric
 	defer i.meter.mu.Unlock()
 	p, ok := i.series[attrs.Equivalent()]
 	if !ok {
-		p = &histogramPoint{attrs: attrs, counts: make([]uint64, len(i.bounds)+1)}
+		p = pmetric.NewHistogramDataPoint()
+		setAttributes(p.Attributes(), attrs)
+		p.SetStartTimestamp(i.meter.start)
+		p.ExplicitBounds().FromRaw(i.bounds)
+		p.BucketCounts().FromRaw(make([]uint64, len(i.bounds)+1))
 		i.series[attrs.Equivalent()] = p
 	}
 	bucket, _ := slices.BinarySearch(i.bounds, v) // upper bounds are inclusive
-	p.counts[bucket]++
-	p.count++
-	p.sum += v
+	p.BucketCounts().SetAt(bucket, p.BucketCounts().At(bucket)+1)
+	p.SetCount(p.Count() + 1)
+	p.SetSum(p.Sum() + v)
 }
 
 // collect runs every callback and returns what they observed, with the
@@ -219,13 +216,8 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 		points := appendHistogram(scope.Metrics(), i.name, i.unit, i.desc)
 		for _, s := range i.series {
 			p := points.AppendEmpty()
-			setAttributes(p.Attributes(), s.attrs)
-			p.SetStartTimestamp(m.start)
+			s.CopyTo(p)
 			p.SetTimestamp(now)
-			p.SetCount(s.count)
-			p.SetSum(s.sum)
-			p.ExplicitBounds().FromRaw(i.bounds)
-			p.BucketCounts().FromRaw(s.counts)
 		}
 	}
 	m.current = nil
