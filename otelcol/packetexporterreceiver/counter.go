@@ -63,11 +63,8 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		c.log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
 	}
-	var recvOpts []pereceiver.Option
-	if c.netns.IsOpen() {
-		recvOpts = append(recvOpts, pereceiver.WithNetns(c.netns))
-	}
-	if c.recv, err = pereceiver.New(c.cfg, c.log, recvOpts...); err != nil {
+	// netns.None(), the collector's own namespace, is New's default.
+	if c.recv, err = pereceiver.New(c.cfg, c.log, pereceiver.WithNetns(c.netns)); err != nil {
 		return fmt.Errorf("create kernel maps: %w", err)
 	}
 	version := productVersion()
