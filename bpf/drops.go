@@ -55,14 +55,12 @@ func dropReasonsOf(enum *btf.Enum) (*DropReasons, error) {
 		switch v.Name {
 		case "SKB_NOT_DROPPED_YET":
 			notDropped = int(v.Value)
-			continue
 		case "SKB_CONSUMED":
 			consumed = int(v.Value)
-			continue
-		case "SKB_DROP_REASON_MAX":
-			continue
+		case "SKB_DROP_REASON_MAX": // a bound, not a reason
+		default:
+			r.names[uint32(v.Value)] = strings.ToLower(strings.TrimPrefix(v.Name, "SKB_DROP_REASON_"))
 		}
-		r.names[uint32(v.Value)] = strings.ToLower(strings.TrimPrefix(v.Name, "SKB_DROP_REASON_"))
 	}
 	if notDropped < 0 {
 		return nil, errors.New("drop reasons: enum skb_drop_reason has no SKB_NOT_DROPPED_YET")
@@ -140,13 +138,9 @@ func NewDropCounter(o DropOptions) (*DropCounter, error) {
 		return nil, fmt.Errorf("drop program: %w", err)
 	}
 	spec.Maps[DropsMapPeDrops].MaxEntries = uint32(o.MaxKeys)
-	unowned := uint32(0)
-	if o.CountUnowned {
-		unowned = 1
-	}
 	for name, value := range map[string]uint32{
 		DropsVarPeNetnsInum:      o.NetnsInode,
-		DropsVarPeCountUnowned:   unowned,
+		DropsVarPeCountUnowned:   flag(o.CountUnowned),
 		DropsVarPeReasonNotDrop0: reasons.notDrops[0],
 		DropsVarPeReasonNotDrop1: reasons.notDrops[1],
 	} {
@@ -172,11 +166,7 @@ func (d *DropCounter) Read(fn func(Drop, uint64)) error {
 	var perCPU []uint64
 	it := d.objs.PeDrops.Iterate()
 	for it.Next(&key, &perCPU) {
-		var n uint64
-		for _, v := range perCPU {
-			n += v
-		}
-		fn(Drop{Ifindex: int(key.Ifindex), Reason: key.Reason, Class: int(key.Class)}, n)
+		fn(Drop{Ifindex: int(key.Ifindex), Reason: key.Reason, Class: int(key.Class)}, sum(perCPU))
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read drops: %w", err)
@@ -191,11 +181,7 @@ func (d *DropCounter) TableFull() (uint64, error) {
 	if err := d.objs.PeDropStats.Lookup(uint32(DropsPeDropStatPE_DROP_STAT_TABLE_FULL), &perCPU); err != nil {
 		return 0, fmt.Errorf("read drop statistics: %w", err)
 	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
-	}
-	return n, nil
+	return sum(perCPU), nil
 }
 
 // Forget deletes the entries of the interfaces of ifindexes (interfaces gone,

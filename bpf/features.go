@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -46,12 +47,7 @@ type Features []Feature
 
 // Has reports whether the kernel has the feature of that name.
 func (fs Features) Has(name string) bool {
-	for _, f := range fs {
-		if f.Name == name {
-			return f.Available()
-		}
-	}
-	return false
+	return slices.ContainsFunc(fs, func(f Feature) bool { return f.Name == name && f.Available() })
 }
 
 // ProbeFeatures asks the running kernel for each feature, in a fixed order.
@@ -68,20 +64,15 @@ func ProbeFeatures() Features {
 	}
 }
 
-// probeProgram loads a program of type t that returns ret.
-func probeProgram(t ebpf.ProgramType, ret int32) (*ebpf.Program, error) {
-	return ebpf.NewProgram(&ebpf.ProgramSpec{
+// probeLink attaches a trivial program of type t, returning ret, to
+// interface index 0 with attach, which cannot succeed: the library then
+// tells a missing link type (ErrNotSupported) from the missing interface.
+func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         t,
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, ret), asm.Return()},
 	})
-}
-
-// probeLink attaches a trivial program of type t to interface index 0 with
-// attach, which cannot succeed: the library then tells a missing link type
-// (ErrNotSupported) from the missing interface.
-func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
-	prog, err := probeProgram(t, ret)
 	if err != nil {
 		return fmt.Errorf("load probe: %w", err)
 	}
@@ -97,14 +88,12 @@ func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.L
 	return nil
 }
 
-// probeTCX probes tcx links.
 func probeTCX() error {
 	return probeLink(ebpf.SchedCLS, -1, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
 	})
 }
 
-// probeXDPLink probes XDP links.
 func probeXDPLink() error {
 	return probeLink(ebpf.XDP, 2, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
@@ -122,7 +111,6 @@ func probeBatchOps() error {
 	return err
 }
 
-// probeBTF loads the kernel's BTF.
 func probeBTF() error {
 	_, err := btf.LoadKernelSpec()
 	return err

@@ -99,9 +99,13 @@ func readLayout() (kernelLayout, error) {
 		}
 		return e, nil
 	}
-	// names returns the lower-case names of the enumerators of e that start
-	// with prefix, by value, for the values [first, end).
-	names := func(e *btf.Enum, prefix string, first, end int) ([]string, error) {
+	// names returns the lower-case names of the enumerators of the enum
+	// named enumName that start with prefix, by value, for the values [first, end).
+	names := func(enumName, prefix string, first, end int) ([]string, error) {
+		e, err := enum(enumName)
+		if err != nil {
+			return nil, err
+		}
 		out := make([]string, end-first)
 		for _, v := range e.Values {
 			if i := int(v.Value) - first; strings.HasPrefix(v.Name, prefix) && i >= 0 && i < len(out) && out[i] == "" {
@@ -116,18 +120,10 @@ func readLayout() (kernelLayout, error) {
 		return out, nil
 	}
 	var l kernelLayout
-	transport, err := enum("pe_transport")
-	if err != nil {
+	if l.transports, err = names("pe_transport", "PE_TRANSPORT_", 0, int(CounterPeTransportPE_TRANSPORT_COUNT)); err != nil {
 		return l, err
 	}
-	if l.transports, err = names(transport, "PE_TRANSPORT_", 0, int(CounterPeTransportPE_TRANSPORT_COUNT)); err != nil {
-		return l, err
-	}
-	entry, err := enum("pe_entry")
-	if err != nil {
-		return l, err
-	}
-	if l.anomalies, err = names(entry, "PE_ANOMALY_", AnomalyFirst, AnomalyFirst+AnomalyCount); err != nil {
+	if l.anomalies, err = names("pe_entry", "PE_ANOMALY_", AnomalyFirst, AnomalyFirst+AnomalyCount); err != nil {
 		return l, err
 	}
 	bounds, err := enum("pe_bucket_bound")

@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"sync"
@@ -107,17 +108,6 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		return nil, err
 	}
 	m := &Maps{Slots: slots, EventOptions: events, programs: map[programKey]*ebpf.Program{}}
-	create := func(name string, maxEntries uint32) (*ebpf.Map, error) {
-		ms := spec.Maps[name].Copy()
-		if maxEntries > 0 {
-			ms.MaxEntries = maxEntries
-		}
-		mp, err := ebpf.NewMap(ms)
-		if err != nil {
-			return nil, fmt.Errorf("create %s map: %w", name, err)
-		}
-		return mp, nil
-	}
 	for _, c := range []struct {
 		dst        **ebpf.Map
 		name       string
@@ -130,9 +120,13 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		{&m.SlotsByIfindex, CounterMapPeSlots, uint32(o.directIfindexes)},
 		{&m.SlotsOverflow, CounterMapPeSlotsOverflow, uint32(slots)},
 	} {
-		if *c.dst, err = create(c.name, c.maxEntries); err != nil {
+		ms := spec.Maps[c.name].Copy()
+		if c.maxEntries > 0 {
+			ms.MaxEntries = c.maxEntries
+		}
+		if *c.dst, err = ebpf.NewMap(ms); err != nil {
 			m.Close()
-			return nil, err
+			return nil, fmt.Errorf("create %s map: %w", c.name, err)
 		}
 	}
 	return m, nil
@@ -149,9 +143,7 @@ func (m *Maps) Close() error {
 	m.programs = nil
 	m.mu.Unlock()
 	for _, mp := range m.all() {
-		if mp != nil {
-			errs = append(errs, mp.Close())
-		}
+		errs = append(errs, mp.Close()) // nil for a map not created
 	}
 	return errors.Join(errs...)
 }
@@ -224,20 +216,10 @@ func (m *Maps) load(key programKey) (*ebpf.Program, error) {
 		return nil, err
 	}
 	spec := base.Copy()
-	for name := range spec.Programs {
-		if name != program {
-			delete(spec.Programs, name)
-		}
-	}
+	maps.DeleteFunc(spec.Programs, func(name string, _ *ebpf.ProgramSpec) bool { return name != program })
 	replacements := m.all()
 	for name, mp := range replacements {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
-	}
-	flag := func(b bool) uint32 {
-		if b {
-			return 1
-		}
-		return 0
 	}
 	for name, value := range map[string]uint32{
 		CounterVarPeDirection:     uint32(key.direction),
@@ -256,6 +238,14 @@ func (m *Maps) load(key programKey) (*ebpf.Program, error) {
 	prog := coll.DetachProgram(program)
 	coll.Close()
 	return prog, nil
+}
+
+// flag is b as the value of a program's __u32 flag variable.
+func flag(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // MapInterface makes the programs count the frames of interface ifindex into

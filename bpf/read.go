@@ -124,11 +124,18 @@ func (r *Reader) Stats() ([]uint64, error) {
 	}
 	out := make([]uint64, StatCount)
 	for i := range out {
-		for _, c := range r.statCPU[i*r.cpus : (i+1)*r.cpus] {
-			out[i] += c
-		}
+		out[i] = sum(r.statCPU[i*r.cpus : (i+1)*r.cpus])
 	}
 	return out, nil
+}
+
+// sum is the total of a per-CPU value.
+func sum(perCPU []uint64) uint64 {
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
 }
 
 // lookup reads the first len(keys) entries of the per-CPU array m into values

@@ -13,11 +13,9 @@ import (
 
 // dropPrivileges runs once the existing interfaces are attached: it keeps
 // only capability.Steady (see there) and drops every other capability of every
-// thread. Where the kernel or the build does not allow it, it warns and
-// goes on with what it has. It fails only when a file that every request
-// reads again (the web configuration and its TLS files) has become
-// unreadable without the dropped capabilities, since every request would
-// fail.
+// thread, or warns and goes on where the kernel or the build does not allow it.
+// It fails only when the web configuration or its TLS files, which every
+// request reads again, have become unreadable without the dropped capabilities.
 func dropPrivileges(cfg config.Config, log *zap.Logger) error {
 	result, err := capability.Drop(capability.Steady)
 	if err != nil {

@@ -74,21 +74,20 @@ func (r *records) path(rel string) string {
 	return filepath.Join(r.root, rel)
 }
 
-// listOnMiss reads listing again with read, once per scan.
-func (r *records) listOnMiss(listing string, read func()) {
-	if r.listed[listing] {
-		return
+// lookupListing returns the value of key in *cache, which a miss first
+// replaces with what list reads of listing, once per scan.
+func lookupListing[V any](r *records, listing, key string, cache *map[string]V, list func() map[string]V) (V, bool) {
+	if _, ok := (*cache)[key]; !ok && !r.listed[listing] {
+		r.listed[listing] = true
+		*cache = list()
 	}
-	r.listed[listing] = true
-	read()
+	v, ok := (*cache)[key]
+	return v, ok
 }
 
 // pod returns the pod of UID uid, from the kubelet's pod log directories.
 func (r *records) pod(uid string) (pod, bool) {
-	if p, ok := r.pods[uid]; ok {
-		return p, true
-	}
-	r.listOnMiss(podLogsDir, func() {
+	return lookupListing(r, podLogsDir, uid, &r.pods, func() map[string]pod {
 		pods := map[string]pod{}
 		for _, name := range r.names(podLogsDir) {
 			// Namespace and pod names are DNS names: no underscores.
@@ -97,19 +96,14 @@ func (r *records) pod(uid string) (pod, bool) {
 				pods[parts[2]] = pod{namespace: parts[0], name: parts[1]}
 			}
 		}
-		r.pods = pods
+		return pods
 	})
-	p, ok := r.pods[uid]
-	return p, ok
 }
 
 // podContainerName returns the name of a pod's container with ID id, from
 // the kubelet's container log links; a pod's sandbox has none.
 func (r *records) podContainerName(id string) (string, bool) {
-	if name, ok := r.podContainers[id]; ok {
-		return name, true
-	}
-	r.listOnMiss(containerLogsDir, func() {
+	return lookupListing(r, containerLogsDir, id, &r.podContainers, func() map[string]string {
 		names := map[string]string{}
 		for _, entry := range r.names(containerLogsDir) {
 			base, ok := strings.CutSuffix(entry, ".log")
@@ -121,10 +115,8 @@ func (r *records) podContainerName(id string) (string, bool) {
 				names[base[len(base)-64:]] = parts[2]
 			}
 		}
-		r.podContainers = names
+		return names
 	})
-	name, ok := r.podContainers[id]
-	return name, ok
 }
 
 // containerName returns the name docker or podman gave container c.

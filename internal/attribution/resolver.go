@@ -1,6 +1,7 @@
 package attribution
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -257,11 +258,9 @@ func (r *Resolver) podWorkload(uid string, containers []container) Result {
 		return res
 	}
 	res.Workload.ContainerID, res.Workload.ContainerName = app.id, appName
-	runtime, problem := r.runtime(*app)
-	res.Workload.ContainerRuntime = runtime
-	if res.Problem == "" {
-		res.Problem = problem
-	}
+	var problem string
+	res.Workload.ContainerRuntime, problem = r.runtime(*app)
+	res.Problem = cmp.Or(res.Problem, problem) // the pod's problem first
 	return res
 }
 

@@ -87,16 +87,15 @@ func (s Set) String() string {
 // file descriptors already held and needs no capability (Linux 6.5+).
 var Steady = Of(BPF, NetAdmin, Perfmon)
 
-// capabilities returns the calling thread's capability sets.
-func Current() (effective, permitted, inheritable Set, err error) {
+// Current returns the calling thread's effective and permitted capability sets.
+func Current() (effective, permitted Set, err error) {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return 0, 0, 0, fmt.Errorf("capget: %w", err)
+		return 0, 0, fmt.Errorf("capget: %w", err)
 	}
 	join := func(lo, hi uint32) Set { return Set(hi)<<32 | Set(lo) }
-	return join(data[0].Effective, data[1].Effective), join(data[0].Permitted, data[1].Permitted),
-		join(data[0].Inheritable, data[1].Inheritable), nil
+	return join(data[0].Effective, data[1].Effective), join(data[0].Permitted, data[1].Permitted), nil
 }
 
 // Check returns a clear error naming every capability that
@@ -122,7 +121,7 @@ func Check(effective Set) error {
 
 // CheckCurrent is Check on the calling thread's effective set.
 func CheckCurrent() error {
-	effective, _, _, err := Current()
+	effective, _, err := Current()
 	if err != nil {
 		return err
 	}
@@ -152,7 +151,7 @@ type DropResult struct {
 // inheritable sets are cleared and the permitted and effective sets become
 // keep.
 func Drop(keep Set) (DropResult, error) {
-	effective, permitted, _, err := Current()
+	effective, permitted, err := Current()
 	if err != nil {
 		return DropResult{}, err
 	}

@@ -13,6 +13,7 @@ package live
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -158,7 +159,8 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 		}
 	}
 	snap := &Snapshot{Version: SchemaVersion, Time: now.UnixMilli(), Interfaces: []Interface{}, Drops: []Drop{}, Agent: b.agent}
-	for _, i := range b.interfaces {
+	for _, name := range slices.Sorted(maps.Keys(b.interfaces)) {
+		i := b.interfaces[name]
 		for _, d := range []*Direction{&i.Receive, &i.Transmit} {
 			slices.SortFunc(d.Protocols, func(a, b Protocol) int {
 				return strings.Compare(a.NetworkType+"/"+a.Transport, b.NetworkType+"/"+b.Transport)
@@ -166,11 +168,9 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 		}
 		snap.Interfaces = append(snap.Interfaces, *i)
 	}
-	slices.SortFunc(snap.Interfaces, func(a, b Interface) int { return strings.Compare(a.Name, b.Name) })
-	for reason, n := range b.drops {
-		snap.Drops = append(snap.Drops, Drop{Reason: reason, Packets: n})
+	for _, reason := range slices.Sorted(maps.Keys(b.drops)) {
+		snap.Drops = append(snap.Drops, Drop{Reason: reason, Packets: b.drops[reason]})
 	}
-	slices.SortFunc(snap.Drops, func(a, b Drop) int { return strings.Compare(a.Reason, b.Reason) })
 	if snap.Agent.Attached == nil {
 		snap.Agent.Attached = []Hook{}
 	}
@@ -225,11 +225,9 @@ func (b *builder) add(m metricdata.Metrics) {
 			return
 		}
 		for _, p := range data.DataPoints {
-			d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction))
-			if d == nil {
-				continue
+			if d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction)); d != nil {
+				addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 			}
-			addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 		}
 	}
 }

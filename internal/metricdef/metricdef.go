@@ -38,13 +38,8 @@ const (
 
 // String names the kind as the README's tables do.
 func (k Kind) String() string {
-	switch k {
-	case Counter:
-		return "counter"
-	case Gauge:
-		return "gauge"
-	case Histogram:
-		return "histogram"
+	if names := [...]string{"counter", "gauge", "histogram"}; k >= 0 && int(k) < len(names) {
+		return names[k]
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -117,13 +112,7 @@ const (
 )
 
 // All lists every metric of metadata.yaml, in its order.
-var All = func() []*Definition {
-	all := make([]*Definition, len(metadata.order))
-	for i, name := range metadata.order {
-		all[i] = metadata.definitions[name]
-	}
-	return all
-}()
+var All = metadata.all
 
 // ByName returns the definition of the metric named name.
 func ByName(name string) (*Definition, bool) {
@@ -153,7 +142,7 @@ var metadata = mustParse(metadataYAML)
 type parsed struct {
 	ScopeName   string
 	definitions map[string]*Definition
-	order       []string        // metric names in the file's order
+	all         []*Definition   // in the file's order
 	keys        map[string]bool // the attribute keys declared
 }
 
@@ -224,7 +213,7 @@ func parse(data []byte) (parsed, error) {
 			return parsed{}, fmt.Errorf("%s: declared twice", name)
 		}
 		p.definitions[name] = d
-		p.order = append(p.order, name)
+		p.all = append(p.all, d)
 	}
 	return p, nil
 }

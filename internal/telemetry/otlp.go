@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 	"sync"
@@ -45,8 +46,9 @@ type OTLPOptions struct {
 const logPeriod = time.Minute
 
 // newOTLPReader builds the periodic reader pushing to the OTLP endpoint, with
-// its exporter wrapped to count and log the outcome of every export.
-func newOTLPReader(o OTLPOptions, stats *ExportStats, producer sdkmetric.Producer) (sdkmetric.Reader, error) {
+// its exporter wrapped to count and log the outcome of every export, and the
+// metrics of producer (Options.Producer) when not nil.
+func newOTLPReader(o OTLPOptions, stats *ExportStats, producer func(delta bool) sdkmetric.Producer) (sdkmetric.Reader, error) {
 	opts := []otlpmetricgrpc.Option{
 		otlpmetricgrpc.WithEndpoint(o.Endpoint),
 		otlpmetricgrpc.WithTimeout(o.Timeout),
@@ -77,7 +79,7 @@ func newOTLPReader(o OTLPOptions, stats *ExportStats, producer sdkmetric.Produce
 	}
 	readerOpts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithInterval(o.Interval), sdkmetric.WithTimeout(o.Timeout)}
 	if producer != nil {
-		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
+		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer(o.Delta)))
 	}
 	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats}, readerOpts...), nil
 }
@@ -154,11 +156,7 @@ func (s *ExportStats) record(err error) {
 func (s *ExportStats) Snapshot() (successes int64, failures map[string]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	failures = make(map[string]int64, len(s.failures))
-	for k, v := range s.failures {
-		failures[k] = v
-	}
-	return s.successes.Load(), failures
+	return s.successes.Load(), maps.Clone(s.failures)
 }
 
 // errorType names an export error: the gRPC status code in snake case, or

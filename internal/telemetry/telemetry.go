@@ -106,11 +106,7 @@ func New(opts Options) (*Provider, error) {
 	}
 	if opts.OTLP != nil {
 		p.Exports = NewExportStats(log)
-		var producer sdkmetric.Producer
-		if opts.Producer != nil {
-			producer = opts.Producer(opts.OTLP.Delta)
-		}
-		reader, err := newOTLPReader(*opts.OTLP, p.Exports, producer)
+		reader, err := newOTLPReader(*opts.OTLP, p.Exports, opts.Producer)
 		if err != nil {
 			return nil, err
 		}
@@ -131,19 +127,17 @@ func New(opts Options) (*Provider, error) {
 // newResource describes this agent: service.name, service.version, host.name
 // and the SDK, then the configured attributes, which win.
 func newResource(version string, attrs map[string]string) (*resource.Resource, error) {
-	base, err := resource.New(context.Background(),
-		resource.WithHost(),
-		resource.WithTelemetrySDK(),
-		resource.WithAttributes(semconv.ServiceName("packet-exporter"), semconv.ServiceVersion(version)),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("build resource: %w", err)
-	}
 	extra := make([]attribute.KeyValue, 0, len(attrs))
 	for k, v := range attrs {
 		extra = append(extra, attribute.String(k, v))
 	}
-	res, err := resource.Merge(base, resource.NewSchemaless(extra...))
+	// Each option's attributes override the previous ones'.
+	res, err := resource.New(context.Background(),
+		resource.WithHost(),
+		resource.WithTelemetrySDK(),
+		resource.WithAttributes(semconv.ServiceName("packet-exporter"), semconv.ServiceVersion(version)),
+		resource.WithAttributes(extra...),
+	)
 	if err != nil {
 		return nil, fmt.Errorf("build resource: %w", err)
 	}

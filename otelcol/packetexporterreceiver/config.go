@@ -65,21 +65,15 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := confmap.NewFromStringMap(scraperKeys).Unmarshal(&c.ControllerConfig); err != nil {
 		return err
 	}
-	cfg, err := parseCounting(counting)
+	// The agent's decoder takes the values the collector read (no YAML text
+	// in between); with no file positions left, its errors keep the key and
+	// message only: "KEY: MESSAGE", as the agent words them.
+	cfg, err := config.Decode("", counting)
 	if err != nil {
-		return err
+		return withoutPositions(err)
 	}
 	c.Counting = cfg
 	return nil
-}
-
-// parseCounting runs the agent's decoder over the counting keys, the values
-// the collector read (no YAML text in between). The collector has no file
-// positions left at this point, so the errors keep the key and message
-// only: "KEY: MESSAGE", as the agent words them.
-func parseCounting(keys map[string]any) (config.Config, error) {
-	cfg, err := config.Decode("", keys)
-	return cfg, withoutPositions(err)
 }
 
 // Validate applies the agent's checks to the counting configuration (those

@@ -24,30 +24,21 @@ import (
 // collector's build information is the build_info version.
 const productModule = "github.com/packet-exporter/packet-exporter"
 
-// counterOptions are the test-only settings of a counter.
-type counterOptions struct {
-	// netns is the network namespace counted, the collector's own when
-	// netns.None().
-	netns netns.NsHandle
-}
-
 // counter is one packetexporter receiver's counting: the agent's receiver,
 // whose collectors each scrape runs into pdata (pdataMeter). It lives from
 // start to shutdown, once: the collector creates a new receiver to start
 // again.
 type counter struct {
-	cfg  config.Config
-	log  *zap.Logger
-	opts counterOptions
+	cfg config.Config
+	log *zap.Logger
+	// netns is the network namespace counted, the collector's own when
+	// netns.None() (tests count a namespace of their own).
+	netns netns.NsHandle
 
 	mu    sync.Mutex
 	lock  *instance.Lock
 	recv  *pereceiver.Receiver
 	meter *pdataMeter
-}
-
-func newCounter(cfg config.Config, log *zap.Logger, opts counterOptions) *counter {
-	return &counter{cfg: cfg, log: log, opts: opts}
 }
 
 // start checks the capabilities, takes the namespace's instance lock,
@@ -59,24 +50,21 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	defer c.mu.Unlock()
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, c.closeLocked(context.WithoutCancel(ctx)))
+			err = errors.Join(err, c.closeLocked())
 		}
 	}()
 	if err := capability.CheckCurrent(); err != nil {
 		return err
 	}
-	if c.lock, err = instance.AcquireIn(c.opts.netns, instance.DefaultName); err != nil {
+	if c.lock, err = instance.AcquireIn(c.netns, instance.DefaultName); err != nil {
 		return err
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		c.log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
 	}
-	var recvOpts []pereceiver.Option
-	if c.opts.netns.IsOpen() {
-		recvOpts = append(recvOpts, pereceiver.WithNetns(c.opts.netns))
-	}
-	if c.recv, err = pereceiver.New(c.cfg, c.log, recvOpts...); err != nil {
+	// netns.None(), the collector's own namespace, is New's default.
+	if c.recv, err = pereceiver.New(c.cfg, c.log, pereceiver.WithNetns(c.netns)); err != nil {
 		return fmt.Errorf("create kernel maps: %w", err)
 	}
 	version := productVersion()
@@ -106,13 +94,13 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 
 // shutdown detaches from every interface and releases the kernel maps and
 // the lock.
-func (c *counter) shutdown(ctx context.Context) error {
+func (c *counter) shutdown(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.closeLocked(ctx)
+	return c.closeLocked()
 }
 
-func (c *counter) closeLocked(ctx context.Context) error {
+func (c *counter) closeLocked() error {
 	var errs []error
 	if c.recv != nil {
 		if err := c.recv.Close(); err != nil {

@@ -15,12 +15,9 @@ import (
 	"github.com/packet-exporter/packet-exporter/config"
 )
 
-// typeStr is the component type, the receiver's name in a collector
+// componentType is the component type, the receiver's name in a collector
 // configuration.
-const typeStr = "packetexporter"
-
-// componentType is typeStr as a component.Type.
-var componentType = component.MustNewType(typeStr)
+var componentType = component.MustNewType("packetexporter")
 
 // stability is the receiver's stability level for metrics.
 const stability = component.StabilityLevelAlpha
@@ -31,15 +28,15 @@ const defaultCollectionInterval = 15 * time.Second
 
 // NewFactory returns the factory of the packetexporter receiver.
 func NewFactory() receiver.Factory {
-	return newFactory(counterOptions{netns: netns.None()})
+	return newFactory(netns.None())
 }
 
-// newFactory is NewFactory with options for the counting receiver (tests
-// count the interfaces of a test network namespace).
-func newFactory(opts counterOptions) receiver.Factory {
+// newFactory is NewFactory counting the interfaces of network namespace ns
+// (tests count those of a test namespace).
+func newFactory(ns netns.NsHandle) receiver.Factory {
 	return receiver.NewFactory(componentType, createDefaultConfig,
 		receiver.WithMetrics(func(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
-			return createMetrics(set, cfg, next, opts)
+			return createMetrics(set, cfg, next, ns)
 		}, stability))
 }
 
@@ -52,13 +49,13 @@ func createDefaultConfig() component.Config {
 }
 
 // createMetrics builds the scraper controller around one counter.
-func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Metrics, opts counterOptions) (receiver.Metrics, error) {
+func createMetrics(set receiver.Settings, cfg component.Config, next consumer.Metrics, ns netns.NsHandle) (receiver.Metrics, error) {
 	c, ok := cfg.(*Config)
 	if !ok {
 		return nil, errors.New("packetexporter receiver: configuration is not a *packetexporterreceiver.Config")
 	}
-	counter := newCounter(c.Counting, set.Logger, opts)
-	s, err := scraper.NewMetrics(counter.scrape, scraper.WithStart(counter.start), scraper.WithShutdown(counter.shutdown))
+	pe := &counter{cfg: c.Counting, log: set.Logger, netns: ns}
+	s, err := scraper.NewMetrics(pe.scrape, scraper.WithStart(pe.start), scraper.WithShutdown(pe.shutdown))
 	if err != nil {
 		return nil, err
 	}

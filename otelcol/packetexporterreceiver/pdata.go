@@ -28,25 +28,27 @@ type pdataMeter struct {
 	noop.Meter
 	version  string
 	start    pcommon.Timestamp // of every cumulative sum
-	disabled map[string]bool   // metrics switched off: observations go nowhere
+	disabled []string          // metrics switched off: observations go nowhere
 
 	collecting  sync.Mutex // serializes collections
 	mu          sync.Mutex // guards the rest
 	instruments []*pdataInstrument
 	callbacks   []*pdataRegistration
-	current     map[*pdataInstrument]pmetric.Metric // of the collection running
+	current     map[*pdataInstrument]pmetric.NumberDataPointSlice // of the collection running
 }
 
 // pdataInstrument is one instrument: its definition, and for a histogram its
 // cumulative state. The types below make it each kind of instrument.
 type pdataInstrument struct {
-	meter     *pdataMeter
-	name      string
-	unit      string
-	desc      string
-	sum       bool // a monotonic cumulative sum; a gauge otherwise
-	float     bool
-	histogram *pdataHistogram
+	meter *pdataMeter
+	name  string
+	unit  string
+	desc  string
+	sum   bool // a monotonic cumulative sum; a gauge otherwise
+	// bounds and series are a histogram's: its bucket boundaries and its
+	// cumulative points by attribute set (nil for other instruments).
+	bounds []float64
+	series map[attribute.Distinct]pmetric.HistogramDataPoint
 }
 
 func (i *pdataInstrument) instrument() *pdataInstrument { return i }
@@ -74,19 +76,6 @@ type (
 	}
 )
 
-// pdataHistogram is a histogram's cumulative state, by attribute set.
-type pdataHistogram struct {
-	bounds []float64
-	series map[attribute.Distinct]*histogramPoint
-}
-
-type histogramPoint struct {
-	attrs  attribute.Set
-	counts []uint64
-	count  uint64
-	sum    float64
-}
-
 // pdataRegistration is one registered callback.
 type pdataRegistration struct {
 	noop.Registration
@@ -95,17 +84,13 @@ type pdataRegistration struct {
 }
 
 func newPdataMeter(version string, disabled []string) *pdataMeter {
-	m := &pdataMeter{version: version, start: pcommon.NewTimestampFromTime(time.Now()), disabled: map[string]bool{}}
-	for _, name := range disabled {
-		m.disabled[name] = true
-	}
-	return m
+	return &pdataMeter{version: version, start: pcommon.NewTimestampFromTime(time.Now()), disabled: disabled}
 }
 
 // instrument returns the instrument named name, created on its first
 // request, nil when switched off (its observations and records are dropped).
-func (m *pdataMeter) instrument(name, unit, desc string, sum, float bool) *pdataInstrument {
-	if m.disabled[name] {
+func (m *pdataMeter) instrument(name, unit, desc string, sum bool) *pdataInstrument {
+	if slices.Contains(m.disabled, name) {
 		return nil
 	}
 	m.mu.Lock()
@@ -117,7 +102,7 @@ func (m *pdataMeter) instrument(name, unit, desc string, sum, float bool) *pdata
 			return i
 		}
 	}
-	i := &pdataInstrument{meter: m, name: name, unit: unit, desc: desc, sum: sum, float: float}
+	i := &pdataInstrument{meter: m, name: name, unit: unit, desc: desc, sum: sum}
 	m.instruments = append(m.instruments, i)
 	return i
 }
@@ -125,34 +110,34 @@ func (m *pdataMeter) instrument(name, unit, desc string, sum, float bool) *pdata
 // Int64ObservableCounter creates an observable int64 counter.
 func (m *pdataMeter) Int64ObservableCounter(name string, options ...metric.Int64ObservableCounterOption) (metric.Int64ObservableCounter, error) {
 	c := metric.NewInt64ObservableCounterConfig(options...)
-	return int64Counter{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), true, false)}, nil
+	return int64Counter{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), true)}, nil
 }
 
 // Int64ObservableGauge creates an observable int64 gauge.
 func (m *pdataMeter) Int64ObservableGauge(name string, options ...metric.Int64ObservableGaugeOption) (metric.Int64ObservableGauge, error) {
 	c := metric.NewInt64ObservableGaugeConfig(options...)
-	return int64Gauge{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), false, false)}, nil
+	return int64Gauge{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), false)}, nil
 }
 
 // Float64ObservableCounter creates an observable float64 counter.
 func (m *pdataMeter) Float64ObservableCounter(name string, options ...metric.Float64ObservableCounterOption) (metric.Float64ObservableCounter, error) {
 	c := metric.NewFloat64ObservableCounterConfig(options...)
-	return float64Counter{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), true, true)}, nil
+	return float64Counter{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), true)}, nil
 }
 
 // Float64ObservableGauge creates an observable float64 gauge.
 func (m *pdataMeter) Float64ObservableGauge(name string, options ...metric.Float64ObservableGaugeOption) (metric.Float64ObservableGauge, error) {
 	c := metric.NewFloat64ObservableGaugeConfig(options...)
-	return float64Gauge{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), false, true)}, nil
+	return float64Gauge{pdataInstrument: m.instrument(name, c.Unit(), c.Description(), false)}, nil
 }
 
 // Float64Histogram creates a float64 histogram with explicit buckets, whose
 // records during a collection's callbacks it reports, cumulative.
 func (m *pdataMeter) Float64Histogram(name string, options ...metric.Float64HistogramOption) (metric.Float64Histogram, error) {
 	c := metric.NewFloat64HistogramConfig(options...)
-	i := m.instrument(name, c.Unit(), c.Description(), false, true)
+	i := m.instrument(name, c.Unit(), c.Description(), false)
 	if i != nil {
-		i.histogram = &pdataHistogram{bounds: c.ExplicitBucketBoundaries(), series: map[attribute.Distinct]*histogramPoint{}}
+		i.bounds, i.series = c.ExplicitBucketBoundaries(), map[attribute.Distinct]pmetric.HistogramDataPoint{}
 	}
 	return float64Histogram{pdataInstrument: i}, nil
 }
@@ -179,26 +164,26 @@ func (h float64Histogram) Enabled(context.Context) bool { return h.pdataInstrume
 
 // Record adds v to the histogram.
 func (h float64Histogram) Record(_ context.Context, v float64, options ...metric.RecordOption) {
-	if h.pdataInstrument == nil {
+	i := h.pdataInstrument
+	if i == nil {
 		return
 	}
-	h.record(v, metric.NewRecordConfig(options).Attributes())
-}
-
-// record adds v to the histogram's series of attrs.
-func (i *pdataInstrument) record(v float64, attrs attribute.Set) {
-	h := i.histogram
+	attrs := metric.NewRecordConfig(options).Attributes()
 	i.meter.mu.Lock()
 	defer i.meter.mu.Unlock()
-	p, ok := h.series[attrs.Equivalent()]
+	p, ok := i.series[attrs.Equivalent()]
 	if !ok {
-		p = &histogramPoint{attrs: attrs, counts: make([]uint64, len(h.bounds)+1)}
-		h.series[attrs.Equivalent()] = p
+		p = pmetric.NewHistogramDataPoint()
+		setAttributes(p.Attributes(), attrs)
+		p.SetStartTimestamp(i.meter.start)
+		p.ExplicitBounds().FromRaw(i.bounds)
+		p.BucketCounts().FromRaw(make([]uint64, len(i.bounds)+1))
+		i.series[attrs.Equivalent()] = p
 	}
-	bucket, _ := slices.BinarySearch(h.bounds, v) // upper bounds are inclusive
-	p.counts[bucket]++
-	p.count++
-	p.sum += v
+	bucket, _ := slices.BinarySearch(i.bounds, v) // upper bounds are inclusive
+	p.BucketCounts().SetAt(bucket, p.BucketCounts().At(bucket)+1)
+	p.SetCount(p.Count() + 1)
+	p.SetSum(p.Sum() + v)
 }
 
 // collect runs every callback and returns what they observed, with the
@@ -215,7 +200,7 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 	m.collecting.Lock()
 	defer m.collecting.Unlock()
 	m.mu.Lock()
-	m.current = map[*pdataInstrument]pmetric.Metric{}
+	m.current = map[*pdataInstrument]pmetric.NumberDataPointSlice{}
 	callbacks := slices.Clone(m.callbacks)
 	m.mu.Unlock()
 	obs := &pdataObserver{meter: m, metrics: scope.Metrics(), now: now}
@@ -225,13 +210,19 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 	}
 	m.mu.Lock()
 	for _, i := range m.instruments {
-		if i.histogram != nil && len(i.histogram.series) > 0 {
-			m.appendHistogram(scope.Metrics(), i, now)
+		if len(i.series) == 0 {
+			continue
+		}
+		points := appendHistogram(scope.Metrics(), i.name, i.unit, i.desc)
+		for _, s := range i.series {
+			p := points.AppendEmpty()
+			s.CopyTo(p)
+			p.SetTimestamp(now)
 		}
 	}
 	m.current = nil
 	m.mu.Unlock()
-	if sizes != nil && !m.disabled[metricdef.NetworkPacketSize.Name] {
+	if sizes != nil && !slices.Contains(m.disabled, metricdef.NetworkPacketSize.Name) {
 		series, err := sizes()
 		errs = append(errs, err)
 		appendPacketSizes(scope.Metrics(), series)
@@ -275,51 +266,26 @@ func (o *pdataObserver) point(i *pdataInstrument, options []metric.ObserveOption
 	m := o.meter
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dst, ok := m.current[i]
+	points, ok := m.current[i]
 	if !ok {
-		dst = o.metrics.AppendEmpty()
-		dst.SetName(i.name)
-		dst.SetUnit(i.unit)
-		dst.SetDescription(i.desc)
+		dst := appendMetric(o.metrics, i.name, i.unit, i.desc)
 		if i.sum {
 			sum := dst.SetEmptySum()
 			sum.SetIsMonotonic(true)
 			sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			points = sum.DataPoints()
 		} else {
-			dst.SetEmptyGauge()
+			points = dst.SetEmptyGauge().DataPoints()
 		}
-		m.current[i] = dst
+		m.current[i] = points
 	}
-	var p pmetric.NumberDataPoint
+	p := points.AppendEmpty()
 	if i.sum {
-		p = dst.Sum().DataPoints().AppendEmpty()
 		p.SetStartTimestamp(m.start)
-	} else {
-		p = dst.Gauge().DataPoints().AppendEmpty()
 	}
 	p.SetTimestamp(o.now)
 	setAttributes(p.Attributes(), metric.NewObserveConfig(options).Attributes())
 	return p
-}
-
-// appendHistogram appends i's cumulative histogram.
-func (m *pdataMeter) appendHistogram(metrics pmetric.MetricSlice, i *pdataInstrument, now pcommon.Timestamp) {
-	dst := metrics.AppendEmpty()
-	dst.SetName(i.name)
-	dst.SetUnit(i.unit)
-	dst.SetDescription(i.desc)
-	h := dst.SetEmptyHistogram()
-	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	for _, s := range i.histogram.series {
-		p := h.DataPoints().AppendEmpty()
-		setAttributes(p.Attributes(), s.attrs)
-		p.SetStartTimestamp(m.start)
-		p.SetTimestamp(now)
-		p.SetCount(s.count)
-		p.SetSum(s.sum)
-		p.ExplicitBounds().FromRaw(i.histogram.bounds)
-		p.BucketCounts().FromRaw(s.counts)
-	}
 }
 
 // appendPacketSizes appends the packet-size histogram, when it has series.
@@ -327,14 +293,10 @@ func appendPacketSizes(metrics pmetric.MetricSlice, sizes []pereceiver.PacketSiz
 	if len(sizes) == 0 {
 		return
 	}
-	dst := metrics.AppendEmpty()
-	dst.SetName(metricdef.NetworkPacketSize.Name)
-	dst.SetUnit(metricdef.NetworkPacketSize.Unit)
-	dst.SetDescription(metricdef.NetworkPacketSize.Description)
-	h := dst.SetEmptyHistogram()
-	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	d := metricdef.NetworkPacketSize
+	points := appendHistogram(metrics, d.Name, d.Unit, d.Description)
 	for _, s := range sizes {
-		p := h.DataPoints().AppendEmpty()
+		p := points.AppendEmpty()
 		setAttributes(p.Attributes(), s.Attributes)
 		p.SetStartTimestamp(pcommon.NewTimestampFromTime(s.Start))
 		p.SetTimestamp(pcommon.NewTimestampFromTime(s.Time))
@@ -343,6 +305,22 @@ func appendPacketSizes(metrics pmetric.MetricSlice, sizes []pereceiver.PacketSiz
 		p.ExplicitBounds().FromRaw(s.Bounds)
 		p.BucketCounts().FromRaw(s.Counts)
 	}
+}
+
+// appendMetric appends a metric of that name, unit and description.
+func appendMetric(metrics pmetric.MetricSlice, name, unit, desc string) pmetric.Metric {
+	m := metrics.AppendEmpty()
+	m.SetName(name)
+	m.SetUnit(unit)
+	m.SetDescription(desc)
+	return m
+}
+
+// appendHistogram appends a cumulative histogram metric and returns its points.
+func appendHistogram(metrics pmetric.MetricSlice, name, unit, desc string) pmetric.HistogramDataPointSlice {
+	h := appendMetric(metrics, name, unit, desc).SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	return h.DataPoints()
 }
 
 // setAttributes copies an attribute set into a pdata map.

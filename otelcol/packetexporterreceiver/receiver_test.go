@@ -44,7 +44,7 @@ func newPair(t *testing.T) (*testenv.VethPair, receiver.Factory) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	a, _, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
-	return pair, newFactory(counterOptions{netns: a.Handle})
+	return pair, newFactory(a.Handle)
 }
 
 // configFor is the default configuration counting interface name only.
