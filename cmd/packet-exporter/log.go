@@ -12,9 +12,18 @@ import (
 // newLogger builds the zap logger the configuration asks for, writing to
 // standard error.
 func newLogger(c config.Log) (*zap.Logger, error) {
+	zc, err := loggerConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return zc.Build()
+}
+
+// loggerConfig is the zap configuration of newLogger.
+func loggerConfig(c config.Log) (zap.Config, error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
+		return zap.Config{}, fmt.Errorf("log level: %w", err)
 	}
 	zc := zap.NewProductionConfig()
 	if c.Format == "console" {
@@ -31,5 +40,7 @@ func newLogger(c config.Log) (*zap.Logger, error) {
 	zc.DisableStacktrace = true
 	zc.EncoderConfig.TimeKey = "time"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zc.Build()
+	// Durations as Go writes them, with their unit: "15s", not 15.
+	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
+	return zc, nil
 }
