@@ -111,7 +111,8 @@ test-otelcol:
 # under E2E_ARTIFACTS; the test log gives each path.
 test-e2e:
 	mkdir -p "$(E2E_ARTIFACTS)"
-	cd e2e && $(GO) test -count=1 -timeout 20m -artifacts -outputdir "$(E2E_ARTIFACTS)" ./...
+	@cd e2e && $(GO) test -count=1 -timeout 20m -artifacts -outputdir "$(E2E_ARTIFACTS)" ./...; \
+		status=$$?; echo "make test-e2e: artifacts (the live view's screenshots) in $(E2E_ARTIFACTS)"; exit $$status
 
 # deploy/ is its own module too (k8s.io/api, the compose-spec loader and
 # BuildKit's Dockerfile parser stay out of the product's go.mod), with the
