@@ -64,7 +64,7 @@ build:
 
 # bpf/gen.go and bench/gen.go pin the compiler: Debian's clang-19 and llvm-strip-19.
 # internal/metricdef/gen.go rewrites README.md's metric tables, the metrics' Go names
-# (internal/metricdef/names_generated.go) and the Collector receiver's documentation.md (by
+# (internal/metricdef/metadata_generated.go) and the Collector receiver's documentation.md (by
 # mdatagen, pinned in tools/mdatagen) from metadata.yaml (internal/metricdef/cmd/metricgen).
 generate:
 	$(GO) generate ./bpf/... ./bench/... ./internal/metricdef/...
@@ -77,7 +77,7 @@ run:
 check-generate: generate
 	@git diff --exit-code -- bpf/ bench/ || { echo "bpf2go output differs from what is committed: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- bpf/ 'bench/*_bpfel.*')" || { git status --porcelain -- bpf/ 'bench/*_bpfel.*'; echo "untracked bpf2go output"; exit 1; }
-	@git diff --exit-code -- README.md internal/metricdef/names_generated.go otelcol/packetexporterreceiver/documentation.md || { echo "README.md's metric tables, the metrics' Go names or the receiver's documentation.md differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
+	@git diff --exit-code -- README.md internal/metricdef/metadata_generated.go otelcol/packetexporterreceiver/documentation.md || { echo "README.md's metric tables, the metrics' Go definitions or the receiver's documentation.md differ from what internal/metricdef/metadata.yaml makes: run make generate and commit"; exit 1; }
 	@test -z "$$(git status --porcelain -- otelcol/packetexporterreceiver/documentation.md)" || { echo "untracked otelcol/packetexporterreceiver/documentation.md"; exit 1; }
 
 test:

@@ -56,7 +56,11 @@ const header = "| OpenTelemetry | Prometheus | type, unit | attributes | meaning
 // Rewrite returns readme with every metric table replaced by the one the
 // definitions of metadata.yaml make.
 func Rewrite(readme []byte) ([]byte, error) {
-	return rewrite(readme, metricdef.All, tables, PrometheusName)
+	md, err := Load()
+	if err != nil {
+		return nil, fmt.Errorf("metadata.yaml: %w", err)
+	}
+	return rewrite(readme, md.Metrics, tables, PrometheusName)
 }
 
 // rewrite replaces the tables of readme by those of defs, grouped into ts,

@@ -2,6 +2,7 @@ package metricdoc
 
 import (
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -22,32 +23,39 @@ func TestGoName(t *testing.T) {
 	}
 }
 
-// TestNamesCurrent checks that names_generated.go is what metadata.yaml
-// makes (make generate writes it), so that every metric has its Go name and
-// no name outlives its metric.
-func TestNamesCurrent(t *testing.T) {
-	want, err := Names()
+// TestDefinitionsCurrent checks that metadata_generated.go is what
+// metadata.yaml makes (make generate writes it), and that the definitions
+// the package holds are metadata.yaml's, each under its Go name.
+func TestDefinitionsCurrent(t *testing.T) {
+	want, err := Definitions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile("../names_generated.go")
+	got, err := os.ReadFile("../metadata_generated.go")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != string(want) {
-		t.Errorf("internal/metricdef/names_generated.go differs from what metadata.yaml makes: run make generate")
+		t.Errorf("internal/metricdef/metadata_generated.go differs from what metadata.yaml makes: run make generate")
 	}
-	if n := strings.Count(string(got), "= lookup("); n != len(metricdef.All) {
-		t.Errorf("%d names for %d metrics", n, len(metricdef.All))
+	md, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(metricdef.All, md.Metrics) {
+		t.Errorf("metricdef.All differs from metadata.yaml's metrics: run make generate")
+	}
+	if d, ok := metricdef.ByName(metricdef.NetworkPackets.Name); !ok || d != &metricdef.NetworkPackets {
+		t.Errorf("ByName(%q) = %p, %t; want the named definition %p", metricdef.NetworkPackets.Name, d, ok, &metricdef.NetworkPackets)
 	}
 }
 
-// TestNamesRefuseClashes checks that two metrics with one Go name are an
-// error, not a file that does not compile.
-func TestNamesRefuseClashes(t *testing.T) {
+// TestDefinitionsRefuseClashes checks that two metrics with one Go name are
+// an error, not a file that does not compile.
+func TestDefinitionsRefuseClashes(t *testing.T) {
 	a, b := metricdef.NetworkPackets, metricdef.NetworkPackets
 	b.Name = "network.packets"
-	if _, err := names([]*metricdef.Definition{&a, &b}); err == nil || !strings.Contains(err.Error(), "same Go name NetworkPackets") {
+	if _, err := definitions(Metadata{Metrics: []*metricdef.Definition{&a, &b}}); err == nil || !strings.Contains(err.Error(), "same Go name NetworkPackets") {
 		t.Errorf("error %v, want one naming the clash", err)
 	}
 }

@@ -1,7 +1,7 @@
 // Command metricgen writes what comes from the metric definitions of
 // internal/metricdef/metadata.yaml: the metric tables of README.md, keeping
 // the prose around them (see package metricdoc for the markers), and the Go
-// names of the definitions (package metricdef's names_generated.go), and the
+// definitions (package metricdef's metadata_generated.go), and the
 // Collector receiver's documentation.md through mdatagen (pinned in
 // tools/mdatagen). make generate runs it, through go generate in
 // internal/metricdef (see gen.go).
@@ -20,7 +20,7 @@ import (
 
 func main() {
 	readme := flag.String("readme", "README.md", "the Markdown file whose metric tables are rewritten")
-	names := flag.String("names", "", "the Go file of the definitions' names, if any")
+	names := flag.String("go", "", "the Go file of the definitions, if any")
 	doc := flag.String("collector-doc", "", "the Collector receiver's documentation.md, if any, made by mdatagen")
 	metadata := flag.String("metadata", "metadata.yaml", "the metric definitions, for mdatagen")
 	toolDir := flag.String("mdatagen", "", "the module that pins mdatagen as a tool (with -collector-doc)")
@@ -51,9 +51,9 @@ func run(path string) error {
 	return writeChanged(path, data, out)
 }
 
-// writeNames writes the definitions' Go names to path.
+// writeNames writes the definitions' Go source to path.
 func writeNames(path string) error {
-	out, err := metricdoc.Names()
+	out, err := metricdoc.Definitions()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

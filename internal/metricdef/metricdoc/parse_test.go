@@ -1,21 +1,28 @@
-package metricdef
+package metricdoc
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
 
 // TestAttributeKeysDeclared checks that every attribute key the code uses
 // is declared in metadata.yaml.
 func TestAttributeKeysDeclared(t *testing.T) {
-	for _, key := range []attribute.Key{Interface, Direction, NetworkType, Transport, ErrorType, Hook, Mode, Feature,
-		Version, Revision, GoVersion, Outcome, SourceAddress, DestinationAddress, SourcePort, DestinationPort,
-		InterfaceKind, InterfaceMaster, Collector} {
-		if !metadata.keys[string(key)] {
+	md, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []attribute.Key{metricdef.Interface, metricdef.Direction, metricdef.NetworkType, metricdef.Transport,
+		metricdef.ErrorType, metricdef.Hook, metricdef.Mode, metricdef.Feature, metricdef.Version, metricdef.Revision,
+		metricdef.GoVersion, metricdef.Outcome, metricdef.SourceAddress, metricdef.DestinationAddress, metricdef.SourcePort,
+		metricdef.DestinationPort, metricdef.InterfaceKind, metricdef.InterfaceMaster, metricdef.Collector} {
+		if !slices.Contains(md.Keys, key) {
 			t.Errorf("attribute %s is not declared in metadata.yaml", key)
 		}
 	}
@@ -34,18 +41,18 @@ metrics:
 `
 	for _, tc := range []struct {
 		name, metric string
-		want         Definition
+		want         metricdef.Definition
 		err          string
 	}{
 		{name: "sum", metric: `m: {enabled: true, description: d, extended_documentation: e, unit: By, sum: {value_type: int, monotonic: true, aggregation_temporality: cumulative}, attributes: [a, b]}`,
-			want: Definition{Name: "m", Kind: Counter, Unit: "By", Description: "d", ExtendedDocumentation: "e", Attributes: []attribute.Key{"a"},
-				AllAttributes: []Attribute{{Key: "a", Description: "x"}, {Key: "b", Description: "y", Values: []string{"v", "w"}, Conditional: true}}, Enabled: true}},
+			want: metricdef.Definition{Name: "m", Kind: metricdef.Counter, Unit: "By", Description: "d", ExtendedDocumentation: "e", Attributes: []attribute.Key{"a"},
+				AllAttributes: []metricdef.Attribute{{Key: "a", Description: "x"}, {Key: "b", Description: "y", Values: []string{"v", "w"}, Conditional: true}}, Enabled: true}},
 		{name: "name override", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [c]}`,
-			want: Definition{Name: "m", Kind: Gauge, Description: "d", Attributes: []attribute.Key{"a"}, AllAttributes: []Attribute{{Key: "a", Description: "x"}}, Enabled: true}},
+			want: metricdef.Definition{Name: "m", Kind: metricdef.Gauge, Description: "d", Attributes: []attribute.Key{"a"}, AllAttributes: []metricdef.Attribute{{Key: "a", Description: "x"}}, Enabled: true}},
 		{name: "gauge off", metric: `m: {enabled: false, description: d, unit: "", gauge: {value_type: double}}`,
-			want: Definition{Name: "m", Kind: Gauge, Float: true, Description: "d"}},
+			want: metricdef.Definition{Name: "m", Kind: metricdef.Gauge, Float: true, Description: "d"}},
 		{name: "histogram", metric: `m: {enabled: true, description: d, unit: s, histogram: {value_type: double, bucket_boundaries: [1, 2]}}`,
-			want: Definition{Name: "m", Kind: Histogram, Float: true, Unit: "s", Description: "d", Buckets: []float64{1, 2}, Enabled: true}},
+			want: metricdef.Definition{Name: "m", Kind: metricdef.Histogram, Float: true, Unit: "s", Description: "d", Buckets: []float64{1, 2}, Enabled: true}},
 		{name: "no unit", metric: `m: {enabled: true, description: d, gauge: {value_type: int}}`, err: "m: a unit"},
 		{name: "two kinds", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, sum: {value_type: int}}`, err: "m: exactly one"},
 		{name: "delta sum", metric: `m: {enabled: true, description: d, unit: "", sum: {value_type: int, monotonic: true, aggregation_temporality: delta}}`, err: "m: a sum"},
@@ -55,12 +62,12 @@ metrics:
 		{name: "attribute undescribed", metric: `m: {enabled: true, description: d, unit: "", gauge: {value_type: int}, attributes: [d]}`, err: "m: attribute d has no description"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := parse([]byte(attributes + "  " + tc.metric + "\n"))
+			md, err := Parse([]byte(attributes + "  " + tc.metric + "\n"))
 			if testenv.ErrorPrefix(t, err, tc.err) {
 				return
 			}
-			if got := p.definitions["m"]; !reflect.DeepEqual(*got, tc.want) {
-				t.Errorf("got %+v, want %+v", *got, tc.want)
+			if len(md.Metrics) != 1 || !reflect.DeepEqual(*md.Metrics[0], tc.want) {
+				t.Errorf("got %+v, want %+v", md.Metrics, tc.want)
 			}
 		})
 	}
