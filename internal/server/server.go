@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	stdlog "log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -25,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
 
 	"github.com/packet-exporter/packet-exporter/internal/live"
 )
@@ -204,7 +206,9 @@ func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 // configuration file it serves TLS and checks credentials as the file says.
 func (s *Server) Serve() error {
 	path := s.webConfigFile
-	err := web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &path}, newSlogLogger(s.log))
+	// The exporter-toolkit logs through log/slog: to the server's logger.
+	toolkitLog := slog.New(zapslog.NewHandler(s.log.Core(), zapslog.WithCaller(true)))
+	err := web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &path}, toolkitLog)
 	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}
