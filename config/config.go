@@ -105,25 +105,13 @@ type XDP struct {
 	Mode string `yaml:"mode" default:"auto" check:"oneof=auto native generic"`
 }
 
-// The accepted values of XDP.Mode.
-const (
-	// XDPModeAuto uses native mode where the driver supports it and tcx
-	// ingress elsewhere; never generic mode.
-	XDPModeAuto = "auto"
-	// XDPModeNative attaches in the driver (fails when the driver lacks XDP support).
-	XDPModeNative = "native"
-	// XDPModeGeneric attaches in the kernel network stack (works with every
-	// driver, but copies frames and turns off the device's LRO and hardware GRO).
-	XDPModeGeneric = "generic"
-)
-
 // Ingress chooses the hook that counts received packets.
 type Ingress struct {
 	// Hook is one of HookAuto, HookXDP, HookTCX or HookTC.
 	Hook string `yaml:"hook" default:"auto" check:"oneof=auto xdp tcx tc"`
 }
 
-// The accepted values of Ingress.Hook and Egress.Hook.
+// The accepted values of Ingress.Hook and Egress.Hook, and of XDP.Mode.
 const (
 	// HookAuto uses tcx, which costs the interface's traffic nothing beyond
 	// the program, or legacy tc where the kernel has no tcx (before Linux
@@ -139,6 +127,15 @@ const (
 	// HookTC uses legacy tc only: a direct-action cls_bpf filter on a
 	// clsact qdisc.
 	HookTC = "tc"
+
+	// XDPModeAuto uses native mode where the driver supports it and tcx
+	// ingress elsewhere; never generic mode.
+	XDPModeAuto = "auto"
+	// XDPModeNative attaches in the driver (fails when the driver lacks XDP support).
+	XDPModeNative = "native"
+	// XDPModeGeneric attaches in the kernel network stack (works with every
+	// driver, but copies frames and turns off the device's LRO and hardware GRO).
+	XDPModeGeneric = "generic"
 )
 
 // Prometheus configures the Prometheus /metrics HTTP endpoint.
