@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/exporter-toolkit/web"
@@ -13,18 +12,14 @@ import (
 
 // dropPrivileges runs once the existing interfaces are attached: it keeps
 // only capability.Steady (see there) and drops every other capability of every
-// thread, or warns and goes on where the kernel or the build does not allow it.
+// thread, or warns and goes on where the kernel does not allow it.
 // It fails only when the web configuration or its TLS files, which every
 // request reads again, have become unreadable without the dropped capabilities.
 func dropPrivileges(cfg config.Config, log *zap.Logger) error {
 	result, err := capability.Drop(capability.Steady)
 	if err != nil {
-		if errors.Is(err, capability.ErrCgo) {
-			log.Warn("capabilities not dropped", zap.Error(err))
-		} else {
-			log.Warn("capabilities not dropped (completely)", zap.Error(err),
-				zap.Stringer("kept", result.Kept), zap.Stringer("to_drop", result.Dropped))
-		}
+		log.Warn("capabilities not dropped (completely)", zap.Error(err),
+			zap.Stringer("kept", result.Kept), zap.Stringer("to_drop", result.Dropped))
 		return nil
 	}
 	log.Info("dropped capabilities no longer needed", zap.Stringer("kept", result.Kept),

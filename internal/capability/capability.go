@@ -1,47 +1,33 @@
 // Package capability reads, checks and drops the process's Linux
 // capabilities: what packet-exporter needs (CAP_BPF, CAP_NET_ADMIN,
 // CAP_PERFMON), a clear error naming what is missing, and the drop to the
-// steady set once the interfaces are attached.
+// steady set once the interfaces are attached. The system calls go through
+// libcap's cap package, which makes every change on all threads of the
+// process, with or without cgo.
 package capability
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
-	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+	"kernel.org/pub/linux/libs/security/libcap/cap"
 )
 
-// Capability numbers (linux/capability.h) that packet-exporter cares about.
+// Capabilities that packet-exporter cares about.
 const (
-	SetPCAP  = 8
-	NetAdmin = 12
-	SysAdmin = 21
-	Perfmon  = 38
-	BPF      = 39
+	SetPCAP  = cap.SETPCAP
+	NetAdmin = cap.NET_ADMIN
+	SysAdmin = cap.SYS_ADMIN
+	Perfmon  = cap.PERFMON
+	BPF      = cap.BPF
 )
-
-// capNames names every capability Linux 6.x defines, by number.
-var capNames = [...]string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-}
 
 // Set is a set of capabilities, bit n for capability n.
 type Set uint64
 
 // Of is the set of the capabilities caps.
-func Of(caps ...int) Set {
+func Of(caps ...cap.Value) Set {
 	var s Set
 	for _, c := range caps {
 		s |= 1 << c
@@ -50,20 +36,30 @@ func Of(caps ...int) Set {
 }
 
 // Has reports whether capability c is in s.
-func (s Set) Has(c int) bool { return s&(1<<c) != 0 }
+func (s Set) Has(c cap.Value) bool { return s&(1<<c) != 0 }
+
+// values lists the capabilities in s.
+func (s Set) values() []cap.Value {
+	var values []cap.Value
+	for c := range cap.Value(64) {
+		if s.Has(c) {
+			values = append(values, c)
+		}
+	}
+	return values
+}
 
 // String lists the capabilities, e.g. "CAP_NET_ADMIN,CAP_BPF", or "none".
 func (s Set) String() string {
 	var names []string
-	for c := range 64 {
-		if !s.Has(c) {
-			continue
+	for _, c := range s.values() {
+		// The library writes "cap_bpf", and the number alone for a
+		// capability it has no name for.
+		name := strings.ToUpper(c.String())
+		if !strings.HasPrefix(name, "CAP_") {
+			name = "CAP_" + name
 		}
-		if c < len(capNames) {
-			names = append(names, capNames[c])
-		} else {
-			names = append(names, "CAP_"+strconv.Itoa(c))
-		}
+		names = append(names, name)
 	}
 	if len(names) == 0 {
 		return "none"
@@ -89,13 +85,20 @@ var Steady = Of(BPF, NetAdmin, Perfmon)
 
 // Current returns the calling thread's effective and permitted capability sets.
 func Current() (effective, permitted Set, err error) {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
+	c, err := cap.GetPID(0)
+	if err != nil {
 		return 0, 0, fmt.Errorf("capget: %w", err)
 	}
-	join := func(lo, hi uint32) Set { return Set(hi)<<32 | Set(lo) }
-	return join(data[0].Effective, data[1].Effective), join(data[0].Permitted, data[1].Permitted), nil
+	for v := range cap.Value(64) {
+		// GetFlag fails only for a value beyond the kernel's sets: not set.
+		if on, _ := c.GetFlag(cap.Effective, v); on {
+			effective |= Of(v)
+		}
+		if on, _ := c.GetFlag(cap.Permitted, v); on {
+			permitted |= Of(v)
+		}
+	}
+	return effective, permitted, nil
 }
 
 // Check returns a clear error naming every capability that
@@ -128,10 +131,6 @@ func CheckCurrent() error {
 	return Check(effective)
 }
 
-// ErrCgo is returned by Drop in a binary built with cgo, where
-// the Go runtime cannot change every thread's credentials.
-var ErrCgo = errors.New("this binary is built with cgo, which cannot change the capabilities of every thread; build it with CGO_ENABLED=0 (make build does)")
-
 // DropResult describes what Drop did.
 type DropResult struct {
 	// Kept is the permitted and effective set left.
@@ -161,59 +160,32 @@ func Drop(keep Set) (DropResult, error) {
 	}
 	result := DropResult{Kept: kept, Dropped: permitted &^ kept}
 
-	if err := allThreads(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); err != nil {
+	if _, err := cap.Prctlw(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
 		return result, fmt.Errorf("set no_new_privs: %w", err)
 	}
 	if effective.Has(SetPCAP) {
-		last, err := lastCap()
-		if err != nil {
-			return result, err
-		}
-		for c := 0; c <= last; c++ {
+		for c := range cap.MaxBits() {
 			if kept.Has(c) {
 				continue
 			}
-			if err := allThreads(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); err != nil && !errors.Is(err, unix.EINVAL) {
-				return result, fmt.Errorf("drop %s from the bounding set: %w", Set(1<<c), err)
+			if err := cap.DropBound(c); err != nil {
+				return result, fmt.Errorf("drop %s from the bounding set: %w", Of(c), err)
 			}
 		}
 		result.Bounding = true
 	}
-	if err := allThreads(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+	if err := cap.ResetAmbient(); err != nil {
 		return result, fmt.Errorf("clear the ambient set: %w", err)
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	data := [2]unix.CapUserData{
-		{Effective: uint32(kept), Permitted: uint32(kept)},
-		{Effective: uint32(kept >> 32), Permitted: uint32(kept >> 32)},
+	// A new set has nothing inheritable: setting it clears the inheritable set.
+	set := cap.NewSet()
+	for _, flag := range []cap.Flag{cap.Permitted, cap.Effective} {
+		if err := set.SetFlag(flag, true, kept.values()...); err != nil {
+			return result, fmt.Errorf("capset: %w", err)
+		}
 	}
-	if err := allThreads(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); err != nil {
+	if err := set.SetProc(); err != nil {
 		return result, fmt.Errorf("capset: %w", err)
 	}
 	return result, nil
-}
-
-// allThreads makes a system call on every thread of the process.
-func allThreads(trap, a1, a2, a3 uintptr) error {
-	_, _, errno := syscall.AllThreadsSyscall(trap, a1, a2, a3)
-	switch {
-	case errno == syscall.ENOTSUP:
-		return ErrCgo
-	case errno != 0:
-		return errno
-	}
-	return nil
-}
-
-// lastCap returns the highest capability number the kernel knows.
-func lastCap() (int, error) {
-	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err != nil {
-		return 0, fmt.Errorf("read the last capability: %w", err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || n < 0 || n > 63 {
-		return 0, fmt.Errorf("read the last capability: unexpected %q", data)
-	}
-	return n, nil
 }
