@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -93,7 +93,7 @@ func sortMapping(n *yaml.Node) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		entries = append(entries, [2]*yaml.Node{n.Content[i], n.Content[i+1]})
 	}
-	slices.SortFunc(entries, func(a, b [2]*yaml.Node) int { return strings.Compare(a[0].Value, b[0].Value) })
+	slices.SortFunc(entries, func(a, b [2]*yaml.Node) int { return cmp.Compare(a[0].Value, b[0].Value) })
 	n.Content = n.Content[:0]
 	for _, entry := range entries {
 		n.Content = append(n.Content, entry[0], entry[1])
