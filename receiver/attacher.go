@@ -135,10 +135,6 @@ func (a *attacher) start(ctx context.Context, running *sync.WaitGroup) {
 	running.Go(func() { a.runTiming(ctx) })
 }
 
-// waitStarted waits for the first listing of the links and returns its
-// error.
-func (a *attacher) waitStarted() error { return <-a.started }
-
 // markClosed makes the attacher stop applying link changes: it is closing.
 func (a *attacher) markClosed() {
 	a.mu.Lock()
@@ -164,33 +160,6 @@ func (a *attacher) loadPrograms() {
 	if err != nil {
 		a.log.Warn("load programs", zap.Error(err))
 	}
-}
-
-// isReady reports whether the initial interfaces are handled and every
-// matching interface is counted, except those that cannot be (not Ethernet).
-func (a *attacher) isReady() bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if !a.ready {
-		return false
-	}
-	for _, s := range a.skipped {
-		if s.reason != reasonUnsupportedLink {
-			return false
-		}
-	}
-	return true
-}
-
-// names returns the names of the interfaces being counted.
-func (a *attacher) names() []string {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	names := make([]string, 0, len(a.attached))
-	for _, at := range a.attached {
-		names = append(names, at.name)
-	}
-	return names
 }
 
 // nameOfSlot returns the name of the interface counted in slot.

@@ -157,15 +157,36 @@ func (r *Receiver) Start(ctx context.Context) error {
 		run.start(ctx, &r.running)
 	}
 	r.mu.Unlock()
-	return r.att.waitStarted()
+	return <-r.att.started // the first listing's outcome
 }
 
 // Ready reports whether the initial interfaces are handled and every matching
 // interface is counted, except those that cannot be (not Ethernet).
-func (r *Receiver) Ready() bool { return r.att.isReady() }
+func (r *Receiver) Ready() bool {
+	a := r.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if !a.ready {
+		return false
+	}
+	for _, s := range a.skipped {
+		if s.reason != reasonUnsupportedLink {
+			return false
+		}
+	}
+	return true
+}
 
 // Attached returns the names of the interfaces being counted.
-func (r *Receiver) Attached() []string { return r.att.names() }
+func (r *Receiver) Attached() []string {
+	r.att.mu.RLock()
+	defer r.att.mu.RUnlock()
+	names := make([]string, 0, len(r.att.attached))
+	for _, at := range r.att.attached {
+		names = append(names, at.name)
+	}
+	return names
+}
 
 // Close stops watching, detaches every program and releases the kernel maps.
 func (r *Receiver) Close() error {
