@@ -128,7 +128,7 @@ func (a *attacher) handle(u netlink.LinkUpdate) {
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		a.detachLocked(l.index)
-		a.forgetFailuresLocked(map[string]bool{}, l.name)
+		a.forgetFailuresLocked(func(iface string) bool { return iface == l.name })
 		a.goneLocked(l.index)
 		return
 	}
@@ -229,21 +229,18 @@ func (a *attacher) reconcile() error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.forgetFailuresLocked(names, "")
+	a.forgetFailuresLocked(func(iface string) bool { return !names[iface] })
 	a.reportMissingLocked(names)
 	return nil
 }
 
-// forgetFailuresLocked drops the attach-failure series of interface gone, or,
-// when gone is "", of every interface not in existing: on a host where
-// interfaces come and go (a veth per container) they would otherwise pile up.
-// The not_found series of configured names that do not exist stay.
-func (a *attacher) forgetFailuresLocked(existing map[string]bool, gone string) {
+// forgetFailuresLocked drops the attach-failure series of the interfaces
+// gone reports: on a host where interfaces come and go (a veth per container)
+// they would otherwise pile up. The not_found series of configured names that
+// do not exist stay.
+func (a *attacher) forgetFailuresLocked(gone func(iface string) bool) {
 	for k := range a.failures {
-		if a.missing[k.iface] {
-			continue
-		}
-		if (gone != "" && k.iface == gone) || (gone == "" && !existing[k.iface]) {
+		if !a.missing[k.iface] && gone(k.iface) {
 			delete(a.failures, k)
 		}
 	}
