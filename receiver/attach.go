@@ -1,12 +1,15 @@
 package receiver
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
@@ -88,7 +91,8 @@ func (a *attacher) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool)
 func (a *attacher) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
 	h, err := a.attachTC(l.index, bpf.Receive, kind)
 	if err != nil {
-		return a.ingressFailedLocked(l, kind, "ingress not counted: attach "+kind, err, log)
+		a.skipLocked(l, bpf.Receive, kind, failureReason(err), "ingress not counted: attach "+kind, zap.Error(err))
+		return hook{}, false
 	}
 	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
 	return h, true
@@ -113,22 +117,13 @@ func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bo
 	}
 	reason := failureReason(err)
 	if a.cfg.XDP.Mode != config.XDPModeAuto || reason == reasonHookBusy {
-		return a.ingressFailedLocked(l, config.HookXDP, "ingress not counted: attach xdp", err, log)
+		a.skipLocked(l, bpf.Receive, config.HookXDP, reason, "ingress not counted: attach xdp", zap.Error(err))
+		return hook{}, false
 	}
 	a.failLocked(l.name, bpf.Receive, config.HookXDP, reason)
 	kind := a.tcHookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
 	return a.attachIngressTCLocked(l, kind, log)
-}
-
-// ingressFailedLocked records that ingress of l could not be attached to
-// hookKind: the interface is skipped.
-func (a *attacher) ingressFailedLocked(l linkInfo, hookKind, msg string, err error, log *zap.Logger) (hook, bool) {
-	reason := failureReason(err)
-	log.Warn(msg, zap.Error(err))
-	a.failLocked(l.name, bpf.Receive, hookKind, reason)
-	a.skipped[l.index] = skip{name: l.name, reason: reason}
-	return hook{}, false
 }
 
 // ingressHookKind is the hook the ingress policy attaches first, the hook
@@ -180,39 +175,37 @@ func (a *attacher) attachXDP(index int) (hook, error) {
 	return hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog), link: bpfLink{l}}, nil
 }
 
-// attachTC attaches the tc program of direction d through kind: config.HookTCX or
-// config.HookTC.
+// attachTC attaches the tc program of direction d through kind: config.HookTC,
+// or config.HookTCX at the head of the chain, so that it sees every frame of
+// the hook (it returns TCX_NEXT and never changes the verdict of the programs
+// after it).
 func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, error) {
 	prog, err := a.maps.TC(d)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
+	h := hook{direction: d, kind: kind, programID: a.programID(prog)}
 	if kind == config.HookTCX {
-		return a.attachTCX(index, d, prog)
+		attach := ebpf.AttachTCXEgress
+		if d == bpf.Receive {
+			attach = ebpf.AttachTCXIngress
+		}
+		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
+		if err != nil {
+			return hook{}, err
+		}
+		h.link = bpfLink{l}
+		return h, nil
 	}
-	f, err := attachTCFilter(a.nl, index, d, prog, a.programID(prog))
+	f, err := attachTCFilter(a.nl, index, d, prog, h.programID)
 	if err != nil {
 		if f != nil {
 			f.Close()
 		}
 		return hook{}, err
 	}
-	return hook{direction: d, kind: config.HookTC, programID: a.programID(prog), link: f}, nil
-}
-
-// attachTCX attaches prog, the tc program of direction d, through tcx at the
-// head of the chain, so that it sees every frame of the hook; it returns
-// TCX_NEXT and never changes the verdict of the programs after it.
-func (a *attacher) attachTCX(index int, d bpf.Direction, prog *ebpf.Program) (hook, error) {
-	attach := ebpf.AttachTCXEgress
-	if d == bpf.Receive {
-		attach = ebpf.AttachTCXIngress
-	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
-	if err != nil {
-		return hook{}, err
-	}
-	return hook{direction: d, kind: config.HookTCX, programID: a.programID(prog), link: bpfLink{l}}, nil
+	h.link = f
+	return h, nil
 }
 
 // programID returns the kernel's ID of prog, or 0 when it cannot be read;
@@ -228,4 +221,37 @@ func (a *attacher) programID(prog *ebpf.Program) uint32 {
 	id, _ := info.ID()
 	a.programIDs[prog] = uint32(id)
 	return uint32(id)
+}
+
+// Reasons an attachment fails, the error.type of packet_exporter.attach.failures.
+const (
+	reasonNotFound          = "not_found"
+	reasonUnsupported       = "unsupported"
+	reasonPermission        = "permission"
+	reasonHookBusy          = "hook_busy"
+	reasonNoSlot            = "no_slot"
+	reasonUnsupportedLink   = "unsupported_link_type"
+	reasonProgramLoadFailed = "load_failed"
+	reasonOther             = "other"
+)
+
+// errProgramLoad marks errors of loading a program, before any attach.
+var errProgramLoad = errors.New("load program")
+
+// failureReason classifies an attach error.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return reasonPermission
+	case errors.Is(err, errProgramLoad):
+		return reasonProgramLoadFailed
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
+		return reasonUnsupported
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return reasonHookBusy
+	case errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENXIO):
+		return reasonNotFound
+	default:
+		return reasonOther
+	}
 }

@@ -69,14 +69,6 @@ type tcFilter struct {
 	programID uint32
 }
 
-// tcParent returns the clsact parent of direction d.
-func tcParent(d bpf.Direction) uint32 {
-	if d == bpf.Receive {
-		return netlink.HANDLE_MIN_INGRESS
-	}
-	return netlink.HANDLE_MIN_EGRESS
-}
-
 // attachTCFilter attaches prog (kernel ID progID) to interface index in direction d through
 // legacy tc. It creates a clsact qdisc only where the interface has none, and
 // replaces (never doubles) a filter of a previous packet-exporter: the one at
@@ -89,10 +81,13 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	}
 	attrs := netlink.FilterAttrs{
 		LinkIndex: index,
-		Parent:    tcParent(d),
+		Parent:    netlink.HANDLE_MIN_EGRESS,
 		Handle:    tcFilterHandle,
 		Priority:  tcFilterPriority,
 		Protocol:  unix.ETH_P_ALL,
+	}
+	if d == bpf.Receive {
+		attrs.Parent = netlink.HANDLE_MIN_INGRESS
 	}
 	f := &tcFilter{nl: nl, attrs: attrs}
 	existing, err := f.list()
