@@ -104,7 +104,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
 		// First: it starts beside the interfaces and is never waited for.
-		drops := newDropsCollector(att, o.netns, log)
+		drops := newDropsCollector(att)
 		r.collectors = append(r.collectors, registered{"drops", drops})
 		r.runners = append([]runner{drops}, r.runners...)
 	}
