@@ -32,10 +32,6 @@ type attributionCollector struct {
 	unresolved map[string]int64
 }
 
-func newAttributionCollector(att *attacher) *attributionCollector {
-	return &attributionCollector{att: att}
-}
-
 // start runs the lookups until ctx ends.
 func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGroup) {
 	running.Go(func() { c.run(ctx) })
@@ -130,15 +126,19 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
 	create := instruments{meter: meter}
 	info := observable(&create, metricdef.InterfaceInfo.Int64Gauge)
-	if !c.att.cfg.Attribution.Enabled {
-		return create.done(func(_ context.Context, o metric.Observer) error {
-			c.observeInfo(o, info)
-			return nil
-		})
+	var unresolved metric.Int64ObservableGauge
+	if c.att.cfg.Attribution.Enabled {
+		unresolved = observable(&create, metricdef.AttributionUnresolved.Int64Gauge)
 	}
-	unresolved := observable(&create, metricdef.AttributionUnresolved.Int64Gauge)
 	return create.done(func(_ context.Context, o metric.Observer) error {
-		c.observeInfo(o, info)
+		c.att.mu.RLock()
+		for _, at := range c.att.attached {
+			o.ObserveInt64(info, 1, at.info)
+		}
+		c.att.mu.RUnlock()
+		if !c.att.cfg.Attribution.Enabled {
+			return nil
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, reason := range unresolvedReasons {
@@ -146,15 +146,6 @@ func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.O
 		}
 		return nil
 	})
-}
-
-// observeInfo observes the info series of every counted interface.
-func (c *attributionCollector) observeInfo(o metric.Observer, info metric.Int64Observable) {
-	c.att.mu.RLock()
-	defer c.att.mu.RUnlock()
-	for _, at := range c.att.attached {
-		o.ObserveInt64(info, 1, at.info)
-	}
 }
 
 // unresolvedReasons are the error.type values of

@@ -99,7 +99,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
 	r := &Receiver{att: att, traffic: newTrafficCollector(att, reader, maps)}
-	attribution := newAttributionCollector(att)
+	attribution := &attributionCollector{att: att}
 	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
