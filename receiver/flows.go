@@ -55,15 +55,10 @@ func (l *flowLimit) take() bool {
 	return true
 }
 
-func (l *flowLimit) release(n int) { l.used.Add(-int64(n)) }
-
-// flowNamer returns the interface name of a counter block's slot.
-type flowNamer func(slot int) string
-
 // add accounts packets and bytes (already scaled by the sample rate) of event
 // e at time now to its flow, creating the flow within the limit, or to the
-// overflow series beyond it.
-func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit, name flowNamer) {
+// overflow series beyond it; name returns the interface name of a slot.
+func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit, name func(slot int) string) {
 	key := flowKey{src: e.Src.As16(), dst: e.Dst.As16(), block: bpf.BlockIndex(e.Slot, e.Direction), class: uint8(e.Class)}
 	if ports {
 		key.srcPort, key.dstPort = e.SrcPort, e.DstPort
@@ -95,7 +90,7 @@ func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 			n++
 		}
 	}
-	limit.release(n)
+	limit.used.Add(-int64(n))
 }
 
 // flowAttributes builds the attribute set of a new flow.

@@ -77,11 +77,11 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, bpf.EventOptions{
-		Enabled:    cfg.Events.Enabled,
-		SampleRate: uint32(cfg.Events.SampleRate),
-		RingSize:   ringSize(cfg.Events),
-	})
+	eventOpts := bpf.EventOptions{Enabled: cfg.Events.Enabled, SampleRate: uint32(cfg.Events.SampleRate)}
+	if eventOpts.Enabled {
+		eventOpts.RingSize = cfg.Events.RingSize // the smallest otherwise
+	}
+	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, eventOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		r.runners = append([]runner{drops}, r.runners...)
 	}
 	if cfg.Events.Enabled {
-		events, err := newEventsCollector(att, reader, cfg, log)
+		events, err := newEventsCollector(att)
 		if err != nil {
 			att.close()
 			return nil, err
