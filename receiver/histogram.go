@@ -37,10 +37,11 @@ type histogramSeries struct {
 	start time.Time
 }
 
+// histogramState is one series' buckets, their frames and bytes, at one read.
 type histogramState struct {
-	counts [bpf.BucketCount]uint64
-	sum    uint64
-	time   time.Time
+	counts     [bpf.BucketCount]uint64
+	count, sum uint64
+	time       time.Time
 }
 
 // sizeSnapshot is the packet-size state of every attached interface and
@@ -70,6 +71,9 @@ func (c *trafficCollector) sizesLocked(blocks []bpf.Block, now time.Time) []size
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 			block := &blocks[bpf.BlockIndex(a.slot, d)]
 			s := histogramState{counts: block.Buckets, time: now}
+			for _, c := range block.Buckets {
+				s.count += c
+			}
 			for _, v := range block.Classes {
 				s.sum += v.Bytes // every frame is in one class
 			}
@@ -118,20 +122,14 @@ func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
 // reader; delta selects delta temporality, as that reader wants it. With
 // the histogram switched off it produces nothing.
 func (r *Receiver) PacketSizeProducer(delta bool) sdkmetric.Producer {
-	if !r.traffic.sizesOn {
-		return noSizes{}
-	}
 	return &sizeProducer{c: r.traffic, delta: delta, last: map[histogramSeries]histogramState{}}
 }
 
-// noSizes is the producer of a switched-off packet-size histogram.
-type noSizes struct{}
-
-// Produce returns nothing.
-func (noSizes) Produce(context.Context) ([]metricdata.ScopeMetrics, error) { return nil, nil }
-
 // Produce returns the histogram of every attached interface and direction.
 func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	if !p.c.sizesOn {
+		return nil, nil
+	}
 	p.mu.Lock()
 	lastGen := p.lastGen
 	p.mu.Unlock()
@@ -144,7 +142,7 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	p.mu.Unlock()
 	var points []metricdata.HistogramDataPoint[int64]
 	for _, s := range snap.series {
-		points = p.point(points, s.key, s.state, s.attrs)
+		points = p.point(points, s)
 	}
 	p.forgetGone(snap.at)
 	if len(points) == 0 {
@@ -167,42 +165,34 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 
 // point appends the data point of one series, cumulative or as the change
 // since the last collection, and skips series that never saw a frame.
-func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], series histogramSeries, s histogramState, attrs attribute.Set) []metricdata.HistogramDataPoint[int64] {
-	var count uint64
-	for _, c := range s.counts {
-		count += c
-	}
-	if count == 0 {
+func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], series sizeSeries) []metricdata.HistogramDataPoint[int64] {
+	s := series.state
+	if s.count == 0 {
 		return points
 	}
-	start := series.start
-	counts := s.counts
-	sum := s.sum
+	start := series.key.start
 	if p.delta {
 		p.mu.Lock()
-		prev, ok := p.last[series]
-		p.last[series] = s
+		prev, ok := p.last[series.key]
+		p.last[series.key] = s
 		p.mu.Unlock()
 		if ok {
 			start = prev.time
-			for i := range counts {
-				counts[i] -= prev.counts[i]
+			for i := range s.counts {
+				s.counts[i] -= prev.counts[i]
 			}
-			sum -= prev.sum
-			count = 0
-			for _, c := range counts {
-				count += c
-			}
+			s.count -= prev.count
+			s.sum -= prev.sum
 		}
 	}
 	return append(points, metricdata.HistogramDataPoint[int64]{
-		Attributes:   attrs,
+		Attributes:   series.attrs,
 		StartTime:    start,
 		Time:         s.time,
-		Count:        count,
+		Count:        s.count,
 		Bounds:       bpf.BucketBounds(),
-		BucketCounts: counts[:],
-		Sum:          int64(sum),
+		BucketCounts: s.counts[:],
+		Sum:          int64(s.sum),
 	})
 }
 
@@ -251,15 +241,11 @@ func (r *Receiver) PacketSizes() ([]PacketSizeSeries, error) {
 	out := make([]PacketSizeSeries, 0, len(snap.series))
 	bounds := bpf.BucketBounds()
 	for _, s := range snap.series {
-		var count uint64
-		for _, c := range s.state.counts {
-			count += c
-		}
-		if count == 0 {
+		if s.state.count == 0 {
 			continue
 		}
 		out = append(out, PacketSizeSeries{Attributes: s.attrs, Start: s.key.start, Time: s.state.time,
-			Bounds: bounds, Counts: s.state.counts[:], Count: count, Sum: s.state.sum})
+			Bounds: bounds, Counts: s.state.counts[:], Count: s.state.count, Sum: s.state.sum})
 	}
 	return out, nil
 }
