@@ -30,14 +30,17 @@ type linkInfo struct {
 func (a *attacher) attachLocked(l linkInfo) {
 	delete(a.skipped, l.index)
 	log := a.log.With(zap.String("interface", l.name), zap.Int("ifindex", l.index))
+	// The hook ingress attaches first: the hook attribute of failures that
+	// come before any attach attempt.
+	ingress := a.hookKind(a.cfg.Ingress.Hook)
 	if l.encap != "ether" {
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonUnsupportedLink, "interface skipped: not an Ethernet link",
+		a.skipLocked(l, ingress, reasonUnsupportedLink, "interface skipped: not an Ethernet link",
 			zap.String("link_type", l.encap))
 		return
 	}
 	slot, ok := a.slots.take()
 	if !ok {
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonNoSlot,
+		a.skipLocked(l, ingress, reasonNoSlot,
 			"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", a.maps.Slots))
 		return
 	}
@@ -45,17 +48,17 @@ func (a *attacher) attachLocked(l linkInfo) {
 	// counters through this mapping, and the slot starts from zero.
 	if err := a.maps.MapInterface(l.index, slot); err != nil {
 		a.slots.release(slot)
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonOther, "interface skipped: map its counters", zap.Error(err))
+		a.skipLocked(l, ingress, reasonOther, "interface skipped: map its counters", zap.Error(err))
 		return
 	}
 	at := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name, nil),
 		facts: l.facts}
 	a.setInfoLocked(at)
-	if h, ok := a.attachIngressLocked(l, log); ok {
+	if h, ok := a.attachIngressLocked(l, ingress, log); ok {
 		at.hooks = append(at.hooks, h)
 	}
 	if a.cfg.Egress.Enabled {
-		kind := a.tcHookKind(a.cfg.Egress.Hook)
+		kind := a.hookKind(a.cfg.Egress.Hook)
 		if h, err := a.attachTC(l.index, bpf.Transmit, kind); err != nil {
 			log.Warn("egress not counted: attach "+kind, zap.Error(err))
 			a.failLocked(l.name, bpf.Transmit, kind, failureReason(err))
@@ -78,35 +81,24 @@ func (a *attacher) attachLocked(l linkInfo) {
 	a.slotName[slot] = l.name
 }
 
-// attachIngressLocked attaches the ingress program as ingress.hook says.
-func (a *attacher) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool) {
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		return a.attachIngressXDPLocked(l, log)
+// attachIngressLocked counts received frames through hook kind; a failure
+// skips the interface. Through XDP, in the mode xdp.mode says, an interface
+// whose XDP hook another program holds is skipped: that program is never
+// replaced. With xdp.mode auto, an interface whose driver has no native XDP
+// is counted through tc ingress instead: generic XDP copies frames and turns
+// off the device's hardware offloads, so it is used only when configured.
+func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
+	if kind != config.HookXDP {
+		h, err := a.attachTC(l.index, bpf.Receive, kind)
+		if err != nil {
+			a.skipLocked(l, kind, failureReason(err), "ingress not counted: attach "+kind, zap.Error(err))
+			return hook{}, false
+		}
+		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
+		return h, true
 	}
-	return a.attachIngressTCLocked(l, a.tcHookKind(a.cfg.Ingress.Hook), log)
-}
-
-// attachIngressTCLocked counts received frames through a tc hook: config.HookTCX or
-// config.HookTC.
-func (a *attacher) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
-	h, err := a.attachTC(l.index, bpf.Receive, kind)
-	if err != nil {
-		a.skipLocked(l, bpf.Receive, kind, failureReason(err), "ingress not counted: attach "+kind, zap.Error(err))
-		return hook{}, false
-	}
-	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
-	return h, true
-}
-
-// attachIngressXDPLocked counts received frames through XDP in the mode
-// xdp.mode says. An interface whose XDP hook another program holds is
-// skipped: that program is never replaced. With xdp.mode auto, an interface
-// whose driver has no native XDP is counted through tc ingress instead:
-// generic XDP copies frames and turns off the device's hardware offloads, so
-// it is used only when configured.
-func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bool) {
 	if l.xdpForeign {
-		a.skipLocked(l, bpf.Receive, config.HookXDP, reasonHookBusy,
+		a.skipLocked(l, config.HookXDP, reasonHookBusy,
 			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 		return hook{}, false
 	}
@@ -117,43 +109,32 @@ func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bo
 	}
 	reason := failureReason(err)
 	if a.cfg.XDP.Mode != config.XDPModeAuto || reason == reasonHookBusy {
-		a.skipLocked(l, bpf.Receive, config.HookXDP, reason, "ingress not counted: attach xdp", zap.Error(err))
+		a.skipLocked(l, config.HookXDP, reason, "ingress not counted: attach xdp", zap.Error(err))
 		return hook{}, false
 	}
 	a.failLocked(l.name, bpf.Receive, config.HookXDP, reason)
-	kind := a.tcHookKind(config.HookAuto)
+	kind = a.hookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
-	return a.attachIngressTCLocked(l, kind, log)
+	return a.attachIngressLocked(l, kind, log)
 }
 
-// ingressHookKind is the hook the ingress policy attaches first, the hook
-// attribute of failures that come before any attach attempt.
-func (a *attacher) ingressHookKind() string {
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		return config.HookXDP
-	}
-	return a.tcHookKind(a.cfg.Ingress.Hook)
-}
-
-// tcHookKind resolves a tc hook policy (ingress.hook or egress.hook, other
-// than xdp) to config.HookTCX or config.HookTC: auto is tcx where the kernel has it.
-func (a *attacher) tcHookKind(policy string) string {
-	switch policy {
-	case config.HookTC:
-		return config.HookTC
-	case config.HookTCX:
-		return config.HookTCX
-	}
-	if a.features.Has(bpf.FeatureTCX) {
+// hookKind resolves a hook policy (ingress.hook or egress.hook) to the hook
+// it attaches: auto is tcx where the kernel has it, else tc.
+func (a *attacher) hookKind(policy string) string {
+	switch {
+	case policy == config.HookXDP || policy == config.HookTCX || policy == config.HookTC:
+		return policy
+	case a.features.Has(bpf.FeatureTCX):
 		return config.HookTCX
 	}
 	return config.HookTC
 }
 
-// skipLocked records a matching interface that is not counted.
-func (a *attacher) skipLocked(l linkInfo, d bpf.Direction, hookKind, reason, msg string, fields ...zap.Field) {
+// skipLocked records a matching interface that is not counted, as a failure
+// of its ingress hook hookKind.
+func (a *attacher) skipLocked(l linkInfo, hookKind, reason, msg string, fields ...zap.Field) {
 	a.log.Warn(msg, append(fields, zap.String("interface", l.name), zap.Int("ifindex", l.index))...)
-	a.failLocked(l.name, d, hookKind, reason)
+	a.failLocked(l.name, bpf.Receive, hookKind, reason)
 	a.skipped[l.index] = skip{name: l.name, reason: reason}
 }
 

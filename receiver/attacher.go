@@ -147,12 +147,7 @@ func (a *attacher) markClosed() {
 // A program that fails to load is reported on each interface it was meant
 // for (load_failed), as when loaded on first use.
 func (a *attacher) loadPrograms() {
-	var err error
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		_, err = a.maps.XDP()
-	} else {
-		_, err = a.maps.TC(bpf.Receive)
-	}
+	_, err := a.program(a.hookKind(a.cfg.Ingress.Hook), bpf.Receive)
 	if a.cfg.Egress.Enabled {
 		_, egressErr := a.maps.TC(bpf.Transmit)
 		err = errors.Join(err, egressErr)

@@ -256,7 +256,7 @@ func (a *attacher) reportMissingLocked(names map[string]bool) {
 		}
 		a.missing[pattern] = true
 		a.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
-		a.failLocked(pattern, bpf.Receive, a.ingressHookKind(), reasonNotFound)
+		a.failLocked(pattern, bpf.Receive, a.hookKind(a.cfg.Ingress.Hook), reasonNotFound)
 	}
 }
 
