@@ -131,20 +131,21 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 		return nil, nil
 	}
 	p.mu.Lock()
-	lastGen := p.lastGen
-	p.mu.Unlock()
-	snap, err := p.c.sizesAfter(lastGen)
+	defer p.mu.Unlock()
+	snap, err := p.c.sizesAfter(p.lastGen)
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
 	p.lastGen = max(p.lastGen, snap.gen)
-	p.mu.Unlock()
 	var points []metricdata.HistogramDataPoint[int64]
 	for _, s := range snap.series {
-		points = p.point(points, s)
+		points = p.pointLocked(points, s)
 	}
-	p.forgetGone(snap.at)
+	for k, s := range p.last { // delta: forget the series gone since the last collection
+		if !s.time.Equal(snap.at) {
+			delete(p.last, k)
+		}
+	}
 	if len(points) == 0 {
 		return nil, nil
 	}
@@ -163,19 +164,17 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	}}, nil
 }
 
-// point appends the data point of one series, cumulative or as the change
-// since the last collection, and skips series that never saw a frame.
-func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], series sizeSeries) []metricdata.HistogramDataPoint[int64] {
+// pointLocked appends the data point of one series, cumulative or as the
+// change since the last collection, and skips series that never saw a frame.
+func (p *sizeProducer) pointLocked(points []metricdata.HistogramDataPoint[int64], series sizeSeries) []metricdata.HistogramDataPoint[int64] {
 	s := series.state
 	if s.count == 0 {
 		return points
 	}
 	start := series.key.start
 	if p.delta {
-		p.mu.Lock()
 		prev, ok := p.last[series.key]
 		p.last[series.key] = s
-		p.mu.Unlock()
 		if ok {
 			start = prev.time
 			for i := range s.counts {
@@ -194,20 +193,6 @@ func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], seri
 		BucketCounts: s.counts[:],
 		Sum:          int64(s.sum),
 	})
-}
-
-// forgetGone drops the delta state of series not seen in the collection at now.
-func (p *sizeProducer) forgetGone(now time.Time) {
-	if !p.delta {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, s := range p.last {
-		if !s.time.Equal(now) {
-			delete(p.last, k)
-		}
-	}
 }
 
 // PacketSizeSeries is one series of packet_exporter.network.packet.size,
