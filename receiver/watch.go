@@ -174,9 +174,11 @@ func (a *attacher) reconcile() error {
 	// In listing (ifindex) order, so that slots go to interfaces predictably.
 	ordered := make([]linkInfo, len(links))
 	current := make(map[int]linkInfo, len(links))
+	names := make(map[string]bool, len(links))
 	for i, nl := range links {
 		ordered[i] = linkInfoOf(nl)
 		current[ordered[i].index] = ordered[i]
+		names[ordered[i].name] = true
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -222,10 +224,6 @@ func (a *attacher) reconcile() error {
 			a.applyLocked(l)
 		}
 		a.mu.Unlock()
-	}
-	names := make(map[string]bool, len(current))
-	for _, l := range current {
-		names[l.name] = true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
