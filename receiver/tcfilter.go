@@ -89,7 +89,7 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	if d == bpf.Receive {
 		attrs.Parent = netlink.HANDLE_MIN_INGRESS
 	}
-	f := &tcFilter{nl: nl, attrs: attrs}
+	f := &tcFilter{nl: nl, attrs: attrs, programID: progID}
 	existing, err := f.list()
 	if err != nil {
 		return nil, err
@@ -108,7 +108,6 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	if err := nl.FilterReplace(filter); err != nil {
 		return nil, fmt.Errorf("add tc filter: %w", err)
 	}
-	f.programID = progID
 	var errs []error
 	for _, l := range leftovers {
 		if err := nl.FilterDel(l); err != nil && !errors.Is(err, unix.ENOENT) {
