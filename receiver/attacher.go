@@ -29,7 +29,7 @@ type attacher struct {
 	opts     options
 	log      *zap.Logger
 	maps     *bpf.Maps
-	reader   counterReader // for the timing judgement
+	reader   counterReader
 	nl       *netlink.Handle
 	features bpf.Features // what the kernel has, probed once
 	started  chan error   // the first listing's outcome, once

@@ -108,7 +108,7 @@ func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
 	c.att.mu.RLock()
 	defer c.att.mu.RUnlock()
 	var series []sizeSeries
-	err := c.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
+	err := c.att.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
 		series = c.sizesLocked(blocks, now)
 		return nil
 	})

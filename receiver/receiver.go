@@ -98,7 +98,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
 	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
-	r := &Receiver{att: att, traffic: newTrafficCollector(att, reader, maps)}
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, maps)}
 	attribution := &attributionCollector{att: att}
 	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}
 	r.runners = []runner{att}

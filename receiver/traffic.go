@@ -18,8 +18,7 @@ import (
 // frames the programs could not count, from one read of the counters map
 // per collection, which also feeds the packet-size histogram (histogram.go).
 type trafficCollector struct {
-	att    *attacher
-	reader counterReader
+	att *attacher
 	// runs judges, from each read, whether the kernel collects BPF
 	// statistics: the program runs are reported only then.
 	runs runStats
@@ -31,8 +30,8 @@ type trafficCollector struct {
 	sizes   sizeSnapshot // the packet-size state of the last read
 }
 
-func newTrafficCollector(att *attacher, reader counterReader, programs kernelRunCounter) *trafficCollector {
-	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs},
+func newTrafficCollector(att *attacher, programs kernelRunCounter) *trafficCollector {
+	return &trafficCollector{att: att, runs: runStats{programs: programs},
 		sizesOn: att.cfg.MetricEnabled(metricdef.NetworkPacketSize.Name)}
 }
 
@@ -63,7 +62,7 @@ func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Obser
 		start := time.Now()
 		err := c.observeCounters(o, &i)
 		i.readDuration.Record(ctx, time.Since(start).Seconds())
-		stats, statsErr := c.reader.Stats()
+		stats, statsErr := c.att.reader.Stats()
 		if statsErr == nil {
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
@@ -79,7 +78,7 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 	a := c.att
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return c.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
+	return a.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
 		// The packet-size producers of this collection take the histogram
 		// from this read.
 		if c.sizesOn {
