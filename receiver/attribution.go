@@ -123,14 +123,13 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 	c.mu.Unlock()
 }
 
-func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	info := observable(&create, metricdef.InterfaceInfo.Int64Gauge)
+func (c *attributionCollector) register(create *instruments) observe {
+	info := observable(create, metricdef.InterfaceInfo.Int64Gauge)
 	var unresolved metric.Int64ObservableGauge
 	if c.att.cfg.Attribution.Enabled {
-		unresolved = observable(&create, metricdef.AttributionUnresolved.Int64Gauge)
+		unresolved = observable(create, metricdef.AttributionUnresolved.Int64Gauge)
 	}
-	return create.done(func(_ context.Context, o metric.Observer) error {
+	return func(_ context.Context, o metric.Observer) error {
 		c.att.mu.RLock()
 		for _, at := range c.att.attached {
 			o.ObserveInt64(info, 1, at.info)
@@ -145,7 +144,7 @@ func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.O
 			o.ObserveInt64(unresolved, c.unresolved[reason], unresolvedAttrs[reason])
 		}
 		return nil
-	})
+	}
 }
 
 // unresolvedReasons are the error.type values of

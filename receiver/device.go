@@ -20,11 +20,10 @@ type deviceCollector struct {
 	nl  *netlink.Handle // in the receiver's namespace
 }
 
-func (c *deviceCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	dropped := observable(&create, metricdef.SystemNetworkPacketDropped.Int64Counter)
-	errs := observable(&create, metricdef.SystemNetworkErrors.Int64Counter)
-	return create.done(func(_ context.Context, o metric.Observer) error {
+func (c *deviceCollector) register(create *instruments) observe {
+	dropped := observable(create, metricdef.SystemNetworkPacketDropped.Int64Counter)
+	errs := observable(create, metricdef.SystemNetworkErrors.Int64Counter)
+	return func(_ context.Context, o metric.Observer) error {
 		// One netlink dump of every interface of the receiver's namespace: one
 		// the kernel interrupted (links changed meanwhile) still holds every
 		// link it lists.
@@ -52,5 +51,5 @@ func (c *deviceCollector) register(meter metric.Meter) (observe, []metric.Observ
 			o.ObserveInt64(errs, int64(s.TxErrors), tx)
 		}
 		return nil
-	})
+	}
 }

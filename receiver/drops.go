@@ -127,15 +127,14 @@ var (
 	dropsTableFull = metric.WithAttributes(metricdef.ErrorType.String("drops_table_full"))
 )
 
-func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	drops := observable(&create, metricdef.NetworkDrops.Int64Counter)
-	countErrors := observable(&create, metricdef.KernelCountErrors.Int64Counter)
-	features := observable(&create, metricdef.KernelFeatures.Int64Gauge)
+func (c *dropsCollector) register(create *instruments) observe {
+	drops := observable(create, metricdef.NetworkDrops.Int64Counter)
+	countErrors := observable(create, metricdef.KernelCountErrors.Int64Counter)
+	features := observable(create, metricdef.KernelFeatures.Int64Gauge)
 	// The feature drop_reasons is 1 once the drop counter counts, 0 before
 	// and where it cannot run. Drops on interfaces not (yet) known by name
 	// are left for a later collection.
-	return create.done(func(_ context.Context, o metric.Observer) error {
+	return func(_ context.Context, o metric.Observer) error {
 		c.att.mu.RLock()
 		defer c.att.mu.RUnlock()
 		d := c.counter.Load()
@@ -166,5 +165,5 @@ func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observa
 				metricdef.NetworkType.String(class.NetworkType), metricdef.Transport.String(class.Transport))
 			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 		})
-	})
+	}
 }

@@ -59,20 +59,19 @@ type worker struct {
 // burst rather than memory.
 const batchesPerWorker = 8
 
-func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	emitted := observable(&create, metricdef.EventsEmitted.Int64Counter)
-	lost := observable(&create, metricdef.EventsLost.Int64Counter)
-	delivered := observable(&create, metricdef.EventsDelivered.Int64Counter)
-	invalid := observable(&create, metricdef.EventsInvalid.Int64Counter)
+func (c *eventsCollector) register(create *instruments) observe {
+	emitted := observable(create, metricdef.EventsEmitted.Int64Counter)
+	lost := observable(create, metricdef.EventsLost.Int64Counter)
+	delivered := observable(create, metricdef.EventsDelivered.Int64Counter)
+	invalid := observable(create, metricdef.EventsInvalid.Int64Counter)
 	var flowPackets, flowBytes metric.Int64ObservableCounter
 	var active metric.Int64ObservableGauge
 	if c.flows.Enabled {
-		flowPackets = observable(&create, metricdef.FlowPackets.Int64Counter)
-		flowBytes = observable(&create, metricdef.FlowIO.Int64Counter)
-		active = observable(&create, metricdef.FlowsActive.Int64Gauge)
+		flowPackets = observable(create, metricdef.FlowPackets.Int64Counter)
+		flowBytes = observable(create, metricdef.FlowIO.Int64Counter)
+		active = observable(create, metricdef.FlowsActive.Int64Gauge)
 	}
-	return create.done(func(_ context.Context, o metric.Observer) error {
+	return func(_ context.Context, o metric.Observer) error {
 		stats, err := c.att.reader.Stats()
 		if err != nil {
 			return err
@@ -94,7 +93,7 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		o.ObserveInt64(active, c.limit.used.Load())
 		return nil
-	})
+	}
 }
 
 func newEventsCollector(att *attacher) (*eventsCollector, error) {

@@ -33,16 +33,15 @@ type healthCollector struct {
 	readFailures atomic.Int64
 }
 
-func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	buildInfo := observable(&create, metricdef.BuildInfo.Int64Gauge)
-	features := observable(&create, metricdef.KernelFeatures.Int64Gauge)
-	attached := observable(&create, metricdef.InterfaceAttached.Int64Gauge)
-	skipped := observable(&create, metricdef.InterfaceSkipped.Int64Gauge)
-	failures := observable(&create, metricdef.AttachFailures.Int64Counter)
-	resyncs := observable(&create, metricdef.NetlinkResyncs.Int64Counter)
-	c.readErrors = observable(&create, metricdef.KernelReadErrors.Int64Counter)
-	c.duration = observable(&create, metricdef.CollectorDuration.Float64Gauge)
+func (c *healthCollector) register(create *instruments) observe {
+	buildInfo := observable(create, metricdef.BuildInfo.Int64Gauge)
+	features := observable(create, metricdef.KernelFeatures.Int64Gauge)
+	attached := observable(create, metricdef.InterfaceAttached.Int64Gauge)
+	skipped := observable(create, metricdef.InterfaceSkipped.Int64Gauge)
+	failures := observable(create, metricdef.AttachFailures.Int64Counter)
+	resyncs := observable(create, metricdef.NetlinkResyncs.Int64Counter)
+	c.readErrors = observable(create, metricdef.KernelReadErrors.Int64Counter)
+	c.duration = observable(create, metricdef.CollectorDuration.Float64Gauge)
 	buildAttrs := metric.WithAttributes(metricdef.Version.String(c.build.Version),
 		metricdef.Revision.String(c.build.Revision), metricdef.GoVersion.String(runtime.Version()))
 	featureAttrs := make([]metric.ObserveOption, len(c.att.features))
@@ -53,7 +52,7 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 			featureValues[i] = 1
 		}
 	}
-	return create.done(func(_ context.Context, o metric.Observer) error {
+	return func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(buildInfo, 1, buildAttrs)
 		for i := range featureAttrs {
 			o.ObserveInt64(features, featureValues[i], featureAttrs[i])
@@ -75,7 +74,7 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		o.ObserveInt64(resyncs, a.resyncs)
 		return nil
-	})
+	}
 }
 
 // readFailed counts the failed reads err reports: one, or each of joined

@@ -47,18 +47,17 @@ var (
 	unmapped  = metric.WithAttributes(metricdef.ErrorType.String("unmapped_interface"))
 )
 
-func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
+func (c *trafficCollector) register(create *instruments) observe {
 	i := trafficInstruments{
-		packets:      observable(&create, metricdef.NetworkPackets.Int64Counter),
-		bytes:        observable(&create, metricdef.NetworkIO.Int64Counter),
-		parseErrors:  observable(&create, metricdef.NetworkParseErrors.Int64Counter),
-		countErrors:  observable(&create, metricdef.KernelCountErrors.Int64Counter),
-		programRuns:  observable(&create, metricdef.ProgramRuns.Int64Counter),
-		programTime:  observable(&create, metricdef.ProgramRunTime.Float64Counter),
+		packets:      observable(create, metricdef.NetworkPackets.Int64Counter),
+		bytes:        observable(create, metricdef.NetworkIO.Int64Counter),
+		parseErrors:  observable(create, metricdef.NetworkParseErrors.Int64Counter),
+		countErrors:  observable(create, metricdef.KernelCountErrors.Int64Counter),
+		programRuns:  observable(create, metricdef.ProgramRuns.Int64Counter),
+		programTime:  observable(create, metricdef.ProgramRunTime.Float64Counter),
 		readDuration: create.histogram(metricdef.KernelReadDuration),
 	}
-	return create.done(func(ctx context.Context, o metric.Observer) error {
+	return func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()
 		err := c.observeCounters(o, &i)
 		i.readDuration.Record(ctx, time.Since(start).Seconds())
@@ -68,7 +67,7 @@ func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Obser
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 		}
 		return errors.Join(err, statsErr)
-	})
+	}
 }
 
 // observeCounters reads the counters map once, observes every non-zero
