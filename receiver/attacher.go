@@ -157,7 +157,6 @@ func (a *attacher) loadPrograms() {
 	}
 }
 
-// nameOfSlot returns the name of the interface counted in slot.
 func (a *attacher) nameOfSlot(slot int) string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()

@@ -93,7 +93,6 @@ func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 	limit.used.Add(-int64(n))
 }
 
-// flowAttributes builds the attribute set of a new flow.
 func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOption {
 	attrs := []attribute.KeyValue{
 		metricdef.Interface.String(iface),

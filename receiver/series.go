@@ -67,7 +67,6 @@ type linkFacts struct {
 	peerNetnsID int
 }
 
-// linkFactsOf reads the facts of a netlink link.
 func linkFactsOf(nl netlink.Link) linkFacts {
 	attrs := nl.Attrs()
 	f := linkFacts{kind: attribution.Kind(nl), masterIndex: attrs.MasterIndex, peerNetnsID: -1}

@@ -142,7 +142,6 @@ func ensureClsact(nl *netlink.Handle, index int) error {
 	return nil
 }
 
-// list returns the BPF filters on f's hook.
 func (f *tcFilter) list() ([]*netlink.BpfFilter, error) {
 	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
 	if err != nil {

@@ -118,7 +118,6 @@ func (a *attacher) consume(ctx context.Context, updates <-chan netlink.LinkUpdat
 	}
 }
 
-// handle applies one link update.
 func (a *attacher) handle(u netlink.LinkUpdate) {
 	l := linkInfoOf(u.Link)
 	a.mu.Lock()
@@ -258,7 +257,6 @@ func (a *attacher) reportMissingLocked(names map[string]bool) {
 	}
 }
 
-// linkInfoOf extracts what attaching needs from a netlink link.
 func linkInfoOf(nl netlink.Link) linkInfo {
 	attrs := nl.Attrs()
 	l := linkInfo{name: attrs.Name, index: attrs.Index, encap: attrs.EncapType, facts: linkFactsOf(nl)}
