@@ -135,13 +135,6 @@ func (a *attacher) start(ctx context.Context, running *sync.WaitGroup) {
 	running.Go(func() { a.runTiming(ctx) })
 }
 
-// markClosed makes the attacher stop applying link changes: it is closing.
-func (a *attacher) markClosed() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.closed = true
-}
-
 // loadPrograms loads, before any interface is attached, the programs the
 // configuration attaches: every interface then only costs the attachments.
 // A program that fails to load is reported on each interface it was meant
@@ -233,18 +226,6 @@ func (at *attachment) close() error {
 
 func (a *attacher) failLocked(iface string, d bpf.Direction, hookKind, reason string) {
 	a.failures[failureKey{iface: iface, direction: d, hook: hookKind, reason: reason}]++
-}
-
-// goneLocked notes that interface index was deleted: its state kept by
-// ifindex goes at the next listing (one pass over the drop table for every
-// interface deleted meanwhile: on a host where containers come and go, a
-// pass per deletion would cost more than the rest of the churn), or as soon
-// as a new interface takes its index.
-func (a *attacher) goneLocked(index int) {
-	delete(a.linkNames, index)
-	if a.forget != nil {
-		a.gone[index] = true
-	}
 }
 
 // forgetLocked tells forget of the interfaces of indexes, deleted or renamed.

@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"maps"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -83,14 +84,9 @@ func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int
 func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for k, f := range t.flows {
-		if f.lastSeen < deadline {
-			delete(t.flows, k)
-			n++
-		}
-	}
-	limit.used.Add(-int64(n))
+	before := len(t.flows)
+	maps.DeleteFunc(t.flows, func(_ flowKey, f *flow) bool { return f.lastSeen < deadline })
+	limit.used.Add(int64(len(t.flows) - before))
 }
 
 func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOption {

@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -141,11 +142,8 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	for _, s := range snap.series {
 		points = p.pointLocked(points, s)
 	}
-	for k, s := range p.last { // delta: forget the series gone since the last collection
-		if !s.time.Equal(snap.at) {
-			delete(p.last, k)
-		}
-	}
+	// Delta: forget the series gone since the last collection.
+	maps.DeleteFunc(p.last, func(_ histogramSeries, s histogramState) bool { return !s.time.Equal(snap.at) })
 	if len(points) == 0 {
 		return nil, nil
 	}

@@ -196,7 +196,9 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
-	r.att.markClosed()
+	r.att.mu.Lock()
+	r.att.closed = true // the watch stops applying link changes
+	r.att.mu.Unlock()
 	if r.stop != nil {
 		r.stop()
 		r.running.Wait()

@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"time"
@@ -128,7 +129,14 @@ func (a *attacher) handle(u netlink.LinkUpdate) {
 	if u.Header.Type == unix.RTM_DELLINK {
 		a.detachLocked(l.index)
 		a.forgetFailuresLocked(func(iface string) bool { return iface == l.name })
-		a.goneLocked(l.index)
+		// Its state kept by ifindex goes at the next listing (one pass over the
+		// drop table for every interface deleted meanwhile: on a host where
+		// containers come and go, a pass per deletion would cost more than the
+		// rest of the churn), or as soon as a new interface takes its index.
+		delete(a.linkNames, l.index)
+		if a.forget != nil {
+			a.gone[l.index] = true
+		}
 		return
 	}
 	if old, ok := a.linkNames[l.index]; (ok && old != l.name) || a.gone[l.index] {
@@ -196,10 +204,7 @@ func (a *attacher) reconcile() error {
 	}
 	// Drop counts to delete: of interfaces deleted or renamed since the last
 	// listing, and of any index deleted and taken again unseen.
-	forget := map[int]bool{}
-	for index := range a.gone {
-		forget[index] = true
-	}
+	forget := maps.Clone(a.gone)
 	linkNames := make(map[int]string, len(current))
 	for index, l := range current {
 		if old, ok := a.linkNames[index]; ok && old != l.name {
@@ -236,11 +241,7 @@ func (a *attacher) reconcile() error {
 // they would otherwise pile up. The not_found series of configured names that
 // do not exist stay.
 func (a *attacher) forgetFailuresLocked(gone func(iface string) bool) {
-	for k := range a.failures {
-		if !a.missing[k.iface] && gone(k.iface) {
-			delete(a.failures, k)
-		}
-	}
+	maps.DeleteFunc(a.failures, func(k failureKey, _ int64) bool { return !a.missing[k.iface] && gone(k.iface) })
 }
 
 // reportMissingLocked warns about, and counts once as not_found, every
