@@ -64,34 +64,29 @@ type sizeSeries struct {
 // again.
 const snapshotMaxAge = time.Second
 
-// sizesLocked returns the packet-size state of the attached interfaces in
-// blocks, read at now. The caller holds the attacher's read lock.
-func (c *trafficCollector) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
-	out := make([]sizeSeries, 0, 2*len(c.att.attached))
+// keepSizesLocked stores the packet-size state of the attached interfaces in
+// blocks, read at now, for the producers, unless a later read is already
+// stored (concurrent collections): a producer never goes back in time. The
+// caller holds the attacher's read lock.
+func (c *trafficCollector) keepSizesLocked(now time.Time, blocks []bpf.Block) sizeSnapshot {
+	series := make([]sizeSeries, 0, 2*len(c.att.attached))
 	for _, a := range c.att.attached {
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-			block := &blocks[bpf.BlockIndex(a.slot, d)]
-			s := histogramState{counts: block.Buckets, time: now}
-			for _, c := range block.Buckets {
+			index := bpf.BlockIndex(a.slot, d)
+			s := histogramState{counts: blocks[index].Buckets, time: now}
+			for _, c := range blocks[index].Buckets {
 				s.count += c
 			}
-			for _, v := range block.Classes {
+			for _, v := range blocks[index].Classes {
 				s.sum += v.Bytes // every frame is in one class
 			}
-			out = append(out, sizeSeries{key: histogramSeries{bpf.BlockIndex(a.slot, d), a.start}, attrs: a.attrs.histogram[d], state: s})
+			series = append(series, sizeSeries{key: histogramSeries{index, a.start}, attrs: a.attrs.histogram[d], state: s})
 		}
 	}
-	return out
-}
-
-// keepSizes stores the snapshot of a read at the given time for the
-// producers, unless a later read is already stored (concurrent collections):
-// a producer never goes back in time.
-func (c *trafficCollector) keepSizes(at time.Time, series []sizeSeries) sizeSnapshot {
 	c.sizesMu.Lock()
 	defer c.sizesMu.Unlock()
-	if at.After(c.sizes.at) {
-		c.sizes = sizeSnapshot{gen: c.sizes.gen + 1, at: at, series: series}
+	if now.After(c.sizes.at) {
+		c.sizes = sizeSnapshot{gen: c.sizes.gen + 1, at: now, series: series}
 	}
 	return c.sizes
 }
@@ -108,15 +103,11 @@ func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
 	now := time.Now()
 	c.att.mu.RLock()
 	defer c.att.mu.RUnlock()
-	var series []sizeSeries
 	err := c.att.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
-		series = c.sizesLocked(blocks, now)
+		snap = c.keepSizesLocked(now, blocks)
 		return nil
 	})
-	if err != nil {
-		return sizeSnapshot{}, err
-	}
-	return c.keepSizes(now, series), nil
+	return snap, err
 }
 
 // PacketSizeProducer returns a Producer of the packet-size histogram for one

@@ -81,8 +81,7 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 		// The packet-size producers of this collection take the histogram
 		// from this read.
 		if c.sizesOn {
-			now := time.Now()
-			c.keepSizes(now, c.sizesLocked(blocks, now))
+			c.keepSizesLocked(time.Now(), blocks)
 		}
 		// Program runs are reported while the kernel collects BPF
 		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one
