@@ -63,20 +63,16 @@ func (s *runStats) update(blocks []bpf.Block, read func() ([]bpf.Block, error)) 
 			return s.on, false, err
 		}
 	}
-	ran := false
-	if blocks == nil {
-		s.baseline = false
-	} else {
-		if len(s.ownRuns) < len(blocks) {
-			s.ownRuns = append(s.ownRuns, make([]uint64, len(blocks)-len(s.ownRuns))...)
-		}
-		for i := range blocks {
-			// A reused slot starts from zero: only an increase is a run.
-			ran = ran || (s.baseline && blocks[i].Runs > s.ownRuns[i])
-			s.ownRuns[i] = blocks[i].Runs
-		}
-		s.baseline = true
+	if len(s.ownRuns) < len(blocks) {
+		s.ownRuns = append(s.ownRuns, make([]uint64, len(blocks)-len(s.ownRuns))...)
 	}
+	ran := false
+	for i := range blocks {
+		// A reused slot starts from zero: only an increase is a run.
+		ran = ran || (s.baseline && blocks[i].Runs > s.ownRuns[i])
+		s.ownRuns[i] = blocks[i].Runs
+	}
+	s.baseline = blocks != nil
 	was := s.on
 	switch {
 	case advanced:
