@@ -47,15 +47,6 @@ type flowLimit struct {
 	used atomic.Int64
 }
 
-// take reserves room for one more flow.
-func (l *flowLimit) take() bool {
-	if l.used.Add(1) > l.max {
-		l.used.Add(-1)
-		return false
-	}
-	return true
-}
-
 // add accounts packets and bytes (already scaled by the sample rate) of event
 // e at time now to its flow, creating the flow within the limit, or to the
 // overflow series beyond it; name returns the interface name of a slot.
@@ -68,11 +59,12 @@ func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int
 	defer t.mu.Unlock()
 	f, ok := t.flows[key]
 	if !ok {
-		if !limit.take() {
-			f = &t.overflow
-		} else {
+		if limit.used.Add(1) <= limit.max {
 			f = &flow{attrs: flowAttributes(e, ports, name(e.Slot))}
 			t.flows[key] = f
+		} else {
+			limit.used.Add(-1) // no room: the reservation is undone
+			f = &t.overflow
 		}
 	}
 	f.packets += packets
