@@ -93,8 +93,7 @@ type hook struct {
 
 // skip is a matching interface that is not counted, and why.
 type skip struct {
-	name   string
-	reason string
+	name, reason string
 }
 
 // failureKey identifies a series of packet_exporter.attach.failures.

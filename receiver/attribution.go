@@ -56,7 +56,8 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 			if nsids := c.peerNamespaces(); len(nsids) > 0 {
 				results, err = resolver.Resolve(nsids)
 				if err != nil && !failing {
-					a.log.Warn("workloads are not attributed", zap.String("host_root", a.cfg.Attribution.HostRoot), zap.Error(err))
+					a.log.Warn("workloads are not attributed",
+						zap.String("host_root", a.cfg.Attribution.HostRoot), zap.Error(err))
 				} else if err == nil && failing {
 					a.log.Info("workloads are attributed again")
 				}
@@ -74,7 +75,6 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 
 func (c *attributionCollector) close() error { return nil }
 
-// peerNamespaces returns the namespaces of the counted veths' peers.
 func (c *attributionCollector) peerNamespaces() []int {
 	c.att.mu.RLock()
 	defer c.att.mu.RUnlock()

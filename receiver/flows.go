@@ -50,7 +50,8 @@ type flowLimit struct {
 // add accounts packets and bytes (already scaled by the sample rate) of event
 // e at time now to its flow, creating the flow within the limit, or to the
 // overflow series beyond it; name returns the interface name of a slot.
-func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit, name func(slot int) string) {
+func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit,
+	name func(slot int) string) {
 	key := flowKey{src: e.Src.As16(), dst: e.Dst.As16(), block: bpf.BlockIndex(e.Slot, e.Direction), class: uint8(e.Class)}
 	if ports {
 		key.srcPort, key.dstPort = e.SrcPort, e.DstPort

@@ -80,7 +80,8 @@ func (c *trafficCollector) keepSizesLocked(now time.Time, blocks []bpf.Block) si
 			for _, v := range blocks[index].Classes {
 				s.sum += v.Bytes // every frame is in one class
 			}
-			series = append(series, sizeSeries{key: histogramSeries{index, a.start}, attrs: a.attrs.histogram[d], state: s})
+			key := histogramSeries{index, a.start}
+			series = append(series, sizeSeries{key: key, attrs: a.attrs.histogram[d], state: s})
 		}
 	}
 	c.sizesMu.Lock()
@@ -155,7 +156,8 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 
 // pointLocked appends the data point of one series, cumulative or as the
 // change since the last collection, and skips series that never saw a frame.
-func (p *sizeProducer) pointLocked(points []metricdata.HistogramDataPoint[int64], series sizeSeries) []metricdata.HistogramDataPoint[int64] {
+func (p *sizeProducer) pointLocked(points []metricdata.HistogramDataPoint[int64],
+	series sizeSeries) []metricdata.HistogramDataPoint[int64] {
 	s := series.state
 	if s.count == 0 {
 		return points
