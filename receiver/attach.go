@@ -1,12 +1,15 @@
 package receiver
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
@@ -27,14 +30,17 @@ type linkInfo struct {
 func (a *attacher) attachLocked(l linkInfo) {
 	delete(a.skipped, l.index)
 	log := a.log.With(zap.String("interface", l.name), zap.Int("ifindex", l.index))
+	// The hook ingress attaches first: the hook attribute of failures that
+	// come before any attach attempt.
+	ingress := a.hookKind(a.cfg.Ingress.Hook)
 	if l.encap != "ether" {
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonUnsupportedLink, "interface skipped: not an Ethernet link",
+		a.skipLocked(l, ingress, reasonUnsupportedLink, "interface skipped: not an Ethernet link",
 			zap.String("link_type", l.encap))
 		return
 	}
 	slot, ok := a.slots.take()
 	if !ok {
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonNoSlot,
+		a.skipLocked(l, ingress, reasonNoSlot,
 			"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", a.maps.Slots))
 		return
 	}
@@ -42,17 +48,17 @@ func (a *attacher) attachLocked(l linkInfo) {
 	// counters through this mapping, and the slot starts from zero.
 	if err := a.maps.MapInterface(l.index, slot); err != nil {
 		a.slots.release(slot)
-		a.skipLocked(l, bpf.Receive, a.ingressHookKind(), reasonOther, "interface skipped: map its counters", zap.Error(err))
+		a.skipLocked(l, ingress, reasonOther, "interface skipped: map its counters", zap.Error(err))
 		return
 	}
 	at := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name, nil),
 		facts: l.facts}
 	a.setInfoLocked(at)
-	if h, ok := a.attachIngressLocked(l, log); ok {
+	if h, ok := a.attachIngressLocked(l, ingress, log); ok {
 		at.hooks = append(at.hooks, h)
 	}
 	if a.cfg.Egress.Enabled {
-		kind := a.tcHookKind(a.cfg.Egress.Hook)
+		kind := a.hookKind(a.cfg.Egress.Hook)
 		if h, err := a.attachTC(l.index, bpf.Transmit, kind); err != nil {
 			log.Warn("egress not counted: attach "+kind, zap.Error(err))
 			a.failLocked(l.name, bpf.Transmit, kind, failureReason(err))
@@ -75,34 +81,24 @@ func (a *attacher) attachLocked(l linkInfo) {
 	a.slotName[slot] = l.name
 }
 
-// attachIngressLocked attaches the ingress program as ingress.hook says.
-func (a *attacher) attachIngressLocked(l linkInfo, log *zap.Logger) (hook, bool) {
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		return a.attachIngressXDPLocked(l, log)
+// attachIngressLocked counts received frames through hook kind; a failure
+// skips the interface. Through XDP, in the mode xdp.mode says, an interface
+// whose XDP hook another program holds is skipped: that program is never
+// replaced. With xdp.mode auto, an interface whose driver has no native XDP
+// is counted through tc ingress instead: generic XDP copies frames and turns
+// off the device's hardware offloads, so it is used only when configured.
+func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
+	if kind != config.HookXDP {
+		h, err := a.attachTC(l.index, bpf.Receive, kind)
+		if err != nil {
+			a.skipLocked(l, kind, failureReason(err), "ingress not counted: attach "+kind, zap.Error(err))
+			return hook{}, false
+		}
+		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
+		return h, true
 	}
-	return a.attachIngressTCLocked(l, a.tcHookKind(a.cfg.Ingress.Hook), log)
-}
-
-// attachIngressTCLocked counts received frames through a tc hook: config.HookTCX or
-// config.HookTC.
-func (a *attacher) attachIngressTCLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
-	h, err := a.attachTC(l.index, bpf.Receive, kind)
-	if err != nil {
-		return a.ingressFailedLocked(l, kind, "ingress not counted: attach "+kind, err, log)
-	}
-	log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"))
-	return h, true
-}
-
-// attachIngressXDPLocked counts received frames through XDP in the mode
-// xdp.mode says. An interface whose XDP hook another program holds is
-// skipped: that program is never replaced. With xdp.mode auto, an interface
-// whose driver has no native XDP is counted through tc ingress instead:
-// generic XDP copies frames and turns off the device's hardware offloads, so
-// it is used only when configured.
-func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bool) {
 	if l.xdpForeign {
-		a.skipLocked(l, bpf.Receive, config.HookXDP, reasonHookBusy,
+		a.skipLocked(l, config.HookXDP, reasonHookBusy,
 			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 		return hook{}, false
 	}
@@ -113,52 +109,32 @@ func (a *attacher) attachIngressXDPLocked(l linkInfo, log *zap.Logger) (hook, bo
 	}
 	reason := failureReason(err)
 	if a.cfg.XDP.Mode != config.XDPModeAuto || reason == reasonHookBusy {
-		return a.ingressFailedLocked(l, config.HookXDP, "ingress not counted: attach xdp", err, log)
+		a.skipLocked(l, config.HookXDP, reason, "ingress not counted: attach xdp", zap.Error(err))
+		return hook{}, false
 	}
 	a.failLocked(l.name, bpf.Receive, config.HookXDP, reason)
-	kind := a.tcHookKind(config.HookAuto)
+	kind = a.hookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
-	return a.attachIngressTCLocked(l, kind, log)
+	return a.attachIngressLocked(l, kind, log)
 }
 
-// ingressFailedLocked records that ingress of l could not be attached to
-// hookKind: the interface is skipped.
-func (a *attacher) ingressFailedLocked(l linkInfo, hookKind, msg string, err error, log *zap.Logger) (hook, bool) {
-	reason := failureReason(err)
-	log.Warn(msg, zap.Error(err))
-	a.failLocked(l.name, bpf.Receive, hookKind, reason)
-	a.skipped[l.index] = skip{name: l.name, reason: reason}
-	return hook{}, false
-}
-
-// ingressHookKind is the hook the ingress policy attaches first, the hook
-// attribute of failures that come before any attach attempt.
-func (a *attacher) ingressHookKind() string {
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		return config.HookXDP
-	}
-	return a.tcHookKind(a.cfg.Ingress.Hook)
-}
-
-// tcHookKind resolves a tc hook policy (ingress.hook or egress.hook, other
-// than xdp) to config.HookTCX or config.HookTC: auto is tcx where the kernel has it.
-func (a *attacher) tcHookKind(policy string) string {
-	switch policy {
-	case config.HookTC:
-		return config.HookTC
-	case config.HookTCX:
-		return config.HookTCX
-	}
-	if a.features.Has(bpf.FeatureTCX) {
+// hookKind resolves a hook policy (ingress.hook or egress.hook) to the hook
+// it attaches: auto is tcx where the kernel has it, else tc.
+func (a *attacher) hookKind(policy string) string {
+	switch {
+	case policy == config.HookXDP || policy == config.HookTCX || policy == config.HookTC:
+		return policy
+	case a.features.Has(bpf.FeatureTCX):
 		return config.HookTCX
 	}
 	return config.HookTC
 }
 
-// skipLocked records a matching interface that is not counted.
-func (a *attacher) skipLocked(l linkInfo, d bpf.Direction, hookKind, reason, msg string, fields ...zap.Field) {
+// skipLocked records a matching interface that is not counted, as a failure
+// of its ingress hook hookKind.
+func (a *attacher) skipLocked(l linkInfo, hookKind, reason, msg string, fields ...zap.Field) {
 	a.log.Warn(msg, append(fields, zap.String("interface", l.name), zap.Int("ifindex", l.index))...)
-	a.failLocked(l.name, d, hookKind, reason)
+	a.failLocked(l.name, bpf.Receive, hookKind, reason)
 	a.skipped[l.index] = skip{name: l.name, reason: reason}
 }
 
@@ -180,39 +156,37 @@ func (a *attacher) attachXDP(index int) (hook, error) {
 	return hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog), link: bpfLink{l}}, nil
 }
 
-// attachTC attaches the tc program of direction d through kind: config.HookTCX or
-// config.HookTC.
+// attachTC attaches the tc program of direction d through kind: config.HookTC,
+// or config.HookTCX at the head of the chain, so that it sees every frame of
+// the hook (it returns TCX_NEXT and never changes the verdict of the programs
+// after it).
 func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, error) {
 	prog, err := a.maps.TC(d)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
+	h := hook{direction: d, kind: kind, programID: a.programID(prog)}
 	if kind == config.HookTCX {
-		return a.attachTCX(index, d, prog)
+		attach := ebpf.AttachTCXEgress
+		if d == bpf.Receive {
+			attach = ebpf.AttachTCXIngress
+		}
+		l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
+		if err != nil {
+			return hook{}, err
+		}
+		h.link = bpfLink{l}
+		return h, nil
 	}
-	f, err := attachTCFilter(a.nl, index, d, prog, a.programID(prog))
+	f, err := attachTCFilter(a.nl, index, d, prog, h.programID)
 	if err != nil {
 		if f != nil {
 			f.Close()
 		}
 		return hook{}, err
 	}
-	return hook{direction: d, kind: config.HookTC, programID: a.programID(prog), link: f}, nil
-}
-
-// attachTCX attaches prog, the tc program of direction d, through tcx at the
-// head of the chain, so that it sees every frame of the hook; it returns
-// TCX_NEXT and never changes the verdict of the programs after it.
-func (a *attacher) attachTCX(index int, d bpf.Direction, prog *ebpf.Program) (hook, error) {
-	attach := ebpf.AttachTCXEgress
-	if d == bpf.Receive {
-		attach = ebpf.AttachTCXIngress
-	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: index, Program: prog, Attach: attach, Anchor: link.Head()})
-	if err != nil {
-		return hook{}, err
-	}
-	return hook{direction: d, kind: config.HookTCX, programID: a.programID(prog), link: bpfLink{l}}, nil
+	h.link = f
+	return h, nil
 }
 
 // programID returns the kernel's ID of prog, or 0 when it cannot be read;
@@ -228,4 +202,37 @@ func (a *attacher) programID(prog *ebpf.Program) uint32 {
 	id, _ := info.ID()
 	a.programIDs[prog] = uint32(id)
 	return uint32(id)
+}
+
+// Reasons an attachment fails, the error.type of packet_exporter.attach.failures.
+const (
+	reasonNotFound          = "not_found"
+	reasonUnsupported       = "unsupported"
+	reasonPermission        = "permission"
+	reasonHookBusy          = "hook_busy"
+	reasonNoSlot            = "no_slot"
+	reasonUnsupportedLink   = "unsupported_link_type"
+	reasonProgramLoadFailed = "load_failed"
+	reasonOther             = "other"
+)
+
+// errProgramLoad marks errors of loading a program, before any attach.
+var errProgramLoad = errors.New("load program")
+
+// failureReason classifies an attach error.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return reasonPermission
+	case errors.Is(err, errProgramLoad):
+		return reasonProgramLoadFailed
+	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP):
+		return reasonUnsupported
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return reasonHookBusy
+	case errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENXIO):
+		return reasonNotFound
+	default:
+		return reasonOther
+	}
 }

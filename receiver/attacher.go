@@ -29,7 +29,7 @@ type attacher struct {
 	opts     options
 	log      *zap.Logger
 	maps     *bpf.Maps
-	reader   counterReader // for the timing judgement
+	reader   counterReader
 	nl       *netlink.Handle
 	features bpf.Features // what the kernel has, probed once
 	started  chan error   // the first listing's outcome, once
@@ -93,8 +93,7 @@ type hook struct {
 
 // skip is a matching interface that is not counted, and why.
 type skip struct {
-	name   string
-	reason string
+	name, reason string
 }
 
 // failureKey identifies a series of packet_exporter.attach.failures.
@@ -135,28 +134,12 @@ func (a *attacher) start(ctx context.Context, running *sync.WaitGroup) {
 	running.Go(func() { a.runTiming(ctx) })
 }
 
-// waitStarted waits for the first listing of the links and returns its
-// error.
-func (a *attacher) waitStarted() error { return <-a.started }
-
-// markClosed makes the attacher stop applying link changes: it is closing.
-func (a *attacher) markClosed() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.closed = true
-}
-
 // loadPrograms loads, before any interface is attached, the programs the
 // configuration attaches: every interface then only costs the attachments.
 // A program that fails to load is reported on each interface it was meant
 // for (load_failed), as when loaded on first use.
 func (a *attacher) loadPrograms() {
-	var err error
-	if a.cfg.Ingress.Hook == config.HookXDP {
-		_, err = a.maps.XDP()
-	} else {
-		_, err = a.maps.TC(bpf.Receive)
-	}
+	_, err := a.program(a.hookKind(a.cfg.Ingress.Hook), bpf.Receive)
 	if a.cfg.Egress.Enabled {
 		_, egressErr := a.maps.TC(bpf.Transmit)
 		err = errors.Join(err, egressErr)
@@ -166,34 +149,6 @@ func (a *attacher) loadPrograms() {
 	}
 }
 
-// isReady reports whether the initial interfaces are handled and every
-// matching interface is counted, except those that cannot be (not Ethernet).
-func (a *attacher) isReady() bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	if !a.ready {
-		return false
-	}
-	for _, s := range a.skipped {
-		if s.reason != reasonUnsupportedLink {
-			return false
-		}
-	}
-	return true
-}
-
-// names returns the names of the interfaces being counted.
-func (a *attacher) names() []string {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	names := make([]string, 0, len(a.attached))
-	for _, at := range a.attached {
-		names = append(names, at.name)
-	}
-	return names
-}
-
-// nameOfSlot returns the name of the interface counted in slot.
 func (a *attacher) nameOfSlot(slot int) string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -270,18 +225,6 @@ func (at *attachment) close() error {
 
 func (a *attacher) failLocked(iface string, d bpf.Direction, hookKind, reason string) {
 	a.failures[failureKey{iface: iface, direction: d, hook: hookKind, reason: reason}]++
-}
-
-// goneLocked notes that interface index was deleted: its state kept by
-// ifindex goes at the next listing (one pass over the drop table for every
-// interface deleted meanwhile: on a host where containers come and go, a
-// pass per deletion would cost more than the rest of the churn), or as soon
-// as a new interface takes its index.
-func (a *attacher) goneLocked(index int) {
-	delete(a.linkNames, index)
-	if a.forget != nil {
-		a.gone[index] = true
-	}
 }
 
 // forgetLocked tells forget of the interfaces of indexes, deleted or renamed.

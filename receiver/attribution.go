@@ -32,56 +32,49 @@ type attributionCollector struct {
 	unresolved map[string]int64
 }
 
-func newAttributionCollector(att *attacher) *attributionCollector {
-	return &attributionCollector{att: att}
-}
-
-// start runs the lookups until ctx ends.
+// start looks up, every attributionInterval until ctx ends, the workloads
+// behind the counted veths whose peers live in other network namespaces. It
+// never holds the attacher's lock while it reads the host's files.
 func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGroup) {
-	running.Go(func() { c.run(ctx) })
+	running.Go(func() {
+		a := c.att
+		// A handle of its own, in the receiver's namespace: the namespace IDs of
+		// the processes must be those that namespace knows the veths' peers by.
+		nl, err := netlink.NewHandleAt(a.opts.netns, unix.NETLINK_ROUTE)
+		if err != nil {
+			a.log.Warn("workloads are not attributed: netlink handle", zap.Error(err))
+			return
+		}
+		defer nl.Close()
+		resolver := attribution.NewResolver(a.cfg.Attribution.HostRoot, nl.GetNetNsIdByPid)
+		ticker := time.NewTicker(attributionInterval)
+		defer ticker.Stop()
+		failing := false
+		for {
+			var results map[int]attribution.Result
+			var err error
+			if nsids := c.peerNamespaces(); len(nsids) > 0 {
+				results, err = resolver.Resolve(nsids)
+				if err != nil && !failing {
+					a.log.Warn("workloads are not attributed",
+						zap.String("host_root", a.cfg.Attribution.HostRoot), zap.Error(err))
+				} else if err == nil && failing {
+					a.log.Info("workloads are attributed again")
+				}
+				failing = err != nil
+			}
+			c.apply(results, err != nil)
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	})
 }
 
 func (c *attributionCollector) close() error { return nil }
 
-// run looks up, every attributionInterval until ctx ends, the workloads
-// behind the counted veths whose peers live in other network namespaces. It
-// never holds the attacher's lock while it reads the host's files.
-func (c *attributionCollector) run(ctx context.Context) {
-	a := c.att
-	// A handle of its own, in the receiver's namespace: the namespace IDs of
-	// the processes must be those that namespace knows the veths' peers by.
-	nl, err := netlink.NewHandleAt(a.opts.netns, unix.NETLINK_ROUTE)
-	if err != nil {
-		a.log.Warn("workloads are not attributed: netlink handle", zap.Error(err))
-		return
-	}
-	defer nl.Close()
-	resolver := attribution.NewResolver(a.cfg.Attribution.HostRoot, nl.GetNetNsIdByPid)
-	ticker := time.NewTicker(attributionInterval)
-	defer ticker.Stop()
-	failing := false
-	for {
-		var results map[int]attribution.Result
-		var err error
-		if nsids := c.peerNamespaces(); len(nsids) > 0 {
-			results, err = resolver.Resolve(nsids)
-			if err != nil && !failing {
-				a.log.Warn("workloads are not attributed", zap.String("host_root", a.cfg.Attribution.HostRoot), zap.Error(err))
-			} else if err == nil && failing {
-				a.log.Info("workloads are attributed again")
-			}
-			failing = err != nil
-		}
-		c.apply(results, err != nil)
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
-}
-
-// peerNamespaces returns the namespaces of the counted veths' peers.
 func (c *attributionCollector) peerNamespaces() []int {
 	c.att.mu.RLock()
 	defer c.att.mu.RUnlock()
@@ -127,33 +120,27 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 	c.mu.Unlock()
 }
 
-func (c *attributionCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	info := observable(&create, metricdef.InterfaceInfo.Int64Gauge)
-	if !c.att.cfg.Attribution.Enabled {
-		return create.done(func(_ context.Context, o metric.Observer) error {
-			c.observeInfo(o, info)
-			return nil
-		})
+func (c *attributionCollector) register(create *instruments) observe {
+	info := observable(create, metricdef.InterfaceInfo.Int64Gauge)
+	var unresolved metric.Int64ObservableGauge
+	if c.att.cfg.Attribution.Enabled {
+		unresolved = observable(create, metricdef.AttributionUnresolved.Int64Gauge)
 	}
-	unresolved := observable(&create, metricdef.AttributionUnresolved.Int64Gauge)
-	return create.done(func(_ context.Context, o metric.Observer) error {
-		c.observeInfo(o, info)
+	return func(_ context.Context, o metric.Observer) error {
+		c.att.mu.RLock()
+		for _, at := range c.att.attached {
+			o.ObserveInt64(info, 1, at.info)
+		}
+		c.att.mu.RUnlock()
+		if !c.att.cfg.Attribution.Enabled {
+			return nil
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, reason := range unresolvedReasons {
 			o.ObserveInt64(unresolved, c.unresolved[reason], unresolvedAttrs[reason])
 		}
 		return nil
-	})
-}
-
-// observeInfo observes the info series of every counted interface.
-func (c *attributionCollector) observeInfo(o metric.Observer, info metric.Int64Observable) {
-	c.att.mu.RLock()
-	defer c.att.mu.RUnlock()
-	for _, at := range c.att.attached {
-		o.ObserveInt64(info, 1, at.info)
 	}
 }
 

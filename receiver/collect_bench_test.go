@@ -79,8 +79,8 @@ func benchReceiverWith(series int, cfg config.Config) *Receiver {
 	// The collectors of the kernel counters and of the attachments: the
 	// others read sources this benchmark has none of (netlink, the drop
 	// counter, the event stream).
-	r := &Receiver{att: att, traffic: newTrafficCollector(att, fake, fake)}
-	r.collectors = []registered{{"attribution", newAttributionCollector(att)}, {"traffic", r.traffic}}
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, fake)}
+	r.collectors = []registered{{"attribution", &attributionCollector{att: att}}, {"traffic", r.traffic}}
 	start := time.Now()
 	classes := series / 2 // each observed class makes a packets and a bytes series
 	for i := range interfaces {

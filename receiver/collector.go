@@ -12,12 +12,12 @@ import (
 )
 
 // A collector turns one source into metrics. register creates the
-// collector's instruments on meter and returns them with the function that
-// observes them in each collection, which only reads: the attacher alone
-// changes what is attached. One collector may be registered with several
-// meters (a reader each), and its observe functions may run concurrently.
+// collector's instruments with create and returns the function that observes
+// them in each collection, which only reads: the attacher alone changes what
+// is attached. One collector may be registered with several meters (a reader
+// each), and its observe functions may run concurrently.
 type collector interface {
-	register(meter metric.Meter) (observe, []metric.Observable, error)
+	register(create *instruments) observe
 }
 
 // registered is a collector in the receiver's list, under its name: the
@@ -32,9 +32,9 @@ type registered struct {
 // packet_exporter.kernel.read_errors.
 type observe func(ctx context.Context, o metric.Observer) error
 
-// instruments creates a collector's instruments on one meter from their
-// definitions, and keeps the observable ones for its registration and the
-// errors for done.
+// instruments creates the collectors' instruments on one meter from their
+// definitions, and keeps the observable ones for the registration and the
+// errors of creating them.
 type instruments struct {
 	meter       metric.Meter
 	observables []metric.Observable
@@ -59,30 +59,19 @@ func (i *instruments) histogram(d metricdef.Definition) metric.Float64Histogram 
 	return h
 }
 
-// done returns the registration of observe and the instruments created, or
-// the errors of creating them.
-func (i *instruments) done(observe observe) (observe, []metric.Observable, error) {
-	if err := errors.Join(i.errs...); err != nil {
-		return nil, nil, fmt.Errorf("create instruments: %w", err)
-	}
-	return observe, i.observables, nil
-}
-
 // RegisterMetrics creates the receiver's instruments on meter, each
 // collector's and those of the agent's health, and registers the callback
 // that observes them. The callback may run concurrently for several readers.
 func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.Registration, error) {
 	health := &healthCollector{att: r.att, build: build}
 	collectors := append([]registered{{"health", health}}, r.collectors...)
+	create := instruments{meter: meter}
 	observes := make([]observe, len(collectors))
-	var observables []metric.Observable
 	for i, c := range collectors {
-		obs, instruments, err := c.register(meter)
-		if err != nil {
-			return nil, err
+		observes[i] = c.register(&create)
+		if err := errors.Join(create.errs...); err != nil {
+			return nil, fmt.Errorf("create instruments: %w", err)
 		}
-		observes[i] = obs
-		observables = append(observables, instruments...)
 		health.collectors = append(health.collectors, metric.WithAttributes(metricdef.Collector.String(c.name)))
 	}
 	return meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -98,5 +87,5 @@ func (r *Receiver) RegisterMetrics(meter metric.Meter, build BuildInfo) (metric.
 		}
 		health.observeCollection(o, took)
 		return errors.Join(errs...)
-	}, observables...)
+	}, create.observables...)
 }

@@ -67,7 +67,7 @@ func TestMetricsSwitchedOff(t *testing.T) {
 	if _, err := r.RegisterMetrics(provider.Meter(metricdef.ScopeName), BuildInfo{}); err != nil {
 		t.Fatal(err)
 	}
-	fake := r.traffic.reader.(*fakeCounters)
+	fake := r.att.reader.(*fakeCounters)
 	before := fake.reads.Load()
 	var rm metricdata.ResourceMetrics
 	if err := provider.Manual.Collect(context.Background(), &rm); err != nil {

@@ -23,36 +23,38 @@ import (
 // counter starts beside the interfaces, and the exporter runs on without
 // it where it cannot.
 type dropsCollector struct {
-	att   *attacher
-	netns netns.NsHandle
-	log   *zap.Logger
+	att *attacher
 	// counter is nil until it has started, and where it cannot run.
 	counter atomic.Pointer[bpf.DropCounter]
 	// tried is closed once the counter has started or failed to.
 	tried chan struct{}
 }
 
-func newDropsCollector(att *attacher, ns netns.NsHandle, log *zap.Logger) *dropsCollector {
-	c := &dropsCollector{att: att, netns: ns, log: log, tried: make(chan struct{})}
+func newDropsCollector(att *attacher) *dropsCollector {
+	c := &dropsCollector{att: att, tried: make(chan struct{})}
 	// Before the watch starts: it tells the collector of every interface
 	// deleted or renamed, whose counts go.
 	att.forget = c.forget
 	return c
 }
 
-// start starts the drop counter on a goroutine of its own: loading the
-// kernel's BTF takes a few hundred milliseconds of CPU, and counting runs
-// without it.
+// start starts counting the kernel's drops in the receiver's network
+// namespace, on a goroutine of its own: loading the kernel's BTF takes a few
+// hundred milliseconds of CPU, and counting runs without it.
 func (c *dropsCollector) start(_ context.Context, running *sync.WaitGroup) {
 	running.Go(func() {
 		defer close(c.tried)
-		d, err := startDrops(c.netns)
+		inode, err := netnsInode(c.att.opts.netns)
+		var d *bpf.DropCounter
+		if err == nil {
+			d, err = newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)})
+		}
 		if err != nil {
-			c.log.Warn("kernel drops are not counted", zap.Error(err))
+			c.att.log.Warn("kernel drops are not counted", zap.Error(err))
 			return
 		}
 		c.counter.Store(d)
-		c.log.Info("counting the kernel's drops")
+		c.att.log.Info("counting the kernel's drops")
 	})
 }
 
@@ -62,17 +64,6 @@ func (c *dropsCollector) close() error {
 		return d.Close()
 	}
 	return nil
-}
-
-// startDrops starts counting the kernel's drops in the receiver's network
-// namespace. It returns the counter, or nil and the reason it could not
-// start: the exporter runs on without it.
-func startDrops(ns netns.NsHandle) (*bpf.DropCounter, error) {
-	inode, err := netnsInode(ns)
-	if err != nil {
-		return nil, err
-	}
-	return newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)})
 }
 
 // newDropCounter is bpf.NewDropCounter; tests replace it to see the receiver
@@ -127,7 +118,7 @@ func (c *dropsCollector) forget(indexes map[int]bool) {
 		return
 	}
 	if err := d.Forget(indexes); err != nil {
-		c.log.Warn("forget the drops of deleted or renamed interfaces", zap.Error(err))
+		c.att.log.Warn("forget the drops of deleted or renamed interfaces", zap.Error(err))
 	}
 }
 
@@ -136,54 +127,43 @@ var (
 	dropsTableFull = metric.WithAttributes(metricdef.ErrorType.String("drops_table_full"))
 )
 
-func (c *dropsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	drops := observable(&create, metricdef.NetworkDrops.Int64Counter)
-	countErrors := observable(&create, metricdef.KernelCountErrors.Int64Counter)
-	features := observable(&create, metricdef.KernelFeatures.Int64Gauge)
-	return create.done(func(_ context.Context, o metric.Observer) error {
-		return c.observe(o, drops, countErrors, features)
-	})
-}
-
-// observe observes the feature drop_reasons (1 once the drop counter
-// counts, 0 before and where it cannot run) and the kernel's drops by
-// interface, reason and class. Drops on interfaces not (yet) known by name
-// are left for a later collection.
-func (c *dropsCollector) observe(o metric.Observer, drops, countErrors metric.Int64Observable, features metric.Int64Observable) error {
-	a := c.att
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	d := c.counter.Load()
-	counting := int64(0)
-	if d != nil {
-		counting = 1
-	}
-	o.ObserveInt64(features, counting, dropFeature)
-	if d == nil {
-		return nil
-	}
-	full, err := d.TableFull()
-	if err != nil {
-		return err
-	}
-	o.ObserveInt64(countErrors, int64(full), dropsTableFull)
-	reasons := d.Reasons
-	return d.Read(func(drop bpf.Drop, packets uint64) {
-		attrs := make([]attribute.KeyValue, 0, 4)
-		if drop.Ifindex != 0 {
-			name, ok := a.linkNames[drop.Ifindex]
-			if !ok {
-				return
+func (c *dropsCollector) register(create *instruments) observe {
+	drops := observable(create, metricdef.NetworkDrops.Int64Counter)
+	countErrors := observable(create, metricdef.KernelCountErrors.Int64Counter)
+	features := observable(create, metricdef.KernelFeatures.Int64Gauge)
+	// The feature drop_reasons is 1 once the drop counter counts, 0 before
+	// and where it cannot run. Drops on interfaces not (yet) known by name
+	// are left for a later collection.
+	return func(_ context.Context, o metric.Observer) error {
+		c.att.mu.RLock()
+		defer c.att.mu.RUnlock()
+		d := c.counter.Load()
+		if d == nil {
+			o.ObserveInt64(features, 0, dropFeature)
+			return nil
+		}
+		o.ObserveInt64(features, 1, dropFeature)
+		full, err := d.TableFull()
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(countErrors, int64(full), dropsTableFull)
+		return d.Read(func(drop bpf.Drop, packets uint64) {
+			attrs := make([]attribute.KeyValue, 0, 4)
+			if drop.Ifindex != 0 {
+				name, ok := c.att.linkNames[drop.Ifindex]
+				if !ok {
+					return
+				}
+				attrs = append(attrs, metricdef.Interface.String(name))
 			}
-			attrs = append(attrs, metricdef.Interface.String(name))
-		}
-		if drop.Class < 0 || drop.Class >= bpf.ClassCount {
-			return // not written by the program: nothing to name
-		}
-		class := bpf.ClassOf(drop.Class)
-		attrs = append(attrs, metricdef.ErrorType.String(reasons.Name(drop.Reason)),
-			metricdef.NetworkType.String(class.NetworkType), metricdef.Transport.String(class.Transport))
-		o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
-	})
+			if drop.Class < 0 || drop.Class >= bpf.ClassCount {
+				return // not written by the program: nothing to name
+			}
+			class := bpf.ClassOf(drop.Class)
+			attrs = append(attrs, metricdef.ErrorType.String(d.Reasons.Name(drop.Reason)),
+				metricdef.NetworkType.String(class.NetworkType), metricdef.Transport.String(class.Transport))
+			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
+		})
+	}
 }

@@ -33,15 +33,10 @@ type eventBatch struct {
 // it observes the stream's accounting and, with flows on, the flows. Nothing
 // is allocated per event: batches go back and forth through channels.
 type eventsCollector struct {
-	stats    counterReader // the kernel's event accounting
-	log      *zap.Logger
-	reader   *ringbuf.Reader
-	interval time.Duration
-	scale    uint64 // the sample rate: each event stands for this many
-	flows    bool
-	ports    bool
-	idle     time.Duration
-	name     flowNamer
+	att    *attacher
+	reader *ringbuf.Reader
+	scale  uint64 // the sample rate: each event stands for this many
+	flows  config.Flows
 
 	workers []*worker
 	limit   flowLimit
@@ -64,21 +59,20 @@ type worker struct {
 // burst rather than memory.
 const batchesPerWorker = 8
 
-func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	emitted := observable(&create, metricdef.EventsEmitted.Int64Counter)
-	lost := observable(&create, metricdef.EventsLost.Int64Counter)
-	delivered := observable(&create, metricdef.EventsDelivered.Int64Counter)
-	invalid := observable(&create, metricdef.EventsInvalid.Int64Counter)
+func (c *eventsCollector) register(create *instruments) observe {
+	emitted := observable(create, metricdef.EventsEmitted.Int64Counter)
+	lost := observable(create, metricdef.EventsLost.Int64Counter)
+	delivered := observable(create, metricdef.EventsDelivered.Int64Counter)
+	invalid := observable(create, metricdef.EventsInvalid.Int64Counter)
 	var flowPackets, flowBytes metric.Int64ObservableCounter
 	var active metric.Int64ObservableGauge
-	if c.flows {
-		flowPackets = observable(&create, metricdef.FlowPackets.Int64Counter)
-		flowBytes = observable(&create, metricdef.FlowIO.Int64Counter)
-		active = observable(&create, metricdef.FlowsActive.Int64Gauge)
+	if c.flows.Enabled {
+		flowPackets = observable(create, metricdef.FlowPackets.Int64Counter)
+		flowBytes = observable(create, metricdef.FlowIO.Int64Counter)
+		active = observable(create, metricdef.FlowsActive.Int64Gauge)
 	}
-	return create.done(func(_ context.Context, o metric.Observer) error {
-		stats, err := c.stats.Stats()
+	return func(_ context.Context, o metric.Observer) error {
+		stats, err := c.att.reader.Stats()
 		if err != nil {
 			return err
 		}
@@ -86,7 +80,7 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 		o.ObserveInt64(lost, int64(stats[bpf.StatEventsLost]))
 		o.ObserveInt64(delivered, int64(c.delivered.Load()))
 		o.ObserveInt64(invalid, int64(c.invalid.Load()))
-		if !c.flows {
+		if !c.flows.Enabled {
 			return nil
 		}
 		var overflow flow
@@ -99,27 +93,17 @@ func (c *eventsCollector) register(meter metric.Meter) (observe, []metric.Observ
 		}
 		o.ObserveInt64(active, c.limit.used.Load())
 		return nil
-	})
+	}
 }
 
-func newEventsCollector(att *attacher, stats counterReader, cfg config.Config, log *zap.Logger) (*eventsCollector, error) {
+func newEventsCollector(att *attacher) (*eventsCollector, error) {
 	reader, err := ringbuf.NewReader(att.maps.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open event ring buffer: %w", err)
 	}
-	c := &eventsCollector{
-		stats:    stats,
-		log:      log,
-		reader:   reader,
-		interval: cfg.Events.DrainInterval,
-		scale:    uint64(cfg.Events.SampleRate),
-		flows:    cfg.Flows.Enabled,
-		ports:    cfg.Flows.Ports,
-		idle:     cfg.Flows.IdleTimeout,
-		name:     att.nameOfSlot,
-		limit:    flowLimit{max: int64(cfg.Flows.MaxSeries)},
-	}
-	for range cfg.Events.Workers {
+	c := &eventsCollector{att: att, reader: reader, scale: uint64(att.cfg.Events.SampleRate), flows: att.cfg.Flows,
+		limit: flowLimit{max: int64(att.cfg.Flows.MaxSeries)}}
+	for range att.cfg.Events.Workers {
 		w := &worker{
 			batches: make(chan *eventBatch, batchesPerWorker),
 			free:    make(chan *eventBatch, batchesPerWorker),
@@ -147,7 +131,7 @@ func (c *eventsCollector) close() error { return c.reader.Close() }
 
 // read drains the ring every interval.
 func (c *eventsCollector) read(ctx context.Context) {
-	ticker := time.NewTicker(c.interval)
+	ticker := time.NewTicker(c.att.cfg.Events.DrainInterval)
 	defer ticker.Stop()
 	var record ringbuf.Record
 	for {
@@ -173,7 +157,7 @@ func (c *eventsCollector) drain(record *ringbuf.Record) {
 			break
 		}
 		if err != nil {
-			c.log.Error("read event ring buffer", zap.Error(err))
+			c.att.log.Error("read event ring buffer", zap.Error(err))
 			break
 		}
 		c.delivered.Add(1)
@@ -205,7 +189,7 @@ func (c *eventsCollector) shard(raw []byte) int {
 	c.hash.Write(raw[4:8])   // counter block: interface and direction
 	c.hash.Write(raw[16:17]) // traffic class
 	c.hash.Write(raw[24:56]) // addresses
-	if c.ports {
+	if c.flows.Ports {
 		c.hash.Write(raw[12:16])
 	}
 	return int(c.hash.Sum64() % uint64(len(c.workers)))
@@ -220,7 +204,7 @@ func (c *eventsCollector) send(w *worker) {
 // work folds batches into the worker's flows and expires idle ones, until the
 // reader closes its channel.
 func (c *eventsCollector) work(w *worker) {
-	sweep := time.NewTicker(max(c.idle/4, time.Second))
+	sweep := time.NewTicker(max(c.flows.IdleTimeout/4, time.Second))
 	defer sweep.Stop()
 	for {
 		select {
@@ -228,29 +212,21 @@ func (c *eventsCollector) work(w *worker) {
 			if !ok {
 				return
 			}
-			if c.flows {
+			if c.flows.Enabled {
 				now := time.Now().UnixNano()
 				for i := range b.events[:b.n] {
 					e := &b.events[i]
 					if !e.Src.IsValid() {
 						continue // not IP: no flow
 					}
-					w.table.add(e, c.ports, uint64(e.Packets)*c.scale, uint64(e.Bytes)*c.scale, now, &c.limit, c.name)
+					packets, bytes := uint64(e.Packets)*c.scale, uint64(e.Bytes)*c.scale
+					w.table.add(e, c.flows.Ports, packets, bytes, now, &c.limit, c.att.nameOfSlot)
 				}
 			}
 			b.n = 0
 			w.free <- b
 		case <-sweep.C:
-			w.table.expire(time.Now().Add(-c.idle).UnixNano(), &c.limit)
+			w.table.expire(time.Now().Add(-c.flows.IdleTimeout).UnixNano(), &c.limit)
 		}
 	}
-}
-
-// ringSize is the ring buffer size to create: the configured one with the
-// stream on, the smallest otherwise.
-func ringSize(c config.Events) int {
-	if !c.Enabled {
-		return 0
-	}
-	return c.RingSize
 }

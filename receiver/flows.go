@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"maps"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -46,24 +47,11 @@ type flowLimit struct {
 	used atomic.Int64
 }
 
-// take reserves room for one more flow.
-func (l *flowLimit) take() bool {
-	if l.used.Add(1) > l.max {
-		l.used.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (l *flowLimit) release(n int) { l.used.Add(-int64(n)) }
-
-// flowNamer returns the interface name of a counter block's slot.
-type flowNamer func(slot int) string
-
 // add accounts packets and bytes (already scaled by the sample rate) of event
 // e at time now to its flow, creating the flow within the limit, or to the
-// overflow series beyond it.
-func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit, name flowNamer) {
+// overflow series beyond it; name returns the interface name of a slot.
+func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int64, limit *flowLimit,
+	name func(slot int) string) {
 	key := flowKey{src: e.Src.As16(), dst: e.Dst.As16(), block: bpf.BlockIndex(e.Slot, e.Direction), class: uint8(e.Class)}
 	if ports {
 		key.srcPort, key.dstPort = e.SrcPort, e.DstPort
@@ -72,11 +60,12 @@ func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int
 	defer t.mu.Unlock()
 	f, ok := t.flows[key]
 	if !ok {
-		if !limit.take() {
-			f = &t.overflow
-		} else {
+		if limit.used.Add(1) <= limit.max {
 			f = &flow{attrs: flowAttributes(e, ports, name(e.Slot))}
 			t.flows[key] = f
+		} else {
+			limit.used.Add(-1) // no room: the reservation is undone
+			f = &t.overflow
 		}
 	}
 	f.packets += packets
@@ -88,17 +77,11 @@ func (t *flowTable) add(e *bpf.Event, ports bool, packets, bytes uint64, now int
 func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := 0
-	for k, f := range t.flows {
-		if f.lastSeen < deadline {
-			delete(t.flows, k)
-			n++
-		}
-	}
-	limit.release(n)
+	before := len(t.flows)
+	maps.DeleteFunc(t.flows, func(_ flowKey, f *flow) bool { return f.lastSeen < deadline })
+	limit.used.Add(int64(len(t.flows) - before))
 }
 
-// flowAttributes builds the attribute set of a new flow.
 func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOption {
 	attrs := []attribute.KeyValue{
 		metricdef.Interface.String(iface),

@@ -28,22 +28,20 @@ type healthCollector struct {
 	// in the order of its callback (this one first).
 	collectors []metric.ObserveOption
 
-	buildInfo, features, attached, skipped metric.Int64ObservableGauge
-	failures, resyncs, readErrors          metric.Int64ObservableCounter
-	duration                               metric.Float64ObservableGauge
-	readFailures                           atomic.Int64
+	readErrors   metric.Int64ObservableCounter
+	duration     metric.Float64ObservableGauge
+	readFailures atomic.Int64
 }
 
-func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
-	c.buildInfo = observable(&create, metricdef.BuildInfo.Int64Gauge)
-	c.features = observable(&create, metricdef.KernelFeatures.Int64Gauge)
-	c.attached = observable(&create, metricdef.InterfaceAttached.Int64Gauge)
-	c.skipped = observable(&create, metricdef.InterfaceSkipped.Int64Gauge)
-	c.failures = observable(&create, metricdef.AttachFailures.Int64Counter)
-	c.resyncs = observable(&create, metricdef.NetlinkResyncs.Int64Counter)
-	c.readErrors = observable(&create, metricdef.KernelReadErrors.Int64Counter)
-	c.duration = observable(&create, metricdef.CollectorDuration.Float64Gauge)
+func (c *healthCollector) register(create *instruments) observe {
+	buildInfo := observable(create, metricdef.BuildInfo.Int64Gauge)
+	features := observable(create, metricdef.KernelFeatures.Int64Gauge)
+	attached := observable(create, metricdef.InterfaceAttached.Int64Gauge)
+	skipped := observable(create, metricdef.InterfaceSkipped.Int64Gauge)
+	failures := observable(create, metricdef.AttachFailures.Int64Counter)
+	resyncs := observable(create, metricdef.NetlinkResyncs.Int64Counter)
+	c.readErrors = observable(create, metricdef.KernelReadErrors.Int64Counter)
+	c.duration = observable(create, metricdef.CollectorDuration.Float64Gauge)
 	buildAttrs := metric.WithAttributes(metricdef.Version.String(c.build.Version),
 		metricdef.Revision.String(c.build.Revision), metricdef.GoVersion.String(runtime.Version()))
 	featureAttrs := make([]metric.ObserveOption, len(c.att.features))
@@ -54,35 +52,31 @@ func (c *healthCollector) register(meter metric.Meter) (observe, []metric.Observ
 			featureValues[i] = 1
 		}
 	}
-	return create.done(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(c.buildInfo, 1, buildAttrs)
+	return func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(buildInfo, 1, buildAttrs)
 		for i := range featureAttrs {
-			o.ObserveInt64(c.features, featureValues[i], featureAttrs[i])
+			o.ObserveInt64(features, featureValues[i], featureAttrs[i])
 		}
-		c.observeAttachments(o)
+		a := c.att
+		a.mu.RLock()
+		defer a.mu.RUnlock()
+		for _, at := range a.attached {
+			for _, h := range at.hooks {
+				o.ObserveInt64(attached, 1, h.attachedAttrs)
+			}
+		}
+		for k, n := range a.failures {
+			o.ObserveInt64(failures, n, metric.WithAttributes(metricdef.Interface.String(k.iface),
+				metricdef.Direction.String(k.direction.String()), metricdef.Hook.String(k.hook),
+				metricdef.ErrorType.String(k.reason)))
+		}
+		for _, s := range a.skipped {
+			o.ObserveInt64(skipped, 1,
+				metric.WithAttributes(metricdef.Interface.String(s.name), metricdef.ErrorType.String(s.reason)))
+		}
+		o.ObserveInt64(resyncs, a.resyncs)
 		return nil
-	})
-}
-
-// observeAttachments observes the state of the attachments: programs
-// attached, failures, skipped interfaces and resyncs.
-func (c *healthCollector) observeAttachments(o metric.Observer) {
-	a := c.att
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for _, at := range a.attached {
-		for _, h := range at.hooks {
-			o.ObserveInt64(c.attached, 1, h.attachedAttrs)
-		}
 	}
-	for k, n := range a.failures {
-		o.ObserveInt64(c.failures, n, metric.WithAttributes(metricdef.Interface.String(k.iface),
-			metricdef.Direction.String(k.direction.String()), metricdef.Hook.String(k.hook), metricdef.ErrorType.String(k.reason)))
-	}
-	for _, s := range a.skipped {
-		o.ObserveInt64(c.skipped, 1, metric.WithAttributes(metricdef.Interface.String(s.name), metricdef.ErrorType.String(s.reason)))
-	}
-	o.ObserveInt64(c.resyncs, a.resyncs)
 }
 
 // readFailed counts the failed reads err reports: one, or each of joined

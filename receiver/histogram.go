@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -37,10 +38,11 @@ type histogramSeries struct {
 	start time.Time
 }
 
+// histogramState is one series' buckets, their frames and bytes, at one read.
 type histogramState struct {
-	counts [bpf.BucketCount]uint64
-	sum    uint64
-	time   time.Time
+	counts     [bpf.BucketCount]uint64
+	count, sum uint64
+	time       time.Time
 }
 
 // sizeSnapshot is the packet-size state of every attached interface and
@@ -62,31 +64,30 @@ type sizeSeries struct {
 // again.
 const snapshotMaxAge = time.Second
 
-// sizesLocked returns the packet-size state of the attached interfaces in
-// blocks, read at now. The caller holds the attacher's read lock.
-func (c *trafficCollector) sizesLocked(blocks []bpf.Block, now time.Time) []sizeSeries {
-	out := make([]sizeSeries, 0, 2*len(c.att.attached))
+// keepSizesLocked stores the packet-size state of the attached interfaces in
+// blocks, read at now, for the producers, unless a later read is already
+// stored (concurrent collections): a producer never goes back in time. The
+// caller holds the attacher's read lock.
+func (c *trafficCollector) keepSizesLocked(now time.Time, blocks []bpf.Block) sizeSnapshot {
+	series := make([]sizeSeries, 0, 2*len(c.att.attached))
 	for _, a := range c.att.attached {
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-			block := &blocks[bpf.BlockIndex(a.slot, d)]
-			s := histogramState{counts: block.Buckets, time: now}
-			for _, v := range block.Classes {
+			index := bpf.BlockIndex(a.slot, d)
+			s := histogramState{counts: blocks[index].Buckets, time: now}
+			for _, c := range blocks[index].Buckets {
+				s.count += c
+			}
+			for _, v := range blocks[index].Classes {
 				s.sum += v.Bytes // every frame is in one class
 			}
-			out = append(out, sizeSeries{key: histogramSeries{bpf.BlockIndex(a.slot, d), a.start}, attrs: a.attrs.histogram[d], state: s})
+			key := histogramSeries{index, a.start}
+			series = append(series, sizeSeries{key: key, attrs: a.attrs.histogram[d], state: s})
 		}
 	}
-	return out
-}
-
-// keepSizes stores the snapshot of a read at the given time for the
-// producers, unless a later read is already stored (concurrent collections):
-// a producer never goes back in time.
-func (c *trafficCollector) keepSizes(at time.Time, series []sizeSeries) sizeSnapshot {
 	c.sizesMu.Lock()
 	defer c.sizesMu.Unlock()
-	if at.After(c.sizes.at) {
-		c.sizes = sizeSnapshot{gen: c.sizes.gen + 1, at: at, series: series}
+	if now.After(c.sizes.at) {
+		c.sizes = sizeSnapshot{gen: c.sizes.gen + 1, at: now, series: series}
 	}
 	return c.sizes
 }
@@ -103,50 +104,38 @@ func (c *trafficCollector) sizesAfter(gen uint64) (sizeSnapshot, error) {
 	now := time.Now()
 	c.att.mu.RLock()
 	defer c.att.mu.RUnlock()
-	var series []sizeSeries
-	err := c.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
-		series = c.sizesLocked(blocks, now)
+	err := c.att.reader.Counters(c.att.slots.end(), func(blocks []bpf.Block) error {
+		snap = c.keepSizesLocked(now, blocks)
 		return nil
 	})
-	if err != nil {
-		return sizeSnapshot{}, err
-	}
-	return c.keepSizes(now, series), nil
+	return snap, err
 }
 
 // PacketSizeProducer returns a Producer of the packet-size histogram for one
 // reader; delta selects delta temporality, as that reader wants it. With
 // the histogram switched off it produces nothing.
 func (r *Receiver) PacketSizeProducer(delta bool) sdkmetric.Producer {
-	if !r.traffic.sizesOn {
-		return noSizes{}
-	}
 	return &sizeProducer{c: r.traffic, delta: delta, last: map[histogramSeries]histogramState{}}
 }
 
-// noSizes is the producer of a switched-off packet-size histogram.
-type noSizes struct{}
-
-// Produce returns nothing.
-func (noSizes) Produce(context.Context) ([]metricdata.ScopeMetrics, error) { return nil, nil }
-
 // Produce returns the histogram of every attached interface and direction.
 func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	if !p.c.sizesOn {
+		return nil, nil
+	}
 	p.mu.Lock()
-	lastGen := p.lastGen
-	p.mu.Unlock()
-	snap, err := p.c.sizesAfter(lastGen)
+	defer p.mu.Unlock()
+	snap, err := p.c.sizesAfter(p.lastGen)
 	if err != nil {
 		return nil, err
 	}
-	p.mu.Lock()
 	p.lastGen = max(p.lastGen, snap.gen)
-	p.mu.Unlock()
 	var points []metricdata.HistogramDataPoint[int64]
 	for _, s := range snap.series {
-		points = p.point(points, s.key, s.state, s.attrs)
+		points = p.pointLocked(points, s)
 	}
-	p.forgetGone(snap.at)
+	// Delta: forget the series gone since the last collection.
+	maps.DeleteFunc(p.last, func(_ histogramSeries, s histogramState) bool { return !s.time.Equal(snap.at) })
 	if len(points) == 0 {
 		return nil, nil
 	}
@@ -165,59 +154,36 @@ func (p *sizeProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 	}}, nil
 }
 
-// point appends the data point of one series, cumulative or as the change
-// since the last collection, and skips series that never saw a frame.
-func (p *sizeProducer) point(points []metricdata.HistogramDataPoint[int64], series histogramSeries, s histogramState, attrs attribute.Set) []metricdata.HistogramDataPoint[int64] {
-	var count uint64
-	for _, c := range s.counts {
-		count += c
-	}
-	if count == 0 {
+// pointLocked appends the data point of one series, cumulative or as the
+// change since the last collection, and skips series that never saw a frame.
+func (p *sizeProducer) pointLocked(points []metricdata.HistogramDataPoint[int64],
+	series sizeSeries) []metricdata.HistogramDataPoint[int64] {
+	s := series.state
+	if s.count == 0 {
 		return points
 	}
-	start := series.start
-	counts := s.counts
-	sum := s.sum
+	start := series.key.start
 	if p.delta {
-		p.mu.Lock()
-		prev, ok := p.last[series]
-		p.last[series] = s
-		p.mu.Unlock()
+		prev, ok := p.last[series.key]
+		p.last[series.key] = s
 		if ok {
 			start = prev.time
-			for i := range counts {
-				counts[i] -= prev.counts[i]
+			for i := range s.counts {
+				s.counts[i] -= prev.counts[i]
 			}
-			sum -= prev.sum
-			count = 0
-			for _, c := range counts {
-				count += c
-			}
+			s.count -= prev.count
+			s.sum -= prev.sum
 		}
 	}
 	return append(points, metricdata.HistogramDataPoint[int64]{
-		Attributes:   attrs,
+		Attributes:   series.attrs,
 		StartTime:    start,
 		Time:         s.time,
-		Count:        count,
+		Count:        s.count,
 		Bounds:       bpf.BucketBounds(),
-		BucketCounts: counts[:],
-		Sum:          int64(sum),
+		BucketCounts: s.counts[:],
+		Sum:          int64(s.sum),
 	})
-}
-
-// forgetGone drops the delta state of series not seen in the collection at now.
-func (p *sizeProducer) forgetGone(now time.Time) {
-	if !p.delta {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for k, s := range p.last {
-		if !s.time.Equal(now) {
-			delete(p.last, k)
-		}
-	}
 }
 
 // PacketSizeSeries is one series of packet_exporter.network.packet.size,
@@ -251,15 +217,11 @@ func (r *Receiver) PacketSizes() ([]PacketSizeSeries, error) {
 	out := make([]PacketSizeSeries, 0, len(snap.series))
 	bounds := bpf.BucketBounds()
 	for _, s := range snap.series {
-		var count uint64
-		for _, c := range s.state.counts {
-			count += c
-		}
-		if count == 0 {
+		if s.state.count == 0 {
 			continue
 		}
 		out = append(out, PacketSizeSeries{Attributes: s.attrs, Start: s.key.start, Time: s.state.time,
-			Bounds: bounds, Counts: s.state.counts[:], Count: count, Sum: s.state.sum})
+			Bounds: bounds, Counts: s.state.counts[:], Count: s.state.count, Sum: s.state.sum})
 	}
 	return out, nil
 }

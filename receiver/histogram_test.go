@@ -17,7 +17,7 @@ import (
 // collections run only the producer reads the map itself.
 func TestOneReadPerCollection(t *testing.T) {
 	r := benchReceiver(1000)
-	fake := r.traffic.reader.(*fakeCounters)
+	fake := r.att.reader.(*fakeCounters)
 	for _, delta := range []bool{false, true} {
 		reader := metric.NewManualReader(metric.WithProducer(r.PacketSizeProducer(delta)))
 		provider := metric.NewMeterProvider(metric.WithReader(reader))

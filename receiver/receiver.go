@@ -77,11 +77,11 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, bpf.EventOptions{
-		Enabled:    cfg.Events.Enabled,
-		SampleRate: uint32(cfg.Events.SampleRate),
-		RingSize:   ringSize(cfg.Events),
-	})
+	eventOpts := bpf.EventOptions{Enabled: cfg.Events.Enabled, SampleRate: uint32(cfg.Events.SampleRate)}
+	if eventOpts.Enabled {
+		eventOpts.RingSize = cfg.Events.RingSize // the smallest otherwise
+	}
+	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, eventOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -98,18 +98,18 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
 	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
-	r := &Receiver{att: att, traffic: newTrafficCollector(att, reader, maps)}
-	attribution := newAttributionCollector(att)
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, maps)}
+	attribution := &attributionCollector{att: att}
 	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
 		// First: it starts beside the interfaces and is never waited for.
-		drops := newDropsCollector(att, o.netns, log)
+		drops := newDropsCollector(att)
 		r.collectors = append(r.collectors, registered{"drops", drops})
 		r.runners = append([]runner{drops}, r.runners...)
 	}
 	if cfg.Events.Enabled {
-		events, err := newEventsCollector(att, reader, cfg, log)
+		events, err := newEventsCollector(att)
 		if err != nil {
 			att.close()
 			return nil, err
@@ -157,15 +157,36 @@ func (r *Receiver) Start(ctx context.Context) error {
 		run.start(ctx, &r.running)
 	}
 	r.mu.Unlock()
-	return r.att.waitStarted()
+	return <-r.att.started // the first listing's outcome
 }
 
 // Ready reports whether the initial interfaces are handled and every matching
 // interface is counted, except those that cannot be (not Ethernet).
-func (r *Receiver) Ready() bool { return r.att.isReady() }
+func (r *Receiver) Ready() bool {
+	a := r.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if !a.ready {
+		return false
+	}
+	for _, s := range a.skipped {
+		if s.reason != reasonUnsupportedLink {
+			return false
+		}
+	}
+	return true
+}
 
 // Attached returns the names of the interfaces being counted.
-func (r *Receiver) Attached() []string { return r.att.names() }
+func (r *Receiver) Attached() []string {
+	r.att.mu.RLock()
+	defer r.att.mu.RUnlock()
+	names := make([]string, 0, len(r.att.attached))
+	for _, at := range r.att.attached {
+		names = append(names, at.name)
+	}
+	return names
+}
 
 // Close stops watching, detaches every program and releases the kernel maps.
 func (r *Receiver) Close() error {
@@ -175,7 +196,9 @@ func (r *Receiver) Close() error {
 		return nil
 	}
 	r.closed = true
-	r.att.markClosed()
+	r.att.mu.Lock()
+	r.att.closed = true // the watch stops applying link changes
+	r.att.mu.Unlock()
 	if r.stop != nil {
 		r.stop()
 		r.running.Wait()

@@ -67,7 +67,6 @@ type linkFacts struct {
 	peerNetnsID int
 }
 
-// linkFactsOf reads the facts of a netlink link.
 func linkFactsOf(nl netlink.Link) linkFacts {
 	attrs := nl.Attrs()
 	f := linkFacts{kind: attribution.Kind(nl), masterIndex: attrs.MasterIndex, peerNetnsID: -1}
@@ -80,15 +79,9 @@ func linkFactsOf(nl netlink.Link) linkFacts {
 // seriesAttributes are the workload attributes attribution.on_series puts
 // on an interface's traffic series.
 func seriesAttributes(w attribution.Workload) []attribute.KeyValue {
-	var attrs []attribute.KeyValue
-	for _, a := range []attribute.KeyValue{
+	return slices.DeleteFunc([]attribute.KeyValue{
 		semconv.K8SNamespaceName(w.PodNamespace), semconv.K8SPodName(w.PodName), semconv.ContainerName(w.ContainerName),
-	} {
-		if a.Value.AsString() != "" {
-			attrs = append(attrs, a)
-		}
-	}
-	return attrs
+	}, func(a attribute.KeyValue) bool { return a.Value.AsString() == "" })
 }
 
 // setInfoLocked computes the attribute set of at's info series from its

@@ -19,7 +19,6 @@ func (s *slotSet) take() (int, bool) {
 	return 0, false
 }
 
-// release frees slot.
 func (s *slotSet) release(slot int) { s.used[slot] = false }
 
 // end returns one past the highest slot in use.

@@ -69,14 +69,6 @@ type tcFilter struct {
 	programID uint32
 }
 
-// tcParent returns the clsact parent of direction d.
-func tcParent(d bpf.Direction) uint32 {
-	if d == bpf.Receive {
-		return netlink.HANDLE_MIN_INGRESS
-	}
-	return netlink.HANDLE_MIN_EGRESS
-}
-
 // attachTCFilter attaches prog (kernel ID progID) to interface index in direction d through
 // legacy tc. It creates a clsact qdisc only where the interface has none, and
 // replaces (never doubles) a filter of a previous packet-exporter: the one at
@@ -89,12 +81,15 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	}
 	attrs := netlink.FilterAttrs{
 		LinkIndex: index,
-		Parent:    tcParent(d),
+		Parent:    netlink.HANDLE_MIN_EGRESS,
 		Handle:    tcFilterHandle,
 		Priority:  tcFilterPriority,
 		Protocol:  unix.ETH_P_ALL,
 	}
-	f := &tcFilter{nl: nl, attrs: attrs}
+	if d == bpf.Receive {
+		attrs.Parent = netlink.HANDLE_MIN_INGRESS
+	}
+	f := &tcFilter{nl: nl, attrs: attrs, programID: progID}
 	existing, err := f.list()
 	if err != nil {
 		return nil, err
@@ -113,7 +108,6 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	if err := nl.FilterReplace(filter); err != nil {
 		return nil, fmt.Errorf("add tc filter: %w", err)
 	}
-	f.programID = progID
 	var errs []error
 	for _, l := range leftovers {
 		if err := nl.FilterDel(l); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -148,7 +142,6 @@ func ensureClsact(nl *netlink.Handle, index int) error {
 	return nil
 }
 
-// list returns the BPF filters on f's hook.
 func (f *tcFilter) list() ([]*netlink.BpfFilter, error) {
 	filters, err := f.nl.FilterList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: f.attrs.LinkIndex}}, f.attrs.Parent)
 	if err != nil {

@@ -63,20 +63,16 @@ func (s *runStats) update(blocks []bpf.Block, read func() ([]bpf.Block, error)) 
 			return s.on, false, err
 		}
 	}
-	ran := false
-	if blocks == nil {
-		s.baseline = false
-	} else {
-		if len(s.ownRuns) < len(blocks) {
-			s.ownRuns = append(s.ownRuns, make([]uint64, len(blocks)-len(s.ownRuns))...)
-		}
-		for i := range blocks {
-			// A reused slot starts from zero: only an increase is a run.
-			ran = ran || (s.baseline && blocks[i].Runs > s.ownRuns[i])
-			s.ownRuns[i] = blocks[i].Runs
-		}
-		s.baseline = true
+	if len(s.ownRuns) < len(blocks) {
+		s.ownRuns = append(s.ownRuns, make([]uint64, len(blocks)-len(s.ownRuns))...)
 	}
+	ran := false
+	for i := range blocks {
+		// A reused slot starts from zero: only an increase is a run.
+		ran = ran || (s.baseline && blocks[i].Runs > s.ownRuns[i])
+		s.ownRuns[i] = blocks[i].Runs
+	}
+	s.baseline = blocks != nil
 	was := s.on
 	switch {
 	case advanced:
@@ -135,7 +131,7 @@ func (a *attacher) retime(timed bool) {
 	for _, at := range a.attached {
 		for i := range at.hooks {
 			h := &at.hooks[i]
-			prog, err := a.hookProgram(h)
+			prog, err := a.program(h.kind, h.direction)
 			if err == nil {
 				err = h.link.Update(prog, a.programID(prog))
 			}
@@ -150,11 +146,11 @@ func (a *attacher) retime(timed bool) {
 	a.log.Info("program run timing", zap.Bool("timed", timed), zap.Int("programs", swapped))
 }
 
-// hookProgram returns the program, in the variant bpf.Maps.SetTiming chose,
-// that hook h runs.
-func (a *attacher) hookProgram(h *hook) (*ebpf.Program, error) {
-	if h.kind == config.HookXDP {
+// program returns the program, in the variant bpf.Maps.SetTiming chose, that
+// hook kind runs in direction d.
+func (a *attacher) program(kind string, d bpf.Direction) (*ebpf.Program, error) {
+	if kind == config.HookXDP {
 		return a.maps.XDP()
 	}
-	return a.maps.TC(h.direction)
+	return a.maps.TC(d)
 }

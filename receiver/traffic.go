@@ -18,8 +18,7 @@ import (
 // frames the programs could not count, from one read of the counters map
 // per collection, which also feeds the packet-size histogram (histogram.go).
 type trafficCollector struct {
-	att    *attacher
-	reader counterReader
+	att *attacher
 	// runs judges, from each read, whether the kernel collects BPF
 	// statistics: the program runs are reported only then.
 	runs runStats
@@ -31,8 +30,8 @@ type trafficCollector struct {
 	sizes   sizeSnapshot // the packet-size state of the last read
 }
 
-func newTrafficCollector(att *attacher, reader counterReader, programs kernelRunCounter) *trafficCollector {
-	return &trafficCollector{att: att, reader: reader, runs: runStats{programs: programs},
+func newTrafficCollector(att *attacher, programs kernelRunCounter) *trafficCollector {
+	return &trafficCollector{att: att, runs: runStats{programs: programs},
 		sizesOn: att.cfg.MetricEnabled(metricdef.NetworkPacketSize.Name)}
 }
 
@@ -48,28 +47,27 @@ var (
 	unmapped  = metric.WithAttributes(metricdef.ErrorType.String("unmapped_interface"))
 )
 
-func (c *trafficCollector) register(meter metric.Meter) (observe, []metric.Observable, error) {
-	create := instruments{meter: meter}
+func (c *trafficCollector) register(create *instruments) observe {
 	i := trafficInstruments{
-		packets:      observable(&create, metricdef.NetworkPackets.Int64Counter),
-		bytes:        observable(&create, metricdef.NetworkIO.Int64Counter),
-		parseErrors:  observable(&create, metricdef.NetworkParseErrors.Int64Counter),
-		countErrors:  observable(&create, metricdef.KernelCountErrors.Int64Counter),
-		programRuns:  observable(&create, metricdef.ProgramRuns.Int64Counter),
-		programTime:  observable(&create, metricdef.ProgramRunTime.Float64Counter),
+		packets:      observable(create, metricdef.NetworkPackets.Int64Counter),
+		bytes:        observable(create, metricdef.NetworkIO.Int64Counter),
+		parseErrors:  observable(create, metricdef.NetworkParseErrors.Int64Counter),
+		countErrors:  observable(create, metricdef.KernelCountErrors.Int64Counter),
+		programRuns:  observable(create, metricdef.ProgramRuns.Int64Counter),
+		programTime:  observable(create, metricdef.ProgramRunTime.Float64Counter),
 		readDuration: create.histogram(metricdef.KernelReadDuration),
 	}
-	return create.done(func(ctx context.Context, o metric.Observer) error {
+	return func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()
 		err := c.observeCounters(o, &i)
 		i.readDuration.Record(ctx, time.Since(start).Seconds())
-		stats, statsErr := c.reader.Stats()
+		stats, statsErr := c.att.reader.Stats()
 		if statsErr == nil {
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
 		}
 		return errors.Join(err, statsErr)
-	})
+	}
 }
 
 // observeCounters reads the counters map once, observes every non-zero
@@ -79,12 +77,11 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 	a := c.att
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return c.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
+	return a.reader.Counters(a.slots.end(), func(blocks []bpf.Block) error {
 		// The packet-size producers of this collection take the histogram
 		// from this read.
 		if c.sizesOn {
-			now := time.Now()
-			c.keepSizes(now, c.sizesLocked(blocks, now))
+			c.keepSizesLocked(time.Now(), blocks)
 		}
 		// Program runs are reported while the kernel collects BPF
 		// statistics (sysctl or a BPF_ENABLE_STATS holder), as before one

@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"time"
@@ -118,7 +119,6 @@ func (a *attacher) consume(ctx context.Context, updates <-chan netlink.LinkUpdat
 	}
 }
 
-// handle applies one link update.
 func (a *attacher) handle(u netlink.LinkUpdate) {
 	l := linkInfoOf(u.Link)
 	a.mu.Lock()
@@ -128,8 +128,15 @@ func (a *attacher) handle(u netlink.LinkUpdate) {
 	}
 	if u.Header.Type == unix.RTM_DELLINK {
 		a.detachLocked(l.index)
-		a.forgetFailuresLocked(map[string]bool{}, l.name)
-		a.goneLocked(l.index)
+		a.forgetFailuresLocked(func(iface string) bool { return iface == l.name })
+		// Its state kept by ifindex goes at the next listing (one pass over the
+		// drop table for every interface deleted meanwhile: on a host where
+		// containers come and go, a pass per deletion would cost more than the
+		// rest of the churn), or as soon as a new interface takes its index.
+		delete(a.linkNames, l.index)
+		if a.forget != nil {
+			a.gone[l.index] = true
+		}
 		return
 	}
 	if old, ok := a.linkNames[l.index]; (ok && old != l.name) || a.gone[l.index] {
@@ -174,9 +181,11 @@ func (a *attacher) reconcile() error {
 	// In listing (ifindex) order, so that slots go to interfaces predictably.
 	ordered := make([]linkInfo, len(links))
 	current := make(map[int]linkInfo, len(links))
+	names := make(map[string]bool, len(links))
 	for i, nl := range links {
 		ordered[i] = linkInfoOf(nl)
 		current[ordered[i].index] = ordered[i]
+		names[ordered[i].name] = true
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -195,10 +204,7 @@ func (a *attacher) reconcile() error {
 	}
 	// Drop counts to delete: of interfaces deleted or renamed since the last
 	// listing, and of any index deleted and taken again unseen.
-	forget := map[int]bool{}
-	for index := range a.gone {
-		forget[index] = true
-	}
+	forget := maps.Clone(a.gone)
 	linkNames := make(map[int]string, len(current))
 	for index, l := range current {
 		if old, ok := a.linkNames[index]; ok && old != l.name {
@@ -223,30 +229,19 @@ func (a *attacher) reconcile() error {
 		}
 		a.mu.Unlock()
 	}
-	names := make(map[string]bool, len(current))
-	for _, l := range current {
-		names[l.name] = true
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.forgetFailuresLocked(names, "")
+	a.forgetFailuresLocked(func(iface string) bool { return !names[iface] })
 	a.reportMissingLocked(names)
 	return nil
 }
 
-// forgetFailuresLocked drops the attach-failure series of interface gone, or,
-// when gone is "", of every interface not in existing: on a host where
-// interfaces come and go (a veth per container) they would otherwise pile up.
-// The not_found series of configured names that do not exist stay.
-func (a *attacher) forgetFailuresLocked(existing map[string]bool, gone string) {
-	for k := range a.failures {
-		if a.missing[k.iface] {
-			continue
-		}
-		if (gone != "" && k.iface == gone) || (gone == "" && !existing[k.iface]) {
-			delete(a.failures, k)
-		}
-	}
+// forgetFailuresLocked drops the attach-failure series of the interfaces
+// gone reports: on a host where interfaces come and go (a veth per container)
+// they would otherwise pile up. The not_found series of configured names that
+// do not exist stay.
+func (a *attacher) forgetFailuresLocked(gone func(iface string) bool) {
+	maps.DeleteFunc(a.failures, func(k failureKey, _ int64) bool { return !a.missing[k.iface] && gone(k.iface) })
 }
 
 // reportMissingLocked warns about, and counts once as not_found, every
@@ -259,11 +254,10 @@ func (a *attacher) reportMissingLocked(names map[string]bool) {
 		}
 		a.missing[pattern] = true
 		a.log.Warn("configured interface does not exist (yet)", zap.String("interface", pattern))
-		a.failLocked(pattern, bpf.Receive, a.ingressHookKind(), reasonNotFound)
+		a.failLocked(pattern, bpf.Receive, a.hookKind(a.cfg.Ingress.Hook), reasonNotFound)
 	}
 }
 
-// linkInfoOf extracts what attaching needs from a netlink link.
 func linkInfoOf(nl netlink.Link) linkInfo {
 	attrs := nl.Attrs()
 	l := linkInfo{name: attrs.Name, index: attrs.Index, encap: attrs.EncapType, facts: linkFactsOf(nl)}
