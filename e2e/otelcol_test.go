@@ -191,10 +191,10 @@ func TestDistributionCountsTraffic(t *testing.T) {
 
 	// Counting starts once both hooks of the interface are attached.
 	col.WaitFor(t, "the receiver to report "+e.pair.NameA+" attached", 30*time.Second, func() (bool, string) {
-		latest := harness.Latest(received().Of(metricdef.InterfaceAttached.Name, map[string]string{string(metricdef.Interface): e.pair.NameA}))
+		latest := harness.Latest(received().Of(metricdef.InterfaceAttached.Name, map[string]string{string(metricdef.NetworkInterfaceName): e.pair.NameA}))
 		attached := map[string]float64{}
 		for _, p := range latest {
-			attached[p.Attrs[string(metricdef.Direction)]] += p.Double
+			attached[p.Attrs[string(metricdef.NetworkIODirection)]] += p.Double
 		}
 		if attached["receive"] != 1 || attached["transmit"] != 1 {
 			return false, fmt.Sprintf("attached per direction: %v", attached)

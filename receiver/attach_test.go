@@ -42,7 +42,7 @@ func addLink(t *testing.T, ns *testenv.Netns, l netlink.Link) {
 func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 {
 	t.Helper()
 	return collectKeys(t, recv, func(k attribute.Key) bool {
-		return k == metricdef.Interface || k == metricdef.Direction || k == metricdef.Hook ||
+		return k == metricdef.NetworkInterfaceName || k == metricdef.NetworkIODirection || k == metricdef.Hook ||
 			k == metricdef.Mode || k == metricdef.ErrorType || k == metricdef.Feature
 	})
 }
@@ -326,7 +326,7 @@ func udpPackets(rm metricdata.ResourceMetrics) int64 {
 				continue
 			}
 			for _, p := range sum.DataPoints {
-				if v, _ := p.Attributes.Value(metricdef.Transport); v.AsString() == "udp" {
+				if v, _ := p.Attributes.Value(metricdef.NetworkTransport); v.AsString() == "udp" {
 					n += p.Value
 				}
 			}

@@ -155,14 +155,14 @@ func (c *dropsCollector) register(create *instruments) observe {
 				if !ok {
 					return
 				}
-				attrs = append(attrs, metricdef.Interface.String(name))
+				attrs = append(attrs, metricdef.NetworkInterfaceName.String(name))
 			}
 			if drop.Class < 0 || drop.Class >= bpf.ClassCount {
 				return // not written by the program: nothing to name
 			}
 			class := bpf.ClassOf(drop.Class)
 			attrs = append(attrs, metricdef.ErrorType.String(d.Reasons.Name(drop.Reason)),
-				metricdef.NetworkType.String(class.NetworkType), metricdef.Transport.String(class.Transport))
+				metricdef.NetworkType.String(class.NetworkType), metricdef.NetworkTransport.String(class.Transport))
 			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 		})
 	}

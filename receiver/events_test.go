@@ -96,8 +96,8 @@ type flowWant struct {
 
 func flowAttrs(iface string, f flowWant, ports bool) []attribute.KeyValue {
 	kvs := []attribute.KeyValue{
-		metricdef.Interface.String(iface), metricdef.Direction.String(f.direction),
-		metricdef.Transport.String("udp"),
+		metricdef.NetworkInterfaceName.String(iface), metricdef.NetworkIODirection.String(f.direction),
+		metricdef.NetworkTransport.String("udp"),
 		metricdef.SourceAddress.String(f.src.Addr().String()), metricdef.DestinationAddress.String(f.dst.Addr().String()),
 	}
 	if ports {
@@ -169,8 +169,8 @@ func TestFlowsAndHistogram(t *testing.T) {
 	}
 	// An ICMP flow has no ports, so no port attributes.
 	testtraffic.SendEcho(t, b, pair.IPv4B.Addr(), pair.IPv4A.Addr(), 2, 8)
-	icmp := attribute.NewSet(metricdef.Interface.String(pair.NameA), metricdef.Direction.String("receive"),
-		metricdef.Transport.String("icmp"), metricdef.SourceAddress.String(pair.IPv4B.Addr().String()),
+	icmp := attribute.NewSet(metricdef.NetworkInterfaceName.String(pair.NameA), metricdef.NetworkIODirection.String("receive"),
+		metricdef.NetworkTransport.String("icmp"), metricdef.SourceAddress.String(pair.IPv4B.Addr().String()),
 		metricdef.DestinationAddress.String(pair.IPv4A.Addr().String()))
 	waitFor(t, 3*time.Second, "icmp flow without ports", func() bool {
 		p, ok := col.collect(t).sums[metricdef.FlowPackets.Name][icmp.Equivalent()]
@@ -198,8 +198,8 @@ func TestFlowsAndHistogram(t *testing.T) {
 		t.Helper()
 		seen := 0
 		for _, p := range points {
-			iface, _ := p.Attributes.Value(metricdef.Interface)
-			dir, _ := p.Attributes.Value(metricdef.Direction)
+			iface, _ := p.Attributes.Value(metricdef.NetworkInterfaceName)
+			dir, _ := p.Attributes.Value(metricdef.NetworkIODirection)
 			if iface.AsString() != pair.NameA {
 				continue
 			}

@@ -84,9 +84,9 @@ func (t *flowTable) expire(deadline int64, limit *flowLimit) {
 
 func flowAttributes(e *bpf.Event, ports bool, iface string) metric.MeasurementOption {
 	attrs := []attribute.KeyValue{
-		metricdef.Interface.String(iface),
-		metricdef.Direction.String(e.Direction.String()),
-		metricdef.Transport.String(bpf.ClassOf(e.Class).Transport),
+		metricdef.NetworkInterfaceName.String(iface),
+		metricdef.NetworkIODirection.String(e.Direction.String()),
+		metricdef.NetworkTransport.String(bpf.ClassOf(e.Class).Transport),
 		metricdef.SourceAddress.String(addrString(e.Src)),
 		metricdef.DestinationAddress.String(addrString(e.Dst)),
 	}

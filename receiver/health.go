@@ -66,13 +66,13 @@ func (c *healthCollector) register(create *instruments) observe {
 			}
 		}
 		for k, n := range a.failures {
-			o.ObserveInt64(failures, n, metric.WithAttributes(metricdef.Interface.String(k.iface),
-				metricdef.Direction.String(k.direction.String()), metricdef.Hook.String(k.hook),
+			o.ObserveInt64(failures, n, metric.WithAttributes(metricdef.NetworkInterfaceName.String(k.iface),
+				metricdef.NetworkIODirection.String(k.direction.String()), metricdef.Hook.String(k.hook),
 				metricdef.ErrorType.String(k.reason)))
 		}
 		for _, s := range a.skipped {
 			o.ObserveInt64(skipped, 1,
-				metric.WithAttributes(metricdef.Interface.String(s.name), metricdef.ErrorType.String(s.reason)))
+				metric.WithAttributes(metricdef.NetworkInterfaceName.String(s.name), metricdef.ErrorType.String(s.reason)))
 		}
 		o.ObserveInt64(resyncs, a.resyncs)
 		return nil

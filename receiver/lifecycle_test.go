@@ -141,8 +141,8 @@ func delLink(name string) error {
 // collection, and whether the series exists.
 func udpReceived(t *testing.T, recv *receiver.Receiver, iface string) (int64, bool) {
 	t.Helper()
-	series := attrString(attribute.NewSet(metricdef.Interface.String(iface), metricdef.Direction.String("receive"),
-		metricdef.NetworkType.String("ipv4"), metricdef.Transport.String("udp")), allKeys)
+	series := attrString(attribute.NewSet(metricdef.NetworkInterfaceName.String(iface), metricdef.NetworkIODirection.String("receive"),
+		metricdef.NetworkType.String("ipv4"), metricdef.NetworkTransport.String("udp")), allKeys)
 	n, ok := collectKeys(t, recv, allKeys)[metricdef.NetworkPackets.Name][series]
 	return n, ok
 }

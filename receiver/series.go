@@ -27,16 +27,16 @@ type interfaceAttributes struct {
 func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceAttributes {
 	a := &interfaceAttributes{}
 	set := func(attrs ...attribute.KeyValue) attribute.Set {
-		return attribute.NewSet(append(append([]attribute.KeyValue{metricdef.Interface.String(name)}, extra...), attrs...)...)
+		return attribute.NewSet(append(append([]attribute.KeyValue{metricdef.NetworkInterfaceName.String(name)}, extra...), attrs...)...)
 	}
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-		direction := metricdef.Direction.String(d.String())
+		direction := metricdef.NetworkIODirection.String(d.String())
 		a.histogram[d] = set(direction)
 		a.device[d] = metric.WithAttributeSet(a.histogram[d])
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
 			a.classes[d][entry] = metric.WithAttributeSet(set(direction,
-				metricdef.NetworkType.String(c.NetworkType), metricdef.Transport.String(c.Transport)))
+				metricdef.NetworkType.String(c.NetworkType), metricdef.NetworkTransport.String(c.Transport)))
 		}
 		for i := range bpf.AnomalyCount {
 			a.anomalies[d][i] = metric.WithAttributeSet(set(direction,
@@ -50,7 +50,7 @@ func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceA
 // packet_exporter.interface.attached (with the XDP mode) and of the program
 // statistics.
 func hookAttributes(iface string, h hook) (attached, stats metric.MeasurementOption) {
-	attrs := []attribute.KeyValue{metricdef.Interface.String(iface), metricdef.Direction.String(h.direction.String()), metricdef.Hook.String(h.kind)}
+	attrs := []attribute.KeyValue{metricdef.NetworkInterfaceName.String(iface), metricdef.NetworkIODirection.String(h.direction.String()), metricdef.Hook.String(h.kind)}
 	stats = metric.WithAttributeSet(attribute.NewSet(attrs...))
 	if h.mode != "" {
 		attrs = append(attrs, metricdef.Mode.String(h.mode))
@@ -89,7 +89,7 @@ func seriesAttributes(w attribution.Workload) []attribute.KeyValue {
 // attribution.on_series, the attributes of its traffic series when its
 // workload's changed.
 func (a *attacher) setInfoLocked(at *attachment) {
-	attrs := []attribute.KeyValue{metricdef.Interface.String(at.name), metricdef.InterfaceKind.String(at.facts.kind)}
+	attrs := []attribute.KeyValue{metricdef.NetworkInterfaceName.String(at.name), metricdef.InterfaceKind.String(at.facts.kind)}
 	if master, ok := a.linkNames[at.facts.masterIndex]; ok && at.facts.masterIndex != 0 {
 		attrs = append(attrs, metricdef.InterfaceMaster.String(master))
 	}

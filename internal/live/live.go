@@ -225,7 +225,7 @@ func (b *builder) add(m metricdata.Metrics) {
 			return
 		}
 		for _, p := range data.DataPoints {
-			if d := b.direction(value(p.Attributes, metricdef.Interface), value(p.Attributes, metricdef.Direction)); d != nil {
+			if d := b.direction(value(p.Attributes, metricdef.NetworkInterfaceName), value(p.Attributes, metricdef.NetworkIODirection)); d != nil {
 				addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 			}
 		}
@@ -236,11 +236,11 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 	attrs := p.Attributes
 	switch name {
 	case metricdef.NetworkPackets.Name, metricdef.NetworkIO.Name:
-		d := b.direction(value(attrs, metricdef.Interface), value(attrs, metricdef.Direction))
+		d := b.direction(value(attrs, metricdef.NetworkInterfaceName), value(attrs, metricdef.NetworkIODirection))
 		if d == nil {
 			return
 		}
-		proto := protocol(d, value(attrs, metricdef.NetworkType), value(attrs, metricdef.Transport))
+		proto := protocol(d, value(attrs, metricdef.NetworkType), value(attrs, metricdef.NetworkTransport))
 		if name == metricdef.NetworkPackets.Name {
 			d.Packets += p.Value
 			proto.Packets += p.Value
@@ -264,13 +264,13 @@ func (b *builder) addGauge(name string, p metricdata.DataPoint[int64]) {
 	switch name {
 	case metricdef.InterfaceAttached.Name:
 		if p.Value > 0 {
-			b.agent.Attached = append(b.agent.Attached, Hook{Interface: value(attrs, metricdef.Interface),
-				Direction: value(attrs, metricdef.Direction), Hook: value(attrs, metricdef.Hook), Mode: value(attrs, metricdef.Mode)})
+			b.agent.Attached = append(b.agent.Attached, Hook{Interface: value(attrs, metricdef.NetworkInterfaceName),
+				Direction: value(attrs, metricdef.NetworkIODirection), Hook: value(attrs, metricdef.Hook), Mode: value(attrs, metricdef.Mode)})
 		}
 	case metricdef.InterfaceInfo.Name:
-		i := b.iface(value(attrs, metricdef.Interface))
+		i := b.iface(value(attrs, metricdef.NetworkInterfaceName))
 		for it := attrs.Iter(); it.Next(); {
-			if kv := it.Attribute(); kv.Key != metricdef.Interface {
+			if kv := it.Attribute(); kv.Key != metricdef.NetworkInterfaceName {
 				i.Info[string(kv.Key)] = kv.Value.String()
 			}
 		}

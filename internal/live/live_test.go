@@ -22,8 +22,8 @@ import (
 
 // traffic is a point of packets or bytes.
 func traffic(iface, direction, networkType, transport string, v int64, extra ...attribute.KeyValue) metricdata.DataPoint[int64] {
-	attrs := append([]attribute.KeyValue{metricdef.Interface.String(iface), metricdef.Direction.String(direction),
-		metricdef.NetworkType.String(networkType), metricdef.Transport.String(transport)}, extra...)
+	attrs := append([]attribute.KeyValue{metricdef.NetworkInterfaceName.String(iface), metricdef.NetworkIODirection.String(direction),
+		metricdef.NetworkType.String(networkType), metricdef.NetworkTransport.String(transport)}, extra...)
 	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), Value: v}
 }
 
@@ -41,8 +41,8 @@ func point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
 }
 
 func sizes(iface, direction string, counts ...uint64) metricdata.HistogramDataPoint[int64] {
-	return metricdata.HistogramDataPoint[int64]{Attributes: attribute.NewSet(metricdef.Interface.String(iface),
-		metricdef.Direction.String(direction)), Bounds: []float64{64, 1518}, BucketCounts: counts}
+	return metricdata.HistogramDataPoint[int64]{Attributes: attribute.NewSet(metricdef.NetworkInterfaceName.String(iface),
+		metricdef.NetworkIODirection.String(direction)), Bounds: []float64{64, 1518}, BucketCounts: counts}
 }
 
 func TestBuild(t *testing.T) {
@@ -72,10 +72,10 @@ func TestBuild(t *testing.T) {
 				traffic("veth1", "receive", "ipv6", "udp", 300)),
 			{Name: metricdef.NetworkPacketSize.Name, Data: metricdata.Histogram[int64]{DataPoints: []metricdata.HistogramDataPoint[int64]{
 				sizes("eth0", "receive", 1, 13, 1), sizes("eth0", "receive", 0, 0, 0), sizes("eth0", "transmit", 0, 7, 0),
-				{Attributes: attribute.NewSet(metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit")),
+				{Attributes: attribute.NewSet(metricdef.NetworkInterfaceName.String("eth0"), metricdef.NetworkIODirection.String("transmit")),
 					Bounds: []float64{1}, BucketCounts: []uint64{9, 9}}, // other bounds: left out
 			}}},
-			gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.Interface.String("veth1"),
+			gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.NetworkInterfaceName.String("veth1"),
 				metricdef.InterfaceKind.String("veth"), pod)),
 		}, Snapshot{
 			Interfaces: []Interface{
@@ -95,15 +95,15 @@ func TestBuild(t *testing.T) {
 			sum(metricdef.NetworkDrops.Name,
 				point(3, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv4")),
 				point(4, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv6")),
-				point(1, metricdef.ErrorType.String("NO_SOCKET"), metricdef.Interface.String("eth0"))),
-			sum(metricdef.AttachFailures.Name, point(2, metricdef.Interface.String("a")), point(1, metricdef.Interface.String("b"))),
+				point(1, metricdef.ErrorType.String("NO_SOCKET"), metricdef.NetworkInterfaceName.String("eth0"))),
+			sum(metricdef.AttachFailures.Name, point(2, metricdef.NetworkInterfaceName.String("a")), point(1, metricdef.NetworkInterfaceName.String("b"))),
 			sum(metricdef.EventsLost.Name, point(9)),
 			sum(metricdef.NetworkParseErrors.Name, point(4, metricdef.ErrorType.String("truncated")), point(1, metricdef.ErrorType.String("bad"))),
 			gauge(metricdef.InterfaceAttached.Name,
-				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("transmit"), metricdef.Hook.String("tcx")),
-				point(1, metricdef.Interface.String("eth0"), metricdef.Direction.String("receive"), metricdef.Hook.String("xdp"),
+				point(1, metricdef.NetworkInterfaceName.String("eth0"), metricdef.NetworkIODirection.String("transmit"), metricdef.Hook.String("tcx")),
+				point(1, metricdef.NetworkInterfaceName.String("eth0"), metricdef.NetworkIODirection.String("receive"), metricdef.Hook.String("xdp"),
 					metricdef.Mode.String("native")),
-				point(0, metricdef.Interface.String("eth1"), metricdef.Direction.String("receive"), metricdef.Hook.String("tcx"))),
+				point(0, metricdef.NetworkInterfaceName.String("eth1"), metricdef.NetworkIODirection.String("receive"), metricdef.Hook.String("tcx"))),
 			sum("some.other.metric", point(99)),
 		}, Snapshot{
 			Interfaces: []Interface{},
@@ -128,7 +128,7 @@ func TestBuild(t *testing.T) {
 // TestJSONShape: lists are [] and never null, so the page needs no checks.
 func TestJSONShape(t *testing.T) {
 	snap := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: []metricdata.Metrics{
-		gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.Interface.String("lo0"))),
+		gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.NetworkInterfaceName.String("lo0"))),
 	}}}}, time.UnixMilli(5))
 	data, err := json.Marshal(snap)
 	if err != nil {
@@ -163,7 +163,7 @@ func blockingSource(t *testing.T) (source *Source, calls *atomic.Int32, release 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		o.ObserveInt64(packets, 42, metric.WithAttributes(metricdef.Interface.String("eth0"), metricdef.Direction.String("receive")))
+		o.ObserveInt64(packets, 42, metric.WithAttributes(metricdef.NetworkInterfaceName.String("eth0"), metricdef.NetworkIODirection.String("receive")))
 		return nil
 	}, packets)
 	if err != nil {

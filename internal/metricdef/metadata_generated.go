@@ -7,6 +7,48 @@ import "go.opentelemetry.io/otel/attribute"
 // ScopeName is the instrumentation scope of every metric.
 const ScopeName = "github.com/packet-exporter/packet-exporter"
 
+// The attribute keys of metadata.yaml, each by its Go name (metricdoc.GoName).
+const (
+	// NetworkInterfaceName is the attribute key network.interface.name.
+	NetworkInterfaceName = attribute.Key("network.interface.name")
+	// NetworkIODirection is the attribute key network.io.direction.
+	NetworkIODirection = attribute.Key("network.io.direction")
+	// NetworkType is the attribute key network.type.
+	NetworkType = attribute.Key("network.type")
+	// NetworkTransport is the attribute key network.transport.
+	NetworkTransport = attribute.Key("network.transport")
+	// ErrorType is the attribute key error.type.
+	ErrorType = attribute.Key("error.type")
+	// Hook is the attribute key hook.
+	Hook = attribute.Key("hook")
+	// Mode is the attribute key mode.
+	Mode = attribute.Key("mode")
+	// Feature is the attribute key feature.
+	Feature = attribute.Key("feature")
+	// Version is the attribute key version.
+	Version = attribute.Key("version")
+	// Revision is the attribute key revision.
+	Revision = attribute.Key("revision")
+	// GoVersion is the attribute key go.version.
+	GoVersion = attribute.Key("go.version")
+	// Outcome is the attribute key outcome.
+	Outcome = attribute.Key("outcome")
+	// SourceAddress is the attribute key source.address.
+	SourceAddress = attribute.Key("source.address")
+	// DestinationAddress is the attribute key destination.address.
+	DestinationAddress = attribute.Key("destination.address")
+	// SourcePort is the attribute key source.port.
+	SourcePort = attribute.Key("source.port")
+	// DestinationPort is the attribute key destination.port.
+	DestinationPort = attribute.Key("destination.port")
+	// InterfaceKind is the attribute key packet_exporter.interface.kind.
+	InterfaceKind = attribute.Key("packet_exporter.interface.kind")
+	// InterfaceMaster is the attribute key packet_exporter.interface.master.
+	InterfaceMaster = attribute.Key("packet_exporter.interface.master")
+	// Collector is the attribute key collector.
+	Collector = attribute.Key("collector")
+)
+
 // The metrics of metadata.yaml, each by its Go name (metricdoc.GoName).
 var (
 	// NetworkPackets is packet_exporter.network.packets.
@@ -15,12 +57,12 @@ var (
 		Kind:        Counter,
 		Unit:        "{packet}",
 		Description: "Frames seen by packet-exporter's kernel programs, by interface, direction, network type and transport.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction", "network.type", "network.transport"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection, NetworkType, NetworkTransport},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "network.type", Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
-			{Key: "network.transport", Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
 		},
 		Enabled: true,
 	}
@@ -30,12 +72,12 @@ var (
 		Kind:        Counter,
 		Unit:        "By",
 		Description: "Bytes of the frames seen, Ethernet header included, as counted by ip -s link.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction", "network.type", "network.transport"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection, NetworkType, NetworkTransport},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "network.type", Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
-			{Key: "network.transport", Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
 		},
 		Enabled: true,
 	}
@@ -45,10 +87,10 @@ var (
 		Kind:        Histogram,
 		Unit:        "By",
 		Description: "Sizes of the frames counted (bytes, Ethernet header included), aggregated in the kernel: its count equals packet_exporter.network.packets of the interface and direction.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
 		},
 		Enabled: true,
 	}
@@ -58,12 +100,12 @@ var (
 		Kind:        Counter,
 		Unit:        "{packet}",
 		Description: "Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.",
-		Attributes:  []attribute.Key{"error.type", "network.type", "network.transport"},
+		Attributes:  []attribute.Key{ErrorType, NetworkType, NetworkTransport},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface of the dropped packet, when the packet had a device.", Conditional: true},
-			{Key: "error.type", Description: "The kernel's drop reason, as the running kernel's BTF names it, in lower case without its `SKB_DROP_REASON_` prefix."},
-			{Key: "network.type", Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
-			{Key: "network.transport", Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+			{Key: NetworkInterfaceName, Description: "The interface of the dropped packet, when the packet had a device.", Conditional: true},
+			{Key: ErrorType, Description: "The kernel's drop reason, as the running kernel's BTF names it, in lower case without its `SKB_DROP_REASON_` prefix."},
+			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
 		},
 		Enabled: true,
 	}
@@ -73,10 +115,10 @@ var (
 		Kind:        Counter,
 		Unit:        "{packet}",
 		Description: "Packets the network device dropped, as the kernel counts them for it (ip -s link), by counted interface and direction.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
 		},
 		Enabled: true,
 	}
@@ -86,10 +128,10 @@ var (
 		Kind:        Counter,
 		Unit:        "{error}",
 		Description: "Errors of the network device, as the kernel counts them for it (ip -s link), by counted interface and direction.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
 		},
 		Enabled: true,
 	}
@@ -99,11 +141,11 @@ var (
 		Kind:                  Gauge,
 		Description:           "Always 1 for each counted interface; the attributes tell its kind, master and the workload behind it.",
 		ExtendedDocumentation: "For a veth whose peer is in another network namespace, the series also carries those found of `container.id`, `container.name`, `container.runtime.name` (`containerd`, `cri-o`, `docker`, `podman`), `k8s.pod.uid`, `k8s.pod.name` and `k8s.namespace.name`.",
-		Attributes:            []attribute.Key{"network.interface.name", "packet_exporter.interface.kind"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, InterfaceKind},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "packet_exporter.interface.kind", Description: "The interface's kind: device, veth, bridge, bond, vlan, ..."},
-			{Key: "packet_exporter.interface.master", Description: "The bridge or bond the interface is enslaved to, when it is.", Conditional: true},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: InterfaceKind, Description: "The interface's kind: device, veth, bridge, bond, vlan, ..."},
+			{Key: InterfaceMaster, Description: "The bridge or bond the interface is enslaved to, when it is.", Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -114,9 +156,9 @@ var (
 		Unit:                  "{interface}",
 		Description:           "Counted veths whose peer's network namespace is not fully attributed, by reason (error.type).",
 		ExtendedDocumentation: "By the first reason: `no_process`, nothing lives in it yet; `no_container`, its processes are in no container's cgroup; `several_containers`, containers share it outside a pod; `pod_not_found`, no kubelet pod directory for the pod's UID; `lookup_failed`, processes not readable (see the log). Every reason is always exported, with `attribution.enabled`.",
-		Attributes:            []attribute.Key{"error.type"},
+		Attributes:            []attribute.Key{ErrorType},
 		AllAttributes: []Attribute{
-			{Key: "error.type", Description: "The first reason the namespace is not fully attributed.", Values: []string{"no_process", "no_container", "several_containers", "pod_not_found", "container_name_not_found", "runtime_not_found", "lookup_failed"}},
+			{Key: ErrorType, Description: "The first reason the namespace is not fully attributed.", Values: []string{"no_process", "no_container", "several_containers", "pod_not_found", "container_name_not_found", "runtime_not_found", "lookup_failed"}},
 		},
 		Enabled: true,
 	}
@@ -126,15 +168,15 @@ var (
 		Kind:        Counter,
 		Unit:        "{packet}",
 		Description: "Packets per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction", "network.transport", "source.address", "destination.address"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection, NetworkTransport, SourceAddress, DestinationAddress},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "network.transport", Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
-			{Key: "source.address", Description: "The flow's source IP address."},
-			{Key: "destination.address", Description: "The flow's destination IP address."},
-			{Key: "source.port", Description: "The flow's source port, with `flows.ports` and a transport that has ports.", Conditional: true},
-			{Key: "destination.port", Description: "The flow's destination port, with `flows.ports` and a transport that has ports.", Conditional: true},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+			{Key: SourceAddress, Description: "The flow's source IP address."},
+			{Key: DestinationAddress, Description: "The flow's destination IP address."},
+			{Key: SourcePort, Description: "The flow's source port, with `flows.ports` and a transport that has ports.", Conditional: true},
+			{Key: DestinationPort, Description: "The flow's destination port, with `flows.ports` and a transport that has ports.", Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -144,15 +186,15 @@ var (
 		Kind:        Counter,
 		Unit:        "By",
 		Description: "Bytes per flow, from the event stream; scaled by events.sample_rate, so estimates when it is above 1.",
-		Attributes:  []attribute.Key{"network.interface.name", "network.io.direction", "network.transport", "source.address", "destination.address"},
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection, NetworkTransport, SourceAddress, DestinationAddress},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "network.transport", Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
-			{Key: "source.address", Description: "The flow's source IP address."},
-			{Key: "destination.address", Description: "The flow's destination IP address."},
-			{Key: "source.port", Description: "The flow's source port, with `flows.ports` and a transport that has ports.", Conditional: true},
-			{Key: "destination.port", Description: "The flow's destination port, with `flows.ports` and a transport that has ports.", Conditional: true},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+			{Key: SourceAddress, Description: "The flow's source IP address."},
+			{Key: DestinationAddress, Description: "The flow's destination IP address."},
+			{Key: SourcePort, Description: "The flow's source port, with `flows.ports` and a transport that has ports.", Conditional: true},
+			{Key: DestinationPort, Description: "The flow's destination port, with `flows.ports` and a transport that has ports.", Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -206,12 +248,12 @@ var (
 		Unit:                  "{program}",
 		Description:           "Programs attached, by interface, direction, hook (xdp, tcx or tc) and XDP mode.",
 		ExtendedDocumentation: "1 for each program attached.",
-		Attributes:            []attribute.Key{"network.interface.name", "network.io.direction", "hook"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, Hook},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "hook", Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
-			{Key: "mode", Description: "The XDP attach mode, on XDP programs only.", Values: []string{"native", "generic"}, Conditional: true},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: Hook, Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
+			{Key: Mode, Description: "The XDP attach mode, on XDP programs only.", Values: []string{"native", "generic"}, Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -222,12 +264,12 @@ var (
 		Unit:                  "{failure}",
 		Description:           "Failed attachments, by interface, direction, hook and reason.",
 		ExtendedDocumentation: "`unsupported`: no native XDP in the driver, no tcx in the kernel; `no_slot`: more interfaces than `limits.max_interfaces`; `unsupported_link_type`: not an Ethernet link.",
-		Attributes:            []attribute.Key{"network.interface.name", "network.io.direction", "hook", "error.type"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, Hook, ErrorType},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "hook", Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
-			{Key: "error.type", Description: "Why attaching failed.", Values: []string{"unsupported", "permission", "hook_busy", "not_found", "no_slot", "unsupported_link_type", "load_failed", "other"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: Hook, Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
+			{Key: ErrorType, Description: "Why attaching failed.", Values: []string{"unsupported", "permission", "hook_busy", "not_found", "no_slot", "unsupported_link_type", "load_failed", "other"}},
 		},
 		Enabled: true,
 	}
@@ -238,11 +280,11 @@ var (
 		Unit:                  "{packet}",
 		Description:           "Frames counted whose headers could not be fully parsed (truncated, malformed, or nested deeper than parsed).",
 		ExtendedDocumentation: "`truncated`: cut short inside a header; `malformed`: an impossible IP version or IHL; `too_deep`: more VLAN tags or IPv6 extension headers than walked.",
-		Attributes:            []attribute.Key{"network.interface.name", "network.io.direction", "error.type"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, ErrorType},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "error.type", Description: "What could not be parsed.", Values: []string{"truncated", "malformed", "too_deep"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: ErrorType, Description: "What could not be parsed.", Values: []string{"truncated", "malformed", "too_deep"}},
 		},
 		Enabled: true,
 	}
@@ -253,10 +295,10 @@ var (
 		Unit:                  "{interface}",
 		Description:           "Interfaces the configuration selects that are not counted, by reason.",
 		ExtendedDocumentation: "1 for each such interface while it is not counted, by the reason its attachment failed.",
-		Attributes:            []attribute.Key{"network.interface.name", "error.type"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, ErrorType},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "error.type", Description: "Why attaching failed.", Values: []string{"unsupported", "permission", "hook_busy", "not_found", "no_slot", "unsupported_link_type", "load_failed", "other"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: ErrorType, Description: "Why attaching failed.", Values: []string{"unsupported", "permission", "hook_busy", "not_found", "no_slot", "unsupported_link_type", "load_failed", "other"}},
 		},
 		Enabled: true,
 	}
@@ -286,11 +328,11 @@ var (
 		Unit:                  "{run}",
 		Description:           "Runs of the program on each interface and direction since it was attached, counted by the program (reported only while the kernel collects BPF statistics).",
 		ExtendedDocumentation: "One program serves every interface, so the kernel's per-program statistics cannot tell them apart: the program's own counters do. The kernel collects BPF statistics with `sysctl kernel.bpf_stats_enabled=1`, or while a process holds `BPF_ENABLE_STATS`; the series are absent otherwise.",
-		Attributes:            []attribute.Key{"network.interface.name", "network.io.direction", "hook"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, Hook},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "hook", Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: Hook, Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
 		},
 		Enabled: true,
 	}
@@ -302,11 +344,11 @@ var (
 		Unit:                  "s",
 		Description:           "Time spent in the program on each interface and direction, measured by the program while the kernel collects BPF statistics.",
 		ExtendedDocumentation: "The exporter checks every second, apart from collections, and attaches the timed variant of its programs within about a second of the statistics turning on and the untimed one within about three of them turning off (atomically: no frame goes uncounted); absent while they are off. Timing costs two clock reads per run (~40-70 ns, as much as the kernel's own statistics, which are on at the same time).",
-		Attributes:            []attribute.Key{"network.interface.name", "network.io.direction", "hook"},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, Hook},
 		AllAttributes: []Attribute{
-			{Key: "network.interface.name", Description: "The interface's name in the network namespace counted."},
-			{Key: "network.io.direction", Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
-			{Key: "hook", Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: Hook, Description: "The hook the program is attached to, `tc` for legacy tc.", Values: []string{"tcx", "tc", "xdp"}},
 		},
 		Enabled: true,
 	}
@@ -317,9 +359,9 @@ var (
 		Unit:                  "{packet}",
 		Description:           "Frames the kernel programs could not count, and drops the drop counter could not (drops_table_full).",
 		ExtendedDocumentation: "Should stay 0; `no_counter` and `unmapped_interface` are always exported, `drops_table_full` with the drop counter. `no_counter`: no counter block for the frame; `unmapped_interface`: a frame on an interface the programs had no slot for (only possible in the instant between a program's detachment and the end of its last run); `drops_table_full`: drops whose (interface, reason, class) key found the drop table full.",
-		Attributes:            []attribute.Key{"error.type"},
+		Attributes:            []attribute.Key{ErrorType},
 		AllAttributes: []Attribute{
-			{Key: "error.type", Description: "Why the frame or drop could not be counted.", Values: []string{"no_counter", "unmapped_interface", "drops_table_full"}},
+			{Key: ErrorType, Description: "Why the frame or drop could not be counted.", Values: []string{"no_counter", "unmapped_interface", "drops_table_full"}},
 		},
 		Enabled: true,
 	}
@@ -338,10 +380,10 @@ var (
 		Unit:                  "{export}",
 		Description:           "OTLP exports by outcome (success, failure) and, for failures, error.type.",
 		ExtendedDocumentation: "Present when OTLP is on.",
-		Attributes:            []attribute.Key{"outcome"},
+		Attributes:            []attribute.Key{Outcome},
 		AllAttributes: []Attribute{
-			{Key: "outcome", Description: "The outcome of an OTLP export.", Values: []string{"success", "failure"}},
-			{Key: "error.type", Description: "On failures, the gRPC status code in snake case: `unavailable`, `deadline_exceeded`, `permission_denied`, …", Conditional: true},
+			{Key: Outcome, Description: "The outcome of an OTLP export.", Values: []string{"success", "failure"}},
+			{Key: ErrorType, Description: "On failures, the gRPC status code in snake case: `unavailable`, `deadline_exceeded`, `permission_denied`, …", Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -350,11 +392,11 @@ var (
 		Name:        "packet_exporter.build.info",
 		Kind:        Gauge,
 		Description: "Always 1; the attributes describe the running binary.",
-		Attributes:  []attribute.Key{"version", "revision", "go.version"},
+		Attributes:  []attribute.Key{Version, Revision, GoVersion},
 		AllAttributes: []Attribute{
-			{Key: "version", Description: "The binary's version."},
-			{Key: "revision", Description: "The revision the binary was built from."},
-			{Key: "go.version", Description: "The Go version the binary was built with."},
+			{Key: Version, Description: "The binary's version."},
+			{Key: Revision, Description: "The revision the binary was built from."},
+			{Key: GoVersion, Description: "The Go version the binary was built with."},
 		},
 		Enabled: true,
 	}
@@ -364,9 +406,9 @@ var (
 		Kind:                  Gauge,
 		Description:           "Kernel features found at start-up, by feature: 1 available, 0 missing.",
 		ExtendedDocumentation: "See [Requirements](#requirements) for the kernels that have them.",
-		Attributes:            []attribute.Key{"feature"},
+		Attributes:            []attribute.Key{Feature},
 		AllAttributes: []Attribute{
-			{Key: "feature", Description: "A kernel feature the exporter probes at start-up; `drop_reasons`, with `drops.enabled`: the drop program is counting.", Values: []string{"tcx", "xdp_frags", "ringbuf", "batch_ops", "bpf_links", "btf", "drop_reasons"}},
+			{Key: Feature, Description: "A kernel feature the exporter probes at start-up; `drop_reasons`, with `drops.enabled`: the drop program is counting.", Values: []string{"tcx", "xdp_frags", "ringbuf", "batch_ops", "bpf_links", "btf", "drop_reasons"}},
 		},
 		Enabled: true,
 	}
@@ -378,9 +420,9 @@ var (
 		Unit:                  "s",
 		Description:           "Time each of the exporter's collectors took in the last collection of the reader (scrape or export), by collector.",
 		ExtendedDocumentation: "The last collection is that of the reader reporting the value: a scrape for `/metrics`, an export for OTLP.",
-		Attributes:            []attribute.Key{"collector"},
+		Attributes:            []attribute.Key{Collector},
 		AllAttributes: []Attribute{
-			{Key: "collector", Description: "A source of the exporter's metrics.", Values: []string{"health", "attribution", "traffic", "drops", "events", "devices"}},
+			{Key: Collector, Description: "A source of the exporter's metrics.", Values: []string{"health", "attribution", "traffic", "drops", "events", "devices"}},
 		},
 		Enabled: true,
 	}

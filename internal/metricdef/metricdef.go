@@ -82,29 +82,6 @@ type Attribute struct {
 	Conditional bool
 }
 
-// Attribute keys.
-const (
-	Interface          = attribute.Key("network.interface.name")
-	Direction          = attribute.Key("network.io.direction")
-	NetworkType        = attribute.Key("network.type")
-	Transport          = attribute.Key("network.transport")
-	ErrorType          = attribute.Key("error.type")
-	Hook               = attribute.Key("hook")
-	Mode               = attribute.Key("mode")
-	Feature            = attribute.Key("feature")
-	Version            = attribute.Key("version")
-	Revision           = attribute.Key("revision")
-	GoVersion          = attribute.Key("go.version")
-	Outcome            = attribute.Key("outcome")
-	SourceAddress      = attribute.Key("source.address")
-	DestinationAddress = attribute.Key("destination.address")
-	SourcePort         = attribute.Key("source.port")
-	DestinationPort    = attribute.Key("destination.port")
-	InterfaceKind      = attribute.Key("packet_exporter.interface.kind")
-	InterfaceMaster    = attribute.Key("packet_exporter.interface.master")
-	Collector          = attribute.Key("collector")
-)
-
 // ByName returns the definition of the metric named name.
 func ByName(name string) (*Definition, bool) {
 	d, ok := byName[name]

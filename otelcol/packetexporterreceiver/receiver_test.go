@@ -148,8 +148,8 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 	udp := testtraffic.ListenUDP(t, pair.A, pair.IPv4A.Addr())
 	frame := testtraffic.SendUDP(t, pair.B, pair.IPv4B.Addr(), udp.Addr, count, payload)
 	udpReceive := map[string]string{
-		string(metricdef.Interface): pair.NameA, string(metricdef.Direction): bpf.Receive.String(),
-		string(metricdef.NetworkType): "ipv4", string(metricdef.Transport): "udp",
+		string(metricdef.NetworkInterfaceName): pair.NameA, string(metricdef.NetworkIODirection): bpf.Receive.String(),
+		string(metricdef.NetworkType): "ipv4", string(metricdef.NetworkTransport): "udp",
 	}
 	var last pmetric.Metrics
 	testexporter.WaitFor(t, "the sent datagrams in an emitted collection", 10*time.Second, func() (bool, string) {

@@ -2,7 +2,6 @@ package metricdoc
 
 import (
 	"reflect"
-	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -10,23 +9,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 )
-
-// TestAttributeKeysDeclared checks that every attribute key the code uses
-// is declared in metadata.yaml.
-func TestAttributeKeysDeclared(t *testing.T) {
-	md, err := Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range []attribute.Key{metricdef.Interface, metricdef.Direction, metricdef.NetworkType, metricdef.Transport,
-		metricdef.ErrorType, metricdef.Hook, metricdef.Mode, metricdef.Feature, metricdef.Version, metricdef.Revision,
-		metricdef.GoVersion, metricdef.Outcome, metricdef.SourceAddress, metricdef.DestinationAddress, metricdef.SourcePort,
-		metricdef.DestinationPort, metricdef.InterfaceKind, metricdef.InterfaceMaster, metricdef.Collector} {
-		if !slices.Contains(md.Keys, key) {
-			t.Errorf("attribute %s is not declared in metadata.yaml", key)
-		}
-	}
-}
 
 // TestParse checks what a metadata.yaml entry becomes, and that entries the
 // definitions cannot take are refused with the metric's name.
