@@ -18,19 +18,22 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef/metricdoc"
 )
 
+// The files to write, and where mdatagen is pinned.
+var (
+	readme  = flag.String("readme", "README.md", "the Markdown file whose metric tables are rewritten")
+	goFile  = flag.String("go", "", "the Go file of the definitions, if any")
+	doc     = flag.String("collector-doc", "", "the Collector receiver's documentation.md, if any, made by mdatagen")
+	toolDir = flag.String("mdatagen", "", "the module that pins mdatagen as a tool (with -collector-doc)")
+)
+
 func main() {
-	readme := flag.String("readme", "README.md", "the Markdown file whose metric tables are rewritten")
-	names := flag.String("go", "", "the Go file of the definitions, if any")
-	doc := flag.String("collector-doc", "", "the Collector receiver's documentation.md, if any, made by mdatagen")
-	metadata := flag.String("metadata", "metadata.yaml", "the metric definitions, for mdatagen")
-	toolDir := flag.String("mdatagen", "", "the module that pins mdatagen as a tool (with -collector-doc)")
 	flag.Parse()
 	err := run(*readme)
-	if err == nil && *names != "" {
-		err = writeNames(*names)
+	if err == nil && *goFile != "" {
+		err = writeDefinitions(*goFile)
 	}
 	if err == nil && *doc != "" {
-		err = writeCollectorDoc(*doc, *metadata, *toolDir)
+		err = writeCollectorDoc(*doc, *toolDir)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "metricgen:", err)
@@ -51,8 +54,8 @@ func run(path string) error {
 	return writeChanged(path, data, out)
 }
 
-// writeNames writes the definitions' Go source to path.
-func writeNames(path string) error {
+// writeDefinitions writes the definitions' Go source to path.
+func writeDefinitions(path string) error {
 	out, err := metricdoc.Definitions()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

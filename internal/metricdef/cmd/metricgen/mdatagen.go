@@ -10,21 +10,19 @@ import (
 	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // writeCollectorDoc writes the Collector receiver's documentation.md to path,
-// made by mdatagen (the tool pinned in the module at toolDir) from the
-// metadata.yaml at metadataPath. mdatagen generates into the directory of
-// its input, so it runs on a copy in a module of its own in a temporary
-// directory, of which only documentation.md is kept.
-func writeCollectorDoc(path, metadataPath, toolDir string) error {
-	data, err := os.ReadFile(metadataPath)
+// made by mdatagen (the tool pinned in the module at toolDir) from
+// metadata.yaml. mdatagen generates into the directory of its input, so it
+// runs on a copy in a module of its own in a temporary directory, of which
+// only documentation.md is kept.
+func writeCollectorDoc(path, toolDir string) error {
+	sorted, err := sortedMetadata(metricdef.MetadataYAML)
 	if err != nil {
-		return err
-	}
-	sorted, err := sortedMetadata(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", metadataPath, err)
+		return fmt.Errorf("metadata.yaml: %w", err)
 	}
 	temp, err := os.MkdirTemp("", "metricgen-")
 	if err != nil {
