@@ -2,13 +2,12 @@ package harness
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
@@ -37,34 +36,31 @@ type ExporterConfig struct {
 // YAML renders the configuration. OTLP is plaintext (insecure: true) with
 // gzip compression.
 func (c ExporterConfig) YAML() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "interfaces:\n  include: [")
-	for i, name := range c.Interfaces {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%q", name)
-	}
-	b.WriteString("]\n")
-	fmt.Fprintf(&b, "prometheus:\n  listen_address: %q\n", MetricsAddress)
+	prometheus := map[string]any{"listen_address": MetricsAddress}
 	if c.WebConfigFile != "" {
-		fmt.Fprintf(&b, "  web_config_file: %q\n", c.WebConfigFile)
+		prometheus["web_config_file"] = c.WebConfigFile
 	}
-	b.WriteString("log:\n  level: debug\n")
+	doc := map[string]any{
+		"interfaces": map[string]any{"include": c.Interfaces},
+		"prometheus": prometheus,
+		"log":        map[string]any{"level": "debug"},
+	}
 	if c.OTLPEndpoint != "" {
-		fmt.Fprintf(&b, "otlp:\n  enabled: true\n  endpoint: %q\n  insecure: true\n  compression: gzip\n", c.OTLPEndpoint)
-		fmt.Fprintf(&b, "  interval: %s\n  timeout: %s\n", c.Interval, c.Timeout)
+		otlp := map[string]any{"enabled": true, "endpoint": c.OTLPEndpoint, "insecure": true, "compression": "gzip",
+			"interval": c.Interval.String(), "timeout": c.Timeout.String()}
 		if c.Temporality != "" {
-			fmt.Fprintf(&b, "  temporality: %s\n", c.Temporality)
+			otlp["temporality"] = c.Temporality
 		}
+		doc["otlp"] = otlp
 	}
 	if len(c.Resource) > 0 {
-		b.WriteString("resource:\n  attributes:\n")
-		for _, k := range slices.Sorted(maps.Keys(c.Resource)) {
-			fmt.Fprintf(&b, "    %q: %q\n", k, c.Resource[k])
-		}
+		doc["resource"] = map[string]any{"attributes": c.Resource}
 	}
-	return b.String()
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		panic(fmt.Sprintf("render the exporter's configuration: %v", err)) // strings, booleans and lists always render
+	}
+	return string(out)
 }
 
 // Exporter is packet-exporter running in a test namespace.

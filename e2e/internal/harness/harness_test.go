@@ -4,6 +4,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +12,9 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.yaml.in/yaml/v3"
 
+	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
@@ -101,6 +104,8 @@ func TestReadReceived(t *testing.T) {
 	}
 }
 
+// TestExporterConfigYAML checks that the rendered configuration is what the
+// agent's own parser reads as the fields given, over its defaults.
 func TestExporterConfigYAML(t *testing.T) {
 	cfg := ExporterConfig{
 		Interfaces:   []string{"pea1", "peb2"},
@@ -110,34 +115,24 @@ func TestExporterConfigYAML(t *testing.T) {
 		Temporality:  "delta",
 		Resource:     map[string]string{"deployment.environment": "e2e"},
 	}
-	want := `interfaces:
-  include: ["pea1", "peb2"]
-prometheus:
-  listen_address: "127.0.0.1:9743"
-log:
-  level: debug
-otlp:
-  enabled: true
-  endpoint: "127.0.0.1:4317"
-  insecure: true
-  compression: gzip
-  interval: 1s
-  timeout: 2s
-  temporality: delta
-resource:
-  attributes:
-    "deployment.environment": "e2e"
-`
-	if got := cfg.YAML(); got != want {
-		t.Errorf("YAML:\n%s\nwant:\n%s", got, want)
+	want := config.Default()
+	want.Interfaces.Include = cfg.Interfaces
+	want.Prometheus.ListenAddress = MetricsAddress
+	want.Log.Level = "debug"
+	want.OTLP.Enabled, want.OTLP.Endpoint, want.OTLP.Insecure, want.OTLP.Compression = true, cfg.OTLPEndpoint, true, "gzip"
+	want.OTLP.Interval, want.OTLP.Timeout, want.OTLP.Temporality = cfg.Interval, cfg.Timeout, "delta"
+	want.Resource.Attributes = cfg.Resource
+	if got, err := config.Parse("harness", []byte(cfg.YAML())); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("YAML:\n%s\nparses as %+v (%v)\nwant %+v", cfg.YAML(), got, err, want)
 	}
 	cfg.OTLPEndpoint = ""
-	if got := cfg.YAML(); strings.Contains(got, "otlp:") {
-		t.Errorf("otlp section without an endpoint:\n%s", got)
+	if got, err := config.Parse("harness", []byte(cfg.YAML())); err != nil || got.OTLP.Enabled {
+		t.Errorf("otlp enabled without an endpoint (%v):\n%s", err, cfg.YAML())
 	}
 	cfg.WebConfigFile = "/tmp/web.yml"
-	if got := cfg.YAML(); !strings.Contains(got, "prometheus:\n  listen_address: \"127.0.0.1:9743\"\n  web_config_file: \"/tmp/web.yml\"\n") {
-		t.Errorf("web configuration file not in the prometheus section:\n%s", got)
+	doc := map[string]map[string]any{}
+	if err := yaml.Unmarshal([]byte(cfg.YAML()), &doc); err != nil || doc["prometheus"]["web_config_file"] != cfg.WebConfigFile {
+		t.Errorf("web configuration file not in the prometheus section (%v):\n%s", err, cfg.YAML())
 	}
 }
 
