@@ -3,6 +3,7 @@ package bpf
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"unsafe"
 )
@@ -92,4 +93,16 @@ func DecodeEvent(raw []byte, e *Event) error {
 		return fmt.Errorf("event record: addresses on a %s frame", ClassOf(class).NetworkType)
 	}
 	return nil
+}
+
+// HashEventFlow writes to h what identifies the flow of a raw record of at
+// least EventSize bytes: its counter block, traffic class and addresses, and
+// with ports its ports. Records of one flow hash alike, without decoding.
+func HashEventFlow(h *maphash.Hash, raw []byte, ports bool) {
+	h.Write(raw[offBlock : offBlock+4])
+	h.Write(raw[offClass : offClass+1])
+	h.Write(raw[offSaddr : offDaddr+16])
+	if ports {
+		h.Write(raw[offSport : offDport+2])
+	}
 }

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"strings"
 	"testing"
@@ -86,5 +87,46 @@ func TestDecodeEventAllocatesNothing(t *testing.T) {
 	var e Event
 	if n := testing.AllocsPerRun(100, func() { _ = DecodeEvent(raw, &e) }); n != 0 {
 		t.Errorf("%v allocations per decode, want 0", n)
+	}
+}
+
+// TestHashEventFlow checks that records of one flow hash alike whatever
+// they count, and that each field of the flow key, the ports only when asked
+// for, tells flows apart.
+func TestHashEventFlow(t *testing.T) {
+	udp4, _ := ClassEntry("ipv4", "udp")
+	tcp4, _ := ClassEntry("ipv4", "tcp")
+	base := Event{Bytes: 100, Packets: 1, Slot: 3, Class: udp4, Src: netip.MustParseAddr("10.0.0.1"),
+		Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 1000, DstPort: 53}
+	seed := maphash.MakeSeed()
+	hash := func(e Event, ports bool) uint64 {
+		var h maphash.Hash
+		h.SetSeed(seed)
+		HashEventFlow(&h, rawEvent(e, 0), ports)
+		return h.Sum64()
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Event)
+		ports bool
+		same  bool
+	}{
+		{"other counts", func(e *Event) { e.Bytes, e.Packets, e.VLAN = 1500, 3, 7 }, true, true},
+		{"other source port, ports off", func(e *Event) { e.SrcPort = 1001 }, false, true},
+		{"other source port", func(e *Event) { e.SrcPort = 1001 }, true, false},
+		{"other destination port", func(e *Event) { e.DstPort = 54 }, true, false},
+		{"other slot", func(e *Event) { e.Slot = 4 }, false, false},
+		{"other direction", func(e *Event) { e.Direction = Transmit }, false, false},
+		{"other class", func(e *Event) { e.Class = tcp4 }, false, false},
+		{"other source", func(e *Event) { e.Src = netip.MustParseAddr("10.0.0.3") }, false, false},
+		{"other destination", func(e *Event) { e.Dst = netip.MustParseAddr("10.0.0.3") }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			other := base
+			tc.edit(&other)
+			if same := hash(base, tc.ports) == hash(other, tc.ports); same != tc.same {
+				t.Errorf("same hash %t, want %t", same, tc.same)
+			}
+		})
 	}
 }

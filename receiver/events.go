@@ -186,12 +186,7 @@ func (c *eventsCollector) shard(raw []byte) int {
 		return 0
 	}
 	c.hash.Reset()
-	c.hash.Write(raw[4:8])   // counter block: interface and direction
-	c.hash.Write(raw[16:17]) // traffic class
-	c.hash.Write(raw[24:56]) // addresses
-	if c.flows.Ports {
-		c.hash.Write(raw[12:16])
-	}
+	bpf.HashEventFlow(&c.hash, raw, c.flows.Ports)
 	return int(c.hash.Sum64() % uint64(len(c.workers)))
 }
 
