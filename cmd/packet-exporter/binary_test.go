@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"os/exec"
@@ -118,6 +119,7 @@ prometheus:
 	if out, err := check.CombinedOutput(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
+	checkOpenMetrics(t, e, pair.NameA, datagrams)
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", metrics)
 	}
@@ -302,4 +304,51 @@ metrics:
 		t.Errorf("packet_exporter_collector_duration_seconds{collector=\"traffic\"}: %d series, want 1", n)
 	}
 	stopExporter(t, e)
+}
+
+// prometheusAccept is the Accept header of Prometheus' scrapes (2.x), which
+// prefers OpenMetrics.
+const prometheusAccept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
+	"text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+// checkOpenMetrics checks that /metrics answers a scraper that asks for
+// OpenMetrics in OpenMetrics, with the counters of the text format (iface
+// received datagrams UDP frames), and a scraper that asks for nothing in
+// text. (Debian's promtool lints only the text format; a real Prometheus
+// scrapes OpenMetrics in deploy's TestPrometheusDashboardQueries.)
+func checkOpenMetrics(t *testing.T, e *testexporter.Exporter, iface string, datagrams int) {
+	t.Helper()
+	for _, tc := range []struct {
+		accept, contentType string
+	}{
+		{prometheusAccept, "application/openmetrics-text; version=1.0.0"},
+		{"", "text/plain; version=0.0.4"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, e.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		resp, err := e.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, tc.contentType) {
+			t.Errorf("Accept %q: Content-Type %q, want %q", tc.accept, got, tc.contentType)
+		}
+		if openMetrics := strings.HasPrefix(tc.contentType, "application/openmetrics-text"); strings.HasSuffix(string(body), "# EOF\n") != openMetrics {
+			t.Errorf("Accept %q: the body ends in %q, want # EOF only in OpenMetrics", tc.accept, body[max(0, len(body)-20):])
+		}
+		series := fmt.Sprintf(`packet_exporter_network_packets_total{network_interface_name=%q,network_io_direction="receive",network_transport="udp",network_type="ipv4"} `, iface)
+		if !regexp.MustCompile(regexp.QuoteMeta(series) + fmt.Sprintf(`%d(\.0)?\n`, datagrams)).Match(body) {
+			t.Errorf("Accept %q: no %s%d in:\n%s", tc.accept, series, datagrams, body)
+		}
+	}
 }

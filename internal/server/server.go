@@ -174,6 +174,8 @@ func metricsHandler(registry *prometheus.Registry, limits Limits, log *zap.Logge
 		ErrorLog:       zap.NewStdLog(log),
 		ErrorHandling:  promhttp.ContinueOnError,
 		CoalesceGather: true,
+		// OpenMetrics to a scraper that asks for it (Accept), text otherwise.
+		EnableOpenMetrics: true,
 	})
 	slots := make(chan struct{}, max(1, limits.Renders))
 	queued := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
