@@ -623,7 +623,16 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 			}
 		}
 	}
-	checkRates("Packet size distribution", "A", cum, func(m map[string]string) string { return m["le"] }, false)
+	// The le label is the bound as the scrape wrote it: "1024" in the text
+	// format, "1024.0" in OpenMetrics (and in any format from Prometheus 3);
+	// buckets are compared by the bound's value.
+	checkRates("Packet size distribution", "A", cum, func(m map[string]string) string {
+		bound, err := strconv.ParseFloat(m["le"], 64)
+		if err != nil {
+			return "unparsable le " + m["le"]
+		}
+		return promFloat(bound)
+	}, false)
 	for ref, q := range map[string]float64{"A": 0.5, "B": 0.95} {
 		want := bucketQuantile(q, bounds, cum)
 		if v := single("Packet size percentiles", ref); math.Abs(v-want) > 1e-6*want {
