@@ -187,6 +187,9 @@ type OTLP struct {
 	Interval time.Duration `yaml:"interval" default:"15s" check:"positive" env:"OTEL_METRIC_EXPORT_INTERVAL"`
 	// Timeout bounds each export; more than 0.
 	Timeout time.Duration `yaml:"timeout" default:"10s" check:"positive" env:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT OTEL_METRIC_EXPORT_TIMEOUT OTEL_EXPORTER_OTLP_TIMEOUT"`
+	// ShutdownTimeout bounds the final export when the exporter stops, so
+	// that a stop with the collector down is prompt; more than 0.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"2s" check:"positive"`
 	// Temporality is TemporalityCumulative or TemporalityDelta.
 	Temporality string `yaml:"temporality" default:"cumulative" check:"oneof=cumulative delta" env:"temporality:OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"`
 }

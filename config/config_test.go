@@ -33,6 +33,8 @@ func TestDefault(t *testing.T) {
 			Interval:    15 * time.Second,
 			Timeout:     10 * time.Second,
 			Temporality: "cumulative",
+			// The final export at shutdown.
+			ShutdownTimeout: 2 * time.Second,
 		},
 		Resource:    Resource{Attributes: map[string]string{}},
 		Log:         Log{Level: "info", Format: "json"},
@@ -132,7 +134,7 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"ingress.hook", "prometheus.enabled", "prometheus.listen_address", "prometheus.web_config_file",
 		"otlp.enabled", "otlp.endpoint", "otlp.insecure", "otlp.ca_file", "otlp.cert_file",
 		"otlp.key_file", "otlp.headers", "otlp.compression", "otlp.interval", "otlp.timeout",
-		"otlp.temporality", "resource.attributes", "log.level", "log.format",
+		"otlp.shutdown_timeout", "otlp.temporality", "resource.attributes", "log.level", "log.format",
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
 		"flows.idle_timeout", "drops.enabled", "attribution.enabled",

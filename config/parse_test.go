@@ -79,6 +79,8 @@ func TestParseOverridesEachKey(t *testing.T) {
 			func(c *Config) { c.OTLP.Interval = 90 * time.Second }},
 		{"otlp.timeout", "otlp:\n  timeout: 500ms\n",
 			func(c *Config) { c.OTLP.Timeout = 500 * time.Millisecond }},
+		{"otlp.shutdown_timeout", "otlp:\n  shutdown_timeout: 5s\n",
+			func(c *Config) { c.OTLP.ShutdownTimeout = 5 * time.Second }},
 		{"otlp.temporality", "otlp:\n  temporality: delta\n",
 			func(c *Config) { c.OTLP.Temporality = TemporalityDelta }},
 		{"resource.attributes", "resource:\n  attributes:\n    deployment.environment: production\n    \"host role\": édge\n",
@@ -105,7 +107,7 @@ xdp: {mode: generic}
 ingress: {hook: tcx}
 prometheus: {enabled: false, listen_address: "localhost:1"}
 otlp: {enabled: true, endpoint: "http://collector", insecure: true, headers: {x-team: net},
-  compression: none, interval: 1m, timeout: 1ms, temporality: delta}
+  compression: none, interval: 1m, timeout: 1ms, shutdown_timeout: 3s, temporality: delta}
 resource: {attributes: {service.name: edge}}
 log: {level: error, format: console}
 limits: {max_interfaces: 1}
@@ -133,6 +135,8 @@ metrics: {packet_exporter.network.packet.size: {enabled: false}}
 					Interval:    time.Minute,
 					Timeout:     time.Millisecond,
 					Temporality: "delta",
+					// Set in the document too.
+					ShutdownTimeout: 3 * time.Second,
 				},
 				Resource:    Resource{Attributes: map[string]string{"service.name": "edge"}},
 				Log:         Log{Level: "error", Format: "console"},

@@ -526,3 +526,65 @@ otlp:
 	stopExporter(t, e)
 	testenv.AssertNothingAttached(t, a, pair.NameA)
 }
+
+// TestOTLPCollectorDown: nothing listens at the OTLP endpoint. The first
+// failed export is logged as its first attempt is refused, not when its
+// retries give up: before interval + timeout/2 from the start, where waiting
+// for the retries would take interval + timeout. Each failed export is
+// logged once (within the minute, once in all), never again as an SDK error,
+// with the endpoint. SIGTERM ends the exporter within 3 s, its final export
+// bounded by otlp.shutdown_timeout and saying what was not sent, and a new
+// start succeeds at once.
+func TestOTLPCollectorDown(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a := testenv.NewNetns(t)
+	var ln net.Listener
+	if err := a.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	endpoint := ln.Addr().String()
+	ln.Close() // nothing listens: every attempt is refused at once
+	const interval, timeout = time.Second, 6 * time.Second
+	cfg := writeFile(t, "config.yaml", fmt.Sprintf(`prometheus:
+  listen_address: %q
+otlp:
+  enabled: true
+  endpoint: "http://%s"
+  interval: %s
+  timeout: %s
+`, listenAddress, endpoint, interval, timeout))
+	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	const failed = "otlp export failed"
+	if !e.WaitForLine(interval+timeout/2-time.Since(e.Started()), failed, endpoint, `"error.type":"unavailable"`) {
+		t.Fatalf("no %q line with the endpoint and the reason within %s of the start:\n%s", failed, interval+timeout/2, e.Output())
+	}
+	e.WaitMetrics(t, "two failed exports counted", 3*timeout, func(m testexporter.Metrics) bool {
+		n, _ := m.Sum(promOTLP, map[string]string{"outcome": "failure"})
+		return n >= 2
+	})
+	log := e.Output()
+	if n := strings.Count(log, failed); n != 1 {
+		t.Errorf("%d lines with %q, want 1 (one a failure, rate-limited to one a minute)", n, failed)
+	}
+	if strings.Contains(log, "opentelemetry sdk error") {
+		t.Errorf("a failed export logged again as an SDK error:\n%s", log)
+	}
+
+	stopped := time.Now()
+	if err := e.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if exited, code := e.Wait(5 * time.Second); !exited || code != 0 {
+		t.Fatalf("exited %t with %d within 5s of SIGTERM", exited, code)
+	}
+	if took := time.Since(stopped); took > 3*time.Second {
+		t.Errorf("exit took %s after SIGTERM, want at most 3s (otlp.shutdown_timeout 2s)", took)
+	}
+	if !e.WaitForLine(0, "final metrics export failed", endpoint, `"last_successful_export":"never"`) {
+		t.Errorf("the stop does not say what was not sent:\n%s", testexporter.Tail(e.Output(), 2000))
+	}
+	again := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	again.WaitReady(t, readyTimeout)
+	stopExporter(t, again)
+}

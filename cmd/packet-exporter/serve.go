@@ -68,15 +68,24 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		return err
 	}
 	defer func() {
-		// With OTLP on, this is the final export: bounded by its timeout.
+		// With OTLP on, this is the final export: bounded by
+		// otlp.shutdown_timeout, so that a stop is prompt with the collector down.
 		timeout := shutdownTimeout
 		if cfg.OTLP.Enabled {
-			timeout = cfg.OTLP.Timeout
+			timeout = cfg.OTLP.ShutdownTimeout
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if serr := provider.Shutdown(sctx); serr != nil {
-			log.Warn("final metrics export failed", zap.Error(serr))
+			fields := []zap.Field{zap.Error(serr)}
+			if provider.Exports != nil {
+				last := "never"
+				if t := provider.Exports.LastSuccess(); !t.IsZero() {
+					last = t.Format(time.RFC3339)
+				}
+				fields = append(fields, zap.String("endpoint", cfg.OTLP.Endpoint), zap.String("last_successful_export", last))
+			}
+			log.Warn("final metrics export failed: what was counted since the last successful export was not sent", fields...)
 		}
 	}()
 	meter := provider.Meter(version)

@@ -17,6 +17,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
@@ -70,6 +71,9 @@ func newOTLPReader(o OTLPOptions, stats *ExportStats, producer func(delta bool) 
 	if o.Gzip {
 		opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
 	}
+	// Every attempt of an export goes through stats, which logs the first
+	// failure as it happens rather than when the retries give up.
+	opts = append(opts, otlpmetricgrpc.WithDialOption(grpc.WithChainUnaryInterceptor(stats.intercept)))
 	if o.Delta {
 		opts = append(opts, otlpmetricgrpc.WithTemporalitySelector(deltaTemporality))
 	}
@@ -113,7 +117,10 @@ func clientTLS(o OTLPOptions) (*tls.Config, error) {
 	return c, nil
 }
 
-// ExportStats counts OTLP exports by outcome and logs failures, rate-limited.
+// ExportStats counts OTLP exports by outcome and logs failures, rate-limited:
+// an export's failure is logged once, when its first attempt fails (the
+// exporter then retries until the export's timeout), and counted when the
+// export gives up.
 type ExportStats struct {
 	log     *zap.Logger
 	limiter *logLimiter
@@ -121,6 +128,12 @@ type ExportStats struct {
 	successes atomic.Int64
 	// failing counts consecutive failures, for the recovery log line.
 	failing atomic.Int64
+	// lastSuccess is when an export last succeeded, in Unix nanoseconds.
+	lastSuccess atomic.Int64
+	// logged is set once the failure of the export under way is logged (one
+	// reader exports, one export at a time); warned once any failure is,
+	// until an export succeeds.
+	logged, warned atomic.Bool
 
 	mu       sync.Mutex
 	failures map[string]int64 // by error.type
@@ -131,11 +144,39 @@ func NewExportStats(log *zap.Logger) *ExportStats {
 	return &ExportStats{log: log, limiter: newLogLimiter(logPeriod), failures: map[string]int64{}}
 }
 
+// intercept is a gRPC client interceptor that logs the failure of an
+// export's attempt.
+func (s *ExportStats) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
+	invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err != nil {
+		s.logFailure(err)
+	}
+	return err
+}
+
+// logFailure logs err, the failure of the export under way or of one of its
+// attempts, unless that export's failure is logged already or the limiter
+// holds it back.
+func (s *ExportStats) logFailure(err error) {
+	if !s.logged.CompareAndSwap(false, true) {
+		return
+	}
+	if ok, suppressed := s.limiter.allow(); ok {
+		s.warned.Store(true)
+		s.log.Warn("otlp export failed; it is retried until otlp.timeout, then its data is dropped "+
+			"(cumulative totals catch up on the next success)",
+			zap.String("error.type", errorType(err)), zap.Int("failures_not_logged", suppressed), zap.Error(err))
+	}
+}
+
 // record counts the outcome of one export.
 func (s *ExportStats) record(err error) {
+	defer s.logged.Store(false) // the next export logs its own failure
 	if err == nil {
 		s.successes.Add(1)
-		if n := s.failing.Swap(0); n > 0 {
+		s.lastSuccess.Store(time.Now().UnixNano())
+		if n, warned := s.failing.Swap(0), s.warned.Swap(false); n > 0 || warned {
 			s.log.Info("otlp export succeeded again", zap.Int64("failed_exports", n))
 			s.limiter.reset()
 		}
@@ -146,10 +187,15 @@ func (s *ExportStats) record(err error) {
 	s.failures[kind]++
 	s.mu.Unlock()
 	s.failing.Add(1)
-	if ok, suppressed := s.limiter.allow(); ok {
-		s.log.Warn("otlp export failed; the data of this export is dropped, cumulative totals catch up on the next success",
-			zap.String("error.type", kind), zap.Int("failures_not_logged", suppressed), zap.Error(err))
+	s.logFailure(err)
+}
+
+// LastSuccess returns when an export last succeeded, the zero time for never.
+func (s *ExportStats) LastSuccess() time.Time {
+	if ns := s.lastSuccess.Load(); ns != 0 {
+		return time.Unix(0, ns)
 	}
+	return time.Time{}
 }
 
 // Snapshot returns the successes and the failures by error.type.
@@ -195,9 +241,20 @@ type countingExporter struct {
 	stats *ExportStats
 }
 
-// Export forwards to the wrapped exporter and records the outcome.
+// Export forwards to the wrapped exporter and records the outcome. A
+// failure is returned as an ExportError: logged already.
 func (e *countingExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
 	err := e.Exporter.Export(ctx, rm)
 	e.stats.record(err)
-	return err
+	if err != nil {
+		return ExportError{err}
+	}
+	return nil
 }
+
+// ExportError is a failed OTLP export, which ExportStats has counted and
+// logged: ErrorHandler does not log it again.
+type ExportError struct{ error }
+
+// Unwrap returns the exporter's error.
+func (e ExportError) Unwrap() error { return e.error }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -48,11 +49,15 @@ func (l *logLimiter) reset() {
 }
 
 // ErrorHandler returns an OpenTelemetry error handler that logs the SDK's
-// errors (failed collections, failed exports) at warning level, at most once
-// per minute, with the number of errors held back in between.
+// errors (failed collections) at warning level, at most once per minute,
+// with the number of errors held back in between. Failed OTLP exports
+// (ExportError) are ExportStats' to log.
 func ErrorHandler(log *zap.Logger) otel.ErrorHandler {
 	limiter := newLogLimiter(logPeriod)
 	return otel.ErrorHandlerFunc(func(err error) {
+		if errors.As(err, new(ExportError)) {
+			return
+		}
 		if ok, suppressed := limiter.allow(); ok {
 			log.Warn("opentelemetry sdk error", zap.Int("errors_not_logged", suppressed), zap.Error(err))
 		}

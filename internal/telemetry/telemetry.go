@@ -105,7 +105,7 @@ func New(opts Options) (*Provider, error) {
 		providerOpts = append(providerOpts, sdkmetric.WithReader(exporter))
 	}
 	if opts.OTLP != nil {
-		p.Exports = NewExportStats(log)
+		p.Exports = NewExportStats(log.With(zap.String("endpoint", opts.OTLP.Endpoint)))
 		reader, err := newOTLPReader(*opts.OTLP, p.Exports, opts.Producer)
 		if err != nil {
 			return nil, err
