@@ -27,7 +27,11 @@
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# What --version prints as the build date, as Prometheus' builds write it.
+BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.buildDate=$(BUILD_DATE) -X main.buildRevision=$(REVISION) -X main.buildBranch=$(BRANCH)
 BENCHTIME ?= 10x
 LOAD_DURATION ?= 45s
 E2E_ARTIFACTS ?= $(or $(TMPDIR),/tmp)/packet-exporter-e2e-artifacts

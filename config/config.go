@@ -31,7 +31,9 @@ var DefaultYAML []byte
 //   - env: the environment variables that override it ([ApplyEnv]), in
 //     order of precedence, after "NAME:" where a setter other than the
 //     one of the field's type applies them (see envSetters in env.go);
-//     groups of variables applied one after the other are separated by ";".
+//     groups of variables applied one after the other are separated by ";";
+//   - flag: the command-line flag that overrides it, the file and the
+//     environment ([AddFlags]).
 type Config struct {
 	Interfaces  Interfaces  `yaml:"interfaces"`
 	Egress      Egress      `yaml:"egress"`
@@ -145,13 +147,13 @@ type Prometheus struct {
 	// ListenAddress is host:port; the host may be empty (all addresses), an IP
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
 	// PE_PORT replaces its port and keeps its host.
-	ListenAddress string `yaml:"listen_address" default:"':9743'" check:"listen" env:"port:PE_PORT"`
+	ListenAddress string `yaml:"listen_address" default:"':9743'" check:"listen" env:"port:PE_PORT" flag:"web.listen-address"`
 	// WebConfigFile is a Prometheus exporter-toolkit web configuration file
 	// (TLS, client certificates, basic authentication) that protects every
 	// HTTP endpoint: /metrics, the probes, the landing page and pprof.
 	// Empty serves plain HTTP without authentication. A relative path is
 	// relative to the working directory.
-	WebConfigFile string `yaml:"web_config_file" check:"webconfig"`
+	WebConfigFile string `yaml:"web_config_file" check:"webconfig" flag:"web.config.file"`
 }
 
 // OTLP configures pushing the metrics to an OpenTelemetry collector (or any
@@ -232,9 +234,9 @@ type Resource struct {
 // Log configures the agent's own logging.
 type Log struct {
 	// Level is debug, info, warn or error.
-	Level string `yaml:"level" default:"info" check:"oneof=debug info warn error" env:"PE_LOG_LEVEL"`
+	Level string `yaml:"level" default:"info" check:"oneof=debug info warn error" env:"PE_LOG_LEVEL" flag:"log.level"`
 	// Format is json or console.
-	Format string `yaml:"format" default:"json" check:"oneof=json console"`
+	Format string `yaml:"format" default:"json" check:"oneof=json console" flag:"log.format"`
 }
 
 // Limits bounds resource usage.

@@ -59,6 +59,26 @@ func listEnvOverrides() []envOverride {
 	return overrides
 }
 
+// EnvVariable is an environment variable that sets a key.
+type EnvVariable struct {
+	// Name is the variable's name.
+	Name string
+	// Key is the key it sets.
+	Key string
+}
+
+// EnvVariables lists the variables the env tags declare, in the order of the
+// keys and, for one key, of precedence.
+func EnvVariables() []EnvVariable {
+	var variables []EnvVariable
+	for _, o := range envOverrides {
+		for _, name := range o.variables {
+			variables = append(variables, EnvVariable{Name: name, Key: o.setting.key})
+		}
+	}
+	return variables
+}
+
 // ApplyEnv applies the environment overrides the env tags declare to c:
 // PE_PORT, PE_LOG_LEVEL, PE_WORKERS and the standard OpenTelemetry
 // variables. The environment wins over the values already in c. An empty

@@ -5,9 +5,12 @@
 // Usage:
 //
 //	packet-exporter [--config FILE] [--check-config] [--version]
+//	    [--web.listen-address ADDRESS] [--web.config.file FILE]
+//	    [--log.level LEVEL] [--log.format FORMAT]
 //
 // Without --config it runs on the embedded default configuration: every
-// interface but lo, Prometheus on :9743. Exit codes: 0 success, 1 runtime
+// interface but lo, Prometheus on :9743. Flags win over the environment,
+// which wins over the file; --help says more. Exit codes: 0 success, 1 runtime
 // failure, 2 bad usage or configuration. It needs root, or CAP_BPF,
 // CAP_NET_ADMIN and CAP_PERFMON, and Linux 6.6 or later for egress.
 package main
@@ -48,14 +51,18 @@ func main() {
 // run is the whole program; main only wires it to the process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	flags := flag.NewFlagSet("packet-exporter", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+	flags.SetOutput(io.Discard) // usage is written below, to stdout for --help
 	configPath := flags.String("config", "", "YAML configuration `file` (default: the embedded default configuration)")
 	checkOnly := flags.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := flags.Bool("version", false, "print the version and exit")
+	applyFlags := config.AddFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			writeUsage(stdout, flags)
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "packet-exporter: %v\n\n", err)
+		writeUsage(stderr, flags)
 		return exitUsage
 	}
 	if flags.NArg() > 0 {
@@ -63,10 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "packet-exporter %s (revision %s)\n", version, revision())
+		fmt.Fprintln(stdout, versionText())
 		return exitOK
 	}
-	cfg, source, err := loadConfig(*configPath, getenv)
+	cfg, source, err := loadConfig(*configPath, getenv, applyFlags)
 	if err != nil {
 		fmt.Fprintf(stderr, "packet-exporter: invalid configuration:\n%v\n", err)
 		return exitUsage
@@ -89,8 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 }
 
 // loadConfig reads the file at path, or the embedded default when path is
-// empty, applies the environment overrides and validates the result.
-func loadConfig(path string, getenv func(string) string) (config.Config, string, error) {
+// empty, applies the environment overrides, then the command-line flags,
+// and validates the result: flags win over the environment, which wins over
+// the file.
+func loadConfig(path string, getenv func(string) string, applyFlags func(*config.Config) error) (config.Config, string, error) {
 	var (
 		cfg    config.Config
 		source = path
@@ -102,17 +111,28 @@ func loadConfig(path string, getenv func(string) string) (config.Config, string,
 	} else {
 		cfg, err = config.Load(path)
 	}
-	if err != nil {
-		return cfg, source, err
+	if err == nil {
+		err = config.ApplyEnv(&cfg, getenv)
 	}
-	if err := config.ApplyEnv(&cfg, getenv); err != nil {
+	if err == nil {
+		err = applyFlags(&cfg)
+	}
+	if err != nil {
 		return cfg, source, err
 	}
 	return cfg, source, cfg.Validate()
 }
 
-// revision returns the VCS revision the binary was built from, if recorded.
+// buildRevision is the VCS revision the binary was built from, set at build
+// time with -ldflags "-X main.buildRevision=..." (make build does).
+var buildRevision string
+
+// revision returns the VCS revision the binary was built from, if recorded:
+// at build time, or by the go command (without -buildvcs=false).
 func revision() string {
+	if buildRevision != "" {
+		return buildRevision
+	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {
