@@ -35,8 +35,7 @@ type Options struct {
 	// OTLP enables the OTLP push reader when not nil.
 	OTLP *OTLPOptions
 	// Manual adds a reader that collects only when asked (Provider.Manual,
-	// cumulative): for an embedder that exports on its own schedule, such as
-	// an OpenTelemetry Collector receiver.
+	// cumulative): the live view's.
 	Manual bool
 	// Log receives the provider's own warnings.
 	Log *zap.Logger
