@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,12 +209,10 @@ const (
 	CompressionNone = "none"
 )
 
-// Target resolves Endpoint into the host:port to dial and whether the
-// connection is plaintext: "http://h:p" gives ("h:p", true), "https://h:p"
-// gives ("h:p", false) and "h:p" gives ("h:p", o.Insecure). A URL without a
-// port gets 4317; the port is written in decimal without leading zeros.
-// The result is meaningful only for an Endpoint that passed [Config.Validate];
-// an invalid one is returned unchanged with o.Insecure.
+// Target resolves Endpoint into the host:port to dial (port 4317 for a URL
+// without one, the port in decimal without leading zeros) and whether the
+// connection is plaintext: true for http://, false for https://, o.Insecure
+// for host:port. An invalid Endpoint is returned unchanged with o.Insecure.
 func (o OTLP) Target() (hostPort string, plaintext bool) {
 	endpoint, problem := parseOTLPEndpoint(o.Endpoint)
 	if problem != "" {
@@ -378,23 +377,16 @@ func Default() Config {
 // Match reports whether name matches at least one include pattern and no
 // exclude pattern. Malformed patterns match nothing; Validate reports them.
 func (i Interfaces) Match(name string) bool {
-	return matchesAny(i.Include, name) && !matchesAny(i.Exclude, name)
-}
-
-func matchesAny(patterns []string, name string) bool {
-	for _, pattern := range patterns {
-		if matched, err := path.Match(pattern, name); err == nil && matched {
-			return true
-		}
+	matches := func(pattern string) bool {
+		matched, err := path.Match(pattern, name)
+		return err == nil && matched
 	}
-	return false
+	return slices.ContainsFunc(i.Include, matches) && !slices.ContainsFunc(i.Exclude, matches)
 }
 
 // Load reads the configuration file at path and parses it with [Parse].
 // A read error is wrapped as "read config: %w". A file that is empty or holds
-// only white space is an error (a configuration that was meant to be there
-// but was lost, such as an empty mounted file); write "{}" to run on the
-// defaults on purpose.
+// only white space is an error (see the package documentation).
 func Load(path string) (Config, error) {
 	data, err := readAtMost(path, maxFileSize+1)
 	if err != nil {

@@ -36,11 +36,7 @@ func Parse(name string, data []byte) (Config, error) {
 // found in the document.
 func parseWithPositions(name string, data []byte) (Config, map[string]position, error) {
 	root, problem := readDocument(data)
-	if problem != nil {
-		problem.File = name
-		return Config{}, nil, Errors{problem}
-	}
-	return decodeRoot(name, root)
+	return decodeRoot(name, root, problem)
 }
 
 // Decode is Parse for a configuration already read into Go values (maps
@@ -55,17 +51,18 @@ func Decode(name string, document map[string]any) (Config, error) {
 	if err := root.Encode(document); err != nil {
 		return Config{}, Errors{{File: name, Msg: fmt.Sprintf("encode configuration: %v", err)}}
 	}
-	if problem := checkDepth(&root, "", 1); problem != nil {
-		problem.File = name
-		return Config{}, Errors{problem}
-	}
-	cfg, _, err := decodeRoot(name, &root)
+	cfg, _, err := decodeRoot(name, &root, checkDepth(&root, "", 1))
 	return cfg, err
 }
 
 // decodeRoot overlays the top-level mapping root (nil for none) on the
-// defaults and validates the result.
-func decodeRoot(name string, root *yaml.Node) (Config, map[string]position, error) {
+// defaults and validates the result, unless problem makes the whole
+// document unreadable.
+func decodeRoot(name string, root *yaml.Node, problem *Error) (Config, map[string]position, error) {
+	if problem != nil {
+		problem.File = name
+		return Config{}, nil, Errors{problem}
+	}
 	cfg := Default()
 	dec := &decoder{file: name, positions: map[string]position{}, failed: map[string]bool{}}
 	if root != nil {
@@ -103,8 +100,8 @@ func readDocument(data []byte) (*yaml.Node, *Error) {
 }
 
 // checkCharacters rejects invalid UTF-8 and characters YAML does not allow,
-// with their exact position. Input
-// starting with a UTF-16 byte order mark is left to the YAML parser.
+// with their position. Input starting with a UTF-16 byte order mark is left
+// to the YAML parser.
 func checkCharacters(data []byte) *Error {
 	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
 		return nil
@@ -270,9 +267,10 @@ var scalarTypes = map[reflect.Type]scalarType{
 
 // decode stores the value of node n, found at key path key, into v. A
 // mapping overlays a struct: given keys replace fields, omitted keys keep
-// them, null keeps everything. A list or mapping replaces a slice or map,
-// null empties it. Aliases are followed; the Config's types nest only a few
-// levels, so alias expansion cannot make the walk blow up.
+// them, null keeps everything; so does a map of structs (metrics), whose keys
+// are the names it holds by default. A list or mapping replaces another
+// slice or map, null empties it. Aliases are followed; the Config's types
+// nest only a few levels, so alias expansion cannot make the walk blow up.
 func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 	d.positions[key] = position{n.Line, n.Column}
 	if n.Kind == yaml.AliasNode {
@@ -288,10 +286,8 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			path := fieldPath(key, name)
 			if index, known := fields.index[name]; known {
 				d.decode(valueNode, path, v.Field(index))
-			} else if suggestion, ok := closestName(name, fields.names); ok {
-				d.report(keyNode, path, "unknown key %q; did you mean %q?", path, suggestion)
 			} else {
-				d.report(keyNode, path, "unknown key %q", path)
+				d.unknownKey(keyNode, path, name, fields.names)
 			}
 		})
 	case reflect.Slice:
@@ -305,21 +301,34 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			v.Set(items)
 		}
 	case reflect.Map:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			d.decodeSections(n, key, v)
+		sections := v.Type().Elem().Kind() == reflect.Struct
+		if isNull(n) && !sections {
+			v.SetZero()
+		}
+		if isNull(n) || !d.expect(n, key, yaml.MappingNode, "a mapping") {
 			return
 		}
-		if isNull(n) {
-			v.SetZero()
-		} else if d.expect(n, key, yaml.MappingNode, "a mapping") {
-			entries := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-			d.forEachEntry(n, key, func(name string, _, valueNode *yaml.Node) {
-				value := reflect.New(v.Type().Elem()).Elem()
-				d.decode(valueNode, fieldPath(key, name), value)
-				entries.SetMapIndex(reflect.ValueOf(name).Convert(v.Type().Key()), value)
-			})
-			v.Set(entries)
+		entries := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		var names []string
+		if sections {
+			for iter := v.MapRange(); iter.Next(); {
+				entries.SetMapIndex(iter.Key(), iter.Value())
+				names = append(names, iter.Key().String())
+			}
 		}
+		d.forEachEntry(n, key, func(name string, keyNode, valueNode *yaml.Node) {
+			path, mapKey := fieldPath(key, name), reflect.ValueOf(name).Convert(v.Type().Key())
+			value := reflect.New(v.Type().Elem()).Elem()
+			if existing := entries.MapIndex(mapKey); existing.IsValid() {
+				value.Set(existing)
+			} else if sections {
+				d.unknownKey(keyNode, path, name, names)
+				return
+			}
+			d.decode(valueNode, path, value)
+			entries.SetMapIndex(mapKey, value)
+		})
+		v.Set(entries)
 	default:
 		scalar, supported := scalarTypes[v.Type()]
 		if !supported {
@@ -334,45 +343,22 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 	}
 }
 
-// decodeSections decodes a map of structs (metrics) as a section whose keys
-// are its defaults' names: each name given overlays its default, null keeps
-// them all, and a name with no default is an unknown key.
-func (d *decoder) decodeSections(n *yaml.Node, key string, v reflect.Value) {
-	if isNull(n) || !d.expect(n, key, yaml.MappingNode, "a mapping") {
-		return
-	}
-	entries := reflect.MakeMapWithSize(v.Type(), v.Len())
-	var names []string
-	for iter := v.MapRange(); iter.Next(); {
-		entries.SetMapIndex(iter.Key(), iter.Value())
-		names = append(names, iter.Key().String())
-	}
-	d.forEachEntry(n, key, func(name string, keyNode, valueNode *yaml.Node) {
-		path := fieldPath(key, name)
-		mapKey := reflect.ValueOf(name).Convert(v.Type().Key())
-		existing := entries.MapIndex(mapKey)
-		if !existing.IsValid() {
-			if suggestion, ok := closestName(name, names); ok {
-				d.report(keyNode, path, "unknown key %q; did you mean %q?", path, suggestion)
-			} else {
-				d.report(keyNode, path, "unknown key %q", path)
-			}
-			return
-		}
-		value := reflect.New(v.Type().Elem()).Elem()
-		value.Set(existing)
-		d.decode(valueNode, path, value)
-		entries.SetMapIndex(mapKey, value)
-	})
-	v.Set(entries)
-}
-
 // expect reports whether n is of the wanted kind, and reports it otherwise.
 func (d *decoder) expect(n *yaml.Node, key string, kind yaml.Kind, want string) bool {
 	if n.Kind != kind {
 		d.fail(n, key, "expected %s, got %s", want, describeNode(n))
 	}
 	return n.Kind == kind
+}
+
+// unknownKey reports the key name at path, which is none of known, with the
+// known name it is likely a typo of.
+func (d *decoder) unknownKey(n *yaml.Node, path, name string, known []string) {
+	if suggestion, ok := closestName(name, known); ok {
+		d.report(n, path, "unknown key %q; did you mean %q?", path, suggestion)
+	} else {
+		d.report(n, path, "unknown key %q", path)
+	}
 }
 
 // fail reports that the value at key could not be decoded.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -46,13 +47,10 @@ type Errors []*Error
 
 // Error joins the problems with newlines.
 func (es Errors) Error() string {
-	lines := make([]string, 0, len(es))
-	for _, e := range es {
-		if e != nil {
-			lines = append(lines, e.Error())
-		}
+	if err := errors.Join(es.Unwrap()...); err != nil {
+		return err.Error()
 	}
-	return strings.Join(lines, "\n")
+	return ""
 }
 
 // Unwrap returns the individual problems, so that errors.As can extract an
