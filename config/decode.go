@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -17,7 +18,8 @@ import (
 )
 
 const (
-	// maxFileSize is the largest configuration accepted, in bytes.
+	// maxFileSize is the largest configuration or web configuration file
+	// accepted, in bytes.
 	maxFileSize = 1 << 20
 	// maxDepth is the deepest nesting of mappings and lists accepted.
 	maxDepth = 32
@@ -44,9 +46,6 @@ func parseWithPositions(name string, data []byte) (Config, map[string]position, 
 // Collector hands its receiver: the same defaults, checks and messages,
 // without positions. A nil or empty map yields the defaults.
 func Decode(name string, document map[string]any) (Config, error) {
-	if len(document) == 0 {
-		return Parse(name, nil)
-	}
 	var root yaml.Node
 	if err := root.Encode(document); err != nil {
 		return Config{}, Errors{{File: name, Msg: fmt.Sprintf("encode configuration: %v", err)}}
@@ -56,8 +55,7 @@ func Decode(name string, document map[string]any) (Config, error) {
 }
 
 // decodeRoot overlays the top-level mapping root (nil for none) on the
-// defaults and validates the result, unless problem makes the whole
-// document unreadable.
+// defaults and validates the result, unless problem was found in the bytes.
 func decodeRoot(name string, root *yaml.Node, problem *Error) (Config, map[string]position, error) {
 	if problem != nil {
 		problem.File = name
@@ -74,9 +72,8 @@ func decodeRoot(name string, root *yaml.Node, problem *Error) (Config, map[strin
 	return cfg, dec.positions, nil
 }
 
-// readDocument checks the raw bytes and parses them into the top-level
-// mapping node; it returns nil for an empty document. The returned *Error
-// lacks the file name.
+// readDocument checks data and parses it into the top-level mapping node,
+// nil for an empty document; its *Error lacks the file name.
 func readDocument(data []byte) (*yaml.Node, *Error) {
 	if len(data) > maxFileSize {
 		return nil, &Error{Msg: fmt.Sprintf("file is larger than the limit of %d bytes (1 MiB)", maxFileSize)}
@@ -84,11 +81,10 @@ func readDocument(data []byte) (*yaml.Node, *Error) {
 	if problem := checkCharacters(data); problem != nil {
 		return nil, problem
 	}
-	doc, problem := decodeSingleDocument(data)
-	if doc == nil || problem != nil || isNull(doc.Content[0]) {
+	root, problem := decodeSingleDocument(data)
+	if root == nil || problem != nil || isNull(root) {
 		return nil, problem
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{Line: root.Line, Column: root.Column,
 			Msg: "the top level must be a mapping of sections, got " + describeNode(root)}
@@ -99,9 +95,8 @@ func readDocument(data []byte) (*yaml.Node, *Error) {
 	return root, nil
 }
 
-// checkCharacters rejects invalid UTF-8 and characters YAML does not allow,
-// with their position. Input starting with a UTF-16 byte order mark is left
-// to the YAML parser.
+// checkCharacters locates invalid UTF-8 and characters YAML does not allow;
+// input starting with a UTF-16 byte order mark is left to the YAML parser.
 func checkCharacters(data []byte) *Error {
 	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
 		return nil
@@ -130,13 +125,12 @@ func isAllowedInYAML(r rune) bool {
 		r >= 0xA0 && r <= 0xFFFD && (r < 0xD800 || r > 0xDFFF) || r >= 0x10000
 }
 
-// decodeSingleDocument parses data into a document node; it returns nil for
-// an empty stream and rejects a second document. A panic inside the YAML
-// library is turned into an error.
-func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
+// decodeSingleDocument parses data into its document's root node, nil for
+// an empty stream; a second document, or a panic in the library, is an error.
+func decodeSingleDocument(data []byte) (root *yaml.Node, problem *Error) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			doc, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered), data)
+			root, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered), data)
 		}
 	}()
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
@@ -156,15 +150,14 @@ func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 	case first.Kind != yaml.DocumentNode || len(first.Content) != 1:
 		return nil, syntaxError(errors.New("yaml: unexpected document structure"), data)
 	}
-	return &first, nil
+	return first.Content[0], nil
 }
 
 var yamlLinePrefix = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // syntaxError converts a YAML library error ("yaml: line 3: ...") into an
-// *Error with the line when the library gives one. A line of data that the
-// parser stopped at for a tab in its indentation gets a hint instead, with
-// the tab's column: YAML indents with spaces only.
+// *Error with the line, if given. A tab in that line's indentation gets a
+// hint instead, with its column: YAML indents with spaces only.
 func syntaxError(err error, data []byte) *Error {
 	text, problem := err.Error(), &Error{}
 	if match := yamlLinePrefix.FindStringSubmatch(text); match != nil {
@@ -206,9 +199,7 @@ func checkDepth(n *yaml.Node, key string, depth int) *Error {
 }
 
 // position is where a value was found in the document.
-type position struct {
-	line, column int
-}
+type position struct{ line, column int }
 
 // decoder overlays the node tree the YAML library parsed onto a Config,
 // guided by the `yaml` struct tags, and collects every problem with its
@@ -235,9 +226,8 @@ type scalarType struct {
 	parse func(text string) (any, string)
 }
 
-// scalarTypes are the scalar types a setting can have. A Config made only of
-// structs, slices and string-keyed maps of these is fully decodable; a test
-// makes sure of it.
+// scalarTypes are the scalar types a setting can have; a test makes sure
+// that Config is made only of structs, slices and string-keyed maps of them.
 var scalarTypes = map[reflect.Type]scalarType{
 	reflect.TypeFor[string](): {"a string", func(text string) (any, string) { return text, "" }},
 	reflect.TypeFor[bool](): {"a boolean", func(text string) (any, string) {
@@ -351,8 +341,8 @@ func (d *decoder) expect(n *yaml.Node, key string, kind yaml.Kind, want string) 
 	return n.Kind == kind
 }
 
-// unknownKey reports the key name at path, which is none of known, with the
-// known name it is likely a typo of.
+// unknownKey reports the key name at path, suggesting the likely intended
+// name of known.
 func (d *decoder) unknownKey(n *yaml.Node, path, name string, known []string) {
 	if suggestion, ok := closestName(name, known); ok {
 		d.report(n, path, "unknown key %q; did you mean %q?", path, suggestion)
@@ -486,10 +476,9 @@ func indexPath(parent string, i int) string {
 // enough to be a likely typo (case is ignored): an edit distance of at most
 // 1 for names of up to 4 runes, 2 up to 10 runes, 3 beyond.
 func closestName(name string, known []string) (string, bool) {
-	best, bestDistance := "", -1
+	best, bestDistance := "", math.MaxInt
 	for _, candidate := range known {
-		distance := editDistance(strings.ToLower(name), strings.ToLower(candidate))
-		if bestDistance < 0 || distance < bestDistance {
+		if distance := editDistance(strings.ToLower(name), strings.ToLower(candidate)); distance < bestDistance {
 			best, bestDistance = candidate, distance
 		}
 	}
@@ -499,13 +488,12 @@ func closestName(name string, known []string) (string, bool) {
 	} else if length <= 10 {
 		tolerance = 2
 	}
-	if bestDistance < 0 || bestDistance > tolerance {
+	if bestDistance > tolerance {
 		return "", false
 	}
 	return best, true
 }
 
-// editDistance is the optimal string alignment distance between a and b:
-// the number of single-rune insertions, deletions, substitutions and
-// adjacent transpositions turning a into b.
+// editDistance is the optimal string alignment distance: the number of rune
+// insertions, deletions, substitutions and adjacent transpositions.
 var editDistance = edlib.OSADamerauLevenshteinDistance

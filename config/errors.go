@@ -53,8 +53,7 @@ func (es Errors) Error() string {
 	return ""
 }
 
-// Unwrap returns the individual problems, so that errors.As can extract an
-// *Error from an Errors value.
+// Unwrap returns the problems, so that errors.As can find an *Error.
 func (es Errors) Unwrap() []error {
 	unwrapped := make([]error, 0, len(es))
 	for _, e := range es {
@@ -81,8 +80,7 @@ func (es Errors) asError() error {
 	return append(sorted[:maxReportedErrors:maxReportedErrors], summary)
 }
 
-// comparePositions orders errors by line and column; errors without a
-// position come last.
+// comparePositions orders errors by line and column, those without last.
 func comparePositions(a, b *Error) int {
 	orLast := func(n int) int { return cmp.Or(max(n, 0), math.MaxInt) }
 	return cmp.Or(cmp.Compare(orLast(a.Line), orLast(b.Line)), cmp.Compare(orLast(a.Column), orLast(b.Column)))

@@ -23,15 +23,13 @@ import (
 // maxTLSFileSize is the largest CA, certificate or key file read, in bytes.
 const maxTLSFileSize = 4 << 20
 
-// Validate checks the values of every setting and returns [Errors] listing
-// all problems, or nil. Parse calls it; call it again after [ApplyEnv] or
-// after changing a Config in code. Problems carry only Key and Msg here;
-// Parse adds the file and position.
+// Validate checks every setting and returns [Errors] listing all problems,
+// or nil. Parse calls it; call it again after [ApplyEnv] or after changing a
+// Config in code. Its problems carry only Key and Msg.
 //
-// When otlp.enabled is true, Validate also reads the files named by
-// otlp.ca_file, otlp.cert_file and otlp.key_file and checks that they hold
-// a CA certificate and a matching certificate and key; relative paths are
-// relative to the working directory.
+// When otlp.enabled is true, Validate also reads otlp.ca_file,
+// otlp.cert_file and otlp.key_file (relative to the working directory) and
+// checks that they hold a CA certificate and a matching certificate and key.
 func (c Config) Validate() error {
 	return c.problems().asError()
 }
@@ -199,8 +197,8 @@ func (o OTLP) checkTLSFiles(c *Errors) {
 	}
 }
 
-// headerNameProblem describes why name is not a valid gRPC metadata name
-// for otlp.headers, or returns "".
+// headerNameProblem describes why name is not a valid gRPC metadata name, or
+// returns "".
 func headerNameProblem(name string) string {
 	switch {
 	case name == "":
@@ -291,9 +289,8 @@ func parsePort(text string) (int, bool) {
 	return port, true
 }
 
-// hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of
-// letters, digits and inner hyphens, at most 63 bytes each, and an optional
-// final dot.
+// hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of letters,
+// digits and inner hyphens, at most 63 bytes each, and an optional final dot.
 var hostnameSyntax = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 
 // validHost accepts an empty host, an IP address (IPv6 only inside
@@ -315,8 +312,7 @@ type otlpEndpoint struct {
 }
 
 // parseOTLPEndpoint parses otlp.endpoint: host:port, or an http or https URL
-// whose port defaults to 4317. It returns a description of the problem, or
-// "" when the endpoint is valid.
+// whose port defaults to 4317. It describes the problem, or returns "".
 func parseOTLPEndpoint(endpoint string) (otlpEndpoint, string) {
 	if !strings.Contains(endpoint, "://") {
 		hostPort, problem := splitHostPort("endpoint", endpoint,

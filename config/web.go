@@ -11,16 +11,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// maxWebConfigFileSize is the largest web configuration file read, in bytes.
-const maxWebConfigFileSize = 1 << 20
-
 // webConfigProblem describes what is wrong with prometheus.web_config_file,
-// or returns "": it must be a readable regular file that the exporter-toolkit
-// accepts as a web configuration, and the certificate, key and CA files it
-// names must be loadable. Validate checks it whatever prometheus.enabled
-// says: the HTTP server runs for the probes in any case.
+// or returns "": it must be a regular file the exporter-toolkit accepts,
+// naming loadable certificate, key and CA files. It is checked whatever
+// prometheus.enabled says: the HTTP server runs for the probes in any case.
 func webConfigProblem(path string) string {
-	data, err := readRegularFile(path, maxWebConfigFileSize)
+	data, err := readRegularFile(path, maxFileSize)
 	if err != nil {
 		return fmt.Sprintf("web configuration file %q: %v", path, err)
 	}
