@@ -153,8 +153,7 @@ type Prometheus struct {
 	WebConfigFile string `yaml:"web_config_file" check:"webconfig" flag:"web.config.file"`
 }
 
-// OTLP configures pushing the metrics to an OpenTelemetry collector (or any
-// other OTLP receiver) with OTLP over gRPC.
+// OTLP configures pushing the metrics to an OTLP receiver over gRPC.
 type OTLP struct {
 	// Enabled turns the periodic push on. OTEL_METRICS_EXPORTER, when set,
 	// decides it and Prometheus.Enabled.
@@ -272,8 +271,7 @@ type Drops struct {
 }
 
 // Attribution configures what packet_exporter.interface.info tells of the
-// workload (container, Kubernetes pod) behind a veth whose peer lives in
-// another network namespace.
+// workload (container, pod) behind a veth whose peer is in another netns.
 type Attribution struct {
 	// Enabled looks the workloads up, off the counting path, from the host's
 	// processes and the kubelet's and runtimes' files.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -426,18 +427,14 @@ func (d *decoder) forEachEntry(n *yaml.Node, key string, visit func(name string,
 // locate completes validation problems with the file and the position of the
 // offending value, and drops those about values that already failed to decode.
 func (d *decoder) locate(problems Errors) Errors {
-	var located Errors
+	problems = slices.DeleteFunc(problems, func(problem *Error) bool { return d.alreadyFailed(problem.Key) })
 	for _, problem := range problems {
-		if d.alreadyFailed(problem.Key) {
-			continue
-		}
 		problem.File = d.file
 		if pos, ok := d.positions[problem.Key]; ok {
 			problem.Line, problem.Column = pos.line, pos.column
 		}
-		located = append(located, problem)
 	}
-	return located
+	return problems
 }
 
 // alreadyFailed reports whether key, or a key path containing it, was

@@ -77,7 +77,6 @@ var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c C
 			check.add(key, "must not be empty")
 		}
 	},
-	// glob: a list of path.Match patterns.
 	"glob": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		for index, pattern := range v.Interface().([]string) {
 			if _, err := path.Match(pattern, ""); pattern == "" {
@@ -99,7 +98,6 @@ var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c C
 		_, problem := parseOTLPEndpoint(v.String())
 		check.problem(key, problem)
 	},
-	// webconfig: empty, or a web configuration file (see webConfigProblem).
 	"webconfig": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		if v.String() != "" {
 			check.problem(key, webConfigProblem(v.String()))
@@ -116,7 +114,6 @@ var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c C
 			check.add(key, "flows are fed by the event stream: set events.enabled to true as well")
 		}
 	},
-	// tls: the TLS files of the otlp section (see OTLP.checkTLSFiles).
 	"tls": func(check *Errors, _, _ string, _ reflect.Value, c Config) {
 		c.OTLP.checkTLSFiles(check)
 	},
@@ -189,8 +186,7 @@ func (o OTLP) checkTLSFiles(c *Errors) {
 		c.add("otlp.ca_file", "no PEM certificate found in %q", o.CAFile)
 	}
 	certPEM, certRead := contents["otlp.cert_file"]
-	keyPEM, keyRead := contents["otlp.key_file"]
-	if certRead && keyRead {
+	if keyPEM, keyRead := contents["otlp.key_file"]; certRead && keyRead {
 		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			c.add("otlp.cert_file", "cannot load %q and %q as a certificate and key pair: %v", o.CertFile, o.KeyFile, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 )
@@ -33,12 +34,9 @@ func webConfigProblem(path string) string {
 		for _, file := range [][2]string{{"cert_file", named.TLS.CertFile}, {"key_file", named.TLS.KeyFile}, {"client_ca_file", named.TLS.ClientCAFile}} {
 			// Relative paths are relative to the web configuration file, as
 			// the toolkit resolves them.
-			key, resolved := file[0], file[1]
+			key, resolved := file[0], promconfig.JoinDir(filepath.Dir(path), file[1])
 			if resolved == "" {
 				continue
-			}
-			if !filepath.IsAbs(resolved) {
-				resolved = filepath.Join(filepath.Dir(path), resolved)
 			}
 			if _, err := readRegularFile(resolved, maxTLSFileSize); err != nil {
 				return fmt.Sprintf("web configuration file %q: tls_server_config.%s %q: %v", path, key, resolved, err)
