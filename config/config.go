@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,10 +50,10 @@ type Config struct {
 	Drops       Drops       `yaml:"drops"`
 	Attribution Attribution `yaml:"attribution"`
 	Debug       Debug       `yaml:"debug"`
-	// Metrics switches each metric on or off by name, as the OpenTelemetry
-	// Collector's receivers do: metrics: {<name>: {enabled: false}}. Every
-	// metric of internal/metricdef/metadata.yaml is a key, with its default
-	// from there; a name given overlays it, an unknown name is an error.
+	// Metrics switches metrics on or off by name, as the OpenTelemetry
+	// Collector's receivers do: metrics: {<name>: {enabled: false}}. Its keys
+	// and defaults are internal/metricdef/metadata.yaml's metrics; a name
+	// given overlays its default.
 	Metrics map[string]MetricSwitch `yaml:"metrics"`
 }
 
@@ -100,8 +101,7 @@ type Egress struct {
 	Hook string `yaml:"hook" default:"auto" check:"oneof=auto tcx tc"`
 }
 
-// XDP configures how the ingress XDP program is attached when ingress.hook
-// is xdp.
+// XDP configures the XDP program of ingress.hook xdp.
 type XDP struct {
 	// Mode is one of XDPModeAuto, XDPModeNative or XDPModeGeneric.
 	Mode string `yaml:"mode" default:"auto" check:"oneof=auto native generic"`
@@ -115,9 +115,8 @@ type Ingress struct {
 
 // The accepted values of Ingress.Hook and Egress.Hook, and of XDP.Mode.
 const (
-	// HookAuto uses tcx, which costs the interface's traffic nothing beyond
-	// the program, or legacy tc where the kernel has no tcx (before Linux
-	// 6.6).
+	// HookAuto uses tcx, which costs the traffic nothing beyond the program,
+	// or legacy tc where the kernel has no tcx (before Linux 6.6).
 	HookAuto = "auto"
 	// HookXDP, on ingress only, uses XDP as xdp.mode says; interfaces whose
 	// XDP hook another program holds are skipped. Native XDP on a veth costs
@@ -126,8 +125,7 @@ const (
 	HookXDP = "xdp"
 	// HookTCX uses tcx only.
 	HookTCX = "tcx"
-	// HookTC uses legacy tc only: a direct-action cls_bpf filter on a
-	// clsact qdisc.
+	// HookTC uses legacy tc only: a direct-action cls_bpf filter on clsact.
 	HookTC = "tc"
 
 	// XDPModeAuto uses native mode where the driver supports it and tcx
@@ -148,35 +146,29 @@ type Prometheus struct {
 	// address (IPv6 in brackets) or a hostname, the port is 1..65535.
 	// PE_PORT replaces its port and keeps its host.
 	ListenAddress string `yaml:"listen_address" default:"':9743'" check:"listen" env:"port:PE_PORT" flag:"web.listen-address"`
-	// WebConfigFile is a Prometheus exporter-toolkit web configuration file
-	// (TLS, client certificates, basic authentication) that protects every
-	// HTTP endpoint: /metrics, the probes, the landing page and pprof.
-	// Empty serves plain HTTP without authentication. A relative path is
-	// relative to the working directory.
+	// WebConfigFile is an exporter-toolkit web configuration file (TLS,
+	// client certificates, basic authentication) protecting every HTTP
+	// endpoint; empty serves plain HTTP without authentication. A relative
+	// path is relative to the working directory.
 	WebConfigFile string `yaml:"web_config_file" check:"webconfig" flag:"web.config.file"`
 }
 
-// OTLP configures pushing the metrics to an OpenTelemetry collector (or any
-// other OTLP receiver) with OTLP over gRPC.
+// OTLP configures pushing the metrics to an OTLP receiver over gRPC.
 type OTLP struct {
 	// Enabled turns the periodic push on. OTEL_METRICS_EXPORTER, when set,
 	// decides it and Prometheus.Enabled.
 	Enabled bool `yaml:"enabled" env:"exporters:OTEL_METRICS_EXPORTER"`
-	// Endpoint is where the metrics are sent: "host:port", or a URL
-	// "http://host[:port]" (plaintext) or "https://host[:port]" (TLS) whose
-	// port defaults to 4317 and whose path is ignored. The host is an IP
-	// address (IPv6 in brackets) or a hostname. [OTLP.Target] gives the
-	// address to dial.
+	// Endpoint is "host:port", or a URL "http://host[:port]" (plaintext) or
+	// "https://host[:port]" (TLS) whose port defaults to 4317 and whose path
+	// is ignored; the host is an IP address (IPv6 in brackets) or a hostname.
 	Endpoint string `yaml:"endpoint" default:"localhost:4317" check:"endpoint" env:"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT OTEL_EXPORTER_OTLP_ENDPOINT"`
 	// Insecure selects plaintext gRPC instead of TLS for a host:port
-	// Endpoint; a URL Endpoint is plaintext or TLS by its scheme and ignores
-	// Insecure.
+	// Endpoint (a URL's scheme decides for itself).
 	Insecure bool `yaml:"insecure" env:"OTEL_EXPORTER_OTLP_METRICS_INSECURE OTEL_EXPORTER_OTLP_INSECURE"`
 	// CAFile is a PEM bundle of the CA certificates that verify the
 	// server's certificate; empty means the system's roots.
 	CAFile string `yaml:"ca_file" env:"OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE OTEL_EXPORTER_OTLP_CERTIFICATE"`
-	// CertFile is the PEM client certificate for mutual TLS; it needs
-	// KeyFile.
+	// CertFile is the PEM client certificate for mutual TLS; it needs KeyFile.
 	CertFile string `yaml:"cert_file" env:"OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"`
 	// KeyFile is the PEM private key of CertFile.
 	KeyFile string `yaml:"key_file" env:"OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY OTEL_EXPORTER_OTLP_CLIENT_KEY"`
@@ -189,8 +181,8 @@ type OTLP struct {
 	Interval time.Duration `yaml:"interval" default:"15s" check:"positive" env:"OTEL_METRIC_EXPORT_INTERVAL"`
 	// Timeout bounds each export; more than 0.
 	Timeout time.Duration `yaml:"timeout" default:"10s" check:"positive" env:"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT OTEL_METRIC_EXPORT_TIMEOUT OTEL_EXPORTER_OTLP_TIMEOUT"`
-	// ShutdownTimeout bounds the final export when the exporter stops, so
-	// that a stop with the collector down is prompt; more than 0.
+	// ShutdownTimeout bounds the final export, so that a stop with the
+	// collector down is prompt; more than 0.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" default:"2s" check:"positive"`
 	// Temporality is TemporalityCumulative or TemporalityDelta.
 	Temporality string `yaml:"temporality" default:"cumulative" check:"oneof=cumulative delta" env:"temporality:OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"`
@@ -208,12 +200,10 @@ const (
 	CompressionNone = "none"
 )
 
-// Target resolves Endpoint into the host:port to dial and whether the
-// connection is plaintext: "http://h:p" gives ("h:p", true), "https://h:p"
-// gives ("h:p", false) and "h:p" gives ("h:p", o.Insecure). A URL without a
-// port gets 4317; the port is written in decimal without leading zeros.
-// The result is meaningful only for an Endpoint that passed [Config.Validate];
-// an invalid one is returned unchanged with o.Insecure.
+// Target resolves Endpoint into the host:port to dial (port 4317 for a URL
+// without one, the port in decimal without leading zeros) and whether the
+// connection is plaintext: true for http://, false for https://, o.Insecure
+// for host:port. An invalid Endpoint is returned unchanged with o.Insecure.
 func (o OTLP) Target() (hostPort string, plaintext bool) {
 	endpoint, problem := parseOTLPEndpoint(o.Endpoint)
 	if problem != "" {
@@ -222,12 +212,10 @@ func (o OTLP) Target() (hostPort string, plaintext bool) {
 	return endpoint.hostPort, endpoint.scheme == "http" || endpoint.scheme == "" && o.Insecure
 }
 
-// Resource describes the entity producing the metrics (the OpenTelemetry
-// resource).
+// Resource is the OpenTelemetry resource: the entity producing the metrics.
 type Resource struct {
-	// Attributes are extra resource attributes, e.g.
-	// deployment.environment; they add to and override the attributes the
-	// exporter detects itself. OTEL_SERVICE_NAME sets service.name.
+	// Attributes add to and override the attributes the exporter detects,
+	// e.g. deployment.environment. OTEL_SERVICE_NAME sets service.name.
 	Attributes map[string]string `yaml:"attributes" default:"{}" check:"attributes" env:"OTEL_RESOURCE_ATTRIBUTES;service.name:OTEL_SERVICE_NAME"`
 }
 
@@ -241,8 +229,8 @@ type Log struct {
 
 // Limits bounds resource usage.
 type Limits struct {
-	// MaxInterfaces is how many interfaces can be counted at once (it sizes the
-	// kernel maps and the metric cardinality limit).
+	// MaxInterfaces is how many interfaces can be counted at once (it sizes
+	// the kernel maps and the metric cardinality limit).
 	MaxInterfaces int `yaml:"max_interfaces" default:"4096" check:"range=1..65536"`
 }
 
@@ -251,8 +239,7 @@ type Limits struct {
 type Events struct {
 	// Enabled turns the stream on.
 	Enabled bool `yaml:"enabled"`
-	// SampleRate N writes one record per N frames on each CPU; 1 records
-	// every frame.
+	// SampleRate N writes one record per N frames on each CPU.
 	SampleRate int `yaml:"sample_rate" default:"1" check:"range=1..1048576"`
 	// RingSize is the ring buffer's size in bytes.
 	RingSize int `yaml:"ring_size" default:"4194304" check:"pow2=4096..1073741824"`
@@ -269,8 +256,8 @@ type Flows struct {
 	Enabled bool `yaml:"enabled" check:"needsevents"`
 	// Ports adds source.port and destination.port to the flow attributes.
 	Ports bool `yaml:"ports" default:"true"`
-	// MaxSeries bounds the number of flows reported; traffic of further
-	// flows goes to one overflow series.
+	// MaxSeries bounds the flows reported; further flows go to one overflow
+	// series.
 	MaxSeries int `yaml:"max_series" default:"10000" check:"range=1..1000000"`
 	// IdleTimeout is how long a flow without traffic is still reported.
 	IdleTimeout time.Duration `yaml:"idle_timeout" default:"5m" check:"positive"`
@@ -284,8 +271,7 @@ type Drops struct {
 }
 
 // Attribution configures what packet_exporter.interface.info tells of the
-// workload (container, Kubernetes pod) behind a veth whose peer lives in
-// another network namespace.
+// workload (container, pod) behind a veth whose peer is in another netns.
 type Attribution struct {
 	// Enabled looks the workloads up, off the counting path, from the host's
 	// processes and the kubelet's and runtimes' files.
@@ -293,15 +279,14 @@ type Attribution struct {
 	// OnSeries also puts k8s.namespace.name, k8s.pod.name and container.name
 	// on the interface's traffic series.
 	OnSeries bool `yaml:"on_series"`
-	// HostRoot is where the host's file system is seen: /proc, /var/log/pods
-	// and the runtimes' directories are read under it. An absolute path.
+	// HostRoot is the absolute path where the host's file system is seen:
+	// /proc, /var/log/pods and the runtimes' directories are read under it.
 	HostRoot string `yaml:"host_root" default:"/" check:"abs"`
 }
 
 // Debug configures debugging aids that are off unless asked for.
 type Debug struct {
-	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server
-	// (behind the same web configuration as every endpoint).
+	// Pprof serves the Go profiler under /debug/pprof/ on the HTTP server.
 	Pprof bool `yaml:"pprof"`
 }
 
@@ -314,8 +299,8 @@ type setting struct {
 	fallback *yaml.Node
 }
 
-// settings are the fields of Config, in declaration order, each section
-// after its keys.
+// settings are the fields of Config in declaration order, sections after
+// their keys.
 var settings = listSettings(reflect.TypeFor[Config](), "", nil)
 
 func listSettings(t reflect.Type, prefix string, index []int) []setting {
@@ -354,9 +339,7 @@ func (s setting) rule(name string) (string, bool) {
 }
 
 // Default returns the built-in defaults: the default tags of the fields.
-// [DefaultYAML], the example file and the README's table are tested
-// against it. Every call returns fresh slices and maps; the maps
-// (otlp.headers, resource.attributes) are empty, not nil.
+// Every call returns fresh slices and maps; the maps are empty, not nil.
 func Default() Config {
 	var c Config
 	dec := &decoder{file: "default tag", positions: map[string]position{}, failed: map[string]bool{}}
@@ -378,23 +361,16 @@ func Default() Config {
 // Match reports whether name matches at least one include pattern and no
 // exclude pattern. Malformed patterns match nothing; Validate reports them.
 func (i Interfaces) Match(name string) bool {
-	return matchesAny(i.Include, name) && !matchesAny(i.Exclude, name)
-}
-
-func matchesAny(patterns []string, name string) bool {
-	for _, pattern := range patterns {
-		if matched, err := path.Match(pattern, name); err == nil && matched {
-			return true
-		}
+	matches := func(pattern string) bool {
+		matched, err := path.Match(pattern, name)
+		return err == nil && matched
 	}
-	return false
+	return slices.ContainsFunc(i.Include, matches) && !slices.ContainsFunc(i.Exclude, matches)
 }
 
 // Load reads the configuration file at path and parses it with [Parse].
 // A read error is wrapped as "read config: %w". A file that is empty or holds
-// only white space is an error (a configuration that was meant to be there
-// but was lost, such as an empty mounted file); write "{}" to run on the
-// defaults on purpose.
+// only white space is an error (see the package documentation).
 func Load(path string) (Config, error) {
 	data, err := readAtMost(path, maxFileSize+1)
 	if err != nil {
@@ -407,7 +383,7 @@ func Load(path string) (Config, error) {
 }
 
 // readAtMost reads up to limit bytes of the file, so that an oversized file
-// (or a device such as /dev/zero) is not read completely.
+// (or /dev/zero) is not read whole.
 func readAtMost(path string, limit int64) ([]byte, error) {
 	file, err := os.Open(path)
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,8 @@ import (
 )
 
 const (
-	// maxFileSize is the largest configuration accepted, in bytes.
+	// maxFileSize is the largest configuration or web configuration file
+	// accepted, in bytes.
 	maxFileSize = 1 << 20
 	// maxDepth is the deepest nesting of mappings and lists accepted.
 	maxDepth = 32
@@ -36,11 +39,7 @@ func Parse(name string, data []byte) (Config, error) {
 // found in the document.
 func parseWithPositions(name string, data []byte) (Config, map[string]position, error) {
 	root, problem := readDocument(data)
-	if problem != nil {
-		problem.File = name
-		return Config{}, nil, Errors{problem}
-	}
-	return decodeRoot(name, root)
+	return decodeRoot(name, root, problem)
 }
 
 // Decode is Parse for a configuration already read into Go values (maps
@@ -48,24 +47,21 @@ func parseWithPositions(name string, data []byte) (Config, map[string]position, 
 // Collector hands its receiver: the same defaults, checks and messages,
 // without positions. A nil or empty map yields the defaults.
 func Decode(name string, document map[string]any) (Config, error) {
-	if len(document) == 0 {
-		return Parse(name, nil)
-	}
 	var root yaml.Node
 	if err := root.Encode(document); err != nil {
 		return Config{}, Errors{{File: name, Msg: fmt.Sprintf("encode configuration: %v", err)}}
 	}
-	if problem := checkDepth(&root, "", 1); problem != nil {
-		problem.File = name
-		return Config{}, Errors{problem}
-	}
-	cfg, _, err := decodeRoot(name, &root)
+	cfg, _, err := decodeRoot(name, &root, checkDepth(&root, "", 1))
 	return cfg, err
 }
 
 // decodeRoot overlays the top-level mapping root (nil for none) on the
-// defaults and validates the result.
-func decodeRoot(name string, root *yaml.Node) (Config, map[string]position, error) {
+// defaults and validates the result, unless problem was found in the bytes.
+func decodeRoot(name string, root *yaml.Node, problem *Error) (Config, map[string]position, error) {
+	if problem != nil {
+		problem.File = name
+		return Config{}, nil, Errors{problem}
+	}
 	cfg := Default()
 	dec := &decoder{file: name, positions: map[string]position{}, failed: map[string]bool{}}
 	if root != nil {
@@ -77,9 +73,8 @@ func decodeRoot(name string, root *yaml.Node) (Config, map[string]position, erro
 	return cfg, dec.positions, nil
 }
 
-// readDocument checks the raw bytes and parses them into the top-level
-// mapping node; it returns nil for an empty document. The returned *Error
-// lacks the file name.
+// readDocument checks data and parses it into the top-level mapping node,
+// nil for an empty document; its *Error lacks the file name.
 func readDocument(data []byte) (*yaml.Node, *Error) {
 	if len(data) > maxFileSize {
 		return nil, &Error{Msg: fmt.Sprintf("file is larger than the limit of %d bytes (1 MiB)", maxFileSize)}
@@ -87,11 +82,10 @@ func readDocument(data []byte) (*yaml.Node, *Error) {
 	if problem := checkCharacters(data); problem != nil {
 		return nil, problem
 	}
-	doc, problem := decodeSingleDocument(data)
-	if doc == nil || problem != nil || isNull(doc.Content[0]) {
+	root, problem := decodeSingleDocument(data)
+	if root == nil || problem != nil || isNull(root) {
 		return nil, problem
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, &Error{Line: root.Line, Column: root.Column,
 			Msg: "the top level must be a mapping of sections, got " + describeNode(root)}
@@ -102,9 +96,8 @@ func readDocument(data []byte) (*yaml.Node, *Error) {
 	return root, nil
 }
 
-// checkCharacters rejects invalid UTF-8 and characters YAML does not allow,
-// with their exact position. Input
-// starting with a UTF-16 byte order mark is left to the YAML parser.
+// checkCharacters locates invalid UTF-8 and characters YAML does not allow;
+// input starting with a UTF-16 byte order mark is left to the YAML parser.
 func checkCharacters(data []byte) *Error {
 	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
 		return nil
@@ -133,13 +126,12 @@ func isAllowedInYAML(r rune) bool {
 		r >= 0xA0 && r <= 0xFFFD && (r < 0xD800 || r > 0xDFFF) || r >= 0x10000
 }
 
-// decodeSingleDocument parses data into a document node; it returns nil for
-// an empty stream and rejects a second document. A panic inside the YAML
-// library is turned into an error.
-func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
+// decodeSingleDocument parses data into its document's root node, nil for
+// an empty stream; a second document, or a panic in the library, is an error.
+func decodeSingleDocument(data []byte) (root *yaml.Node, problem *Error) {
 	defer func() {
 		if recovered := recover(); recovered != nil {
-			doc, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered), data)
+			root, problem = nil, syntaxError(fmt.Errorf("yaml: parser failure: %v", recovered), data)
 		}
 	}()
 	decoder := yaml.NewDecoder(bytes.NewReader(data))
@@ -159,15 +151,14 @@ func decodeSingleDocument(data []byte) (doc *yaml.Node, problem *Error) {
 	case first.Kind != yaml.DocumentNode || len(first.Content) != 1:
 		return nil, syntaxError(errors.New("yaml: unexpected document structure"), data)
 	}
-	return &first, nil
+	return first.Content[0], nil
 }
 
 var yamlLinePrefix = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // syntaxError converts a YAML library error ("yaml: line 3: ...") into an
-// *Error with the line when the library gives one. A line of data that the
-// parser stopped at for a tab in its indentation gets a hint instead, with
-// the tab's column: YAML indents with spaces only.
+// *Error with the line, if given. A tab in that line's indentation gets a
+// hint instead, with its column: YAML indents with spaces only.
 func syntaxError(err error, data []byte) *Error {
 	text, problem := err.Error(), &Error{}
 	if match := yamlLinePrefix.FindStringSubmatch(text); match != nil {
@@ -209,9 +200,7 @@ func checkDepth(n *yaml.Node, key string, depth int) *Error {
 }
 
 // position is where a value was found in the document.
-type position struct {
-	line, column int
-}
+type position struct{ line, column int }
 
 // decoder overlays the node tree the YAML library parsed onto a Config,
 // guided by the `yaml` struct tags, and collects every problem with its
@@ -238,9 +227,8 @@ type scalarType struct {
 	parse func(text string) (any, string)
 }
 
-// scalarTypes are the scalar types a setting can have. A Config made only of
-// structs, slices and string-keyed maps of these is fully decodable; a test
-// makes sure of it.
+// scalarTypes are the scalar types a setting can have; a test makes sure
+// that Config is made only of structs, slices and string-keyed maps of them.
 var scalarTypes = map[reflect.Type]scalarType{
 	reflect.TypeFor[string](): {"a string", func(text string) (any, string) { return text, "" }},
 	reflect.TypeFor[bool](): {"a boolean", func(text string) (any, string) {
@@ -270,9 +258,10 @@ var scalarTypes = map[reflect.Type]scalarType{
 
 // decode stores the value of node n, found at key path key, into v. A
 // mapping overlays a struct: given keys replace fields, omitted keys keep
-// them, null keeps everything. A list or mapping replaces a slice or map,
-// null empties it. Aliases are followed; the Config's types nest only a few
-// levels, so alias expansion cannot make the walk blow up.
+// them, null keeps everything; so does a map of structs (metrics), whose keys
+// are the names it holds by default. A list or mapping replaces another
+// slice or map, null empties it. Aliases are followed; the Config's types
+// nest only a few levels, so alias expansion cannot make the walk blow up.
 func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 	d.positions[key] = position{n.Line, n.Column}
 	if n.Kind == yaml.AliasNode {
@@ -288,10 +277,8 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			path := fieldPath(key, name)
 			if index, known := fields.index[name]; known {
 				d.decode(valueNode, path, v.Field(index))
-			} else if suggestion, ok := closestName(name, fields.names); ok {
-				d.report(keyNode, path, "unknown key %q; did you mean %q?", path, suggestion)
 			} else {
-				d.report(keyNode, path, "unknown key %q", path)
+				d.unknownKey(keyNode, path, name, fields.names)
 			}
 		})
 	case reflect.Slice:
@@ -305,21 +292,34 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 			v.Set(items)
 		}
 	case reflect.Map:
-		if v.Type().Elem().Kind() == reflect.Struct {
-			d.decodeSections(n, key, v)
+		sections := v.Type().Elem().Kind() == reflect.Struct
+		if isNull(n) && !sections {
+			v.SetZero()
+		}
+		if isNull(n) || !d.expect(n, key, yaml.MappingNode, "a mapping") {
 			return
 		}
-		if isNull(n) {
-			v.SetZero()
-		} else if d.expect(n, key, yaml.MappingNode, "a mapping") {
-			entries := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-			d.forEachEntry(n, key, func(name string, _, valueNode *yaml.Node) {
-				value := reflect.New(v.Type().Elem()).Elem()
-				d.decode(valueNode, fieldPath(key, name), value)
-				entries.SetMapIndex(reflect.ValueOf(name).Convert(v.Type().Key()), value)
-			})
-			v.Set(entries)
+		entries := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		var names []string
+		if sections {
+			for iter := v.MapRange(); iter.Next(); {
+				entries.SetMapIndex(iter.Key(), iter.Value())
+				names = append(names, iter.Key().String())
+			}
 		}
+		d.forEachEntry(n, key, func(name string, keyNode, valueNode *yaml.Node) {
+			path, mapKey := fieldPath(key, name), reflect.ValueOf(name).Convert(v.Type().Key())
+			value := reflect.New(v.Type().Elem()).Elem()
+			if existing := entries.MapIndex(mapKey); existing.IsValid() {
+				value.Set(existing)
+			} else if sections {
+				d.unknownKey(keyNode, path, name, names)
+				return
+			}
+			d.decode(valueNode, path, value)
+			entries.SetMapIndex(mapKey, value)
+		})
+		v.Set(entries)
 	default:
 		scalar, supported := scalarTypes[v.Type()]
 		if !supported {
@@ -334,45 +334,22 @@ func (d *decoder) decode(n *yaml.Node, key string, v reflect.Value) {
 	}
 }
 
-// decodeSections decodes a map of structs (metrics) as a section whose keys
-// are its defaults' names: each name given overlays its default, null keeps
-// them all, and a name with no default is an unknown key.
-func (d *decoder) decodeSections(n *yaml.Node, key string, v reflect.Value) {
-	if isNull(n) || !d.expect(n, key, yaml.MappingNode, "a mapping") {
-		return
-	}
-	entries := reflect.MakeMapWithSize(v.Type(), v.Len())
-	var names []string
-	for iter := v.MapRange(); iter.Next(); {
-		entries.SetMapIndex(iter.Key(), iter.Value())
-		names = append(names, iter.Key().String())
-	}
-	d.forEachEntry(n, key, func(name string, keyNode, valueNode *yaml.Node) {
-		path := fieldPath(key, name)
-		mapKey := reflect.ValueOf(name).Convert(v.Type().Key())
-		existing := entries.MapIndex(mapKey)
-		if !existing.IsValid() {
-			if suggestion, ok := closestName(name, names); ok {
-				d.report(keyNode, path, "unknown key %q; did you mean %q?", path, suggestion)
-			} else {
-				d.report(keyNode, path, "unknown key %q", path)
-			}
-			return
-		}
-		value := reflect.New(v.Type().Elem()).Elem()
-		value.Set(existing)
-		d.decode(valueNode, path, value)
-		entries.SetMapIndex(mapKey, value)
-	})
-	v.Set(entries)
-}
-
 // expect reports whether n is of the wanted kind, and reports it otherwise.
 func (d *decoder) expect(n *yaml.Node, key string, kind yaml.Kind, want string) bool {
 	if n.Kind != kind {
 		d.fail(n, key, "expected %s, got %s", want, describeNode(n))
 	}
 	return n.Kind == kind
+}
+
+// unknownKey reports the key name at path, suggesting the likely intended
+// name of known.
+func (d *decoder) unknownKey(n *yaml.Node, path, name string, known []string) {
+	if suggestion, ok := closestName(name, known); ok {
+		d.report(n, path, "unknown key %q; did you mean %q?", path, suggestion)
+	} else {
+		d.report(n, path, "unknown key %q", path)
+	}
 }
 
 // fail reports that the value at key could not be decoded.
@@ -450,18 +427,14 @@ func (d *decoder) forEachEntry(n *yaml.Node, key string, visit func(name string,
 // locate completes validation problems with the file and the position of the
 // offending value, and drops those about values that already failed to decode.
 func (d *decoder) locate(problems Errors) Errors {
-	var located Errors
+	problems = slices.DeleteFunc(problems, func(problem *Error) bool { return d.alreadyFailed(problem.Key) })
 	for _, problem := range problems {
-		if d.alreadyFailed(problem.Key) {
-			continue
-		}
 		problem.File = d.file
 		if pos, ok := d.positions[problem.Key]; ok {
 			problem.Line, problem.Column = pos.line, pos.column
 		}
-		located = append(located, problem)
 	}
-	return located
+	return problems
 }
 
 // alreadyFailed reports whether key, or a key path containing it, was
@@ -500,10 +473,9 @@ func indexPath(parent string, i int) string {
 // enough to be a likely typo (case is ignored): an edit distance of at most
 // 1 for names of up to 4 runes, 2 up to 10 runes, 3 beyond.
 func closestName(name string, known []string) (string, bool) {
-	best, bestDistance := "", -1
+	best, bestDistance := "", math.MaxInt
 	for _, candidate := range known {
-		distance := editDistance(strings.ToLower(name), strings.ToLower(candidate))
-		if bestDistance < 0 || distance < bestDistance {
+		if distance := editDistance(strings.ToLower(name), strings.ToLower(candidate)); distance < bestDistance {
 			best, bestDistance = candidate, distance
 		}
 	}
@@ -513,13 +485,12 @@ func closestName(name string, known []string) (string, bool) {
 	} else if length <= 10 {
 		tolerance = 2
 	}
-	if bestDistance < 0 || bestDistance > tolerance {
+	if bestDistance > tolerance {
 		return "", false
 	}
 	return best, true
 }
 
-// editDistance is the optimal string alignment distance between a and b:
-// the number of single-rune insertions, deletions, substitutions and
-// adjacent transpositions turning a into b.
+// editDistance is the optimal string alignment distance: the number of rune
+// insertions, deletions, substitutions and adjacent transpositions.
 var editDistance = edlib.OSADamerauLevenshteinDistance

@@ -8,25 +8,22 @@
 //
 // # Loading
 //
-// [Load] reads a YAML file, [LoadDefault] uses the embedded default file
-// ([DefaultYAML]) and [Parse] works on bytes already in memory. All three
-// start from [Default] and overlay the document on top of it: a key that is
-// omitted keeps its default, a key that is given replaces it (a list given
-// replaces the whole default list). An empty document, or one holding only
-// comments, yields the defaults; but [Load] refuses a file that is empty or
-// holds only white space, which is more likely a lost configuration than a
-// wish for the defaults ("{}" asks for them explicitly).
+// [Load] reads a YAML file, [LoadDefault] the embedded [DefaultYAML] and
+// [Parse] bytes in memory. All three overlay the document on [Default]: an
+// omitted key keeps its default, a given one replaces it (a list, the whole
+// default list). An empty document, or one of comments only, yields the
+// defaults; but [Load] refuses a file that is empty or only white space,
+// more likely a lost configuration than a wish for the defaults ("{}" asks
+// for them).
 //
-// A key whose value is null (written as nothing, "~" or "null") is treated
-// as follows: a section (mapping) keeps its defaults, a list or a map becomes
-// empty, and a scalar setting is an error.
+// A null value (nothing, "~" or "null") keeps a section's defaults, empties
+// a list or a map, and is an error for a scalar setting.
 //
 // # Strictness
 //
-// Parsing is strict. Every problem is reported as an [*Error] carrying the
-// file name, line, column and dotted key path (list items are written as
-// interfaces.include[1]), and [Parse] reports all problems it finds as
-// [Errors]:
+// Parsing is strict. Every problem is an [*Error] with the file name, line,
+// column and dotted key path (list items as interfaces.include[1]); [Parse]
+// reports all it finds as [Errors]:
 //
 //   - unknown keys, with a suggestion when a known key is spelled similarly;
 //   - duplicate keys;

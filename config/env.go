@@ -13,9 +13,8 @@ import (
 	"time"
 )
 
-// envOverride is one group of variables of an env tag: the variables that
-// set a key, in order of precedence (the first one that is not empty wins
-// and the others are not read), and the setter that applies the value.
+// envOverride is one group of an env tag: the variables that set a key, by
+// precedence (the first not empty wins), and the setter applying the value.
 type envOverride struct {
 	variables []string
 	setting   setting
@@ -23,8 +22,7 @@ type envOverride struct {
 }
 
 // envSetter sets the key s, whose field in c is v, from a variable's value,
-// or describes why the value is bad. It replaces maps instead of changing
-// them.
+// or describes why the value is bad. It replaces maps, never changes them.
 type envSetter func(c *Config, v reflect.Value, s setting, value string) string
 
 // envSetters are the setters an env tag can name; "" names setFromEnv.
@@ -37,8 +35,7 @@ var envSetters = map[string]envSetter{
 	"service.name": setServiceName,
 }
 
-// envOverrides are the overrides the env tags declare, in the order of the
-// keys.
+// envOverrides are the overrides the env tags declare, in key order.
 var envOverrides = listEnvOverrides()
 
 func listEnvOverrides() []envOverride {
@@ -79,15 +76,13 @@ func EnvVariables() []EnvVariable {
 	return variables
 }
 
-// ApplyEnv applies the environment overrides the env tags declare to c:
-// PE_PORT, PE_LOG_LEVEL, PE_WORKERS and the standard OpenTelemetry
-// variables. The environment wins over the values already in c. An empty
-// variable counts as not set, and one shadowed by a variable listed before
-// it is not read; a nil getenv means os.Getenv. c must not be nil.
+// ApplyEnv applies to c, over its values, the environment variables the env
+// tags declare (PE_PORT, PE_LOG_LEVEL, PE_WORKERS and the standard
+// OpenTelemetry ones). An empty variable counts as not set, one shadowed by
+// a variable listed before it is not read; a nil getenv means os.Getenv.
 //
-// A bad value is reported as an [*Error] with File "environment" and the
-// variable name as Key; then c is left unchanged. The caller should call
-// [Config.Validate] afterwards.
+// A bad value is an [*Error] with File "environment" and the variable as
+// Key, and leaves c unchanged. Call [Config.Validate] afterwards.
 func ApplyEnv(c *Config, getenv func(string) string) error {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -217,12 +212,11 @@ func setServiceName(_ *Config, v reflect.Value, _ setting, value string) string 
 	return ""
 }
 
-// parseEnvList parses a W3C-baggage-like list "key1=value1,key2=value2" as
-// used by OTEL_EXPORTER_OTLP_HEADERS and OTEL_RESOURCE_ATTRIBUTES. Keys and
-// values are trimmed; values are then percent-decoded. For headers, keys
-// are lowercased and checked as gRPC metadata names; otherwise they are
-// checked as attribute names. Messages name entries by number and key only,
-// so that no secret header value ends up in a log.
+// parseEnvList parses a W3C-baggage-like list "key1=value1,key2=value2"
+// (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES). Keys and values are
+// trimmed, values then percent-decoded; keys are checked as attribute names,
+// or lowercased and checked as gRPC metadata names for headers. Messages name
+// entries by number and key only, so that no secret value ends up in a log.
 func parseEnvList(value string, headers bool) (map[string]string, string) {
 	entries := strings.Split(value, ",")
 	result := make(map[string]string, len(entries))

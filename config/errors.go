@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -46,17 +47,13 @@ type Errors []*Error
 
 // Error joins the problems with newlines.
 func (es Errors) Error() string {
-	lines := make([]string, 0, len(es))
-	for _, e := range es {
-		if e != nil {
-			lines = append(lines, e.Error())
-		}
+	if err := errors.Join(es.Unwrap()...); err != nil {
+		return err.Error()
 	}
-	return strings.Join(lines, "\n")
+	return ""
 }
 
-// Unwrap returns the individual problems, so that errors.As can extract an
-// *Error from an Errors value.
+// Unwrap returns the problems, so that errors.As can find an *Error.
 func (es Errors) Unwrap() []error {
 	unwrapped := make([]error, 0, len(es))
 	for _, e := range es {
@@ -83,8 +80,7 @@ func (es Errors) asError() error {
 	return append(sorted[:maxReportedErrors:maxReportedErrors], summary)
 }
 
-// comparePositions orders errors by line and column; errors without a
-// position come last.
+// comparePositions orders errors by line and column, those without last.
 func comparePositions(a, b *Error) int {
 	orLast := func(n int) int { return cmp.Or(max(n, 0), math.MaxInt) }
 	return cmp.Or(cmp.Compare(orLast(a.Line), orLast(b.Line)), cmp.Compare(orLast(a.Column), orLast(b.Column)))

@@ -23,22 +23,20 @@ import (
 // maxTLSFileSize is the largest CA, certificate or key file read, in bytes.
 const maxTLSFileSize = 4 << 20
 
-// Validate checks the values of every setting and returns [Errors] listing
-// all problems, or nil. Parse calls it; call it again after [ApplyEnv] or
-// after changing a Config in code. Problems carry only Key and Msg here;
-// Parse adds the file and position.
+// Validate checks every setting and returns [Errors] listing all problems,
+// or nil. Parse calls it; call it again after [ApplyEnv] or after changing a
+// Config in code. Its problems carry only Key and Msg.
 //
-// When otlp.enabled is true, Validate also reads the files named by
-// otlp.ca_file, otlp.cert_file and otlp.key_file and checks that they hold
-// a CA certificate and a matching certificate and key; relative paths are
-// relative to the working directory.
+// When otlp.enabled is true, Validate also reads otlp.ca_file,
+// otlp.cert_file and otlp.key_file (relative to the working directory) and
+// checks that they hold a CA certificate and a matching certificate and key.
 func (c Config) Validate() error {
 	return c.problems().asError()
 }
 
 // problems runs the check rules of every setting, in the order of settings.
 func (c Config) problems() Errors {
-	var check checker
+	var check Errors
 	config := reflect.ValueOf(c)
 	for _, s := range settings {
 		for rule := range strings.SplitSeq(s.tag.Get("check"), ",") {
@@ -47,40 +45,39 @@ func (c Config) problems() Errors {
 			}
 		}
 	}
-	return check.problems
+	return check
 }
 
 // rules are the checks a check tag names, "name" or "name=argument": each
 // reports the problems of the value v of the key key.
-var rules = map[string]func(check *checker, key, arg string, v reflect.Value, c Config){
+var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c Config){
 	// oneof=a b c: one of the words.
-	"oneof": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+	"oneof": func(check *Errors, key, arg string, v reflect.Value, _ Config) {
 		check.problem(key, oneOfProblem(v.String(), strings.Fields(arg)))
 	},
 	// range=lo..hi: an integer or a duration from lo to hi.
-	"range": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+	"range": func(check *Errors, key, arg string, v reflect.Value, _ Config) {
 		if lo, hi := bounds(v.Type(), arg); v.Int() < lo || v.Int() > hi {
 			check.add(key, "value %v out of range (want %s)", v, arg)
 		}
 	},
 	// pow2=lo..hi: a power of two from lo to hi.
-	"pow2": func(check *checker, key, arg string, v reflect.Value, _ Config) {
+	"pow2": func(check *Errors, key, arg string, v reflect.Value, _ Config) {
 		if lo, hi := bounds(v.Type(), arg); v.Int() < lo || v.Int() > hi || v.Int()&(v.Int()-1) != 0 {
 			check.add(key, "value %v invalid (want a power of two from %s)", v, strings.Replace(arg, "..", " to ", 1))
 		}
 	},
-	"positive": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"positive": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		if v.Int() <= 0 {
 			check.add(key, "value %v out of range (want more than 0)", v)
 		}
 	},
-	"nonempty": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"nonempty": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		if v.Len() == 0 {
 			check.add(key, "must not be empty")
 		}
 	},
-	// glob: a list of path.Match patterns.
-	"glob": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"glob": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		for index, pattern := range v.Interface().([]string) {
 			if _, err := path.Match(pattern, ""); pattern == "" {
 				check.add(indexPath(key, index), "pattern must not be empty")
@@ -89,37 +86,35 @@ var rules = map[string]func(check *checker, key, arg string, v reflect.Value, c 
 			}
 		}
 	},
-	"abs": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"abs": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		if !filepath.IsAbs(v.String()) {
 			check.add(key, "must be an absolute path, got %q", v.String())
 		}
 	},
-	"listen": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"listen": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		check.problem(key, listenAddressProblem(v.String()))
 	},
-	"endpoint": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"endpoint": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		_, problem := parseOTLPEndpoint(v.String())
 		check.problem(key, problem)
 	},
-	// webconfig: empty, or a web configuration file (see webConfigProblem).
-	"webconfig": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"webconfig": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		if v.String() != "" {
 			check.problem(key, webConfigProblem(v.String()))
 		}
 	},
-	"headers": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"headers": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		check.entries(key, v.Interface().(map[string]string), headerNameProblem, "header value %s")
 	},
-	"attributes": func(check *checker, key, _ string, v reflect.Value, _ Config) {
+	"attributes": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		check.entries(key, v.Interface().(map[string]string), attributeNameProblem, "attribute value %s")
 	},
-	"needsevents": func(check *checker, key, _ string, v reflect.Value, c Config) {
+	"needsevents": func(check *Errors, key, _ string, v reflect.Value, c Config) {
 		if v.Bool() && !c.Events.Enabled {
 			check.add(key, "flows are fed by the event stream: set events.enabled to true as well")
 		}
 	},
-	// tls: the TLS files of the otlp section (see OTLP.checkTLSFiles).
-	"tls": func(check *checker, _, _ string, _ reflect.Value, c Config) {
+	"tls": func(check *Errors, _, _ string, _ reflect.Value, c Config) {
 		c.OTLP.checkTLSFiles(check)
 	},
 }
@@ -132,35 +127,31 @@ func bounds(t reflect.Type, arg string) (lo, hi int64) {
 	return reflect.ValueOf(loValue).Int(), reflect.ValueOf(hiValue).Int()
 }
 
-// checker collects validation problems by key path.
-type checker struct {
-	problems Errors
-}
-
-func (c *checker) add(key, format string, args ...any) {
-	c.problems = append(c.problems, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+// add records a validation problem of the key key.
+func (es *Errors) add(key, format string, args ...any) {
+	*es = append(*es, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
 // problem adds msg unless it is empty.
-func (c *checker) problem(key, msg string) {
+func (es *Errors) problem(key, msg string) {
 	if msg != "" {
-		c.add(key, "%s", msg)
+		es.add(key, "%s", msg)
 	}
 }
 
 // entries checks the names and values of a map, in name order.
-func (c *checker) entries(key string, entries map[string]string, nameProblem func(string) string, valueFormat string) {
+func (es *Errors) entries(key string, entries map[string]string, nameProblem func(string) string, valueFormat string) {
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
-		c.problem(fieldPath(key, name), nameProblem(name))
+		es.problem(fieldPath(key, name), nameProblem(name))
 		if msg := textProblem(entries[name]); msg != "" {
-			c.add(fieldPath(key, name), valueFormat, msg)
+			es.add(fieldPath(key, name), valueFormat, msg)
 		}
 	}
 }
 
 // checkTLSFiles checks that the TLS files fit the connection and, when OTLP
 // is enabled, that they can be read and used.
-func (o OTLP) checkTLSFiles(c *checker) {
+func (o OTLP) checkTLSFiles(c *Errors) {
 	files := map[string]string{"otlp.ca_file": o.CAFile, "otlp.cert_file": o.CertFile, "otlp.key_file": o.KeyFile}
 	set := slices.DeleteFunc([]string{"otlp.ca_file", "otlp.cert_file", "otlp.key_file"}, func(key string) bool { return files[key] == "" })
 	switch {
@@ -195,16 +186,15 @@ func (o OTLP) checkTLSFiles(c *checker) {
 		c.add("otlp.ca_file", "no PEM certificate found in %q", o.CAFile)
 	}
 	certPEM, certRead := contents["otlp.cert_file"]
-	keyPEM, keyRead := contents["otlp.key_file"]
-	if certRead && keyRead {
+	if keyPEM, keyRead := contents["otlp.key_file"]; certRead && keyRead {
 		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
 			c.add("otlp.cert_file", "cannot load %q and %q as a certificate and key pair: %v", o.CertFile, o.KeyFile, err)
 		}
 	}
 }
 
-// headerNameProblem describes why name is not a valid gRPC metadata name
-// for otlp.headers, or returns "".
+// headerNameProblem describes why name is not a valid gRPC metadata name, or
+// returns "".
 func headerNameProblem(name string) string {
 	switch {
 	case name == "":
@@ -295,9 +285,8 @@ func parsePort(text string) (int, bool) {
 	return port, true
 }
 
-// hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of
-// letters, digits and inner hyphens, at most 63 bytes each, and an optional
-// final dot.
+// hostnameSyntax is RFC 1123 hostname syntax: dot-separated labels of letters,
+// digits and inner hyphens, at most 63 bytes each, and an optional final dot.
 var hostnameSyntax = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
 
 // validHost accepts an empty host, an IP address (IPv6 only inside
@@ -319,23 +308,16 @@ type otlpEndpoint struct {
 }
 
 // parseOTLPEndpoint parses otlp.endpoint: host:port, or an http or https URL
-// whose port defaults to 4317. It returns a description of the problem, or
-// "" when the endpoint is valid.
+// whose port defaults to 4317. It describes the problem, or returns "".
 func parseOTLPEndpoint(endpoint string) (otlpEndpoint, string) {
-	if strings.Contains(endpoint, "://") {
-		return parseOTLPEndpointURL(endpoint)
+	if !strings.Contains(endpoint, "://") {
+		hostPort, problem := splitHostPort("endpoint", endpoint,
+			`host:port or an http:// or https:// URL, e.g. "localhost:4317" or "https://collector.example.com:4317"`, false)
+		return otlpEndpoint{hostPort: hostPort}, problem
 	}
-	hostPort, problem := splitHostPort("endpoint", endpoint,
-		`host:port or an http:// or https:// URL, e.g. "localhost:4317" or "https://collector.example.com:4317"`, false)
-	return otlpEndpoint{hostPort: hostPort}, problem
-}
-
-// parseOTLPEndpointURL parses an otlp.endpoint written as a URL.
-func parseOTLPEndpointURL(endpoint string) (otlpEndpoint, string) {
 	parsed, err := url.Parse(endpoint)
 	if err != nil {
-		var urlErr *url.Error
-		if errors.As(err, &urlErr) {
+		if urlErr := (*url.Error)(nil); errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
 		return otlpEndpoint{}, fmt.Sprintf("invalid endpoint URL %q (%v)", endpoint, err)

@@ -7,20 +7,17 @@ import (
 	"os"
 	"path/filepath"
 
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 )
 
-// maxWebConfigFileSize is the largest web configuration file read, in bytes.
-const maxWebConfigFileSize = 1 << 20
-
 // webConfigProblem describes what is wrong with prometheus.web_config_file,
-// or returns "": it must be a readable regular file that the exporter-toolkit
-// accepts as a web configuration, and the certificate, key and CA files it
-// names must be loadable. Validate checks it whatever prometheus.enabled
-// says: the HTTP server runs for the probes in any case.
+// or returns "": it must be a regular file the exporter-toolkit accepts,
+// naming loadable certificate, key and CA files. It is checked whatever
+// prometheus.enabled says: the HTTP server runs for the probes in any case.
 func webConfigProblem(path string) string {
-	data, err := readRegularFile(path, maxWebConfigFileSize)
+	data, err := readRegularFile(path, maxFileSize)
 	if err != nil {
 		return fmt.Sprintf("web configuration file %q: %v", path, err)
 	}
@@ -37,12 +34,9 @@ func webConfigProblem(path string) string {
 		for _, file := range [][2]string{{"cert_file", named.TLS.CertFile}, {"key_file", named.TLS.KeyFile}, {"client_ca_file", named.TLS.ClientCAFile}} {
 			// Relative paths are relative to the web configuration file, as
 			// the toolkit resolves them.
-			key, resolved := file[0], file[1]
+			key, resolved := file[0], promconfig.JoinDir(filepath.Dir(path), file[1])
 			if resolved == "" {
 				continue
-			}
-			if !filepath.IsAbs(resolved) {
-				resolved = filepath.Join(filepath.Dir(path), resolved)
 			}
 			if _, err := readRegularFile(resolved, maxTLSFileSize); err != nil {
 				return fmt.Sprintf("web configuration file %q: tls_server_config.%s %q: %v", path, key, resolved, err)
