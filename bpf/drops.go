@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,14 +11,12 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// FeatureDropReasons: the drop program attached to the kernel's drop
-// tracepoint with the drop reasons named from the kernel's BTF (5.17); only
-// probed with drops.enabled.
+// FeatureDropReasons: the drop program on the kernel's drop tracepoint, its
+// reasons named from the kernel's BTF (5.17); only probed with drops.enabled.
 const FeatureDropReasons = "drop_reasons"
 
 // DefaultDropKeys is how many (interface, reason, traffic class) keys the
-// drop counter holds: drops of a key beyond them are counted as
-// DropCounter.TableFull.
+// drop counter holds; drops of further keys count as DropCounter.TableFull.
 const DefaultDropKeys = 16384
 
 // DropReasons names the drop reasons of the running kernel, read from its
@@ -38,7 +37,7 @@ func LoadDropReasons() (*DropReasons, error) {
 	return dropReasonsIn(spec)
 }
 
-// dropReasonsIn reads the drop reasons from kernel BTF spec.
+// dropReasonsIn reads the drop reasons from kernel BTF.
 func dropReasonsIn(spec *btf.Spec) (*DropReasons, error) {
 	var enum *btf.Enum
 	if err := spec.TypeByName("skb_drop_reason", &enum); err != nil {
@@ -73,9 +72,8 @@ func dropReasonsOf(enum *btf.Enum) (*DropReasons, error) {
 }
 
 // Name returns the error.type of reason value v: the enumerator in lower case
-// without its SKB_DROP_REASON_ prefix (no_socket, netfilter_drop...), or
-// "unknown_" and the value for one the kernel's BTF does not name (a
-// subsystem's own reasons).
+// without SKB_DROP_REASON_ (no_socket, netfilter_drop...), or "unknown_" and
+// the value for one the kernel's BTF does not name (a subsystem's own reasons).
 func (r *DropReasons) Name(v uint32) string {
 	if n, ok := r.names[v]; ok {
 		return n
@@ -98,8 +96,7 @@ type DropOptions struct {
 }
 
 // DropCounter counts the kernel's packet drops of one network namespace by
-// interface, reason and traffic class: a program on the drop tracepoint, which
-// runs only when a packet is dropped.
+// interface, reason and traffic class (a program on the drop tracepoint).
 type DropCounter struct {
 	// Reasons names the reason values of Read.
 	Reasons *DropReasons
@@ -130,14 +127,11 @@ func NewDropCounter(o DropOptions) (*DropCounter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.MaxKeys == 0 {
-		o.MaxKeys = DefaultDropKeys
-	}
 	spec, err := LoadDrops()
 	if err != nil {
 		return nil, fmt.Errorf("drop program: %w", err)
 	}
-	spec.Maps[DropsMapPeDrops].MaxEntries = uint32(o.MaxKeys)
+	spec.Maps[DropsMapPeDrops].MaxEntries = uint32(cmp.Or(o.MaxKeys, DefaultDropKeys))
 	for name, value := range map[string]uint32{
 		DropsVarPeNetnsInum:      o.NetnsInode,
 		DropsVarPeCountUnowned:   flag(o.CountUnowned),
@@ -174,8 +168,7 @@ func (d *DropCounter) Read(fn func(Drop, uint64)) error {
 	return nil
 }
 
-// TableFull returns the drops not counted because the table had no room for
-// their key.
+// TableFull returns the drops not counted for want of room for their key.
 func (d *DropCounter) TableFull() (uint64, error) {
 	var perCPU []uint64
 	if err := d.objs.PeDropStats.Lookup(uint32(DropsPeDropStatPE_DROP_STAT_TABLE_FULL), &perCPU); err != nil {
@@ -184,8 +177,7 @@ func (d *DropCounter) TableFull() (uint64, error) {
 	return sum(perCPU), nil
 }
 
-// Forget deletes the entries of the interfaces of ifindexes (interfaces gone,
-// whose index a new one may get), in one pass over the entries.
+// Forget deletes in one pass the entries of ifindexes: interfaces gone, whose index may be reused.
 func (d *DropCounter) Forget(ifindexes map[int]bool) error {
 	if len(ifindexes) == 0 {
 		return nil

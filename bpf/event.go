@@ -11,8 +11,7 @@ import (
 // EventSize is the size of an event record in the ring buffer.
 const EventSize = int(unsafe.Sizeof(CounterPeEvent{}))
 
-// Offsets of the fields of an event record (struct pe_event), from the
-// generated bindings.
+// Offsets of the fields of an event record (struct pe_event), from the bindings.
 const (
 	offBytes   = unsafe.Offsetof(CounterPeEvent{}.Bytes)
 	offBlock   = unsafe.Offsetof(CounterPeEvent{}.Block)
@@ -37,8 +36,7 @@ type Event struct {
 	Direction Direction
 	// VLAN is the id of the outer VLAN tag, 0 when untagged.
 	VLAN uint16
-	// Class is the frame's traffic class (see ClassOf); Anomaly its anomaly
-	// entry, 0 for none.
+	// Class is the frame's traffic class (ClassOf); Anomaly its anomaly entry, 0 for none.
 	Class, Anomaly int
 	// Src and Dst are the IP addresses, invalid for non-IP frames.
 	Src, Dst netip.Addr

@@ -50,23 +50,26 @@ func (fs Features) Has(name string) bool {
 	return slices.ContainsFunc(fs, func(f Feature) bool { return f.Name == name && f.Available() })
 }
 
-// ProbeFeatures asks the running kernel for each feature, in a fixed order.
-// A probe that fails for another reason than a missing feature (e.g. no
-// permission) reports that error for the feature.
+// ProbeFeatures asks the running kernel for each feature, in a fixed order. A
+// probe failing for another reason (e.g. no permission) reports that error.
 func ProbeFeatures() Features {
 	return Features{
-		{FeatureTCX, probeTCX()},
+		{FeatureTCX, probeLink(ebpf.SchedCLS, -1, func(prog *ebpf.Program) (link.Link, error) {
+			return link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
+		})},
 		{FeatureXDPFrags, xdpFragsErr()},
 		{FeatureRingBuf, features.HaveMapType(ebpf.RingBuf)},
 		{FeatureBatchOps, probeBatchOps()},
-		{FeatureLinks, probeXDPLink()},
+		{FeatureLinks, probeLink(ebpf.XDP, 2, func(prog *ebpf.Program) (link.Link, error) {
+			return link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
+		})},
 		{FeatureBTF, probeBTF()},
 	}
 }
 
 // probeLink attaches a trivial program of type t, returning ret, to
-// interface index 0 with attach, which cannot succeed: the library then
-// tells a missing link type (ErrNotSupported) from the missing interface.
+// interface 0 with attach, which cannot succeed: the library then tells a
+// missing link type (ErrNotSupported) from the missing interface.
 func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.Link, error)) error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         t,
@@ -78,26 +81,13 @@ func probeLink(t ebpf.ProgramType, ret int32, attach func(*ebpf.Program) (link.L
 	}
 	defer prog.Close()
 	l, err := attach(prog)
-	if err == nil {
-		l.Close()
-		return nil
-	}
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		return err
 	}
+	if err == nil {
+		l.Close()
+	}
 	return nil
-}
-
-func probeTCX() error {
-	return probeLink(ebpf.SchedCLS, -1, func(prog *ebpf.Program) (link.Link, error) {
-		return link.AttachTCX(link.TCXOptions{Program: prog, Attach: ebpf.AttachTCXIngress, Interface: 0})
-	})
-}
-
-func probeXDPLink() error {
-	return probeLink(ebpf.XDP, 2, func(prog *ebpf.Program) (link.Link, error) {
-		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: 0})
-	})
 }
 
 // probeBatchOps updates a one-element array in a batch.

@@ -30,10 +30,9 @@ func (d Direction) String() string {
 	}
 }
 
-// Layout constants of the counters map. Each map entry is the block of one
-// (interface slot, direction), at BlockIndex(slot, d); Reader passes the
-// blocks on as Block values. Block.Entry numbers a block's counters as the
-// kernel's enum pe_entry does, buckets after the anomalies.
+// Layout constants of the counters map: an entry is the block of one
+// (interface slot, direction) at BlockIndex(slot, d), which Reader passes on
+// as a Block, whose Entry numbers counters as enum pe_entry does (buckets last).
 const (
 	// ClassCount is the number of traffic classes in a block.
 	ClassCount = int(CounterPeEntryPE_CLASS_COUNT)
@@ -51,8 +50,7 @@ const (
 	StatCount = int(CounterPeStatPE_STAT_COUNT)
 )
 
-// The Go view of a block has the sizes of the kernel's: these fail to
-// compile otherwise.
+// The Go view of a block has the kernel's sizes, or these fail to compile.
 var (
 	_ [len(CounterPeBlock{}.Classes) - ClassCount]struct{}
 	_ [ClassCount - len(CounterPeBlock{}.Classes)]struct{}
@@ -68,9 +66,8 @@ const (
 	StatEventsLost    = int(CounterPeStatPE_STAT_EVENTS_LOST)
 )
 
-// kernelLayout is what the kernel programs define and user space names: read
-// from the object's BTF, so that a transport, an anomaly or a bucket added to
-// the C source needs no Go change.
+// kernelLayout is what the kernel programs define and user space names, read
+// from the object's BTF: a transport, anomaly or bucket added in C needs no Go change.
 type kernelLayout struct {
 	transports   []string  // network.transport by enum pe_transport value
 	anomalies    []string  // error.type by anomaly entry - AnomalyFirst
@@ -168,8 +165,7 @@ func ClassOf(entry int) Class {
 	}
 }
 
-// ClassEntry returns the entry of the traffic class with the given attributes,
-// and false when there is none.
+// ClassEntry returns the entry of the traffic class with these attributes (false: none).
 func ClassEntry(networkType, transport string) (int, bool) {
 	for entry := range ClassCount {
 		if c := ClassOf(entry); c.NetworkType == networkType && c.Transport == transport {
@@ -195,8 +191,7 @@ func AnomalyName(entry int) string {
 	return fmt.Sprintf("anomaly(%d)", entry)
 }
 
-// BlockIndex returns the counters map key of the block of interface slot
-// and direction d.
+// BlockIndex returns the counters map key of the block of (slot, d).
 func BlockIndex(slot int, d Direction) uint32 {
 	return uint32(slot)*2 + uint32(d)
 }

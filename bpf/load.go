@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,20 +19,17 @@ var counterSpec = sync.OnceValues(LoadCounter)
 // Maps are the maps of one set of counting programs, and the programs: each
 // is loaded once, on first use, and attached to every counted interface.
 type Maps struct {
-	// Counters holds a CounterPeBlock per CPU for each (slot, direction),
-	// keyed by BlockIndex.
+	// Counters holds per CPU a CounterPeBlock per (slot, direction), by BlockIndex.
 	Counters *ebpf.Map
-	// Stats holds, per CPU, the programs' own statistics, indexed by the Stat*
-	// constants.
+	// Stats holds per CPU the programs' own statistics, by Stat* constant.
 	Stats *ebpf.Map
 	// Events is the ring buffer of event records (CounterPeEvent).
 	Events *ebpf.Map
 	// Sampler holds each CPU's countdown to its next sampled frame.
 	Sampler *ebpf.Map
-	// SlotsByIfindex holds, for each counted interface whose ifindex is
-	// below its size, BlockIndex(slot, Receive) + 1 (0: not counted);
-	// SlotsOverflow holds those of the others. MapInterface and
-	// UnmapInterface keep them.
+	// SlotsByIfindex holds BlockIndex(slot, Receive) + 1 (0: not counted) of
+	// each counted interface whose ifindex is below its size, SlotsOverflow
+	// of the others; MapInterface and UnmapInterface keep them.
 	SlotsByIfindex, SlotsOverflow *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
@@ -52,19 +50,16 @@ type programKey struct {
 
 // DefaultDirectIfindexes is the default size of the direct-mapped part of the
 // ifindex-to-slot map: ifindexes below it are found with an inlined array
-// lookup (4 bytes of kernel memory each), the others with a hash lookup.
-// Interfaces of a network namespace are numbered from 1 up, one number per
-// interface ever created in it (or moved into it without its number), so a
-// host needs tens of thousands of container starts before its new interfaces
-// spill over.
+// lookup (4 bytes of kernel memory each), the others with a hash lookup. A
+// network namespace numbers its interfaces from 1 up, one per interface ever
+// created in it (or moved in without its number), so a host needs tens of
+// thousands of container starts before new interfaces spill over.
 const DefaultDirectIfindexes = 1 << 16
 
 // MapsOption tunes NewMaps.
 type MapsOption func(*mapsOptions)
 
-type mapsOptions struct {
-	directIfindexes int
-}
+type mapsOptions struct{ directIfindexes int }
 
 // WithDirectIfindexes sets the size of the direct-mapped part of the
 // ifindex-to-slot map (at least 1; DefaultDirectIfindexes by default).
@@ -97,12 +92,8 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 	if o.directIfindexes < 1 {
 		return nil, fmt.Errorf("create maps: %d direct-mapped ifindexes", o.directIfindexes)
 	}
-	if events.SampleRate == 0 {
-		events.SampleRate = 1
-	}
-	if events.RingSize == 0 {
-		events.RingSize = os.Getpagesize()
-	}
+	events.SampleRate = max(events.SampleRate, 1)
+	events.RingSize = cmp.Or(events.RingSize, os.Getpagesize())
 	spec, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -176,8 +167,8 @@ func (m *Maps) XDP() (*ebpf.Program, error) {
 	return m.program(CounterProgPeCountXdp, Receive)
 }
 
-// XDPLinear returns the XDP program for kernels without XDP multi-buffer,
-// which XDP picks where needed, loaded on first use.
+// XDPLinear returns the XDP program for kernels without XDP multi-buffer
+// (XDP picks it where needed), loaded on first use.
 func (m *Maps) XDPLinear() (*ebpf.Program, error) {
 	return m.program(CounterProgPeCountXdpLinear, Receive)
 }
@@ -188,29 +179,18 @@ func (m *Maps) TC(d Direction) (*ebpf.Program, error) {
 	return m.program(CounterProgPeCountTc, d)
 }
 
-// program returns the program of the given name loaded for direction d, in
-// the variant SetTiming chose.
-func (m *Maps) program(name string, d Direction) (*ebpf.Program, error) {
+// program returns the program of the given name for direction d, in the
+// variant SetTiming chose, loaded with the maps of m on first use.
+func (m *Maps) program(program string, d Direction) (*ebpf.Program, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := programKey{name: name, direction: d, timed: m.timed}
+	key := programKey{name: program, direction: d, timed: m.timed}
 	if p, ok := m.programs[key]; ok {
 		return p, nil
 	}
 	if m.programs == nil {
-		return nil, fmt.Errorf("load %s: maps closed", name)
+		return nil, fmt.Errorf("load %s: maps closed", program)
 	}
-	p, err := m.load(key)
-	if err != nil {
-		return nil, err
-	}
-	m.programs[key] = p
-	return p, nil
-}
-
-// load loads a variant of a program with the maps of m.
-func (m *Maps) load(key programKey) (*ebpf.Program, error) {
-	program := key.name
 	base, err := counterSpec()
 	if err != nil {
 		return nil, err
@@ -222,7 +202,7 @@ func (m *Maps) load(key programKey) (*ebpf.Program, error) {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
 	}
 	for name, value := range map[string]uint32{
-		CounterVarPeDirection:     uint32(key.direction),
+		CounterVarPeDirection:     uint32(d),
 		CounterVarPeEventsEnabled: flag(m.EventOptions.Enabled),
 		CounterVarPeSampleRate:    m.EventOptions.SampleRate,
 		CounterVarPeTimed:         flag(key.timed),
@@ -235,9 +215,10 @@ func (m *Maps) load(key programKey) (*ebpf.Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", program, err)
 	}
-	prog := coll.DetachProgram(program)
+	p := coll.DetachProgram(program)
 	coll.Close()
-	return prog, nil
+	m.programs[key] = p
+	return p, nil
 }
 
 // flag is b as the value of a program's __u32 flag variable.
@@ -262,7 +243,6 @@ func (m *Maps) MapInterface(ifindex, slot int) error {
 	if err := m.resetSlot(slot); err != nil {
 		return err
 	}
-	// The programs find the receive block's index + 1 (0: not counted).
 	if err := m.slotsMap(ifindex).Put(uint32(ifindex), BlockIndex(slot, Receive)+1); err != nil {
 		return fmt.Errorf("map interface %d to slot %d: %w", ifindex, slot, err)
 	}

@@ -14,8 +14,7 @@ type Value struct {
 	Bytes   uint64
 }
 
-// Block is the counters of one (interface slot, direction), summed over all
-// CPUs.
+// Block is the counters of one (interface slot, direction), summed over CPUs.
 type Block struct {
 	// Classes holds the frames of each traffic class (ClassOf).
 	Classes [ClassCount]Value
@@ -24,9 +23,8 @@ type Block struct {
 	Anomalies [AnomalyCount]uint64
 	// Buckets holds the packets of each packet-size bucket (BucketBounds()).
 	Buckets [BucketCount]uint64
-	// Runs counts the program's runs on the block: a run counts one packet,
-	// or the segments of one GSO packet. RunNanoseconds is the time of the
-	// runs timed (Maps.SetTiming).
+	// Runs counts the program's runs on the block (a run counts a packet, or
+	// a GSO packet's segments); RunNanoseconds the timed runs' time (Maps.SetTiming).
 	Runs, RunNanoseconds uint64
 }
 

@@ -15,10 +15,9 @@ const (
 	RuntimePodman     = "podman"
 )
 
-// containerScope matches the cgroup of a container: its 64-hex ID, bare
-// (cgroupfs drivers) or with its runtime's prefix and, under systemd, a
-// .scope suffix. Monitors (crio-conmon-, libpod-conmon-) do not match: they
-// are not the container.
+// containerScope matches a container's cgroup: its 64-hex ID, bare (cgroupfs
+// drivers) or with its runtime's prefix and, under systemd, a .scope suffix;
+// not monitors (crio-conmon-, libpod-conmon-), which are not the container.
 var containerScope = regexp.MustCompile(`^(?:(cri-containerd|crio|docker|libpod)-)?([0-9a-f]{64})(?:\.scope)?$`)
 
 // runtimeByPrefix names the runtime of a containerScope prefix.
@@ -60,9 +59,8 @@ func parseCgroupFile(r io.Reader) (container, bool) {
 }
 
 // parseCgroupPath returns the container whose cgroup is path: the last
-// element is the container's scope, the one before it the pod's when under
-// Kubernetes, or docker's under its cgroupfs driver. A bare ID anywhere else
-// is not taken for a container.
+// element is its scope, the one before the pod's under Kubernetes or docker's
+// under its cgroupfs driver; a bare ID anywhere else is no container.
 func parseCgroupPath(path string) (container, bool) {
 	elements := strings.Split(strings.Trim(path, "/"), "/")
 	last := len(elements) - 1
@@ -77,13 +75,10 @@ func parseCgroupPath(path string) (container, bool) {
 	}
 	if p := podSlice.FindStringSubmatch(parent); p != nil {
 		c.podUID = strings.ReplaceAll(p[1]+p[2], "_", "-")
-	} else if c.runtime == "" {
-		if parent != "docker" {
-			// A bare 64-hex element under a parent no runtime uses: not a
-			// container this package knows how to read.
-			return container{}, false
-		}
+	} else if c.runtime == "" && parent == "docker" {
 		c.runtime = RuntimeDocker // docker's cgroupfs driver: /docker/<id>
+	} else if c.runtime == "" {
+		return container{}, false // a bare ID under a parent no runtime uses
 	}
 	return c, true
 }

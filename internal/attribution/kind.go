@@ -4,7 +4,11 @@
 // namespace, the container and Kubernetes pod found in that namespace.
 package attribution
 
-import "github.com/vishvananda/netlink"
+import (
+	"cmp"
+
+	"github.com/vishvananda/netlink"
+)
 
 // Interface kinds, the values of packet_exporter.interface.kind.
 const (
@@ -26,9 +30,10 @@ const (
 )
 
 // kindByLinkType maps netlink link types (the kernel's IFLA_INFO_KIND, as the
-// netlink package names them) to kinds. The tap variants count as their
-// base kind; every type not listed is KindOther.
+// netlink package names them; "device" for none) to kinds. The tap variants
+// count as their base kind; every type not listed is KindOther.
 var kindByLinkType = map[string]string{
+	"device":    KindDevice,
 	"veth":      KindVeth,
 	"bridge":    KindBridge,
 	"bond":      KindBond,
@@ -47,14 +52,8 @@ var kindByLinkType = map[string]string{
 // Kind returns the kind of link. A link without a link kind is a device,
 // except the loopback interface, which is other.
 func Kind(link netlink.Link) string {
-	if link.Type() == "device" {
-		if link.Attrs().EncapType == "loopback" {
-			return KindOther
-		}
-		return KindDevice
+	if link.Type() == "device" && link.Attrs().EncapType == "loopback" {
+		return KindOther
 	}
-	if kind, ok := kindByLinkType[link.Type()]; ok {
-		return kind
-	}
-	return KindOther
+	return cmp.Or(kindByLinkType[link.Type()], KindOther)
 }

@@ -9,8 +9,7 @@ import (
 	"syscall"
 )
 
-// Where the kubelet and the runtimes keep what this package reads, under the
-// host root.
+// Where the kubelet and the runtimes keep what this package reads, under the host root.
 const (
 	// podLogsDir holds a directory per pod: <namespace>_<name>_<uid>.
 	podLogsDir = "var/log/pods"
@@ -30,8 +29,7 @@ const (
 	crioContainersDir = "var/lib/containers/storage/overlay-containers"
 )
 
-// maxRecordSize bounds a record read whole: a docker container's
-// configuration or podman's container list.
+// maxRecordSize bounds a record read whole: a docker container's config or podman's list.
 const maxRecordSize = 16 << 20
 
 // pod is a Kubernetes pod's identity.
@@ -39,10 +37,9 @@ type pod struct {
 	namespace, name string
 }
 
-// records reads the kubelet's and the runtimes' files under a host root.
-// Listings are read again at most once per scan and only on a miss: what
-// they hold for an ID never changes, and they are rebuilt whole, so they
-// hold no more than the host has.
+// records reads the kubelet's and runtimes' files under a host root. A listing
+// is read again only on a miss, once per scan at most: what it holds for an
+// ID never changes, and rebuilt whole it holds no more than the host has.
 type records struct {
 	root string
 
@@ -51,11 +48,6 @@ type records struct {
 	otherNames     map[string]string // docker and podman names by container ID
 	listed         map[string]bool   // listings read during this scan
 	otherNamesUsed map[string]string // otherNames looked up during this scan
-}
-
-func newRecords(root string) *records {
-	return &records{root: root, pods: map[string]pod{}, podContainers: map[string]string{},
-		otherNames: map[string]string{}}
 }
 
 // beginScan starts a scan: a listing is read again on its first miss.
@@ -67,11 +59,6 @@ func (r *records) beginScan() {
 // endScan forgets the names of containers not looked up during the scan.
 func (r *records) endScan() {
 	r.otherNames = r.otherNamesUsed
-}
-
-// path returns the host path of rel.
-func (r *records) path(rel string) string {
-	return filepath.Join(r.root, rel)
 }
 
 // lookupListing returns the value of key in *cache, which a miss first
@@ -171,7 +158,7 @@ func (r *records) runtimeOf(id string) string {
 		{crioContainersDir, RuntimeCRIO},
 		{dockerContainersDir, RuntimeDocker},
 	} {
-		if _, err := os.Stat(r.path(filepath.Join(c.dir, id))); err == nil {
+		if _, err := os.Stat(filepath.Join(r.root, c.dir, id)); err == nil {
 			return c.runtime
 		}
 	}
@@ -180,7 +167,7 @@ func (r *records) runtimeOf(id string) string {
 
 // names lists the directory rel; nil when it cannot be read.
 func (r *records) names(rel string) []string {
-	dir, err := os.Open(r.path(rel))
+	dir, err := os.Open(filepath.Join(r.root, rel))
 	if err != nil {
 		return nil
 	}
@@ -193,7 +180,7 @@ func (r *records) names(rel string) []string {
 // or decoded. Opened without blocking and read only when regular: a FIFO or
 // a device in its place must not stall the lookups.
 func (r *records) readJSON(rel string, v any) bool {
-	f, err := os.OpenFile(r.path(rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := os.OpenFile(filepath.Join(r.root, rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false
 	}

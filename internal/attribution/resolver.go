@@ -44,15 +44,13 @@ const (
 // here), listing a process ~1 µs.
 const fullScanEvery = 30
 
-// Workload is who lives behind a network namespace; an empty field is not
-// known.
+// Workload is who lives behind a network namespace; an empty field is unknown.
 type Workload struct {
 	ContainerID, ContainerName, ContainerRuntime string
 	PodUID, PodName, PodNamespace                string
 }
 
-// Attributes returns the workload's known fields as OpenTelemetry
-// attributes.
+// Attributes returns the workload's known fields as OpenTelemetry attributes.
 func (w Workload) Attributes() []attribute.KeyValue {
 	var attrs []attribute.KeyValue
 	for _, a := range []struct {
@@ -99,16 +97,14 @@ type processNetns struct {
 	settled bool // asked in two scans
 }
 
-// NewResolver returns a resolver reading the host's files under hostRoot.
-// nsidOf returns the network namespace ID (as the namespaces asked about are
-// numbered) of the process with the given ID, -1 when it has none.
+// NewResolver returns a resolver of the host's files under hostRoot. nsidOf
+// returns process pid's network namespace ID, as nsids number them (-1: none).
 func NewResolver(hostRoot string, nsidOf func(pid int) (int, error)) *Resolver {
-	return &Resolver{root: hostRoot, nsidOf: nsidOf, records: newRecords(hostRoot), nsids: map[int]processNetns{}}
+	return &Resolver{root: hostRoot, nsidOf: nsidOf, records: &records{root: hostRoot}}
 }
 
 // Resolve returns the workload of each network namespace in nsids, from one
-// scan of the host's processes. The error is for processes that cannot be
-// listed at all.
+// scan of the host's processes; it fails only if they cannot be listed.
 func (r *Resolver) Resolve(nsids []int) (map[int]Result, error) {
 	members, err := r.scan(nsids)
 	if err != nil {
@@ -169,11 +165,10 @@ func (r *Resolver) scan(nsids []int) (map[int][]int, error) {
 	}
 	full := r.scans%fullScanEvery == 0
 	r.scans++
-	wanted := make(map[int]bool, len(nsids))
+	members := make(map[int][]int, len(nsids)) // only the keys of nsids
 	for _, id := range nsids {
-		wanted[id] = true
+		members[id] = nil
 	}
-	members := map[int][]int{}
 	seen := make(map[int]processNetns, len(r.nsids))
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
@@ -189,8 +184,8 @@ func (r *Resolver) scan(nsids []int) (map[int][]int, error) {
 			ns = processNetns{id: id, settled: ok}
 		}
 		seen[pid] = ns
-		if wanted[ns.id] {
-			members[ns.id] = append(members[ns.id], pid)
+		if pids, ok := members[ns.id]; ok {
+			members[ns.id] = append(pids, pid)
 		}
 	}
 	r.nsids = seen
@@ -234,9 +229,8 @@ func (r *Resolver) workloadOf(pids []int) Result {
 	return res
 }
 
-// podWorkload tells the workload of a Kubernetes pod's namespace: the pod,
-// and its container when it has exactly one (besides its sandbox, which the
-// kubelet keeps no logs of).
+// podWorkload tells the workload of a pod's namespace: the pod, and its
+// container when it has exactly one besides its sandbox (no kubelet logs).
 func (r *Resolver) podWorkload(uid string, containers []container) Result {
 	res := Result{Workload: Workload{PodUID: uid}}
 	if p, ok := r.records.pod(uid); ok {

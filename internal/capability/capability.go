@@ -1,9 +1,8 @@
 // Package capability reads, checks and drops the process's Linux
 // capabilities: what packet-exporter needs (CAP_BPF, CAP_NET_ADMIN,
-// CAP_PERFMON), a clear error naming what is missing, and the drop to the
-// steady set once the interfaces are attached. The system calls go through
-// libcap's cap package, which makes every change on all threads of the
-// process, with or without cgo.
+// CAP_PERFMON), an error naming what is missing, and the drop to the steady
+// set once the interfaces are attached. The system calls go through libcap's
+// cap package, which changes all threads of the process, with or without cgo.
 package capability
 
 import (
@@ -53,13 +52,8 @@ func (s Set) values() []cap.Value {
 func (s Set) String() string {
 	var names []string
 	for _, c := range s.values() {
-		// The library writes "cap_bpf", and the number alone for a
-		// capability it has no name for.
-		name := strings.ToUpper(c.String())
-		if !strings.HasPrefix(name, "CAP_") {
-			name = "CAP_" + name
-		}
-		names = append(names, name)
+		// The library writes "cap_bpf", or the number alone for one it cannot name.
+		names = append(names, "CAP_"+strings.TrimPrefix(strings.ToUpper(c.String()), "CAP_"))
 	}
 	if len(names) == 0 {
 		return "none"
@@ -68,9 +62,9 @@ func (s Set) String() string {
 }
 
 // Steady are the capabilities packet-exporter keeps once the existing
-// interfaces are attached. The netlink watcher attaches interfaces that
-// appear later and so needs what start-up needs, minus what only start-up
-// does (binding a port, raising RLIMIT_MEMLOCK, reading root-only files):
+// interfaces are attached: the netlink watcher attaches later interfaces, so
+// it needs what start-up needs but binding a port, raising RLIMIT_MEMLOCK and
+// reading root-only files:
 //   - CAP_BPF: load an XDP or tc program instance for the new interface;
 //   - CAP_NET_ADMIN: load programs of the networking types, create XDP and
 //     tcx links, and force the size of the netlink socket's receive buffer
@@ -101,9 +95,8 @@ func Current() (effective, permitted Set, err error) {
 	return effective, permitted, nil
 }
 
-// Check returns a clear error naming every capability that
-// start-up needs and effective lacks. CAP_SYS_ADMIN stands in for CAP_BPF
-// and CAP_PERFMON, as in the kernel.
+// Check returns an error naming every capability start-up needs and effective
+// lacks (CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON, as in the kernel).
 func Check(effective Set) error {
 	var missing []string
 	if !effective.Has(BPF) && !effective.Has(SysAdmin) {
@@ -137,18 +130,15 @@ type DropResult struct {
 	Kept Set
 	// Dropped is what was permitted before and is not any more.
 	Dropped Set
-	// Bounding tells whether the bounding set could be reduced too (that
-	// needs CAP_SETPCAP).
+	// Bounding tells whether the bounding set was reduced too (needs CAP_SETPCAP).
 	Bounding bool
 }
 
-// Drop reduces the capabilities of every thread of the process
-// to keep (intersected with what is permitted; CAP_SYS_ADMIN is kept in
-// place of CAP_BPF or CAP_PERFMON where it was standing in for them):
-// no_new_privs is set so that nothing can be regained through execve, the
-// bounding set is reduced where CAP_SETPCAP allows, the ambient and
-// inheritable sets are cleared and the permitted and effective sets become
-// keep.
+// Drop reduces every thread's capabilities to keep (within what is
+// permitted; CAP_SYS_ADMIN stays where it stood in for CAP_BPF or
+// CAP_PERFMON): it sets no_new_privs so that execve regains nothing, reduces
+// the bounding set where CAP_SETPCAP allows, clears the ambient and
+// inheritable sets and sets the permitted and effective sets to keep.
 func Drop(keep Set) (DropResult, error) {
 	effective, permitted, err := Current()
 	if err != nil {

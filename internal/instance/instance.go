@@ -46,29 +46,26 @@ func (l *Lock) Release() error {
 	return l.ln.Close()
 }
 
-// AcquireIn is Acquire in network namespace ns (the caller's own when ns is
-// not open): an embedder counting another namespace's interfaces locks that
-// namespace.
+// AcquireIn is Acquire in network namespace ns (the caller's when ns is not
+// open): an embedder counting another namespace's interfaces locks that one.
 func AcquireIn(ns netns.NsHandle, name string) (*Lock, error) {
 	if !ns.IsOpen() {
 		return Acquire(name)
 	}
-	type result struct {
-		lock *Lock
-		err  error
-	}
-	done := make(chan result, 1)
+	var lock *Lock
+	var err error
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		// Never unlocked: the goroutine ends on its thread, which the runtime
 		// then ends instead of reusing it in ns.
 		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			done <- result{err: fmt.Errorf("enter network namespace: %w", err)}
+		if err = netns.Set(ns); err != nil {
+			err = fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
-		lock, err := Acquire(name)
-		done <- result{lock, err}
+		lock, err = Acquire(name)
 	}()
-	r := <-done
-	return r.lock, r.err
+	<-done
+	return lock, err
 }

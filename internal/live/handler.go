@@ -27,7 +27,6 @@ var indexHTML string
 // AssetsPath is where the page's script and style sheet are served.
 const AssetsPath = "/assets/"
 
-// page is index.html parsed.
 var page = template.Must(template.New("index.html").Parse(indexHTML))
 
 // PageData is what the page shows besides the snapshot.

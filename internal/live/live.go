@@ -123,8 +123,7 @@ func NewSource(reader sdkmetric.Reader) *Source {
 	return &Source{reader: reader}
 }
 
-// Snapshot collects once, or waits for the collection in progress and
-// shares it.
+// Snapshot collects once, or waits for the collection in progress and shares it.
 func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
 	ch := s.group.DoChan("", func() (any, error) {
 		// Not the first caller's context: the others share the collection.
@@ -138,10 +137,8 @@ func (s *Source) Snapshot(ctx context.Context) (*Snapshot, error) {
 	})
 	select {
 	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(*Snapshot), nil
+		snap, _ := r.Val.(*Snapshot) // nil with an error
+		return snap, r.Err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -152,7 +149,8 @@ const collectTimeout = 30 * time.Second
 
 // build sums one collection per interface.
 func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
-	b := builder{interfaces: map[string]*Interface{}, drops: map[string]int64{}}
+	b := builder{interfaces: map[string]*Interface{}, drops: map[string]int64{},
+		agent: Agent{Attached: []Hook{}}}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			b.add(m)
@@ -170,9 +168,6 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 	}
 	for _, reason := range slices.Sorted(maps.Keys(b.drops)) {
 		snap.Drops = append(snap.Drops, Drop{Reason: reason, Packets: b.drops[reason]})
-	}
-	if snap.Agent.Attached == nil {
-		snap.Agent.Attached = []Hook{}
 	}
 	slices.SortFunc(snap.Agent.Attached, func(a, b Hook) int {
 		return strings.Compare(a.Interface+" "+a.Direction+" "+a.Hook, b.Interface+" "+b.Direction+" "+b.Hook)
@@ -198,14 +193,14 @@ func (b *builder) iface(name string) *Interface {
 	return i
 }
 
-// direction returns the entry of an interface and direction, nil for a
-// direction the snapshot does not know.
-func (b *builder) direction(name, direction string) *Direction {
-	switch direction {
+// direction returns the entry of the interface and direction attrs name, nil
+// for a direction the snapshot does not know.
+func (b *builder) direction(attrs attribute.Set) *Direction {
+	switch value(attrs, metricdef.NetworkIODirection) {
 	case "receive":
-		return &b.iface(name).Receive
+		return &b.iface(value(attrs, metricdef.NetworkInterfaceName)).Receive
 	case "transmit":
-		return &b.iface(name).Transmit
+		return &b.iface(value(attrs, metricdef.NetworkInterfaceName)).Transmit
 	}
 	return nil
 }
@@ -225,7 +220,7 @@ func (b *builder) add(m metricdata.Metrics) {
 			return
 		}
 		for _, p := range data.DataPoints {
-			if d := b.direction(value(p.Attributes, metricdef.NetworkInterfaceName), value(p.Attributes, metricdef.NetworkIODirection)); d != nil {
+			if d := b.direction(p.Attributes); d != nil {
 				addSizes(&d.Sizes, p.Bounds, p.BucketCounts)
 			}
 		}
@@ -236,7 +231,7 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 	attrs := p.Attributes
 	switch name {
 	case metricdef.NetworkPackets.Name, metricdef.NetworkIO.Name:
-		d := b.direction(value(attrs, metricdef.NetworkInterfaceName), value(attrs, metricdef.NetworkIODirection))
+		d := b.direction(attrs)
 		if d == nil {
 			return
 		}
@@ -277,8 +272,7 @@ func (b *builder) addGauge(name string, p metricdata.DataPoint[int64]) {
 	}
 }
 
-// protocol returns d's entry for a network type and transport, added on
-// first use.
+// protocol returns d's entry for a network type and transport, added on first use.
 func protocol(d *Direction, networkType, transport string) *Protocol {
 	for i := range d.Protocols {
 		if p := &d.Protocols[i]; p.NetworkType == networkType && p.Transport == transport {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,18 +41,15 @@ type Limits struct {
 	// WriteTimeout bounds the time from the end of the request headers to the
 	// end of the response, so a client that never reads is cut off.
 	WriteTimeout time.Duration
-	// IdleTimeout bounds how long a keep-alive connection waits for the next
-	// request.
+	// IdleTimeout bounds a keep-alive connection's wait for the next request.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds the size of the request headers (larger: 431).
 	MaxHeaderBytes int
-	// ScrapeTimeout bounds one /metrics or live.Path request from its start
-	// to the end of rendering (waiting for a slot included); beyond it the
-	// answer is 503.
+	// ScrapeTimeout bounds one /metrics or live.Path request, waiting for a
+	// slot and rendering included; beyond it the answer is 503.
 	ScrapeTimeout time.Duration
 	// Renders is how many /metrics responses are rendered at once; further
-	// scrapes wait for a slot (they are not refused). Concurrent scrapes share
-	// one collection of the kernel counters.
+	// scrapes wait for a slot, not refused. Concurrent scrapes share a collection.
 	Renders int
 }
 
@@ -74,10 +70,9 @@ func DefaultLimits() Limits {
 type Options struct {
 	// Address is the host:port to listen on.
 	Address string
-	// WebConfigFile is an exporter-toolkit web configuration file (TLS,
-	// basic authentication); empty serves plain HTTP without authentication.
-	// It is read again for every request and TLS handshake, so certificates
-	// and users can change without a restart.
+	// WebConfigFile is an exporter-toolkit web configuration file (TLS, basic
+	// authentication), read again for every request and TLS handshake so that
+	// certificates and users change without a restart; empty: plain HTTP, no authentication.
 	WebConfigFile string
 	// Registry is served on /metrics; nil serves no /metrics.
 	Registry *prometheus.Registry
@@ -146,6 +141,10 @@ func New(o Options) (*Server, error) {
 	}
 	mux.Handle(live.AssetsPath, live.AssetsHandler())
 	mux.Handle("/{$}", live.PageHandler(live.PageData{Version: o.Version, Metrics: o.Registry != nil, Pprof: o.Pprof}))
+	// Connection-level errors (TLS handshakes of port scanners, clients cut
+	// off by the timeouts) are routine: debug level, which is valid, so
+	// NewStdLogAt cannot fail.
+	errorLog, _ := zap.NewStdLogAt(o.Log.Named("http"), zap.DebugLevel)
 	return &Server{
 		listener:      ln,
 		webConfigFile: o.WebConfigFile,
@@ -157,9 +156,7 @@ func New(o Options) (*Server, error) {
 			WriteTimeout:      limits.WriteTimeout,
 			IdleTimeout:       limits.IdleTimeout,
 			MaxHeaderBytes:    limits.MaxHeaderBytes,
-			// Connection-level errors (TLS handshakes of port scanners, clients
-			// cut off by the timeouts) are routine: debug level.
-			ErrorLog: httpErrorLog(o.Log),
+			ErrorLog:          errorLog,
 		},
 	}, nil
 }
@@ -191,26 +188,15 @@ func metricsHandler(registry *prometheus.Registry, limits Limits, log *zap.Logge
 		fmt.Sprintf("scrape did not complete within %v\n", limits.ScrapeTimeout))
 }
 
-// httpErrorLog returns the standard logger the HTTP server reports
-// connection errors to.
-func httpErrorLog(log *zap.Logger) *stdlog.Logger {
-	l, err := zap.NewStdLogAt(log.Named("http"), zap.DebugLevel)
-	if err != nil { // only for an invalid level
-		return zap.NewStdLog(log)
-	}
-	return l
-}
-
 // Addr returns the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 
 // Serve serves until Shutdown; it returns nil after a shutdown. With a web
 // configuration file it serves TLS and checks credentials as the file says.
 func (s *Server) Serve() error {
-	path := s.webConfigFile
 	// The exporter-toolkit logs through log/slog: to the server's logger.
 	toolkitLog := slog.New(zapslog.NewHandler(s.log.Core(), zapslog.WithCaller(true)))
-	err := web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &path}, toolkitLog)
+	err := web.Serve(s.listener, s.http, &web.FlagConfig{WebConfigFile: &s.webConfigFile}, toolkitLog)
 	if !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve http: %w", err)
 	}

@@ -31,10 +31,9 @@ var agentOnlyKeys = map[string]string{
 type Config struct {
 	scraperhelper.ControllerConfig `mapstructure:",squash"`
 
-	// Counting is the agent's configuration; the receiver uses its counting
-	// sections (countingKeys) and ignores the rest. It is decoded by the
-	// agent's own decoder (package config): same defaults, same checks,
-	// same messages.
+	// Counting is the agent's configuration, decoded by the agent's decoder
+	// (package config: same defaults, checks and messages); the receiver uses
+	// its counting sections (countingKeys) and ignores the rest.
 	Counting config.Config `mapstructure:"-"`
 }
 
@@ -45,16 +44,14 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 	counting := map[string]any{}
 	var refused []string
 	for key, value := range conf.ToStringMap() {
-		switch key {
-		case "collection_interval", "initial_delay", "timeout":
+		reason, agentOnly := agentOnlyKeys[key]
+		switch {
+		case key == "collection_interval" || key == "initial_delay" || key == "timeout":
 			scraperKeys[key] = value
+		case agentOnly:
+			refused = append(refused, fmt.Sprintf("%s: not a key of the packetexporter receiver: %s", key, reason))
 		default:
-			if reason, ok := agentOnlyKeys[key]; ok {
-				refused = append(refused, fmt.Sprintf("%s: not a key of the packetexporter receiver: %s", key, reason))
-				continue
-			}
-			// Unknown keys go to the agent's decoder too, for its
-			// did-you-mean message.
+			// Unknown keys go to the agent's decoder too, for its did-you-mean message.
 			counting[key] = value
 		}
 	}

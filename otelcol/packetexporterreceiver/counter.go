@@ -25,9 +25,8 @@ import (
 const productModule = "github.com/packet-exporter/packet-exporter"
 
 // counter is one packetexporter receiver's counting: the agent's receiver,
-// whose collectors each scrape runs into pdata (pdataMeter). It lives from
-// start to shutdown, once: the collector creates a new receiver to start
-// again.
+// whose collectors each scrape runs into pdata (pdataMeter). It lives once,
+// from start to shutdown: to start again, the collector makes a new receiver.
 type counter struct {
 	cfg config.Config
 	log *zap.Logger
@@ -92,8 +91,7 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return md, nil
 }
 
-// shutdown detaches from every interface and releases the kernel maps and
-// the lock.
+// shutdown detaches from every interface and releases the maps and the lock.
 func (c *counter) shutdown(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -15,16 +15,11 @@ import (
 	"github.com/packet-exporter/packet-exporter/config"
 )
 
-// componentType is the component type, the receiver's name in a collector
-// configuration.
+// componentType is the receiver's name in a collector configuration.
 var componentType = component.MustNewType("packetexporter")
 
 // stability is the receiver's stability level for metrics.
 const stability = component.StabilityLevelAlpha
-
-// defaultCollectionInterval is how often the counters are emitted unless
-// collection_interval says otherwise.
-const defaultCollectionInterval = 15 * time.Second
 
 // NewFactory returns the factory of the packetexporter receiver.
 func NewFactory() receiver.Factory {
@@ -40,11 +35,10 @@ func newFactory(ns netns.NsHandle) receiver.Factory {
 		}, stability))
 }
 
-// createDefaultConfig is the agent's defaults with the scraper's, except a
-// collection interval of defaultCollectionInterval.
+// createDefaultConfig is the agent's defaults with the scraper's, but a 15s collection interval.
 func createDefaultConfig() component.Config {
 	controller := scraperhelper.NewDefaultControllerConfig()
-	controller.CollectionInterval = defaultCollectionInterval
+	controller.CollectionInterval = 15 * time.Second
 	return &Config{ControllerConfig: controller, Counting: config.Default()}
 }
 

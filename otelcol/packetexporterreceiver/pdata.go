@@ -18,12 +18,11 @@ import (
 )
 
 // pdataMeter is an OpenTelemetry Meter whose instruments the agent's
-// collectors observe straight into the collector's data model: collect runs
-// the registered callbacks with an observer that appends each observation
-// to a fresh pmetric.Metrics. It implements what the collectors use
-// (observable int64 and float64 counters and gauges, a float64 histogram
-// recorded during the callbacks); every other instrument is the no-op one.
-// No OpenTelemetry SDK stands between the kernel counters and pdata.
+// collectors observe straight into pdata, with no SDK in between: collect runs
+// the registered callbacks with an observer appending each observation to a
+// fresh pmetric.Metrics. It implements what the collectors use (observable
+// int64 and float64 counters and gauges, a float64 histogram recorded during
+// the callbacks); every other instrument is the no-op one.
 type pdataMeter struct {
 	noop.Meter
 	version  string
@@ -37,7 +36,7 @@ type pdataMeter struct {
 	current     map[*pdataInstrument]pmetric.NumberDataPointSlice // of the collection running
 }
 
-// pdataInstrument is one instrument: its definition, and for a histogram its
+// pdataInstrument is one instrument: its definition, and a histogram's
 // cumulative state. The types below make it each kind of instrument.
 type pdataInstrument struct {
 	meter *pdataMeter
@@ -45,8 +44,7 @@ type pdataInstrument struct {
 	unit  string
 	desc  string
 	sum   bool // a monotonic cumulative sum; a gauge otherwise
-	// bounds and series are a histogram's: its bucket boundaries and its
-	// cumulative points by attribute set (nil for other instruments).
+	// A histogram's bucket bounds and cumulative points by attribute set.
 	bounds []float64
 	series map[attribute.Distinct]pmetric.HistogramDataPoint
 }
@@ -187,9 +185,8 @@ func (h float64Histogram) Record(_ context.Context, v float64, options ...metric
 }
 
 // collect runs every callback and returns what they observed, with the
-// packet-size histogram that sizes returns (Receiver.PacketSizes, nil for
-// none), under the scope of packet-exporter's metrics. The collector's
-// pipeline sets the resource.
+// packet-size histogram of sizes (Receiver.PacketSizes, nil for none), under
+// packet-exporter's scope; the collector's pipeline sets the resource.
 func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.PacketSizeSeries, error)) (pmetric.Metrics, error) {
 	md := pmetric.NewMetrics()
 	scope := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
