@@ -31,7 +31,9 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
-LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.buildDate=$(BUILD_DATE) -X main.buildRevision=$(REVISION) -X main.buildBranch=$(BRANCH)
+PROMVER   := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X $(PROMVER).BuildDate=$(BUILD_DATE) -X $(PROMVER).Revision=$(REVISION) \
+	-X $(PROMVER).Branch=$(BRANCH)
 BENCHTIME ?= 10x
 LOAD_DURATION ?= 45s
 E2E_ARTIFACTS ?= $(or $(TMPDIR),/tmp)/packet-exporter-e2e-artifacts

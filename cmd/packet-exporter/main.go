@@ -23,7 +23,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -121,24 +120,4 @@ func loadConfig(path string, getenv func(string) string, applyFlags func(*config
 		return cfg, source, err
 	}
 	return cfg, source, cfg.Validate()
-}
-
-// buildRevision is the VCS revision the binary was built from, set at build
-// time with -ldflags "-X main.buildRevision=..." (make build does).
-var buildRevision string
-
-// revision returns the VCS revision the binary was built from, if recorded:
-// at build time, or by the go command (without -buildvcs=false).
-func revision() string {
-	if buildRevision != "" {
-		return buildRevision
-	}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-	}
-	return "unknown"
 }

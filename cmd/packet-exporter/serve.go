@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
+	promversion "github.com/prometheus/common/version"
 	"go.opentelemetry.io/otel"
 	"go.uber.org/zap"
 
@@ -27,7 +28,7 @@ const shutdownTimeout = 10 * time.Second
 // starts the HTTP server, attaches to the interfaces and, at the end, detaches
 // everything.
 func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) {
-	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", revision()))
+	log.Info("starting packet-exporter", zap.String("version", version), zap.String("revision", promversion.GetRevision()))
 	otel.SetErrorHandler(telemetry.ErrorHandler(log))
 	if err := capability.CheckCurrent(); err != nil {
 		return err
@@ -89,7 +90,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		}
 	}()
 	meter := provider.Meter(version)
-	if _, err := recv.RegisterMetrics(meter, receiver.BuildInfo{Version: version, Revision: revision()}); err != nil {
+	if _, err := recv.RegisterMetrics(meter, receiver.BuildInfo{Version: version, Revision: promversion.GetRevision()}); err != nil {
 		return err
 	}
 	if err := provider.RegisterMetrics(meter); err != nil {

@@ -12,14 +12,12 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/live"
 )
 
-// buildDate and buildBranch are set at build time with -ldflags
-// "-X main.buildDate=..." (make build does); empty when unknown.
-var buildDate, buildBranch string
-
-// versionText is what --version prints, as Prometheus exporters print it.
+// versionText is what --version prints, as Prometheus exporters print it:
+// the revision, branch and build date are prometheus/common/version's, set
+// by make build (-ldflags -X), the revision otherwise from the go command's
+// build information.
 func versionText() string {
-	promversion.Version, promversion.Revision, promversion.Branch = version, revision(), buildBranch
-	promversion.BuildDate = buildDate
+	promversion.Version = version
 	return promversion.Print("packet-exporter")
 }
 
