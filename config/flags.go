@@ -5,33 +5,17 @@ import (
 	"reflect"
 )
 
-// Flag is a command-line flag that sets a key.
-type Flag struct {
-	// Name is the flag's name, without dashes: web.listen-address.
-	Name string
-	// Key is the key it sets: prometheus.listen_address.
-	Key string
-}
-
-// Flags lists the flags that the flag tags declare, in the order of the keys.
-func Flags() []Flag {
-	var flags []Flag
+// AddFlags defines on fs a string flag for each key with a flag tag and
+// returns the function that applies to a Config those given on the command
+// line (after fs.Parse): a flag wins over the file and the environment. A
+// value is read as the key's environment variable would be; a bad one is an
+// [*Error] with File "command line" and the flag as Key, and leaves the
+// Config unchanged.
+func AddFlags(fs *flag.FlagSet) func(*Config) error {
 	for _, s := range settings {
 		if name := s.tag.Get("flag"); name != "" {
-			flags = append(flags, Flag{Name: name, Key: s.key})
+			fs.String(name, "", "`value` of "+s.key+", over the file and the environment")
 		}
-	}
-	return flags
-}
-
-// AddFlags defines on fs a string flag for each of [Flags] and returns the
-// function that applies to a Config those given on the command line (after
-// fs.Parse): a flag wins over the file and the environment. A value is read
-// as the key's environment variable would be; a bad one is an [*Error] with
-// File "command line" and the flag as Key, and leaves the Config unchanged.
-func AddFlags(fs *flag.FlagSet) func(*Config) error {
-	for _, f := range Flags() {
-		fs.String(f.Name, "", "`value` of "+f.Key+", over the file and the environment")
 	}
 	return func(c *Config) error {
 		updated := *c

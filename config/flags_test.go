@@ -17,15 +17,19 @@ func TestFlagsAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range Flags() {
+	for _, s := range settings {
+		name := s.tag.Get("flag")
+		if name == "" {
+			continue
+		}
 		var row string
 		for line := range strings.Lines(string(readme)) {
-			if strings.HasPrefix(line, "| `--"+f.Name+" ") {
+			if strings.HasPrefix(line, "| `--"+name+" ") {
 				row = line
 			}
 		}
-		if !strings.Contains(row, "`"+f.Key+"`") {
-			t.Errorf("README.md has no row for --%s that names %s", f.Name, f.Key)
+		if !strings.Contains(row, "`"+s.key+"`") {
+			t.Errorf("README.md has no row for --%s that names %s", name, s.key)
 		}
 	}
 }
