@@ -27,13 +27,7 @@
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-# What --version prints as the build date, as Prometheus' builds write it.
-BUILD_DATE ?= $(shell date -u +%Y%m%d-%H:%M:%S)
-REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
-BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
-PROMVER   := github.com/prometheus/common/version
-LDFLAGS   := -s -w -X main.version=$(VERSION) -X $(PROMVER).BuildDate=$(BUILD_DATE) -X $(PROMVER).Revision=$(REVISION) \
-	-X $(PROMVER).Branch=$(BRANCH)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
 BENCHTIME ?= 10x
 LOAD_DURATION ?= 45s
 E2E_ARTIFACTS ?= $(or $(TMPDIR),/tmp)/packet-exporter-e2e-artifacts

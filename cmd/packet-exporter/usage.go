@@ -13,9 +13,9 @@ import (
 )
 
 // versionText is what --version prints, as Prometheus exporters print it:
-// the revision, branch and build date are prometheus/common/version's, set
-// by make build (-ldflags -X), the revision otherwise from the go command's
-// build information.
+// the revision is the go command's build information's (unknown without
+// version control information), and the branch and build date
+// prometheus/common/version's, empty unless a build sets them (-ldflags -X).
 func versionText() string {
 	promversion.Version = version
 	return promversion.Print("packet-exporter")
