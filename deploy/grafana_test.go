@@ -336,6 +336,10 @@ func TestDashboardJSON(t *testing.T) {
 		"kernel drops per interface": `sum by (instance, network_interface_name) (rate(packet_exporter_network_drops_total`,
 		"device drops":               `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_packet_dropped_total`,
 		"device errors":              `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_errors_total`,
+		// Issue 31, the exporter's own cost.
+		"exporter CPU":        `rate(process_cpu_seconds_total`,
+		"exporter memory":     `process_resident_memory_bytes`,
+		"exporter goroutines": `go_goroutines`,
 	}
 	for what, needle := range required {
 		if !slices.ContainsFunc(d.queries(), func(q panelQuery) bool { return strings.Contains(q.Expr, needle) }) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testcert"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
@@ -112,6 +113,11 @@ prometheus:
 		regexp.MustCompile(`packet_exporter_build_info\{[^}]*version="test-binary"[^}]*\} 1\n`)} {
 		if !re.MatchString(metrics) {
 			t.Errorf("/metrics does not match %s", re)
+		}
+	}
+	for _, m := range metricdef.Library {
+		if !m.OTLP && !strings.Contains(metrics, "\n# TYPE "+m.Name+" ") {
+			t.Errorf("/metrics has no %s (process and runtime metrics)", m.Name)
 		}
 	}
 	check := exec.Command(promtool, "check", "metrics")

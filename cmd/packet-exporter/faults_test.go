@@ -24,6 +24,7 @@ import (
 	_ "google.golang.org/grpc/encoding/gzip" // the exporter sends gzip
 	"google.golang.org/grpc/status"
 
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
@@ -448,6 +449,23 @@ func (o *otlpEndpoint) latestPackets(iface string) (int64, bool) {
 	return value, found
 }
 
+// metricNames returns the names of the metrics accepted.
+func (o *otlpEndpoint) metricNames() map[string]bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	names := map[string]bool{}
+	for _, req := range o.accepted {
+		for _, rm := range req.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, metric := range sm.GetMetrics() {
+					names[metric.GetName()] = true
+				}
+			}
+		}
+	}
+	return names
+}
+
 // TestOTLPEndpointErrors: an OTLP endpoint that answers every export with an
 // error (the connection itself works). The exporter keeps serving /metrics,
 // counts the failures by gRPC code, logs them once (rate-limited), and when
@@ -478,7 +496,8 @@ otlp:
   interval: 300ms
   timeout: 2s
 `, listenAddress, ln.Addr()))
-	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	// Under a memory limit, so that go.memory.limit is sent too.
+	e := startExporter(t, a, []string{bin, "--config", cfg}, func(c *exec.Cmd) { c.Env = append(c.Env, "GOMEMLIMIT=1GiB") })
 	e.WaitReady(t, readyTimeout)
 	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
 	send := func(n int) {
@@ -515,6 +534,12 @@ otlp:
 			t.Fatal("no export accepted within 15s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	sent := endpoint.metricNames()
+	for _, m := range metricdef.Library {
+		if m.OTLP && !sent[m.Name] {
+			t.Errorf("no %s sent over OTLP (process and runtime metrics)", m.Name)
+		}
 	}
 	e.WaitMetrics(t, "a successful export counted", 10*time.Second, func(m testexporter.Metrics) bool {
 		n, _ := m.Sum(promOTLP, map[string]string{"outcome": "success"})

@@ -61,6 +61,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		Prometheus:         cfg.Prometheus.Enabled,
 		OTLP:               otlpOptions(cfg.OTLP),
 		Manual:             true, // the live view's
+		Runtime:            true,
 		Log:                log,
 		Producer:           recv.PacketSizeProducer,
 		Disabled:           cfg.DisabledMetrics(),

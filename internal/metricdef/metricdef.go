@@ -82,6 +82,28 @@ type Attribute struct {
 	Conditional bool
 }
 
+// LibraryMetric is a metric a library exports for the agent, of the agent
+// process itself rather than of the network it counts: the Prometheus
+// client's process and Go collectors on /metrics, the OpenTelemetry runtime
+// and host instrumentations over OTLP (internal/telemetry). Their names and
+// meanings are the libraries'; Library lists them as they describe them.
+type LibraryMetric struct {
+	// Name is the metric's name where it is exported.
+	Name string
+	// OTLP is set for a metric sent over OTLP; the others are on /metrics.
+	OTLP bool
+	// Type is the metric's type as its exposition names it (counter, gauge,
+	// summary; an OTLP sum that is not monotonic is an up-down counter).
+	Type string
+	// Unit is the UCUM unit of an OTLP metric, empty for none (a Prometheus
+	// name says its unit).
+	Unit string
+	// Attributes are the keys of its attributes (labels).
+	Attributes []string
+	// Description is the library's description (HELP).
+	Description string
+}
+
 // ByName returns the definition of the metric named name.
 func ByName(name string) (*Definition, bool) {
 	d, ok := byName[name]

@@ -48,8 +48,8 @@ const logPeriod = time.Minute
 
 // newOTLPReader builds the periodic reader pushing to the OTLP endpoint, with
 // its exporter wrapped to count and log the outcome of every export, and the
-// metrics of producer (Options.Producer) when not nil.
-func newOTLPReader(o OTLPOptions, stats *ExportStats, producer func(delta bool) sdkmetric.Producer) (sdkmetric.Reader, error) {
+// metrics of producers.
+func newOTLPReader(o OTLPOptions, stats *ExportStats, producers []sdkmetric.Producer) (sdkmetric.Reader, error) {
 	opts := []otlpmetricgrpc.Option{
 		otlpmetricgrpc.WithEndpoint(o.Endpoint),
 		otlpmetricgrpc.WithTimeout(o.Timeout),
@@ -82,14 +82,20 @@ func newOTLPReader(o OTLPOptions, stats *ExportStats, producer func(delta bool) 
 		return nil, fmt.Errorf("create otlp exporter: %w", err)
 	}
 	readerOpts := []sdkmetric.PeriodicReaderOption{sdkmetric.WithInterval(o.Interval), sdkmetric.WithTimeout(o.Timeout)}
-	if producer != nil {
-		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer(o.Delta)))
+	for _, producer := range producers {
+		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
 	}
 	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats}, readerOpts...), nil
 }
 
-// deltaTemporality reports counters as deltas; gauges have no temporality.
-func deltaTemporality(sdkmetric.InstrumentKind) metricdata.Temporality {
+// deltaTemporality reports counters and histograms as deltas, as the OTLP
+// exporters' "delta" preference does: up-down counters (the Go runtime's
+// memory in use) stay cumulative, and gauges have no temporality.
+func deltaTemporality(kind sdkmetric.InstrumentKind) metricdata.Temporality {
+	switch kind {
+	case sdkmetric.InstrumentKindUpDownCounter, sdkmetric.InstrumentKindObservableUpDownCounter:
+		return metricdata.CumulativeTemporality
+	}
 	return metricdata.DeltaTemporality
 }
 

@@ -43,6 +43,10 @@ type Options struct {
 	// metrics no instrument can express (the packet-size histogram); delta
 	// tells the temporality that reader wants.
 	Producer func(delta bool) sdkmetric.Producer
+	// Runtime adds the exporter's own process and Go runtime metrics: the
+	// Prometheus client's on /metrics, the OpenTelemetry instrumentations'
+	// over OTLP (not to the manual reader).
+	Runtime bool
 	// Disabled names the instruments whose measurements every reader drops
 	// (metrics switched off in the configuration); a producer leaves its
 	// own out.
@@ -59,6 +63,8 @@ type Provider struct {
 	Exports *ExportStats
 	// Manual collects on demand, nil without Options.Manual.
 	Manual *sdkmetric.ManualReader
+	// runtime produces the runtime metrics for OTLP, nil without them.
+	runtime *RuntimeProducer
 }
 
 // CardinalityLimit returns the series limit per instrument for an instrument
@@ -101,11 +107,26 @@ func New(opts Options) (*Provider, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create prometheus exporter: %w", err)
 		}
+		if opts.Runtime {
+			if err := RegisterProcessMetrics(p.Registry); err != nil {
+				return nil, err
+			}
+		}
 		providerOpts = append(providerOpts, sdkmetric.WithReader(exporter))
 	}
 	if opts.OTLP != nil {
 		p.Exports = NewExportStats(log.With(zap.String("endpoint", opts.OTLP.Endpoint)))
-		reader, err := newOTLPReader(*opts.OTLP, p.Exports, opts.Producer)
+		var producers []sdkmetric.Producer
+		if opts.Producer != nil {
+			producers = append(producers, opts.Producer(opts.OTLP.Delta))
+		}
+		if opts.Runtime {
+			if p.runtime, err = NewRuntimeProducer(opts.OTLP.Delta); err != nil {
+				return nil, err
+			}
+			producers = append(producers, p.runtime)
+		}
+		reader, err := newOTLPReader(*opts.OTLP, p.Exports, producers)
 		if err != nil {
 			return nil, err
 		}
@@ -173,8 +194,15 @@ func (p *Provider) RegisterMetrics(meter metric.Meter) error {
 // Shutdown makes a last collection of every reader (the OTLP reader exports
 // it) and stops them, within ctx.
 func (p *Provider) Shutdown(ctx context.Context) error {
-	if err := p.MeterProvider.Shutdown(ctx); err != nil && !errors.Is(err, sdkmetric.ErrReaderShutdown) {
-		return err
+	err := p.MeterProvider.Shutdown(ctx)
+	if errors.Is(err, sdkmetric.ErrReaderShutdown) {
+		err = nil
 	}
-	return nil
+	if p.runtime != nil {
+		// After the last export, which collected it.
+		if rerr := p.runtime.Shutdown(ctx); !errors.Is(rerr, sdkmetric.ErrReaderShutdown) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
 }

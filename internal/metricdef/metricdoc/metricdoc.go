@@ -53,24 +53,36 @@ const (
 // header opens every table.
 const header = "| OpenTelemetry | Prometheus | type, unit | attributes | meaning |\n|---|---|---|---|---|\n"
 
+// libraryTable is the name of the README's table of the metrics libraries
+// export for the agent (LibraryMetrics), after the tables of metadata.yaml.
+const libraryTable = "process and runtime"
+
+// libraryHeader opens the library table.
+const libraryHeader = "| name | exported on | type, unit | attributes | meaning |\n|---|---|---|---|---|\n"
+
+// renderedTable is a table's name, as in its start marker, and its Markdown.
+type renderedTable struct{ name, text string }
+
 // Rewrite returns readme with every metric table replaced by the one the
-// definitions of metadata.yaml make.
+// definitions of metadata.yaml, or the libraries, make.
 func Rewrite(readme []byte) ([]byte, error) {
 	md, err := Load()
 	if err != nil {
 		return nil, fmt.Errorf("metadata.yaml: %w", err)
 	}
-	return rewrite(readme, md.Metrics, tables, PrometheusName)
-}
-
-// rewrite replaces the tables of readme by those of defs, grouped into ts,
-// with the Prometheus names promName gives.
-func rewrite(readme []byte, defs []*metricdef.Definition, ts []table,
-	promName func(*metricdef.Definition) (string, error)) ([]byte, error) {
-	rendered, err := render(defs, ts, promName)
+	rendered, err := render(md.Metrics, tables, PrometheusName)
 	if err != nil {
 		return nil, err
 	}
+	library, err := LibraryMetrics()
+	if err != nil {
+		return nil, err
+	}
+	return rewrite(readme, append(rendered, renderedTable{libraryTable, renderLibrary(library)}))
+}
+
+// rewrite replaces the tables of readme by ts, which it holds in their order.
+func rewrite(readme []byte, ts []renderedTable) ([]byte, error) {
 	lines := strings.SplitAfter(string(readme), "\n")
 	var out strings.Builder
 	next := 0 // the table expected next
@@ -99,7 +111,7 @@ func rewrite(readme []byte, defs []*metricdef.Definition, ts []table,
 		if end == len(lines) {
 			return nil, fmt.Errorf("line %d: metrics table %q has no %s", i+1, name, endMarker)
 		}
-		out.WriteString("\n" + rendered[next] + "\n")
+		out.WriteString("\n" + ts[next].text + "\n")
 		out.WriteString(lines[end])
 		i = end
 		next++
@@ -148,13 +160,13 @@ func group(defs []*metricdef.Definition, ts []table) ([][]*metricdef.Definition,
 // attribute's description is given in the first row that has the attribute
 // and in every row of a conditional one (where it tells which series carry
 // it); its values are given in every row.
-func render(defs []*metricdef.Definition, ts []table, promName func(*metricdef.Definition) (string, error)) ([]string, error) {
+func render(defs []*metricdef.Definition, ts []table, promName func(*metricdef.Definition) (string, error)) ([]renderedTable, error) {
 	groups, err := group(defs, ts)
 	if err != nil {
 		return nil, err
 	}
 	described := map[string]bool{}
-	out := make([]string, len(groups))
+	out := make([]renderedTable, len(groups))
 	for i, g := range groups {
 		var b strings.Builder
 		b.WriteString(header)
@@ -165,7 +177,7 @@ func render(defs []*metricdef.Definition, ts []table, promName func(*metricdef.D
 			}
 			b.WriteString(row(d, prom, described))
 		}
-		out[i] = b.String()
+		out[i] = renderedTable{ts[i].name, b.String()}
 	}
 	return out, nil
 }
@@ -192,7 +204,33 @@ func row(d *metricdef.Definition, prom string, described map[string]bool) string
 	if d.ExtendedDocumentation != "" {
 		meaning += " " + d.ExtendedDocumentation
 	}
-	cells := []string{"`" + d.Name + "`", "`" + prom + "`", typ, attrs, meaning}
+	return tableRow("`"+d.Name+"`", "`"+prom+"`", typ, attrs, meaning)
+}
+
+// renderLibrary returns the table of the library metrics ms.
+func renderLibrary(ms []metricdef.LibraryMetric) string {
+	var b strings.Builder
+	b.WriteString(libraryHeader)
+	for _, m := range ms {
+		where := "`/metrics`"
+		if m.OTLP {
+			where = "OTLP"
+		}
+		typ := m.Type
+		if m.Unit != "" {
+			typ += ", `" + m.Unit + "`"
+		}
+		attrs := "–"
+		if len(m.Attributes) > 0 {
+			attrs = "`" + strings.Join(m.Attributes, "`, `") + "`"
+		}
+		b.WriteString(tableRow("`"+m.Name+"`", where, typ, attrs, m.Description))
+	}
+	return b.String()
+}
+
+// tableRow returns a Markdown table row of cells, each on one line.
+func tableRow(cells ...string) string {
 	for i, c := range cells {
 		cells[i] = strings.ReplaceAll(strings.Join(strings.Fields(c), " "), "|", `\|`)
 	}

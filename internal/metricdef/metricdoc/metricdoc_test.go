@@ -173,7 +173,11 @@ func TestRewrite(t *testing.T) {
 			err: `no metrics table "y"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := rewrite([]byte(tc.in), defs, tables, promName)
+			rendered, err := render(defs, tables, promName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := rewrite([]byte(tc.in), rendered)
 			if testenv.ErrorPrefix(t, err, tc.err) {
 				return
 			}

@@ -55,7 +55,7 @@ func TestDefinitionsCurrent(t *testing.T) {
 func TestDefinitionsRefuseClashes(t *testing.T) {
 	a, b := metricdef.NetworkPackets, metricdef.NetworkPackets
 	b.Name = "network.packets"
-	if _, err := definitions(Metadata{Metrics: []*metricdef.Definition{&a, &b}}); err == nil || !strings.Contains(err.Error(), "same Go name NetworkPackets") {
+	if _, err := definitions(Metadata{Metrics: []*metricdef.Definition{&a, &b}}, nil); err == nil || !strings.Contains(err.Error(), "same Go name NetworkPackets") {
 		t.Errorf("error %v, want one naming the clash", err)
 	}
 }

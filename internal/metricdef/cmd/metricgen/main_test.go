@@ -13,7 +13,7 @@ import (
 // generated file as it is, and names the file in its errors.
 func TestRun(t *testing.T) {
 	var empty strings.Builder
-	for _, name := range []string{"traffic", "packet sizes", "drops", "devices", "attribution", "flows", "events", "agent health"} {
+	for _, name := range []string{"traffic", "packet sizes", "drops", "devices", "attribution", "flows", "events", "agent health", "process and runtime"} {
 		empty.WriteString("<!-- metrics table: " + name + " -->\n<!-- end metrics table -->\n")
 	}
 	for _, tc := range []struct {
@@ -42,6 +42,7 @@ func TestRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !strings.Contains(string(first), "| `packet_exporter.network.packets` | `packet_exporter_network_packets_total` |") ||
+				!strings.Contains(string(first), "| `go_goroutines` | `/metrics` |") || !strings.Contains(string(first), "| `go.goroutine.count` | OTLP |") ||
 				!strings.HasPrefix(string(first), "# Metrics\n") || !strings.HasSuffix(string(first), "prose\n") {
 				t.Errorf("tables not filled or prose lost:\n%s", first)
 			}
