@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -31,8 +32,15 @@ type Maps struct {
 	// each counted interface whose ifindex is below its size, SlotsOverflow
 	// of the others; MapInterface and UnmapInterface keep them.
 	SlotsByIfindex, SlotsOverflow *ebpf.Map
+	// SlotStarts holds when each slot began counting, in Unix nanoseconds,
+	// with a pin directory only (WithPinDir): the start of its cumulative
+	// series, for the next run.
+	SlotStarts *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
+	// Adopted is set when the counters were found pinned: a previous run's,
+	// whose counts go on.
+	Adopted bool
 	// EventOptions are the event-stream settings the programs are loaded with.
 	EventOptions EventOptions
 
@@ -59,7 +67,10 @@ const DefaultDirectIfindexes = 1 << 16
 // MapsOption tunes NewMaps.
 type MapsOption func(*mapsOptions)
 
-type mapsOptions struct{ directIfindexes int }
+type mapsOptions struct {
+	directIfindexes int
+	pinDir          string
+}
 
 // WithDirectIfindexes sets the size of the direct-mapped part of the
 // ifindex-to-slot map (at least 1; DefaultDirectIfindexes by default).
@@ -115,9 +126,17 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		if c.maxEntries > 0 {
 			ms.MaxEntries = c.maxEntries
 		}
-		if *c.dst, err = ebpf.NewMap(ms); err != nil {
+		var loaded bool
+		if *c.dst, loaded, err = o.createMap(ms, slices.Contains(pinnedMaps, c.name)); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("create %s map: %w", c.name, err)
+		}
+		m.Adopted = m.Adopted || (loaded && c.name == CounterMapPeCounters)
+	}
+	if o.pinDir != "" {
+		if m.SlotStarts, _, err = o.createMap(slotStartsSpec(slots), true); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("create %s map: %w", slotStartsMap, err)
 		}
 	}
 	return m, nil
@@ -136,6 +155,7 @@ func (m *Maps) Close() error {
 	for _, mp := range m.all() {
 		errs = append(errs, mp.Close()) // nil for a map not created
 	}
+	errs = append(errs, m.SlotStarts.Close())
 	return errors.Join(errs...)
 }
 
@@ -231,8 +251,8 @@ func flag(b bool) uint32 {
 
 // MapInterface makes the programs count the frames of interface ifindex into
 // slot, whose counters it zeroes first: an interface given a slot another one
-// used starts from zero. Call it before attaching a program to the
-// interface, so that no frame of it goes uncounted.
+// used starts from zero. Call it before attaching a program to the interface, so that no
+// frame of it goes uncounted.
 func (m *Maps) MapInterface(ifindex, slot int) error {
 	if slot < 0 || slot >= m.Slots {
 		return fmt.Errorf("map interface %d: slot %d out of range [0, %d)", ifindex, slot, m.Slots)
@@ -243,6 +263,7 @@ func (m *Maps) MapInterface(ifindex, slot int) error {
 	if err := m.resetSlot(slot); err != nil {
 		return err
 	}
+
 	if err := m.slotsMap(ifindex).Put(uint32(ifindex), BlockIndex(slot, Receive)+1); err != nil {
 		return fmt.Errorf("map interface %d to slot %d: %w", ifindex, slot, err)
 	}

@@ -49,6 +49,7 @@ type Config struct {
 	Flows       Flows       `yaml:"flows"`
 	Drops       Drops       `yaml:"drops"`
 	Attribution Attribution `yaml:"attribution"`
+	Persistence Persistence `yaml:"persistence"`
 	Debug       Debug       `yaml:"debug"`
 	// Metrics switches metrics on or off by name, as the OpenTelemetry
 	// Collector's receivers do: metrics: {<name>: {enabled: false}}. Its keys
@@ -282,6 +283,21 @@ type Attribution struct {
 	// HostRoot is the absolute path where the host's file system is seen:
 	// /proc, /var/log/pods and the runtimes' directories are read under it.
 	HostRoot string `yaml:"host_root" default:"/" check:"abs"`
+}
+
+// Persistence keeps the kernel state (the counters and the programs'
+// attachments) pinned in a BPF filesystem across the exporter's restarts, so
+// that counting never stops and no counter restarts from zero.
+type Persistence struct {
+	// Enabled pins the state under Path and adopts, at start, the state a
+	// previous run of the exporter left there.
+	Enabled bool `yaml:"enabled"`
+	// Path is a directory on a BPF filesystem (bpffs); the state of each
+	// network namespace is kept in a directory of its own under it.
+	Path string `yaml:"path" default:"/sys/fs/bpf/packet-exporter" check:"abs"`
+	// HandoverTimeout bounds how long a start waits for the exporter
+	// running in the same network namespace to exit.
+	HandoverTimeout time.Duration `yaml:"handover_timeout" default:"60s" check:"positive"`
 }
 
 // Debug configures debugging aids that are off unless asked for.

@@ -43,6 +43,7 @@ func TestDefault(t *testing.T) {
 		Flows:       Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 		Drops:       Drops{Enabled: true},
 		Attribution: Attribution{Enabled: true, HostRoot: "/"},
+		Persistence: Persistence{Path: "/sys/fs/bpf/packet-exporter", HandoverTimeout: time.Minute},
 		Metrics:     map[string]MetricSwitch{},
 	}
 	for _, d := range metricdef.All {
@@ -138,7 +139,8 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
 		"flows.idle_timeout", "drops.enabled", "attribution.enabled",
-		"attribution.on_series", "attribution.host_root", "debug.pprof", "metrics",
+		"attribution.on_series", "attribution.host_root", "persistence.enabled", "persistence.path",
+		"persistence.handover_timeout", "debug.pprof", "metrics",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {
 		t.Fatalf("leafKeys = %q, want %q", got, want)

@@ -38,28 +38,49 @@ func (a *attacher) attachLocked(l linkInfo) {
 			zap.String("link_type", l.encap))
 		return
 	}
-	slot, ok := a.slots.take()
-	if !ok {
-		a.skipLocked(l, ingress, reasonNoSlot,
-			"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", a.maps.Slots))
-		return
+	// An interface a previous run counted (persistence) keeps its slot, its
+	// counts and its start, and its programs stay attached: its links are
+	// given the programs of this run.
+	ad := a.takeAdoptedLocked(l.index)
+	at := &attachment{start: time.Now(), name: l.name, index: l.index, attrs: newInterfaceAttributes(l.name, nil), facts: l.facts}
+	if ad != nil {
+		at.slot = ad.slot
+		if !ad.start.IsZero() {
+			at.start = ad.start
+		}
+		if x := ad.links[hookKey{config.HookXDP, bpf.Receive}]; x != nil && x.programID == l.xdpProgID {
+			l.xdpForeign = false // its own XDP program, attached by the previous run
+		}
+		log.Info("adopted from the previous run", zap.Int("slot", at.slot), zap.Time("counting_since", at.start))
+	} else {
+		slot, ok := a.slots.take()
+		if !ok {
+			a.skipLocked(l, ingress, reasonNoSlot,
+				"interface skipped: no free counter slot; raise limits.max_interfaces", zap.Int("max_interfaces", a.maps.Slots))
+			return
+		}
+		// Before any program is attached: the programs find the interface's
+		// counters through this mapping, and the slot starts from zero.
+		if err := a.maps.MapInterface(l.index, slot); err != nil {
+			a.slots.release(slot)
+			a.skipLocked(l, ingress, reasonOther, "interface skipped: map its counters", zap.Error(err))
+			return
+		}
+		at.slot = slot
 	}
-	// Before any program is attached: the programs find the interface's
-	// counters through this mapping, and the slot starts from zero.
-	if err := a.maps.MapInterface(l.index, slot); err != nil {
-		a.slots.release(slot)
-		a.skipLocked(l, ingress, reasonOther, "interface skipped: map its counters", zap.Error(err))
-		return
+	if ad == nil || ad.start.IsZero() {
+		if err := a.maps.SetSlotStart(at.slot, at.start); err != nil {
+			log.Warn("the start of the interface's counts not kept for the next run", zap.Error(err))
+		}
 	}
-	at := &attachment{start: time.Now(), name: l.name, index: l.index, slot: slot, attrs: newInterfaceAttributes(l.name, nil),
-		facts: l.facts}
+	slot := at.slot
 	a.setInfoLocked(at)
-	if h, ok := a.attachIngressLocked(l, ingress, log); ok {
+	if h, ok := a.attachIngressLocked(l, ingress, log, ad); ok {
 		at.hooks = append(at.hooks, h)
 	}
 	if a.cfg.Egress.Enabled {
 		kind := a.hookKind(a.cfg.Egress.Hook)
-		if h, err := a.attachTC(l.index, bpf.Transmit, kind); err != nil {
+		if h, err := a.attachTC(l.index, bpf.Transmit, kind, ad.link(kind, bpf.Transmit)); err != nil {
 			log.Warn("egress not counted: attach "+kind, zap.Error(err))
 			a.failLocked(l.name, bpf.Transmit, kind, failureReason(err))
 		} else {
@@ -70,6 +91,7 @@ func (a *attacher) attachLocked(l linkInfo) {
 	for i := range at.hooks {
 		at.hooks[i].attachedAttrs, at.hooks[i].hookAttrs = hookAttributes(l.name, at.hooks[i])
 	}
+	ad.detachUnused(log) // after the hooks that replace them
 	if len(at.hooks) == 0 {
 		a.unmapLocked(l.index, l.name, slot)
 		if _, ok := a.skipped[l.index]; !ok {
@@ -87,9 +109,9 @@ func (a *attacher) attachLocked(l linkInfo) {
 // replaced. With xdp.mode auto, an interface whose driver has no native XDP
 // is counted through tc ingress instead: generic XDP copies frames and turns
 // off the device's hardware offloads, so it is used only when configured.
-func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger) (hook, bool) {
+func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger, ad *adoptedInterface) (hook, bool) {
 	if kind != config.HookXDP {
-		h, err := a.attachTC(l.index, bpf.Receive, kind)
+		h, err := a.attachTC(l.index, bpf.Receive, kind, ad.link(kind, bpf.Receive))
 		if err != nil {
 			a.skipLocked(l, kind, failureReason(err), "ingress not counted: attach "+kind, zap.Error(err))
 			return hook{}, false
@@ -102,7 +124,7 @@ func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger)
 			"ingress not counted: another program holds the XDP hook (ingress.hook is xdp)", zap.Uint32("xdp_prog_id", l.xdpProgID))
 		return hook{}, false
 	}
-	h, err := a.attachXDP(l.index)
+	h, err := a.attachXDP(l.index, ad.link(config.HookXDP, bpf.Receive))
 	if err == nil {
 		log.Info("attached", zap.String("hook", h.kind), zap.String("direction", "receive"), zap.String("mode", h.mode))
 		return h, true
@@ -115,7 +137,7 @@ func (a *attacher) attachIngressLocked(l linkInfo, kind string, log *zap.Logger)
 	a.failLocked(l.name, bpf.Receive, config.HookXDP, reason)
 	kind = a.hookKind(config.HookAuto)
 	log.Warn("native XDP unavailable on this interface; counting ingress through "+kind, zap.Error(err))
-	return a.attachIngressLocked(l, kind, log)
+	return a.attachIngressLocked(l, kind, log, ad)
 }
 
 // hookKind resolves a hook policy (ingress.hook or egress.hook) to the hook
@@ -139,8 +161,9 @@ func (a *attacher) skipLocked(l linkInfo, hookKind, reason, msg string, fields .
 }
 
 // attachXDP attaches the XDP program in the configured mode: native (driver)
-// mode for auto and native, generic mode only for generic.
-func (a *attacher) attachXDP(index int) (hook, error) {
+// mode for auto and native, generic mode only for generic. An adopted link
+// in that mode is given the program instead.
+func (a *attacher) attachXDP(index int, adopted *pinnedLink) (hook, error) {
 	prog, err := a.maps.XDP()
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
@@ -149,24 +172,56 @@ func (a *attacher) attachXDP(index int) (hook, error) {
 	if a.cfg.XDP.Mode == config.XDPModeGeneric {
 		mode, flags = "generic", link.XDPGenericMode
 	}
+	h := hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog)}
+	if adopted != nil && adopted.mode == mode {
+		return a.adoptLink(index, h, adopted, prog)
+	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: flags})
 	if err != nil {
 		return hook{}, fmt.Errorf("%s mode: %w", mode, err)
 	}
-	return hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog), link: bpfLink{l}}, nil
+	h.link = bpfLink{l}
+	return h, a.pinLink(index, h, l)
+}
+
+// adoptLink makes the adopted link of hook h run prog, atomically.
+func (a *attacher) adoptLink(index int, h hook, adopted *pinnedLink, prog *ebpf.Program) (hook, error) {
+	h.link = bpfLink{adopted.Link}
+	if err := h.link.Update(prog, h.programID); err != nil {
+		return hook{}, err
+	}
+	adopted.Link = nil // the hook's now
+	return h, nil
+}
+
+// pinLink pins the new link l of hook h, with persistence; a link that
+// cannot be pinned is detached, so that nothing is left that the next run
+// would not find.
+func (a *attacher) pinLink(index int, h hook, l link.Link) error {
+	if a.pin == nil {
+		return nil
+	}
+	if err := l.Pin(a.pin.linkPath(index, h)); err != nil {
+		l.Close()
+		return fmt.Errorf("pin link: %w", err)
+	}
+	return nil
 }
 
 // attachTC attaches the tc program of direction d through kind: config.HookTC,
 // or config.HookTCX at the head of the chain, so that it sees every frame of
 // the hook (it returns TCX_NEXT and never changes the verdict of the programs
 // after it).
-func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, error) {
+func (a *attacher) attachTC(index int, d bpf.Direction, kind string, adopted *pinnedLink) (hook, error) {
 	prog, err := a.maps.TC(d)
 	if err != nil {
 		return hook{}, fmt.Errorf("%w: %w", errProgramLoad, err)
 	}
 	h := hook{direction: d, kind: kind, programID: a.programID(prog)}
 	if kind == config.HookTCX {
+		if adopted != nil {
+			return a.adoptLink(index, h, adopted, prog)
+		}
 		attach := ebpf.AttachTCXEgress
 		if d == bpf.Receive {
 			attach = ebpf.AttachTCXIngress
@@ -176,7 +231,7 @@ func (a *attacher) attachTC(index int, d bpf.Direction, kind string) (hook, erro
 			return hook{}, err
 		}
 		h.link = bpfLink{l}
-		return h, nil
+		return h, a.pinLink(index, h, l)
 	}
 	f, err := attachTCFilter(a.nl, index, d, prog, h.programID)
 	if err != nil {

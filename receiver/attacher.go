@@ -33,6 +33,10 @@ type attacher struct {
 	nl       *netlink.Handle
 	features bpf.Features // what the kernel has, probed once
 	started  chan error   // the first listing's outcome, once
+	// pin is the state kept in a BPF filesystem (persistence.enabled), nil
+	// without persistence: links are pinned there, and at close left
+	// attached, with the counters and their slots.
+	pin *pinned
 
 	mu       sync.RWMutex
 	slots    *slotSet
@@ -104,8 +108,8 @@ type failureKey struct {
 	reason    string
 }
 
-func newAttacher(cfg config.Config, o options, log *zap.Logger, maps *bpf.Maps, reader counterReader, nl *netlink.Handle, features bpf.Features) *attacher {
-	return &attacher{
+func newAttacher(cfg config.Config, o options, log *zap.Logger, maps *bpf.Maps, reader counterReader, nl *netlink.Handle, features bpf.Features, pin *pinned) *attacher {
+	a := &attacher{
 		cfg:        cfg,
 		opts:       o,
 		log:        log,
@@ -123,7 +127,14 @@ func newAttacher(cfg config.Config, o options, log *zap.Logger, maps *bpf.Maps, 
 		missing:    map[string]bool{},
 		linkNames:  map[int]string{},
 		gone:       map[int]bool{},
+		pin:        pin,
 	}
+	if pin != nil {
+		for _, ad := range pin.adopted {
+			a.slots.claim(ad.slot) // pinned.adopt gives each slot once
+		}
+	}
+	return a
 }
 
 // start loads the programs and starts watching the links and judging the
@@ -159,15 +170,27 @@ func (a *attacher) nameOfSlot(slot int) string {
 }
 
 // close detaches every program and releases the kernel maps, once the
-// watch has stopped.
+// watch has stopped. With persistence, the programs stay attached and the
+// pinned maps keep counting, for the next run to adopt.
 func (a *attacher) close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.closed = true
 	var errs []error
 	for index, at := range a.attached {
-		errs = append(errs, at.close())
+		if a.pin != nil {
+			errs = append(errs, at.release())
+		} else {
+			errs = append(errs, at.close())
+		}
 		delete(a.attached, index)
+	}
+	if a.pin != nil {
+		for _, ad := range a.pin.adopted { // none unless the first listing failed
+			for _, l := range ad.links {
+				errs = append(errs, l.Close())
+			}
+		}
 	}
 	errs = append(errs, a.maps.Close())
 	a.nl.Close()
@@ -218,6 +241,17 @@ func (at *attachment) close() error {
 	for _, h := range at.hooks {
 		if err := h.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach %s from %s: %w", h.kind, at.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// release lets go of the attachment's programs, leaving them attached.
+func (at *attachment) release() error {
+	var errs []error
+	for _, h := range at.hooks {
+		if err := h.link.Release(); err != nil {
+			errs = append(errs, fmt.Errorf("release %s of %s: %w", h.kind, at.name, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -81,7 +81,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	if eventOpts.Enabled {
 		eventOpts.RingSize = cfg.Events.RingSize // the smallest otherwise
 	}
-	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, eventOpts)
+	pin, maps, err := newMaps(cfg, o, eventOpts, log)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		maps.Close()
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
-	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log))
+	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log), pin)
 	r := &Receiver{att: att, traffic: newTrafficCollector(att, maps)}
 	attribution := &attributionCollector{att: att}
 	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}

@@ -21,6 +21,15 @@ func (s *slotSet) take() (int, bool) {
 
 func (s *slotSet) release(slot int) { s.used[slot] = false }
 
+// claim marks slot used, reporting false when it already was.
+func (s *slotSet) claim(slot int) bool {
+	if s.used[slot] {
+		return false
+	}
+	s.used[slot] = true
+	return true
+}
+
 // end returns one past the highest slot in use.
 func (s *slotSet) end() int {
 	for i := len(s.used) - 1; i >= 0; i-- {

@@ -34,6 +34,9 @@ type attachedProgram interface {
 	Ifindex() int
 	// Update attaches prog (kernel ID id) in place of the program, at once.
 	Update(prog *ebpf.Program, id uint32) error
+	// Release lets go of the program, leaving it attached (persistence): a
+	// pinned link stays, as does a legacy tc filter.
+	Release() error
 }
 
 // bpfLink is an XDP or tcx link.
@@ -52,6 +55,17 @@ func (l bpfLink) Ifindex() int {
 	}
 	return 0
 }
+
+// Close detaches the program, unpinning its link first if it is pinned.
+func (l bpfLink) Close() error {
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin link: %w", err)
+	}
+	return l.Link.Close()
+}
+
+// Release closes the link's descriptor: pinned, it stays attached.
+func (l bpfLink) Release() error { return l.Link.Close() }
 
 // Update swaps the link's program atomically.
 func (l bpfLink) Update(prog *ebpf.Program, _ uint32) error {
@@ -184,6 +198,10 @@ func (f *tcFilter) Close() error {
 	}
 	return nil
 }
+
+// Release leaves the filter in place: legacy tc filters are not owned by a
+// process, and the next run replaces it (attachTCFilter).
+func (f *tcFilter) Release() error { return nil }
 
 // Ifindex returns the filter's interface while it holds this program, else 0.
 func (f *tcFilter) Ifindex() int {

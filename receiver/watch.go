@@ -64,6 +64,9 @@ func (a *attacher) watch(ctx context.Context) {
 				return
 			}
 			a.mu.Lock()
+			// What the previous run counted and this one does not: its
+			// interfaces are gone or no longer selected.
+			a.releaseLeftoverLocked()
 			a.ready = true
 			a.mu.Unlock()
 			a.started <- nil

@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -54,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	configPath := flags.String("config", "", "YAML configuration `file` (default: the embedded default configuration)")
 	checkOnly := flags.Bool("check-config", false, "validate the configuration and exit")
 	showVersion := flags.Bool("version", false, "print the version and exit")
+	uninstall := flags.Bool("uninstall", false, "detach and remove everything packet-exporter left in this network namespace (persistence.path's pins, legacy tc filters), and exit")
 	applyFlags := config.AddFlags(flags)
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exitUsage
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+	if *uninstall {
+		return uninstallState(cfg, log)
+	}
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("packet-exporter failed", zap.Error(err))
 		return exitFailure
@@ -120,4 +125,21 @@ func loadConfig(path string, getenv func(string) string, applyFlags func(*config
 		return cfg, source, err
 	}
 	return cfg, source, cfg.Validate()
+}
+
+// uninstallState removes what packet-exporter left in this network
+// namespace (--uninstall).
+func uninstallState(cfg config.Config, log *zap.Logger) int {
+	pins, filters, err := receiver.Uninstall(cfg.Persistence.Path)
+	if err != nil {
+		log.Error("uninstall", zap.Error(err), zap.Int("pins_removed", pins), zap.Int("tc_filters_removed", filters))
+		return exitFailure
+	}
+	if pins == 0 && filters == 0 {
+		log.Info("nothing of packet-exporter's found in this network namespace", zap.String("persistence_path", cfg.Persistence.Path))
+		return exitOK
+	}
+	log.Info("removed what packet-exporter left in this network namespace",
+		zap.Int("pins_removed", pins), zap.Int("tc_filters_removed", filters), zap.String("persistence_path", cfg.Persistence.Path))
+	return exitOK
 }

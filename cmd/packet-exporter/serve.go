@@ -44,6 +44,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	}
 
 	recv, err := receiver.New(cfg, log)
+	if errors.Is(err, receiver.ErrPersistence) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("create kernel maps (packet-exporter needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): %w", err)
 	}

@@ -241,3 +241,19 @@ func sysctlPath(key string) (string, error) {
 func bytesTrim(b []byte) string {
 	return strings.TrimSpace(string(b))
 }
+
+// MountBPFFS mounts a BPF filesystem on a new temporary directory, unmounted
+// when the test ends, and returns the directory.
+func MountBPFFS(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		tb.Fatalf("mount a BPF filesystem on %s: %v", dir, err)
+	}
+	tb.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			tb.Errorf("unmount the BPF filesystem on %s: %v", dir, err)
+		}
+	})
+	return dir
+}

@@ -1,0 +1,181 @@
+package bpf
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+)
+
+// The maps a pin directory holds (WithPinDir): those whose contents outlive
+// one run of the exporter. The event ring and the sampler's countdowns start
+// afresh with every run.
+var pinnedMaps = []string{CounterMapPeCounters, CounterMapPeStats, CounterMapPeSlots, CounterMapPeSlotsOverflow}
+
+// slotStartsMap is the name of the pinned map, made by user space and read by
+// no program, that holds when each slot began counting, in Unix nanoseconds.
+const slotStartsMap = "pe_slot_starts"
+
+// layoutVersion is part of Layout: raise it when the meaning of the pinned
+// maps' contents changes without their types changing (how a slot's blocks
+// are indexed, say).
+const layoutVersion = 1
+
+// Layout returns the identity of the pinned maps' layout: their types, key
+// and value sizes, flags and key and value types. Two builds whose Layout
+// is equal can use each other's pinned maps; a different one cannot.
+func Layout() (string, error) {
+	spec, err := counterSpec()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "version %d\n", layoutVersion)
+	var gf btf.GoFormatter
+	for _, name := range pinnedMaps {
+		ms := spec.Maps[name]
+		fmt.Fprintf(h, "%s %s %d %d %#x\n", name, ms.Type, ms.KeySize, ms.ValueSize, ms.Flags)
+		for _, t := range []btf.Type{ms.Key, ms.Value} {
+			if t == nil {
+				continue
+			}
+			decl, err := gf.TypeDeclaration("t", t)
+			if err != nil {
+				return "", fmt.Errorf("layout of %s: %w", name, err)
+			}
+			fmt.Fprintln(h, decl)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12]), nil
+}
+
+// PrepareDir makes sure path is a directory on a BPF filesystem, creating it
+// where the nearest directory above it that exists is on one.
+func PrepareDir(path string) error {
+	existing := path
+	for {
+		if _, err := os.Stat(existing); err == nil || !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		parent := filepath.Dir(existing)
+		if parent == existing {
+			break
+		}
+		existing = parent
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(existing, &st); err != nil {
+		return fmt.Errorf("%s: %w", existing, err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("%s is not on a BPF filesystem (%s is not): mount one, e.g. mount -t bpf bpf /sys/fs/bpf", path, existing)
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return nil
+}
+
+// ErrPinnedIncompatible marks pinned maps that cannot be used by these
+// programs in this configuration (their sizes differ).
+var ErrPinnedIncompatible = errors.New("pinned maps incompatible")
+
+// WithPinDir keeps the maps whose contents outlive a run pinned in dir, a
+// directory on a BPF filesystem: those pinned there are used instead of new
+// ones (Maps.Adopted), the others are created and pinned. Only maps of the
+// same Layout may be there.
+func WithPinDir(dir string) MapsOption {
+	return func(o *mapsOptions) { o.pinDir = dir }
+}
+
+// createMap creates the map of spec ms, or with a pin directory loads the
+// one pinned there under its name, when it is one of pinnedMaps or
+// slotStartsMap. It reports whether it loaded it.
+func (o mapsOptions) createMap(ms *ebpf.MapSpec, pinned bool) (*ebpf.Map, bool, error) {
+	if o.pinDir == "" || !pinned {
+		m, err := ebpf.NewMap(ms)
+		return m, false, err
+	}
+	ms.Pinning = ebpf.PinByName
+	_, statErr := os.Stat(filepath.Join(o.pinDir, ms.Name))
+	m, err := ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: o.pinDir})
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		err = fmt.Errorf("%w: %w", ErrPinnedIncompatible, err)
+	}
+	return m, statErr == nil, err
+}
+
+// slotStartsSpec is the spec of the slots' start times' map.
+func slotStartsSpec(slots int) *ebpf.MapSpec {
+	return &ebpf.MapSpec{Name: slotStartsMap, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(slots)}
+}
+
+// MappedInterface is an interface the slot maps give a slot: one a previous
+// run counted, in pinned maps.
+type MappedInterface struct {
+	Ifindex, Slot int
+	// Start is when the slot began counting the interface, zero if unknown.
+	Start time.Time
+}
+
+// Mapped returns the interfaces the slot maps give a slot, with the times
+// their slots began counting where known: two batch reads of arrays and a
+// walk of the overflow map.
+func (m *Maps) Mapped() ([]MappedInterface, error) {
+	useBatch := true
+	direct := make([]uint32, m.SlotsByIfindex.MaxEntries())
+	if err := lookup(m.SlotsByIfindex, &useBatch, make([]uint32, len(direct)), direct); err != nil {
+		return nil, fmt.Errorf("read slot map: %w", err)
+	}
+	var starts []uint64
+	if m.SlotStarts != nil {
+		starts = make([]uint64, m.Slots)
+		if err := lookup(m.SlotStarts, &useBatch, make([]uint32, m.Slots), starts); err != nil {
+			return nil, fmt.Errorf("read slot start times: %w", err)
+		}
+	}
+	var out []MappedInterface
+	add := func(ifindex int, value uint32) {
+		slot := int(value-1) / 2
+		if value == 0 || slot >= m.Slots {
+			return
+		}
+		mi := MappedInterface{Ifindex: ifindex, Slot: slot}
+		if slot < len(starts) && starts[slot] > 0 && starts[slot] < math.MaxInt64 {
+			mi.Start = time.Unix(0, int64(starts[slot]))
+		}
+		out = append(out, mi)
+	}
+	for ifindex, value := range direct {
+		add(ifindex, value)
+	}
+	var key, value uint32
+	it := m.SlotsOverflow.Iterate()
+	for it.Next(&key, &value) {
+		add(int(key), value)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read slot overflow map: %w", err)
+	}
+	return out, nil
+}
+
+// SetSlotStart records, with a pin directory, that slot began counting at t:
+// the start of its cumulative series, which the next run reads (Mapped).
+func (m *Maps) SetSlotStart(slot int, t time.Time) error {
+	if m.SlotStarts == nil {
+		return nil
+	}
+	if err := m.SlotStarts.Put(uint32(slot), uint64(t.UnixNano())); err != nil {
+		return fmt.Errorf("record the start of slot %d: %w", slot, err)
+	}
+	return nil
+}

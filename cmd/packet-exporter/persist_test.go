@@ -1,0 +1,335 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
+)
+
+// TestPersistenceRestarts counts a veth through restarts with persistence
+// on, on each ingress hook: datagrams sent while the exporter runs, while it
+// is stopped by SIGKILL and while it is stopped by SIGTERM are all counted,
+// exactly, and no scrape ever sees the counter go down. --uninstall then
+// leaves nothing attached and nothing pinned, and a second --uninstall finds
+// nothing.
+func TestPersistenceRestarts(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	for _, hooks := range []struct{ ingress, egress string }{{"tcx", "tcx"}, {"xdp", "tcx"}, {"tc", "tc"}} {
+		t.Run(hooks.ingress, func(t *testing.T) {
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+			pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+			cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%q]
+ingress:
+  hook: %s
+egress:
+  hook: %s
+xdp:
+  mode: native
+persistence:
+  enabled: true
+  path: %q
+prometheus:
+  listen_address: %q
+`, pair.NameA, hooks.ingress, hooks.egress, pins, listenAddress))
+			sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+			send := func(n int) {
+				testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
+			}
+			sent := 0.0
+			var last float64 // the last value scraped, never to go down
+			start := func() *testexporter.Exporter {
+				e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+				e.WaitReady(t, readyTimeout)
+				m := e.MustScrape(t)
+				if v, _ := m.Sum(promPackets, udpReceived(pair.NameA)); v < last {
+					t.Errorf("first scrape after the restart: %v datagrams, down from %v", v, last)
+				}
+				return e
+			}
+			expect := func(e *testexporter.Exporter, when string) {
+				t.Helper()
+				e.WaitMetrics(t, fmt.Sprintf("%v datagrams counted %s", sent, when), 10*time.Second, func(m testexporter.Metrics) bool {
+					v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+					if v < last {
+						t.Errorf("%s: %v datagrams, down from %v", when, v, last)
+					}
+					last = v
+					return v == sent
+				})
+			}
+
+			e := start()
+			send(10)
+			sent += 10
+			expect(e, "before any restart")
+			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+				if err := e.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				if exited, _ := e.Wait(15 * time.Second); !exited {
+					t.Fatalf("no exit within 15s of %s", sig)
+				}
+				if got := testenv.Attached(t, a, pair.NameA); len(got) == 0 {
+					t.Errorf("nothing attached after %s: persistence leaves the programs counting", sig)
+				}
+				send(20) // while no exporter runs
+				sent += 20
+				e = start()
+				expect(e, "after "+sig.String())
+				if !strings.Contains(e.Output(), "adopted from the previous run") {
+					t.Errorf("after %s: the interface was not adopted:\n%s", sig, e.Output())
+				}
+				send(5)
+				sent += 5
+				expect(e, "after "+sig.String()+" and more traffic")
+			}
+			stopExporter(t, e)
+
+			uninstall := func() string {
+				out, err := exec.Command("ip", "netns", "exec", a.Name, bin, "--config", cfg, "--uninstall").CombinedOutput()
+				if err != nil {
+					t.Fatalf("--uninstall: %v\n%s", err, out)
+				}
+				return string(out)
+			}
+			if out := uninstall(); !strings.Contains(out, "removed what packet-exporter left") {
+				t.Errorf("--uninstall says:\n%s", out)
+			}
+			testenv.AssertNothingAttached(t, a, pair.NameA)
+			if left, _ := os.ReadDir(pins); len(left) != 0 {
+				t.Errorf("left in %s after --uninstall: %v", pins, left)
+			}
+			if out := uninstall(); !strings.Contains(out, "nothing of packet-exporter's found") {
+				t.Errorf("second --uninstall says:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestPersistencePathNotBPF: a persistence.path that is not on a BPF
+// filesystem stops the start with exit status 1, naming the path and how to
+// mount one.
+func TestPersistencePathNotBPF(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	path := filepath.Join(t.TempDir(), "pins")
+	cfg := writeFile(t, "config.yaml", fmt.Sprintf("persistence:\n  enabled: true\n  path: %q\nprometheus:\n  listen_address: \"127.0.0.1:19743\"\n", path))
+	out, err := exec.Command(bin, "--config", cfg).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1\n%s", err, out)
+	}
+	for _, want := range []string{path, "not on a BPF filesystem", "mount -t bpf bpf"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("%s was created on a filesystem that is not a BPF one", path)
+	}
+}
+
+// persistConfig writes a configuration counting the interfaces include with
+// persistence under pins.
+func persistConfig(t *testing.T, pins string, include ...string) string {
+	t.Helper()
+	quoted := make([]string, len(include))
+	for i, name := range include {
+		quoted[i] = fmt.Sprintf("%q", name)
+	}
+	return writeFile(t, "config.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%s]
+persistence:
+  enabled: true
+  path: %q
+prometheus:
+  listen_address: %q
+`, strings.Join(quoted, ", "), pins, listenAddress))
+}
+
+// pinnedLinks returns the names of the links pinned under pins, in any
+// namespace's directory.
+func pinnedLinks(t *testing.T, pins string) []string {
+	t.Helper()
+	matches, err := filepath.Glob(filepath.Join(pins, "net-*", "layout-*", "links", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, len(matches))
+	for i, m := range matches {
+		names[i] = filepath.Base(m)
+	}
+	return names
+}
+
+// TestPersistenceAdoptsChanges: what changed while no exporter ran is
+// applied at the next start. An interface deleted is forgotten (its pins go),
+// one newly selected is attached from zero, one no longer selected is
+// detached, and the others go on counting exactly. A second exporter in
+// another namespace, with the same persistence.path, keeps its own state:
+// each counts its own interface exactly through the restarts.
+func TestPersistenceAdoptsChanges(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a := testenv.NewNetns(t)
+	b := testenv.NewNetns(t)
+	opts := testenv.VethOptions{DisableOffloads: true, Quiet: true}
+	kept, deleted, added := testenv.NewVethPair(t, a, b, opts), testenv.NewVethPair(t, a, b, opts), testenv.NewVethPair(t, a, b, opts)
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	sinkA := testtraffic.ListenUDP(t, a, netip.IPv4Unspecified())
+	sinkB := testtraffic.ListenUDP(t, b, netip.IPv4Unspecified())
+	// send sends n datagrams over pair, to a (toA) or to b.
+	send := func(pair *testenv.VethPair, toA bool, n int) {
+		if toA {
+			testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sinkA.Addr.Port()), n, 60)
+		} else {
+			testtraffic.SendUDP(t, a, pair.IPv4A.Addr(), netip.AddrPortFrom(pair.IPv4B.Addr(), sinkB.Addr.Port()), n, 60)
+		}
+	}
+	// wait waits until e has counted want datagrams received on iface.
+	wait := func(e *testexporter.Exporter, iface string, want float64) {
+		t.Helper()
+		e.WaitMetrics(t, fmt.Sprintf("%v datagrams received on %s", want, iface), 10*time.Second, func(m testexporter.Metrics) bool {
+			v, _ := m.Sum(promPackets, udpReceived(iface))
+			return v == want
+		})
+	}
+	start := func(ns *testenv.Netns, cfg string) *testexporter.Exporter {
+		e := startExporter(t, ns, []string{bin, "--config", cfg}, nil)
+		e.WaitReady(t, readyTimeout)
+		return e
+	}
+
+	inA := start(a, persistConfig(t, pins, kept.NameA, deleted.NameA))
+	inB := start(b, persistConfig(t, pins, kept.NameB))
+	send(kept, true, 10)
+	send(deleted, true, 3)
+	send(kept, false, 4)
+	wait(inA, kept.NameA, 10)
+	wait(inA, deleted.NameA, 3)
+	wait(inB, kept.NameB, 4)
+	for _, e := range []*testexporter.Exporter{inA, inB} {
+		e.Signal(syscall.SIGKILL)
+		e.Wait(10 * time.Second)
+	}
+
+	// While no exporter runs: traffic, an interface deleted, the
+	// configuration of a changed to count added instead.
+	send(kept, true, 20)
+	send(kept, false, 6)
+	send(added, true, 7) // not counted: added is not selected yet
+	if out, err := a.Exec("ip", "link", "del", deleted.NameA); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	inA = start(a, persistConfig(t, pins, kept.NameA, added.NameA))
+	inB = start(b, persistConfig(t, pins, kept.NameB))
+	send(added, true, 2)
+	wait(inA, kept.NameA, 30)
+	wait(inA, added.NameA, 2)
+	wait(inB, kept.NameB, 10)
+	if m := inA.MustScrape(t); len(m.Samples(promPackets, map[string]string{"network_interface_name": deleted.NameA})) != 0 {
+		t.Errorf("series of the deleted %s still reported", deleted.NameA)
+	}
+	links := pinnedLinks(t, pins)
+	for _, l := range links {
+		if strings.HasPrefix(l, fmt.Sprint(deleted.IndexA)+"-") {
+			t.Errorf("pinned link %s of the deleted interface (ifindex %d) left", l, deleted.IndexA)
+		}
+	}
+
+	// kept no longer selected: detached at the next start, the others kept.
+	stopExporter(t, inA)
+	inA = start(a, persistConfig(t, pins, added.NameA))
+	testenv.AssertNothingAttached(t, a, kept.NameA)
+	send(added, true, 1)
+	wait(inA, added.NameA, 3)
+	stopExporter(t, inA)
+	stopExporter(t, inB)
+	if got := len(pinnedLinks(t, pins)); got != 4 {
+		t.Errorf("%d links pinned (%v), want 4: both directions of added in a and of kept in b", got, pinnedLinks(t, pins))
+	}
+}
+
+// TestPersistenceForeignState: a pin directory the exporter did not make for
+// this build is never adopted nor changed. Another build's layout directory
+// makes it count afresh without persistence (and detach at the stop); files
+// in its links directory that are not its links are left as they are.
+func TestPersistenceForeignState(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := persistConfig(t, pins, pair.NameA)
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	send := func(n int) {
+		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
+	}
+
+	// The exporter's own directories, with foreign entries in its links.
+	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	stopExporter(t, e)
+	layouts, _ := filepath.Glob(filepath.Join(pins, "net-*", "layout-*"))
+	if len(layouts) != 1 {
+		t.Fatalf("layout directories %v, want one", layouts)
+	}
+	foreign := []string{filepath.Join(layouts[0], "links", "not-ours"), filepath.Join(layouts[0], "links", fmt.Sprintf("%d-receive-tcx-x", pair.IndexA+100))}
+	for _, f := range foreign {
+		if err := os.Mkdir(f, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(5)
+	e.WaitMetrics(t, "5 datagrams", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 5
+	})
+	if !strings.Contains(e.Output(), "left untouched") {
+		t.Errorf("no log line about the foreign entries:\n%s", e.Output())
+	}
+	stopExporter(t, e)
+	for _, f := range foreign {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("foreign %s: %v", f, err)
+		}
+	}
+
+	// Another build's layout beside: not adopted, not touched.
+	other := filepath.Join(filepath.Dir(layouts[0]), "layout-0123456789abcdef01234567")
+	if err := os.Mkdir(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(4)
+	e.WaitMetrics(t, "4 datagrams, from zero", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 4
+	})
+	if !strings.Contains(e.Output(), "pinned state of another build left untouched") {
+		t.Errorf("no log line about the other build's state:\n%s", e.Output())
+	}
+	stopExporter(t, e)
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("the other build's directory: %v", err)
+	}
+	// Without persistence this run detached; the first run's pins remain.
+	if got := testenv.Attached(t, a, pair.NameA); len(got) != 2 {
+		t.Errorf("attached after the stop: %v, want the first run's two pinned links", got)
+	}
+}

@@ -1,0 +1,355 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
+)
+
+// ErrPersistence marks a persistence.path that cannot hold the state.
+var ErrPersistence = errors.New("persistence.path")
+
+// pinned is the receiver's state kept in a BPF filesystem (persistence.*):
+// the directory of its network namespace, and what a previous run left
+// there, until it is adopted or released.
+type pinned struct {
+	// dir is <persistence.path>/net-<netns inode>/layout-<bpf.Layout>: a BPF
+	// filesystem holds no regular files, so the layout is in the name.
+	dir string
+	// adopted are the interfaces a previous run counted, by ifindex: their
+	// slots and pinned links, until attached again or released.
+	adopted map[int]*adoptedInterface
+}
+
+// adoptedInterface is an interface a previous run counted.
+type adoptedInterface struct {
+	slot  int
+	start time.Time
+	links map[hookKey]*pinnedLink
+}
+
+// hookKey is a hook of an interface: its kind (config.HookXDP...) and direction.
+type hookKey struct {
+	kind      string
+	direction bpf.Direction
+}
+
+// pinnedLink is a link found pinned, with the XDP mode its name gives.
+type pinnedLink struct {
+	link.Link
+	mode      string
+	programID uint32
+}
+
+// The directories of a namespace's state.
+const (
+	layoutPrefix = "layout-"
+	mapsDir      = "maps"
+	linksDir     = "links"
+)
+
+// namespaceDir returns the directory of network namespace ns (this thread's
+// when not open) under path.
+func namespaceDir(path string, ns netns.NsHandle) (string, error) {
+	inode, err := netnsInode(ns)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(path, "net-"+strconv.FormatUint(uint64(inode), 10)), nil
+}
+
+// openPinned prepares the pinned state of ns under cfg's persistence.path.
+// Pinned state of another layout is left untouched and nil returned: the
+// receiver then counts afresh, without persistence.
+func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pinned, error) {
+	nsDir, err := namespaceDir(cfg.Path, ns)
+	if err != nil {
+		return nil, err
+	}
+	if err := bpf.PrepareDir(nsDir); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
+	}
+	layout, err := bpf.Layout()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(nsDir, layoutPrefix+layout)
+	entries, err := os.ReadDir(nsDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
+	}
+	for _, e := range entries {
+		if e.Name() != filepath.Base(dir) {
+			log.Error("pinned state of another build left untouched; counting afresh, without persistence (packet-exporter --uninstall removes it)",
+				zap.String("found", filepath.Join(nsDir, e.Name())), zap.String("want", dir))
+			return nil, nil
+		}
+	}
+	for _, sub := range []string{mapsDir, linksDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
+		}
+	}
+	return &pinned{dir: dir, adopted: map[int]*adoptedInterface{}}, nil
+}
+
+// mapsDir is where the maps are pinned.
+func (p *pinned) mapsDir() string { return filepath.Join(p.dir, mapsDir) }
+
+// linkPath is where the link of hook h of interface ifindex is pinned.
+func (p *pinned) linkPath(ifindex int, h hook) string {
+	name := fmt.Sprintf("%d-%s-%s", ifindex, h.direction, h.kind)
+	if h.mode != "" {
+		name += "-" + h.mode
+	}
+	return filepath.Join(p.dir, linksDir, name)
+}
+
+// adopt reads what a previous run left: the interfaces the maps give a slot
+// and the pinned links. A file that is not a link of ours is left as it is.
+func (p *pinned) adopt(maps *bpf.Maps, log *zap.Logger) error {
+	mapped, err := maps.Mapped()
+	if err != nil {
+		return err
+	}
+	slots := map[int]bool{}
+	for _, m := range mapped {
+		if slots[m.Slot] {
+			log.Warn("pinned slot map gives a slot twice; the interface starts afresh", zap.Int("ifindex", m.Ifindex), zap.Int("slot", m.Slot))
+			continue
+		}
+		slots[m.Slot] = true
+		p.adopted[m.Ifindex] = &adoptedInterface{slot: m.Slot, start: m.Start, links: map[hookKey]*pinnedLink{}}
+	}
+	entries, err := os.ReadDir(filepath.Join(p.dir, linksDir))
+	if err != nil {
+		return fmt.Errorf("read pinned links: %w", err)
+	}
+	for _, e := range entries {
+		path := filepath.Join(p.dir, linksDir, e.Name())
+		ifindex, key, mode, ok := parseLinkName(e.Name())
+		if !ok {
+			log.Warn("not a pinned link of packet-exporter; left untouched", zap.String("path", path))
+			continue
+		}
+		l, err := link.LoadPinnedLink(path, nil)
+		if err != nil {
+			log.Warn("pinned link not loaded; left untouched", zap.String("path", path), zap.Error(err))
+			continue
+		}
+		ad := p.adopted[ifindex]
+		info, err := l.Info()
+		if err != nil || ad == nil || (bpfLink{l}).Ifindex() != ifindex {
+			// Its interface is gone (or was never mapped): so is its counting.
+			log.Info("pinned link of an interface no longer counted; removed", zap.String("path", path))
+			l.Unpin()
+			l.Close()
+			continue
+		}
+		ad.links[key] = &pinnedLink{Link: l, mode: mode, programID: uint32(info.Program)}
+	}
+	return nil
+}
+
+// parseLinkName parses a pinned link's name (linkPath).
+func parseLinkName(name string) (ifindex int, key hookKey, mode string, ok bool) {
+	parts := strings.Split(name, "-")
+	if len(parts) < 3 || len(parts) > 4 {
+		return 0, hookKey{}, "", false
+	}
+	ifindex, err := strconv.Atoi(parts[0])
+	if err != nil || ifindex < 1 {
+		return 0, hookKey{}, "", false
+	}
+	switch parts[1] {
+	case bpf.Receive.String():
+		key.direction = bpf.Receive
+	case bpf.Transmit.String():
+		key.direction = bpf.Transmit
+	default:
+		return 0, hookKey{}, "", false
+	}
+	key.kind = parts[2]
+	if key.kind != config.HookTCX && key.kind != config.HookXDP {
+		return 0, hookKey{}, "", false
+	}
+	if len(parts) == 4 {
+		mode = parts[3]
+	}
+	return ifindex, key, mode, true
+}
+
+// releaseLeftover stops the counting a previous run left on the interfaces
+// not attached again (gone, or no longer selected): their links and legacy
+// tc filters are detached and their slots freed.
+func (a *attacher) releaseLeftoverLocked() {
+	if a.pin == nil {
+		return
+	}
+	for ifindex, ad := range a.pin.adopted {
+		for _, l := range ad.links {
+			l.Unpin()
+			l.Close()
+		}
+		if _, exists := a.linkNames[ifindex]; exists {
+			if _, err := removeTCFilters(a.nl, ifindex); err != nil {
+				a.log.Warn("left-over tc filters not removed", zap.Int("ifindex", ifindex), zap.Error(err))
+			}
+		}
+		a.unmapLocked(ifindex, "", ad.slot)
+		a.log.Info("stopped counting an interface counted before the restart", zap.Int("ifindex", ifindex))
+		delete(a.pin.adopted, ifindex)
+	}
+}
+
+// removeTCFilters removes packet-exporter's legacy tc filters from interface
+// ifindex, in both directions, and returns how many it removed.
+func removeTCFilters(nl *netlink.Handle, ifindex int) (int, error) {
+	var errs []error
+	removed := 0
+	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+		f := &tcFilter{nl: nl, attrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: parent}}
+		filters, err := f.list()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, other := range filters {
+			if other.Name != tcFilterName {
+				continue
+			}
+			if err := nl.FilterDel(other); err != nil {
+				errs = append(errs, fmt.Errorf("remove tc filter of interface %d: %w", ifindex, err))
+				continue
+			}
+			removed++
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// takeAdoptedLocked returns the interface of ifindex a previous run counted,
+// if any, which is then no longer left over.
+func (a *attacher) takeAdoptedLocked(ifindex int) *adoptedInterface {
+	if a.pin == nil {
+		return nil
+	}
+	ad := a.pin.adopted[ifindex]
+	delete(a.pin.adopted, ifindex)
+	return ad
+}
+
+// link returns the adopted link of hook kind in direction d, or nil.
+func (ad *adoptedInterface) link(kind string, d bpf.Direction) *pinnedLink {
+	if ad == nil {
+		return nil
+	}
+	return ad.links[hookKey{kind, d}]
+}
+
+// detachUnused detaches the adopted links that no hook took over (the
+// configuration changed the hook): after the hooks that replace them are
+// attached, so that no frame goes uncounted.
+func (ad *adoptedInterface) detachUnused(log *zap.Logger) {
+	if ad == nil {
+		return
+	}
+	for key, l := range ad.links {
+		if l.Link == nil {
+			continue
+		}
+		if err := (bpfLink{l.Link}).Close(); err != nil {
+			log.Warn("detach the previous run's link", zap.String("hook", key.kind), zap.Error(err))
+		}
+	}
+}
+
+// newMaps creates the kernel maps; with persistence, those pinned for the
+// receiver's namespace are used, and what the previous run counted is read
+// for adoption. Pinned maps that do not fit this configuration (another
+// limits.max_interfaces) are left untouched and counting starts afresh,
+// without persistence.
+func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Logger) (*pinned, *bpf.Maps, error) {
+	if !cfg.Persistence.Enabled {
+		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		return nil, maps, err
+	}
+	pin, err := openPinned(cfg.Persistence, o.netns, log)
+	if err != nil || pin == nil {
+		if err != nil {
+			return nil, nil, err
+		}
+		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		return nil, maps, err
+	}
+	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, bpf.WithPinDir(pin.mapsDir()))
+	if errors.Is(err, bpf.ErrPinnedIncompatible) {
+		log.Error("pinned maps do not fit this configuration; left untouched, counting afresh without persistence (packet-exporter --uninstall removes them)",
+			zap.String("dir", pin.dir), zap.Error(err))
+		maps, err = bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		return nil, maps, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if maps.Adopted {
+		if err := pin.adopt(maps, log); err != nil {
+			maps.Close()
+			return nil, nil, err
+		}
+		log.Info("adopting the pinned state of a previous run", zap.String("dir", pin.dir), zap.Int("interfaces", len(pin.adopted)))
+	}
+	return pin, maps, nil
+}
+
+// Uninstall removes what packet-exporter left in this thread's network
+// namespace: the pinned state under path (its links detach as their pins go)
+// and the legacy tc filters of every interface. It returns what it removed:
+// the pinned objects and the filters.
+func Uninstall(path string) (pins, filters int, err error) {
+	nsDir, err := namespaceDir(path, netns.None())
+	if err != nil {
+		return 0, 0, err
+	}
+	walkErr := filepath.WalkDir(nsDir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			pins++
+		}
+		return err
+	})
+	if walkErr != nil && !errors.Is(walkErr, os.ErrNotExist) {
+		return 0, 0, fmt.Errorf("read %s: %w", nsDir, walkErr)
+	}
+	if err := os.RemoveAll(nsDir); err != nil {
+		return 0, 0, fmt.Errorf("remove %s: %w", nsDir, err)
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return pins, 0, fmt.Errorf("list interfaces: %w", err)
+	}
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return pins, 0, fmt.Errorf("netlink handle: %w", err)
+	}
+	defer nl.Close()
+	var errs []error
+	for _, l := range links {
+		n, err := removeTCFilters(nl, l.Attrs().Index)
+		filters += n
+		errs = append(errs, err)
+	}
+	return pins, filters, errors.Join(errs...)
+}
