@@ -92,7 +92,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if *uninstall {
 		return uninstallState(cfg, log)
 	}
-	if err := serve(ctx, cfg, log); err != nil {
+	err = serve(ctx, cfg, log)
+	if errors.Is(err, errHandedOver) {
+		// A rolling update's new instance counts now; this one waits to be
+		// stopped rather than exit, which would make its supervisor start it again.
+		log.Info("handed over to the new instance; idle until stopped")
+		<-ctx.Done()
+		return exitOK
+	}
+	if err != nil {
 		log.Error("packet-exporter failed", zap.Error(err))
 		return exitFailure
 	}

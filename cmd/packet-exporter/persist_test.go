@@ -333,3 +333,76 @@ func TestPersistenceForeignState(t *testing.T) {
 		t.Errorf("attached after the stop: %v, want the first run's two pinned links", got)
 	}
 }
+
+// TestPersistenceHandover: a second exporter started in the same namespace
+// (a rolling update's surge) asks the first to hand over, which releases its
+// state and port and idles until stopped; the second adopts and counts on.
+// Datagrams sent all through the handover are counted exactly, and stopping
+// the first afterwards changes nothing. An exporter that does not hand over
+// (persistence off) makes the second give up after handover_timeout.
+func TestPersistenceHandover(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := persistConfig(t, pins, pair.NameA)
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	send := func(n int) {
+		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
+	}
+
+	first := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	first.WaitReady(t, readyTimeout)
+	send(10)
+	// Traffic all through the handover: 400 datagrams over about 2 s.
+	const during = 400
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range during / 10 {
+			send(10)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	second := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	if !second.WaitForLine(readyTimeout, "adopted from the previous run") {
+		t.Fatalf("the second exporter did not adopt:\n%s", second.Output())
+	}
+	if !first.WaitForLine(5*time.Second, "handed over to the new instance") {
+		t.Errorf("the first exporter did not hand over:\n%s", first.Output())
+	}
+	<-done
+	second.WaitReady(t, readyTimeout)
+	second.WaitMetrics(t, "every datagram, sent before and during the handover", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 10+during
+	})
+	stopExporter(t, first) // idle: its stop detaches nothing
+	send(5)
+	second.WaitMetrics(t, "5 more after the first's stop", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 10+during+5
+	})
+	stopExporter(t, second)
+
+	// A holder without persistence does not hand over.
+	plain := writeFile(t, "plain.yaml", fmt.Sprintf("interfaces:\n  include: [%q]\nprometheus:\n  listen_address: %q\n", pair.NameA, listenAddress))
+	holder := startExporter(t, a, []string{bin, "--config", plain}, nil)
+	holder.WaitReady(t, readyTimeout)
+	impatient := writeFile(t, "impatient.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%q]
+persistence:
+  enabled: true
+  path: %q
+  handover_timeout: 500ms
+prometheus:
+  listen_address: %q
+`, pair.NameA, pins, listenAddress))
+	out, err := exec.Command("ip", "netns", "exec", a.Name, bin, "--config", impatient).CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 || !strings.Contains(string(out), "did not hand over within 500ms") {
+		t.Errorf("second exporter beside one without persistence: %v\n%s", err, out)
+	}
+	stopExporter(t, holder)
+}

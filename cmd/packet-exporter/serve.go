@@ -34,10 +34,19 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		return err
 	}
 	lock, err := instance.Acquire(instance.DefaultName)
+	if errors.Is(err, instance.ErrRunning) && cfg.Persistence.Enabled {
+		log.Info("another packet-exporter runs in this network namespace: asking it to hand over",
+			zap.Duration("handover_timeout", cfg.Persistence.HandoverTimeout))
+		lock, err = instance.RequestHandover(ctx, instance.DefaultName, cfg.Persistence.HandoverTimeout)
+	}
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
+	var handover <-chan bool // a new instance asks for the state; nil: never
+	if cfg.Persistence.Enabled {
+		handover = lock.Handover()
+	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
 		log.Warn("could not raise RLIMIT_MEMLOCK; loading may fail on kernels before 5.11", zap.Error(err))
@@ -151,9 +160,16 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		log.Info("shutting down")
 	case err := <-serveErr:
 		return err
+	case <-handover: // true: released only when serve returns
+		log.Info("a new packet-exporter in this network namespace asks for the state: handing over")
+		return errHandedOver
 	}
 	return nil
 }
+
+// errHandedOver ends serve when the state was handed over to a new
+// instance (persistence): the process then idles until it is stopped.
+var errHandedOver = errors.New("handed over to a new instance")
 
 // otlpOptions maps the otlp configuration section to the OTLP reader's
 // options, or nil when OTLP is off.

@@ -7,11 +7,13 @@
 package instance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -49,8 +51,20 @@ func (l *Lock) Release() error {
 // AcquireIn is Acquire in network namespace ns (the caller's when ns is not
 // open): an embedder counting another namespace's interfaces locks that one.
 func AcquireIn(ns netns.NsHandle, name string) (*Lock, error) {
+	return in(ns, func() (*Lock, error) { return Acquire(name) })
+}
+
+// RequestHandoverIn is RequestHandover in network namespace ns, or in the
+// caller's when ns is not open.
+func RequestHandoverIn(ctx context.Context, ns netns.NsHandle, name string, timeout time.Duration) (*Lock, error) {
+	return in(ns, func() (*Lock, error) { return RequestHandover(ctx, name, timeout) })
+}
+
+// in runs take in network namespace ns (on a thread of its own), or in the
+// caller's when ns is not open.
+func in(ns netns.NsHandle, take func() (*Lock, error)) (*Lock, error) {
 	if !ns.IsOpen() {
-		return Acquire(name)
+		return take()
 	}
 	var lock *Lock
 	var err error
@@ -64,8 +78,50 @@ func AcquireIn(ns netns.NsHandle, name string) (*Lock, error) {
 			err = fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
-		lock, err = Acquire(name)
+		lock, err = take()
 	}()
 	<-done
 	return lock, err
+}
+
+// Handover returns a channel that receives true when another instance asks
+// this one to hand over (RequestHandover), and is closed then or when the
+// lock is released: the holder asked stops counting, leaving its pinned state
+// for the new instance to adopt, and releases the lock. Only a holder that
+// calls Handover answers such requests.
+func (l *Lock) Handover() <-chan bool {
+	asked := make(chan bool, 1)
+	go func() {
+		defer close(asked)
+		conn, err := l.ln.Accept()
+		if err != nil {
+			return // released
+		}
+		conn.Close()
+		asked <- true
+	}()
+	return asked
+}
+
+// RequestHandover asks the instance holding the lock called name to hand
+// over (see Handover) and takes the lock once it is released, waiting up to
+// timeout or until ctx ends.
+func RequestHandover(ctx context.Context, name string, timeout time.Duration) (*Lock, error) {
+	if conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: "@" + name, Net: "unix"}); err == nil {
+		conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ticker := time.NewTicker(20 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: it did not hand over within %s (persistence.handover_timeout)", ErrRunning, timeout)
+		case <-ticker.C:
+		}
+		if lock, err := Acquire(name); !errors.Is(err, ErrRunning) {
+			return lock, err
+		}
+	}
 }

@@ -38,6 +38,9 @@ type counter struct {
 	lock  *instance.Lock
 	recv  *pereceiver.Receiver
 	meter *pdataMeter
+	// handedOver is set once the state went to a new instance (persistence):
+	// scrapes then emit nothing.
+	handedOver bool
 }
 
 // start checks the capabilities, takes the namespace's instance lock,
@@ -55,8 +58,17 @@ func (c *counter) start(ctx context.Context, _ component.Host) (err error) {
 	if err := capability.CheckCurrent(); err != nil {
 		return err
 	}
-	if c.lock, err = instance.AcquireIn(c.netns, instance.DefaultName); err != nil {
+	c.lock, err = instance.AcquireIn(c.netns, instance.DefaultName)
+	if errors.Is(err, instance.ErrRunning) && c.cfg.Persistence.Enabled {
+		c.log.Info("another packet-exporter runs in this network namespace: asking it to hand over",
+			zap.Duration("handover_timeout", c.cfg.Persistence.HandoverTimeout))
+		c.lock, err = instance.RequestHandoverIn(ctx, c.netns, instance.DefaultName, c.cfg.Persistence.HandoverTimeout)
+	}
+	if err != nil {
 		return err
+	}
+	if c.cfg.Persistence.Enabled {
+		go c.handOverWhenAsked(c.lock.Handover())
 	}
 	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -82,6 +94,9 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	meter, recv := c.meter, c.recv
 	c.mu.Unlock()
 	if meter == nil {
+		if c.handedOverNow() {
+			return pmetric.NewMetrics(), nil // the new instance reports
+		}
 		return pmetric.NewMetrics(), errors.New("packetexporter receiver not started")
 	}
 	md, err := meter.collect(ctx, recv.PacketSizes)
@@ -89,6 +104,33 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		return md, scrapererror.NewPartialScrapeError(fmt.Errorf("collect: %w", err), 1)
 	}
 	return md, nil
+}
+
+// handOverWhenAsked hands the state over to a new instance when asked: it
+// lets go of what is attached (persistence leaves it counting) and of the
+// lock, which the new instance takes. The collector runs on; this receiver
+// reports nothing more. A collector cannot be stopped by one of its
+// receivers, and the rolling update stops it next.
+func (c *counter) handOverWhenAsked(asked <-chan bool) {
+	if !<-asked {
+		return // the lock was released: shut down
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lock == nil {
+		return // shut down meanwhile
+	}
+	c.log.Info("a new packet-exporter in this network namespace asks for the state: handing over")
+	if err := c.closeLocked(); err != nil {
+		c.log.Warn("hand over", zap.Error(err))
+	}
+	c.handedOver = true
+}
+
+func (c *counter) handedOverNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.handedOver
 }
 
 // shutdown detaches from every interface and releases the maps and the lock.

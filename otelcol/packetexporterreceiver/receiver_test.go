@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -300,5 +301,73 @@ func TestShutdownWithoutStart(t *testing.T) {
 	r := create(t, f, f.CreateDefaultConfig().(*Config), consumertest.NewNop())
 	if err := r.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPersistence: with persistence on, the receiver adopts as the agent
+// does. A shutdown leaves the programs counting, the next receiver counts
+// on from there, and a receiver started beside a running one (a rolling
+// update's surge) asks it to hand over: the running one stops reporting, the
+// new one reports every datagram, exactly.
+func TestPersistence(t *testing.T) {
+	pair, f := newPair(t)
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := configFor(f, pair.NameA, func(c *Config) {
+		c.CollectionInterval = 100 * time.Millisecond
+		c.InitialDelay = 0
+		c.Counting.Persistence = config.Persistence{Enabled: true, Path: pins, HandoverTimeout: 10 * time.Second}
+	})
+	udp := testtraffic.ListenUDP(t, pair.A, pair.IPv4A.Addr())
+	send := func(n int) { testtraffic.SendUDP(t, pair.B, pair.IPv4B.Addr(), udp.Addr, n, 60) }
+	udpReceive := map[string]string{
+		string(metricdef.NetworkInterfaceName): pair.NameA, string(metricdef.NetworkIODirection): bpf.Receive.String(),
+		string(metricdef.NetworkType): "ipv4", string(metricdef.NetworkTransport): "udp",
+	}
+	start := func() (receiver.Metrics, *consumertest.MetricsSink) {
+		sink := new(consumertest.MetricsSink)
+		r := create(t, f, cfg, sink)
+		if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+			t.Fatal(err)
+		}
+		return r, sink
+	}
+	expect := func(sink *consumertest.MetricsSink, want int64, when string) {
+		t.Helper()
+		testexporter.WaitFor(t, fmt.Sprintf("%d datagrams %s", want, when), 10*time.Second, func() (bool, string) {
+			all := sink.AllMetrics()
+			if len(all) == 0 {
+				return false, "nothing emitted"
+			}
+			got, _ := sumOf(all[len(all)-1], metricdef.NetworkPackets.Name, udpReceive)
+			return got == want, fmt.Sprintf("%d", got)
+		})
+	}
+
+	first, sink := start()
+	send(6)
+	expect(sink, 6, "before the shutdown")
+	if err := first.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if attached := testenv.Attached(t, pair.A, pair.NameA); len(attached) != 2 {
+		t.Errorf("attached after the shutdown: %q, want both programs, counting", attached)
+	}
+	send(4)
+	second, sink := start()
+	expect(sink, 10, "after the restart")
+
+	third, thirdSink := start() // returns once second has handed over
+	sink.Reset()
+	send(3)
+	expect(thirdSink, 13, "after the handover")
+	for _, md := range sink.AllMetrics() {
+		if n := pointCount(md, metricdef.NetworkPackets.Name); n != 0 {
+			t.Errorf("the receiver that handed over still reports %d series", n)
+		}
+	}
+	for _, r := range []receiver.Metrics{second, third} {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
 	}
 }
