@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -93,6 +95,10 @@ type DropOptions struct {
 	// MaxKeys bounds the (interface, reason, traffic class) keys held;
 	// DefaultDropKeys when 0.
 	MaxKeys int
+	// PinDir, a directory on a BPF filesystem, keeps the program's link and
+	// maps pinned: a counter a previous run left there goes on counting and
+	// is taken over instead of a new one (DropCounter.Adopted).
+	PinDir string
 }
 
 // DropCounter counts the kernel's packet drops of one network namespace by
@@ -143,10 +149,24 @@ func NewDropCounter(o DropOptions) (*DropCounter, error) {
 		}
 	}
 	d := &DropCounter{Reasons: reasons}
-	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}); err != nil {
+	if o.PinDir != "" {
+		if d.adopt(spec, o.PinDir) {
+			return d, nil
+		}
+		for _, name := range dropMaps {
+			spec.Maps[name].Pinning = ebpf.PinByName
+		}
+	}
+	if err := spec.LoadAndAssign(&d.objs, &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel},
+		Maps: ebpf.MapOptions{PinPath: o.PinDir}}); err != nil {
 		return nil, fmt.Errorf("load drop program: %w", err)
 	}
 	d.link, err = link.AttachTracing(link.TracingOptions{Program: d.objs.PeCountDrop})
+	if err == nil && o.PinDir != "" {
+		if err = d.link.Pin(filepath.Join(o.PinDir, dropLinkPin)); err != nil {
+			d.link.Close()
+		}
+	}
 	if err != nil {
 		d.objs.Close()
 		return nil, fmt.Errorf("attach drop program: %w", err)
@@ -206,3 +226,48 @@ func (d *DropCounter) Forget(ifindexes map[int]bool) error {
 func (d *DropCounter) Close() error {
 	return errors.Join(d.link.Close(), d.objs.Close())
 }
+
+// dropMaps are the drop program's maps, pinned with its link (PinDir).
+var dropMaps = []string{DropsMapPeDrops, DropsMapPeDropStats}
+
+// dropLinkPin is the name of the drop program's pinned link in PinDir.
+const dropLinkPin = "link"
+
+// adopt takes over the drop counter a previous run left counting under dir:
+// its pinned link and maps, if they fit spec. What is there and does not fit
+// is removed (the link detaches as its pin goes), for a new counter.
+func (d *DropCounter) adopt(spec *ebpf.CollectionSpec, dir string) bool {
+	l, linkErr := link.LoadPinnedLink(filepath.Join(dir, dropLinkPin), nil)
+	drops, dropsErr := loadPinnedMap(spec, dir, DropsMapPeDrops)
+	stats, statsErr := loadPinnedMap(spec, dir, DropsMapPeDropStats)
+	if linkErr == nil && dropsErr == nil && statsErr == nil {
+		d.link, d.objs.PeDrops, d.objs.PeDropStats = l, drops, stats
+		return true
+	}
+	if l != nil {
+		l.Close()
+	}
+	drops.Close() // nil-safe
+	stats.Close()
+	for _, name := range append([]string{dropLinkPin}, dropMaps...) {
+		os.Remove(filepath.Join(dir, name))
+	}
+	return false
+}
+
+// loadPinnedMap loads the map of spec called name pinned in dir, if it fits
+// spec.
+func loadPinnedMap(spec *ebpf.CollectionSpec, dir, name string) (*ebpf.Map, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.Maps[name].Compatible(m); err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Adopted reports whether the counter is one a previous run left counting.
+func (d *DropCounter) Adopted() bool { return d.objs.PeCountDrop == nil }

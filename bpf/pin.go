@@ -29,19 +29,33 @@ const slotStartsMap = "pe_slot_starts"
 // are indexed, say).
 const layoutVersion = 1
 
-// Layout returns the identity of the pinned maps' layout: their types, key
-// and value sizes, flags and key and value types. Two builds whose Layout
+// mapSpecs returns the specs of spec's maps called names.
+func mapSpecs(spec *ebpf.CollectionSpec, names []string) []*ebpf.MapSpec {
+	specs := make([]*ebpf.MapSpec, len(names))
+	for i, name := range names {
+		specs[i] = spec.Maps[name]
+	}
+	return specs
+}
+
+// Layout returns the identity of the pinned maps' layout (the counters' and
+// the drop counter's): their types, key and value sizes, flags and key and
+// value types. Two builds whose Layout
 // is equal can use each other's pinned maps; a different one cannot.
 func Layout() (string, error) {
 	spec, err := counterSpec()
 	if err != nil {
 		return "", err
 	}
+	drops, err := LoadDrops()
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "version %d\n", layoutVersion)
 	var gf btf.GoFormatter
-	for _, name := range pinnedMaps {
-		ms := spec.Maps[name]
+	for _, ms := range append(mapSpecs(spec, pinnedMaps), mapSpecs(drops, dropMaps)...) {
+		name := ms.Name
 		fmt.Fprintf(h, "%s %s %d %d %#x\n", name, ms.Type, ms.KeySize, ms.ValueSize, ms.Flags)
 		for _, t := range []btf.Type{ms.Key, ms.Value} {
 			if t == nil {

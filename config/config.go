@@ -291,10 +291,10 @@ type Attribution struct {
 type Persistence struct {
 	// Enabled pins the state under Path and adopts, at start, the state a
 	// previous run of the exporter left there.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool `yaml:"enabled" env:"PE_PERSISTENCE_ENABLED"`
 	// Path is a directory on a BPF filesystem (bpffs); the state of each
 	// network namespace is kept in a directory of its own under it.
-	Path string `yaml:"path" default:"/sys/fs/bpf/packet-exporter" check:"abs"`
+	Path string `yaml:"path" default:"/sys/fs/bpf/packet-exporter" check:"abs" env:"PE_PERSISTENCE_PATH"`
 	// HandoverTimeout bounds how long a start waits for the exporter
 	// running in the same network namespace to exit.
 	HandoverTimeout time.Duration `yaml:"handover_timeout" default:"60s" check:"positive"`

@@ -17,6 +17,8 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packet-exporter/packet-exporter/config"
 )
 
 // loadCompose loads docker-compose.yaml with the compose-spec loader (the one
@@ -154,6 +156,14 @@ func TestComposeFile(t *testing.T) {
 			if name == "packet-exporter" && attributionPaths[v.Source] {
 				if !v.ReadOnly || v.Target != "/host"+v.Source {
 					t.Errorf("%s mounted at %s (read-only %v), want read-only at /host%s", v.Source, v.Target, v.ReadOnly, v.Source)
+				}
+				continue
+			}
+			if name == "packet-exporter" && v.Source == bpffsPath {
+				// Persistence: the host's BPF filesystem, read-write where it is
+				// on the host (the default persistence.path is under it).
+				if v.ReadOnly || v.Target != bpffsPath {
+					t.Errorf("%s mounted at %s (read-only %v), want read-write at %s", v.Source, v.Target, v.ReadOnly, bpffsPath)
 				}
 				continue
 			}
@@ -451,5 +461,23 @@ func TestComposeCollectorConfig(t *testing.T) {
 	}
 	if !slices.Contains(pl.Receivers, "otlp") || !slices.Contains(pl.Exporters, "prometheus") {
 		t.Errorf("metrics pipeline %+v: want otlp in, prometheus out", pl)
+	}
+}
+
+// TestComposePersistence: the compose stack's exporter keeps its state across
+// container restarts, in the host's BPF filesystem that the stack mounts.
+func TestComposePersistence(t *testing.T) {
+	cfg, err := config.Parse("deploy/compose/packet-exporter.yaml", readRepoFile(t, "deploy", "compose", "packet-exporter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Persistence.Enabled || !strings.HasPrefix(cfg.Persistence.Path, bpffsPath+"/") {
+		t.Errorf("persistence %+v: want it on, under %s", cfg.Persistence, bpffsPath)
+	}
+	mounted := slices.ContainsFunc(loadCompose(t).Services["packet-exporter"].Volumes, func(v types.ServiceVolumeConfig) bool {
+		return v.Source == bpffsPath && v.Target == bpffsPath && !v.ReadOnly
+	})
+	if !mounted {
+		t.Errorf("packet-exporter does not mount the host's %s read-write", bpffsPath)
 	}
 }

@@ -25,6 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/packet-exporter/packet-exporter/config"
 )
 
 // k8sObjects are the decoded objects of one or more manifest files.
@@ -178,6 +180,11 @@ func TestKubernetesDaemonSet(t *testing.T) {
 		t.Errorf("the exporter listens on %q, the container port is %d", cfg.Prometheus.ListenAddress, port)
 	}
 	checkAttributionMounts(t, pod, c, cfg.Attribution.HostRoot)
+	parsed, err := config.Parse("the ConfigMap's config.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPersistence(t, pod, c, parsed.Persistence)
 	if !strings.Contains(env["OTEL_RESOURCE_ATTRIBUTES"], "k8s.node.name=node-1") {
 		t.Errorf("OTEL_RESOURCE_ATTRIBUTES %q does not carry the node name", env["OTEL_RESOURCE_ATTRIBUTES"])
 	}
@@ -228,9 +235,11 @@ func checkCounterDaemonSet(t *testing.T, ds *appsv1.DaemonSet) (corev1.PodSpec, 
 	if err != nil || !sel.Matches(labels.Set(ds.Spec.Template.Labels)) {
 		t.Errorf("the selector does not match the pod template's labels: %v", err)
 	}
-	// One instance per network namespace: no surge on updates.
-	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 0 {
-		t.Errorf("rollingUpdate.maxSurge must be 0: a second counter in the host network exits")
+	// One instance per network namespace, handed over: the new pod starts
+	// beside the old one, which hands its state over (persistence).
+	if ru := ds.Spec.UpdateStrategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.IntValue() != 1 ||
+		ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("rollingUpdate %+v, want maxSurge 1 and maxUnavailable 0: the new pod takes the state over from the old one, with no gap", ru)
 	}
 	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
 		t.Fatalf("want one container, got %d (and %d init containers)", len(pod.Containers), len(pod.InitContainers))
@@ -321,8 +330,8 @@ func checkAttributionMounts(t *testing.T, pod corev1.PodSpec, c corev1.Container
 	}
 	want := map[string]bool{"/proc": true, "/var/log/pods": true, "/var/log/containers": true}
 	for _, v := range pod.Volumes {
-		if v.HostPath == nil {
-			continue
+		if v.HostPath == nil || v.HostPath.Path == bpffsPath {
+			continue // checkPersistence's
 		}
 		if !want[v.HostPath.Path] {
 			t.Errorf("host path %s mounted; attribution reads only %v", v.HostPath.Path, slices.Sorted(maps.Keys(want)))
@@ -344,6 +353,39 @@ func checkAttributionMounts(t *testing.T, pod corev1.PodSpec, c corev1.Container
 	}
 	if len(want) > 0 {
 		t.Errorf("host paths %v not mounted", slices.Sorted(maps.Keys(want)))
+	}
+}
+
+// bpffsPath is where nodes mount their BPF filesystem.
+const bpffsPath = "/sys/fs/bpf"
+
+// checkPersistence checks that a counting DaemonSet keeps its state across
+// pod restarts: persistence is on (per the configuration text, decoded by the
+// agent's own config package, under key), and persistence.path is inside the
+// node's BPF filesystem, mounted read-write and as the host sees it.
+func checkPersistence(t *testing.T, pod corev1.PodSpec, c corev1.Container, persistence config.Persistence) {
+	t.Helper()
+	if !persistence.Enabled {
+		t.Errorf("persistence.enabled is off: every restart and update loses counts and resets the series")
+	}
+	i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.HostPath != nil && v.HostPath.Path == bpffsPath })
+	if i < 0 {
+		t.Fatalf("the node's %s is not mounted", bpffsPath)
+	}
+	v := pod.Volumes[i]
+	if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectory {
+		t.Errorf("host path %s: type %v, want Directory", bpffsPath, v.HostPath.Type)
+	}
+	m := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == v.Name })
+	if m < 0 {
+		t.Fatalf("volume %s (%s) not mounted", v.Name, bpffsPath)
+	}
+	vm := c.VolumeMounts[m]
+	if vm.ReadOnly || vm.MountPropagation == nil || *vm.MountPropagation != corev1.MountPropagationHostToContainer {
+		t.Errorf("%s mounted read-only %v, propagation %v; want read-write, HostToContainer", bpffsPath, vm.ReadOnly, vm.MountPropagation)
+	}
+	if rel, err := filepath.Rel(vm.MountPath, persistence.Path); err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		t.Errorf("persistence.path %s is not a directory inside the BPF filesystem mounted at %s", persistence.Path, vm.MountPath)
 	}
 }
 
@@ -470,5 +512,41 @@ func TestKubernetesCollectorGateway(t *testing.T) {
 	}
 	if sc := col.SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
 		t.Errorf("the collector should drop every capability")
+	}
+}
+
+// TestKubernetesUninstall: the uninstall DaemonSet runs the agent's image
+// with --uninstall on every node, in the host's network namespace, with the
+// node's BPF filesystem mounted read-write where the agent keeps its state,
+// and no more privilege than removing tc filters takes.
+func TestKubernetesUninstall(t *testing.T) {
+	agent := find[*appsv1.DaemonSet](t, decodeManifests(t, "kubernetes/packet-exporter.yaml"), "packet-exporter")
+	ds := find[*appsv1.DaemonSet](t, decodeManifests(t, "kubernetes/uninstall.yaml"), "packet-exporter-uninstall")
+	pod := ds.Spec.Template.Spec
+	if !pod.HostNetwork || pod.HostPID || pod.HostIPC {
+		t.Errorf("hostNetwork %v hostPID %v hostIPC %v: want the host network only", pod.HostNetwork, pod.HostPID, pod.HostIPC)
+	}
+	if len(pod.Tolerations) != 1 || pod.Tolerations[0].Operator != corev1.TolerationOpExists {
+		t.Errorf("tolerations %+v: want every node, as the agent", pod.Tolerations)
+	}
+	if len(pod.InitContainers) != 1 {
+		t.Fatalf("%d init containers, want the one that uninstalls", len(pod.InitContainers))
+	}
+	c := pod.InitContainers[0]
+	if c.Image != agent.Spec.Template.Spec.Containers[0].Image || !slices.Equal(c.Args, []string{"--uninstall"}) {
+		t.Errorf("init container runs %s %q, want the agent's image %s with --uninstall", c.Image, c.Args, agent.Spec.Template.Spec.Containers[0].Image)
+	}
+	if sc := c.SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Add, []corev1.Capability{"NET_ADMIN"}) ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+		t.Errorf("init container capabilities %+v, want NET_ADMIN only", c.SecurityContext)
+	}
+	// The default persistence.path (no --config) inside the mounted BPF filesystem.
+	i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == bpffsPath && !m.ReadOnly })
+	v := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.HostPath != nil && v.HostPath.Path == bpffsPath })
+	if i < 0 || v < 0 || pod.Volumes[v].Name != c.VolumeMounts[i].Name {
+		t.Errorf("the node's %s is not mounted read-write at %s", bpffsPath, bpffsPath)
+	}
+	if def := config.Default().Persistence.Path; !strings.HasPrefix(def, bpffsPath+"/") {
+		t.Errorf("the default persistence.path %s is not under %s", def, bpffsPath)
 	}
 }

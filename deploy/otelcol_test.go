@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/otelcolbuild"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
@@ -63,6 +64,25 @@ func checkReceiverConfig(t *testing.T, name string, text []byte) (collectorConfi
 // TestOtelcolConfig: the collector configuration shipped beside the builder
 // manifest is consistent (the e2e tests run it in the collector built from
 // the manifest).
+// receiverCounting decodes the agent keys of a packetexporter receiver's
+// settings with the agent's config package.
+func receiverCounting(t *testing.T, recv map[string]any) config.Config {
+	t.Helper()
+	keys := maps.Clone(recv)
+	for _, scraper := range scraperKeys {
+		delete(keys, scraper)
+	}
+	text, err := yaml.Marshal(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("the receiver's settings", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func TestOtelcolConfig(t *testing.T) {
 	_, recv := checkReceiverConfig(t, "otelcol/config.yaml", readRepoFile(t, "deploy", "otelcol", "config.yaml"))
 	if _, ok := recv["collection_interval"]; !ok {
@@ -85,6 +105,7 @@ func TestOtelcolDaemonSet(t *testing.T) {
 	attribution, _ := recv["attribution"].(map[string]any)
 	hostRoot, _ := attribution["host_root"].(string)
 	checkAttributionMounts(t, pod, c, hostRoot)
+	checkPersistence(t, pod, c, receiverCounting(t, recv).Persistence)
 
 	// The ConfigMap holds config.yaml, with host_root where the node's files
 	// are mounted.
@@ -99,6 +120,9 @@ func TestOtelcolDaemonSet(t *testing.T) {
 		if a, ok := r["attribution"].(map[string]any); ok {
 			a["host_root"] = hostRoot
 		}
+		// The shipped file runs anywhere; the DaemonSet keeps its state in
+		// the node's BPF filesystem.
+		r["persistence"] = recv["persistence"]
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the ConfigMap's configuration is not otelcol/config.yaml with attribution.host_root: %s:\n%v\nwant:\n%v", hostRoot, got, want)

@@ -128,6 +128,10 @@ func testExporterConfig(t *testing.T, dir string) (path, listen string) {
 	otlp := cfg["otlp"].(map[string]any)
 	otlp["interval"] = "1s"
 	otlp["timeout"] = "500ms"
+	// Persistence in a BPF filesystem of the test's own, not the host's.
+	if persistence, ok := cfg["persistence"].(map[string]any); ok {
+		persistence["path"] = filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)

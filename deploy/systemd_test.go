@@ -139,6 +139,16 @@ func TestSystemdUnit(t *testing.T) {
 	if len(u.list("SystemCallFilter")) == 0 || len(u.list("RestrictAddressFamilies")) == 0 {
 		t.Errorf("no SystemCallFilter or RestrictAddressFamilies")
 	}
+	// Persistence: on, at the path the host's directory is bound to, which
+	// root creates before each start.
+	env := unitEnvironment(u)
+	source, target, _ := strings.Cut(u.value("BindPaths"), ":")
+	if env["PE_PERSISTENCE_ENABLED"] != "true" || env["PE_PERSISTENCE_PATH"] == "" || env["PE_PERSISTENCE_PATH"] != target {
+		t.Errorf("Environment %v, BindPaths %q: want persistence on, at the bind's target", env, u.value("BindPaths"))
+	}
+	if !strings.HasPrefix(source, bpffsPath+"/") || !strings.HasPrefix(u.value("ExecStartPre"), "+") || !strings.Contains(u.value("ExecStartPre"), source) {
+		t.Errorf("BindPaths source %q, ExecStartPre %q: want a directory of the host's %s, created as root before the start", source, u.value("ExecStartPre"), bpffsPath)
+	}
 	if !slices.Contains(u.list("RestartPreventExitStatus"), "2") {
 		t.Errorf("RestartPreventExitStatus does not include 2 (bad configuration: restarting does not help)")
 	}
@@ -168,6 +178,17 @@ func TestSystemdUnit(t *testing.T) {
 	if level > 2.5 {
 		t.Errorf("exposure level %.1f, want at most 2.5:\n%s", level, out)
 	}
+}
+
+// unitEnvironment returns the variables the unit's Environment= sets.
+func unitEnvironment(u unitFile) map[string]string {
+	env := map[string]string{}
+	for _, kv := range u.list("Environment") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // syscallGroup expands a systemd system call filter entry (a name or a
@@ -236,8 +257,28 @@ func TestSystemdUnitSandbox(t *testing.T) {
 		"--inh-caps=" + ambient, "--ambient-caps=" + ambient,
 		"--bounding-set=" + capsFlag(unitCaps(u, "CapabilityBoundingSet")), "--no-new-privs", "--",
 		bin, "--config", cfg}
+	// The unit's environment (persistence), its path in a BPF filesystem of
+	// the test's, given to the user as the unit's ExecStartPre does.
+	// Only traversable, as the unit's bind mount makes the directory reachable.
+	env := unitEnvironment(u)
+	bpffs := filepath.Join(dir, "bpffs")
+	if err := os.Mkdir(bpffs, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	testenv.MountBPFFSAt(t, bpffs, 0o711)
+	env["PE_PERSISTENCE_PATH"] = filepath.Join(bpffs, "packet-exporter")
+	if err := os.Mkdir(env["PE_PERSISTENCE_PATH"], 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(env["PE_PERSISTENCE_PATH"], 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
 	proc := testexporter.StartExporter(t, testexporter.Options{Name: "packet-exporter (unit sandbox, strace)", Netns: a,
-		StopTimeout: stopTimeout}, listen, argv...)
+		StopTimeout: stopTimeout, Setup: func(c *exec.Cmd) {
+			for k, v := range env {
+				c.Env = append(c.Env, k+"="+v)
+			}
+		}}, listen, argv...)
 	proc.Client.Timeout = 5 * time.Second
 	proc.WaitReady(t, 60*time.Second)
 

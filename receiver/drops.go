@@ -47,14 +47,18 @@ func (c *dropsCollector) start(_ context.Context, running *sync.WaitGroup) {
 		inode, err := netnsInode(c.att.opts.netns)
 		var d *bpf.DropCounter
 		if err == nil {
-			d, err = newDropCounter(bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)})
+			opts := bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)}
+			if c.att.pin != nil {
+				opts.PinDir = c.att.pin.dropsDir()
+			}
+			d, err = newDropCounter(opts)
 		}
 		if err != nil {
 			c.att.log.Warn("kernel drops are not counted", zap.Error(err))
 			return
 		}
 		c.counter.Store(d)
-		c.att.log.Info("counting the kernel's drops")
+		c.att.log.Info("counting the kernel's drops", zap.Bool("adopted", d.Adopted()))
 	})
 }
 

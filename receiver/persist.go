@@ -59,6 +59,7 @@ const (
 	layoutPrefix = "layout-"
 	mapsDir      = "maps"
 	linksDir     = "links"
+	dropsDir     = "drops" // the drop counter's link and maps
 )
 
 // namespaceDir returns the directory of network namespace ns (this thread's
@@ -98,7 +99,7 @@ func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pi
 			return nil, nil
 		}
 	}
-	for _, sub := range []string{mapsDir, linksDir} {
+	for _, sub := range []string{mapsDir, linksDir, dropsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
 		}
@@ -108,6 +109,9 @@ func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pi
 
 // mapsDir is where the maps are pinned.
 func (p *pinned) mapsDir() string { return filepath.Join(p.dir, mapsDir) }
+
+// dropsDir is where the drop counter is pinned.
+func (p *pinned) dropsDir() string { return filepath.Join(p.dir, dropsDir) }
 
 // linkPath is where the link of hook h of interface ifindex is pinned.
 func (p *pinned) linkPath(ifindex int, h hook) string {
@@ -304,6 +308,13 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !cfg.Drops.Enabled {
+		// A drop counter a previous run left, no longer wanted: its link
+		// detaches as its pin goes.
+		if err := os.RemoveAll(pin.dropsDir()); err != nil {
+			log.Warn("the previous run's drop counter not removed", zap.Error(err))
+		}
 	}
 	if maps.Adopted {
 		if err := pin.adopt(maps, log); err != nil {

@@ -406,3 +406,71 @@ prometheus:
 	}
 	stopExporter(t, holder)
 }
+
+// TestPersistenceDrops: the kernel's drop counter is kept too. Datagrams to
+// a closed port (no_socket drops) sent while the exporter runs and while it
+// is stopped are all counted across SIGKILL and SIGTERM; with drops.enabled
+// off at the next start, the previous run's drop counter is removed.
+func TestPersistenceDrops(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := persistConfig(t, pins, pair.NameA)
+	closed := netip.AddrPortFrom(pair.IPv4A.Addr(), 9) // nothing listens: each datagram is a no_socket drop
+	sent := 0.0
+	drop := func(n int) {
+		for range n { // one socket each: the port unreachable fails a connected socket's next write
+			testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), closed, 1, 20)
+		}
+		sent += float64(n)
+	}
+	noSocket := map[string]string{"network_interface_name": pair.NameA, "error_type": "no_socket"}
+	start := func(adopted bool) *testexporter.Exporter {
+		e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+		e.WaitReady(t, readyTimeout)
+		if !e.WaitForLine(30*time.Second, "counting the kernel's drops", fmt.Sprintf(`"adopted":%t`, adopted)) {
+			t.Fatalf("no drop counter (adopted %t):\n%s", adopted, e.Output())
+		}
+		return e
+	}
+	expect := func(e *testexporter.Exporter, when string) {
+		t.Helper()
+		e.WaitMetrics(t, fmt.Sprintf("%v no_socket drops %s", sent, when), 10*time.Second, func(m testexporter.Metrics) bool {
+			v, _ := m.Sum("packet_exporter_network_drops_total", noSocket)
+			return v == sent
+		})
+	}
+
+	e := start(false)
+	drop(5)
+	expect(e, "before any restart")
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		e.Signal(sig)
+		if exited, _ := e.Wait(15 * time.Second); !exited {
+			t.Fatalf("no exit within 15s of %s", sig)
+		}
+		drop(7) // while no exporter runs
+		e = start(true)
+		expect(e, "after "+sig.String())
+	}
+	stopExporter(t, e)
+
+	off := writeFile(t, "off.yaml", strings.Replace(mustReadFile(t, cfg), "persistence:", "drops:\n  enabled: false\npersistence:", 1))
+	e = startExporter(t, a, []string{bin, "--config", off}, nil)
+	e.WaitReady(t, readyTimeout)
+	stopExporter(t, e)
+	left, _ := filepath.Glob(filepath.Join(pins, "net-*", "layout-*", "drops", "*"))
+	if len(left) != 0 {
+		t.Errorf("the drop counter's pins after a start with drops off: %v", left)
+	}
+}
+
+func mustReadFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

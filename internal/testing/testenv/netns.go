@@ -247,7 +247,15 @@ func bytesTrim(b []byte) string {
 func MountBPFFS(tb testing.TB) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+	MountBPFFSAt(tb, dir, 0o700)
+	return dir
+}
+
+// MountBPFFSAt mounts a BPF filesystem whose root has permissions mode on
+// the existing directory dir, unmounted when the test ends.
+func MountBPFFSAt(tb testing.TB, dir string, mode os.FileMode) {
+	tb.Helper()
+	if err := unix.Mount("bpf", dir, "bpf", 0, fmt.Sprintf("mode=%#o", mode)); err != nil {
 		tb.Fatalf("mount a BPF filesystem on %s: %v", dir, err)
 	}
 	tb.Cleanup(func() {
@@ -255,5 +263,4 @@ func MountBPFFS(tb testing.TB) string {
 			tb.Errorf("unmount the BPF filesystem on %s: %v", dir, err)
 		}
 	})
-	return dir
 }
