@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -137,6 +138,12 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		if m.SlotStarts, _, err = o.createMap(slotStartsSpec(slots), true); err != nil {
 			m.Close()
 			return nil, fmt.Errorf("create %s map: %w", slotStartsMap, err)
+		}
+		if !m.Adopted {
+			if err := m.setStart(slots+startOfMaps, time.Now()); err != nil {
+				m.Close()
+				return nil, err
+			}
 		}
 	}
 	return m, nil

@@ -21,8 +21,17 @@ import (
 var pinnedMaps = []string{CounterMapPeCounters, CounterMapPeStats, CounterMapPeSlots, CounterMapPeSlotsOverflow}
 
 // slotStartsMap is the name of the pinned map, made by user space and read by
-// no program, that holds when each slot began counting, in Unix nanoseconds.
+// no program, that holds when each slot began counting, in Unix nanoseconds,
+// then when the maps were made (startOfMaps) and when the drop counter was
+// (startOfDrops), after the slots' entries.
 const slotStartsMap = "pe_slot_starts"
+
+// The entries of the start times' map after the slots'.
+const (
+	startOfMaps = iota
+	startOfDrops
+	startEntries // how many
+)
 
 // layoutVersion is part of Layout: raise it when the meaning of the pinned
 // maps' contents changes without their types changing (how a slot's blocks
@@ -127,9 +136,9 @@ func (o mapsOptions) createMap(ms *ebpf.MapSpec, pinned bool) (*ebpf.Map, bool, 
 	return m, statErr == nil, err
 }
 
-// slotStartsSpec is the spec of the slots' start times' map.
+// slotStartsSpec is the spec of the start times' map.
 func slotStartsSpec(slots int) *ebpf.MapSpec {
-	return &ebpf.MapSpec{Name: slotStartsMap, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(slots)}
+	return &ebpf.MapSpec{Name: slotStartsMap, Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: uint32(slots + startEntries)}
 }
 
 // MappedInterface is an interface the slot maps give a slot: one a previous
@@ -185,11 +194,37 @@ func (m *Maps) Mapped() ([]MappedInterface, error) {
 // SetSlotStart records, with a pin directory, that slot began counting at t:
 // the start of its cumulative series, which the next run reads (Mapped).
 func (m *Maps) SetSlotStart(slot int, t time.Time) error {
+	return m.setStart(slot, t)
+}
+
+// SetDropsStart records, with a pin directory, that a new drop counter
+// began counting at t.
+func (m *Maps) SetDropsStart(t time.Time) error {
+	return m.setStart(m.Slots+startOfDrops, t)
+}
+
+// MapsStart returns when the pinned maps were made, the start of the
+// programs' own statistics (zero without a pin directory).
+func (m *Maps) MapsStart() time.Time { return m.start(m.Slots + startOfMaps) }
+
+// DropsStart returns when the pinned drop counter was made (SetDropsStart),
+// zero if unknown.
+func (m *Maps) DropsStart() time.Time { return m.start(m.Slots + startOfDrops) }
+
+func (m *Maps) setStart(entry int, t time.Time) error {
 	if m.SlotStarts == nil {
 		return nil
 	}
-	if err := m.SlotStarts.Put(uint32(slot), uint64(t.UnixNano())); err != nil {
-		return fmt.Errorf("record the start of slot %d: %w", slot, err)
+	if err := m.SlotStarts.Put(uint32(entry), uint64(t.UnixNano())); err != nil {
+		return fmt.Errorf("record a start time: %w", err)
 	}
 	return nil
+}
+
+func (m *Maps) start(entry int) time.Time {
+	var ns uint64
+	if m.SlotStarts == nil || m.SlotStarts.Lookup(uint32(entry), &ns) != nil || ns == 0 || ns >= math.MaxInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(ns))
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/attribute"
@@ -56,6 +57,11 @@ func (c *dropsCollector) start(_ context.Context, running *sync.WaitGroup) {
 		if err != nil {
 			c.att.log.Warn("kernel drops are not counted", zap.Error(err))
 			return
+		}
+		if !d.Adopted() {
+			if err := c.att.maps.SetDropsStart(time.Now()); err != nil {
+				c.att.log.Warn("the start of the drop counts not kept for the next run", zap.Error(err))
+			}
 		}
 		c.counter.Store(d)
 		c.att.log.Info("counting the kernel's drops", zap.Bool("adopted", d.Adopted()))

@@ -12,11 +12,13 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // ErrPersistence marks a persistence.path that cannot hold the state.
@@ -363,4 +365,41 @@ func Uninstall(path string) (pins, filters int, err error) {
 		errs = append(errs, err)
 	}
 	return pins, filters, errors.Join(errs...)
+}
+
+// SeriesStarts returns, with persistence, a function that tells when the
+// cumulative series of a metric with attributes attrs began, for the series
+// whose counts the kernel keeps across runs: an interface's traffic, parse
+// errors and program runs from when its slot began counting, the drops and
+// the programs' own errors from when their maps were made. Those series keep
+// their start time across restarts, so that an OTLP consumer never takes a
+// restart for a reset; for the others, and without persistence, it returns
+// false and the series start with the run. It reads the interfaces' starts
+// once, when called.
+func (r *Receiver) SeriesStarts() func(metric string, attrs attribute.Set) (time.Time, bool) {
+	a := r.att
+	if a.pin == nil {
+		return func(string, attribute.Set) (time.Time, bool) { return time.Time{}, false }
+	}
+	a.mu.RLock()
+	byName := make(map[string]time.Time, len(a.attached))
+	for _, at := range a.attached {
+		byName[at.name] = at.start
+	}
+	a.mu.RUnlock()
+	maps, drops := a.maps.MapsStart(), a.maps.DropsStart()
+	return func(metric string, attrs attribute.Set) (time.Time, bool) {
+		var start time.Time
+		switch metric {
+		case metricdef.NetworkPackets.Name, metricdef.NetworkIO.Name, metricdef.NetworkParseErrors.Name,
+			metricdef.ProgramRuns.Name, metricdef.ProgramRunTime.Name:
+			name, _ := attrs.Value(metricdef.NetworkInterfaceName)
+			start = byName[name.AsString()]
+		case metricdef.NetworkDrops.Name:
+			start = drops
+		case metricdef.KernelCountErrors.Name:
+			start = maps
+		}
+		return start, !start.IsZero()
+	}
 }

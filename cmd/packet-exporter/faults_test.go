@@ -421,10 +421,14 @@ func (o *otlpEndpoint) Export(_ context.Context, req *collectormetrics.ExportMet
 // latestPackets returns the value of the latest accepted packets data point
 // of UDP over IPv4 received on iface, and whether there is one.
 func (o *otlpEndpoint) latestPackets(iface string) (int64, bool) {
+	value, _, found := o.latestPacketsPoint(iface)
+	return value, found
+}
+
+// latestPacketsPoint is latestPackets with the point's start time.
+func (o *otlpEndpoint) latestPacketsPoint(iface string) (value int64, start time.Time, found bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var value int64
-	found := false
 	for _, req := range o.accepted {
 		for _, rm := range req.GetResourceMetrics() {
 			for _, sm := range rm.GetScopeMetrics() {
@@ -439,14 +443,14 @@ func (o *otlpEndpoint) latestPackets(iface string) (int64, bool) {
 						}
 						if attrs["network.interface.name"] == iface && attrs["network.io.direction"] == "receive" &&
 							attrs["network.type"] == "ipv4" && attrs["network.transport"] == "udp" {
-							value, found = dp.GetAsInt(), true
+							value, start, found = dp.GetAsInt(), time.Unix(0, int64(dp.GetStartTimeUnixNano())), true
 						}
 					}
 				}
 			}
 		}
 	}
-	return value, found
+	return value, start, found
 }
 
 // metricNames returns the names of the metrics accepted.

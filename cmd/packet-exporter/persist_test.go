@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/grpc"
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
@@ -473,4 +477,53 @@ func mustReadFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestPersistenceOTLPStartTime: over OTLP an interface's series keeps its
+// start time across a restart (SIGKILL) with persistence, and its value goes
+// on, so that a consumer sees one stream, never a reset.
+func TestPersistenceOTLPStartTime(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	endpoint := &otlpEndpoint{}
+	var ln net.Listener
+	if err := a.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	collectormetrics.RegisterMetricsServiceServer(srv, endpoint)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	cfg := writeFile(t, "config.yaml", strings.Replace(mustReadFile(t, persistConfig(t, pins, pair.NameA)), "prometheus:",
+		fmt.Sprintf("otlp:\n  enabled: true\n  endpoint: \"http://%s\"\n  interval: 200ms\nprometheus:", ln.Addr()), 1))
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	send := func(n int) {
+		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
+	}
+	exported := func(want int64) time.Time {
+		t.Helper()
+		var start time.Time
+		testexporter.WaitFor(t, fmt.Sprintf("%d datagrams exported", want), 10*time.Second, func() (bool, string) {
+			v, s, ok := endpoint.latestPacketsPoint(pair.NameA)
+			start = s
+			return ok && v == want, fmt.Sprintf("%d", v)
+		})
+		return start
+	}
+
+	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(10)
+	first := exported(10)
+	e.Signal(syscall.SIGKILL)
+	e.Wait(10 * time.Second)
+	send(5)
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	if second := exported(15); !second.Equal(first) {
+		t.Errorf("start time %s after the restart, was %s", second, first)
+	}
+	stopExporter(t, e)
 }

@@ -66,12 +66,16 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		log.Info("detached from every interface")
 	}()
 
+	otlp := otlpOptions(cfg.OTLP)
+	if otlp != nil {
+		otlp.SeriesStarts = recv.SeriesStarts // series kept in the kernel across runs keep their start
+	}
 	provider, err := telemetry.New(telemetry.Options{
 		Version:            version,
 		ResourceAttributes: cfg.Resource.Attributes,
 		CardinalityLimit:   telemetry.CardinalityLimit(receiver.SeriesLimit(cfg)),
 		Prometheus:         cfg.Prometheus.Enabled,
-		OTLP:               otlpOptions(cfg.OTLP),
+		OTLP:               otlp,
 		Manual:             true, // the live view's
 		Runtime:            true,
 		Log:                log,

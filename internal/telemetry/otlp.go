@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -21,6 +22,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // OTLPOptions configure the OTLP/gRPC push.
@@ -41,6 +44,10 @@ type OTLPOptions struct {
 	Interval, Timeout time.Duration
 	// Delta selects delta temporality for counters instead of cumulative.
 	Delta bool
+	// SeriesStarts, when not nil, is asked at each cumulative export for a
+	// function that gives the start time of a series of packet-exporter's
+	// scope that began before this run (receiver.Receiver.SeriesStarts).
+	SeriesStarts func() func(metric string, attrs attribute.Set) (time.Time, bool)
 }
 
 // logPeriod is how often a repeating failure is logged.
@@ -85,7 +92,11 @@ func newOTLPReader(o OTLPOptions, stats *ExportStats, producers []sdkmetric.Prod
 	for _, producer := range producers {
 		readerOpts = append(readerOpts, sdkmetric.WithProducer(producer))
 	}
-	return sdkmetric.NewPeriodicReader(&countingExporter{Exporter: exporter, stats: stats}, readerOpts...), nil
+	counting := &countingExporter{Exporter: exporter, stats: stats}
+	if !o.Delta {
+		counting.seriesStarts = o.SeriesStarts
+	}
+	return sdkmetric.NewPeriodicReader(counting, readerOpts...), nil
 }
 
 // deltaTemporality reports counters and histograms as deltas, as the OTLP
@@ -241,21 +252,53 @@ func snakeCase(s string) string {
 	return b.String()
 }
 
-// countingExporter records the outcome of every export in stats.
+// countingExporter records the outcome of every export in stats, and gives
+// the series that began before this run their start times (seriesStarts,
+// OTLPOptions.SeriesStarts, nil for none).
 type countingExporter struct {
 	sdkmetric.Exporter
-	stats *ExportStats
+	stats        *ExportStats
+	seriesStarts func() func(metric string, attrs attribute.Set) (time.Time, bool)
 }
 
 // Export forwards to the wrapped exporter and records the outcome. A
 // failure is returned as an ExportError: logged already.
 func (e *countingExporter) Export(ctx context.Context, rm *metricdata.ResourceMetrics) error {
+	if e.seriesStarts != nil {
+		setStarts(rm, e.seriesStarts())
+	}
 	err := e.Exporter.Export(ctx, rm)
 	e.stats.record(err)
 	if err != nil {
 		return ExportError{err}
 	}
 	return nil
+}
+
+// setStarts sets the start time of the cumulative sums' points of
+// packet-exporter's scope in rm that start reports.
+func setStarts(rm *metricdata.ResourceMetrics, start func(metric string, attrs attribute.Set) (time.Time, bool)) {
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != metricdef.ScopeName {
+			continue
+		}
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				setPointStarts(m.Name, data.DataPoints, start)
+			case metricdata.Sum[float64]:
+				setPointStarts(m.Name, data.DataPoints, start)
+			}
+		}
+	}
+}
+
+func setPointStarts[N int64 | float64](metric string, points []metricdata.DataPoint[N], start func(string, attribute.Set) (time.Time, bool)) {
+	for i := range points {
+		if t, ok := start(metric, points[i].Attributes); ok {
+			points[i].StartTime = t
+		}
+	}
 }
 
 // ExportError is a failed OTLP export, which ExportStats has counted and

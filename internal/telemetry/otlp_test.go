@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"go.uber.org/zap/zaptest"
@@ -247,6 +248,57 @@ func TestLogLimiter(t *testing.T) {
 		ok, suppressed := l.allow()
 		if ok != s.wantOK || suppressed != s.wantSuppressed {
 			t.Errorf("step %d: allow() = %v, %d; want %v, %d", i, ok, suppressed, s.wantOK, s.wantSuppressed)
+		}
+	}
+}
+
+// SeriesStarts gives the cumulative points of packet-exporter's scope the
+// start times it knows (series kept across runs), and leaves the others; with
+// delta temporality it is not asked.
+func TestSeriesStarts(t *testing.T) {
+	kept := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, delta := range []bool{false, true} {
+		srv := startOTLPServer(t, nil, codes.OK)
+		asked := false
+		o := OTLPOptions{Endpoint: srv.addr, Plaintext: true, Interval: time.Hour, Timeout: 3 * time.Second, Delta: delta,
+			SeriesStarts: func() func(string, attribute.Set) (time.Time, bool) {
+				asked = true
+				return func(metric string, attrs attribute.Set) (time.Time, bool) {
+					v, _ := attrs.Value("kept")
+					return kept, metric == "test.packets" && v.AsBool()
+				}
+			}}
+		p, err := New(Options{OTLP: &o, CardinalityLimit: 10, Log: zaptest.NewLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meter := p.Meter("v-test")
+		counter, err := meter.Int64ObservableCounter("test.packets")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := meter.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+			obs.ObserveInt64(counter, 1, metric.WithAttributes(attribute.Bool("kept", true)))
+			obs.ObserveInt64(counter, 2, metric.WithAttributes(attribute.Bool("kept", false)))
+			return nil
+		}, counter); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if asked == delta {
+			t.Errorf("delta %t: SeriesStarts asked %t", delta, asked)
+		}
+		reqs, _ := srv.received()
+		if len(reqs) != 1 {
+			t.Fatalf("%d exports, want 1", len(reqs))
+		}
+		for _, dp := range reqs[0].GetResourceMetrics()[0].GetScopeMetrics()[0].GetMetrics()[0].GetSum().GetDataPoints() {
+			start := time.Unix(0, int64(dp.GetStartTimeUnixNano()))
+			if isKept := dp.GetAttributes()[0].GetValue().GetBoolValue() && !delta; isKept != start.Equal(kept) {
+				t.Errorf("delta %t: point %v starts at %s", delta, dp.GetAttributes(), start)
+			}
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (c *counter) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		}
 		return pmetric.NewMetrics(), errors.New("packetexporter receiver not started")
 	}
-	md, err := meter.collect(ctx, recv.PacketSizes)
+	md, err := meter.collect(ctx, recv.PacketSizes, recv.SeriesStarts())
 	if err != nil {
 		return md, scrapererror.NewPartialScrapeError(fmt.Errorf("collect: %w", err), 1)
 	}

@@ -187,7 +187,8 @@ func (h float64Histogram) Record(_ context.Context, v float64, options ...metric
 // collect runs every callback and returns what they observed, with the
 // packet-size histogram of sizes (Receiver.PacketSizes, nil for none), under
 // packet-exporter's scope; the collector's pipeline sets the resource.
-func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.PacketSizeSeries, error)) (pmetric.Metrics, error) {
+func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.PacketSizeSeries, error),
+	starts func(metric string, attrs attribute.Set) (time.Time, bool)) (pmetric.Metrics, error) {
 	md := pmetric.NewMetrics()
 	scope := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	scope.Scope().SetName(metricdef.ScopeName)
@@ -200,7 +201,7 @@ func (m *pdataMeter) collect(ctx context.Context, sizes func() ([]pereceiver.Pac
 	m.current = map[*pdataInstrument]pmetric.NumberDataPointSlice{}
 	callbacks := slices.Clone(m.callbacks)
 	m.mu.Unlock()
-	obs := &pdataObserver{meter: m, metrics: scope.Metrics(), now: now}
+	obs := &pdataObserver{meter: m, metrics: scope.Metrics(), now: now, starts: starts}
 	var errs []error
 	for _, r := range callbacks {
 		errs = append(errs, r.callback(ctx, obs))
@@ -233,6 +234,8 @@ type pdataObserver struct {
 	meter   *pdataMeter
 	metrics pmetric.MetricSlice
 	now     pcommon.Timestamp
+	// starts gives the start of the series begun before this run (persistence).
+	starts func(metric string, attrs attribute.Set) (time.Time, bool)
 }
 
 // ObserveInt64 appends an int64 point.
@@ -277,11 +280,15 @@ func (o *pdataObserver) point(i *pdataInstrument, options []metric.ObserveOption
 		m.current[i] = points
 	}
 	p := points.AppendEmpty()
+	attrs := metric.NewObserveConfig(options).Attributes()
 	if i.sum {
 		p.SetStartTimestamp(m.start)
+		if start, ok := o.starts(i.name, attrs); ok {
+			p.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		}
 	}
 	p.SetTimestamp(o.now)
-	setAttributes(p.Attributes(), metric.NewObserveConfig(options).Attributes())
+	setAttributes(p.Attributes(), attrs)
 	return p
 }
 

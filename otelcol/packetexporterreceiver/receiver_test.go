@@ -343,9 +343,27 @@ func TestPersistence(t *testing.T) {
 		})
 	}
 
+	// startOf returns the start time of the UDP series in sink's latest metrics.
+	startOf := func(sink *consumertest.MetricsSink) pcommon.Timestamp {
+		all := sink.AllMetrics()
+		for _, m := range allMetrics(all[len(all)-1]) {
+			if m.Name() != metricdef.NetworkPackets.Name {
+				continue
+			}
+			for i := range m.Sum().DataPoints().Len() {
+				if p := m.Sum().DataPoints().At(i); sameAttributes(p.Attributes(), udpReceive) {
+					return p.StartTimestamp()
+				}
+			}
+		}
+		t.Fatal("no UDP series")
+		return 0
+	}
+
 	first, sink := start()
 	send(6)
 	expect(sink, 6, "before the shutdown")
+	firstStart := startOf(sink)
 	if err := first.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +373,9 @@ func TestPersistence(t *testing.T) {
 	send(4)
 	second, sink := start()
 	expect(sink, 10, "after the restart")
+	if got := startOf(sink); got != firstStart {
+		t.Errorf("the series starts at %v after the restart, at %v before", got, firstStart)
+	}
 
 	third, thirdSink := start() // returns once second has handed over
 	sink.Reset()
