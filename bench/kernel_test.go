@@ -95,6 +95,8 @@ func BenchmarkKernelCost(b *testing.B) {
 	// The same programs finding the slot with the hash lookup, as for
 	// ifindexes beyond the direct-mapped array.
 	_, hashXDP, hashTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, bpf.WithDirectIfindexes(1))
+	// The same programs on maps pinned in a BPF filesystem (persistence).
+	_, pinnedXDP, pinnedTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, bpf.WithPinDir(testenv.MountBPFFS(b)))
 	// The design this one replaced: an instance per interface.
 	var perInterface PerInterfaceObjects
 	if err := LoadPerInterfaceObjects(&perInterface, nil); err != nil {
@@ -127,10 +129,12 @@ func BenchmarkKernelCost(b *testing.B) {
 		{"xdp-perif", perInterface.PeCountXdp},
 		{"xdp-pe-hash", hashXDP},
 		{"xdp-pe-linear", peLinear},
+		{"xdp-pe-pinned", pinnedXDP},
 		{"tc-trivial", trivial.TrivialTc},
 		{"tc-pe", peTC},
 		{"tc-perif", perInterface.PeCountTc},
 		{"tc-pe-hash", hashTC},
+		{"tc-pe-pinned", pinnedTC},
 	}
 	originPrograms := []kernelProgram{
 		{"xdp-trivial", trivial.TrivialXdp},
@@ -216,6 +220,8 @@ func BenchmarkKernelCost(b *testing.B) {
 			// counting cost.
 			for _, hook := range []string{"xdp", "tc"} {
 				report(b, difference(c.cost[hook+"-pe"], c.cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
+				// Persistence: the same programs, their maps pinned.
+				report(b, difference(c.cost[hook+"-pe-pinned"], c.cost[hook+"-pe"]), hook+"-pinned-vs-pe-ns/pkt")
 			}
 			b.ReportMetric(float64(c.ev.delivered+c.hv.delivered), "events-read")
 			b.ReportMetric(float64(c.ev.lost+c.hv.lost), "events-lost")

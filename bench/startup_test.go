@@ -3,9 +3,14 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf/link"
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
@@ -33,7 +38,11 @@ const perInterfaceSamples = 3
 // from the repository's history, starts in the same namespace in the same
 // iterations, alternating with this one (with 1000 interfaces only in the
 // first perInterfaceSamples iterations); without the history, and in smoke
-// runs, it is left out.
+// runs, it is left out. In the same iterations, an exporter with persistence
+// starts and adopts what the previous one of its kind left (every interface
+// counted already, its links pinned): its time to ready and CPU
+// (adopt-ready-ms, adopt-ready-cpu-ms), and that it detached nothing to
+// adopt (its links are the previous ones).
 func BenchmarkStartup(b *testing.B) {
 	testenv.RequireRoot(b)
 	bin := exporterBinary(b)
@@ -50,9 +59,28 @@ func BenchmarkStartup(b *testing.B) {
 		b.Run(fmt.Sprintf("%d-interfaces", n), func(b *testing.B) {
 			a, bns := testenv.NewNetns(b), testenv.NewNetns(b)
 			testenv.AddVeths(b, a, bns, n, "pesa%d", "pesb%d")
+			pins := filepath.Join(testenv.MountBPFFS(b), "pe")
+			persistence := fmt.Sprintf("persistence:\n  enabled: true\n  path: %q\n", pins)
+			// The state the first adopting start takes over.
+			first := startExporter(b, bns, bin, `"*"`, persistence)
+			first.waitReady(b, 60*time.Second)
+			first.stop(b)
+			links := pinnedLinkIDs(b, pins)
+			if len(links) != 2*n {
+				b.Fatalf("%d links pinned, want 2 per interface", len(links))
+			}
 			f := figures{}
 			iteration := 0
 			for b.Loop() {
+				adopter := startExporter(b, bns, bin, `"*"`, persistence)
+				r, _ := adopter.waitReady(b, 60*time.Second)
+				f.add("adopt-ready-cpu-ms", ms(adopter.cpuTime(b)))
+				if got := pinnedLinkIDs(b, pins); !maps.Equal(got, links) {
+					b.Fatalf("links pinned after the adopting start differ from the previous run's: %d links, %d before", len(got), len(links))
+				}
+				adopter.stop(b)
+				f.add("adopt-ready-ms", ms(r))
+
 				p := startExporter(b, bns, bin, `"*"`)
 				r, s := p.waitReady(b, 60*time.Second)
 				f.add("ready-cpu-ms", ms(p.cpuTime(b)))
@@ -106,6 +134,33 @@ func revisionBinary(tb testing.TB, revision string) (string, error) {
 		return "", fmt.Errorf("build %s: %w", revision, err)
 	}
 	return bin, nil
+}
+
+// pinnedLinkIDs returns the IDs of the links pinned under dir (any depth),
+// by pin path.
+func pinnedLinkIDs(tb testing.TB, dir string) map[string]link.ID {
+	tb.Helper()
+	ids := map[string]link.ID{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Base(filepath.Dir(path)) != "links" {
+			return err
+		}
+		l, err := link.LoadPinnedLink(path, nil)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		info, err := l.Info()
+		if err != nil {
+			return err
+		}
+		ids[path] = info.ID
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("pinned links: %v", err)
+	}
+	return ids
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

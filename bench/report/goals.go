@@ -95,6 +95,31 @@ var goals = []goal{{
 	shown: show("ready after %s ms, %s ms of CPU%s", median(startup1000, "ready-ms"), median(startup1000, "ready-cpu-ms"),
 		perInterface(" (an instance per interface: %s ms, %s ms of CPU)", numeralOf, startup1000, "ready-ms", "ready-cpu-ms")),
 }, {
+	name:   "issue 25, start-up: adopting the pinned state of 1000 interfaces ready within 300 ms and 300 ms of CPU",
+	checks: []check{upTo(startup1000, "adopt-ready-ms", 300), upTo(startup1000, "adopt-ready-cpu-ms", 300)},
+	shown: show("ready after %s ms, %s ms of CPU (a fresh start without persistence, same iterations: %s ms, %s ms of CPU)",
+		median(startup1000, "adopt-ready-ms"), median(startup1000, "adopt-ready-cpu-ms"),
+		median(startup1000, "ready-ms"), median(startup1000, "ready-cpu-ms")),
+}, {
+	name: "issue 25, kernel: persistence changes the cost per packet by at most ±1 ns, both hooks (the programs on pinned maps, IPv4/UDP 64 B)",
+	checks: []check{
+		{absolute(metric(udpFrame, "xdp-pinned-vs-pe-ns/pkt")), atMost, limit(1)},
+		{absolute(metric(udpFrame, "tc-pinned-vs-pe-ns/pkt")), atMost, limit(1)},
+	},
+	shown: show("XDP %s ns, tc %s ns", added(udpFrame, "xdp-pinned-vs-pe-ns/pkt"), added(udpFrame, "tc-pinned-vs-pe-ns/pkt")),
+}, {
+	name: "issue 25, restarts: 20 restarts (SIGTERM and SIGKILL in turn) under ≥ 20,000 datagrams/s: counted = sent, exactly; no scrape sees a counter go down",
+	checks: []check{
+		{metric(restartBench, "counted-datagrams"), equal, metric(restartBench, "sent-datagrams")},
+		{metric(restartBench, "counted-frames"), equal, metric(restartBench, "rx-packets")},
+		{metric(restartBench, "decreases"), equal, limit(0)},
+		{metric(restartBench, "pps"), atLeast, limit(20000)},
+		{metric(restartBench, "restarts"), atLeast, limit(20)},
+	},
+	shown: show("%s restarts at %s datagrams/s: %s sent, %s counted; %s of %s scrapes saw a decrease",
+		count(restartBench, "restarts"), numeralOf(restartBench, "pps"), count(restartBench, "sent-datagrams"),
+		count(restartBench, "counted-datagrams"), count(restartBench, "decreases"), count(restartBench, "scrapes")),
+}, {
 	name:   "issue 13, start-up: the number of programs loaded does not grow with the interfaces",
 	checks: []check{{metric(startup1000, "programs-loaded"), equal, metric(startupBench+"1-interfaces", "programs-loaded")}},
 	shown: show("%s with 1 interface, %s with 1000 (an instance per interface: %s)",
@@ -175,6 +200,11 @@ func metric(bench, unit string) figure {
 // upTo is the check that unit of benchmark bench is at most goal.
 func upTo(bench, unit string, goal float64) check {
 	return check{metric(bench, unit), atMost, limit(goal)}
+}
+
+// absolute is the absolute value of f.
+func absolute(f figure) figure {
+	return func(w *reportWriter) float64 { return math.Abs(f(w)) }
 }
 
 // limit is a fixed goal.

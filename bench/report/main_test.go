@@ -85,7 +85,7 @@ func TestRenderPartial(t *testing.T) {
 		"| kernel: packet-exporter within +10 ns of the trivial program (IPv4/UDP 64 B, XDP) | +10.5 ±0.5 ns | **no** |",
 		"| scrape: 10k series under 100 ms | 89.0 ±5.8 ms | yes |",
 		"| user space: peak RSS < 50 MiB |  | not measured |",
-		"| 100 | – ms | **3069 ms** | – ms | – | – ms | – ms | – ms | – |",
+		"| 100 | – ms | **3069 ms** | – ms | – | – ms | – ms | – ms | – ms | – ms | – |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

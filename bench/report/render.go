@@ -25,6 +25,7 @@ const (
 	newIfBench   = "BenchmarkNewInterface"
 	churnBench   = "BenchmarkChurn"
 	dropsBench   = "BenchmarkDrops"
+	restartBench = "BenchmarkRestarts"
 )
 
 // The frames of the kernel benchmark, as named there, with their description.
@@ -75,6 +76,7 @@ func render(out io.Writer, r results, m machine, took time.Duration, benchtime s
 	w.scrape()
 	w.startup()
 	w.drops()
+	w.restarts()
 	w.text("reproduce", nil)
 	return w.err
 }
@@ -351,11 +353,12 @@ func (w *reportWriter) scrape() {
 
 func (w *reportWriter) startup() {
 	w.text("startup", nil)
-	w.printf("| interfaces | serving | **ready** | CPU to ready | programs loaded | SIGTERM to exit | instance per interface: ready | its CPU | its programs |\n|---|---|---|---|---|---|---|---|---|\n")
+	w.printf("| interfaces | serving | **ready** | CPU to ready | programs loaded | SIGTERM to exit | adopting (persistence): ready | its CPU | instance per interface: ready | its CPU | its programs |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range startupSizes {
 		n := startupBench + s + "-interfaces"
-		w.printf("| %s | %s ms | **%s ms** | %s ms | %s | %s ms | %s ms | %s ms | %s |\n", s, w.cell(n, "serving-ms", 1, false), w.cell(n, "ready-ms", 1, false),
+		w.printf("| %s | %s ms | **%s ms** | %s ms | %s | %s ms | %s ms | %s ms | %s ms | %s ms | %s |\n", s, w.cell(n, "serving-ms", 1, false), w.cell(n, "ready-ms", 1, false),
 			w.cell(n, "ready-cpu-ms", 1, false), num(w.value(n, "programs-loaded")), w.cell(n, "stop-ms", 1, false),
+			w.cell(n, "adopt-ready-ms", 1, false), w.cell(n, "adopt-ready-cpu-ms", 1, false),
 			w.cell(n, "perif-ready-ms", 1, false), w.cell(n, "perif-ready-cpu-ms", 1, false), num(w.value(n, "perif-programs-loaded")))
 	}
 	w.printf("\n*A new interface* (`BenchmarkNewInterface`): an exporter counting a namespace; veth pairs are created one at a\n")
@@ -365,6 +368,18 @@ func (w *reportWriter) startup() {
 		w.cell(newIfBench, "new-interface-counted-ms", 1, false), num(w.value(newIfBench, "new-interface-cpu-ms")))
 	w.printf("*Churn* (`BenchmarkChurn`): an exporter counting every interface of a namespace where 10 veth pairs are created\n")
 	w.printf("and the previous 10 deleted every 100 ms, while UDP traffic flows on a fixed pair; see the goal row above.\n\n")
+}
+
+func (w *reportWriter) restarts() {
+	n := restartBench
+	if math.IsNaN(w.value(n, "restarts")) {
+		return
+	}
+	w.text("restarts", nil)
+	w.printf("| restarts | datagrams/s | datagrams sent | counted | frames the veth received | counted | scrapes | saw a decrease | start to ready |\n|---|---|---|---|---|---|---|---|---|\n")
+	w.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s ms |\n\n", integer(w.value(n, "restarts")), w.cell(n, "pps", 1, false),
+		integer(w.value(n, "sent-datagrams")), integer(w.value(n, "counted-datagrams")), integer(w.value(n, "rx-packets")),
+		integer(w.value(n, "counted-frames")), integer(w.value(n, "scrapes")), integer(w.value(n, "decreases")), w.cell(n, "ready-ms", 1, false))
 }
 
 func (w *reportWriter) drops() {
