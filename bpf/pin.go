@@ -108,7 +108,8 @@ func PrepareDir(path string) error {
 }
 
 // ErrPinnedIncompatible marks pinned maps that cannot be used by these
-// programs in this configuration (their sizes differ).
+// programs in this configuration (their sizes differ), or pins under their
+// names that are not such maps.
 var ErrPinnedIncompatible = errors.New("pinned maps incompatible")
 
 // WithPinDir keeps the maps whose contents outlive a run pinned in dir, a
@@ -130,7 +131,8 @@ func (o mapsOptions) createMap(ms *ebpf.MapSpec, pinned bool) (*ebpf.Map, bool, 
 	ms.Pinning = ebpf.PinByName
 	_, statErr := os.Stat(filepath.Join(o.pinDir, ms.Name))
 	m, err := ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: o.pinDir})
-	if errors.Is(err, ebpf.ErrMapIncompatible) {
+	if err != nil && (statErr == nil || errors.Is(err, ebpf.ErrMapIncompatible)) {
+		// Something is pinned under its name that is not a map of its kind.
 		err = fmt.Errorf("%w: %w", ErrPinnedIncompatible, err)
 	}
 	return m, statErr == nil, err

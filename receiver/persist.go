@@ -303,7 +303,7 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 	}
 	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, bpf.WithPinDir(pin.mapsDir()))
 	if errors.Is(err, bpf.ErrPinnedIncompatible) {
-		log.Error("pinned maps do not fit this configuration; left untouched, counting afresh without persistence (packet-exporter --uninstall removes them)",
+		log.Error("pinned maps do not fit this configuration or are not maps of packet-exporter's; left untouched, counting afresh without persistence (packet-exporter --uninstall removes them)",
 			zap.String("dir", pin.dir), zap.Error(err))
 		maps, err = bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
 		return nil, maps, err

@@ -281,9 +281,11 @@ func TestPersistenceAdoptsChanges(t *testing.T) {
 }
 
 // TestPersistenceForeignState: a pin directory the exporter did not make for
-// this build is never adopted nor changed. Another build's layout directory
-// makes it count afresh without persistence (and detach at the stop); files
-// in its links directory that are not its links are left as they are.
+// this build is never adopted nor changed. Files in its links directory that
+// are not its links are left as they are; a pin under a map's name that is
+// not that map (a corrupt directory), or another build's layout directory,
+// make it count afresh without persistence (and detach at the stop), leaving
+// them as they are.
 func TestPersistenceForeignState(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
@@ -324,6 +326,30 @@ func TestPersistenceForeignState(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("foreign %s: %v", f, err)
 		}
+	}
+
+	// A pin directory whose counters are not a map (a directory under the
+	// name): refused, untouched, counting afresh.
+	counters := filepath.Join(layouts[0], "maps", "pe_counters")
+	if err := os.Remove(counters); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(counters, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(2)
+	e.WaitMetrics(t, "2 datagrams, from zero", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 2
+	})
+	if !e.WaitForLine(time.Second, "left untouched, counting afresh without persistence") {
+		t.Errorf("no log line about the pinned maps that do not fit:\n%s", e.Output())
+	}
+	stopExporter(t, e)
+	if fi, err := os.Stat(counters); err != nil || !fi.IsDir() {
+		t.Errorf("the directory under the counters' name was touched: %v", err)
 	}
 
 	// Another build's layout beside: not adopted, not touched.
