@@ -158,7 +158,7 @@ func (p *pinned) adopt(maps *bpf.Maps, log *zap.Logger) error {
 		}
 		ad := p.adopted[ifindex]
 		info, err := l.Info()
-		if err != nil || ad == nil || (bpfLink{l}).Ifindex() != ifindex {
+		if err != nil || ad == nil || infoIfindex(info) != ifindex {
 			// Its interface is gone (or was never mapped): so is its counting.
 			log.Info("pinned link of an interface no longer counted; removed", zap.String("path", path))
 			l.Unpin()
@@ -337,11 +337,18 @@ func Uninstall(path string) (pins, filters int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	walkErr := filepath.WalkDir(nsDir, func(_ string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			pins++
+	walkErr := filepath.WalkDir(nsDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		return err
+		pins++
+		// A link is detached here, as its last reference closes, rather
+		// than later, when the kernel gets to the release of its pin.
+		if l, err := link.LoadPinnedLink(path, nil); err == nil {
+			l.Unpin()
+			l.Close()
+		}
+		return nil
 	})
 	if walkErr != nil && !errors.Is(walkErr, os.ErrNotExist) {
 		return 0, 0, fmt.Errorf("read %s: %w", nsDir, walkErr)

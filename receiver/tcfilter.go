@@ -47,6 +47,11 @@ func (l bpfLink) Ifindex() int {
 	if err != nil {
 		return 0
 	}
+	return infoIfindex(info)
+}
+
+// infoIfindex returns the interface of an XDP or tcx link, 0 for others.
+func infoIfindex(info *link.Info) int {
 	if x := info.XDP(); x != nil {
 		return int(x.Ifindex)
 	}
