@@ -91,7 +91,7 @@ func (a *attacher) attachLocked(l linkInfo) {
 	for i := range at.hooks {
 		at.hooks[i].attachedAttrs, at.hooks[i].hookAttrs = hookAttributes(l.name, at.hooks[i])
 	}
-	ad.detachUnused(log) // after the hooks that replace them
+	a.detachUnusedLocked(ad, l.index, at.hooks, log) // after the hooks that replace them
 	if len(at.hooks) == 0 {
 		a.unmapLocked(l.index, l.name, slot)
 		if _, ok := a.skipped[l.index]; !ok {

@@ -3,8 +3,10 @@ package receiver
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,11 +224,15 @@ func (a *attacher) releaseLeftoverLocked() {
 }
 
 // removeTCFilters removes packet-exporter's legacy tc filters from interface
-// ifindex, in both directions, and returns how many it removed.
-func removeTCFilters(nl *netlink.Handle, ifindex int) (int, error) {
+// ifindex at the hooks parents (both without any), and returns how many it
+// removed.
+func removeTCFilters(nl *netlink.Handle, ifindex int, parents ...uint32) (int, error) {
+	if len(parents) == 0 {
+		parents = []uint32{tcParent(bpf.Receive), tcParent(bpf.Transmit)}
+	}
 	var errs []error
 	removed := 0
-	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+	for _, parent := range parents {
 		f := &tcFilter{nl: nl, attrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: parent}}
 		filters, err := f.list()
 		if err != nil {
@@ -266,10 +272,12 @@ func (ad *adoptedInterface) link(kind string, d bpf.Direction) *pinnedLink {
 	return ad.links[hookKey{kind, d}]
 }
 
-// detachUnused detaches the adopted links that no hook took over (the
-// configuration changed the hook): after the hooks that replace them are
-// attached, so that no frame goes uncounted.
-func (ad *adoptedInterface) detachUnused(log *zap.Logger) {
+// detachUnusedLocked detaches what the previous run attached to an adopted
+// interface and no hook of this run took over (the configuration changed the
+// hook): its links, and its legacy tc filters where this run's hook is not
+// legacy tc (they would count into the same slot). It runs after the hooks
+// that replace them are attached, so that no frame goes uncounted.
+func (a *attacher) detachUnusedLocked(ad *adoptedInterface, index int, hooks []hook, log *zap.Logger) {
 	if ad == nil {
 		return
 	}
@@ -279,6 +287,17 @@ func (ad *adoptedInterface) detachUnused(log *zap.Logger) {
 		}
 		if err := (bpfLink{l.Link}).Close(); err != nil {
 			log.Warn("detach the previous run's link", zap.String("hook", key.kind), zap.Error(err))
+		}
+	}
+	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
+		if slices.ContainsFunc(hooks, func(h hook) bool { return h.direction == d && h.kind == config.HookTC }) {
+			continue // replaced in place
+		}
+		if slices.ContainsFunc(slices.Collect(maps.Keys(ad.links)), func(k hookKey) bool { return k.direction == d }) {
+			continue // the previous run counted it through a link, not a filter
+		}
+		if _, err := removeTCFilters(a.nl, index, tcParent(d)); err != nil {
+			log.Warn("the previous run's tc filter not removed", zap.String("direction", d.String()), zap.Error(err))
 		}
 	}
 }

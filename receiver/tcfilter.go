@@ -100,13 +100,10 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 	}
 	attrs := netlink.FilterAttrs{
 		LinkIndex: index,
-		Parent:    netlink.HANDLE_MIN_EGRESS,
+		Parent:    tcParent(d),
 		Handle:    tcFilterHandle,
 		Priority:  tcFilterPriority,
 		Protocol:  unix.ETH_P_ALL,
-	}
-	if d == bpf.Receive {
-		attrs.Parent = netlink.HANDLE_MIN_INGRESS
 	}
 	f := &tcFilter{nl: nl, attrs: attrs, programID: progID}
 	existing, err := f.list()
@@ -134,6 +131,14 @@ func attachTCFilter(nl *netlink.Handle, index int, d bpf.Direction, prog *ebpf.P
 		}
 	}
 	return f, errors.Join(errs...)
+}
+
+// tcParent is the clsact hook of direction d.
+func tcParent(d bpf.Direction) uint32 {
+	if d == bpf.Receive {
+		return netlink.HANDLE_MIN_INGRESS
+	}
+	return netlink.HANDLE_MIN_EGRESS
 }
 
 // ensureClsact adds a clsact qdisc to interface index unless it has one.

@@ -572,3 +572,47 @@ func TestPersistenceOTLPStartTime(t *testing.T) {
 	}
 	stopExporter(t, e)
 }
+
+// TestPersistenceHookChange: a start that counts an adopted interface
+// through other hooks than the previous run (legacy tc, then tcx) attaches
+// its own and removes the previous run's legacy tc filters, which would
+// count into the same slot: the counts go on, exactly, never doubled.
+func TestPersistenceHookChange(t *testing.T) {
+	testenv.RequireRoot(t)
+	if !haveTCX() {
+		t.Skip("the kernel has no tcx (Linux 6.6): there is no other tc hook to change to")
+	}
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	tcx := persistConfig(t, pins, pair.NameA)
+	tc := writeFile(t, "tc.yaml", strings.Replace(mustReadFile(t, tcx), "persistence:", "ingress:\n  hook: tc\negress:\n  hook: tc\npersistence:", 1))
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	send := func(n int) {
+		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
+	}
+	e := startExporter(t, a, []string{bin, "--config", tc}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(5)
+	stopExporter(t, e)
+	send(3)
+	e = startExporter(t, a, []string{bin, "--config", tcx}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(4)
+	e.WaitMetrics(t, "12 datagrams, none twice", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 12
+	})
+	if left := exporterFilters(t, a, pair.IndexA); len(left) != 0 {
+		t.Errorf("the previous run's tc filters are still there: %v", left)
+	}
+	stopExporter(t, e)
+	send(1)
+	e = startExporter(t, a, []string{bin, "--config", tcx}, nil)
+	e.WaitReady(t, readyTimeout)
+	e.WaitMetrics(t, "13 datagrams", 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+		return v == 13
+	})
+	stopExporter(t, e)
+}
