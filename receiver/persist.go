@@ -3,7 +3,6 @@ package receiver
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -272,6 +271,17 @@ func (ad *adoptedInterface) link(kind string, d bpf.Direction) *pinnedLink {
 	return ad.links[hookKey{kind, d}]
 }
 
+// countedThroughLink reports whether the previous run counted direction d
+// through a (pinned) link.
+func (ad *adoptedInterface) countedThroughLink(d bpf.Direction) bool {
+	for key := range ad.links {
+		if key.direction == d {
+			return true
+		}
+	}
+	return false
+}
+
 // detachUnusedLocked detaches what the previous run attached to an adopted
 // interface and no hook of this run took over (the configuration changed the
 // hook): its links, and its legacy tc filters where this run's hook is not
@@ -293,7 +303,7 @@ func (a *attacher) detachUnusedLocked(ad *adoptedInterface, index int, hooks []h
 		if slices.ContainsFunc(hooks, func(h hook) bool { return h.direction == d && h.kind == config.HookTC }) {
 			continue // replaced in place
 		}
-		if slices.ContainsFunc(slices.Collect(maps.Keys(ad.links)), func(k hookKey) bool { return k.direction == d }) {
+		if ad.countedThroughLink(d) {
 			continue // the previous run counted it through a link, not a filter
 		}
 		if _, err := removeTCFilters(a.nl, index, tcParent(d)); err != nil {
@@ -313,10 +323,10 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 		return nil, maps, err
 	}
 	pin, err := openPinned(cfg.Persistence, o.netns, log)
-	if err != nil || pin == nil {
-		if err != nil {
-			return nil, nil, err
-		}
+	if err != nil {
+		return nil, nil, err
+	}
+	if pin == nil { // another build's state: left alone
 		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
 		return nil, maps, err
 	}
@@ -375,15 +385,15 @@ func Uninstall(path string) (pins, filters int, err error) {
 	if err := os.RemoveAll(nsDir); err != nil {
 		return 0, 0, fmt.Errorf("remove %s: %w", nsDir, err)
 	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		return pins, 0, fmt.Errorf("list interfaces: %w", err)
-	}
 	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
 		return pins, 0, fmt.Errorf("netlink handle: %w", err)
 	}
 	defer nl.Close()
+	links, err := nl.LinkList()
+	if err != nil {
+		return pins, 0, fmt.Errorf("list interfaces: %w", err)
+	}
 	var errs []error
 	for _, l := range links {
 		n, err := removeTCFilters(nl, l.Attrs().Index)

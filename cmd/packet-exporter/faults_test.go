@@ -453,6 +453,22 @@ func (o *otlpEndpoint) latestPacketsPoint(iface string) (value int64, start time
 	return value, start, found
 }
 
+// startOTLPEndpoint serves an otlpEndpoint, accepting every export, on a
+// loopback port of namespace ns until the test ends.
+func startOTLPEndpoint(t *testing.T, ns *testenv.Netns) (*otlpEndpoint, net.Addr) {
+	t.Helper()
+	endpoint := &otlpEndpoint{}
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	collectormetrics.RegisterMetricsServiceServer(srv, endpoint)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return endpoint, ln.Addr()
+}
+
 // metricNames returns the names of the metrics accepted.
 func (o *otlpEndpoint) metricNames() map[string]bool {
 	o.mu.Lock()
@@ -481,16 +497,8 @@ func TestOTLPEndpointErrors(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
-	endpoint := &otlpEndpoint{}
+	endpoint, addr := startOTLPEndpoint(t, a)
 	endpoint.failWith.Store(uint32(codes.Internal))
-	var ln net.Listener
-	if err := a.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	collectormetrics.RegisterMetricsServiceServer(srv, endpoint)
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
 
 	cfg := writeFile(t, "config.yaml", fmt.Sprintf(`prometheus:
   listen_address: %q
@@ -499,7 +507,7 @@ otlp:
   endpoint: "http://%s"
   interval: 300ms
   timeout: 2s
-`, listenAddress, ln.Addr()))
+`, listenAddress, addr))
 	// Under a memory limit, so that go.memory.limit is sent too.
 	e := startExporter(t, a, []string{bin, "--config", cfg}, func(c *exec.Cmd) { c.Env = append(c.Env, "GOMEMLIMIT=1GiB") })
 	e.WaitReady(t, readyTimeout)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // TestMain runs the tests, or, when the test binary is started as the
@@ -96,4 +97,24 @@ const (
 func udpReceived(iface string) map[string]string {
 	return map[string]string{"network_interface_name": iface, "network_io_direction": "receive",
 		"network_type": "ipv4", "network_transport": "udp"}
+}
+
+// udpToA returns a function that sends n datagrams (60-byte payload) from
+// pair's end in b to a UDP sink on its end in a.
+func udpToA(t *testing.T, a, b *testenv.Netns, pair *testenv.VethPair) func(n int) {
+	t.Helper()
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	return func(n int) {
+		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, n, 60)
+	}
+}
+
+// waitUDP waits until e counts want UDP datagrams received on iface; what
+// says what is waited for.
+func waitUDP(t *testing.T, e *testexporter.Exporter, iface string, want float64, what string) {
+	t.Helper()
+	e.WaitMetrics(t, what, 10*time.Second, func(m testexporter.Metrics) bool {
+		v, _ := m.Sum(promPackets, udpReceived(iface))
+		return v == want
+	})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,9 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	"google.golang.org/grpc"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
@@ -53,10 +49,7 @@ persistence:
 prometheus:
   listen_address: %q
 `, pair.NameA, hooks.ingress, hooks.egress, pins, listenAddress))
-			sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-			send := func(n int) {
-				testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
-			}
+			send := udpToA(t, a, b, pair)
 			sent := 0.0
 			var last float64 // the last value scraped, never to go down
 			start := func() *testexporter.Exporter {
@@ -215,10 +208,7 @@ func TestPersistenceAdoptsChanges(t *testing.T) {
 	// wait waits until e has counted want datagrams received on iface.
 	wait := func(e *testexporter.Exporter, iface string, want float64) {
 		t.Helper()
-		e.WaitMetrics(t, fmt.Sprintf("%v datagrams received on %s", want, iface), 10*time.Second, func(m testexporter.Metrics) bool {
-			v, _ := m.Sum(promPackets, udpReceived(iface))
-			return v == want
-		})
+		waitUDP(t, e, iface, want, fmt.Sprintf("%v datagrams received on %s", want, iface))
 	}
 	start := func(ns *testenv.Netns, cfg string) *testexporter.Exporter {
 		e := startExporter(t, ns, []string{bin, "--config", cfg}, nil)
@@ -292,10 +282,7 @@ func TestPersistenceForeignState(t *testing.T) {
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
 	cfg := persistConfig(t, pins, pair.NameA)
-	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	send := func(n int) {
-		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
-	}
+	send := udpToA(t, a, b, pair)
 
 	// The exporter's own directories, with foreign entries in its links.
 	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
@@ -314,10 +301,7 @@ func TestPersistenceForeignState(t *testing.T) {
 	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
 	e.WaitReady(t, readyTimeout)
 	send(5)
-	e.WaitMetrics(t, "5 datagrams", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 5
-	})
+	waitUDP(t, e, pair.NameA, 5, "5 datagrams")
 	if !strings.Contains(e.Output(), "left untouched") {
 		t.Errorf("no log line about the foreign entries:\n%s", e.Output())
 	}
@@ -340,10 +324,7 @@ func TestPersistenceForeignState(t *testing.T) {
 	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
 	e.WaitReady(t, readyTimeout)
 	send(2)
-	e.WaitMetrics(t, "2 datagrams, from zero", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 2
-	})
+	waitUDP(t, e, pair.NameA, 2, "2 datagrams, from zero")
 	if !e.WaitForLine(time.Second, "left untouched, counting afresh without persistence") {
 		t.Errorf("no log line about the pinned maps that do not fit:\n%s", e.Output())
 	}
@@ -360,10 +341,7 @@ func TestPersistenceForeignState(t *testing.T) {
 	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
 	e.WaitReady(t, readyTimeout)
 	send(4)
-	e.WaitMetrics(t, "4 datagrams, from zero", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 4
-	})
+	waitUDP(t, e, pair.NameA, 4, "4 datagrams, from zero")
 	if !strings.Contains(e.Output(), "pinned state of another build left untouched") {
 		t.Errorf("no log line about the other build's state:\n%s", e.Output())
 	}
@@ -395,10 +373,7 @@ func TestPersistenceHandover(t *testing.T) {
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
 	cfg := persistConfig(t, pins, pair.NameA)
-	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	send := func(n int) {
-		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
-	}
+	send := udpToA(t, a, b, pair)
 
 	first := startExporter(t, a, []string{bin, "--config", cfg}, nil)
 	first.WaitReady(t, readyTimeout)
@@ -423,16 +398,10 @@ func TestPersistenceHandover(t *testing.T) {
 	}
 	<-done
 	second.WaitReady(t, readyTimeout)
-	second.WaitMetrics(t, "every datagram, sent before and during the handover", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 10+during
-	})
+	waitUDP(t, second, pair.NameA, 10+during, "every datagram, sent before and during the handover")
 	stopExporter(t, first) // idle: its stop detaches nothing
 	send(5)
-	second.WaitMetrics(t, "5 more after the first's stop", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 10+during+5
-	})
+	waitUDP(t, second, pair.NameA, 10+during+5, "5 more after the first's stop")
 	stopExporter(t, second)
 
 	// A holder without persistence does not hand over.
@@ -532,21 +501,10 @@ func TestPersistenceOTLPStartTime(t *testing.T) {
 	bin := exporterBinary(t)
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
-	endpoint := &otlpEndpoint{}
-	var ln net.Listener
-	if err := a.Do(func() (err error) { ln, err = net.Listen("tcp", "127.0.0.1:0"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	collectormetrics.RegisterMetricsServiceServer(srv, endpoint)
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
+	endpoint, addr := startOTLPEndpoint(t, a)
 	cfg := writeFile(t, "config.yaml", strings.Replace(mustReadFile(t, persistConfig(t, pins, pair.NameA)), "prometheus:",
-		fmt.Sprintf("otlp:\n  enabled: true\n  endpoint: \"http://%s\"\n  interval: 200ms\nprometheus:", ln.Addr()), 1))
-	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	send := func(n int) {
-		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
-	}
+		fmt.Sprintf("otlp:\n  enabled: true\n  endpoint: \"http://%s\"\n  interval: 200ms\nprometheus:", addr), 1))
+	send := udpToA(t, a, b, pair)
 	exported := func(want int64) time.Time {
 		t.Helper()
 		var start time.Time
@@ -587,10 +545,7 @@ func TestPersistenceHookChange(t *testing.T) {
 	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
 	tcx := persistConfig(t, pins, pair.NameA)
 	tc := writeFile(t, "tc.yaml", strings.Replace(mustReadFile(t, tcx), "persistence:", "ingress:\n  hook: tc\negress:\n  hook: tc\npersistence:", 1))
-	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	send := func(n int) {
-		testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), netip.AddrPortFrom(pair.IPv4A.Addr(), sink.Addr.Port()), n, 60)
-	}
+	send := udpToA(t, a, b, pair)
 	e := startExporter(t, a, []string{bin, "--config", tc}, nil)
 	e.WaitReady(t, readyTimeout)
 	send(5)
@@ -599,10 +554,7 @@ func TestPersistenceHookChange(t *testing.T) {
 	e = startExporter(t, a, []string{bin, "--config", tcx}, nil)
 	e.WaitReady(t, readyTimeout)
 	send(4)
-	e.WaitMetrics(t, "12 datagrams, none twice", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 12
-	})
+	waitUDP(t, e, pair.NameA, 12, "12 datagrams, none twice")
 	if left := exporterFilters(t, a, pair.IndexA); len(left) != 0 {
 		t.Errorf("the previous run's tc filters are still there: %v", left)
 	}
@@ -610,9 +562,6 @@ func TestPersistenceHookChange(t *testing.T) {
 	send(1)
 	e = startExporter(t, a, []string{bin, "--config", tcx}, nil)
 	e.WaitReady(t, readyTimeout)
-	e.WaitMetrics(t, "13 datagrams", 10*time.Second, func(m testexporter.Metrics) bool {
-		v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
-		return v == 13
-	})
+	waitUDP(t, e, pair.NameA, 13, "13 datagrams")
 	stopExporter(t, e)
 }
