@@ -138,7 +138,10 @@ test-collector:
 # It depends on build because cmd/packet-exporter's tests run `go build
 # -trimpath` in the VM: with this machine's build cache already holding the
 # same compiled packages (make build uses the same flags), the VM only links.
+# The upgrade tests' second build (testexporter.VariantProgram) is compiled
+# here first, so that the VM finds its packages in the build cache.
 test-kernels: build
+	CGO_ENABLED=0 $(GO) build -trimpath -tags layoutvariant -o /dev/null ./cmd/packet-exporter
 	$(GO) run ./tools/vmtest -timeout $(KERNEL_TEST_TIMEOUT) $(foreach k,$(KERNELS),-kernel '$(k)') \
 		$(KERNEL_TEST_PACKAGES) -- $(KERNEL_TESTFLAGS)
 

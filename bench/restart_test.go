@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,16 +26,20 @@ const (
 
 // BenchmarkRestarts restarts the real exporter, with persistence, while a
 // veth pair carries UDP at restartRate datagrams per second: 20 restarts per
-// iteration (4 with -pe.smoke), SIGTERM and SIGKILL in turn, each followed by
-// 100 ms without an exporter. A scraper reads /metrics every 200 ms
+// iteration (4 with -pe.smoke) and 2 upgrades between two builds of
+// different layouts (testexporter.VariantProgram, halfway and back at the
+// end), SIGTERM and SIGKILL in turn, each followed by 100 ms without an
+// exporter. A scraper reads /metrics every 200 ms
 // throughout. Once the traffic has stopped and the last exporter has read
 // it, the datagrams counted must equal those sent (sent-datagrams,
 // counted-datagrams, and the veth's own rx_packets, rx-packets), and no
 // scrape may have seen the counter go down (decreases). It also reports the
-// rate reached (pps) and the time from each start to ready (ready-ms).
+// rate reached (pps) and the time from each start to ready (ready-ms, and
+// upgrade-ready-ms for the upgrades).
 func BenchmarkRestarts(b *testing.B) {
 	testenv.RequireRoot(b)
-	bin := exporterBinary(b)
+	builds := []string{exporterBinary(b), testexporter.VariantProgram.Path(b)}
+	const upgrades = 2
 	restarts := 20
 	if *smoke {
 		restarts = 4
@@ -49,7 +54,8 @@ func BenchmarkRestarts(b *testing.B) {
 		rxBefore := linkStats(b, a, pair.NameA).RxPackets
 
 		var mu sync.Mutex
-		p := startExporter(b, a, bin, fmt.Sprintf("%q", pair.NameA), extra)
+		build := 0
+		p := startExporter(b, a, builds[build], fmt.Sprintf("%q", pair.NameA), extra)
 		p.waitReady(b, 60*time.Second)
 		current := func() *exporterProcess { mu.Lock(); defer mu.Unlock(); return p }
 
@@ -82,11 +88,16 @@ func BenchmarkRestarts(b *testing.B) {
 		})
 
 		start := time.Now()
-		for i := range restarts {
+		for i := range restarts + upgrades {
+			upgrade := i == restarts/2 || i == restarts+upgrades-1
+			if upgrade {
+				build = 1 - build
+			}
 			sig := syscall.SIGTERM
 			if i%2 == 1 {
 				sig = syscall.SIGKILL
 			}
+			layouts := layoutDirs(b, pins)
 			old := current()
 			if err := old.Signal(sig); err != nil {
 				b.Fatal(err)
@@ -95,9 +106,17 @@ func BenchmarkRestarts(b *testing.B) {
 				b.Fatalf("no exit 30 s after %s", sig)
 			}
 			time.Sleep(100 * time.Millisecond)
-			next := startExporter(b, a, bin, fmt.Sprintf("%q", pair.NameA), extra)
+			next := startExporter(b, a, builds[build], fmt.Sprintf("%q", pair.NameA), extra)
 			r, _ := next.waitReady(b, 60*time.Second)
-			f.add("ready-ms", ms(r))
+			if upgrade {
+				f.add("upgrade-ready-ms", ms(r))
+				// Once ready, only the new build's layout is left.
+				if now := layoutDirs(b, pins); len(now) != 1 || slices.Equal(now, layouts) {
+					b.Fatalf("layout directories %v after the upgrade, %v before", now, layouts)
+				}
+			} else {
+				f.add("ready-ms", ms(r))
+			}
 			mu.Lock()
 			p = next
 			mu.Unlock()
@@ -127,6 +146,7 @@ func BenchmarkRestarts(b *testing.B) {
 		counts["decreases"] += decreases
 		counts["scrapes"] += scrapes
 		counts["restarts"] += uint64(restarts)
+		counts["upgrades"] += upgrades
 		if udp != sent.Load() || all != rx || decreases != 0 {
 			b.Errorf("sent %d datagrams, the exporter counted %d; the veth received %d frames, the exporter counted %d; %d of %d scrapes saw a decrease",
 				sent.Load(), udp, rx, all, decreases, scrapes)
@@ -134,6 +154,16 @@ func BenchmarkRestarts(b *testing.B) {
 	}
 	f.report(b)
 	reportCounts(b, counts)
+}
+
+// layoutDirs returns the layout directories of the pinned state under pins.
+func layoutDirs(tb testing.TB, pins string) []string {
+	tb.Helper()
+	dirs, err := filepath.Glob(filepath.Join(pins, "net-*", "layout-*"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dirs
 }
 
 // receivedCounts scrapes p for the frames received on iface: the UDP over

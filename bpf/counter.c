@@ -52,8 +52,18 @@ struct pe_runs {
  */
 struct pe_block {
 	struct pe_value classes[PE_CLASS_COUNT];
+#ifdef PE_LAYOUT_VARIANT
+	/*
+	 * A second layout of the same counters, for the tests of upgrades and
+	 * downgrades between builds whose pinned maps differ (the Go build tag
+	 * layoutvariant embeds it).
+	 */
+	__u64 buckets[PE_BUCKET_COUNT];
+	__u64 anomalies[PE_ANOMALY_COUNT];
+#else
 	__u64 anomalies[PE_ANOMALY_COUNT];
 	__u64 buckets[PE_BUCKET_COUNT];
+#endif
 	struct pe_runs runs;
 };
 

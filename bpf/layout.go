@@ -72,6 +72,7 @@ type kernelLayout struct {
 	transports   []string  // network.transport by enum pe_transport value
 	anomalies    []string  // error.type by anomaly entry - AnomalyFirst
 	bucketBounds []float64 // enum pe_bucket_bound, ascending
+	stats        []string  // enum pe_stat by value
 }
 
 // layout is the kernel layout; the embedded object always has one (tests
@@ -121,6 +122,9 @@ func readLayout() (kernelLayout, error) {
 		return l, err
 	}
 	if l.anomalies, err = names("pe_entry", "PE_ANOMALY_", AnomalyFirst, AnomalyFirst+AnomalyCount); err != nil {
+		return l, err
+	}
+	if l.stats, err = names("pe_stat", "PE_STAT_", 0, StatCount); err != nil {
 		return l, err
 	}
 	bounds, err := enum("pe_bucket_bound")

@@ -37,6 +37,10 @@ type Maps struct {
 	// with a pin directory only (WithPinDir): the start of its cumulative
 	// series, for the next run.
 	SlotStarts *ebpf.Map
+	// Carry and StatsCarry hold, with a pin directory only, what each block
+	// and statistic counted in the maps of another layout before an upgrade
+	// (CarryFrom), added to what these count.
+	Carry, StatsCarry *ebpf.Map
 	// Slots is the number of interface slots Counters has room for.
 	Slots int
 	// Adopted is set when the counters were found pinned: a previous run's,
@@ -48,6 +52,12 @@ type Maps struct {
 	mu       sync.Mutex
 	programs map[programKey]*ebpf.Program
 	timed    bool // XDP and TC return the timed variants
+
+	// carry and statsCarry are Carry's and StatsCarry's contents, nil while
+	// all zero.
+	carryMu    sync.RWMutex
+	carry      []CounterPeBlock
+	statsCarry []uint64
 }
 
 // programKey identifies one loaded variant of a program.
@@ -145,6 +155,10 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 				return nil, err
 			}
 		}
+		if err := m.createCarry(o); err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	return m, nil
 }
@@ -162,7 +176,7 @@ func (m *Maps) Close() error {
 	for _, mp := range m.all() {
 		errs = append(errs, mp.Close()) // nil for a map not created
 	}
-	errs = append(errs, m.SlotStarts.Close())
+	errs = append(errs, m.SlotStarts.Close(), m.Carry.Close(), m.StatsCarry.Close())
 	return errors.Join(errs...)
 }
 
@@ -331,13 +345,18 @@ func (m *Maps) slotsMap(ifindex int) *ebpf.Map {
 	return m.SlotsOverflow
 }
 
-// resetSlot zeroes the counters of interface slot on every CPU.
+// resetSlot zeroes the counters of interface slot on every CPU, and its carry.
 func (m *Maps) resetSlot(slot int) error {
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("possible cpus: %w", err)
 	}
 	keys := []uint32{BlockIndex(slot, Receive), BlockIndex(slot, Transmit)}
+	for _, k := range keys {
+		if err := m.setCarry(k, &CounterPeBlock{}); err != nil {
+			return fmt.Errorf("reset slot %d: %w", slot, err)
+		}
+	}
 	zeros := make([]CounterPeBlock, len(keys)*cpus)
 	if _, err := m.Counters.BatchUpdate(keys, zeros, nil); err == nil {
 		return nil

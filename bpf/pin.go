@@ -36,7 +36,7 @@ const (
 // layoutVersion is part of Layout: raise it when the meaning of the pinned
 // maps' contents changes without their types changing (how a slot's blocks
 // are indexed, say).
-const layoutVersion = 1
+const layoutVersion = 2
 
 // mapSpecs returns the specs of spec's maps called names.
 func mapSpecs(spec *ebpf.CollectionSpec, names []string) []*ebpf.MapSpec {
@@ -47,23 +47,34 @@ func mapSpecs(spec *ebpf.CollectionSpec, names []string) []*ebpf.MapSpec {
 	return specs
 }
 
-// Layout returns the identity of the pinned maps' layout (the counters' and
-// the drop counter's): their types, key and value sizes, flags and key and
-// value types. Two builds whose Layout
-// is equal can use each other's pinned maps; a different one cannot.
+// Layout returns the identity of the layout of the counters' pinned maps:
+// their types, key and value sizes, flags and key and value types. Two
+// builds whose Layout is equal use each other's pinned maps; a build of
+// another reads them through their schema (OpenPredecessor).
 func Layout() (string, error) {
 	spec, err := counterSpec()
 	if err != nil {
 		return "", err
 	}
-	drops, err := LoadDrops()
+	return layoutOf(mapSpecs(spec, pinnedMaps))
+}
+
+// DropsLayout returns the identity of the layout of the drop counter's
+// pinned maps, as Layout does for the counters'.
+func DropsLayout() (string, error) {
+	spec, err := LoadDrops()
 	if err != nil {
 		return "", err
 	}
+	return layoutOf(mapSpecs(spec, dropMaps))
+}
+
+// layoutOf returns the identity of the layout of the maps specs.
+func layoutOf(specs []*ebpf.MapSpec) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "version %d\n", layoutVersion)
 	var gf btf.GoFormatter
-	for _, ms := range append(mapSpecs(spec, pinnedMaps), mapSpecs(drops, dropMaps)...) {
+	for _, ms := range specs {
 		name := ms.Name
 		fmt.Fprintf(h, "%s %s %d %d %#x\n", name, ms.Type, ms.KeySize, ms.ValueSize, ms.Flags)
 		for _, t := range []btf.Type{ms.Key, ms.Value} {
@@ -155,35 +166,41 @@ type MappedInterface struct {
 // their slots began counting where known: two batch reads of arrays and a
 // walk of the overflow map.
 func (m *Maps) Mapped() ([]MappedInterface, error) {
+	return mapped(m.SlotsByIfindex, m.SlotsOverflow, m.SlotStarts, m.Slots)
+}
+
+// mapped reads the slot maps direct and overflow, and the start times' map
+// starts (nil: none), of maps with room for slots interfaces.
+func mapped(direct, overflow, starts *ebpf.Map, slots int) ([]MappedInterface, error) {
 	useBatch := true
-	direct := make([]uint32, m.SlotsByIfindex.MaxEntries())
-	if err := lookup(m.SlotsByIfindex, &useBatch, make([]uint32, len(direct)), direct); err != nil {
+	values := make([]uint32, direct.MaxEntries())
+	if err := lookup(direct, &useBatch, make([]uint32, len(values)), values); err != nil {
 		return nil, fmt.Errorf("read slot map: %w", err)
 	}
-	var starts []uint64
-	if m.SlotStarts != nil {
-		starts = make([]uint64, m.Slots)
-		if err := lookup(m.SlotStarts, &useBatch, make([]uint32, m.Slots), starts); err != nil {
+	var slotStarts []uint64
+	if starts != nil {
+		slotStarts = make([]uint64, slots)
+		if err := lookup(starts, &useBatch, make([]uint32, slots), slotStarts); err != nil {
 			return nil, fmt.Errorf("read slot start times: %w", err)
 		}
 	}
 	var out []MappedInterface
 	add := func(ifindex int, value uint32) {
 		slot := int(value-1) / 2
-		if value == 0 || slot >= m.Slots {
+		if value == 0 || slot >= slots {
 			return
 		}
 		mi := MappedInterface{Ifindex: ifindex, Slot: slot}
-		if slot < len(starts) && starts[slot] > 0 && starts[slot] < math.MaxInt64 {
-			mi.Start = time.Unix(0, int64(starts[slot]))
+		if slot < len(slotStarts) && slotStarts[slot] > 0 && slotStarts[slot] < math.MaxInt64 {
+			mi.Start = time.Unix(0, int64(slotStarts[slot]))
 		}
 		out = append(out, mi)
 	}
-	for ifindex, value := range direct {
+	for ifindex, value := range values {
 		add(ifindex, value)
 	}
 	var key, value uint32
-	it := m.SlotsOverflow.Iterate()
+	it := overflow.Iterate()
 	for it.Next(&key, &value) {
 		add(int(key), value)
 	}
@@ -223,9 +240,13 @@ func (m *Maps) setStart(entry int, t time.Time) error {
 	return nil
 }
 
-func (m *Maps) start(entry int) time.Time {
+func (m *Maps) start(entry int) time.Time { return startOf(m.SlotStarts, entry) }
+
+// startOf returns the time of entry of the start times' map starts, zero if
+// unknown.
+func startOf(starts *ebpf.Map, entry int) time.Time {
 	var ns uint64
-	if m.SlotStarts == nil || m.SlotStarts.Lookup(uint32(entry), &ns) != nil || ns == 0 || ns >= math.MaxInt64 {
+	if starts == nil || starts.Lookup(uint32(entry), &ns) != nil || ns == 0 || ns >= math.MaxInt64 {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(ns))

@@ -110,6 +110,7 @@ func (r *Reader) Counters(slots int, fn func([]Block) error) error {
 			sums[b].add(&perCPU[b*r.cpus+c])
 		}
 	}
+	r.maps.addCarry(sums)
 	return fn(sums)
 }
 
@@ -124,6 +125,7 @@ func (r *Reader) Stats() ([]uint64, error) {
 	for i := range out {
 		out[i] = sum(r.statCPU[i*r.cpus : (i+1)*r.cpus])
 	}
+	r.maps.addStatsCarry(out)
 	return out, nil
 }
 

@@ -52,7 +52,9 @@ func (a *attacher) attachLocked(l linkInfo) {
 			l.xdpForeign = false // its own XDP program, attached by the previous run
 		}
 		log.Info("adopted from the previous run", zap.Int("slot", at.slot), zap.Time("counting_since", at.start))
-	} else {
+	}
+	fresh := ad == nil || ad.slot < 0 // its slot is to take
+	if fresh {
 		slot, ok := a.slots.take()
 		if !ok {
 			a.skipLocked(l, ingress, reasonNoSlot,
@@ -68,10 +70,16 @@ func (a *attacher) attachLocked(l linkInfo) {
 		}
 		at.slot = slot
 	}
-	if ad == nil || ad.start.IsZero() {
+	if fresh || ad.start.IsZero() {
 		if err := a.maps.SetSlotStart(at.slot, at.start); err != nil {
 			log.Warn("the start of the interface's counts not kept for the next run", zap.Error(err))
 		}
+	}
+	if ad != nil && ad.carryFrom >= 0 {
+		// Before this build's programs replace the previous build's: the
+		// counts so far (finishUpgradeLocked adds the last ones), so that
+		// the interface's series never go down.
+		a.carryLocked(l.index, at.slot, ad.carryFrom, log)
 	}
 	slot := at.slot
 	a.setInfoLocked(at)

@@ -131,7 +131,9 @@ func newAttacher(cfg config.Config, o options, log *zap.Logger, maps *bpf.Maps, 
 	}
 	if pin != nil {
 		for _, ad := range pin.adopted {
-			a.slots.claim(ad.slot) // pinned.adopt gives each slot once
+			if ad.slot >= 0 {
+				a.slots.claim(ad.slot) // pinned.adopt gives each slot once
+			}
 		}
 	}
 	return a

@@ -50,7 +50,7 @@ func (c *dropsCollector) start(_ context.Context, running *sync.WaitGroup) {
 		if err == nil {
 			opts := bpf.DropOptions{NetnsInode: inode, CountUnowned: isInitialNetns(inode)}
 			if c.att.pin != nil {
-				opts.PinDir = c.att.pin.dropsDir()
+				opts.PinDir = c.att.pin.drops
 			}
 			d, err = newDropCounter(opts)
 		}

@@ -29,19 +29,32 @@ var ErrPersistence = errors.New("persistence.path")
 // the directory of its network namespace, and what a previous run left
 // there, until it is adopted or released.
 type pinned struct {
-	// dir is <persistence.path>/net-<netns inode>/layout-<bpf.Layout>: a BPF
-	// filesystem holds no regular files, so the layout is in the name.
-	dir string
+	// dir is <persistence.path>/net-<netns inode>/layout-<bpf.Layout>, and
+	// drops <persistence.path>/net-<netns inode>/drops-<bpf.DropsLayout>: a
+	// BPF filesystem holds no regular files, so the layouts are in the names.
+	dir, drops string
 	// adopted are the interfaces a previous run counted, by ifindex: their
 	// slots and pinned links, until attached again or released.
 	adopted map[int]*adoptedInterface
+	// previous is, after an upgrade or a downgrade, the maps the previous
+	// build pinned in previousDir in another layout, whose counts this run
+	// carries over (carrying: the slot there of each interface attached),
+	// until the first listing's end (finishUpgradeLocked).
+	previous    *bpf.Predecessor
+	previousDir string
+	carrying    map[int]int
 }
 
 // adoptedInterface is an interface a previous run counted.
 type adoptedInterface struct {
+	// slot is its slot in this run's maps, -1 when they do not have it yet
+	// (an upgrade's).
 	slot  int
 	start time.Time
 	links map[hookKey]*pinnedLink
+	// carryFrom is its slot in the previous build's maps (pinned.previous),
+	// -1 for none.
+	carryFrom int
 }
 
 // hookKey is a hook of an interface: its kind (config.HookXDP...) and direction.
@@ -59,10 +72,10 @@ type pinnedLink struct {
 
 // The directories of a namespace's state.
 const (
-	layoutPrefix = "layout-"
+	layoutPrefix = "layout-" // the counters' maps and links
+	dropsPrefix  = "drops-"  // the drop counter's link and maps
 	mapsDir      = "maps"
 	linksDir     = "links"
-	dropsDir     = "drops" // the drop counter's link and maps
 )
 
 // namespaceDir returns the directory of network namespace ns (this thread's
@@ -76,8 +89,12 @@ func namespaceDir(path string, ns netns.NsHandle) (string, error) {
 }
 
 // openPinned prepares the pinned state of ns under cfg's persistence.path.
-// Pinned state of another layout is left untouched and nil returned: the
-// receiver then counts afresh, without persistence.
+// The counters of another layout (another build's) are carried over when
+// their schema is one this build reads: their links are moved here, to be
+// given this build's programs. Otherwise they are left untouched and nil
+// returned: the receiver then counts afresh, without persistence. A drop
+// counter of another layout is removed (its link detaches): its counts
+// start afresh.
 func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pinned, error) {
 	nsDir, err := namespaceDir(cfg.Path, ns)
 	if err != nil {
@@ -90,31 +107,95 @@ func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pi
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(nsDir, layoutPrefix+layout)
+	dropsLayout, err := bpf.DropsLayout()
+	if err != nil {
+		return nil, err
+	}
+	p := &pinned{
+		dir: filepath.Join(nsDir, layoutPrefix+layout), drops: filepath.Join(nsDir, dropsPrefix+dropsLayout),
+		adopted: map[int]*adoptedInterface{}, carrying: map[int]int{},
+	}
 	entries, err := os.ReadDir(nsDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
 	}
+	var others []string
 	for _, e := range entries {
-		if e.Name() != filepath.Base(dir) {
+		path := filepath.Join(nsDir, e.Name())
+		switch {
+		case path == p.dir || path == p.drops:
+		case strings.HasPrefix(e.Name(), layoutPrefix):
+			others = append(others, path)
+		case strings.HasPrefix(e.Name(), dropsPrefix):
+			if err := os.RemoveAll(path); err != nil {
+				log.Warn("the drop counter of another build not removed", zap.String("dir", path), zap.Error(err))
+				continue
+			}
+			log.Info("the drop counter of another build removed: drops are counted afresh", zap.String("dir", path))
+		default:
+			log.Warn("not pinned state of packet-exporter; left untouched", zap.String("path", path))
+		}
+	}
+	if len(others) > 0 {
+		var refused error
+		if len(others) > 1 {
+			refused = fmt.Errorf("%d layouts", len(others))
+		} else if p.previous, refused = bpf.OpenPredecessor(filepath.Join(others[0], mapsDir)); refused == nil {
+			p.previousDir = others[0]
+		}
+		if refused != nil {
 			log.Error("pinned state of another build left untouched; counting afresh, without persistence (packet-exporter --uninstall removes it)",
-				zap.String("found", filepath.Join(nsDir, e.Name())), zap.String("want", dir))
+				zap.Strings("found", others), zap.String("want", p.dir), zap.Error(refused))
 			return nil, nil
 		}
 	}
-	for _, sub := range []string{mapsDir, linksDir, dropsDir} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+	for _, dir := range []string{filepath.Join(p.dir, mapsDir), filepath.Join(p.dir, linksDir), p.drops} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			p.close()
 			return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
 		}
 	}
-	return &pinned{dir: dir, adopted: map[int]*adoptedInterface{}}, nil
+	if p.previous != nil {
+		if err := p.moveLinks(); err != nil {
+			p.close()
+			return nil, err
+		}
+		log.Info("upgrading the pinned state of another build: its counts are carried over", zap.String("from", p.previousDir), zap.String("to", p.dir))
+	}
+	return p, nil
+}
+
+// moveLinks moves the links the previous build pinned to this build's
+// directory, for adoption.
+func (p *pinned) moveLinks() error {
+	from := filepath.Join(p.previousDir, linksDir)
+	entries, err := os.ReadDir(from)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read the previous build's links: %w", err)
+	}
+	for _, e := range entries {
+		to := filepath.Join(p.dir, linksDir, e.Name())
+		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(from, e.Name()), unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			continue // an interrupted upgrade's: this build's is kept, the other goes with its directory
+		}
+		if err != nil {
+			return fmt.Errorf("move the previous build's link %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// close closes the previous build's maps, if open.
+func (p *pinned) close() {
+	if p.previous != nil {
+		p.previous.Close()
+		p.previous = nil
+	}
 }
 
 // mapsDir is where the maps are pinned.
 func (p *pinned) mapsDir() string { return filepath.Join(p.dir, mapsDir) }
-
-// dropsDir is where the drop counter is pinned.
-func (p *pinned) dropsDir() string { return filepath.Join(p.dir, dropsDir) }
 
 // linkPath is where the link of hook h of interface ifindex is pinned.
 func (p *pinned) linkPath(ifindex int, h hook) string {
@@ -125,21 +206,44 @@ func (p *pinned) linkPath(ifindex int, h hook) string {
 	return filepath.Join(p.dir, linksDir, name)
 }
 
-// adopt reads what a previous run left: the interfaces the maps give a slot
-// and the pinned links. A file that is not a link of ours is left as it is.
+// adopt reads what a previous run left: the interfaces the maps give a
+// slot (this build's maps when they were found pinned, and the previous
+// build's after an upgrade) and the pinned links. A file that is not a link
+// of ours is left as it is.
 func (p *pinned) adopt(maps *bpf.Maps, log *zap.Logger) error {
-	mapped, err := maps.Mapped()
-	if err != nil {
-		return err
-	}
-	slots := map[int]bool{}
-	for _, m := range mapped {
-		if slots[m.Slot] {
-			log.Warn("pinned slot map gives a slot twice; the interface starts afresh", zap.Int("ifindex", m.Ifindex), zap.Int("slot", m.Slot))
-			continue
+	if maps.Adopted {
+		mapped, err := maps.Mapped()
+		if err != nil {
+			return err
 		}
-		slots[m.Slot] = true
-		p.adopted[m.Ifindex] = &adoptedInterface{slot: m.Slot, start: m.Start, links: map[hookKey]*pinnedLink{}}
+		slots := map[int]bool{}
+		for _, m := range mapped {
+			if slots[m.Slot] {
+				log.Warn("pinned slot map gives a slot twice; the interface starts afresh", zap.Int("ifindex", m.Ifindex), zap.Int("slot", m.Slot))
+				continue
+			}
+			slots[m.Slot] = true
+			p.adopted[m.Ifindex] = &adoptedInterface{slot: m.Slot, start: m.Start, links: map[hookKey]*pinnedLink{}, carryFrom: -1}
+		}
+	}
+	if p.previous != nil {
+		mapped, err := p.previous.Mapped()
+		if err != nil {
+			return fmt.Errorf("the previous build's maps: %w", err)
+		}
+		for _, m := range mapped {
+			ad := p.adopted[m.Ifindex]
+			if ad == nil {
+				ad = &adoptedInterface{slot: -1, start: m.Start, links: map[hookKey]*pinnedLink{}}
+				p.adopted[m.Ifindex] = ad
+			}
+			ad.carryFrom = m.Slot // an interrupted upgrade's too: carrying sets, never adds
+		}
+		if start := p.previous.DropsStart(); !start.IsZero() && maps.DropsStart().IsZero() {
+			if err := maps.SetDropsStart(start); err != nil {
+				return err
+			}
+		}
 	}
 	entries, err := os.ReadDir(filepath.Join(p.dir, linksDir))
 	if err != nil {
@@ -169,6 +273,51 @@ func (p *pinned) adopt(maps *bpf.Maps, log *zap.Logger) error {
 		ad.links[key] = &pinnedLink{Link: l, mode: mode, programID: uint32(info.Program)}
 	}
 	return nil
+}
+
+// carryLocked makes slot carry what the previous build counted for the
+// interface ifindex in its slot from.
+func (a *attacher) carryLocked(ifindex, slot, from int, log *zap.Logger) {
+	lost, err := a.maps.CarryFrom(a.pin.previous, slot, from)
+	if err != nil {
+		log.Error("the previous build's counts of the interface not carried over", zap.Error(err))
+		return
+	}
+	if len(lost) > 0 {
+		log.Warn("counters of the previous build this one does not have; their counts are not carried over", zap.Strings("counters", lost))
+	}
+	a.pin.carrying[ifindex] = from
+}
+
+// finishUpgradeLocked ends an upgrade once the first listing has given
+// every interface this run's programs: once no program of the previous
+// build's can still be counting, each interface's carry is made the final
+// count of its previous slot, the programs' statistics are carried, and the
+// previous build's maps are unpinned.
+func (a *attacher) finishUpgradeLocked() {
+	p := a.pin
+	if p == nil || p.previous == nil {
+		return
+	}
+	if err := bpf.Quiesce(); err != nil {
+		// Programs run for microseconds: a second is an age for them.
+		a.log.Warn("waiting for the previous build's programs to end", zap.Error(err))
+		time.Sleep(time.Second)
+	}
+	for ifindex, from := range p.carrying {
+		if at, ok := a.attached[ifindex]; ok {
+			a.carryLocked(ifindex, at.slot, from, a.log.With(zap.String("interface", at.name)))
+		}
+	}
+	if err := a.maps.CarryStatsFrom(p.previous); err != nil {
+		a.log.Error("the previous build's program statistics not carried over", zap.Error(err))
+	}
+	p.close()
+	if err := os.RemoveAll(p.previousDir); err != nil {
+		a.log.Warn("the previous build's maps not removed", zap.String("dir", p.previousDir), zap.Error(err))
+	}
+	a.log.Info("upgraded: the previous build's counts are carried over", zap.Int("interfaces", len(p.carrying)), zap.String("removed", p.previousDir))
+	p.carrying = nil
 }
 
 // parseLinkName parses a pinned link's name (linkPath).
@@ -216,7 +365,9 @@ func (a *attacher) releaseLeftoverLocked() {
 				a.log.Warn("left-over tc filters not removed", zap.Int("ifindex", ifindex), zap.Error(err))
 			}
 		}
-		a.unmapLocked(ifindex, "", ad.slot)
+		if ad.slot >= 0 {
+			a.unmapLocked(ifindex, "", ad.slot)
+		}
 		a.log.Info("stopped counting an interface counted before the restart", zap.Int("ifindex", ifindex))
 		delete(a.pin.adopted, ifindex)
 	}
@@ -334,21 +485,24 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 	if errors.Is(err, bpf.ErrPinnedIncompatible) {
 		log.Error("pinned maps do not fit this configuration or are not maps of packet-exporter's; left untouched, counting afresh without persistence (packet-exporter --uninstall removes them)",
 			zap.String("dir", pin.dir), zap.Error(err))
+		pin.close()
 		maps, err = bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
 		return nil, maps, err
 	}
 	if err != nil {
+		pin.close()
 		return nil, nil, err
 	}
 	if !cfg.Drops.Enabled {
 		// A drop counter a previous run left, no longer wanted: its link
 		// detaches as its pin goes.
-		if err := os.RemoveAll(pin.dropsDir()); err != nil {
+		if err := os.RemoveAll(pin.drops); err != nil {
 			log.Warn("the previous run's drop counter not removed", zap.Error(err))
 		}
 	}
-	if maps.Adopted {
+	if maps.Adopted || pin.previous != nil {
 		if err := pin.adopt(maps, log); err != nil {
+			pin.close()
 			maps.Close()
 			return nil, nil, err
 		}

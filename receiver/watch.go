@@ -67,6 +67,7 @@ func (a *attacher) watch(ctx context.Context) {
 			// What the previous run counted and this one does not: its
 			// interfaces are gone or no longer selected.
 			a.releaseLeftoverLocked()
+			a.finishUpgradeLocked()
 			a.ready = true
 			a.mu.Unlock()
 			a.started <- nil

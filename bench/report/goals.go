@@ -108,16 +108,17 @@ var goals = []goal{{
 	},
 	shown: show("XDP %s ns, tc %s ns", added(udpFrame, "xdp-pinned-vs-pe-ns/pkt"), added(udpFrame, "tc-pinned-vs-pe-ns/pkt")),
 }, {
-	name: "issue 25, restarts: 20 restarts (SIGTERM and SIGKILL in turn) under ≥ 20,000 datagrams/s: counted = sent, exactly; no scrape sees a counter go down",
+	name: "issue 25, restarts: 20 restarts (SIGTERM and SIGKILL in turn) and 2 upgrades between builds of different layouts under ≥ 20,000 datagrams/s: counted = sent, exactly; no scrape sees a counter go down",
 	checks: []check{
 		{metric(restartBench, "counted-datagrams"), equal, metric(restartBench, "sent-datagrams")},
 		{metric(restartBench, "counted-frames"), equal, metric(restartBench, "rx-packets")},
 		{metric(restartBench, "decreases"), equal, limit(0)},
 		{metric(restartBench, "pps"), atLeast, limit(20000)},
 		{metric(restartBench, "restarts"), atLeast, limit(20)},
+		{metric(restartBench, "upgrades"), atLeast, limit(2)},
 	},
-	shown: show("%s restarts at %s datagrams/s: %s sent, %s counted; %s of %s scrapes saw a decrease",
-		count(restartBench, "restarts"), numeralOf(restartBench, "pps"), count(restartBench, "sent-datagrams"),
+	shown: show("%s restarts and %s upgrades at %s datagrams/s: %s sent, %s counted; %s of %s scrapes saw a decrease",
+		count(restartBench, "restarts"), count(restartBench, "upgrades"), numeralOf(restartBench, "pps"), count(restartBench, "sent-datagrams"),
 		count(restartBench, "counted-datagrams"), count(restartBench, "decreases"), count(restartBench, "scrapes")),
 }, {
 	name:   "issue 13, start-up: the number of programs loaded does not grow with the interfaces",

@@ -376,10 +376,11 @@ func (w *reportWriter) restarts() {
 		return
 	}
 	w.text("restarts", nil)
-	w.printf("| restarts | datagrams/s | datagrams sent | counted | frames the veth received | counted | scrapes | saw a decrease | start to ready |\n|---|---|---|---|---|---|---|---|---|\n")
-	w.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s ms |\n\n", integer(w.value(n, "restarts")), w.cell(n, "pps", 1, false),
-		integer(w.value(n, "sent-datagrams")), integer(w.value(n, "counted-datagrams")), integer(w.value(n, "rx-packets")),
-		integer(w.value(n, "counted-frames")), integer(w.value(n, "scrapes")), integer(w.value(n, "decreases")), w.cell(n, "ready-ms", 1, false))
+	w.printf("| restarts | upgrades | datagrams/s | datagrams sent | counted | frames the veth received | counted | scrapes | saw a decrease | start to ready | upgrade to ready |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s ms | %s ms |\n\n", integer(w.value(n, "restarts")), integer(w.value(n, "upgrades")),
+		w.cell(n, "pps", 1, false), integer(w.value(n, "sent-datagrams")), integer(w.value(n, "counted-datagrams")), integer(w.value(n, "rx-packets")),
+		integer(w.value(n, "counted-frames")), integer(w.value(n, "scrapes")), integer(w.value(n, "decreases")), w.cell(n, "ready-ms", 1, false),
+		w.cell(n, "upgrade-ready-ms", 1, false))
 }
 
 func (w *reportWriter) drops() {

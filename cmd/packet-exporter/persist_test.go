@@ -478,7 +478,7 @@ func TestPersistenceDrops(t *testing.T) {
 	e = startExporter(t, a, []string{bin, "--config", off}, nil)
 	e.WaitReady(t, readyTimeout)
 	stopExporter(t, e)
-	left, _ := filepath.Glob(filepath.Join(pins, "net-*", "layout-*", "drops", "*"))
+	left, _ := filepath.Glob(filepath.Join(pins, "net-*", "drops-*", "*"))
 	if len(left) != 0 {
 		t.Errorf("the drop counter's pins after a start with drops off: %v", left)
 	}
@@ -564,4 +564,106 @@ func TestPersistenceHookChange(t *testing.T) {
 	e.WaitReady(t, readyTimeout)
 	waitUDP(t, e, pair.NameA, 13, "13 datagrams")
 	stopExporter(t, e)
+}
+
+// TestPersistenceUpgrade: an upgrade to a build whose pinned maps have
+// another layout (the same counters in another order), and a downgrade back,
+// on each ingress hook, with datagrams sent while each exporter runs and
+// while none does: the new build replaces the programs in place, carries the
+// old one's counts over counter by counter (the packet-size histogram too,
+// whose counters moved) and removes its maps; every count is exact, no
+// scrape sees one go down, and the series keep their start.
+func TestPersistenceUpgrade(t *testing.T) {
+	testenv.RequireRoot(t)
+	builds := []string{exporterBinary(t), testexporter.VariantProgram.Path(t)}
+	for _, hooks := range []struct{ ingress, egress string }{{"tcx", "tcx"}, {"xdp", "auto"}, {"tc", "tc"}} {
+		t.Run(hooks.ingress, func(t *testing.T) {
+			if hooks.ingress == "tcx" && !haveTCX() {
+				t.Skip("the kernel has no tcx (Linux 6.6); the legacy tc case covers this here")
+			}
+			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+			pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+			cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
+interfaces:
+  include: [%q]
+ingress:
+  hook: %s
+egress:
+  hook: %s
+xdp:
+  mode: native
+persistence:
+  enabled: true
+  path: %q
+prometheus:
+  listen_address: %q
+`, pair.NameA, hooks.ingress, hooks.egress, pins, listenAddress))
+			send := udpToA(t, a, b, pair)
+			sizes := map[string]string{"network_interface_name": pair.NameA, "network_io_direction": "receive"}
+			sent, last := 0.0, 0.0
+			var firstLayout string
+			expect := func(e *testexporter.Exporter, when string) {
+				t.Helper()
+				m := e.WaitMetrics(t, fmt.Sprintf("%v datagrams counted %s", sent, when), 10*time.Second, func(m testexporter.Metrics) bool {
+					v, _ := m.Sum(promPackets, udpReceived(pair.NameA))
+					if v < last {
+						t.Errorf("%s: %v datagrams, down from %v", when, v, last)
+					}
+					last = v
+					return v == sent
+				})
+				if v, _ := m.HistogramCount("packet_exporter_network_packet_size_bytes", sizes); float64(v) != sent {
+					t.Errorf("%s: the packet-size histogram counts %v datagrams, want %v", when, v, sent)
+				}
+			}
+			layouts := func() []string {
+				t.Helper()
+				found, _ := filepath.Glob(filepath.Join(pins, "net-*", "layout-*"))
+				if len(found) != 1 {
+					t.Fatalf("layout directories %v, want one", found)
+				}
+				return found
+			}
+			e := startExporter(t, a, []string{builds[0], "--config", cfg}, nil)
+			e.WaitReady(t, readyTimeout)
+			firstLayout = layouts()[0]
+			attached := testenv.Attached(t, a, pair.NameA)
+			send(10)
+			sent += 10
+			expect(e, "by the first build")
+			// Upgrade after SIGKILL, downgrade after SIGTERM.
+			for i, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+				build := builds[(i+1)%2]
+				if err := e.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				if exited, _ := e.Wait(15 * time.Second); !exited {
+					t.Fatalf("no exit within 15s of %s", sig)
+				}
+				send(20)
+				sent += 20
+				e = startExporter(t, a, []string{build, "--config", cfg}, nil)
+				e.WaitReady(t, readyTimeout)
+				when := fmt.Sprintf("after %s and the start of %s", sig, filepath.Base(build))
+				if !e.WaitForLine(5*time.Second, "upgraded: the previous build's counts are carried over") {
+					t.Errorf("%s: no upgrade:\n%s", when, e.Output())
+				}
+				expect(e, when)
+				got := layouts()[0]
+				if (got == firstLayout) != (i == 1) {
+					t.Errorf("%s: layout directory %s (the first build's: %s)", when, got, firstLayout)
+				}
+				if links := pinnedLinks(t, pins); len(links) == 0 && hooks.ingress != "tc" {
+					t.Errorf("%s: no pinned links", when)
+				}
+				send(5)
+				sent += 5
+				expect(e, when+" and more traffic")
+			}
+			stopExporter(t, e)
+			if got := testenv.Attached(t, a, pair.NameA); len(got) != len(attached) {
+				t.Errorf("attached after the upgrade and the downgrade: %v, want as after the first start: %v", got, attached)
+			}
+		})
+	}
 }

@@ -27,6 +27,17 @@ var ExporterProgram = &Program{
 	},
 }
 
+// VariantProgram is ExporterProgram built with the build tag
+// layoutvariant: programs whose pinned maps have another layout (the same
+// counters in another order), for the tests of upgrades and downgrades.
+var VariantProgram = &Program{
+	Name: "packet-exporter-variant",
+	Command: func(out string) (env, args []string, err error) {
+		env, args = MakeBuild(Version, out)
+		return env, append([]string{args[0], "-tags", "layoutvariant"}, args[1:]...), nil
+	},
+}
+
 // Binary returns the path of ExporterProgram, built on first use, and fails
 // the test if the build failed.
 func Binary(tb testing.TB) string {

@@ -107,6 +107,25 @@ func (m Metrics) Sum(name string, match map[string]string) (float64, int) {
 	return sum, len(samples)
 }
 
+// HistogramCount adds up the sample counts of the histogram family name
+// whose labels include all of match, and says how many series there were.
+func (m Metrics) HistogramCount(name string, match map[string]string) (uint64, int) {
+	var count uint64
+	n := 0
+	for _, metric := range m[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range metric.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if metric.Histogram == nil || !includes(labels, match) {
+			continue
+		}
+		count += metric.GetHistogram().GetSampleCount()
+		n++
+	}
+	return count, n
+}
+
 // Series counts the samples of every family.
 func (m Metrics) Series() int {
 	n := 0
