@@ -23,13 +23,15 @@ var pinnedMaps = []string{CounterMapPeCounters, CounterMapPeStats, CounterMapPeS
 // slotStartsMap is the name of the pinned map, made by user space and read by
 // no program, that holds when each slot began counting, in Unix nanoseconds,
 // then when the maps were made (startOfMaps) and when the drop counter was
-// (startOfDrops), after the slots' entries.
+// (startOfDrops), and the cookie of their network namespace (netnsEntry),
+// after the slots' entries.
 const slotStartsMap = "pe_slot_starts"
 
 // The entries of the start times' map after the slots'.
 const (
 	startOfMaps = iota
 	startOfDrops
+	netnsEntry
 	startEntries // how many
 )
 
@@ -229,6 +231,44 @@ func (m *Maps) MapsStart() time.Time { return m.start(m.Slots + startOfMaps) }
 // DropsStart returns when the pinned drop counter was made (SetDropsStart),
 // zero if unknown.
 func (m *Maps) DropsStart() time.Time { return m.start(m.Slots + startOfDrops) }
+
+// NetnsCookie returns the network namespace cookie SetNetnsCookie recorded
+// (0: none).
+func (m *Maps) NetnsCookie() uint64 {
+	var c uint64
+	if m.SlotStarts == nil || m.SlotStarts.Lookup(uint32(m.Slots+netnsEntry), &c) != nil {
+		return 0
+	}
+	return c
+}
+
+// SetNetnsCookie records, with a pin directory, the cookie of the network
+// namespace whose interfaces the maps count: unlike its inode number, which
+// names the pin directory, it is never reused while the system runs.
+func (m *Maps) SetNetnsCookie(c uint64) error {
+	if m.SlotStarts == nil {
+		return nil
+	}
+	if err := m.SlotStarts.Put(uint32(m.Slots+netnsEntry), c); err != nil {
+		return fmt.Errorf("record the network namespace: %w", err)
+	}
+	return nil
+}
+
+// PinnedNetnsCookie returns the network namespace cookie recorded in the
+// maps pinned in dir, of any layout (0: none, or no such maps).
+func PinnedNetnsCookie(dir string) uint64 {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, slotStartsMap), &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return 0
+	}
+	defer m.Close()
+	var c uint64
+	if m.MaxEntries() < startEntries || m.Lookup(m.MaxEntries()-startEntries+netnsEntry, &c) != nil {
+		return 0
+	}
+	return c
+}
 
 func (m *Maps) setStart(entry int, t time.Time) error {
 	if m.SlotStarts == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +34,8 @@ type pinned struct {
 	// drops <persistence.path>/net-<netns inode>/drops-<bpf.DropsLayout>: a
 	// BPF filesystem holds no regular files, so the layouts are in the names.
 	dir, drops string
+	// cookie is the network namespace's cookie (netnsCookie), 0 if unknown.
+	cookie uint64
 	// adopted are the interfaces a previous run counted, by ifindex: their
 	// slots and pinned links, until attached again or released.
 	adopted map[int]*adoptedInterface
@@ -113,11 +116,14 @@ func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pi
 	}
 	p := &pinned{
 		dir: filepath.Join(nsDir, layoutPrefix+layout), drops: filepath.Join(nsDir, dropsPrefix+dropsLayout),
-		adopted: map[int]*adoptedInterface{}, carrying: map[int]int{},
+		cookie: netnsCookie(ns), adopted: map[int]*adoptedInterface{}, carrying: map[int]int{},
 	}
 	entries, err := os.ReadDir(nsDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPersistence, err)
+	}
+	if p.removeStale(nsDir, entries, log) {
+		entries = nil
 	}
 	var others []string
 	for _, e := range entries {
@@ -163,6 +169,68 @@ func openPinned(cfg config.Persistence, ns netns.NsHandle, log *zap.Logger) (*pi
 		log.Info("upgrading the pinned state of another build: its counts are carried over", zap.String("from", p.previousDir), zap.String("to", p.dir))
 	}
 	return p, nil
+}
+
+// removeStale removes the pinned state of nsDir when it is a network
+// namespace's that no longer exists, whose inode number this one was given
+// again: its cookie differs. Its links are defunct, and its maps and drop
+// counter would count this namespace's interfaces and drops on from another
+// namespace's counts. It reports whether it did.
+func (p *pinned) removeStale(nsDir string, entries []os.DirEntry, log *zap.Logger) bool {
+	stale := false
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), layoutPrefix) {
+			c := bpf.PinnedNetnsCookie(filepath.Join(nsDir, e.Name(), mapsDir))
+			stale = stale || (c != 0 && p.cookie != 0 && c != p.cookie)
+		}
+	}
+	if !stale {
+		return false
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), layoutPrefix) || strings.HasPrefix(e.Name(), dropsPrefix) {
+			if err := os.RemoveAll(filepath.Join(nsDir, e.Name())); err != nil {
+				log.Warn("stale pinned state not removed", zap.String("dir", filepath.Join(nsDir, e.Name())), zap.Error(err))
+			}
+		}
+	}
+	log.Warn("pinned state of a network namespace that no longer exists (this one has its inode number) removed; counting afresh", zap.String("dir", nsDir))
+	return true
+}
+
+// soNetnsCookie is SO_NETNS_COOKIE (asm-generic/socket.h; Linux 5.14).
+const soNetnsCookie = 71
+
+// netnsCookie returns the cookie of network namespace ns (this thread's when
+// not open), unique while the system runs, or 0 where the kernel has none.
+func netnsCookie(ns netns.NsHandle) uint64 {
+	read := func() uint64 {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0
+		}
+		defer unix.Close(fd)
+		c, err := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, soNetnsCookie)
+		if err != nil {
+			return 0
+		}
+		return c
+	}
+	if !ns.IsOpen() {
+		return read()
+	}
+	cookie := make(chan uint64)
+	go func() {
+		// Never unlocked: the goroutine ends on its thread, which the runtime
+		// then ends instead of reusing it in ns.
+		runtime.LockOSThread()
+		if err := netns.Set(ns); err != nil {
+			cookie <- 0
+			return
+		}
+		cookie <- read()
+	}()
+	return <-cookie
 }
 
 // moveLinks moves the links the previous build pinned to this build's
@@ -492,6 +560,11 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 	if err != nil {
 		pin.close()
 		return nil, nil, err
+	}
+	if maps.NetnsCookie() == 0 {
+		if err := maps.SetNetnsCookie(pin.cookie); err != nil {
+			log.Warn("the network namespace of the pinned state not recorded", zap.Error(err))
+		}
 	}
 	if !cfg.Drops.Enabled {
 		// A drop counter a previous run left, no longer wanted: its link

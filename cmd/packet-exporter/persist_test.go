@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
@@ -665,5 +667,52 @@ prometheus:
 				t.Errorf("attached after the upgrade and the downgrade: %v, want as after the first start: %v", got, attached)
 			}
 		})
+	}
+}
+
+// TestPersistenceStaleNamespace: pinned state recorded for another network
+// namespace (one that no longer exists, whose inode number this one was
+// given again: its cookie differs) is removed, and counting starts afresh
+// rather than going on from another namespace's counts.
+func TestPersistenceStaleNamespace(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := persistConfig(t, pins, pair.NameA)
+	send := udpToA(t, a, b, pair)
+
+	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(5)
+	waitUDP(t, e, pair.NameA, 5, "5 datagrams")
+	stopExporter(t, e)
+	maps, _ := filepath.Glob(filepath.Join(pins, "net-*", "layout-*", "maps"))
+	if len(maps) != 1 {
+		t.Fatalf("maps directories %v, want one", maps)
+	}
+	cookie := bpf.PinnedNetnsCookie(maps[0])
+	if cookie == 0 {
+		t.Fatal("no network namespace cookie recorded")
+	}
+	starts, err := ebpf.LoadPinnedMap(filepath.Join(maps[0], "pe_slot_starts"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer starts.Close()
+	if err := starts.Put(starts.MaxEntries()-1, cookie+1); err != nil {
+		t.Fatal(err)
+	}
+
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(3)
+	waitUDP(t, e, pair.NameA, 3, "3 datagrams, from zero")
+	if !strings.Contains(e.Output(), "network namespace that no longer exists") {
+		t.Errorf("no log line about the stale state:\n%s", e.Output())
+	}
+	stopExporter(t, e)
+	if got := bpf.PinnedNetnsCookie(maps[0]); got != cookie {
+		t.Errorf("cookie recorded by the fresh start %d, want %d", got, cookie)
 	}
 }
