@@ -170,7 +170,9 @@ func (a *attacher) skipLocked(l linkInfo, hookKind, reason, msg string, fields .
 
 // attachXDP attaches the XDP program in the configured mode: native (driver)
 // mode for auto and native, generic mode only for generic. An adopted link
-// in that mode is given the program instead.
+// in that mode is given the program instead; one in the other mode is
+// detached first, as the kernel holds one XDP mode at a time (the frames
+// between the two go uncounted).
 func (a *attacher) attachXDP(index int, adopted *pinnedLink) (hook, error) {
 	prog, err := a.maps.XDP()
 	if err != nil {
@@ -183,6 +185,13 @@ func (a *attacher) attachXDP(index int, adopted *pinnedLink) (hook, error) {
 	h := hook{direction: bpf.Receive, kind: config.HookXDP, mode: mode, programID: a.programID(prog)}
 	if adopted != nil && adopted.mode == mode {
 		return a.adoptLink(index, h, adopted, prog)
+	}
+	if adopted != nil && adopted.Link != nil {
+		err := (bpfLink{adopted.Link}).Close()
+		adopted.Link = nil
+		if err != nil {
+			return hook{}, fmt.Errorf("detach the previous run's XDP program (%s mode): %w", adopted.mode, err)
+		}
 	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: index, Flags: flags})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -714,5 +715,36 @@ func TestPersistenceStaleNamespace(t *testing.T) {
 	stopExporter(t, e)
 	if got := bpf.PinnedNetnsCookie(maps[0]); got != cookie {
 		t.Errorf("cookie recorded by the fresh start %d, want %d", got, cookie)
+	}
+}
+
+// TestPersistenceXDPModeChange: a start with another xdp.mode than the
+// previous run's replaces its XDP program at once (the kernel holds one mode
+// at a time), not at the next listing, and counts on from the adopted counts.
+func TestPersistenceXDPModeChange(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	base := persistConfig(t, pins, pair.NameA)
+	native := writeFile(t, "native.yaml", strings.Replace(mustReadFile(t, base), "persistence:", "ingress:\n  hook: xdp\nxdp:\n  mode: native\npersistence:", 1))
+	generic := writeFile(t, "generic.yaml", strings.Replace(mustReadFile(t, base), "persistence:", "ingress:\n  hook: xdp\nxdp:\n  mode: generic\npersistence:", 1))
+	send := udpToA(t, a, b, pair)
+	e := startExporter(t, a, []string{bin, "--config", native}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(5)
+	waitUDP(t, e, pair.NameA, 5, "5 datagrams")
+	stopExporter(t, e)
+	e = startExporter(t, a, []string{bin, "--config", generic}, nil)
+	e.WaitReady(t, readyTimeout)
+	if !e.WaitForLine(2*time.Second, `"hook":"xdp"`, `"mode":"generic"`) {
+		t.Fatalf("not attached in generic mode within 2 s of ready:\n%s", e.Output())
+	}
+	send(4)
+	waitUDP(t, e, pair.NameA, 9, "9 datagrams")
+	stopExporter(t, e)
+	pinned := pinnedLinks(t, pins)
+	if len(pinned) != 2 || !slices.ContainsFunc(pinned, func(n string) bool { return strings.HasSuffix(n, "-receive-xdp-generic") }) {
+		t.Errorf("pinned links %v, want the generic XDP one and the transmit one", pinned)
 	}
 }
