@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -120,6 +121,15 @@ func (m *Maps) createCarry(o mapsOptions) error {
 	if err := schemaMap.Put(uint32(0), value); err != nil {
 		return fmt.Errorf("write the schema: %w", err)
 	}
+	if !m.Adopted {
+		// New counters start with nothing carried, whatever a run that
+		// stopped while making its maps left.
+		for _, name := range []string{carryMap, statsCarryMap} {
+			if err := os.Remove(filepath.Join(o.pinDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove a stale %s: %w", name, err)
+			}
+		}
+	}
 	if m.Carry, _, err = o.createMap(carrySpec(m.Slots), true); err != nil {
 		return fmt.Errorf("create %s map: %w", carryMap, err)
 	}
@@ -209,7 +219,7 @@ var ErrUnknownSchema = errors.New("no schema this build reads")
 func OpenPredecessor(dir string) (*Predecessor, error) {
 	p := &Predecessor{}
 	load := func(name string) (*ebpf.Map, error) {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), &ebpf.LoadPinOptions{ReadOnly: name != carryMap && name != statsCarryMap})
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), &ebpf.LoadPinOptions{ReadOnly: true})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrUnknownSchema, name, err)
 		}
@@ -270,8 +280,10 @@ func (p *Predecessor) Mapped() ([]MappedInterface, error) {
 	return mapped(p.slotsByIfindex, p.slotsOverflow, p.starts, p.slots)
 }
 
-// MapsStart and DropsStart are the predecessor's (Maps.MapsStart, Maps.DropsStart).
-func (p *Predecessor) MapsStart() time.Time  { return startOf(p.starts, p.slots+startOfMaps) }
+// MapsStart returns when the predecessor's maps were made (Maps.MapsStart).
+func (p *Predecessor) MapsStart() time.Time { return startOf(p.starts, p.slots+startOfMaps) }
+
+// DropsStart returns when the predecessor's drop counter was made (Maps.DropsStart).
 func (p *Predecessor) DropsStart() time.Time { return startOf(p.starts, p.slots+startOfDrops) }
 
 // words reads entry key of m (per CPU or not) summed over CPUs, as words of
