@@ -15,6 +15,7 @@
 #                        in chromium (root)
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
+#   make manifests       deploy/kubernetes's manifests from the Helm chart (deploy/helm/)
 #   make test-collector  otel-collector.yaml validated and run by the collector of deploy/otelcol
 #                        reduced to that file's components (module tools/collector/)
 #   make bench           the benchmark suite (root, ~19 min): writes BENCHMARKS.md
@@ -52,7 +53,7 @@ KERNEL_TESTFLAGS ?=
 # Limit for one package under one kernel, boot included; the VM is killed after it.
 KERNEL_TEST_TIMEOUT ?= 10m
 
-.PHONY: build run generate check-generate test test-otelcol test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
+.PHONY: build run generate manifests check-generate test test-otelcol test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
 
 # What needs root (loading programs, creating network namespaces) runs as it
 # from a user shell through sudo, keeping the caller's PATH (where go is),
@@ -120,6 +121,12 @@ test-e2e:
 # prometheus, promtool, strace, setpriv and systemd-analyze (.ci/run installs them).
 test-deploy:
 	cd deploy && $(GO) test -count=1 ./...
+
+# deploy/kubernetes/packet-exporter.yaml and servicemonitor.yaml are the Helm
+# chart deploy/helm/packet-exporter rendered with its defaults (Helm's Go SDK);
+# make test-deploy fails when they differ.
+manifests:
+	cd deploy && $(GO) run ./cmd/manifests
 
 # tools/collector/ is its own module so that its test dependencies (OTLP
 # protobufs, gRPC) stay out of the product's go.mod; it uses the product (for

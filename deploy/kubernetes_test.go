@@ -39,6 +39,17 @@ type k8sObjects struct {
 // ServiceMonitor): an unknown or duplicated field, or an unknown kind, fails.
 func decodeManifests(t testing.TB, files ...string) k8sObjects {
 	t.Helper()
+	var objs k8sObjects
+	for _, f := range files {
+		objs.all = append(objs.all, decodeManifestData(t, f, readRepoFile(t, "deploy", filepath.FromSlash(f))).all...)
+	}
+	return objs
+}
+
+// decodeManifestData decodes the documents of data, the manifest called
+// name, as decodeManifests does.
+func decodeManifestData(t testing.TB, f string, data []byte) k8sObjects {
+	t.Helper()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, monitoringv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -48,8 +59,8 @@ func decodeManifests(t testing.TB, files ...string) k8sObjects {
 	ser := json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme,
 		json.SerializerOptions{Yaml: true, Strict: true})
 	var objs k8sObjects
-	for _, f := range files {
-		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(readRepoFile(t, "deploy", filepath.FromSlash(f)))))
+	{
+		r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 		for i := 0; ; i++ {
 			doc, err := r.Read()
 			if errors.Is(err, io.EOF) {
@@ -129,6 +140,16 @@ func expandK8sEnv(s string, env map[string]string) string {
 
 func TestKubernetesDaemonSet(t *testing.T) {
 	objs := decodeManifests(t, "kubernetes/packet-exporter.yaml")
+	checkAgentObjects(t, objs)
+	find[*corev1.Namespace](t, objs, "packet-exporter")
+}
+
+// checkAgentObjects checks the agent's objects (the chart's, as rendered):
+// the DaemonSet (checkCounterDaemonSet), its port, probes, configuration
+// (which the agent accepts), mounts and environment, and the Service and
+// ServiceAccount it uses. It returns the DaemonSet's container.
+func checkAgentObjects(t *testing.T, objs k8sObjects) corev1.Container {
+	t.Helper()
 	ds := find[*appsv1.DaemonSet](t, objs, "packet-exporter")
 	pod, c := checkCounterDaemonSet(t, ds)
 
@@ -206,7 +227,7 @@ func TestKubernetesDaemonSet(t *testing.T) {
 	if pod.ServiceAccountName != "" {
 		find[*corev1.ServiceAccount](t, objs, pod.ServiceAccountName)
 	}
-	find[*corev1.Namespace](t, objs, "packet-exporter")
+	return c
 }
 
 // checkCounterDaemonSet checks what every DaemonSet that counts the nodes'
