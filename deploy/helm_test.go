@@ -233,3 +233,39 @@ func TestHelmBadValues(t *testing.T) {
 		})
 	}
 }
+
+// TestHelmCollectorMode: mode collector runs the Collector with the
+// receiver instead of the agent (deploy/otelcol/daemonset.yaml is that mode
+// rendered, which TestOtelcolDaemonSet checks), with the agent's counting
+// keys in the receiver, and the Service and ServiceMonitor on its port.
+func TestHelmCollectorMode(t *testing.T) {
+	objs, rendered := renderChart(t, map[string]any{
+		"mode":           "collector",
+		"config":         map[string]any{"drops": map[string]any{"enabled": false}},
+		"serviceMonitor": map[string]any{"enabled": true},
+	})
+	for _, o := range objs.all {
+		if ds, ok := o.(*appsv1.DaemonSet); ok && ds.Name != "otelcol-packet-exporter" {
+			t.Errorf("DaemonSet %s beside the Collector's", ds.Name)
+		}
+	}
+	ds := find[*appsv1.DaemonSet](t, objs, "otelcol-packet-exporter")
+	pod, c := checkCounterDaemonSet(t, ds)
+	text := mountedConfig(t, objs, pod, c, flagValue(c.Args, "--config"))
+	_, recv := checkReceiverConfig(t, "the Collector's ConfigMap", []byte(text))
+	if cfg := receiverCounting(t, recv); cfg.Drops.Enabled || !cfg.Persistence.Enabled {
+		t.Errorf("the receiver's drops.enabled %v and persistence.enabled %v, want the config value's false and true", cfg.Drops.Enabled, cfg.Persistence.Enabled)
+	}
+	svc := find[*corev1.Service](t, objs, "otelcol-packet-exporter")
+	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(ds.Spec.Template.Labels)) ||
+		containerPort(t, c, svc.Spec.Ports[0].TargetPort) != 8889 {
+		t.Errorf("the Service does not reach the Collector's port 8889: %+v", svc.Spec)
+	}
+	sm := find[*monitoringv1.ServiceMonitor](t, objs, "otelcol-packet-exporter")
+	if !labels.SelectorFromSet(sm.Spec.Selector.MatchLabels).Matches(labels.Set(svc.Labels)) {
+		t.Errorf("the ServiceMonitor does not select the Collector's Service")
+	}
+	if strings.Contains(rendered["NOTES.txt"], "live view") {
+		t.Errorf("NOTES.txt offers the agent's live view in collector mode:\n%s", rendered["NOTES.txt"])
+	}
+}
