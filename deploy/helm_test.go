@@ -1,14 +1,17 @@
 package deploy
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"go.yaml.in/yaml/v3"
 	"helm.sh/helm/v4/pkg/chart/v2/lint"
 	"helm.sh/helm/v4/pkg/chart/v2/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
@@ -267,5 +270,89 @@ func TestHelmCollectorMode(t *testing.T) {
 	}
 	if strings.Contains(rendered["NOTES.txt"], "live view") {
 		t.Errorf("NOTES.txt offers the agent's live view in collector mode:\n%s", rendered["NOTES.txt"])
+	}
+}
+
+// TestHelmValuesTable: the README's table of the chart's values lists each
+// value of values.schema.json (a leaf, or an object it describes whole),
+// with values.yaml's default.
+func TestHelmValuesTable(t *testing.T) {
+	var schema map[string]any
+	if err := json.Unmarshal(readRepoFile(t, "deploy", "helm", "packet-exporter", "values.schema.json"), &schema); err != nil {
+		t.Fatal(err)
+	}
+	var defaults map[string]any
+	if err := yaml.Unmarshal(readRepoFile(t, "deploy", "helm", "packet-exporter", "values.yaml"), &defaults); err != nil {
+		t.Fatal(err)
+	}
+	// paths are the schema's value paths: leaf (true) or object (false).
+	paths := map[string]bool{}
+	var walk func(node map[string]any, prefix string)
+	walk = func(node map[string]any, prefix string) {
+		for ref, ok := node["$ref"].(string); ok; ref, ok = node["$ref"].(string) {
+			node = schema
+			for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+				node = node[part].(map[string]any)
+			}
+		}
+		props, ok := node["properties"].(map[string]any)
+		if !ok || node["additionalProperties"] != false {
+			paths[prefix] = true
+			return
+		}
+		if prefix != "" {
+			paths[prefix] = false
+		}
+		for k, v := range props {
+			walk(v.(map[string]any), strings.TrimPrefix(prefix+"."+k, "."))
+		}
+	}
+	walk(schema, "")
+
+	readme := string(readRepoFile(t, "README.md"))
+	start := strings.Index(readme, "### Helm chart values")
+	if start < 0 {
+		t.Fatal("README.md has no section Helm chart values")
+	}
+	section := readme[start+1:]
+	if end := strings.Index(section, "\n#"); end >= 0 {
+		section = section[:end]
+	}
+	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\| (`([^`]*)`|\\(see `values.yaml`\\)) \\|")
+	listed := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(section, -1) {
+		path, shown := m[1], m[3]
+		if _, known := paths[path]; !known {
+			t.Errorf("README lists %s, which is not a value of the chart", path)
+			continue
+		}
+		listed[path] = true
+		for p, isLeaf := range paths {
+			if isLeaf && strings.HasPrefix(p, path+".") {
+				listed[p] = true // described whole
+			}
+		}
+		var v any = defaults
+		for _, part := range strings.Split(path, ".") {
+			v = v.(map[string]any)[part]
+		}
+		if m[2] == "(see `values.yaml`)" {
+			continue
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, ok := v.(string); ok && s != "" {
+			want = []byte(s)
+		}
+		if shown != string(want) {
+			t.Errorf("README: %s defaults to %s, values.yaml to %s", path, shown, want)
+		}
+	}
+	for p, isLeaf := range paths {
+		if isLeaf && !listed[p] {
+			t.Errorf("README's table does not list the chart's value %s", p)
+		}
 	}
 }
