@@ -71,6 +71,7 @@ func run(out, benchtime string, loadDuration time.Duration, smoke bool) error {
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkStartup$", benchtime: benchtime},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkNewInterface$", benchtime: "3x"},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkChurn$", benchtime: "1x"},
+			{pkgs: []string{"./bench"}, bench: "^BenchmarkRestarts$", benchtime: "3x"},
 		}
 	}
 	loadBefore := loadAverage()
