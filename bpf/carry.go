@@ -81,6 +81,17 @@ var thisSchema = sync.OnceValues(func() (schema, error) {
 	return schema{Format: schemaFormat, Cells: cells, Stats: layout().stats}, nil
 })
 
+// cellIndex returns the index of each counter of thisSchema's block by name
+// (empty if thisSchema fails, which CarryFrom reports).
+var cellIndex = sync.OnceValue(func() map[string]int {
+	s, _ := thisSchema()
+	index := make(map[string]int, len(s.Cells))
+	for i, c := range s.Cells {
+		index[c] = i
+	}
+	return index
+})
+
 // schemaSpec returns the spec of the schema map holding s, and its value.
 func schemaSpec(s schema) (*ebpf.MapSpec, []byte, error) {
 	value, err := json.Marshal(s)
@@ -323,10 +334,7 @@ func (m *Maps) CarryFrom(p *Predecessor, slot, from int) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	index := make(map[string]int, len(s.Cells))
-	for i, c := range s.Cells {
-		index[c] = i
-	}
+	index := cellIndex()
 	var lost []string
 	for _, d := range []Direction{Receive, Transmit} {
 		old := make([]uint64, len(p.schema.Cells))

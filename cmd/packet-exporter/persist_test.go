@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
@@ -30,28 +31,14 @@ import (
 func TestPersistenceRestarts(t *testing.T) {
 	testenv.RequireRoot(t)
 	bin := exporterBinary(t)
-	for _, hooks := range []struct{ ingress, egress string }{{"tcx", "tcx"}, {"xdp", "auto"}, {"tc", "tc"}} {
+	for _, hooks := range persistenceHooks {
 		t.Run(hooks.ingress, func(t *testing.T) {
 			if hooks.ingress == "tcx" && !haveTCX() {
 				t.Skip("the kernel has no tcx (Linux 6.6); the legacy tc case covers this here")
 			}
 			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 			pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
-			cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
-interfaces:
-  include: [%q]
-ingress:
-  hook: %s
-egress:
-  hook: %s
-xdp:
-  mode: native
-persistence:
-  enabled: true
-  path: %q
-prometheus:
-  listen_address: %q
-`, pair.NameA, hooks.ingress, hooks.egress, pins, listenAddress))
+			cfg := hooksConfig(t, pins, pair.NameA, hooks.ingress, hooks.egress)
 			send := udpToA(t, a, b, pair)
 			sent := 0.0
 			var last float64 // the last value scraped, never to go down
@@ -149,6 +136,18 @@ func TestPersistencePathNotBPF(t *testing.T) {
 // haveTCX reports whether the running kernel has tcx (Linux 6.6): without
 // it the default hooks are legacy tc, whose filters are not pinned.
 var haveTCX = sync.OnceValue(func() bool { return bpf.ProbeFeatures().Has(bpf.FeatureTCX) })
+
+// persistenceHooks are the ingress and egress hooks the restart and upgrade
+// tests count through, one subtest each.
+var persistenceHooks = []struct{ ingress, egress string }{{"tcx", "tcx"}, {"xdp", "auto"}, {"tc", "tc"}}
+
+// hooksConfig writes persistConfig's configuration for iface, counted
+// through the hooks ingress and egress (XDP in native mode).
+func hooksConfig(t *testing.T, pins, iface, ingress, egress string) string {
+	t.Helper()
+	return writeFile(t, "hooks.yaml", strings.Replace(mustReadFile(t, persistConfig(t, pins, iface)), "persistence:",
+		fmt.Sprintf("ingress:\n  hook: %s\negress:\n  hook: %s\nxdp:\n  mode: native\npersistence:", ingress, egress), 1))
+}
 
 // persistConfig writes a configuration counting the interfaces include with
 // persistence under pins.
@@ -547,7 +546,7 @@ func TestPersistenceHookChange(t *testing.T) {
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
 	tcx := persistConfig(t, pins, pair.NameA)
-	tc := writeFile(t, "tc.yaml", strings.Replace(mustReadFile(t, tcx), "persistence:", "ingress:\n  hook: tc\negress:\n  hook: tc\npersistence:", 1))
+	tc := hooksConfig(t, pins, pair.NameA, config.HookTC, config.HookTC)
 	send := udpToA(t, a, b, pair)
 	e := startExporter(t, a, []string{bin, "--config", tc}, nil)
 	e.WaitReady(t, readyTimeout)
@@ -579,28 +578,14 @@ func TestPersistenceHookChange(t *testing.T) {
 func TestPersistenceUpgrade(t *testing.T) {
 	testenv.RequireRoot(t)
 	builds := []string{exporterBinary(t), testexporter.VariantProgram.Path(t)}
-	for _, hooks := range []struct{ ingress, egress string }{{"tcx", "tcx"}, {"xdp", "auto"}, {"tc", "tc"}} {
+	for _, hooks := range persistenceHooks {
 		t.Run(hooks.ingress, func(t *testing.T) {
 			if hooks.ingress == "tcx" && !haveTCX() {
 				t.Skip("the kernel has no tcx (Linux 6.6); the legacy tc case covers this here")
 			}
 			a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
 			pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
-			cfg := writeFile(t, "config.yaml", fmt.Sprintf(`
-interfaces:
-  include: [%q]
-ingress:
-  hook: %s
-egress:
-  hook: %s
-xdp:
-  mode: native
-persistence:
-  enabled: true
-  path: %q
-prometheus:
-  listen_address: %q
-`, pair.NameA, hooks.ingress, hooks.egress, pins, listenAddress))
+			cfg := hooksConfig(t, pins, pair.NameA, hooks.ingress, hooks.egress)
 			send := udpToA(t, a, b, pair)
 			sizes := map[string]string{"network_interface_name": pair.NameA, "network_io_direction": "receive"}
 			sent, last := 0.0, 0.0
