@@ -16,6 +16,8 @@
 #   make test-deploy     deployment tests (module deploy/): Dockerfile build, compose,
 #                        Kubernetes, systemd, a real Prometheus running the dashboard's queries (root)
 #   make manifests       deploy/kubernetes's manifests from the Helm chart (deploy/helm/)
+#   make image           the container image for amd64 and arm64 without a daemon, in IMAGE_DIR:
+#                        an OCI image layout (oci/) and one tarball per platform for docker/podman load
 #   make test-collector  otel-collector.yaml validated and run by the collector of deploy/otelcol
 #                        reduced to that file's components (module tools/collector/)
 #   make bench           the benchmark suite (root, ~19 min): writes BENCHMARKS.md
@@ -53,7 +55,7 @@ KERNEL_TESTFLAGS ?=
 # Limit for one package under one kernel, boot included; the VM is killed after it.
 KERNEL_TEST_TIMEOUT ?= 10m
 
-.PHONY: build run generate manifests check-generate test test-otelcol test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
+.PHONY: build run generate manifests image check-generate test test-otelcol test-e2e test-deploy test-collector test-kernels bench bench-smoke lint clean fuzz
 
 # What needs root (loading programs, creating network namespaces) runs as it
 # from a user shell through sudo, keeping the caller's PATH (where go is),
@@ -127,6 +129,17 @@ test-deploy:
 # make test-deploy fails when they differ.
 manifests:
 	cd deploy && $(GO) run ./cmd/manifests
+
+# The image of the Dockerfile's image stage on an empty base, for every platform
+# of deploy/internal/image (amd64, arm64), built by go-containerregistry (deploy/cmd/image)
+# without a daemon: IMAGE_DIR/oci is an OCI image layout whose index names both, and
+# IMAGE_DIR/packet-exporter-linux-ARCH.tar the image of one platform for `docker load` or
+# `podman load`, tagged VERSION and the Helm chart's default tag on its repository. The files
+# are dated SOURCE_DATE_EPOCH (the last commit's time): the same commit gives the same image.
+IMAGE_DIR ?= $(CURDIR)/_image
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image:
+	cd deploy && SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/image -version $(VERSION) -out $(IMAGE_DIR)
 
 # tools/collector/ is its own module so that its test dependencies (OTLP
 # protobufs, gRPC) stay out of the product's go.mod; it uses the product (for

@@ -15,7 +15,6 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/packet-exporter/packet-exporter/config"
@@ -364,13 +363,12 @@ func mustRead(t testing.TB, p string) []byte {
 // (CMD ["--config", FILE]).
 func imageConfigPath(t testing.TB) string {
 	t.Helper()
-	df := parseDockerfile(t)
-	for _, c := range df.stages[len(df.stages)-1].Commands {
-		if cmd, ok := c.(*instructions.CmdCommand); ok {
-			if v := flagValue(cmd.CmdLine, "--config"); v != "" {
-				return v
-			}
-		}
+	img, err := parseDockerfile(t).Image(testBuildArgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := flagValue(img.Cmd, "--config"); v != "" {
+		return v
 	}
 	t.Fatalf("Dockerfile: the image's CMD does not name a --config file")
 	return ""

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"bytes"
 	"debug/elf"
 	"fmt"
 	"os"
@@ -12,139 +11,42 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
+	"github.com/packet-exporter/packet-exporter/deploy/internal/dockerfile"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 )
 
 // testVersion is the VERSION build argument the tests build the exporter with.
 const testVersion = "deploy-test"
 
-// dockerfile is the parsed top-level Dockerfile.
-type dockerfile struct {
-	stages   []instructions.Stage
-	metaArgs []instructions.ArgCommand
+// testBuildArgs are the build arguments of a build with `--build-arg
+// VERSION=testVersion` on this machine (BuildKit's automatic TARGETOS and
+// TARGETARCH).
+var testBuildArgs = map[string]string{
+	"VERSION":    testVersion,
+	"TARGETOS":   runtime.GOOS,
+	"TARGETARCH": runtime.GOARCH,
 }
 
-func parseDockerfile(t testing.TB) dockerfile {
+func parseDockerfile(t testing.TB) dockerfile.File {
 	t.Helper()
-	df, err := readDockerfile()
+	df, err := dockerfile.Read(repoPath("Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return df
 }
 
-// readDockerfile reads and parses the Dockerfile.
-func readDockerfile() (dockerfile, error) {
-	b, err := os.ReadFile(repoPath("Dockerfile"))
-	if err != nil {
-		return dockerfile{}, err
-	}
-	res, err := parser.Parse(bytes.NewReader(b))
-	if err != nil {
-		return dockerfile{}, fmt.Errorf("parse Dockerfile: %w", err)
-	}
-	stages, metaArgs, err := instructions.Parse(res.AST, nil)
-	if err != nil {
-		return dockerfile{}, fmt.Errorf("parse Dockerfile instructions: %w", err)
-	}
-	return dockerfile{stages: stages, metaArgs: metaArgs}, nil
-}
-
-// goBuild is the Go build command of the Dockerfile's build stage.
-type goBuild struct {
-	stage   string
-	workdir string
-	env     []string // NAME=value assignments in front of the command
-	args    []string // go build ..., after "go"
-	output  string   // the -o argument
-	line    string   // the RUN line as written
-}
-
-// dockerfileGoBuild finds the RUN instruction that runs `go build` and
-// expands it as BuildKit would, with VERSION=testVersion and the target
-// platform of this machine (BuildKit's automatic TARGETOS/TARGETARCH).
-func dockerfileGoBuild(t testing.TB) goBuild {
+// dockerfileGoBuild returns the Dockerfile's Go build command as BuildKit
+// expands it with testBuildArgs.
+func dockerfileGoBuild(t testing.TB) dockerfile.GoBuild {
 	t.Helper()
-	b, err := findDockerfileGoBuild()
+	b, err := parseDockerfile(t).GoBuild(testBuildArgs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// findDockerfileGoBuild is dockerfileGoBuild returning its error.
-func findDockerfileGoBuild() (goBuild, error) {
-	df, err := readDockerfile()
-	if err != nil {
-		return goBuild{}, err
-	}
-	// Variables a build with `--build-arg VERSION=testVersion` on this machine
-	// sees; ARG defaults are filled in as the instructions are walked.
-	buildArgs := map[string]string{
-		"VERSION":    testVersion,
-		"TARGETOS":   runtime.GOOS,
-		"TARGETARCH": runtime.GOARCH,
-	}
-	var found []goBuild
-	for _, st := range df.stages {
-		env := map[string]string{}
-		workdir := "/"
-		for _, c := range st.Commands {
-			switch c := c.(type) {
-			case *instructions.ArgCommand:
-				for _, a := range c.Args {
-					if v, ok := buildArgs[a.Key]; ok {
-						env[a.Key] = v
-					} else if a.Value != nil {
-						env[a.Key] = *a.Value
-					} else {
-						env[a.Key] = ""
-					}
-				}
-			case *instructions.EnvCommand:
-				for _, kv := range c.Env {
-					env[kv.Key] = kv.Value
-				}
-			case *instructions.WorkdirCommand:
-				workdir = c.Path
-			case *instructions.RunCommand:
-				if !c.PrependShell || len(c.CmdLine) != 1 || !strings.Contains(c.CmdLine[0], "go build") {
-					continue
-				}
-				var kv []string
-				for k, v := range env {
-					kv = append(kv, k+"="+v)
-				}
-				words, err := shell.NewLex('\\').ProcessWords(c.CmdLine[0], shell.EnvsFromSlice(kv))
-				if err != nil {
-					return goBuild{}, fmt.Errorf("expand %q: %w", c.CmdLine[0], err)
-				}
-				b := goBuild{stage: st.Name, workdir: workdir, line: c.CmdLine[0]}
-				i := 0
-				for ; i < len(words) && strings.Contains(words[i], "=") && !strings.HasPrefix(words[i], "-"); i++ {
-					b.env = append(b.env, words[i])
-				}
-				if i >= len(words)-1 || words[i] != "go" || words[i+1] != "build" {
-					return goBuild{}, fmt.Errorf("Dockerfile: RUN %q is not `[VAR=value ...] go build ...` (words %q)", c.CmdLine[0], words)
-				}
-				b.args = words[i+1:]
-				for j, w := range b.args {
-					if w == "-o" && j+1 < len(b.args) {
-						b.output = b.args[j+1]
-					}
-				}
-				found = append(found, b)
-			}
-		}
-	}
-	if len(found) != 1 {
-		return goBuild{}, fmt.Errorf("Dockerfile: want exactly one RUN with `go build`, found %d", len(found))
-	}
-	return found[0], nil
 }
 
 // makefileBuild returns what `make build` runs, split like a shell would.
@@ -165,19 +67,12 @@ func makefileBuild(t testing.TB, version string) (env, args []string, output str
 	if err != nil {
 		t.Fatalf("split %q: %v", lines[0], err)
 	}
-	i := 0
-	for ; i < len(words) && strings.Contains(words[i], "=") && !strings.HasPrefix(words[i], "-"); i++ {
-		env = append(env, words[i])
-	}
-	if i >= len(words)-1 || filepath.Base(words[i]) != "go" || words[i+1] != "build" {
+	env, args = dockerfile.SplitCommand(words)
+	if len(args) < 2 || filepath.Base(args[0]) != "go" || args[1] != "build" {
 		t.Fatalf("make build runs %q, not `go build`", lines[0])
 	}
-	args = words[i+1:]
-	for j, w := range args {
-		if w == "-o" && j+1 < len(args) {
-			output = args[j+1]
-		}
-	}
+	args = args[1:]
+	output = dockerfile.OutputOf(args)
 	return env, args, output
 }
 
@@ -200,17 +95,21 @@ func withoutOutput(args []string) []string {
 var dockerfileExporter = &testexporter.Program{
 	Name: "packet-exporter",
 	Command: func(out string) (env, args []string, err error) {
-		b, err := findDockerfileGoBuild()
+		df, err := dockerfile.Read(repoPath("Dockerfile"))
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := df.GoBuild(testBuildArgs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("extract the Dockerfile's go build command: %w", err)
 		}
-		args = slices.Clone(b.args)
+		args = slices.Clone(b.Args)
 		for i := range args {
 			if args[i] == "-o" && i+1 < len(args) {
 				args[i+1] = out
 			}
 		}
-		return b.env, args, nil
+		return b.Env, args, nil
 	},
 }
 
@@ -232,31 +131,31 @@ func fileExists(p string) bool {
 func TestDockerfileBuildCommandIsMakeBuild(t *testing.T) {
 	b := dockerfileGoBuild(t)
 	mEnv, mArgs, _ := makefileBuild(t, testVersion)
-	if !slices.Equal(withoutOutput(b.args), withoutOutput(mArgs)) {
-		t.Errorf("Dockerfile builds with\n  go %s\nmake build with\n  go %s", strings.Join(b.args, " "), strings.Join(mArgs, " "))
+	if !slices.Equal(withoutOutput(b.Args), withoutOutput(mArgs)) {
+		t.Errorf("Dockerfile builds with\n  go %s\nmake build with\n  go %s", strings.Join(b.Args, " "), strings.Join(mArgs, " "))
 	}
 	for _, e := range mEnv {
-		if !slices.Contains(b.env, e) {
-			t.Errorf("make build sets %s, the Dockerfile's build does not (it sets %q)", e, b.env)
+		if !slices.Contains(b.Env, e) {
+			t.Errorf("make build sets %s, the Dockerfile's build does not (it sets %q)", e, b.Env)
 		}
 	}
-	for _, e := range b.env {
+	for _, e := range b.Env {
 		name, _, _ := strings.Cut(e, "=")
 		if !slices.Contains(mEnv, e) && name != "GOOS" && name != "GOARCH" {
 			t.Errorf("the Dockerfile's build sets %s, make build does not", e)
 		}
 	}
-	if !slices.Contains(b.env, "CGO_ENABLED=0") {
-		t.Errorf("the Dockerfile's build does not set CGO_ENABLED=0 (static binary): %q", b.env)
+	if !slices.Contains(b.Env, "CGO_ENABLED=0") {
+		t.Errorf("the Dockerfile's build does not set CGO_ENABLED=0 (static binary): %q", b.Env)
 	}
-	if !slices.Contains(b.args, "-trimpath") {
-		t.Errorf("the Dockerfile's build does not use -trimpath: %q", b.args)
+	if !slices.Contains(b.Args, "-trimpath") {
+		t.Errorf("the Dockerfile's build does not use -trimpath: %q", b.Args)
 	}
-	if b.args[len(b.args)-1] != "./cmd/packet-exporter" {
-		t.Errorf("the Dockerfile builds %q, want ./cmd/packet-exporter", b.args[len(b.args)-1])
+	if b.Args[len(b.Args)-1] != "./cmd/packet-exporter" {
+		t.Errorf("the Dockerfile builds %q, want ./cmd/packet-exporter", b.Args[len(b.Args)-1])
 	}
-	if !strings.HasPrefix(b.output, "/") {
-		t.Errorf("the Dockerfile's -o %q is not absolute", b.output)
+	if !strings.HasPrefix(b.Output, "/") {
+		t.Errorf("the Dockerfile's -o %q is not absolute", b.Output)
 	}
 }
 
@@ -297,13 +196,13 @@ func TestDockerfileBinary(t *testing.T) {
 // path the command line names, uid 0 (for the added capabilities), port 9743.
 func TestDockerfileImage(t *testing.T) {
 	df := parseDockerfile(t)
-	if len(df.stages) != 2 {
-		t.Fatalf("want 2 stages (build, image), got %d", len(df.stages))
+	if len(df.Stages) != 2 {
+		t.Fatalf("want 2 stages (build, image), got %d", len(df.Stages))
 	}
 	b := dockerfileGoBuild(t)
-	build, final := df.stages[0], df.stages[1]
-	if b.stage != build.Name || build.Name == "" {
-		t.Errorf("go build runs in stage %q, want the first, named stage (%q)", b.stage, build.Name)
+	build, final := df.Stages[0], df.Stages[1]
+	if b.Stage != build.Name || build.Name == "" {
+		t.Errorf("go build runs in stage %q, want the first, named stage (%q)", b.Stage, build.Name)
 	}
 	if !strings.HasPrefix(build.BaseName, "golang:") {
 		t.Errorf("build stage base %q is not a golang image", build.BaseName)
@@ -311,40 +210,22 @@ func TestDockerfileImage(t *testing.T) {
 	if !strings.HasPrefix(final.BaseName, "gcr.io/distroless/static") {
 		t.Errorf("image base %q, want gcr.io/distroless/static*", final.BaseName)
 	}
-	var (
-		copiedBinary, copiedConfig, user, entrypoint string
-		cmd                                          []string
-		exposed                                      []string
-	)
-	for _, c := range final.Commands {
-		switch c := c.(type) {
-		case *instructions.CopyCommand:
-			if c.From == build.Name && slices.Contains(c.SourcePaths, b.output) {
-				copiedBinary = c.DestPath
-			}
-			if slices.Contains(c.SourcePaths, "packet-exporter.example.yaml") {
-				copiedConfig = c.DestPath
-			}
-		case *instructions.UserCommand:
-			user = c.User
-		case *instructions.EntrypointCommand:
-			if c.PrependShell {
-				t.Errorf("ENTRYPOINT in shell form: the image has no shell")
-			}
-			entrypoint = strings.Join(c.CmdLine, " ")
-		case *instructions.CmdCommand:
-			if c.PrependShell {
-				t.Errorf("CMD in shell form: the image has no shell")
-			}
-			cmd = c.CmdLine
-		case *instructions.ExposeCommand:
-			exposed = append(exposed, c.Ports...)
-		case *instructions.RunCommand:
-			t.Errorf("RUN %q in the image stage: the distroless base has no shell", c.CmdLine)
+	img, err := df.Image(testBuildArgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copiedBinary, copiedConfig string
+	for _, c := range img.Copies {
+		if c.From == build.Name && slices.Contains(c.Sources, b.Output) {
+			copiedBinary = c.Dest
+		}
+		if slices.Contains(c.Sources, "packet-exporter.example.yaml") {
+			copiedConfig = c.Dest
 		}
 	}
+	entrypoint, cmd, user, exposed := strings.Join(img.Entrypoint, " "), img.Cmd, img.User, img.ExposedPorts
 	if copiedBinary == "" || copiedBinary != entrypoint {
-		t.Errorf("the build output %s is copied to %q, the ENTRYPOINT is %q", b.output, copiedBinary, entrypoint)
+		t.Errorf("the build output %s is copied to %q, the ENTRYPOINT is %q", b.Output, copiedBinary, entrypoint)
 	}
 	if len(cmd) != 2 || cmd[0] != "--config" || cmd[1] != copiedConfig {
 		t.Errorf("CMD %q, want [--config %s] (the configuration the image carries)", cmd, copiedConfig)

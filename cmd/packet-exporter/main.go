@@ -26,6 +26,9 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+	// Mozilla's root certificates, used only where the host or the image has
+	// none (make image's base is empty): OTLP over TLS without otlp.ca_file.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/receiver"

@@ -33,6 +33,9 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 	if err := capability.CheckCurrent(); err != nil {
 		return err
 	}
+	if err := capability.CheckBPFSyscall(); err != nil {
+		return err
+	}
 	lock, err := instance.Acquire(instance.DefaultName)
 	if errors.Is(err, instance.ErrRunning) && cfg.Persistence.Enabled {
 		log.Info("another packet-exporter runs in this network namespace: asking it to hand over",

@@ -61,3 +61,22 @@ func Manifest(rendered map[string]string, header string, templates ...string) (s
 	}
 	return b.String(), nil
 }
+
+// DefaultImage returns the image the chart in dir runs with its defaults:
+// its values' image.repository, and image.tag or else its appVersion.
+func DefaultImage(dir string) (repository, tag string, err error) {
+	chart, err := loader.Load(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("load the chart: %w", err)
+	}
+	img, _ := chart.Values["image"].(map[string]any)
+	repository, _ = img["repository"].(string)
+	tag, _ = img["tag"].(string)
+	if tag == "" {
+		tag = chart.Metadata.AppVersion
+	}
+	if repository == "" || tag == "" {
+		return "", "", fmt.Errorf("the chart's values name no image.repository, or no tag and no appVersion")
+	}
+	return repository, tag, nil
+}

@@ -104,7 +104,7 @@ func (p *Program) build() (string, error) {
 		}
 		dir = filepath.Join(root, dir)
 	}
-	binDir, err := newBinaryDir(p.Name)
+	binDir, err := BuildDir(p.Name)
 	if err != nil {
 		return "", fmt.Errorf("build %s: %w", p.Name, err)
 	}
@@ -151,9 +151,10 @@ var binaries struct {
 	dir string
 }
 
-// newBinaryDir creates a directory for the binary name under the directory of
-// this process's binaries, both readable and searchable by every user.
-func newBinaryDir(name string) (string, error) {
+// BuildDir creates a directory, readable and searchable by every user, for
+// what a test process builds once and shares between its tests (as Program
+// does its binaries): Run removes it at the end.
+func BuildDir(name string) (string, error) {
 	binaries.mu.Lock()
 	defer binaries.mu.Unlock()
 	if binaries.dir == "" {
