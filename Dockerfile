@@ -24,8 +24,11 @@
 # `--ulimit memlock=-1`). Counting uses tcx (Linux 6.6+) or, on older kernels,
 # legacy tc (a clsact qdisc and cls_bpf filters, which outlive a killed
 # container until the next start replaces them; see SECURITY.md).
-# Docker's and containerd's default seccomp profiles allow bpf() and
-# perf_event_open() to containers holding CAP_BPF / CAP_PERFMON.
+# Recent Docker's and containerd's default seccomp profiles allow bpf() and
+# perf_event_open() to containers holding CAP_BPF / CAP_PERFMON; where a
+# runtime's profile allows them only to CAP_SYS_ADMIN the exporter exits 1
+# naming the seccomp filter (SECURITY.md: the two rules to add).
+# `make image` builds this image stage without a daemon, for amd64 and arm64.
 #
 # The configuration is a file: the image carries the example configuration
 # (which equals the built-in defaults) at /etc/packet-exporter/config.yaml;
