@@ -283,6 +283,16 @@ type Attribution struct {
 	// HostRoot is the absolute path where the host's file system is seen:
 	// /proc, /var/log/pods and the runtimes' directories are read under it.
 	HostRoot string `yaml:"host_root" default:"/" check:"abs"`
+	// DockerDataRoot is docker's data root on the host (dockerd's
+	// data-root), whose containers directory holds the records that name
+	// docker's containers. Empty: the data-root of the daemon's
+	// configuration, etc/docker/daemon.json under HostRoot, or else
+	// /var/lib/docker.
+	DockerDataRoot string `yaml:"docker_data_root" check:"abs_or_empty"`
+	// ContainersStorageRoot is the root of containers/storage on the host
+	// (graphroot in storage.conf), where podman and CRI-O keep their
+	// containers' records.
+	ContainersStorageRoot string `yaml:"containers_storage_root" default:"/var/lib/containers/storage" check:"abs"`
 }
 
 // Persistence keeps the kernel state (the counters and the programs'

@@ -42,7 +42,7 @@ func TestDefault(t *testing.T) {
 		Events:      Events{Enabled: false, SampleRate: 1, RingSize: 4194304, Workers: 5, DrainInterval: 10 * time.Millisecond},
 		Flows:       Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 		Drops:       Drops{Enabled: true},
-		Attribution: Attribution{Enabled: true, HostRoot: "/"},
+		Attribution: Attribution{Enabled: true, HostRoot: "/", ContainersStorageRoot: "/var/lib/containers/storage"},
 		Persistence: Persistence{Path: "/sys/fs/bpf/packet-exporter", HandoverTimeout: time.Minute},
 		Metrics:     map[string]MetricSwitch{},
 	}
@@ -139,7 +139,8 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"limits.max_interfaces", "events.enabled", "events.sample_rate", "events.ring_size",
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
 		"flows.idle_timeout", "drops.enabled", "attribution.enabled",
-		"attribution.on_series", "attribution.host_root", "persistence.enabled", "persistence.path",
+		"attribution.on_series", "attribution.host_root", "attribution.docker_data_root",
+		"attribution.containers_storage_root", "persistence.enabled", "persistence.path",
 		"persistence.handover_timeout", "debug.pprof", "metrics",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {

@@ -91,6 +91,11 @@ var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c C
 			check.add(key, "must be an absolute path, got %q", v.String())
 		}
 	},
+	"abs_or_empty": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
+		if v.String() != "" && !filepath.IsAbs(v.String()) {
+			check.add(key, "must be an absolute path or empty, got %q", v.String())
+		}
+	},
 	"listen": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
 		check.problem(key, listenAddressProblem(v.String()))
 	},

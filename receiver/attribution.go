@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
@@ -46,7 +47,7 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 			return
 		}
 		defer nl.Close()
-		resolver := attribution.NewResolver(a.cfg.Attribution.HostRoot, nl.GetNetNsIdByPid)
+		resolver := attribution.NewResolver(runtimeRoots(a.cfg.Attribution, a.log), nl.GetNetNsIdByPid)
 		ticker := time.NewTicker(attributionInterval)
 		defer ticker.Stop()
 		failing := false
@@ -159,3 +160,19 @@ var unresolvedAttrs = func() map[string]metric.ObserveOption {
 	}
 	return m
 }()
+
+// runtimeRoots are the roots of cfg, docker's found as dockerd finds it
+// when not configured (logged).
+func runtimeRoots(cfg config.Attribution, log *zap.Logger) attribution.Roots {
+	roots := attribution.Roots{Host: cfg.HostRoot, DockerData: cfg.DockerDataRoot, ContainersStorage: cfg.ContainersStorageRoot}
+	if roots.DockerData == "" {
+		dir, source, err := attribution.DockerDataRoot(cfg.HostRoot)
+		if err != nil {
+			log.Warn("docker's containers are looked up under the default data root", zap.String("docker_data_root", dir), zap.Error(err))
+		} else {
+			log.Debug("docker's data root", zap.String("docker_data_root", dir), zap.String("from", source))
+		}
+		roots.DockerData = dir
+	}
+	return roots
+}

@@ -9,24 +9,28 @@ import (
 	"syscall"
 )
 
-// Where the kubelet and the runtimes keep what this package reads, under the host root.
+// Where the kubelet and containerd keep what this package reads, under the host root.
 const (
 	// podLogsDir holds a directory per pod: <namespace>_<name>_<uid>.
 	podLogsDir = "var/log/pods"
 	// containerLogsDir holds a link per container of a pod:
 	// <pod>_<namespace>_<container>-<id>.log. The pod's sandbox has none.
 	containerLogsDir = "var/log/containers"
-	// dockerContainersDir holds docker's record of each container:
-	// <id>/config.v2.json, whose Name is "/<name>".
-	dockerContainersDir = "var/lib/docker/containers"
-	// podmanContainers lists podman's (and CRI-O's) containers: a JSON array
-	// of {"id", "names"}.
-	podmanContainers = "var/lib/containers/storage/overlay-containers/containers.json"
 	// containerdTasksDir holds a directory per running container of
 	// containerd's Kubernetes namespace, by ID.
 	containerdTasksDir = "run/containerd/io.containerd.runtime.v2.task/k8s.io"
-	// crioContainersDir holds a directory per CRI-O container, by ID.
-	crioContainersDir = "var/lib/containers/storage/overlay-containers"
+)
+
+// Where docker, podman and CRI-O keep their records, under their roots
+// (Roots.DockerData, Roots.ContainersStorage).
+const (
+	// dockerContainersDir holds docker's record of each container:
+	// <id>/config.v2.json, whose Name is "/<name>".
+	dockerContainersDir = "containers"
+	// storageContainersDir holds a directory per podman or CRI-O container,
+	// by ID, and containers.json, which lists them: a JSON array of {"id",
+	// "names"}.
+	storageContainersDir = "overlay-containers"
 )
 
 // maxRecordSize bounds a record read whole: a docker container's config or podman's list.
@@ -42,6 +46,9 @@ type pod struct {
 // ID never changes, and rebuilt whole it holds no more than the host has.
 type records struct {
 	root string
+	// dockerContainers, storageContainers: dockerContainersDir and
+	// storageContainersDir under their roots, relative to root.
+	dockerContainers, storageContainers string
 
 	pods           map[string]pod    // by pod UID
 	podContainers  map[string]string // container name by ID, for pods' containers
@@ -126,7 +133,7 @@ func (r *records) containerName(c container) (string, bool) {
 // dockerName reads the name of docker container id from its record.
 func (r *records) dockerName(id string) (string, bool) {
 	var record struct{ Name string }
-	if !r.readJSON(filepath.Join(dockerContainersDir, id, "config.v2.json"), &record) {
+	if !r.readJSON(filepath.Join(r.dockerContainers, id, "config.v2.json"), &record) {
 		return "", false
 	}
 	name := strings.TrimPrefix(record.Name, "/")
@@ -139,7 +146,7 @@ func (r *records) podmanName(id string) (string, bool) {
 		ID    string   `json:"id"`
 		Names []string `json:"names"`
 	}
-	if !r.readJSON(podmanContainers, &list) {
+	if !r.readJSON(filepath.Join(r.storageContainers, "containers.json"), &list) {
 		return "", false
 	}
 	for _, c := range list {
@@ -155,8 +162,8 @@ func (r *records) podmanName(id string) (string, bool) {
 func (r *records) runtimeOf(id string) string {
 	for _, c := range []struct{ dir, runtime string }{
 		{containerdTasksDir, RuntimeContainerd},
-		{crioContainersDir, RuntimeCRIO},
-		{dockerContainersDir, RuntimeDocker},
+		{r.storageContainers, RuntimeCRIO},
+		{r.dockerContainers, RuntimeDocker},
 	} {
 		if _, err := os.Stat(filepath.Join(r.root, c.dir, id)); err == nil {
 			return c.runtime

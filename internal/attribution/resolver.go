@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -97,10 +98,26 @@ type processNetns struct {
 	settled bool // asked in two scans
 }
 
-// NewResolver returns a resolver of the host's files under hostRoot. nsidOf
+// Roots are where a resolver finds the host's files.
+type Roots struct {
+	// Host is where the host's file system is seen; the others are paths of
+	// the host's, read under it.
+	Host string
+	// DockerData is docker's data root (dockerd's data-root).
+	DockerData string
+	// ContainersStorage is containers/storage's root (graphroot), podman's
+	// and CRI-O's.
+	ContainersStorage string
+}
+
+// NewResolver returns a resolver of the host's files under roots. nsidOf
 // returns process pid's network namespace ID, as nsids number them (-1: none).
-func NewResolver(hostRoot string, nsidOf func(pid int) (int, error)) *Resolver {
-	return &Resolver{root: hostRoot, nsidOf: nsidOf, records: &records{root: hostRoot}}
+func NewResolver(roots Roots, nsidOf func(pid int) (int, error)) *Resolver {
+	return &Resolver{root: roots.Host, nsidOf: nsidOf, records: &records{
+		root:              roots.Host,
+		dockerContainers:  filepath.Join(strings.TrimPrefix(roots.DockerData, "/"), dockerContainersDir),
+		storageContainers: filepath.Join(strings.TrimPrefix(roots.ContainersStorage, "/"), storageContainersDir),
+	}}
 }
 
 // Resolve returns the workload of each network namespace in nsids, from one

@@ -33,14 +33,14 @@ func BenchmarkResolveHost(b *testing.B) {
 	nsids := []int{1 << 30} // a namespace ID no process has: every process is asked, none read
 	b.Run("full", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := NewResolver("/", nl.GetNetNsIdByPid).Resolve(nsids); err != nil {
+			if _, err := NewResolver(Roots{Host: "/", DockerData: DefaultDockerDataRoot, ContainersStorage: "/var/lib/containers/storage"}, nl.GetNetNsIdByPid).Resolve(nsids); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(processes), "ns/process")
 	})
 	b.Run("incremental", func(b *testing.B) {
-		r := NewResolver("/", nl.GetNetNsIdByPid)
+		r := NewResolver(Roots{Host: "/", DockerData: DefaultDockerDataRoot, ContainersStorage: "/var/lib/containers/storage"}, nl.GetNetNsIdByPid)
 		for b.Loop() {
 			r.scans = 1 // never a full scan
 			if _, err := r.Resolve(nsids); err != nil {

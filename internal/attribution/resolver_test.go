@@ -14,6 +14,18 @@ import (
 // host is a host file system under a temporary root: processes (their
 // cgroup files) with the network namespace ID each is in, and the kubelet's
 // and runtimes' files.
+// The runtimes' records under a host root of the tests, at their default
+// roots.
+const (
+	testDockerContainers = "var/lib/docker/containers"
+	testPodmanList       = "var/lib/containers/storage/overlay-containers/containers.json"
+)
+
+// testRoots are the default roots of the runtimes, under host root.
+func testRoots(root string) Roots {
+	return Roots{Host: root, DockerData: DefaultDockerDataRoot, ContainersStorage: "/var/lib/containers/storage"}
+}
+
 type host struct {
 	t     *testing.T
 	root  string
@@ -120,19 +132,19 @@ func TestResolve(t *testing.T) {
 		}, Result{Workload: Workload{PodUID: uid}, Problem: ReasonPodNotFound}},
 		{"docker, systemd driver", func(h *host) {
 			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
-			h.write(filepath.Join(dockerContainersDir, id(4), "config.v2.json"), `{"ID":"`+id(4)+`","Name":"/redis","Config":{"Image":"redis"}}`)
+			h.write(filepath.Join(testDockerContainers, id(4), "config.v2.json"), `{"ID":"`+id(4)+`","Name":"/redis","Config":{"Image":"redis"}}`)
 		}, Result{Workload: Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}}},
 		{"docker, cgroupfs driver, no record", func(h *host) {
 			h.process(100, nsid, "/docker/"+id(4))
 		}, Result{Workload: Workload{ContainerID: id(4), ContainerRuntime: RuntimeDocker}, Problem: ReasonNameNotFound}},
 		{"podman", func(h *host) {
 			h.process(100, nsid, "/machine.slice/libpod-"+id(5)+".scope")
-			h.write(podmanContainers, `[{"id":"`+id(6)+`","names":["other"]},{"id":"`+id(5)+`","names":["cache"]}]`)
+			h.write(testPodmanList, `[{"id":"`+id(6)+`","names":["other"]},{"id":"`+id(5)+`","names":["cache"]}]`)
 		}, Result{Workload: Workload{ContainerID: id(5), ContainerName: "cache", ContainerRuntime: RuntimePodman}}},
 		{"docker record not a regular file", func(h *host) {
 			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
-			h.mkdir(filepath.Join(dockerContainersDir, id(4)))
-			if err := syscall.Mkfifo(filepath.Join(h.root, dockerContainersDir, id(4), "config.v2.json"), 0o600); err != nil {
+			h.mkdir(filepath.Join(testDockerContainers, id(4)))
+			if err := syscall.Mkfifo(filepath.Join(h.root, testDockerContainers, id(4), "config.v2.json"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}, Result{Workload: Workload{ContainerID: id(4), ContainerRuntime: RuntimeDocker}, Problem: ReasonNameNotFound}},
@@ -151,12 +163,64 @@ func TestResolve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHost(t)
 			tt.setup(h)
-			got, err := NewResolver(h.root, h.nsidOf).Resolve([]int{nsid})
+			got, err := NewResolver(testRoots(h.root), h.nsidOf).Resolve([]int{nsid})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got[nsid], tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got[nsid], tt.want)
+			}
+		})
+	}
+}
+
+// TestResolveRuntimeRoots: docker's and podman's records are read under the
+// roots given (a data disk's), not the defaults.
+func TestResolveRuntimeRoots(t *testing.T) {
+	h := newHost(t)
+	h.process(100, 3, "/docker/"+id(4))
+	h.process(101, 4, "/machine.slice/libpod-"+id(5)+".scope")
+	h.write(filepath.Join("data/docker/containers", id(4), "config.v2.json"), `{"Name":"/redis"}`)
+	h.write("srv/storage/overlay-containers/containers.json", `[{"id":"`+id(5)+`","names":["cache"]}]`)
+	// At the defaults, nothing.
+	h.write(filepath.Join(testDockerContainers, id(4), "config.v2.json"), `{"Name":"/wrong"}`)
+	roots := Roots{Host: h.root, DockerData: "/data/docker", ContainersStorage: "/srv/storage"}
+	got, err := NewResolver(roots, h.nsidOf).Resolve([]int{3, 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]Result{
+		3: {Workload: Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}},
+		4: {Workload: Workload{ContainerID: id(5), ContainerName: "cache", ContainerRuntime: RuntimePodman}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+// TestDockerDataRoot: the data root as dockerd finds it in its configuration.
+func TestDockerDataRoot(t *testing.T) {
+	tests := []struct {
+		name, config string // config "": no file
+		want, source string
+		fails        bool
+	}{
+		{"no configuration", "", DefaultDockerDataRoot, "default", false},
+		{"no data-root", `{"log-driver": "journald"}`, DefaultDockerDataRoot, "default", false},
+		{"data-root", `{"data-root": "/mnt/data/docker/"}`, "/mnt/data/docker", dockerDaemonConfig, false},
+		{"graph, the older name", `{"graph": "/srv/docker"}`, "/srv/docker", dockerDaemonConfig, false},
+		{"relative", `{"data-root": "docker"}`, DefaultDockerDataRoot, "default", true},
+		{"not JSON", `data-root = "/srv"`, DefaultDockerDataRoot, "default", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t)
+			if tt.config != "" {
+				h.write(dockerDaemonConfig[1:], tt.config)
+			}
+			dir, source, err := DockerDataRoot(h.root)
+			if dir != tt.want || source != tt.source || (err != nil) != tt.fails {
+				t.Errorf("DockerDataRoot = %q, %q, %v; want %q, %q, error %v", dir, source, err, tt.want, tt.source, tt.fails)
 			}
 		})
 	}
@@ -169,7 +233,7 @@ func TestResolve(t *testing.T) {
 func TestResolveFollowsChanges(t *testing.T) {
 	const nsid = 3
 	h := newHost(t)
-	r := NewResolver(h.root, h.nsidOf)
+	r := NewResolver(testRoots(h.root), h.nsidOf)
 	resolve := func() Result {
 		t.Helper()
 		got, err := r.Resolve([]int{nsid})
@@ -182,7 +246,7 @@ func TestResolveFollowsChanges(t *testing.T) {
 		t.Fatalf("before the container: %+v, want problem %s", got, ReasonNoProcess)
 	}
 	h.process(50, nsid, "/system.slice/docker-"+id(4)+".scope")
-	h.write(filepath.Join(dockerContainersDir, id(4), "config.v2.json"), `{"Name":"/redis"}`)
+	h.write(filepath.Join(testDockerContainers, id(4), "config.v2.json"), `{"Name":"/redis"}`)
 	want := Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}
 	if got := resolve(); got.Workload != want || got.Problem != "" {
 		t.Fatalf("after the container started: %+v, want %+v", got, want)
@@ -242,7 +306,7 @@ func TestResolveUnreadableProc(t *testing.T) {
 			h := newHost(t)
 			h.process(100, 3, "/system.slice/docker-"+id(4)+".scope")
 			tt.modify(h)
-			_, err := NewResolver(h.root, h.nsidOf).Resolve([]int{3})
+			_, err := NewResolver(testRoots(h.root), h.nsidOf).Resolve([]int{3})
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Errorf("Resolve error %v, want %v", err, tt.want)
 			}
