@@ -8,14 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/deploy/internal/image"
@@ -30,7 +28,8 @@ import (
 // containers on the host. Its containers run with runc: crun refuses this
 // kind of machine's hybrid cgroup hierarchy.
 type podman struct {
-	global []string // the global flags
+	global       []string // the global flags
+	cgroupParent string   // the cgroup of its containers, removed at cleanup
 }
 
 // newPodman returns a podman whose state the test's cleanup removes
@@ -46,7 +45,8 @@ func newPodman(t testing.TB) *podman {
 	p := &podman{global: []string{
 		"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run"),
 		"--tmpdir", filepath.Join(dir, "tmp"), "--events-backend", "file", "--runtime", "runc",
-	}}
+	}, cgroupParent: "/" + testenv.UniqueName("pepod")}
+	testenv.CleanupCgroupTree(t, p.cgroupParent)
 	t.Cleanup(func() {
 		// system reset removes containers, images and their mounts.
 		if out, err := exec.Command("podman", p.args("system", "reset", "--force")...).CombinedOutput(); err != nil {
@@ -57,6 +57,15 @@ func newPodman(t testing.TB) *podman {
 		}
 	})
 	return p
+}
+
+// storageRoot is the root of podman's containers/storage.
+func (p *podman) storageRoot() string { return p.global[1] }
+
+// runFlags are the flags every container of p runs with: the cgroup parent
+// of its own, and limits within this process's (ulimitFlags).
+func (p *podman) runFlags(t testing.TB) []string {
+	return append([]string{"--cgroup-parent", p.cgroupParent}, ulimitFlags(t)...)
 }
 
 // args returns podman's arguments for a command: the global flags, then args.
@@ -173,6 +182,29 @@ func ulimitFlags(t testing.TB) []string {
 	return flags
 }
 
+// bpfSeccompProfile returns the seccomp profile under which podman's
+// containers may use bpf() with CAP_BPF and perf_event_open() with
+// CAP_PERFMON: "" (the runtime's default) if its default profile allows
+// them, else a file of the test's with that profile changed as
+// withBPFForCapabilities does; refusing is then the default profile's path.
+func bpfSeccompProfile(t testing.TB, pm *podman) (profile, refusing string) {
+	t.Helper()
+	defaultPath, def := readSeccompProfile(t, pm)
+	if allowsFor(def, "bpf", "CAP_BPF") && allowsFor(def, "perf_event_open", "CAP_PERFMON") {
+		t.Logf("%s allows bpf() to CAP_BPF: the image runs under it", defaultPath)
+		return "", ""
+	}
+	b, err := json.Marshal(withBPFForCapabilities(def))
+	if err != nil {
+		t.Fatal(err)
+	}
+	profile = filepath.Join(t.TempDir(), "seccomp.json")
+	if err := os.WriteFile(profile, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return profile, defaultPath
+}
+
 // TestImagePodman runs make image's image in podman as the README runs the
 // container: every capability dropped but the three, no-new-privileges, a
 // read-only root and the runtime's default seccomp profile, in a network
@@ -187,7 +219,7 @@ func TestImagePodman(t *testing.T) {
 	pm := newPodman(t)
 	build := builtImage(t)
 	tag := imageTags(t)[0].String()
-	pm.run(t, "load", "--input", filepath.Join(build.dir, image.TarballName(image.Platforms[slices.IndexFunc(image.Platforms, func(p v1.Platform) bool { return p.Architecture == runtime.GOARCH })])))
+	pm.run(t, "load", "--input", filepath.Join(build.dir, image.TarballName(hostPlatform())))
 
 	a := testenv.NewNetns(t)
 	b := testenv.NewNetns(t)
@@ -202,26 +234,15 @@ func TestImagePodman(t *testing.T) {
 		if seccomp != "" {
 			args = append(args, "--security-opt", "seccomp="+seccomp)
 		}
-		return append(append(args, ulimitFlags(t)...), tag)
+		return append(append(args, pm.runFlags(t)...), tag)
 	}
 
 	// The runtime's default profile, and the one the image counts under.
-	defaultPath, profile := readSeccompProfile(t, pm)
-	seccomp := ""
-	if allowsFor(profile, "bpf", "CAP_BPF") && allowsFor(profile, "perf_event_open", "CAP_PERFMON") {
-		t.Logf("%s allows bpf() to CAP_BPF: the image runs under it", defaultPath)
-	} else {
+	seccomp, refusing := bpfSeccompProfile(t, pm)
+	if refusing != "" {
 		out, code := pm.status(t, runArgs(testenv.UniqueName("peimg"), requiredCaps, "")...)
 		if code != 1 || !strings.Contains(out, "seccomp filter") {
-			t.Errorf("under %s (bpf() only for CAP_SYS_ADMIN) the image exited %d, want 1 naming the seccomp filter: %s", defaultPath, code, out)
-		}
-		b, err := json.Marshal(withBPFForCapabilities(profile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seccomp = filepath.Join(t.TempDir(), "seccomp.json")
-		if err := os.WriteFile(seccomp, b, 0o644); err != nil {
-			t.Fatal(err)
+			t.Errorf("under %s (bpf() only for CAP_SYS_ADMIN) the image exited %d, want 1 naming the seccomp filter: %s", refusing, code, out)
 		}
 	}
 

@@ -38,6 +38,9 @@ type container struct {
 	id      string
 	runtime string // "" when the path does not tell
 	podUID  string // "" outside a Kubernetes pod
+	// bare: a bare ID under a parent no runtime uses by default (a runtime's
+	// --cgroup-parent), a container only if a runtime's state has it.
+	bare bool
 }
 
 // parseCgroupFile returns the container of the process whose
@@ -60,7 +63,7 @@ func parseCgroupFile(r io.Reader) (container, bool) {
 
 // parseCgroupPath returns the container whose cgroup is path: the last
 // element is its scope, the one before the pod's under Kubernetes or docker's
-// under its cgroupfs driver; a bare ID anywhere else is no container.
+// under its cgroupfs driver; a bare ID anywhere else is marked bare.
 func parseCgroupPath(path string) (container, bool) {
 	elements := strings.Split(strings.Trim(path, "/"), "/")
 	last := len(elements) - 1
@@ -78,7 +81,7 @@ func parseCgroupPath(path string) (container, bool) {
 	} else if c.runtime == "" && parent == "docker" {
 		c.runtime = RuntimeDocker // docker's cgroupfs driver: /docker/<id>
 	} else if c.runtime == "" {
-		return container{}, false // a bare ID under a parent no runtime uses
+		c.bare = true // a bare ID under a parent no runtime uses by default
 	}
 	return c, true
 }

@@ -222,6 +222,10 @@ func (r *Resolver) workloadOf(pids []int) Result {
 		}
 		c, ok := parseCgroupFile(f)
 		f.Close()
+		if ok && c.bare {
+			c.runtime = r.records.runtimeOf(c.id)
+			ok = c.runtime != ""
+		}
 		if ok && !slices.ContainsFunc(containers, func(o container) bool { return o.id == c.id }) {
 			containers = append(containers, c)
 		}

@@ -148,6 +148,13 @@ func TestResolve(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, Result{Workload: Workload{ContainerID: id(4), ContainerRuntime: RuntimeDocker}, Problem: ReasonNameNotFound}},
+		{"docker, --cgroup-parent: runtime from its state", func(h *host) {
+			h.process(100, nsid, "/ci-runners/"+id(4))
+			h.write(filepath.Join(testDockerContainers, id(4), "config.v2.json"), `{"Name":"/redis"}`)
+		}, Result{Workload: Workload{ContainerID: id(4), ContainerName: "redis", ContainerRuntime: RuntimeDocker}}},
+		{"bare ID no runtime knows: no container", func(h *host) {
+			h.process(100, nsid, "/ci-runners/"+id(4))
+		}, Result{Problem: ReasonNoContainer}},
 		{"several containers outside a pod", func(h *host) {
 			h.process(100, nsid, "/system.slice/docker-"+id(4)+".scope")
 			h.process(101, nsid, "/system.slice/docker-"+id(5)+".scope")

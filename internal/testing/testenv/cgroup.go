@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Cgroup hierarchies a test can create cgroups in.
@@ -107,4 +111,66 @@ func (c *Cgroup) empty(dir string) error {
 		}
 	}
 	return nil
+}
+
+// CleanupCgroupTree registers the removal of cgroup rel (a path below the
+// root, such as a container runtime's --cgroup-parent) and of every cgroup
+// below it, in every mounted cgroup hierarchy, for tests that let a runtime
+// create cgroups. It runs after the test's later cleanups (the runtime's
+// containers are gone by then) and retries a busy cgroup for a few seconds.
+func CleanupCgroupTree(tb testing.TB, rel string) {
+	tb.Helper()
+	tb.Cleanup(func() {
+		for _, mount := range cgroupMounts() {
+			if err := removeCgroupTree(filepath.Join(mount, rel)); err != nil {
+				tb.Errorf("testenv: remove cgroup %s: %v", rel, err)
+			}
+		}
+	})
+}
+
+// cgroupMounts returns the mount points of every cgroup hierarchy, v1 and v2.
+func cgroupMounts() []string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) >= 3 && (fields[2] == CgroupV1 || fields[2] == CgroupV2) {
+			out = append(out, fields[1])
+		}
+	}
+	return out
+}
+
+// removeCgroupTree removes the cgroup directory dir and those below it,
+// deepest first; a missing dir is not an error.
+func removeCgroupTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := unix.Rmdir(dir)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
