@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -222,6 +223,8 @@ func TestHelmBadValues(t *testing.T) {
 		{"a wrong type", map[string]any{"dashboard": map[string]any{"enabled": "yes"}}, []string{"enabled", "boolean"}},
 		{"a bad digest", map[string]any{"image": map[string]any{"digest": "latest"}}, []string{"digest"}},
 		{"attribution without a host root", map[string]any{"config": map[string]any{"attribution": map[string]any{"host_root": ""}}}, []string{"config.attribution.host_root"}},
+		{"an unknown mode", map[string]any{"mode": "remove"}, []string{"mode"}},
+		{"uninstall outside the node's /sys/fs/bpf", map[string]any{"mode": "uninstall", "config": map[string]any{"persistence": map[string]any{"path": "/run/pe"}}}, []string{"config.persistence.path"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := helmchart.Render(chartDir, tc.values)
@@ -234,6 +237,31 @@ func TestHelmBadValues(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHelmUninstallMode: mode uninstall renders the uninstaller alone
+// (deploy/kubernetes/uninstall.yaml is that mode rendered, which
+// TestKubernetesUninstall checks), with every toggle on; a persistence.path
+// other than the default is passed to --uninstall.
+func TestHelmUninstallMode(t *testing.T) {
+	values := map[string]any{"mode": "uninstall", "serviceMonitor": map[string]any{"enabled": true},
+		"podMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true},
+		"dashboard": map[string]any{"enabled": true}}
+	objs, rendered := renderChart(t, values)
+	if names := slices.Sorted(maps.Keys(rendered)); !slices.Equal(names, []string{"NOTES.txt", "uninstall.yaml"}) {
+		t.Errorf("mode uninstall renders %q, want the uninstaller and its notes only", names)
+	}
+	ds := find[*appsv1.DaemonSet](t, objs, "packet-exporter-uninstall")
+	if env := ds.Spec.Template.Spec.InitContainers[0].Env; len(env) != 0 {
+		t.Errorf("at the default persistence.path the uninstaller has environment %v", env)
+	}
+	values["config"] = map[string]any{"persistence": map[string]any{"path": "/sys/fs/bpf/pe-team"}}
+	objs, _ = renderChart(t, values)
+	ds = find[*appsv1.DaemonSet](t, objs, "packet-exporter-uninstall")
+	want := []corev1.EnvVar{{Name: "PE_PERSISTENCE_PATH", Value: "/sys/fs/bpf/pe-team"}}
+	if env := ds.Spec.Template.Spec.InitContainers[0].Env; !slices.Equal(env, want) {
+		t.Errorf("persistence.path /sys/fs/bpf/pe-team: the uninstaller's environment is %v, want %v", env, want)
 	}
 }
 

@@ -31,6 +31,7 @@ import (
 	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/instance"
 	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
@@ -141,6 +142,15 @@ func loadConfig(path string, getenv func(string) string, applyFlags func(*config
 // uninstallState removes what packet-exporter left in this network
 // namespace (--uninstall).
 func uninstallState(cfg config.Config, log *zap.Logger) int {
+	// Never under a running exporter, which would lose its attachments (or,
+	// stopping, pin them again): a Kubernetes init container retries until
+	// the agent's pod is gone.
+	lock, err := instance.Acquire(instance.DefaultName)
+	if err != nil {
+		log.Error("uninstall: stop packet-exporter in this network namespace first", zap.Error(err))
+		return exitFailure
+	}
+	defer lock.Release()
 	pins, filters, err := receiver.Uninstall(cfg.Persistence.Path)
 	if err != nil {
 		log.Error("uninstall", zap.Error(err), zap.Int("pins_removed", pins), zap.Int("tc_filters_removed", filters))

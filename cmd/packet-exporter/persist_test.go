@@ -25,7 +25,8 @@ import (
 // TestPersistenceRestarts counts a veth through restarts with persistence
 // on, on each ingress hook: datagrams sent while the exporter runs, while it
 // is stopped by SIGKILL and while it is stopped by SIGTERM are all counted,
-// exactly, and no scrape ever sees the counter go down. --uninstall then
+// exactly, and no scrape ever sees the counter go down. --uninstall is
+// refused while the exporter runs; once it has stopped, --uninstall
 // leaves nothing attached and nothing pinned, and a second --uninstall finds
 // nothing.
 func TestPersistenceRestarts(t *testing.T) {
@@ -88,6 +89,14 @@ func TestPersistenceRestarts(t *testing.T) {
 				sent += 5
 				expect(e, "after "+sig.String()+" and more traffic")
 			}
+			// Not under a running exporter.
+			if out, err := exec.Command("ip", "netns", "exec", a.Name, bin, "--config", cfg, "--uninstall").CombinedOutput(); err == nil ||
+				!strings.Contains(string(out), "stop packet-exporter in this network namespace first") {
+				t.Errorf("--uninstall while the exporter runs: %v, want exit 1 asking to stop it first:\n%s", err, out)
+			}
+			send(5) // still counted: the refused --uninstall removed nothing
+			sent += 5
+			expect(e, "after a refused --uninstall")
 			stopExporter(t, e)
 
 			uninstall := func() string {

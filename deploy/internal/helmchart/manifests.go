@@ -92,4 +92,18 @@ var Manifests = []StaticManifest{{
 #
 #   kubectl apply -f deploy/kubernetes/servicemonitor.yaml
 `,
+}, {
+	File:      "kubernetes/uninstall.yaml",
+	Values:    map[string]any{"mode": "uninstall"},
+	Templates: []string{"uninstall.yaml"},
+	Header: generated + `# Removes what packet-exporter leaves in the kernel of every node when it runs
+# with persistence (packet-exporter.yaml turns it on):
+#
+#   kubectl delete -f deploy/kubernetes/packet-exporter.yaml
+#   kubectl apply -f deploy/kubernetes/uninstall.yaml
+#   kubectl -n packet-exporter rollout status daemonset/packet-exporter-uninstall
+#   kubectl delete -f deploy/kubernetes/uninstall.yaml
+#
+# (with Helm: helm upgrade --set mode=uninstall, then helm uninstall).
+`,
 }}

@@ -3,9 +3,15 @@
 {{- if eq .Values.mode "collector" }}true{{ end -}}
 {{- end -}}
 
-{{/* The name of what runs: the chart's, or otelcol-<chart> for the Collector. */}}
+{{/* Whether the release removes what the agent left in the nodes' kernels (mode uninstall). */}}
+{{- define "packet-exporter.uninstall" -}}
+{{- if eq .Values.mode "uninstall" }}true{{ end -}}
+{{- end -}}
+
+{{/* The name of what runs: the chart's, otelcol-<chart> for the Collector, <chart>-uninstall for the uninstaller. */}}
 {{- define "packet-exporter.name" -}}
 {{- if include "packet-exporter.collector" . }}otelcol-{{ end }}{{ .Chart.Name -}}
+{{- if include "packet-exporter.uninstall" . }}-uninstall{{ end -}}
 {{- end -}}
 
 {{/* The name of the release's objects: the release's name, with the chart's when it lacks it, and otelcol- before it for the Collector. */}}
@@ -16,6 +22,9 @@
 {{- end -}}
 {{- if include "packet-exporter.collector" . -}}
 {{- $base = printf "otelcol-%s" $base -}}
+{{- end -}}
+{{- if include "packet-exporter.uninstall" . -}}
+{{- $base = printf "%s-uninstall" ($base | trunc 53 | trimSuffix "-") -}}
 {{- end -}}
 {{- $base | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
