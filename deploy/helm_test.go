@@ -105,8 +105,9 @@ func TestHelmValues(t *testing.T) {
 			"config":         map[string]any{"events": map[string]any{"enabled": true}, "flows": map[string]any{"enabled": true}},
 			"podAnnotations": map[string]any{"example.com/a": "b"},
 			"nodeSelector":   map[string]any{"kubernetes.io/os": "linux"},
+			"gateway":        map[string]any{"enabled": true},
 		},
-		kinds: []string{"ConfigMap", "ConfigMap", "DaemonSet", "Namespace", "PodMonitor", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor"},
+		kinds: []string{"ConfigMap", "ConfigMap", "ConfigMap", "ConfigMap", "DaemonSet", "Deployment", "Namespace", "PodMonitor", "PrometheusRule", "Service", "Service", "ServiceAccount", "ServiceMonitor"},
 		image: "registry.example/pe@" + digest, port: 9800,
 	}, {
 		name: "every toggle off",

@@ -486,9 +486,20 @@ func TestKubernetesCollectorGateway(t *testing.T) {
 	if svcNS != svc.Namespace {
 		t.Errorf("the endpoint's host %s is not in the Service's namespace %s", u.Hostname(), svc.Namespace)
 	}
-	dep := find[*appsv1.Deployment](t, objs, "otel-collector-gateway")
+	dep := find[*appsv1.Deployment](t, objs, "packet-exporter-gateway")
 	if !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) {
 		t.Errorf("Service %s does not select the collector's pods", svc.Name)
+	}
+	// Neither the agents' DaemonSet nor their Service select the gateway's
+	// pods (nor the gateway's Service the agents').
+	agentSvc := find[*corev1.Service](t, objs, "packet-exporter")
+	agentSelector, err := metav1LabelSelector(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agentSelector.Matches(labels.Set(dep.Spec.Template.Labels)) || labels.SelectorFromSet(agentSvc.Spec.Selector).Matches(labels.Set(dep.Spec.Template.Labels)) ||
+		labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(ds.Spec.Template.Labels)) {
+		t.Errorf("the agents' and the gateway's selectors overlap: %v, %v, %v", ds.Spec.Selector, agentSvc.Spec.Selector, svc.Spec.Selector)
 	}
 	col := dep.Spec.Template.Spec.Containers[0]
 	var target int32

@@ -106,4 +106,17 @@ var Manifests = []StaticManifest{{
 #
 # (with Helm: helm upgrade --set mode=uninstall, then helm uninstall).
 `,
+}, {
+	File:      "kubernetes/collector-gateway.yaml",
+	Values:    map[string]any{"gateway": map[string]any{"enabled": true}},
+	Templates: []string{"gateway.yaml"},
+	Header: generated + `# An OpenTelemetry Collector as a gateway for the packet-exporter agents, for
+# clusters that collect metrics over OTLP:
+#
+#   kubectl apply -f deploy/kubernetes/packet-exporter.yaml      # first
+#   kubectl apply -f deploy/kubernetes/collector-gateway.yaml
+#   kubectl -n packet-exporter rollout restart daemonset/packet-exporter
+#
+# (with Helm: --set gateway.enabled=true).
+`,
 }}
