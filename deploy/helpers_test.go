@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // requiredCaps are the capabilities packet-exporter needs (without the CAP_
@@ -86,4 +88,23 @@ func capsFlag(caps []string) string {
 // sets after exec, hold only caps.
 func containerCredentials(caps []string) []string {
 	return []string{"setpriv", "--bounding-set=" + capsFlag(caps), "--inh-caps=-all", "--no-new-privs", "--"}
+}
+
+// countsUDP sends n datagrams of payload bytes from b to a over pair and
+// waits until proc has counted exactly them (packets and bytes) as received
+// on pair's interface in a.
+func countsUDP(t *testing.T, proc *testexporter.Exporter, a, b *testenv.Netns, pair *testenv.VethPair, n, payload int) {
+	t.Helper()
+	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
+	size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, n, payload)
+	testexporter.WaitFor(t, "the datagrams to be counted", 10*time.Second, func() (bool, string) {
+		m, err := proc.Scrape()
+		if err != nil {
+			return false, err.Error()
+		}
+		received := map[string]string{"network_interface_name": pair.NameA, "network_io_direction": "receive", "network_transport": "udp"}
+		pk, _ := m.Sum("packet_exporter_network_packets_total", received)
+		by, _ := m.Sum("packet_exporter_network_io_bytes_total", received)
+		return pk == float64(n) && by == float64(n*size), fmt.Sprintf("%g packets, %g bytes, want %d and %d", pk, by, n, n*size)
+	})
 }

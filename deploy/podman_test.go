@@ -3,7 +3,6 @@ package deploy
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // podman is Debian's podman with a storage, run directory and temporary
@@ -266,18 +264,7 @@ func TestImagePodman(t *testing.T) {
 			t.Errorf("no log line of the capabilities dropped to %s", capability.Steady)
 		}
 
-		sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-		size := testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), sink.Addr, 11, 200)
-		testexporter.WaitFor(t, "the datagrams to be counted", 10*time.Second, func() (bool, string) {
-			m, err := proc.Scrape()
-			if err != nil {
-				return false, err.Error()
-			}
-			received := map[string]string{"network_interface_name": pair.NameA, "network_io_direction": "receive", "network_transport": "udp"}
-			pk, _ := m.Sum("packet_exporter_network_packets_total", received)
-			by, _ := m.Sum("packet_exporter_network_io_bytes_total", received)
-			return pk == 11 && by == float64(11*size), fmt.Sprintf("%g packets, %g bytes", pk, by)
-		})
+		countsUDP(t, proc, a, b, pair, 11, 200)
 		code, body, err := proc.Get("/")
 		if err != nil || code != http.StatusOK || !strings.Contains(body, "<html") {
 			t.Errorf("GET /: %d, %v: %.200q", code, err, body)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
-	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
 // unitFile is a parsed systemd unit: section -> key -> assignments in order.
@@ -282,18 +281,7 @@ func TestSystemdUnitSandbox(t *testing.T) {
 	proc.Client.Timeout = 5 * time.Second
 	proc.WaitReady(t, 60*time.Second)
 
-	sink := testtraffic.ListenUDP(t, a, p.IPv4A.Addr())
-	size := testtraffic.SendUDP(t, b, p.IPv4B.Addr(), sink.Addr, 7, 100)
-	testexporter.WaitFor(t, "the datagrams to be counted", 10*time.Second, func() (bool, string) {
-		m, err := proc.Scrape()
-		if err != nil {
-			return false, err.Error()
-		}
-		received := map[string]string{"network_interface_name": p.NameA, "network_io_direction": "receive", "network_transport": "udp"}
-		pk, _ := m.Sum("packet_exporter_network_packets_total", received)
-		by, _ := m.Sum("packet_exporter_network_io_bytes_total", received)
-		return pk == 7 && by == float64(7*size), fmt.Sprintf("%g packets, %g bytes", pk, by)
-	})
+	countsUDP(t, proc, a, b, p, 7, 100)
 
 	// SIGTERM to the exporter itself (strace would detach, not forward it).
 	pid := exporterPID(t, a, bin)
