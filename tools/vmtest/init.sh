@@ -5,6 +5,10 @@
 # /run/vmtest in it, and runs /run/vmtest/run.sh chrooted there. Host
 # directories listed in /run/vmtest/keep (the module, GOCACHE... when they lie
 # under /tmp or /run) stay visible through the guest's own /tmp and /run.
+# On a kernel of another architecture than the host's, /has-userland exists and
+# the userland share (tag userland: that architecture's busybox, whose sh and
+# env run run.sh, and ip) is the overlay's upper read-only layer, above the
+# host's root, whose executables would not run.
 # Whatever happens, it powers the machine off at the end; the host reads the
 # tests' exit status from the results share, so a missing status means the run
 # broke.
@@ -27,9 +31,15 @@ P9=trans=virtio,version=9p2000.L,msize=512000
 mkdir -p /mnt/host /mnt/rw /mnt/root /mnt/results
 mount -t 9p -o "$P9,ro,cache=loose" hostroot /mnt/host || die "cannot mount the host's root (9p tag hostroot)"
 mount -t 9p -o "$P9" results /mnt/results || die "cannot mount the run directory (9p tag results)"
+lower=/mnt/host
+if [ -e /has-userland ]; then
+	mkdir -p /mnt/userland
+	mount -t 9p -o "$P9,ro,cache=loose" userland /mnt/userland || die "cannot mount the userland (9p tag userland)"
+	lower=/mnt/userland:/mnt/host
+fi
 mount -t tmpfs -o mode=0755 rw /mnt/rw
 mkdir /mnt/rw/upper /mnt/rw/work
-mount -t overlay -o lowerdir=/mnt/host,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work root /mnt/root ||
+mount -t overlay -o lowerdir=$lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work root /mnt/root ||
 	die "cannot mount the overlay root"
 R=/mnt/root
 

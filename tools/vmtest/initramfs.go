@@ -192,9 +192,10 @@ func modinfoDepends(ko []byte) ([]string, error) {
 }
 
 // writeInitramfs writes an uncompressed initramfs (cpio, newc format) with
-// busybox, /init, the modules to load (lib/modules/NAME.ko) and /modules, the
-// list /init loads in order.
-func writeInitramfs(out string, busybox string, mods []module) error {
+// busybox, /init, the modules to load (lib/modules/NAME.ko), /modules, the
+// list /init loads in order, and with userland an empty /has-userland: it tells
+// /init to layer the userland share over the host's root.
+func writeInitramfs(out string, busybox string, mods []module, userland bool) error {
 	f, err := os.Create(out)
 	if err != nil {
 		return err
@@ -220,6 +221,9 @@ func writeInitramfs(out string, busybox string, mods []module) error {
 		fmt.Fprintln(&list, m.name)
 	}
 	w.file("modules", 0o644, []byte(list.String()))
+	if userland {
+		w.file("has-userland", 0o644, nil)
+	}
 	if err := w.close(); err != nil {
 		f.Close()
 		return err
@@ -227,14 +231,17 @@ func writeInitramfs(out string, busybox string, mods []module) error {
 	return f.Close()
 }
 
-// checkStatic fails unless path is a statically linked ELF executable
-// (busybox must run before any library is reachable).
-func checkStatic(path string) error {
+// checkStatic fails unless path is a statically linked ELF executable for
+// machine (busybox must run before any library is reachable).
+func checkStatic(path string, machine elf.Machine) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if f.Machine != machine {
+		return fmt.Errorf("%s is for %v, not %v", path, f.Machine, machine)
+	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return fmt.Errorf("%s is dynamically linked: install busybox-static", path)

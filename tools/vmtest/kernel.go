@@ -17,6 +17,7 @@ type kernel struct {
 	name    string // for reports: the package and version, or the image's path
 	image   string // bzImage / vmlinuz
 	modules string // lib/modules/RELEASE of the same build, or "" for none
+	arch    string // GOARCH, from the image's header (imageArch)
 }
 
 // debianPrefix marks a kernel spec that names a Debian package (a glob).
@@ -34,6 +35,10 @@ const debianPrefix = "debian:"
 //	FILE         a kernel image; its modules are looked for in
 //	             ../lib/modules/RELEASE when FILE is .../boot/vmlinuz-RELEASE,
 //	             otherwise the image must have what /init needs built in
+//
+// The kernel's architecture is read from its image's header (headerArch),
+// which works for every kind of spec; a package's Architecture field would
+// not be there for an image or an unpacked package.
 func resolveKernel(spec, cache string) (kernel, error) {
 	if glob, ok := strings.CutPrefix(spec, debianPrefix); ok {
 		return debianKernel(glob, cache)
@@ -52,7 +57,11 @@ func resolveKernel(spec, cache string) (kernel, error) {
 		}
 		return unpackedKernel(dir, filepath.Base(spec))
 	}
-	k := kernel{name: spec, image: spec}
+	arch, err := imageArch(spec)
+	if err != nil {
+		return kernel{}, err
+	}
+	k := kernel{name: spec, image: spec, arch: arch}
 	if rel, ok := strings.CutPrefix(filepath.Base(spec), "vmlinuz-"); ok {
 		dir := filepath.Join(filepath.Dir(spec), "..", "lib", "modules", rel)
 		if _, err := os.Stat(dir); err == nil {
@@ -63,23 +72,31 @@ func resolveKernel(spec, cache string) (kernel, error) {
 }
 
 // unpackedKernel finds the one kernel image and module tree of an unpacked
-// kernel package. When the compressed image holds a kernel that QEMU can
-// start directly (PVH), that one is unpacked next to it once and booted
-// instead: it saves the ~8 s that decompressing takes under emulation.
+// kernel package. When an x86 bzImage holds a kernel that QEMU can start
+// directly (PVH), that one is unpacked next to it once and booted instead: it
+// saves the ~8 s that decompressing takes under emulation. An arm64 vmlinuz
+// is booted as it is: Debian's is an uncompressed Image, and QEMU unpacks an
+// Image.gz itself, on the host.
 func unpackedKernel(root, name string) (kernel, error) {
 	images, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
 	if len(images) != 1 {
 		return kernel{}, fmt.Errorf("%s: want one boot/vmlinuz-*, found %d", root, len(images))
 	}
+	arch, err := imageArch(images[0])
+	if err != nil {
+		return kernel{}, err
+	}
 	rel := strings.TrimPrefix(filepath.Base(images[0]), "vmlinuz-")
-	k := kernel{name: name, image: images[0]}
-	elfImage := filepath.Join(root, "boot", "vmlinux-"+rel+".pvh")
-	if _, err := os.Stat(elfImage); err == nil {
-		k.image = elfImage
-	} else if err := extractPVH(images[0], elfImage); err == nil {
-		k.image = elfImage
-	} else {
-		logf("booting the compressed image of %s: %v", name, err)
+	k := kernel{name: name, image: images[0], arch: arch}
+	if arch == "amd64" {
+		elfImage := filepath.Join(root, "boot", "vmlinux-"+rel+".pvh")
+		if _, err := os.Stat(elfImage); err == nil {
+			k.image = elfImage
+		} else if err := extractPVH(images[0], elfImage); err == nil {
+			k.image = elfImage
+		} else {
+			logf("booting the compressed image of %s: %v", name, err)
+		}
 	}
 	for _, dir := range []string{"lib", "usr/lib"} { // usrmerged packages ship usr/lib/modules
 		d := filepath.Join(root, dir, "modules", rel)

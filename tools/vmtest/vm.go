@@ -129,8 +129,9 @@ var (
 	kernelProblem = regexp.MustCompile(`Kernel panic|BUG:|Oops|WARNING:|general protection fault|segfault at`)
 )
 
-// runPackage boots k and runs one package's tests in it.
-func runPackage(ctx context.Context, o options, k kernel, initrd, runDir string, b testBinary, env *guestEnv) result {
+// runPackage boots m's kernel and runs one package's tests in it.
+func runPackage(ctx context.Context, o options, m machine, runDir string, b testBinary, env *guestEnv) result {
+	k := m.kernel
 	r := result{kernel: k.name, pkg: b.pkg}
 	fail := func(format string, args ...any) result {
 		r.status = "ERROR"
@@ -157,7 +158,7 @@ func runPackage(ctx context.Context, o options, k kernel, initrd, runDir string,
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, o.qemu, qemuArgs(o, k, initrd, runDir)...)
+	cmd := exec.CommandContext(ctx, m.qemu, qemuArgs(o, m, runDir)...)
 	cmd.Stderr = os.Stderr
 	console, err := cmd.StdoutPipe()
 	if err != nil {
@@ -173,7 +174,7 @@ func runPackage(ctx context.Context, o options, k kernel, initrd, runDir string,
 	logf("booting %s for %s", k.name, b.pkg)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return fail("%s: %v", o.qemu, err)
+		return fail("%s: %v", m.qemu, err)
 	}
 	ready := make(chan time.Time, 1)
 	consoleDone := make(chan []string)
@@ -218,29 +219,6 @@ func runPackage(ctx context.Context, o options, k kernel, initrd, runDir string,
 		r.notes = append(r.notes, fmt.Sprintf("the VM stopped without an exit status (%v): see the console above", waitErr))
 	}
 	return r
-}
-
-// qemuArgs is the QEMU command line: TCG, no network, the serial console on
-// stdout, the host's root read-only and the run directory writable over 9p.
-func qemuArgs(o options, k kernel, initrd, runDir string) []string {
-	return []string{
-		"-accel", "tcg", "-cpu", "max",
-		"-smp", strconv.Itoa(o.smp), "-m", strconv.Itoa(o.mem),
-		"-nodefaults", "-no-user-config", "-display", "none", "-nic", "none",
-		"-no-reboot", "-rtc", "base=utc",
-		"-kernel", k.image, "-initrd", initrd,
-		// mitigations=off: speculative-execution workarounds only cost time under
-		// emulation and change nothing the tests look at. tsc=reliable: the
-		// kernel's TSC synchronisation check fails under TCG and falls back to
-		// the emulated HPET, which has no vDSO: every clock read becomes a
-		// system call (the bpf tests took 21 s instead of 14 s). TCG's TSC is
-		// the host's, synchronised and invariant; the end-of-run clock check
-		// in readConsole would show it going wrong.
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 quiet mitigations=off tsc=reliable " + o.appendCmd),
-		"-serial", "stdio",
-		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
-		"-virtfs", "local,path=" + runDir + ",mount_tag=results,security_model=none",
-	}
 }
 
 // readConsole copies the VM's serial console to stdout, line by line with a

@@ -3,11 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,5 +230,263 @@ func TestReadConsole(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("notes %q lack %q", notes, want)
 		}
+	}
+}
+
+// gzipped returns b gzip-compressed.
+func gzipped(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	z := gzip.NewWriter(&buf)
+	if _, err := z.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestHeaderArch(t *testing.T) {
+	arm64Image := make([]byte, 4096)
+	copy(arm64Image, "MZ")             // Debian's Image is also an EFI application
+	copy(arm64Image[0x38:], "ARM\x64") // the arm64 boot protocol's magic
+	bzImage := make([]byte, 4096)
+	copy(bzImage[0x202:], "HdrS") // the x86 boot protocol's header
+	elfHeader := func(machine elf.Machine) []byte {
+		b := make([]byte, 64)
+		copy(b, elf.ELFMAG)
+		b[elf.EI_CLASS], b[elf.EI_DATA] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB)
+		binary.LittleEndian.PutUint16(b[18:], uint16(machine))
+		return b
+	}
+	for _, tc := range []struct {
+		name, want string // want "" for an error
+		head       []byte
+	}{
+		{"arm64 Image", "arm64", arm64Image},
+		{"arm64 Image.gz", "arm64", gzipped(t, arm64Image)},
+		{"bzImage", "amd64", bzImage},
+		{"gzip bzImage", "amd64", gzipped(t, bzImage)},
+		{"x86-64 vmlinux (PVH)", "amd64", elfHeader(elf.EM_X86_64)},
+		{"arm64 vmlinux", "arm64", elfHeader(elf.EM_AARCH64)},
+		{"riscv vmlinux", "", elfHeader(elf.EM_RISCV)},
+		{"truncated Image.gz", "", gzipped(t, arm64Image)[:10]},
+		{"zeros", "", make([]byte, 4096)},
+		{"empty", "", nil},
+	} {
+		got, err := headerArch(tc.head)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%s: architecture %q, want an error", tc.name, got)
+		case tc.want != "" && (err != nil || got != tc.want):
+			t.Errorf("%s: architecture %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+func TestQemuArgs(t *testing.T) {
+	o := options{smp: 2, mem: 2048}
+	k := kernel{name: "k", image: "/c/vmlinux.pvh"}
+	amd64 := machine{kernel: k, arch: archs["amd64"], initrd: "/r/i.cpio"}
+	// The amd64 command line is the one vmtest had before arm64.
+	want := []string{
+		"-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048",
+		"-nodefaults", "-no-user-config", "-display", "none", "-nic", "none",
+		"-no-reboot", "-rtc", "base=utc", "-kernel", "/c/vmlinux.pvh", "-initrd", "/r/i.cpio",
+		"-append", "console=ttyS0 panic=-1 quiet mitigations=off tsc=reliable", "-serial", "stdio",
+		"-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
+		"-virtfs", "local,path=/r,mount_tag=results,security_model=none",
+	}
+	if got := qemuArgs(o, amd64, "/r"); !reflect.DeepEqual(got, want) {
+		t.Errorf("amd64:\n got %q\nwant %q", got, want)
+	}
+
+	arm64 := machine{kernel: k, arch: archs["arm64"], initrd: "/r/i.cpio", userland: "/c/userland-arm64-x"}
+	o.appendCmd = "loglevel=7"
+	got := strings.Join(qemuArgs(o, arm64, "/r"), " ")
+	for _, want := range []string{
+		"-machine virt -accel tcg -cpu max,pauth=off ",
+		" -append console=ttyAMA0 panic=-1 quiet mitigations=off loglevel=7 -serial stdio ",
+		" -virtfs local,path=/c/userland-arm64-x,mount_tag=userland,security_model=none,readonly=on",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("arm64: %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "tsc=") {
+		t.Errorf("arm64: %q has x86's tsc=", got)
+	}
+	o.cpu = "cortex-a72"
+	if got := strings.Join(qemuArgs(o, arm64, "/r"), " "); !strings.Contains(got, " -cpu cortex-a72 ") {
+		t.Errorf("-cpu cortex-a72: %q", got)
+	}
+}
+
+func TestParseDepends(t *testing.T) {
+	for in, want := range map[string][]string{
+		"libc6 (>= 2.34), libbpf1 (>= 1:0.6.0)":       {"libc6", "libbpf1"},
+		"debconf (>= 0.5) | debconf-2.0, libcap2-bin": {"debconf", "libcap2-bin"},
+		"libgcc-s1":                          {"libgcc-s1"},
+		"python3:any (>= 3.9~), perl:native": {"python3", "perl"},
+		"foo [amd64], bar (<< 2) [!arm64]":   {"foo", "bar"},
+		"":                                   nil,
+	} {
+		if got := parseDepends(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("parseDepends(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseDebPackages(t *testing.T) {
+	out := "Package: iproute2\nVersion: 6.1.0-3\nArchitecture: arm64\nPre-Depends: a\nDepends: libc6 (>= 2.34), debconf | debconf-2.0\n" +
+		"Description: x\n y: z\n\nPackage: libc6\nVersion: 2.36-9\nArchitecture: arm64\n\nPackage: broken\n"
+	want := []debPackage{
+		{name: "iproute2", version: "6.1.0-3", arch: "arm64", depends: []string{"a", "libc6", "debconf"}},
+		{name: "libc6", version: "2.36-9", arch: "arm64"},
+	}
+	if got := parseDebPackages(out); !reflect.DeepEqual(got, want) {
+		t.Errorf("parseDebPackages = %+v, want %+v", got, want)
+	}
+}
+
+func TestDebClosure(t *testing.T) {
+	known := map[string]debPackage{
+		"iproute2":       {name: "iproute2", depends: []string{"libc6", "debconf", "libbpf1"}},
+		"busybox-static": {name: "busybox-static"},
+		"libbpf1":        {name: "libbpf1", depends: []string{"libc6", "zlib1g"}},
+		"libc6":          {name: "libc6", depends: []string{"libgcc-s1"}},
+		"libgcc-s1":      {name: "libgcc-s1", depends: []string{"libc6"}}, // a cycle
+		"zlib1g":         {name: "zlib1g", depends: []string{"libc6"}},
+		// debconf: Architecture all, which apt-cache does not show as debconf:arm64
+	}
+	var calls [][]string
+	show := func(names []string) (map[string]debPackage, error) {
+		calls = append(calls, names)
+		res := map[string]debPackage{}
+		for _, n := range names {
+			if p, ok := known[n]; ok {
+				res[n] = p
+			}
+		}
+		return res, nil
+	}
+	got, err := debClosure([]string{"busybox-static", "iproute2"}, show)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range got {
+		names = append(names, p.name)
+	}
+	if want := []string{"busybox-static", "iproute2", "libc6", "libbpf1", "libgcc-s1", "zlib1g"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("closure %q, want %q", names, want)
+	}
+	if len(calls) != 3 {
+		t.Errorf("%d calls of show (%q), want one per level: 3", len(calls), calls)
+	}
+	if _, err := debClosure([]string{"x"}, func([]string) (map[string]debPackage, error) { return nil, errors.New("no lists") }); err == nil {
+		t.Error("show's error is not returned")
+	}
+}
+
+// writeTree makes the files (content "x") and symbolic links (value "->target") of tree under dir.
+func writeTree(t *testing.T, dir string, tree map[string]string) {
+	t.Helper()
+	for name, v := range tree {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if target, ok := strings.CutPrefix(v, "->"); ok {
+			err = os.Symlink(target, p)
+		} else {
+			err = os.WriteFile(p, []byte(v), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listTree returns the files and links under dir, links as "name -> target".
+func listTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var res []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, _ := os.Readlink(p)
+			rel += " -> " + target
+		}
+		res = append(res, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(res)
+	return res
+}
+
+func TestMergeUsr(t *testing.T) {
+	host, layer := t.TempDir(), t.TempDir()
+	writeTree(t, host, map[string]string{
+		"bin": "->usr/bin", "lib": "->/usr/lib", "sbin/init": "x", "usr/bin/x": "x", "escape": "->../elsewhere",
+	})
+	writeTree(t, layer, map[string]string{
+		"bin/ip":                                "x",
+		"bin/busybox":                           "x",
+		"sbin/tc":                               "x",
+		"lib/ld-linux-aarch64.so.1":             "->aarch64-linux-gnu/ld-linux-aarch64.so.1",
+		"lib/aarch64-linux-gnu/libc.so.6":       "x",
+		"usr/lib/aarch64-linux-gnu/libbpf.so.1": "x",
+		"usr/bin/lnstat":                        "x",
+		"etc/iproute2/rt_tables":                "x",
+	})
+	if err := mergeUsr(layer, host); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"etc/iproute2/rt_tables",
+		"sbin/tc", // the host's /sbin is a directory
+		"usr/bin/busybox",
+		"usr/bin/ip",
+		"usr/bin/lnstat",
+		"usr/lib/aarch64-linux-gnu/libbpf.so.1",
+		"usr/lib/aarch64-linux-gnu/libc.so.6",
+		"usr/lib/ld-linux-aarch64.so.1 -> aarch64-linux-gnu/ld-linux-aarch64.so.1",
+	}
+	if got := listTree(t, layer); !reflect.DeepEqual(got, want) {
+		t.Errorf("merged layer\n %q\nwant %q", got, want)
+	}
+
+	writeTree(t, layer, map[string]string{"bin/ip": "x"}) // also in usr/bin
+	if err := mergeUsr(layer, host); err == nil || !strings.Contains(err.Error(), "both") {
+		t.Errorf("a file in both bin and usr/bin: err %v", err)
+	}
+	os.RemoveAll(filepath.Join(layer, "bin"))
+	writeTree(t, layer, map[string]string{"escape/x": "x"})
+	if err := mergeUsr(layer, host); err == nil {
+		t.Error("a link out of the root was followed")
+	}
+}
+
+func TestLinkApplets(t *testing.T) {
+	layer := t.TempDir()
+	writeTree(t, layer, map[string]string{"usr/bin/busybox": "x", "usr/bin/ip": "x", "sbin/tc": "x"})
+	if err := linkApplets(layer, []string{"sh", "ip", "tc", "env"}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"sbin/tc", "usr/bin/busybox", "usr/bin/env -> busybox", "usr/bin/ip", "usr/bin/sh -> busybox"}
+	if got := listTree(t, layer); !reflect.DeepEqual(got, want) {
+		t.Errorf("layer %q, want %q", got, want)
+	}
+	if err := linkApplets(t.TempDir(), []string{"sh"}); err == nil {
+		t.Error("no error without busybox")
 	}
 }
