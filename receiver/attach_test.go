@@ -42,7 +42,7 @@ func addLink(t *testing.T, ns *testenv.Netns, l netlink.Link) {
 func collect(t *testing.T, recv *receiver.Receiver) map[string]map[string]int64 {
 	t.Helper()
 	return collectKeys(t, recv, func(k attribute.Key) bool {
-		return k == metricdef.NetworkInterfaceName || k == metricdef.NetworkIODirection || k == metricdef.Hook ||
+		return k == metricdef.NetworkInterfaceName || k == metricdef.SystemDevice || k == metricdef.NetworkIODirection || k == metricdef.Hook ||
 			k == metricdef.Mode || k == metricdef.ErrorType || k == metricdef.Feature
 	})
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
-// deviceCollector observes the drop and error counters the kernel keeps for
-// each counted interface's device (netlink IFLA_STATS64, what ip -s link
+// deviceCollector observes the byte, packet, drop and error counters the
+// kernel keeps for each counted interface's device (netlink IFLA_STATS64, what ip -s link
 // shows).
 type deviceCollector struct {
 	att *attacher
@@ -21,6 +21,8 @@ type deviceCollector struct {
 }
 
 func (c *deviceCollector) register(create *instruments) observe {
+	bytes := observable(create, metricdef.SystemNetworkIO.Int64Counter)
+	packets := observable(create, metricdef.SystemNetworkPacketCount.Int64Counter)
 	dropped := observable(create, metricdef.SystemNetworkPacketDropped.Int64Counter)
 	errs := observable(create, metricdef.SystemNetworkErrors.Int64Counter)
 	return func(_ context.Context, o metric.Observer) error {
@@ -45,8 +47,13 @@ func (c *deviceCollector) register(create *instruments) observe {
 				continue // deleted since the dump
 			}
 			rx, tx := at.attrs.device[bpf.Receive], at.attrs.device[bpf.Transmit]
+			rxDevice, txDevice := at.attrs.systemDevice[bpf.Receive], at.attrs.systemDevice[bpf.Transmit]
+			o.ObserveInt64(bytes, int64(s.RxBytes), rx)
+			o.ObserveInt64(packets, int64(s.RxPackets), rxDevice)
 			o.ObserveInt64(dropped, int64(s.RxDropped), rx)
 			o.ObserveInt64(errs, int64(s.RxErrors), rx)
+			o.ObserveInt64(bytes, int64(s.TxBytes), tx)
+			o.ObserveInt64(packets, int64(s.TxPackets), txDevice)
 			o.ObserveInt64(dropped, int64(s.TxDropped), tx)
 			o.ObserveInt64(errs, int64(s.TxErrors), tx)
 		}

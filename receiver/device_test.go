@@ -15,34 +15,43 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
-// ipLinkStats returns the RX and TX dropped and errors counters of interface
-// name in ns as ip -s link reports them.
-func ipLinkStats(t *testing.T, ns *testenv.Netns, name string) (dropped, errors [2]int64) {
+// linkStats are an interface's device counters as ip -s link reports them,
+// receive then transmit.
+type linkStats struct {
+	bytes, packets, dropped, errors [2]int64
+}
+
+// ipLinkStats returns the counters of interface name in ns as ip -s link
+// reports them.
+func ipLinkStats(t *testing.T, ns *testenv.Netns, name string) linkStats {
 	t.Helper()
 	out, err := ns.Exec("ip", "-s", "-j", "link", "show", "dev", name)
 	if err != nil {
 		t.Fatalf("ip -s -j link show dev %s: %v\n%s", name, err, out)
 	}
+	type counters struct {
+		Bytes   int64 `json:"bytes"`
+		Packets int64 `json:"packets"`
+		Dropped int64 `json:"dropped"`
+		Errors  int64 `json:"errors"`
+	}
 	var links []struct {
-		Stats64 struct {
-			RX, TX struct {
-				Dropped int64 `json:"dropped"`
-				Errors  int64 `json:"errors"`
-			}
-		} `json:"stats64"`
+		Stats64 struct{ RX, TX counters } `json:"stats64"`
 	}
 	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
 		t.Fatalf("ip -s -j link show dev %s: %v\n%s", name, err, out)
 	}
-	s := links[0].Stats64
-	return [2]int64{s.RX.Dropped, s.TX.Dropped}, [2]int64{s.RX.Errors, s.TX.Errors}
+	rx, tx := links[0].Stats64.RX, links[0].Stats64.TX
+	return linkStats{bytes: [2]int64{rx.Bytes, tx.Bytes}, packets: [2]int64{rx.Packets, tx.Packets},
+		dropped: [2]int64{rx.Dropped, tx.Dropped}, errors: [2]int64{rx.Errors, tx.Errors}}
 }
 
 // TestDeviceCounters makes a veth end drop received frames (of an EtherType
 // no protocol handles: the stack counts them in the device's rx_dropped), and
 // sends frames from it while its peer is down (veth counts them in its
 // tx_dropped where the frames reach the driver, as on 6.18; 6.1 drops them in
-// the qdisc of a link without carrier): system.network.packet.dropped and
+// the qdisc of a link without carrier): system.network.io,
+// system.network.packet.count, system.network.packet.dropped and
 // system.network.errors of the counted interface equal what ip -s link shows,
 // in both directions, and an interface the configuration leaves out has no
 // series.
@@ -81,21 +90,37 @@ func TestDeviceCounters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	dropped, errs := ipLinkStats(t, a, pair.NameA)
-	if dropped[0] < frames {
-		t.Fatalf("%s dropped %d frames on receive, want at least the %d of an unhandled EtherType", pair.NameA, dropped[0], frames)
+	stats := ipLinkStats(t, a, pair.NameA)
+	if stats.dropped[0] < frames {
+		t.Fatalf("%s dropped %d frames on receive, want at least the %d of an unhandled EtherType", pair.NameA, stats.dropped[0], frames)
+	}
+	if stats.packets[0] < frames || stats.bytes[0] < frames*int64(len(unhandled)) {
+		t.Fatalf("%s received %d packets, %d bytes: fewer than the %d frames sent", pair.NameA, stats.packets[0], stats.bytes[0], frames)
 	}
 	points := collect(t, recv)
 	for d, dir := range []string{"receive", "transmit"} {
 		key := fmt.Sprintf("network.interface.name=%s,network.io.direction=%s", pair.NameA, dir)
-		if got, ok := points[metricdef.SystemNetworkPacketDropped.Name][key]; !ok || got != dropped[d] {
-			t.Errorf("%s: dropped %d (reported %v), ip -s link %d", key, got, ok, dropped[d])
-		}
-		if got, ok := points[metricdef.SystemNetworkErrors.Name][key]; !ok || got != errs[d] {
-			t.Errorf("%s: errors %d (reported %v), ip -s link %d", key, got, ok, errs[d])
+		// The conventions give system.network.packet.count system.device instead.
+		deviceKey := fmt.Sprintf("network.io.direction=%s,system.device=%s", dir, pair.NameA)
+		for _, c := range []struct {
+			def  metricdef.Definition
+			want int64
+		}{
+			{metricdef.SystemNetworkIO, stats.bytes[d]},
+			{metricdef.SystemNetworkPacketCount, stats.packets[d]}, // under deviceKey
+			{metricdef.SystemNetworkPacketDropped, stats.dropped[d]},
+			{metricdef.SystemNetworkErrors, stats.errors[d]},
+		} {
+			k := key
+			if c.def.Name == metricdef.SystemNetworkPacketCount.Name {
+				k = deviceKey
+			}
+			if got, ok := points[c.def.Name][k]; !ok || got != c.want {
+				t.Errorf("%s %s: %d (reported %v), ip -s link %d", c.def.Name, k, got, ok, c.want)
+			}
 		}
 	}
-	for _, m := range []string{metricdef.SystemNetworkPacketDropped.Name, metricdef.SystemNetworkErrors.Name} {
+	for _, m := range []string{metricdef.SystemNetworkIO.Name, metricdef.SystemNetworkPacketCount.Name, metricdef.SystemNetworkPacketDropped.Name, metricdef.SystemNetworkErrors.Name} {
 		if len(points[m]) != 2 {
 			t.Errorf("%s: %d series, want the 2 of %s (not %s): %v", m, len(points[m]), pair.NameA, other.NameA, points[m])
 		}

@@ -19,7 +19,10 @@ type interfaceAttributes struct {
 	histogram [2]attribute.Set
 	classes   [2][bpf.ClassCount]metric.MeasurementOption
 	device    [2]metric.MeasurementOption // interface and direction
-	anomalies [2][bpf.AnomalyCount]metric.MeasurementOption
+	// systemDevice: system.device (the interface's name) and direction, as
+	// the conventions name system.network.packet.count's attributes.
+	systemDevice [2]metric.MeasurementOption
+	anomalies    [2][bpf.AnomalyCount]metric.MeasurementOption
 }
 
 // newInterfaceAttributes computes the attribute sets of interface name's
@@ -33,6 +36,7 @@ func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceA
 		direction := metricdef.NetworkIODirection.String(d.String())
 		a.histogram[d] = set(direction)
 		a.device[d] = metric.WithAttributeSet(a.histogram[d])
+		a.systemDevice[d] = metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{metricdef.SystemDevice.String(name), direction}, extra...)...))
 		for entry := range bpf.ClassCount {
 			c := bpf.ClassOf(entry)
 			a.classes[d][entry] = metric.WithAttributeSet(set(direction,

@@ -13,6 +13,8 @@ const (
 	NetworkInterfaceName = attribute.Key("network.interface.name")
 	// NetworkIODirection is the attribute key network.io.direction.
 	NetworkIODirection = attribute.Key("network.io.direction")
+	// SystemDevice is the attribute key system.device.
+	SystemDevice = attribute.Key("system.device")
 	// NetworkType is the attribute key network.type.
 	NetworkType = attribute.Key("network.type")
 	// NetworkTransport is the attribute key network.transport.
@@ -106,6 +108,32 @@ var (
 			{Key: ErrorType, Description: "The kernel's drop reason, as the running kernel's BTF names it, in lower case without its `SKB_DROP_REASON_` prefix."},
 			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
 			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
+		},
+		Enabled: true,
+	}
+	// SystemNetworkIO is system.network.io.
+	SystemNetworkIO = Definition{
+		Name:        "system.network.io",
+		Kind:        Counter,
+		Unit:        "By",
+		Description: "Bytes the network device received and transmitted, as the kernel counts them for it (ip -s link), by counted interface and direction.",
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+		},
+		Enabled: true,
+	}
+	// SystemNetworkPacketCount is system.network.packet.count.
+	SystemNetworkPacketCount = Definition{
+		Name:        "system.network.packet.count",
+		Kind:        Counter,
+		Unit:        "{packet}",
+		Description: "Packets the network device received and transmitted, as the kernel counts them for it (ip -s link), by counted interface and direction.",
+		Attributes:  []attribute.Key{SystemDevice, NetworkIODirection},
+		AllAttributes: []Attribute{
+			{Key: SystemDevice, Description: "The counted interface's name, as the semantic conventions identify the device of system.network.packet.count."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
 		},
 		Enabled: true,
 	}
@@ -429,7 +457,7 @@ var (
 )
 
 // All lists every metric of metadata.yaml, in its order.
-var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkPacketDropped, &SystemNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
+var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
 
 // Library lists the metrics libraries export for the agent, as they describe them.
 var Library = []LibraryMetric{

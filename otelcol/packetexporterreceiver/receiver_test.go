@@ -179,7 +179,7 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 		checkDefinition(t, m)
 	}
 	for _, want := range []*metricdef.Definition{&metricdef.NetworkPackets, &metricdef.NetworkIO, &metricdef.NetworkPacketSize,
-		&metricdef.InterfaceAttached, &metricdef.BuildInfo, &metricdef.KernelFeatures, &metricdef.InterfaceInfo} {
+		&metricdef.InterfaceAttached, &metricdef.BuildInfo, &metricdef.KernelFeatures, &metricdef.InterfaceInfo, &metricdef.SystemNetworkIO, &metricdef.SystemNetworkPacketCount} {
 		if !seen[want.Name] {
 			t.Errorf("%s not emitted", want.Name)
 		}

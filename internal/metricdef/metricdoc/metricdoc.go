@@ -36,7 +36,7 @@ var tables = []table{
 	{"traffic", "packet_exporter.network.packets"},
 	{"packet sizes", "packet_exporter.network.packet.size"},
 	{"drops", "packet_exporter.network.drops"},
-	{"devices", "system.network.packet.dropped"},
+	{"devices", "system.network.io"},
 	{"attribution", "packet_exporter.interface.info"},
 	{"flows", "packet_exporter.flow.packets"},
 	{"events", "packet_exporter.events.emitted"},
