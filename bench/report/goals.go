@@ -56,6 +56,11 @@ var goals = []goal{{
 	checks: []check{{metric(scrapeBench+"10000-series", "scrape-ms"), below, limit(100)}},
 	shown:  show("%s ms", median(scrapeBench+"10000-series", "scrape-ms")),
 }, {
+	name:   "collection at 1000 interfaces (issue 30): the device totals add ≤ 10 % (with and without them, taking turns)",
+	checks: []check{upTo(deviceCollectBench, "totals-added-%", 10)},
+	shown: show("+%s %% (%s ms with, %s ms without)", median(deviceCollectBench, "totals-added-%"),
+		median(deviceCollectBench, "with-totals-ms"), median(deviceCollectBench, "without-totals-ms")),
+}, {
 	name: "event stream (issue 5): delivered + lost = emitted, exactly, once drained (every window, the exporter's own metrics)",
 	checks: []check{
 		{metric(eventsBench, "exact-windows"), equal, metric(eventsBench, "windows")},

@@ -12,20 +12,21 @@ import (
 
 // Benchmark names as go test prints them, without the GOMAXPROCS suffix.
 const (
-	kernelBench  = "BenchmarkKernelCost/"
-	originBench  = "BenchmarkKernelCost/original-" // the original design's phase, per frame
-	trafficBench = "BenchmarkRealTraffic"
-	tcpBench     = "BenchmarkTCPThroughput"
-	eventsBench  = "BenchmarkEventStream"
-	loadBench    = "BenchmarkUserSpaceLoad"
-	collectBench = "BenchmarkCollect/"
-	scrapeBench  = "BenchmarkScrape/"
-	liveBench    = "BenchmarkLive/"
-	startupBench = "BenchmarkStartup/"
-	newIfBench   = "BenchmarkNewInterface"
-	churnBench   = "BenchmarkChurn"
-	dropsBench   = "BenchmarkDrops"
-	restartBench = "BenchmarkRestarts"
+	kernelBench        = "BenchmarkKernelCost/"
+	originBench        = "BenchmarkKernelCost/original-" // the original design's phase, per frame
+	trafficBench       = "BenchmarkRealTraffic"
+	tcpBench           = "BenchmarkTCPThroughput"
+	eventsBench        = "BenchmarkEventStream"
+	loadBench          = "BenchmarkUserSpaceLoad"
+	collectBench       = "BenchmarkCollect/"
+	scrapeBench        = "BenchmarkScrape/"
+	liveBench          = "BenchmarkLive/"
+	deviceCollectBench = "BenchmarkDeviceCollect"
+	startupBench       = "BenchmarkStartup/"
+	newIfBench         = "BenchmarkNewInterface"
+	churnBench         = "BenchmarkChurn"
+	dropsBench         = "BenchmarkDrops"
+	restartBench       = "BenchmarkRestarts"
 )
 
 // The frames of the kernel benchmark, as named there, with their description.
