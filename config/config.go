@@ -49,6 +49,7 @@ type Config struct {
 	Flows       Flows       `yaml:"flows"`
 	Drops       Drops       `yaml:"drops"`
 	Attribution Attribution `yaml:"attribution"`
+	Conventions Conventions `yaml:"conventions"`
 	Persistence Persistence `yaml:"persistence"`
 	Debug       Debug       `yaml:"debug"`
 	// Metrics switches metrics on or off by name, as the OpenTelemetry
@@ -293,6 +294,15 @@ type Attribution struct {
 	// (graphroot in storage.conf), where podman and CRI-O keep their
 	// containers' records.
 	ContainersStorageRoot string `yaml:"containers_storage_root" default:"/var/lib/containers/storage" check:"abs"`
+}
+
+// Conventions configures the metrics published under the OpenTelemetry
+// semantic conventions' names besides packet-exporter's own.
+type Conventions struct {
+	// PodMetrics publishes k8s.pod.network.io and k8s.pod.network.errors
+	// for the veths attribution finds a Kubernetes pod behind (none
+	// without attribution).
+	PodMetrics bool `yaml:"pod_metrics" default:"true"`
 }
 
 // Persistence keeps the kernel state (the counters and the programs'

@@ -43,6 +43,7 @@ func TestDefault(t *testing.T) {
 		Flows:       Flows{Enabled: false, Ports: true, MaxSeries: 10000, IdleTimeout: 5 * time.Minute},
 		Drops:       Drops{Enabled: true},
 		Attribution: Attribution{Enabled: true, HostRoot: "/", ContainersStorageRoot: "/var/lib/containers/storage"},
+		Conventions: Conventions{PodMetrics: true},
 		Persistence: Persistence{Path: "/sys/fs/bpf/packet-exporter", HandoverTimeout: time.Minute},
 		Metrics:     map[string]MetricSwitch{},
 	}
@@ -140,7 +141,7 @@ func TestLeafKeysCoverConfig(t *testing.T) {
 		"events.workers", "events.drain_interval", "flows.enabled", "flows.ports", "flows.max_series",
 		"flows.idle_timeout", "drops.enabled", "attribution.enabled",
 		"attribution.on_series", "attribution.host_root", "attribution.docker_data_root",
-		"attribution.containers_storage_root", "persistence.enabled", "persistence.path",
+		"attribution.containers_storage_root", "conventions.pod_metrics", "persistence.enabled", "persistence.path",
 		"persistence.handover_timeout", "debug.pprof", "metrics",
 	}
 	if got := leafKeys(reflect.TypeFor[Config](), ""); !slices.Equal(got, want) {

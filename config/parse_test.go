@@ -116,6 +116,7 @@ flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 drops: {enabled: false}
 attribution: {enabled: false, on_series: true, host_root: /host, docker_data_root: /data/docker,
   containers_storage_root: /data/containers}
+conventions: {pod_metrics: false}
 persistence: {enabled: true, path: /sys/fs/bpf/pe, handover_timeout: 5s}
 metrics: {packet_exporter.network.packet.size: {enabled: false}}
 `, func(c *Config) {
@@ -146,6 +147,7 @@ metrics: {packet_exporter.network.packet.size: {enabled: false}}
 				Events:      Events{Enabled: true, SampleRate: 10, RingSize: 65536, Workers: 2, DrainInterval: 50 * time.Millisecond},
 				Flows:       Flows{Enabled: true, MaxSeries: 7, IdleTimeout: 30 * time.Second},
 				Attribution: Attribution{OnSeries: true, HostRoot: "/host", DockerDataRoot: "/data/docker", ContainersStorageRoot: "/data/containers"},
+				Conventions: Conventions{PodMetrics: false},
 				Persistence: Persistence{Enabled: true, Path: "/sys/fs/bpf/pe", HandoverTimeout: 5 * time.Second},
 			}
 		}},

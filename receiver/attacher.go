@@ -82,6 +82,10 @@ type attachment struct {
 	workload    attribution.Workload
 	info        metric.MeasurementOption
 	seriesAttrs []attribute.KeyValue
+	// podInterface is its peer's name as the pod behind it sees it, once
+	// looked up; pod, its pod's series' attributes (nil: none).
+	podInterface string
+	pod          *podAttributes
 }
 
 // hook is one program attached to one interface in one direction.

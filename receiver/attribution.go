@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -31,6 +33,9 @@ type attributionCollector struct {
 	// unresolved counts the counted veths whose workload is not fully known,
 	// by reason.
 	unresolved map[string]int64
+	// warnedPodName: a failed lookup of a pod's name of its interface was
+	// logged as a warning (the attribution goroutine's only).
+	warnedPodName bool
 }
 
 // start looks up, every attributionInterval until ctx ends, the workloads
@@ -41,13 +46,23 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 		a := c.att
 		// A handle of its own, in the receiver's namespace: the namespace IDs of
 		// the processes must be those that namespace knows the veths' peers by.
-		nl, err := netlink.NewHandleAt(a.opts.netns, unix.NETLINK_ROUTE)
+		handle, err := netlink.NewHandleAt(a.opts.netns, unix.NETLINK_ROUTE)
 		if err != nil {
 			a.log.Warn("workloads are not attributed: netlink handle", zap.Error(err))
 			return
 		}
-		defer nl.Close()
-		resolver := attribution.NewResolver(runtimeRoots(a.cfg.Attribution, a.log), nl.GetNetNsIdByPid)
+		defer handle.Close()
+		resolver := attribution.NewResolver(runtimeRoots(a.cfg.Attribution, a.log), handle.GetNetNsIdByPid)
+		// A socket of its own in that namespace, for the pods' names of their
+		// interfaces.
+		var sock *nl.NetlinkSocket
+		if a.podMetricsOn() {
+			if sock, err = nl.GetNetlinkSocketAt(a.opts.netns, netns.None(), unix.NETLINK_ROUTE); err != nil {
+				a.log.Warn("pods' series are not published: netlink socket", zap.Error(err))
+			} else {
+				defer sock.Close()
+			}
+		}
 		ticker := time.NewTicker(attributionInterval)
 		defer ticker.Stop()
 		failing := false
@@ -64,7 +79,7 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 				}
 				failing = err != nil
 			}
-			c.apply(results, err != nil)
+			c.apply(results, c.podInterfaces(results, sock), err != nil)
 			select {
 			case <-ctx.Done():
 				return
@@ -75,6 +90,41 @@ func (c *attributionCollector) start(ctx context.Context, running *sync.WaitGrou
 }
 
 func (c *attributionCollector) close() error { return nil }
+
+// podInterfaces looks up, for each counted veth whose peer's namespace
+// results give a pod and whose pod's name of the interface is not known yet,
+// that name (peerName), by the veth's index. It never holds the attacher's
+// lock while it asks the kernel.
+func (c *attributionCollector) podInterfaces(results map[int]attribution.Result, sock *nl.NetlinkSocket) map[int]string {
+	if sock == nil {
+		return nil
+	}
+	type peer struct{ index, nsid, peerIndex int }
+	var want []peer
+	c.att.mu.RLock()
+	for _, at := range c.att.attached {
+		id := at.facts.peerNetnsID
+		if res, ok := results[id]; ok && id >= 0 && res.Workload.PodUID != "" && (at.podInterface == "" || res.Workload != at.workload) {
+			want = append(want, peer{at.index, id, at.facts.peerIndex})
+		}
+	}
+	c.att.mu.RUnlock()
+	names := make(map[int]string, len(want))
+	for _, p := range want {
+		name, err := peerName(sock, p.nsid, p.peerIndex)
+		if err != nil {
+			// Warned once: the pods' series wait for the name.
+			log := c.att.log.Debug
+			if !c.warnedPodName {
+				c.warnedPodName, log = true, c.att.log.Warn
+			}
+			log("a pod's series wait for its name of its interface", zap.Error(err))
+			continue
+		}
+		names[p.index] = name
+	}
+	return names
+}
 
 func (c *attributionCollector) peerNamespaces() []int {
 	c.att.mu.RLock()
@@ -93,7 +143,7 @@ func (c *attributionCollector) peerNamespaces() []int {
 // apply gives each counted veth the workload found behind its peer, and
 // counts those not fully known by reason; failed: every one is unknown
 // because the lookup failed.
-func (c *attributionCollector) apply(results map[int]attribution.Result, failed bool) {
+func (c *attributionCollector) apply(results map[int]attribution.Result, podInterfaces map[int]string, failed bool) {
 	a := c.att
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -111,8 +161,15 @@ func (c *attributionCollector) apply(results map[int]attribution.Result, failed 
 		if res.Problem != "" {
 			unresolved[res.Problem]++
 		}
-		if res.Workload != at.workload {
+		changed := res.Workload != at.workload
+		if changed {
 			at.workload = res.Workload
+			at.podInterface = "" // looked up again for the new pod
+		}
+		if name, ok := podInterfaces[at.index]; ok && name != at.podInterface {
+			at.podInterface, changed = name, true
+		}
+		if changed {
 			a.setInfoLocked(at)
 		}
 	}

@@ -186,8 +186,11 @@ func stopProcess(cmd *exec.Cmd) {
 // container's start, with kubelet's systemd cgroup layout on cgroup v2 and
 // its cgroupfs layout on cgroup v1 (the runtime then told by its state);
 // the pod's sandbox is not taken for its container; with
-// attribution.on_series the traffic series carry the pod too; the workload
-// goes as its processes exit.
+// attribution.on_series the traffic series carry the pod too; the pod's
+// series (k8s.pod.network.*) count, from the pod's side and on its name of
+// the interface, exactly what crossed the veth (none with
+// conventions.pod_metrics off); the workload and the pod's series go as its
+// processes exit.
 func TestWorkloadAttribution(t *testing.T) {
 	testenv.RequireRoot(t)
 	const (
@@ -204,14 +207,19 @@ func TestWorkloadAttribution(t *testing.T) {
 		scope    func(id string) string // the container's cgroup
 		state    string                 // the runtime's state directory of the container, "" for none
 		onSeries bool
+		noPods   bool // conventions.pod_metrics: false
 	}{
 		{"cgroup v2, systemd driver", testenv.CgroupV2, func(id string) string {
 			return "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") +
 				".slice/cri-containerd-" + id + ".scope"
-		}, "", false},
+		}, "", false, false},
 		{"cgroup v1, cgroupfs driver, on the traffic series", testenv.CgroupV1, func(id string) string {
 			return "kubepods/besteffort/pod" + uid + "/" + id
-		}, "run/containerd/io.containerd.runtime.v2.task/k8s.io/" + appID, true},
+		}, "run/containerd/io.containerd.runtime.v2.task/k8s.io/" + appID, true, false},
+		{"cgroup v2, systemd driver, without the pods' series", testenv.CgroupV2, func(id string) string {
+			return "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") +
+				".slice/cri-containerd-" + id + ".scope"
+		}, "", false, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			hostRoot := t.TempDir()
@@ -234,6 +242,7 @@ func TestWorkloadAttribution(t *testing.T) {
 			recv := startCounting(t, a, pair.NameA, func(c *config.Config) {
 				c.Attribution.HostRoot = hostRoot
 				c.Attribution.OnSeries = tt.onSeries
+				c.Conventions.PodMetrics = !tt.noPods
 			})
 			veth := "network.interface.name=" + pair.NameA + ",packet_exporter.interface.kind=veth"
 			info := func() map[string]int64 { return collectKeys(t, recv, allKeys)[metricdef.InterfaceInfo.Name] }
@@ -277,6 +286,33 @@ func TestWorkloadAttribution(t *testing.T) {
 			waitFor(t, 5*time.Second, "the frames counted", func() bool {
 				return collectKeys(t, recv, allKeys)[metricdef.NetworkPackets.Name][series] == frames
 			})
+			// The pod's series, from its side: it transmitted what the host's
+			// end received, on its interface (the veth's peer, by its name),
+			// and received what the host's end sent it.
+			const sentToPod = 3
+			toPod := tf.MustBuild(tf.Frame{Dst: [6]byte(pair.MACB), Src: [6]byte(pair.MACA), IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 7, DstPort: 7}, Payload: make([]byte, 100)})
+			for range sentToPod {
+				testtraffic.SendFrames(t, a, pair.IndexA, toPod)
+			}
+			podSeries := func(direction string) string {
+				return podAttrs + ",network.interface.name=" + pair.NameB + ",network.io.direction=" + direction
+			}
+			wantPod := map[string]int64{podSeries("transmit"): frames * int64(len(frame)), podSeries("receive"): sentToPod * int64(len(toPod))}
+			wantErrors := map[string]int64{podSeries("transmit"): 0, podSeries("receive"): 0}
+			if tt.noPods {
+				wantPod, wantErrors = map[string]int64{}, map[string]int64{}
+				// The frames to the pod counted on the host's end, and no pod series.
+				toPodSeries := "network.interface.name=" + pair.NameA + ",network.io.direction=transmit,network.transport=udp,network.type=ipv4"
+				waitFor(t, 5*time.Second, "the frames to the pod counted", func() bool {
+					return collectKeys(t, recv, allKeys)[metricdef.NetworkPackets.Name][toPodSeries] == sentToPod
+				})
+			}
+			waitFor(t, 5*time.Second, "the pod's series", func() bool {
+				return equalCounts(collectKeys(t, recv, allKeys)[metricdef.K8sPodNetworkIO.Name], wantPod)
+			})
+			if got := collectKeys(t, recv, allKeys)[metricdef.K8sPodNetworkErrors.Name]; !equalCounts(got, wantErrors) {
+				t.Errorf("pod errors %v, want %v", got, wantErrors)
+			}
 
 			// The container exits: its pod stays while its sandbox lives.
 			stopProcess(app)
@@ -284,6 +320,9 @@ func TestWorkloadAttribution(t *testing.T) {
 			waitFor(t, 3*time.Second, "the container gone", func() bool { return info()[podOnly] == 1 })
 			stopProcess(sandbox)
 			waitFor(t, 3*time.Second, "the pod gone", func() bool { return info()[veth] == 1 && unresolved("no_process") == 1 })
+			if got := collectKeys(t, recv, allKeys); len(got[metricdef.K8sPodNetworkIO.Name])+len(got[metricdef.K8sPodNetworkErrors.Name]) != 0 {
+				t.Errorf("the pod gone, its series stay: %v, %v", got[metricdef.K8sPodNetworkIO.Name], got[metricdef.K8sPodNetworkErrors.Name])
+			}
 		})
 	}
 }

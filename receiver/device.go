@@ -25,6 +25,10 @@ func (c *deviceCollector) register(create *instruments) observe {
 	packets := observable(create, metricdef.SystemNetworkPacketCount.Int64Counter)
 	dropped := observable(create, metricdef.SystemNetworkPacketDropped.Int64Counter)
 	errs := observable(create, metricdef.SystemNetworkErrors.Int64Counter)
+	var podErrs metric.Int64ObservableCounter
+	if c.att.podMetricsOn() {
+		podErrs = observable(create, metricdef.K8sPodNetworkErrors.Int64Counter)
+	}
 	return func(_ context.Context, o metric.Observer) error {
 		// One netlink dump of every interface of the receiver's namespace: one
 		// the kernel interrupted (links changed meanwhile) still holds every
@@ -56,6 +60,10 @@ func (c *deviceCollector) register(create *instruments) observe {
 			o.ObserveInt64(packets, int64(s.TxPackets), txDevice)
 			o.ObserveInt64(dropped, int64(s.TxDropped), tx)
 			o.ObserveInt64(errs, int64(s.TxErrors), tx)
+			if at.pod != nil && podErrs != nil {
+				o.ObserveInt64(podErrs, int64(s.RxErrors), at.pod[bpf.Receive])
+				o.ObserveInt64(podErrs, int64(s.TxErrors), at.pod[bpf.Transmit])
+			}
 		}
 		return nil
 	}

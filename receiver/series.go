@@ -68,14 +68,15 @@ type linkFacts struct {
 	masterIndex int // the bridge or bond it is enslaved to, 0 for none
 	// peerNetnsID is the ID the receiver's namespace knows the namespace of
 	// a veth's peer by, when the peer lives in another one; -1 otherwise.
-	peerNetnsID int
+	// peerIndex is then the peer's index there.
+	peerNetnsID, peerIndex int
 }
 
 func linkFactsOf(nl netlink.Link) linkFacts {
 	attrs := nl.Attrs()
 	f := linkFacts{kind: attribution.Kind(nl), masterIndex: attrs.MasterIndex, peerNetnsID: -1}
 	if f.kind == attribution.KindVeth && attrs.NetNsID >= 0 {
-		f.peerNetnsID = attrs.NetNsID
+		f.peerNetnsID, f.peerIndex = attrs.NetNsID, attrs.ParentIndex
 	}
 	return f
 }
@@ -99,6 +100,7 @@ func (a *attacher) setInfoLocked(at *attachment) {
 	}
 	attrs = append(attrs, at.workload.Attributes()...)
 	at.info = metric.WithAttributeSet(attribute.NewSet(attrs...))
+	at.pod = a.newPodAttributes(at)
 	if !a.cfg.Attribution.OnSeries {
 		return
 	}

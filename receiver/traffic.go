@@ -38,6 +38,7 @@ func newTrafficCollector(att *attacher, programs kernelRunCounter) *trafficColle
 // trafficInstruments are the instruments of one registration.
 type trafficInstruments struct {
 	packets, bytes, parseErrors, countErrors, programRuns metric.Int64ObservableCounter
+	podIO                                                 metric.Int64ObservableCounter // nil without pod metrics
 	programTime                                           metric.Float64ObservableCounter
 	readDuration                                          metric.Float64Histogram
 }
@@ -56,6 +57,9 @@ func (c *trafficCollector) register(create *instruments) observe {
 		programRuns:  observable(create, metricdef.ProgramRuns.Int64Counter),
 		programTime:  observable(create, metricdef.ProgramRunTime.Float64Counter),
 		readDuration: create.histogram(metricdef.KernelReadDuration),
+	}
+	if c.att.podMetricsOn() {
+		i.podIO = observable(create, metricdef.K8sPodNetworkIO.Int64Counter)
 	}
 	return func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()
@@ -104,6 +108,9 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 					if packets != 0 {
 						o.ObserveInt64(i.parseErrors, int64(packets), at.attrs.anomalies[d][k])
 					}
+				}
+				if at.pod != nil && i.podIO != nil {
+					o.ObserveInt64(i.podIO, blockBytes(block), at.pod[d])
 				}
 			}
 			if !runsOn {

@@ -19,6 +19,12 @@ const (
 	NetworkType = attribute.Key("network.type")
 	// NetworkTransport is the attribute key network.transport.
 	NetworkTransport = attribute.Key("network.transport")
+	// K8sPodUid is the attribute key k8s.pod.uid.
+	K8sPodUid = attribute.Key("k8s.pod.uid")
+	// K8sPodName is the attribute key k8s.pod.name.
+	K8sPodName = attribute.Key("k8s.pod.name")
+	// K8sNamespaceName is the attribute key k8s.namespace.name.
+	K8sNamespaceName = attribute.Key("k8s.namespace.name")
 	// ErrorType is the attribute key error.type.
 	ErrorType = attribute.Key("error.type")
 	// Hook is the attribute key hook.
@@ -160,6 +166,40 @@ var (
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
 			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+		},
+		Enabled: true,
+	}
+	// K8sPodNetworkIO is k8s.pod.network.io.
+	K8sPodNetworkIO = Definition{
+		Name:                  "k8s.pod.network.io",
+		Kind:                  Counter,
+		Unit:                  "By",
+		Description:           "Bytes a Kubernetes pod received and transmitted on an interface, from the pod's side, counted exactly on the host's end of its veth (whole frames).",
+		ExtendedDocumentation: "Where conventions.pod_metrics and attribution are on, for every counted veth whose peer's network namespace is a pod's.",
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid, K8sPodName, K8sNamespaceName},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name as the pod sees it: the counted veth's peer"},
+			{Key: NetworkIODirection, Description: "The direction from the pod's side: what the host's veth receives, the pod transmits", Values: []string{"receive", "transmit"}},
+			{Key: K8sPodUid, Description: "The pod's UID."},
+			{Key: K8sPodName, Description: "The pod's name."},
+			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace."},
+		},
+		Enabled: true,
+	}
+	// K8sPodNetworkErrors is k8s.pod.network.errors.
+	K8sPodNetworkErrors = Definition{
+		Name:                  "k8s.pod.network.errors",
+		Kind:                  Counter,
+		Unit:                  "{error}",
+		Description:           "Errors on a Kubernetes pod's interface, from the pod's side, as the kernel counts them for the host's end of its veth (ip -s link).",
+		ExtendedDocumentation: "Where conventions.pod_metrics and attribution are on, for every counted veth whose peer's network namespace is a pod's.",
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid, K8sPodName, K8sNamespaceName},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name as the pod sees it: the counted veth's peer"},
+			{Key: NetworkIODirection, Description: "The direction from the pod's side: what the host's veth receives, the pod transmits", Values: []string{"receive", "transmit"}},
+			{Key: K8sPodUid, Description: "The pod's UID."},
+			{Key: K8sPodName, Description: "The pod's name."},
+			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace."},
 		},
 		Enabled: true,
 	}
@@ -457,7 +497,7 @@ var (
 )
 
 // All lists every metric of metadata.yaml, in its order.
-var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
+var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &K8sPodNetworkIO, &K8sPodNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
 
 // Library lists the metrics libraries export for the agent, as they describe them.
 var Library = []LibraryMetric{

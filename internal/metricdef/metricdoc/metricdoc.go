@@ -37,6 +37,7 @@ var tables = []table{
 	{"packet sizes", "packet_exporter.network.packet.size"},
 	{"drops", "packet_exporter.network.drops"},
 	{"devices", "system.network.io"},
+	{"pods", "k8s.pod.network.io"},
 	{"attribution", "packet_exporter.interface.info"},
 	{"flows", "packet_exporter.flow.packets"},
 	{"events", "packet_exporter.events.emitted"},

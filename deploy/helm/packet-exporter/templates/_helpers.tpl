@@ -66,7 +66,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 receiver takes from the agent's configuration, and a Prometheus exporter on collector.port). */}}
 {{- define "packet-exporter.config" -}}
 {{- if include "packet-exporter.collector" . -}}
-{{- $receiver := pick (deepCopy .Values.config) "interfaces" "egress" "ingress" "xdp" "limits" "drops" "attribution" "persistence" "events" "flows" "metrics" -}}
+{{- $receiver := pick (deepCopy .Values.config) "interfaces" "egress" "ingress" "xdp" "limits" "drops" "attribution" "conventions" "persistence" "events" "flows" "metrics" -}}
 {{- $_ := set $receiver "collection_interval" .Values.collector.collectionInterval -}}
 {{- $config := deepCopy .Values.collector.config -}}
 {{- $_ = mustMergeOverwrite $config (dict "receivers" (dict "packetexporter" $receiver) "exporters" (dict "prometheus" (dict "endpoint" (printf "0.0.0.0:%v" .Values.collector.port)))) -}}
