@@ -2,11 +2,14 @@ package bpf_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
@@ -15,7 +18,7 @@ import (
 )
 
 // TestEventVLANFromMetadata sends tagged frames into a veth end whose tc
-// program counts at tcx ingress, where the kernel has already moved the outer
+// program counts at tcx ingress (legacy tc's before Linux 6.6), where the kernel has already moved the outer
 // tag into the socket buffer's metadata: each record carries that tag's id,
 // the frame's class and its whole length, tags included.
 func TestEventVLANFromMetadata(t *testing.T) {
@@ -33,11 +36,14 @@ func TestEventVLANFromMetadata(t *testing.T) {
 		l, err = link.AttachTCX(link.TCXOptions{Interface: pair.IndexA, Program: rx, Attach: ebpf.AttachTCXIngress})
 		return err
 	}); errors.Is(err, ebpf.ErrNotSupported) {
-		t.Skip("the kernel has no tcx (Linux 6.6); the receiver's tests cover tagged frames through legacy tc")
+		// Before Linux 6.6 (no tcx): a cls_bpf filter on a clsact qdisc's
+		// ingress, where the tag is in the metadata too.
+		attachLegacyIngress(t, a, pair.IndexA, rx)
 	} else if err != nil {
 		t.Fatal(err)
+	} else {
+		defer l.Close()
 	}
-	defer l.Close()
 
 	other := [6]byte{0x02, 0, 0, 0, 0, 0x99} // not A's address: A drops them after the hook
 	cases := []struct {
@@ -70,5 +76,27 @@ func TestEventVLANFromMetadata(t *testing.T) {
 				t.Errorf("record %+v, want VLAN %d, %d bytes, 1 packet, class %d, slot %d receive", e, tc.vlan, len(frame), class, testSlot)
 			}
 		})
+	}
+}
+
+// attachLegacyIngress attaches prog to interface index of ns as a direct-action
+// cls_bpf filter on the ingress of a clsact qdisc (legacy tc), which go with
+// the namespace.
+func attachLegacyIngress(t *testing.T, ns *testenv.Netns, index int, prog *ebpf.Program) {
+	t.Helper()
+	if err := ns.Do(func() error {
+		qdisc := &netlink.GenericQdisc{QdiscType: "clsact",
+			QdiscAttrs: netlink.QdiscAttrs{LinkIndex: index, Parent: netlink.HANDLE_CLSACT, Handle: netlink.MakeHandle(0xffff, 0)}}
+		if err := netlink.QdiscAdd(qdisc); err != nil {
+			return fmt.Errorf("clsact qdisc: %w", err)
+		}
+		filter := &netlink.BpfFilter{FilterAttrs: netlink.FilterAttrs{LinkIndex: index, Parent: netlink.HANDLE_MIN_INGRESS,
+			Handle: 1, Priority: 1, Protocol: unix.ETH_P_ALL}, Fd: prog.FD(), Name: "pe-test", DirectAction: true}
+		if err := netlink.FilterAdd(filter); err != nil {
+			return fmt.Errorf("cls_bpf filter: %w", err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("legacy tc ingress: %v", err)
 	}
 }
