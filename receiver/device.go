@@ -13,8 +13,8 @@ import (
 )
 
 // deviceCollector observes the byte, packet, drop and error counters the
-// kernel keeps for each counted interface's device (netlink IFLA_STATS64, what ip -s link
-// shows).
+// kernel keeps for each counted interface's device (netlink IFLA_STATS64,
+// what ip -s link shows), and the pods' errors from those of their veths.
 type deviceCollector struct {
 	att *attacher
 	nl  *netlink.Handle // in the receiver's namespace

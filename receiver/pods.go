@@ -32,14 +32,15 @@ func (a *attacher) newPodAttributes(at *attachment) *podAttributes {
 	if !a.podMetricsOn() || w.PodUID == "" || at.podInterface == "" {
 		return nil
 	}
+	pod := []attribute.KeyValue{metricdef.K8sPodUid.String(w.PodUID)}
+	if w.PodName != "" { // unknown where the pod's log directory is missing
+		pod = append(pod, metricdef.K8sPodName.String(w.PodName), metricdef.K8sNamespaceName.String(w.PodNamespace))
+	}
 	var p podAttributes
 	for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
-		p[d] = metric.WithAttributeSet(attribute.NewSet(
+		p[d] = metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{
 			metricdef.NetworkInterfaceName.String(at.podInterface),
-			metricdef.NetworkIODirection.String(podDirection(d).String()),
-			metricdef.K8sPodUid.String(w.PodUID),
-			metricdef.K8sPodName.String(w.PodName),
-			metricdef.K8sNamespaceName.String(w.PodNamespace)))
+			metricdef.NetworkIODirection.String(podDirection(d).String())}, pod...)...))
 	}
 	return &p
 }

@@ -176,13 +176,13 @@ var (
 		Unit:                  "By",
 		Description:           "Bytes a Kubernetes pod received and transmitted on an interface, from the pod's side, counted exactly on the host's end of its veth (whole frames).",
 		ExtendedDocumentation: "Where conventions.pod_metrics and attribution are on, for every counted veth whose peer's network namespace is a pod's.",
-		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid, K8sPodName, K8sNamespaceName},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid},
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface's name as the pod sees it: the counted veth's peer"},
 			{Key: NetworkIODirection, Description: "The direction from the pod's side: what the host's veth receives, the pod transmits", Values: []string{"receive", "transmit"}},
 			{Key: K8sPodUid, Description: "The pod's UID."},
-			{Key: K8sPodName, Description: "The pod's name."},
-			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace."},
+			{Key: K8sPodName, Description: "The pod's name, where its log directory tells it.", Conditional: true},
+			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace, where its log directory tells it.", Conditional: true},
 		},
 		Enabled: true,
 	}
@@ -193,13 +193,13 @@ var (
 		Unit:                  "{error}",
 		Description:           "Errors on a Kubernetes pod's interface, from the pod's side, as the kernel counts them for the host's end of its veth (ip -s link).",
 		ExtendedDocumentation: "Where conventions.pod_metrics and attribution are on, for every counted veth whose peer's network namespace is a pod's.",
-		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid, K8sPodName, K8sNamespaceName},
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, K8sPodUid},
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface's name as the pod sees it: the counted veth's peer"},
 			{Key: NetworkIODirection, Description: "The direction from the pod's side: what the host's veth receives, the pod transmits", Values: []string{"receive", "transmit"}},
 			{Key: K8sPodUid, Description: "The pod's UID."},
-			{Key: K8sPodName, Description: "The pod's name."},
-			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace."},
+			{Key: K8sPodName, Description: "The pod's name, where its log directory tells it.", Conditional: true},
+			{Key: K8sNamespaceName, Description: "The pod's Kubernetes namespace, where its log directory tells it.", Conditional: true},
 		},
 		Enabled: true,
 	}
