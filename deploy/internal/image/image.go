@@ -112,6 +112,9 @@ func buildPlatform(ctx context.Context, df dockerfile.File, o Options, p v1.Plat
 	if err != nil {
 		return Built{}, err
 	}
+	if gb.Output == "" {
+		return Built{}, fmt.Errorf("RUN %q: no -o: the image stage copies the build's output", gb.Line)
+	}
 	bin := filepath.Join(tmp, "packet-exporter-"+p.OS+"-"+p.Architecture)
 	cmdArgs := slices.Clone(gb.Args)
 	cmdArgs[slices.Index(cmdArgs, "-o")+1] = bin
