@@ -83,6 +83,15 @@ func (r *DropReasons) Name(v uint32) string {
 	return fmt.Sprintf("unknown_%d", v)
 }
 
+// Names returns the name of every reason the kernel's BTF names.
+func (r *DropReasons) Names() []string {
+	names := make([]string, 0, len(r.names))
+	for _, n := range r.names {
+		names = append(names, n)
+	}
+	return names
+}
+
 // DropOptions configure a DropCounter.
 type DropOptions struct {
 	// NetnsInode is the inode number of the network namespace whose drops

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/internal/dropcategory"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
@@ -159,7 +160,7 @@ func (c *dropsCollector) register(create *instruments) observe {
 		}
 		o.ObserveInt64(countErrors, int64(full), dropsTableFull)
 		return d.Read(func(drop bpf.Drop, packets uint64) {
-			attrs := make([]attribute.KeyValue, 0, 4)
+			attrs := make([]attribute.KeyValue, 0, 5)
 			if drop.Ifindex != 0 {
 				name, ok := c.att.linkNames[drop.Ifindex]
 				if !ok {
@@ -171,7 +172,8 @@ func (c *dropsCollector) register(create *instruments) observe {
 				return // not written by the program: nothing to name
 			}
 			class := bpf.ClassOf(drop.Class)
-			attrs = append(attrs, metricdef.ErrorType.String(d.Reasons.Name(drop.Reason)),
+			reason := d.Reasons.Name(drop.Reason)
+			attrs = append(attrs, metricdef.ErrorType.String(reason), metricdef.DropCategory.String(dropcategory.Of(reason)),
 				metricdef.NetworkType.String(class.NetworkType), metricdef.NetworkTransport.String(class.Transport))
 			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 		})

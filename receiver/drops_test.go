@@ -111,9 +111,10 @@ func sendUnconnectedUDP(t *testing.T, ns *testenv.Netns, dst netip.AddrPort, cou
 	}
 }
 
-// dropKey is the key collect gives a drop series.
-func dropKey(iface, reason, netType, transport string) string {
-	return fmt.Sprintf("error.type=%s,network.interface.name=%s,network.transport=%s,network.type=%s", reason, iface, transport, netType)
+// dropKey is the key collectKeys gives a drop series with every attribute.
+func dropKey(iface, reason, category, netType, transport string) string {
+	return fmt.Sprintf("error.type=%s,network.interface.name=%s,network.transport=%s,network.type=%s,packet_exporter.drop.category=%s",
+		reason, iface, transport, netType, category)
 }
 
 // TestKernelDrops drops packets of known number for four reasons in the
@@ -184,16 +185,16 @@ func TestKernelDrops(t *testing.T) {
 	}
 
 	want := map[string]int64{
-		dropKey(pair.NameB, "no_socket", "ipv4", "udp"):      snmpCounter(t, b, "/proc/net/snmp", "Udp", "NoPorts") - noPorts0,
-		dropKey(pair.NameB, "netfilter_drop", "ipv4", "udp"): nftCounter(t, b, table, "in"),
-		dropKey(pair.NameB, "otherhost", "ipv4", "udp"):      otherhost,
-		dropKey(pair.NameB, "ip_csum", "ipv4", "tcp"):        snmpCounter(t, b, "/proc/net/netstat", "IpExt", "InCsumErrors") - csum0,
+		dropKey(pair.NameB, "no_socket", "host", "ipv4", "udp"):         snmpCounter(t, b, "/proc/net/snmp", "Udp", "NoPorts") - noPorts0,
+		dropKey(pair.NameB, "netfilter_drop", "network", "ipv4", "udp"): nftCounter(t, b, table, "in"),
+		dropKey(pair.NameB, "otherhost", "host", "ipv4", "udp"):         otherhost,
+		dropKey(pair.NameB, "ip_csum", "host", "ipv4", "tcp"):           snmpCounter(t, b, "/proc/net/netstat", "IpExt", "InCsumErrors") - csum0,
 	}
 	// The kernel's own counts agree with what was sent.
 	for key, sent := range map[string]int64{
-		dropKey(pair.NameB, "no_socket", "ipv4", "udp"):      closed,
-		dropKey(pair.NameB, "netfilter_drop", "ipv4", "udp"): filtered,
-		dropKey(pair.NameB, "ip_csum", "ipv4", "tcp"):        badCsum,
+		dropKey(pair.NameB, "no_socket", "host", "ipv4", "udp"):         closed,
+		dropKey(pair.NameB, "netfilter_drop", "network", "ipv4", "udp"): filtered,
+		dropKey(pair.NameB, "ip_csum", "host", "ipv4", "tcp"):           badCsum,
 	} {
 		if want[key] != sent {
 			t.Fatalf("%s: the kernel counted %d, %d sent", key, want[key], sent)
@@ -262,7 +263,7 @@ func TestKernelDrops(t *testing.T) {
 	}
 	// The new link is not quiet (its IPv6 sends router solicitations and MLD
 	// reports, which B drops): only the otherhost series is compared.
-	key := dropKey(nameB, "otherhost", "ipv4", "udp")
+	key := dropKey(nameB, "otherhost", "host", "ipv4", "udp")
 	waitFor(t, 5*time.Second, "the new interface's drops counted", func() bool {
 		got = collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.NetworkDrops.Name]
 		return got[key] >= again

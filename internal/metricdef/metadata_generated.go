@@ -27,6 +27,8 @@ const (
 	K8sNamespaceName = attribute.Key("k8s.namespace.name")
 	// ErrorType is the attribute key error.type.
 	ErrorType = attribute.Key("error.type")
+	// DropCategory is the attribute key packet_exporter.drop.category.
+	DropCategory = attribute.Key("packet_exporter.drop.category")
 	// Hook is the attribute key hook.
 	Hook = attribute.Key("hook")
 	// Mode is the attribute key mode.
@@ -108,10 +110,11 @@ var (
 		Kind:        Counter,
 		Unit:        "{packet}",
 		Description: "Packets the kernel dropped, by interface (when the packet had a device), reason (error.type), network type and transport.",
-		Attributes:  []attribute.Key{ErrorType, NetworkType, NetworkTransport},
+		Attributes:  []attribute.Key{ErrorType, DropCategory, NetworkType, NetworkTransport},
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface of the dropped packet, when the packet had a device.", Conditional: true},
 			{Key: ErrorType, Description: "The kernel's drop reason, as the running kernel's BTF names it, in lower case without its `SKB_DROP_REASON_` prefix."},
+			{Key: DropCategory, Description: "What the drop means, from its reason (see below): a loss on the network path, the host's stack refusing it, an application's socket discarding data", Values: []string{"network", "host", "socket", "unclassified"}},
 			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
 			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
 		},
