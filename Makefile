@@ -53,8 +53,9 @@ CLANG_FORMAT ?= clang-format-19
 # qemu-system-aarch64, and Debian's arm64 packages need
 # `dpkg --add-architecture arm64` and apt-get update first (.ci/run does both).
 KERNELS ?= debian:linux-image-6.1.0-*-amd64-unsigned debian:linux-image-6.1.0-*-arm64-unsigned
-# The packages run under each kernel of this machine's architecture...
-KERNEL_TEST_PACKAGES ?= ./bpf ./receiver ./cmd/packet-exporter
+# The packages run under each kernel of this machine's architecture (dropcategory: its
+# table has every drop reason that kernel names)...
+KERNEL_TEST_PACKAGES ?= ./bpf ./receiver ./cmd/packet-exporter ./internal/dropcategory
 # ...and under each kernel of another architecture (cross-compiled). There
 # this machine's executables cannot run: the guest has the kernel
 # architecture's busybox and iproute2 (ip, tc) over this machine's root file
