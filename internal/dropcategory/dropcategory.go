@@ -18,7 +18,8 @@ const (
 	Host = "host"
 	// Socket is an application's socket discarding data it had been given:
 	// closed with unread data, its queue purged, its receive buffer or
-	// backlog full, its accept queue full.
+	// backlog full, its accept queue full; and a connection's end (a reset
+	// processed, then freed).
 	Socket = "socket"
 	// Unclassified is a reason the table does not know (a newer kernel's,
 	// a subsystem's own), or the kernel's own "not specified".
@@ -63,14 +64,15 @@ var categories = func() map[string]string {
 			tcp_md5unexpected tcp_md5failure tcp_aonotfound tcp_aounexpected tcp_aokeynotfound
 			tcp_aofailure tcp_flags tcp_old_data tcp_overwindow tcp_ofomerge tcp_rfc7323_paws
 			tcp_rfc7323_paws_ack tcp_rfc7323_tw_paws tcp_rfc7323_tsecr tcp_old_sequence
-			tcp_invalid_sequence tcp_invalid_end_sequence tcp_invalid_ack_sequence tcp_reset
+			tcp_invalid_sequence tcp_invalid_end_sequence tcp_invalid_ack_sequence
 			tcp_invalid_syn tcp_fastopen tcp_old_ack tcp_too_old_ack tcp_ack_unsent_data
 			ipv6disabled security_hook unhandled_proto ptype_absent skb_csum nomem icmp_csum
 			invalid_proto ip_inaddrerrors ip_local_source ip_invalid_source ip_localnet
 			ip_invalid_dest dup_frag frag_reasm_timeout frag_too_far tcp_minttl ipv6_bad_exthdr
 			ipv6_ndisc_frag ipv6_ndisc_hop_limit ipv6_ndisc_bad_code ipv6_ndisc_bad_options
 			ipv6_ndisc_ns_otherhost pfmemalloc`,
-		Socket: `socket_close socket_filter socket_rcvbuff unix_disconnect unix_skip_oob
+		// tcp_reset: a peer's reset, processed, then freed: a connection's end.
+		Socket: `tcp_reset socket_close socket_filter socket_rcvbuff unix_disconnect unix_skip_oob
 			socket_backlog tcp_abort_on_data tcp_zerowindow tcp_listen_overflow tcp_close
 			tcp_ofo_queue_prune tcp_ofo_drop skb_ucopy_fault queue_purge packet_sock_error`,
 		// subsys_mask is a mask of the enum, never a reason.
