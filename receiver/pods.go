@@ -54,15 +54,6 @@ func podDirection(d bpf.Direction) bpf.Direction {
 	return bpf.Receive
 }
 
-// blockBytes is the bytes of every frame a counter block counted.
-func blockBytes(b *bpf.Block) int64 {
-	var n uint64
-	for _, v := range b.Classes {
-		n += v.Bytes
-	}
-	return int64(n)
-}
-
 // peerName returns the name of interface index in the network namespace the
 // socket's namespace knows by nsid (RTM_GETLINK with IFLA_TARGET_NETNSID,
 // Linux 4.20+): a veth's peer's name, as a pod sees it, without entering the

@@ -97,10 +97,12 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 		for _, at := range a.attached {
 			for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 				block := &blocks[bpf.BlockIndex(at.slot, d)]
+				var frameBytes int64 // every class's: the pod's series, when it has one
 				for class, v := range block.Classes {
 					if v.Packets == 0 {
 						continue
 					}
+					frameBytes += int64(v.Bytes)
 					o.ObserveInt64(i.packets, int64(v.Packets), at.attrs.classes[d][class])
 					o.ObserveInt64(i.bytes, int64(v.Bytes), at.attrs.classes[d][class])
 				}
@@ -110,7 +112,7 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 					}
 				}
 				if at.pod != nil && i.podIO != nil {
-					o.ObserveInt64(i.podIO, blockBytes(block), at.pod[d])
+					o.ObserveInt64(i.podIO, frameBytes, at.pod[d])
 				}
 			}
 			if !runsOn {

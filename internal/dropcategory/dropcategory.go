@@ -34,13 +34,10 @@ func Of(reason string) string {
 	return Unclassified
 }
 
-// Reasons returns the reasons the table knows, for tests.
-func Reasons() []string {
-	names := make([]string, 0, len(categories))
-	for name := range categories {
-		names = append(names, name)
-	}
-	return names
+// Known reports whether the table classifies reason.
+func Known(reason string) bool {
+	_, ok := categories[reason]
+	return ok
 }
 
 // categories classifies every reason by name. Older kernels' names that

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"io/fs"
 	"os"
@@ -25,24 +24,36 @@ const (
 // CgroupHierarchies returns the cgroup versions mounted on this machine that
 // a test can create cgroups in (CgroupV2, CgroupV1), by mount point.
 func CgroupHierarchies() map[string]string {
-	f, err := os.Open("/proc/self/mounts")
+	out := map[string]string{}
+	for _, m := range cgroupMounts() {
+		switch {
+		case m.fsType == CgroupV2 && out[CgroupV2] == "":
+			out[CgroupV2] = m.dir
+		case m.fsType == CgroupV1 && slices.Contains(m.options, "pids"):
+			out[CgroupV1] = m.dir
+		}
+	}
+	return out
+}
+
+// cgroupMount is one mounted cgroup hierarchy, v1 or v2.
+type cgroupMount struct {
+	dir, fsType string
+	options     []string
+}
+
+// cgroupMounts returns every mounted cgroup hierarchy, from /proc/self/mounts
+// (device mount-point type options dump pass).
+func cgroupMounts() []cgroupMount {
+	b, err := os.ReadFile("/proc/self/mounts")
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	out := map[string]string{}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		// device mount-point type options dump pass
-		fields := strings.Fields(s.Text())
-		if len(fields) < 4 {
-			continue
-		}
-		switch {
-		case fields[2] == CgroupV2 && out[CgroupV2] == "":
-			out[CgroupV2] = fields[1]
-		case fields[2] == CgroupV1 && slices.Contains(strings.Split(fields[3], ","), "pids"):
-			out[CgroupV1] = fields[1]
+	var out []cgroupMount
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) >= 4 && (fields[2] == CgroupV1 || fields[2] == CgroupV2) {
+			out = append(out, cgroupMount{dir: fields[1], fsType: fields[2], options: strings.Split(fields[3], ",")})
 		}
 	}
 	return out
@@ -121,28 +132,12 @@ func (c *Cgroup) empty(dir string) error {
 func CleanupCgroupTree(tb testing.TB, rel string) {
 	tb.Helper()
 	tb.Cleanup(func() {
-		for _, mount := range cgroupMounts() {
-			if err := removeCgroupTree(filepath.Join(mount, rel)); err != nil {
+		for _, m := range cgroupMounts() {
+			if err := removeCgroupTree(filepath.Join(m.dir, rel)); err != nil {
 				tb.Errorf("testenv: remove cgroup %s: %v", rel, err)
 			}
 		}
 	})
-}
-
-// cgroupMounts returns the mount points of every cgroup hierarchy, v1 and v2.
-func cgroupMounts() []string {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for line := range strings.Lines(string(b)) {
-		fields := strings.Fields(line)
-		if len(fields) >= 3 && (fields[2] == CgroupV1 || fields[2] == CgroupV2) {
-			out = append(out, fields[1])
-		}
-	}
-	return out
 }
 
 // removeCgroupTree removes the cgroup directory dir and those below it,
