@@ -50,15 +50,60 @@ struct sk_buff {
 	struct net_device *dev;
 	struct sock *sk;
 	unsigned char *head;
+	__u16 transport_header;
 	__u16 network_header;
 	__u16 protocol;
+	__u8 cloned : 1;
 } PE_CORE;
+
+/* The kinds of __builtin_preserve_field_info used to read a bitfield. */
+enum pe_field_info {
+	PE_FIELD_BYTE_OFFSET = 0,
+	PE_FIELD_BYTE_SIZE = 1,
+	PE_FIELD_LSHIFT_U64 = 4,
+	PE_FIELD_RSHIFT_U64 = 5,
+};
+
+/*
+ * Reads the unsigned bitfield field of *s, wherever the running kernel
+ * puts it (CO-RE field relocations; little-endian only, like the objects).
+ */
+#define PE_READ_BITFIELD(s, field)                                                                      \
+	({                                                                                              \
+		__u64 val = 0;                                                                          \
+		bpf_probe_read_kernel(                                                                  \
+			&val, __builtin_preserve_field_info((s)->field, PE_FIELD_BYTE_SIZE),            \
+			(void *)(s) + __builtin_preserve_field_info((s)->field, PE_FIELD_BYTE_OFFSET)); \
+		val <<= __builtin_preserve_field_info((s)->field, PE_FIELD_LSHIFT_U64);                 \
+		val >>= __builtin_preserve_field_info((s)->field, PE_FIELD_RSHIFT_U64);                 \
+		val;                                                                                    \
+	})
+
+/*
+ * What the program knows of a no_socket drop beyond its reason, for user space
+ * to tell a loss from what is not one.
+ */
+enum pe_drop_note {
+	PE_DROP_NOTE_NONE = 0,
+	/*
+	 * An ICMP or ICMPv6 echo reply no ping socket wanted, of which a copy
+	 * was made (the packet is cloned): a raw socket, such as ping's, got
+	 * the copy. A packet socket (a capture) clones every packet too.
+	 */
+	PE_DROP_NOTE_ECHO_REPLY_COPIED,
+	/*
+	 * A TCP segment without SYN: it belongs to a connection that has ended
+	 * here (closed, reset), not to one being opened to a closed port.
+	 */
+	PE_DROP_NOTE_TCP_NOT_SYN,
+};
 
 /* What one drop is counted by. */
 struct pe_drop_key {
 	__u32 ifindex; /* the packet's device, 0 when it had none */
 	__u32 reason;  /* enum skb_drop_reason (or a subsystem's reason) */
 	__u32 class;   /* enum pe_entry traffic class */
+	__u32 note;    /* enum pe_drop_note */
 };
 
 /* Statistics of the drop program itself. */
@@ -87,12 +132,18 @@ volatile const __u32 pe_netns_inum = 0;        /* the namespace counted: its ino
 volatile const __u32 pe_count_unowned = 0;     /* count drops with neither device nor socket */
 volatile const __u32 pe_reason_not_drop_0 = 0; /* SKB_NOT_DROPPED_YET: a free, not a drop */
 volatile const __u32 pe_reason_not_drop_1 = 0; /* SKB_CONSUMED where the kernel has it, else the same */
+volatile const __u32 pe_reason_no_socket = 0;  /* SKB_DROP_REASON_NO_SOCKET */
 
 /* Keep these types in the object's BTF so bpf2go generates Go for them. */
 volatile const struct pe_drop_key pe_btf_drop_key;
 volatile const enum pe_drop_stat pe_btf_drop_stat;
+volatile const enum pe_drop_note pe_btf_drop_note;
 
-#define PE_NETWORK_HEADER_UNSET 0xffff
+#define PE_HEADER_UNSET 0xffff
+#define PE_ICMP_ECHOREPLY 0
+#define PE_ICMPV6_ECHO_REPLY 129
+#define PE_TCP_FLAGS_OFFSET 13
+#define PE_TCP_SYN 0x02
 
 /* The traffic class of a dropped packet, from its network header. */
 static __always_inline __u32 pe_drop_class(struct sk_buff *skb)
@@ -103,7 +154,7 @@ static __always_inline __u32 pe_drop_class(struct sk_buff *skb)
 
 	if (proto == PE_ETH_P_ARP)
 		return PE_CLASS_ARP;
-	if ((proto != PE_ETH_P_IP && proto != PE_ETH_P_IPV6) || nh == PE_NETWORK_HEADER_UNSET || !head)
+	if ((proto != PE_ETH_P_IP && proto != PE_ETH_P_IPV6) || nh == PE_HEADER_UNSET || !head)
 		return PE_CLASS_OTHER;
 	__u8 ip[8];
 	if (bpf_probe_read_kernel(ip, sizeof(ip), head + nh))
@@ -140,6 +191,35 @@ static __always_inline __u32 pe_drop_class(struct sk_buff *skb)
 	return PE_CLASS_IPV6 + PE_TRANSPORT_OTHER;
 }
 
+/*
+ * The note of a no_socket drop of class: the first byte of interest of its
+ * transport header (ICMP type, TCP flags), read where the stack left it.
+ */
+static __always_inline __u32 pe_no_socket_note(struct sk_buff *skb, __u32 class)
+{
+	__u16 th = skb->transport_header;
+	unsigned char *head = skb->head;
+	__u8 b;
+
+	if (th == PE_HEADER_UNSET || !head)
+		return PE_DROP_NOTE_NONE;
+	if (class == PE_CLASS_IPV4 + PE_TRANSPORT_TCP || class == PE_CLASS_IPV6 + PE_TRANSPORT_TCP) {
+		if (bpf_probe_read_kernel(&b, 1, head + th + PE_TCP_FLAGS_OFFSET) || (b & PE_TCP_SYN))
+			return PE_DROP_NOTE_NONE;
+		return PE_DROP_NOTE_TCP_NOT_SYN;
+	}
+	__u8 reply;
+	if (class == PE_CLASS_IPV4 + PE_TRANSPORT_ICMP)
+		reply = PE_ICMP_ECHOREPLY;
+	else if (class == PE_CLASS_IPV6 + PE_TRANSPORT_ICMPV6)
+		reply = PE_ICMPV6_ECHO_REPLY;
+	else
+		return PE_DROP_NOTE_NONE;
+	if (bpf_probe_read_kernel(&b, 1, head + th) || b != reply || !PE_READ_BITFIELD(skb, cloned))
+		return PE_DROP_NOTE_NONE;
+	return PE_DROP_NOTE_ECHO_REPLY_COPIED;
+}
+
 /* The inode number of a network namespace, 0 when unknown. */
 static __always_inline __u32 pe_netns_of(struct net *net)
 {
@@ -174,6 +254,8 @@ int pe_count_drop(__u64 *ctx)
 		}
 	}
 	key.class = pe_drop_class(skb);
+	if (reason == pe_reason_no_socket)
+		key.note = pe_no_socket_note(skb, key.class);
 
 	__u64 *count = bpf_map_lookup_elem(&pe_drops, &key);
 	if (likely(count)) {

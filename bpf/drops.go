@@ -28,6 +28,10 @@ type DropReasons struct {
 	// notDrops are the values that mean a free, not a drop:
 	// SKB_NOT_DROPPED_YET and, where the kernel has it, SKB_CONSUMED.
 	notDrops [2]uint32
+	// noSocket is SKB_DROP_REASON_NO_SOCKET, whose drops the program notes
+	// (DropNote); notDrops[0], which never reaches the count, where the
+	// kernel lacks it.
+	noSocket uint32
 }
 
 // LoadDropReasons reads the drop reasons from the running kernel's BTF.
@@ -70,6 +74,12 @@ func dropReasonsOf(enum *btf.Enum) (*DropReasons, error) {
 		consumed = notDropped
 	}
 	r.notDrops = [2]uint32{uint32(notDropped), uint32(consumed)}
+	r.noSocket = r.notDrops[0]
+	for v, name := range r.names {
+		if name == "no_socket" {
+			r.noSocket = v
+		}
+	}
 	return r, nil
 }
 
@@ -127,7 +137,28 @@ type Drop struct {
 	Reason uint32
 	// Class is the packet's traffic class, as in the counters (ClassOf).
 	Class int
+	// Note is what the program saw of a no_socket drop beyond its reason.
+	Note DropNote
 }
+
+// DropNote is what the drop program saw of a no_socket drop beyond its
+// reason, which tells a loss from what is not one.
+type DropNote uint8
+
+// The notes of a drop.
+const (
+	// DropNoteNone: nothing more than the reason.
+	DropNoteNone DropNote = DropNote(DropsPeDropNotePE_DROP_NOTE_NONE)
+	// DropNoteEchoReplyCopied: an ICMP or ICMPv6 echo reply no ping socket
+	// wanted, of which a copy had been made: a raw socket (ping's) got it.
+	// A packet socket (a capture such as tcpdump) copies every packet too,
+	// so while one runs, echo replies nobody wanted are noted as well.
+	DropNoteEchoReplyCopied DropNote = DropNote(DropsPeDropNotePE_DROP_NOTE_ECHO_REPLY_COPIED)
+	// DropNoteTCPNotSYN: a TCP segment without SYN, which belongs to a
+	// connection that has ended here (closed, reset), not to a connection
+	// attempt to a closed port.
+	DropNoteTCPNotSYN DropNote = DropNote(DropsPeDropNotePE_DROP_NOTE_TCP_NOT_SYN)
+)
 
 // NewDropCounter loads the drop program and attaches it to the drop
 // tracepoint. It fails where the kernel has no BTF, no BTF-enabled
@@ -152,6 +183,7 @@ func NewDropCounter(o DropOptions) (*DropCounter, error) {
 		DropsVarPeCountUnowned:   flag(o.CountUnowned),
 		DropsVarPeReasonNotDrop0: reasons.notDrops[0],
 		DropsVarPeReasonNotDrop1: reasons.notDrops[1],
+		DropsVarPeReasonNoSocket: reasons.noSocket,
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("drop program: set %s: %w", name, err)
@@ -189,7 +221,7 @@ func (d *DropCounter) Read(fn func(Drop, uint64)) error {
 	var perCPU []uint64
 	it := d.objs.PeDrops.Iterate()
 	for it.Next(&key, &perCPU) {
-		fn(Drop{Ifindex: int(key.Ifindex), Reason: key.Reason, Class: int(key.Class)}, sum(perCPU))
+		fn(Drop{Ifindex: int(key.Ifindex), Reason: key.Reason, Class: int(key.Class), Note: DropNote(key.Note)}, sum(perCPU))
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read drops: %w", err)

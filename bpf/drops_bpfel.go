@@ -18,7 +18,16 @@ type DropsPeDropKey struct {
 	Ifindex uint32
 	Reason  uint32
 	Class   uint32
+	Note    uint32
 }
+
+type DropsPeDropNote uint32
+
+const (
+	DropsPeDropNotePE_DROP_NOTE_NONE              DropsPeDropNote = 0
+	DropsPeDropNotePE_DROP_NOTE_ECHO_REPLY_COPIED DropsPeDropNote = 1
+	DropsPeDropNotePE_DROP_NOTE_TCP_NOT_SYN       DropsPeDropNote = 2
+)
 
 type DropsPeDropStat uint32
 
@@ -35,9 +44,11 @@ const (
 	DropsMapPeDrops          = "pe_drops"
 	DropsProgPeCountDrop     = "pe_count_drop"
 	DropsVarPeBtfDropKey     = "pe_btf_drop_key"
+	DropsVarPeBtfDropNote    = "pe_btf_drop_note"
 	DropsVarPeBtfDropStat    = "pe_btf_drop_stat"
 	DropsVarPeCountUnowned   = "pe_count_unowned"
 	DropsVarPeNetnsInum      = "pe_netns_inum"
+	DropsVarPeReasonNoSocket = "pe_reason_no_socket"
 	DropsVarPeReasonNotDrop0 = "pe_reason_not_drop_0"
 	DropsVarPeReasonNotDrop1 = "pe_reason_not_drop_1"
 )
@@ -100,9 +111,11 @@ type DropsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type DropsVariableSpecs struct {
 	PeBtfDropKey     *ebpf.VariableSpec `ebpf:"pe_btf_drop_key"`
+	PeBtfDropNote    *ebpf.VariableSpec `ebpf:"pe_btf_drop_note"`
 	PeBtfDropStat    *ebpf.VariableSpec `ebpf:"pe_btf_drop_stat"`
 	PeCountUnowned   *ebpf.VariableSpec `ebpf:"pe_count_unowned"`
 	PeNetnsInum      *ebpf.VariableSpec `ebpf:"pe_netns_inum"`
+	PeReasonNoSocket *ebpf.VariableSpec `ebpf:"pe_reason_no_socket"`
 	PeReasonNotDrop0 *ebpf.VariableSpec `ebpf:"pe_reason_not_drop_0"`
 	PeReasonNotDrop1 *ebpf.VariableSpec `ebpf:"pe_reason_not_drop_1"`
 }
@@ -143,9 +156,11 @@ func (m *DropsMaps) Close() error {
 // It can be passed to LoadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DropsVariables struct {
 	PeBtfDropKey     *ebpf.Variable `ebpf:"pe_btf_drop_key"`
+	PeBtfDropNote    *ebpf.Variable `ebpf:"pe_btf_drop_note"`
 	PeBtfDropStat    *ebpf.Variable `ebpf:"pe_btf_drop_stat"`
 	PeCountUnowned   *ebpf.Variable `ebpf:"pe_count_unowned"`
 	PeNetnsInum      *ebpf.Variable `ebpf:"pe_netns_inum"`
+	PeReasonNoSocket *ebpf.Variable `ebpf:"pe_reason_no_socket"`
 	PeReasonNotDrop0 *ebpf.Variable `ebpf:"pe_reason_not_drop_0"`
 	PeReasonNotDrop1 *ebpf.Variable `ebpf:"pe_reason_not_drop_1"`
 }

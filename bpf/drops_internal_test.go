@@ -23,6 +23,7 @@ func TestDropReasonsOf(t *testing.T) {
 		name     string
 		enum     *btf.Enum
 		notDrops [2]uint32
+		noSocket uint32
 		names    map[uint32]string
 		err      bool
 	}{
@@ -30,13 +31,22 @@ func TestDropReasonsOf(t *testing.T) {
 			name:     "with SKB_CONSUMED",
 			enum:     enum("SKB_NOT_DROPPED_YET", "SKB_CONSUMED", "SKB_DROP_REASON_NOT_SPECIFIED", "SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_MAX"),
 			notDrops: [2]uint32{0, 1},
+			noSocket: 3,
 			names:    map[uint32]string{2: "not_specified", 3: "no_socket", 4: "unknown_4", 99: "unknown_99"},
 		},
 		{
 			name:     "before SKB_CONSUMED",
 			enum:     enum("SKB_NOT_DROPPED_YET", "SKB_DROP_REASON_NOT_SPECIFIED", "SKB_DROP_REASON_NO_SOCKET", "SKB_DROP_REASON_IP_CSUM"),
 			notDrops: [2]uint32{0, 0},
+			noSocket: 2,
 			names:    map[uint32]string{1: "not_specified", 2: "no_socket", 3: "ip_csum"},
+		},
+		{
+			name:     "without NO_SOCKET",
+			enum:     enum("SKB_NOT_DROPPED_YET", "SKB_DROP_REASON_NOT_SPECIFIED"),
+			notDrops: [2]uint32{0, 0},
+			noSocket: 0, // SKB_NOT_DROPPED_YET: never counted
+			names:    map[uint32]string{1: "not_specified"},
 		},
 		{
 			name: "no SKB_NOT_DROPPED_YET",
@@ -57,6 +67,9 @@ func TestDropReasonsOf(t *testing.T) {
 			}
 			if r.notDrops != tc.notDrops {
 				t.Errorf("not drops %v, want %v", r.notDrops, tc.notDrops)
+			}
+			if r.noSocket != tc.noSocket {
+				t.Errorf("no_socket %d, want %d", r.noSocket, tc.noSocket)
 			}
 			for v, want := range tc.names {
 				if got := r.Name(v); got != want {

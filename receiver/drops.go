@@ -173,7 +173,7 @@ func (c *dropsCollector) register(create *instruments) observe {
 			}
 			class := bpf.ClassOf(drop.Class)
 			reason := d.Reasons.Name(drop.Reason)
-			attrs = append(attrs, metricdef.ErrorType.String(reason), metricdef.DropCategory.String(dropcategory.Of(reason)),
+			attrs = append(attrs, metricdef.ErrorType.String(reason), metricdef.DropCategory.String(dropcategory.Of(reason, drop.Note)),
 				metricdef.NetworkType.String(class.NetworkType), metricdef.NetworkTransport.String(class.Transport))
 			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"golang.org/x/sys/unix"
 
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
@@ -299,5 +301,195 @@ func TestDropsDisabled(t *testing.T) {
 	}
 	if _, ok := points[metricdef.KernelFeatures.Name]["feature=drop_reasons"]; ok {
 		t.Errorf("drop_reasons feature reported with drops.enabled false")
+	}
+}
+
+// TestDropsThatAreNotLosses: what a busy host does all day gives no drop of
+// category network or host. A ping flood through a raw socket (ping as
+// root) has every echo reply answered, and the kernel frees each reply's
+// original with no_socket after the raw socket's copy: category delivered,
+// as many as the replies the raw socket received (and the kernel's Icmp
+// InEchoReps for IPv4). HTTP fetches closed early (a client that reads the
+// headers of a large response and closes) drop data of category socket
+// only: the kernel frees the unread data without a reason, and the segments
+// that arrive after the close are no_socket drops of TCP without SYN,
+// category socket, while SYNs to a closed port stay host drops, each exactly
+// the segments sent (the kernel's Tcp OutRsts). A full receive buffer drops
+// socket_rcvbuff, category socket, exactly the kernel's Udp RcvbufErrors.
+func TestDropsThatAreNotLosses(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
+	recv := startIn(t, b, func(c *config.Config) { c.Interfaces.Include = []string{pair.NameB} })
+	waitFor(t, 5*time.Second, "attached", func() bool { return attached(recv, pair.NameB) })
+	waitFor(t, 10*time.Second, "the drop counter counting", func() bool {
+		return collect(t, recv)[metricdef.KernelFeatures.Name]["feature=drop_reasons"] == 1
+	})
+	drops := func() map[string]int64 {
+		return collectKeys(t, recv, func(attribute.Key) bool { return true })[metricdef.NetworkDrops.Name]
+	}
+
+	// Ping floods, IPv4 and IPv6, answered by A.
+	const echoes = 200
+	echoReps0 := snmpCounter(t, b, "/proc/net/snmp", "Icmp", "InEchoReps")
+	want := map[string]int64{}
+	for _, c := range []struct {
+		src, dst  netip.Addr
+		netType   string
+		transport string
+	}{
+		{pair.IPv4B.Addr(), pair.IPv4A.Addr(), "ipv4", "icmp"},
+		{pair.IPv6B.Addr(), pair.IPv6A.Addr(), "ipv6", "icmpv6"},
+	} {
+		replies := pingFlood(t, b, c.src, c.dst, echoes)
+		if replies != echoes {
+			t.Fatalf("%s: the raw socket received %d echo replies of %d", c.netType, replies, echoes)
+		}
+		want[dropKey(pair.NameB, "no_socket", "delivered", c.netType, c.transport)] = int64(replies)
+	}
+	if got := snmpCounter(t, b, "/proc/net/snmp", "Icmp", "InEchoReps") - echoReps0; got != echoes {
+		t.Fatalf("the kernel counted %d IPv4 echo replies, %d answered", got, echoes)
+	}
+
+	// A full receive buffer: a socket that is never read, with the smallest
+	// buffer.
+	rcvbuf0 := snmpCounter(t, b, "/proc/net/snmp", "Udp", "RcvbufErrors")
+	var full *net.UDPConn
+	if err := b.Do(func() error {
+		var err error
+		if full, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(pair.IPv4B.Addr(), 0))); err != nil {
+			return err
+		}
+		return full.SetReadBuffer(0)
+	}); err != nil {
+		t.Fatalf("udp socket: %v", err)
+	}
+	defer full.Close()
+	testtraffic.SendUDP(t, a, pair.IPv4A.Addr(), full.LocalAddr().(*net.UDPAddr).AddrPort(), 50, 1000)
+	rcvbuff := snmpCounter(t, b, "/proc/net/snmp", "Udp", "RcvbufErrors") - rcvbuf0
+	if rcvbuff == 0 {
+		t.Fatal("no datagram found the receive buffer full")
+	}
+	want[dropKey(pair.NameB, "socket_rcvbuff", "socket", "ipv4", "udp")] = rcvbuff
+
+	// TCP to a closed port: SYNs (connection attempts refused) are host
+	// drops, segments without SYN (of a connection that ended here) socket
+	// drops; the kernel answers each with a reset.
+	const syns, acks = 10, 15
+	rsts0 := snmpCounter(t, b, "/proc/net/snmp", "Tcp", "OutRsts")
+	testtraffic.SendTCPSYN(t, a, pair.IPv4A.Addr(), pair.IPv4B.Addr(), 9, syns)
+	testtraffic.SendTCP(t, a, pair.IPv4A.Addr(), pair.IPv4B.Addr(), 9, 0x10, acks)
+	if got := snmpCounter(t, b, "/proc/net/snmp", "Tcp", "OutRsts") - rsts0; got != syns+acks {
+		t.Fatalf("the kernel sent %d resets for %d segments to a closed port", got, syns+acks)
+	}
+	want[dropKey(pair.NameB, "no_socket", "host", "ipv4", "tcp")] = syns
+	want[dropKey(pair.NameB, "no_socket", "socket", "ipv4", "tcp")] = acks
+
+	deadline := time.Now().Add(5 * time.Second)
+	var got map[string]int64
+	for {
+		got = drops()
+		if equalCounts(got, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !equalCounts(got, want) {
+		t.Errorf("drops after the ping floods and the full buffer:\n got  %v\n want %v", got, want)
+	}
+
+	// HTTP fetches of a large response, closed after the headers.
+	fetchesClosedEarly(t, a, b, netip.AddrPortFrom(pair.IPv4A.Addr(), 8080), 20)
+	time.Sleep(200 * time.Millisecond) // the segments in flight after each close
+	for key, v := range drops() {
+		if v != want[key] && !strings.Contains(key, "packet_exporter.drop.category=socket") {
+			t.Errorf("a drop of category other than socket after HTTP fetches closed early: %s = %d (%d before)", key, v, want[key])
+		}
+	}
+}
+
+// pingFlood sends count echo requests from src in ns to dst on a raw ICMP
+// (ICMPv6) socket, as ping does as root, and returns the echo replies from
+// dst the socket receives, reading until count arrived or a second passes
+// without one.
+func pingFlood(t *testing.T, ns *testenv.Netns, src, dst netip.Addr, count int) int {
+	t.Helper()
+	family, proto, reply := unix.AF_INET6, unix.IPPROTO_ICMPV6, byte(129)
+	var to unix.Sockaddr = &unix.SockaddrInet6{Addr: dst.As16()}
+	if dst.Is4() {
+		family, proto, reply = unix.AF_INET, unix.IPPROTO_ICMP, 0
+		to = &unix.SockaddrInet4{Addr: dst.As4()}
+	}
+	var fd int
+	if err := ns.Do(func() error {
+		var err error
+		fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+		return err
+	}); err != nil {
+		t.Fatalf("raw socket: %v", err)
+	}
+	defer unix.Close(fd)
+	tv := unix.Timeval{Sec: 1}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatalf("receive timeout: %v", err)
+	}
+	for i := range count {
+		if err := unix.Sendto(fd, testtraffic.EchoRequest(src, dst, uint16(i), 56), 0, to); err != nil {
+			t.Fatalf("send echo request: %v", err)
+		}
+	}
+	buf := make([]byte, 2048)
+	replies := 0
+	for replies < count {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			break // the timeout: no more replies
+		}
+		var peer netip.Addr
+		switch sa := from.(type) {
+		case *unix.SockaddrInet4:
+			peer = netip.AddrFrom4(sa.Addr)
+		case *unix.SockaddrInet6:
+			peer = netip.AddrFrom16(sa.Addr)
+		}
+		// An IPv4 raw socket gets the IP header, an IPv6 one does not.
+		icmp := buf[:n]
+		if dst.Is4() && n > 0 {
+			icmp = buf[int(buf[0]&0x0f)*4 : n]
+		}
+		if peer == dst && len(icmp) > 0 && icmp[0] == reply {
+			replies++
+		}
+	}
+	return replies
+}
+
+// fetchesClosedEarly serves a 4 MiB response on addr in server and makes
+// count requests to it from client, each closing its connection once the
+// response's headers are read.
+func fetchesClosedEarly(t *testing.T, server, client *testenv.Netns, addr netip.AddrPort, count int) {
+	t.Helper()
+	var l net.Listener
+	if err := server.Do(func() error {
+		var err error
+		l, err = net.Listen("tcp", addr.String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	body := make([]byte, 4<<20)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(body) }),
+		ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	defer srv.Close()
+	httpClient := client.HTTPClient()
+	for range count {
+		resp, err := httpClient.Get("http://" + addr.String() + "/")
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		if _, err := resp.Body.Read(make([]byte, 100)); err != nil {
+			t.Fatalf("read the response: %v", err)
+		}
+		resp.Body.Close()
 	}
 }

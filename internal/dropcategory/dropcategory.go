@@ -2,10 +2,15 @@
 // a loss on the network path, the host's stack refusing a packet, or an
 // application's socket discarding data it had been given. Every reason of
 // the kernels with drop reasons (5.17 to today) is in one table, by the name
-// packet-exporter gives it (bpf.DropReasons.Name).
+// packet-exporter gives it (bpf.DropReasons.Name), and two no_socket drops
+// the drop program notes (bpf.DropNote) are told apart from the rest.
 package dropcategory
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/packet-exporter/packet-exporter/bpf"
+)
 
 // The categories, the values of packet_exporter.drop.category.
 const (
@@ -19,15 +24,29 @@ const (
 	// Socket is an application's socket discarding data it had been given:
 	// closed with unread data, its queue purged, its receive buffer or
 	// backlog full, its accept queue full; and a connection's end (a reset
-	// processed, then freed).
+	// processed, then freed; a TCP segment other than a SYN arriving after
+	// its connection ended here, which TCP answers with a reset).
 	Socket = "socket"
+	// Delivered is a packet the kernel frees as unwanted after a copy of it
+	// reached a socket: an ICMP echo reply with no ping socket for it, of
+	// which a raw socket (ping's) got a copy.
+	Delivered = "delivered"
 	// Unclassified is a reason the table does not know (a newer kernel's,
 	// a subsystem's own), or the kernel's own "not specified".
 	Unclassified = "unclassified"
 )
 
-// Of returns the category of drop reason name.
-func Of(reason string) string {
+// Of returns the category of a drop of reason name with note: a no_socket
+// drop of an echo reply copied to a raw socket is Delivered, and of a TCP
+// segment without SYN (a connection that ended here) Socket; every other
+// drop is its reason's.
+func Of(reason string, note bpf.DropNote) string {
+	switch note {
+	case bpf.DropNoteEchoReplyCopied:
+		return Delivered
+	case bpf.DropNoteTCPNotSYN:
+		return Socket
+	}
 	if c, ok := categories[reason]; ok {
 		return c
 	}

@@ -30,19 +30,25 @@ func TestEveryReasonOfTheKernel(t *testing.T) {
 }
 
 func TestOf(t *testing.T) {
-	for reason, want := range map[string]string{
-		"no_socket":      dropcategory.Host,
-		"netfilter_drop": dropcategory.Network,
-		"socket_rcvbuff": dropcategory.Socket,
-		"socket_close":   dropcategory.Socket,
-		"queue_purge":    dropcategory.Socket,
-		"qdisc_drop":     dropcategory.Network,
-		"not_specified":  dropcategory.Unclassified,
-		"unknown_300":    dropcategory.Unclassified,
-		"ptype_absent":   dropcategory.Host, // 5.19 to 6.3
+	for _, tc := range []struct {
+		reason string
+		note   bpf.DropNote
+		want   string
+	}{
+		{"no_socket", bpf.DropNoteNone, dropcategory.Host},
+		{"no_socket", bpf.DropNoteEchoReplyCopied, dropcategory.Delivered},
+		{"no_socket", bpf.DropNoteTCPNotSYN, dropcategory.Socket},
+		{"netfilter_drop", bpf.DropNoteNone, dropcategory.Network},
+		{"socket_rcvbuff", bpf.DropNoteNone, dropcategory.Socket},
+		{"socket_close", bpf.DropNoteNone, dropcategory.Socket},
+		{"queue_purge", bpf.DropNoteNone, dropcategory.Socket},
+		{"qdisc_drop", bpf.DropNoteNone, dropcategory.Network},
+		{"not_specified", bpf.DropNoteNone, dropcategory.Unclassified},
+		{"unknown_300", bpf.DropNoteNone, dropcategory.Unclassified},
+		{"ptype_absent", bpf.DropNoteNone, dropcategory.Host}, // 5.19 to 6.3
 	} {
-		if got := dropcategory.Of(reason); got != want {
-			t.Errorf("Of(%s) = %s, want %s", reason, got, want)
+		if got := dropcategory.Of(tc.reason, tc.note); got != tc.want {
+			t.Errorf("Of(%s, %d) = %s, want %s", tc.reason, tc.note, got, tc.want)
 		}
 	}
 }

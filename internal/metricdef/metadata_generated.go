@@ -114,7 +114,7 @@ var (
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface of the dropped packet, when the packet had a device.", Conditional: true},
 			{Key: ErrorType, Description: "The kernel's drop reason, as the running kernel's BTF names it, in lower case without its `SKB_DROP_REASON_` prefix."},
-			{Key: DropCategory, Description: "What the drop means, from its reason (see below): a loss on the network path, the host's stack refusing it, an application's socket discarding data", Values: []string{"network", "host", "socket", "unclassified"}},
+			{Key: DropCategory, Description: "What the drop means, from its reason (see below): a loss on the network path, the host's stack refusing it, an application's socket discarding data, a packet a socket got a copy of", Values: []string{"network", "host", "socket", "delivered", "unclassified"}},
 			{Key: NetworkType, Description: "The network protocol of the frame.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
 			{Key: NetworkTransport, Description: "The transport protocol of the packet, `none` where it has no transport, `other` for an unknown one."},
 		},

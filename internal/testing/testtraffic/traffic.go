@@ -107,9 +107,17 @@ func SendUDPFrom(tb testingTB, ns *testenv.Netns, src, dst netip.AddrPort, count
 // frames have the size returned.
 func SendTCPSYN(tb testingTB, ns *testenv.Netns, src, dst netip.Addr, port uint16, count int) int {
 	tb.Helper()
+	return SendTCP(tb, ns, src, dst, port, 0x02, count)
+}
+
+// SendTCP sends count bare TCP segments (no options) with flags from src to
+// port of dst through a raw socket, from source ports 30000 and up. It
+// returns the frame size of each.
+func SendTCP(tb testingTB, ns *testenv.Netns, src, dst netip.Addr, port uint16, flags uint8, count int) int {
+	tb.Helper()
 	for i := range count {
 		segment := l4Segment(src, dst, func(f *tf.Frame) {
-			f.TCP = &tf.TCP{SrcPort: uint16(30000 + i), DstPort: port, Flags: 0x02}
+			f.TCP = &tf.TCP{SrcPort: uint16(30000 + i), DstPort: port, Flags: flags}
 		})
 		sendRaw(tb, ns, src, dst, unix.IPPROTO_TCP, segment)
 	}
@@ -126,19 +134,25 @@ func SendEcho(tb testingTB, ns *testenv.Netns, src, dst netip.Addr, count, paylo
 		proto = unix.IPPROTO_ICMPV6
 	}
 	for i := range count {
-		segment := l4Segment(src, dst, func(f *tf.Frame) {
-			echo := &tf.ICMP{Type: 8, ID: 0x7065, Seq: uint16(i)}
-			if dst.Is6() {
-				echo.Type = 128
-				f.ICMPv6 = echo
-			} else {
-				f.ICMP = echo
-			}
-			f.Payload = make([]byte, payload)
-		})
-		sendRaw(tb, ns, src, dst, proto, segment)
+		sendRaw(tb, ns, src, dst, proto, EchoRequest(src, dst, uint16(i), payload))
 	}
 	return EthernetHeader + ipHeader(dst) + ICMPHeader + payload
+}
+
+// EchoRequest returns an ICMP (ICMPv6 for IPv6) echo request of sequence
+// number seq with payload bytes from src to dst, checksummed, without its IP
+// header: what a raw socket sends.
+func EchoRequest(src, dst netip.Addr, seq uint16, payload int) []byte {
+	return l4Segment(src, dst, func(f *tf.Frame) {
+		echo := &tf.ICMP{Type: 8, ID: 0x7065, Seq: seq}
+		if dst.Is6() {
+			echo.Type = 128
+			f.ICMPv6 = echo
+		} else {
+			f.ICMP = echo
+		}
+		f.Payload = make([]byte, payload)
+	})
 }
 
 // l4Segment builds the transport segment (header and payload, checksummed for
