@@ -28,6 +28,16 @@ type Block struct {
 	Runs, RunNanoseconds uint64
 }
 
+// Packets returns the packets of every class: the segments of GSO and GRO
+// packets, where Runs counts such a packet once.
+func (b *Block) Packets() uint64 {
+	var n uint64
+	for _, v := range b.Classes {
+		n += v.Packets
+	}
+	return n
+}
+
 // Entry returns entry e of the block in the kernel's layout (enum pe_entry):
 // a class, an anomaly, or a bucket (packets only).
 func (b *Block) Entry(e int) Value {

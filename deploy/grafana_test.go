@@ -17,6 +17,9 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	sdkdashboard "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/packet-exporter/packet-exporter/internal/dropcategory"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // dashboard is the part of a Grafana dashboard the tests read.
@@ -142,7 +145,8 @@ func interpolate(t testing.TB, expr string, vars map[string]string) string {
 }
 
 // dashboardVars are the values the tests give the dashboard's variables: job
-// packet-exporter (the default), instance and interface All.
+// packet-exporter and drop_category network and host (the defaults),
+// instance and interface All.
 func dashboardVars(t testing.TB, d dashboard, rateInterval, rangeDur string) map[string]string {
 	t.Helper()
 	vars := map[string]string{
@@ -163,8 +167,63 @@ func dashboardVars(t testing.TB, d dashboard, rateInterval, rangeDur string) map
 		t.Fatalf("dashboard: no variable job")
 	}
 	vars["job"], _ = job.Current.Value.(string)
+	dc, ok := d.variable("drop_category")
+	if !ok {
+		t.Fatalf("dashboard: no variable drop_category")
+	}
+	vars["drop_category"] = promRegexValue(currentValues(dc))
 	return vars
 }
+
+// currentValues are the values a variable is set to by default.
+func currentValues(v dashVar) []string {
+	switch cur := v.Current.Value.(type) {
+	case string:
+		return []string{cur}
+	case []any:
+		var res []string
+		for _, x := range cur {
+			s, _ := x.(string)
+			res = append(res, s)
+		}
+		return res
+	}
+	return nil
+}
+
+// promRegexValue is a multi-value variable's values as Grafana's Prometheus
+// data source writes them into a query: each escaped for a regex, one
+// alone, several as (a|b).
+func promRegexValue(values []string) string {
+	var esc []string
+	for _, v := range values {
+		esc = append(esc, regexp.QuoteMeta(v))
+	}
+	if len(esc) == 1 {
+		return esc[0]
+	}
+	return "(" + strings.Join(esc, "|") + ")"
+}
+
+// dropCategories are the values of packet_exporter.drop.category, in their
+// definition's order; lossCategories those that are losses.
+func dropCategories() (all, losses []string) {
+	for _, a := range metricdef.NetworkDrops.AllAttributes {
+		if a.Key == metricdef.DropCategory {
+			all = a.Values
+		}
+	}
+	for _, c := range all {
+		if dropcategory.IsLoss(c) {
+			losses = append(losses, c)
+		}
+	}
+	return all, losses
+}
+
+// dropSelectorRe is a selector of the kernel's drops filtered by the
+// drop_category variable.
+var dropSelectorRe = regexp.MustCompile(`packet_exporter_network_drops_total\{[^}]*packet_exporter_drop_category=~"\$drop_category"[^}]*\}`)
 
 var labelValuesRe = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
 
@@ -269,8 +328,9 @@ func TestGrafanaProvisioning(t *testing.T) {
 // TestDashboardJSON checks the dashboard's structure: valid JSON, unique
 // panel ids, a layout that fits the 24-column grid without overlaps, the
 // panels the deployment issue asks for, every query on the dashboard's data
-// source variable and using only known variables, and every query (and
-// variable selector) parsing as PromQL (promtool check rules).
+// source variable and using only known variables, the kernel's drops
+// filtered by the drop_category variable (the losses by default), and every
+// query (and variable selector) parsing as PromQL (promtool check rules).
 func TestDashboardJSON(t *testing.T) {
 	d, raw := readDashboard(t)
 	if !json.Valid(raw) {
@@ -332,7 +392,7 @@ func TestDashboardJSON(t *testing.T) {
 		"parse errors":                 `packet_exporter_network_parse_errors_total`,
 		"average packet size (exists)": `/ sum by (instance, network_interface_name, network_io_direction) (rate(packet_exporter_network_packets_total`,
 		// Issue 14, why packets die.
-		"top kernel drop reasons":    `topk(10, sum by (error_type) (rate(packet_exporter_network_drops_total`,
+		"top kernel drop reasons":    `topk(10, sum by (error_type, packet_exporter_drop_category) (rate(packet_exporter_network_drops_total`,
 		"kernel drops per interface": `sum by (instance, network_interface_name) (rate(packet_exporter_network_drops_total`,
 		"device drops":               `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_packet_dropped_total`,
 		"device errors":              `sum by (instance, network_interface_name, network_io_direction) (rate(system_network_errors_total`,
@@ -340,6 +400,8 @@ func TestDashboardJSON(t *testing.T) {
 		"exporter CPU":        `rate(process_cpu_seconds_total`,
 		"exporter memory":     `process_resident_memory_bytes`,
 		"exporter goroutines": `go_goroutines`,
+		// The live self-audit: the device's count less the programs'.
+		"self-audit (device minus counted)": `sum by (instance, network_interface_name, network_io_direction) (packet_exporter_audit_difference{`,
 	}
 	for what, needle := range required {
 		if !slices.ContainsFunc(d.queries(), func(q panelQuery) bool { return strings.Contains(q.Expr, needle) }) {
@@ -358,6 +420,47 @@ func TestDashboardJSON(t *testing.T) {
 		if !v.Multi || !v.IncludeAll || v.AllValue != ".*" {
 			t.Errorf("variable %s: multi %v includeAll %v allValue %q; want multi-value with All = .*", name, v.Multi, v.IncludeAll, v.AllValue)
 		}
+	}
+
+	// Drop category: the kernel's drops show the losses by default, the
+	// other categories one choice away.
+	dc, ok := d.variable("drop_category")
+	if !ok {
+		t.Fatal("dashboard: no variable drop_category")
+	}
+	var options string
+	if err := json.Unmarshal(dc.Query, &options); err != nil {
+		t.Errorf("variable drop_category: query %s: %v", dc.Query, err)
+	}
+	dropCategories, lossCategories := dropCategories()
+	var values []string
+	for _, o := range strings.Split(options, ",") {
+		values = append(values, strings.TrimSpace(o))
+	}
+	if dc.Type != "custom" || !dc.Multi || !dc.IncludeAll || dc.AllValue != ".*" || !slices.Equal(values, dropCategories) {
+		t.Errorf("variable drop_category: type %q multi %v includeAll %v allValue %q options %q; want custom, multi-value with All = .*, options %q",
+			dc.Type, dc.Multi, dc.IncludeAll, dc.AllValue, values, dropCategories)
+	}
+	if cur := currentValues(dc); !slices.Equal(cur, lossCategories) {
+		t.Errorf("variable drop_category defaults to %q, want the losses %q", cur, lossCategories)
+	}
+	dropQueries := 0
+	for _, q := range d.queries() {
+		n := strings.Count(q.Expr, "packet_exporter_network_drops_total")
+		if n == 0 {
+			continue
+		}
+		dropQueries++
+		if m := len(dropSelectorRe.FindAllString(q.Expr, -1)); m != n {
+			t.Errorf("%s: %d of its %d selectors of packet_exporter_network_drops_total filter on packet_exporter_drop_category=~\"$drop_category\"\n  %s",
+				q, m, n, q.Expr)
+		}
+	}
+	if dropQueries < 2 {
+		t.Errorf("%d queries on packet_exporter_network_drops_total, want at least 2 (top reasons, per interface)", dropQueries)
+	}
+	if got := vars["drop_category"]; got != "(network|host)" {
+		t.Errorf("drop_category interpolates as %q, want (network|host)", got)
 	}
 
 	// Every query parses as PromQL, after Grafana's interpolation.

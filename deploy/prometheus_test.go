@@ -597,6 +597,19 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 		}
 	}
 
+	// The self-audit: the devices' counts less the programs', one series per
+	// counted interface and direction, 0 on veths (both count every frame).
+	var audited []string
+	for _, s := range get("Self-audit: device minus counted", "A") {
+		audited = append(audited, labelsIfaceDir(s.Metric))
+		if s.Value != 0 {
+			t.Errorf("Self-audit %s: %g, want 0 on a veth", labelsIfaceDir(s.Metric), s.Value)
+		}
+	}
+	if want := []string{p1.NameA + " receive", p1.NameA + " transmit", p2.NameA + " receive", p2.NameA + " transmit"}; !sameSet(audited, want) {
+		t.Errorf("Self-audit: series %q, want %q", audited, want)
+	}
+
 	single := func(panel, ref string) float64 {
 		t.Helper()
 		r := get(panel, ref)

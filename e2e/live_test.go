@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,8 +61,9 @@ const readCard = `(() => {
 // TestLiveViewInBrowser opens the live view in a real headless browser while
 // traffic of known rate flows towards the counted interface: the page shows
 // the interface with the received rate near what is sent and nothing
-// transmitted, under a strict Content-Security-Policy, on a laptop's and a
-// phone's screen, and the browser reports no error. Screenshots of both are
+// transmitted; drops of the socket category (not losses) hidden until "Show
+// every category" is clicked; under a strict Content-Security-Policy, on a
+// laptop's and a phone's screen, and the browser reports no error. Screenshots of both are
 // written to the test's artifact directory.
 func TestLiveViewInBrowser(t *testing.T) {
 	bin := binaries(t)
@@ -123,6 +125,7 @@ func TestLiveViewInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkCard(t, state, pair.NameA, wantBps)
+	checkDropCategories(ctx, t, a, b, pair)
 	// Kept with go test -artifacts (make test-e2e passes it), else removed.
 	dir := t.ArtifactDir()
 	screenshot(ctx, t, filepath.Join(dir, "laptop.png"))
@@ -144,6 +147,72 @@ func TestLiveViewInBrowser(t *testing.T) {
 	if problems := errs.list(); len(problems) > 0 {
 		t.Errorf("the browser reported errors:\n%s", strings.Join(problems, "\n"))
 	}
+}
+
+// dropsState is what the drop table shows.
+type dropsState struct {
+	// Rows are the table's rows (reason, category, packets/s, total), none
+	// while it is hidden.
+	Rows [][]string `json:"rows"`
+	// Hidden is the line saying what other categories are hidden, "" when
+	// it is not shown.
+	Hidden string `json:"hidden"`
+}
+
+// readDrops reads the drop table.
+const readDrops = `(() => {
+  const table = document.getElementById("drops");
+  const note = document.getElementById("drops-hidden");
+  const rows = table.hidden ? [] : [...table.querySelectorAll("tbody tr")].map((r) => [...r.cells].map((c) => c.textContent));
+  return {rows, hidden: note.hidden ? "" : note.textContent};
+})()`
+
+// checkDropCategories makes drops of the socket category (not losses) and
+// checks that the drop table hides them, saying so, until "Show every
+// category" is clicked, and shows them after.
+func checkDropCategories(ctx context.Context, t *testing.T, a, b *testenv.Netns, pair *testenv.VethPair) {
+	t.Helper()
+	// A socket that never reads, its receive buffer at the minimum: the
+	// datagrams beyond the first few are dropped as socket_rcvbuff.
+	var conn *net.UDPConn
+	if err := a.Do(func() error {
+		var err error
+		if conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(pair.IPv4A.Addr(), 0))); err != nil {
+			return err
+		}
+		return conn.SetReadBuffer(1)
+	}); err != nil {
+		t.Fatalf("udp socket in %s: %v", a.Name, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	testtraffic.SendUDP(t, b, pair.IPv4B.Addr(), conn.LocalAddr().(*net.UDPAddr).AddrPort(), 100, livePayload)
+
+	isSocketRow := func(row []string) bool { return len(row) == 4 && row[1] == "socket" }
+	var drops dropsState
+	var err error
+	testexporter.WaitFor(t, "the live view to say socket drops are hidden", 20*time.Second, func() (bool, string) {
+		if drops, err = chromedp.Run(ctx, chromedp.Evaluate[dropsState](readDrops)); err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(drops.Hidden, "socket"), fmt.Sprintf("%+v", drops)
+	})
+	if slices.ContainsFunc(drops.Rows, isSocketRow) {
+		t.Errorf("by default the drop table shows socket drops, which are not losses: %q", drops.Rows)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("drops-all"))); err != nil {
+		t.Fatal(err)
+	}
+	testexporter.WaitFor(t, "the live view to show socket_rcvbuff drops after Show every category", 5*time.Second, func() (bool, string) {
+		if drops, err = chromedp.Run(ctx, chromedp.Evaluate[dropsState](readDrops)); err != nil {
+			return false, err.Error()
+		}
+		return slices.ContainsFunc(drops.Rows, func(row []string) bool { return isSocketRow(row) && row[0] == "socket_rcvbuff" }),
+			fmt.Sprintf("%+v", drops)
+	})
+	if drops.Hidden != "" {
+		t.Errorf("with every category shown the page still says %q", drops.Hidden)
+	}
+	t.Logf("drops shown with every category: %q", drops.Rows)
 }
 
 // checkCard checks what the card of the counted interface shows while

@@ -18,6 +18,9 @@ import (
 type deviceCollector struct {
 	att *attacher
 	nl  *netlink.Handle // in the receiver's namespace
+	// audit, when packet_exporter.audit.difference is on, compares each
+	// device's packets with the traffic collector's last read.
+	audit *audit
 }
 
 func (c *deviceCollector) register(create *instruments) observe {
@@ -28,6 +31,10 @@ func (c *deviceCollector) register(create *instruments) observe {
 	var podErrs metric.Int64ObservableCounter
 	if c.att.podMetricsOn() {
 		podErrs = observable(create, metricdef.K8sPodNetworkErrors.Int64Counter)
+	}
+	var audited metric.Int64ObservableGauge
+	if c.audit != nil {
+		audited = observable(create, metricdef.AuditDifference.Int64Gauge)
 	}
 	return func(_ context.Context, o metric.Observer) error {
 		// One netlink dump of every interface of the receiver's namespace: one
@@ -64,6 +71,23 @@ func (c *deviceCollector) register(create *instruments) observe {
 				o.ObserveInt64(podErrs, int64(s.RxErrors), at.pod[bpf.Receive])
 				o.ObserveInt64(podErrs, int64(s.TxErrors), at.pod[bpf.Transmit])
 			}
+			if c.audit == nil {
+				continue
+			}
+			for _, h := range at.hooks {
+				// The device counts a frame it drops after the egress hook saw
+				// it (a full peer's backlog, a device down) in tx_dropped.
+				device := s.RxPackets
+				if h.direction == bpf.Transmit {
+					device = s.TxPackets + s.TxDropped
+				}
+				if diff, ok := c.audit.difference(at, h.direction, device); ok {
+					o.ObserveInt64(audited, diff, at.attrs.device[h.direction])
+				}
+			}
+		}
+		if c.audit != nil {
+			c.audit.forget(c.att.attached)
 		}
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/config"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
 // Receiver counts the frames of the interfaces the configuration selects and
@@ -99,8 +100,14 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	}
 	att := newAttacher(cfg, o, log, maps, reader, nl, probeFeatures(log), pin)
 	r := &Receiver{att: att, traffic: newTrafficCollector(att, maps)}
+	devices := &deviceCollector{att: att, nl: nl}
+	if cfg.MetricEnabled(metricdef.AuditDifference.Name) {
+		r.traffic.audit = newAudit()
+		devices.audit = r.traffic.audit
+	}
 	attribution := &attributionCollector{att: att}
-	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}}
+	// The devices right after the traffic: the audit compares the two reads.
+	r.collectors = []registered{{"attribution", attribution}, {"traffic", r.traffic}, {"devices", devices}}
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
 		// First: it starts beside the interfaces and is never waited for.
@@ -117,7 +124,6 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 		r.collectors = append(r.collectors, registered{"events", events})
 		r.runners = append(r.runners, events)
 	}
-	r.collectors = append(r.collectors, registered{"devices", &deviceCollector{att: att, nl: nl}})
 	if cfg.Attribution.Enabled {
 		r.runners = append(r.runners, attribution)
 	}

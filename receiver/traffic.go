@@ -28,6 +28,10 @@ type trafficCollector struct {
 
 	sizesMu sync.Mutex
 	sizes   sizeSnapshot // the packet-size state of the last read
+
+	// audit, when packet_exporter.audit.difference is on, is given each
+	// read's counts of the directions with a program attached.
+	audit *audit
 }
 
 func newTrafficCollector(att *attacher, programs kernelRunCounter) *trafficCollector {
@@ -113,6 +117,12 @@ func (c *trafficCollector) observeCounters(o metric.Observer, i *trafficInstrume
 				}
 				if at.pod != nil && i.podIO != nil {
 					o.ObserveInt64(i.podIO, frameBytes, at.pod[d])
+				}
+			}
+			if c.audit != nil {
+				for _, h := range at.hooks {
+					block := &blocks[bpf.BlockIndex(at.slot, h.direction)]
+					c.audit.counted(at, h.direction, block.Runs, block.Packets())
 				}
 			}
 			if !runsOn {

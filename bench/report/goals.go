@@ -61,6 +61,11 @@ var goals = []goal{{
 	shown: show("+%s %% (%s ms with, %s ms without)", median(deviceCollectBench, "totals-added-%"),
 		median(deviceCollectBench, "with-totals-ms"), median(deviceCollectBench, "without-totals-ms")),
 }, {
+	name:   "collection at 1000 interfaces (issue 30): the self-audit (packet_exporter.audit.difference) adds ≤ 10 % (with and without it, taking turns)",
+	checks: []check{upTo(deviceCollectBench, "audit-added-%", 10)},
+	shown: show("+%s %% (%s ms with, %s ms without)", median(deviceCollectBench, "audit-added-%"),
+		median(deviceCollectBench, "with-totals-ms"), median(deviceCollectBench, "without-audit-ms")),
+}, {
 	name: "event stream (issue 5): delivered + lost = emitted, exactly, once drained (every window, the exporter's own metrics)",
 	checks: []check{
 		{metric(eventsBench, "exact-windows"), equal, metric(eventsBench, "windows")},

@@ -53,6 +53,12 @@ func Of(reason string, note bpf.DropNote) string {
 	return Unclassified
 }
 
+// IsLoss reports whether drops of category are losses (Network, Host): what
+// the default alert, the dashboard and the live view show by default.
+func IsLoss(category string) bool {
+	return category == Network || category == Host
+}
+
 // Known reports whether the table classifies reason.
 func Known(reason string) bool {
 	_, ok := categories[reason]

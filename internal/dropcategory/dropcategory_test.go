@@ -52,3 +52,14 @@ func TestOf(t *testing.T) {
 		}
 	}
 }
+
+func TestIsLoss(t *testing.T) {
+	for category, want := range map[string]bool{
+		dropcategory.Network: true, dropcategory.Host: true,
+		dropcategory.Socket: false, dropcategory.Delivered: false, dropcategory.Unclassified: false, "": false,
+	} {
+		if got := dropcategory.IsLoss(category); got != want {
+			t.Errorf("IsLoss(%q) = %v, want %v", category, got, want)
+		}
+	}
+}

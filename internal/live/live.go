@@ -11,6 +11,7 @@
 package live
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -23,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/packet-exporter/packet-exporter/internal/dropcategory"
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 )
 
@@ -42,7 +44,8 @@ type Snapshot struct {
 	Time int64 `json:"time_unix_ms"`
 	// Interfaces are the counted interfaces, by name.
 	Interfaces []Interface `json:"interfaces"`
-	// Drops are the kernel's drops by reason, with drops.enabled.
+	// Drops are the kernel's drops by reason and category, with
+	// drops.enabled.
 	Drops []Drop `json:"drops"`
 	// Agent is the exporter's own state.
 	Agent Agent `json:"agent"`
@@ -84,11 +87,19 @@ type Sizes struct {
 	Counts []uint64  `json:"counts"`
 }
 
-// Drop is the kernel's drops of one reason.
+// Drop is the kernel's drops of one reason and category.
 type Drop struct {
-	Reason  string `json:"reason"`
-	Packets int64  `json:"packets"`
+	Reason string `json:"reason"`
+	// Category is the drops' packet_exporter.drop.category.
+	Category string `json:"category"`
+	// Loss tells whether the category's drops are losses (network, host),
+	// which the page shows by default.
+	Loss    bool  `json:"loss"`
+	Packets int64 `json:"packets"`
 }
+
+// dropKey is what drops are summed by.
+type dropKey struct{ reason, category string }
 
 // Agent is the exporter's health.
 type Agent struct {
@@ -149,7 +160,7 @@ const collectTimeout = 30 * time.Second
 
 // build sums one collection per interface.
 func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
-	b := builder{interfaces: map[string]*Interface{}, drops: map[string]int64{},
+	b := builder{interfaces: map[string]*Interface{}, drops: map[dropKey]int64{},
 		agent: Agent{Attached: []Hook{}}}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -166,9 +177,12 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 		}
 		snap.Interfaces = append(snap.Interfaces, *i)
 	}
-	for _, reason := range slices.Sorted(maps.Keys(b.drops)) {
-		snap.Drops = append(snap.Drops, Drop{Reason: reason, Packets: b.drops[reason]})
+	for k, packets := range b.drops {
+		snap.Drops = append(snap.Drops, Drop{Reason: k.reason, Category: k.category, Loss: dropcategory.IsLoss(k.category), Packets: packets})
 	}
+	slices.SortFunc(snap.Drops, func(a, b Drop) int {
+		return cmp.Or(strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
+	})
 	slices.SortFunc(snap.Agent.Attached, func(a, b Hook) int {
 		return strings.Compare(a.Interface+" "+a.Direction+" "+a.Hook, b.Interface+" "+b.Direction+" "+b.Hook)
 	})
@@ -178,7 +192,7 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 // builder accumulates one collection.
 type builder struct {
 	interfaces map[string]*Interface
-	drops      map[string]int64
+	drops      map[dropKey]int64
 	agent      Agent
 }
 
@@ -244,7 +258,7 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 			proto.Bytes += p.Value
 		}
 	case metricdef.NetworkDrops.Name:
-		b.drops[value(attrs, metricdef.ErrorType)] += p.Value
+		b.drops[dropKey{value(attrs, metricdef.ErrorType), value(attrs, metricdef.DropCategory)}] += p.Value
 	case metricdef.AttachFailures.Name:
 		b.agent.AttachFailures += p.Value
 	case metricdef.EventsLost.Name:

@@ -40,6 +40,11 @@ func point(v int64, attrs ...attribute.KeyValue) metricdata.DataPoint[int64] {
 	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), Value: v}
 }
 
+// drop is a point of the kernel's drops of reason, in category.
+func drop(v int64, reason, category string, extra ...attribute.KeyValue) metricdata.DataPoint[int64] {
+	return point(v, append([]attribute.KeyValue{metricdef.ErrorType.String(reason), metricdef.DropCategory.String(category)}, extra...)...)
+}
+
 func sizes(iface, direction string, counts ...uint64) metricdata.HistogramDataPoint[int64] {
 	return metricdata.HistogramDataPoint[int64]{Attributes: attribute.NewSet(metricdef.NetworkInterfaceName.String(iface),
 		metricdef.NetworkIODirection.String(direction)), Bounds: []float64{64, 1518}, BucketCounts: counts}
@@ -93,9 +98,9 @@ func TestBuild(t *testing.T) {
 		}},
 		{"drops, failures and health", []metricdata.Metrics{
 			sum(metricdef.NetworkDrops.Name,
-				point(3, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv4")),
-				point(4, metricdef.ErrorType.String("NETFILTER_DROP"), metricdef.NetworkType.String("ipv6")),
-				point(1, metricdef.ErrorType.String("NO_SOCKET"), metricdef.NetworkInterfaceName.String("eth0"))),
+				drop(3, "netfilter_drop", "network", metricdef.NetworkType.String("ipv4")),
+				drop(4, "netfilter_drop", "network", metricdef.NetworkType.String("ipv6")),
+				drop(1, "no_socket", "host", metricdef.NetworkInterfaceName.String("eth0"))),
 			sum(metricdef.AttachFailures.Name, point(2, metricdef.NetworkInterfaceName.String("a")), point(1, metricdef.NetworkInterfaceName.String("b"))),
 			sum(metricdef.EventsLost.Name, point(9)),
 			sum(metricdef.NetworkParseErrors.Name, point(4, metricdef.ErrorType.String("truncated")), point(1, metricdef.ErrorType.String("bad"))),
@@ -107,9 +112,27 @@ func TestBuild(t *testing.T) {
 			sum("some.other.metric", point(99)),
 		}, Snapshot{
 			Interfaces: []Interface{},
-			Drops:      []Drop{{"NETFILTER_DROP", 7}, {"NO_SOCKET", 1}},
+			Drops:      []Drop{{"netfilter_drop", "network", true, 7}, {"no_socket", "host", true, 1}},
 			Agent: Agent{AttachFailures: 3, EventsLost: 9, ParseErrors: 5, Attached: []Hook{
 				{"eth0", "receive", "xdp", "native"}, {"eth0", "transmit", "tcx", ""}}},
+		}},
+		{"drops summed per reason and category", []metricdata.Metrics{
+			sum(metricdef.NetworkDrops.Name,
+				drop(5, "socket_rcvbuff", "socket", metricdef.NetworkInterfaceName.String("eth0")),
+				drop(2, "socket_rcvbuff", "socket", metricdef.NetworkInterfaceName.String("eth1")),
+				drop(1, "no_socket", "host", metricdef.NetworkType.String("ipv4")),
+				// A raw socket's copy of an answered echo, then its original
+				// freed: the same reason under two categories stays two.
+				drop(6, "no_socket", "delivered", metricdef.NetworkType.String("ipv4")),
+				drop(3, "no_socket", "delivered", metricdef.NetworkType.String("ipv6")),
+				drop(4, "not_specified", "unclassified"),
+				// A point without the attribute: category "".
+				point(8, metricdef.ErrorType.String("qdisc_drop"))),
+		}, Snapshot{
+			Interfaces: []Interface{},
+			Drops: []Drop{{"no_socket", "delivered", false, 9}, {"no_socket", "host", true, 1}, {"not_specified", "unclassified", false, 4},
+				{"qdisc_drop", "", false, 8}, {"socket_rcvbuff", "socket", false, 7}},
+			Agent: Agent{Attached: []Hook{}},
 		}},
 	}
 	for _, tt := range tests {
@@ -125,10 +148,12 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-// TestJSONShape: lists are [] and never null, so the page needs no checks.
+// TestJSONShape: lists are [] and never null, so the page needs no checks;
+// the field names are the page's (and other clients').
 func TestJSONShape(t *testing.T) {
 	snap := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: []metricdata.Metrics{
 		gauge(metricdef.InterfaceInfo.Name, point(1, metricdef.NetworkInterfaceName.String("lo0"))),
+		sum(metricdef.NetworkDrops.Name, drop(2, "socket_close", "socket")),
 	}}}}, time.UnixMilli(5))
 	data, err := json.Marshal(snap)
 	if err != nil {
@@ -136,7 +161,8 @@ func TestJSONShape(t *testing.T) {
 	}
 	want := `{"version":1,"time_unix_ms":5,"interfaces":[{"name":"lo0","info":{},` +
 		`"receive":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}},` +
-		`"transmit":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}}}],"drops":[],` +
+		`"transmit":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}}}],` +
+		`"drops":[{"reason":"socket_close","category":"socket","loss":false,"packets":2}],` +
 		`"agent":{"attached":[],"attach_failures":0,"events_lost":0,"parse_errors":0}}`
 	if string(data) != want {
 		t.Errorf("got\n%s\nwant\n%s", data, want)

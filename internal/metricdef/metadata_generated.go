@@ -172,6 +172,20 @@ var (
 		},
 		Enabled: true,
 	}
+	// AuditDifference is packet_exporter.audit.difference.
+	AuditDifference = Definition{
+		Name:                  "packet_exporter.audit.difference",
+		Kind:                  Gauge,
+		Unit:                  "{packet}",
+		Description:           "The device's own packet count less what the programs counted, per interface and direction, since the exporter started counting the interface.",
+		ExtendedDocumentation: "From the device's counters (`rx_packets`; `tx_packets` and `tx_dropped`, which the device counts after the egress hook saw the frame) and the programs' over the same windows (one per collection): a window adds how far the device's count lies outside what was counted, between the socket buffers (GSO and GRO packets as one) and the packets (their segments), so that a device counting either adds nothing. Positive: the device counted frames the programs did not (an undercount, or the hook detached); negative: the programs counted frames the device did not (a queue's drops after the egress hook). 0 on veths. Restarts from 0 when the exporter restarts; only for directions with a program attached.",
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+		},
+		Enabled: true,
+	}
 	// K8sPodNetworkIO is k8s.pod.network.io.
 	K8sPodNetworkIO = Definition{
 		Name:                  "k8s.pod.network.io",
@@ -500,7 +514,7 @@ var (
 )
 
 // All lists every metric of metadata.yaml, in its order.
-var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &K8sPodNetworkIO, &K8sPodNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
+var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &AuditDifference, &K8sPodNetworkIO, &K8sPodNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
 
 // Library lists the metrics libraries export for the agent, as they describe them.
 var Library = []LibraryMetric{

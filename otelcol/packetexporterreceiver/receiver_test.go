@@ -179,11 +179,32 @@ func TestEmitsTheAgentsMetrics(t *testing.T) {
 		checkDefinition(t, m)
 	}
 	for _, want := range []*metricdef.Definition{&metricdef.NetworkPackets, &metricdef.NetworkIO, &metricdef.NetworkPacketSize,
-		&metricdef.InterfaceAttached, &metricdef.BuildInfo, &metricdef.KernelFeatures, &metricdef.InterfaceInfo, &metricdef.SystemNetworkIO, &metricdef.SystemNetworkPacketCount} {
+		&metricdef.InterfaceAttached, &metricdef.BuildInfo, &metricdef.KernelFeatures, &metricdef.InterfaceInfo, &metricdef.SystemNetworkIO, &metricdef.SystemNetworkPacketCount,
+		&metricdef.AuditDifference} {
 		if !seen[want.Name] {
 			t.Errorf("%s not emitted", want.Name)
 		}
 	}
+	// The device received what was counted: the audit's difference is 0.
+	rx := map[string]string{string(metricdef.NetworkInterfaceName): pair.NameA, string(metricdef.NetworkIODirection): bpf.Receive.String()}
+	if diff, ok := gaugeOf(last, metricdef.AuditDifference.Name, rx); !ok || diff != 0 {
+		t.Errorf("%s of %v: %d (%v), want 0", metricdef.AuditDifference.Name, rx, diff, ok)
+	}
+}
+
+// gaugeOf returns the value of the point of int gauge name with attrs.
+func gaugeOf(md pmetric.Metrics, name string, attrs map[string]string) (int64, bool) {
+	for _, m := range allMetrics(md) {
+		if m.Name() != name || m.Type() != pmetric.MetricTypeGauge {
+			continue
+		}
+		for _, p := range m.Gauge().DataPoints().All() {
+			if sameAttributes(p.Attributes(), attrs) {
+				return p.IntValue(), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // checkDefinition compares m with the agent's definition of its name.

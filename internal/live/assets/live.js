@@ -204,15 +204,44 @@ function renderSizes(snapshot, seconds) {
   document.getElementById("sizes").replaceChildren(...cells);
 }
 
-function renderDrops(snapshot, seconds) {
-  const before = new Map((previous ? previous.drops : []).map((d) => [d.reason, d.packets]));
-  fillTable("drops", snapshot.drops.map((d) => {
-    const r = before.has(d.reason) ? rate(before.get(d.reason), d.packets, seconds) : null;
-    return [d.reason, r === null ? "–" : si(r, "p/s"), String(d.packets)];
-  }));
-  document.getElementById("drops-empty").hidden = snapshot.drops.length > 0;
-  document.getElementById("drops").hidden = snapshot.drops.length === 0;
+// The drop table shows losses (drops whose category is one, d.loss) only,
+// unless "Show every category" is checked.
+let dropRows = []; // the last snapshot's drops, each with its rate
+
+function dropKey(d) {
+  return d.reason + "\u0000" + d.category;
 }
+
+function renderDrops(snapshot, seconds) {
+  const before = new Map((previous ? previous.drops : []).map((d) => [dropKey(d), d.packets]));
+  dropRows = snapshot.drops.map((d) => {
+    const k = dropKey(d);
+    return { ...d, rate: before.has(k) ? rate(before.get(k), d.packets, seconds) : null };
+  });
+  drawDrops();
+}
+
+// drawDrops fills the drop table from dropRows: the losses, or every
+// category when asked, and says what is hidden.
+function drawDrops() {
+  const all = document.getElementById("drops-all").checked;
+  const shown = [], hidden = [];
+  for (const d of dropRows) (all || d.loss ? shown : hidden).push(d);
+  fillTable("drops", shown.map((d) => [d.reason, d.category || "none", d.rate === null ? "–" : si(d.rate, "p/s"), String(d.packets)]));
+  const empty = document.getElementById("drops-empty");
+  empty.textContent = dropRows.length === 0 ? "No drops counted (or drops.enabled is false)." : "No losses counted (network or host drops).";
+  empty.hidden = shown.length > 0;
+  document.getElementById("drops").hidden = shown.length === 0;
+  const note = document.getElementById("drops-hidden");
+  if (hidden.length > 0) {
+    const packets = hidden.reduce((n, d) => n + d.packets, 0);
+    const categories = [...new Set(hidden.map((d) => d.category || "none"))].join(", ");
+    note.textContent = `${packets} ${packets === 1 ? "drop" : "drops"} of other categories hidden (${categories}).`;
+  }
+  note.hidden = hidden.length === 0;
+}
+
+document.getElementById("drops-all").addEventListener("change", drawDrops);
 
 function renderAgent(snapshot) {
   const a = snapshot.agent;
