@@ -237,7 +237,7 @@ func serveBench(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry,
-		Live: live.NewSource(provider.Manual), Ready: r.Ready, Version: "bench"})
+		Live: live.NewSource(provider.Manual, nil), Ready: r.Ready, Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}

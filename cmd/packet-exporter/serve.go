@@ -121,6 +121,20 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 			zap.Duration("interval", cfg.OTLP.Interval), zap.String("temporality", cfg.OTLP.Temporality))
 	}
 
+	// The live view's history samples the counters every second until the
+	// exporter stops.
+	history := live.NewHistory(liveTotals(recv))
+	historyCtx, stopHistory := context.WithCancel(ctx)
+	historyDone := make(chan struct{})
+	go func() {
+		defer close(historyDone)
+		history.Run(historyCtx)
+	}()
+	defer func() { // before the receiver closes
+		stopHistory()
+		<-historyDone
+	}()
+
 	// The HTTP server always runs, for the probes; /metrics only with Prometheus on.
 	// /readyz waits for the steady state: interfaces attached, privileges dropped.
 	var settled atomic.Bool
@@ -128,7 +142,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 		Address:       cfg.Prometheus.ListenAddress,
 		WebConfigFile: cfg.Prometheus.WebConfigFile,
 		Registry:      provider.Registry,
-		Live:          live.NewSource(provider.Manual),
+		Live:          live.NewSource(provider.Manual, history),
 		Ready:         func() bool { return settled.Load() && recv.Ready() },
 		Version:       version,
 		Pprof:         cfg.Debug.Pprof,
@@ -196,5 +210,17 @@ func otlpOptions(c config.OTLP) *telemetry.OTLPOptions {
 		Interval:  c.Interval,
 		Timeout:   c.Timeout,
 		Delta:     c.Temporality == config.TemporalityDelta,
+	}
+}
+
+// liveTotals reads recv's totals for the live view's history.
+func liveTotals(recv *receiver.Receiver) live.TotalsFunc {
+	return func(fn func(live.Totals)) error {
+		return recv.Totals(func(t receiver.InterfaceTotals) {
+			fn(live.Totals{Name: t.Name, Kind: t.Kind, Master: t.Master,
+				Pod: t.Workload.PodName, Namespace: t.Workload.PodNamespace, Container: t.Workload.ContainerName,
+				ReceivePackets: t.Receive.Packets, ReceiveBytes: t.Receive.Bytes,
+				TransmitPackets: t.Transmit.Packets, TransmitBytes: t.Transmit.Bytes})
+		})
 	}
 }

@@ -65,11 +65,36 @@ func AssetsHandler() http.Handler {
 	}))
 }
 
-// SnapshotHandler serves source's snapshots as JSON. A request waits at
-// most timeout (503 beyond), and concurrent requests share a collection.
+// SnapshotHandler serves source's data as JSON: by default the snapshot of
+// every interface (what version 1 always served); with ?view=summary the
+// summary of the history (?idle=1: idle interfaces listed too), which costs
+// no collection; with ?interface=NAME that interface's detail. A request
+// that collects waits at most timeout (503 beyond), and concurrent requests
+// share a collection.
 func SnapshotHandler(source *Source, timeout time.Duration, log *zap.Logger) http.Handler {
 	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		snap, err := source.Snapshot(r.Context())
+		q := r.URL.Query()
+		var v any
+		var err error
+		switch view, name := q.Get("view"), q.Get("interface"); {
+		case view == "summary" && name == "":
+			if source.history == nil {
+				http.Error(w, "no history: summaries are not served", http.StatusNotFound)
+				return
+			}
+			v = source.history.Summary(q.Get("idle") == "1")
+		case view == "" && q.Has("interface"):
+			var ok bool
+			if v, ok, err = source.Detail(r.Context(), name); err == nil && !ok {
+				http.Error(w, "interface not counted", http.StatusNotFound)
+				return
+			}
+		case view == "" && !q.Has("interface"):
+			v, err = source.Snapshot(r.Context())
+		default:
+			http.Error(w, "view is summary or absent, with no interface", http.StatusBadRequest)
+			return
+		}
 		if err != nil {
 			if r.Context().Err() == nil {
 				log.Warn("live snapshot failed", zap.Error(err))
@@ -79,8 +104,8 @@ func SnapshotHandler(source *Source, timeout time.Duration, log *zap.Logger) htt
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		if err := json.NewEncoder(w).Encode(snap); err != nil {
-			log.Debug("live snapshot not sent", zap.Error(err))
+		if err := json.NewEncoder(w).Encode(v); err != nil {
+			log.Debug("live data not sent", zap.Error(err))
 		}
 	})
 	return http.TimeoutHandler(serve, timeout, fmt.Sprintf("collection did not complete within %v\n", timeout))

@@ -49,6 +49,9 @@ type Snapshot struct {
 	Drops []Drop `json:"drops"`
 	// Agent is the exporter's own state.
 	Agent Agent `json:"agent"`
+
+	// interfaceDrops are the drops by interface, for details.
+	interfaceDrops map[string][]Drop
 }
 
 // Interface is one counted interface's totals since counting began.
@@ -122,16 +125,73 @@ type Hook struct {
 	Mode      string `json:"mode,omitempty"`
 }
 
-// Source makes snapshots from a reader of the MeterProvider.
+// Source makes snapshots from a reader of the MeterProvider, and summaries
+// from a history.
 type Source struct {
-	reader sdkmetric.Reader
-	group  singleflight.Group
+	reader  sdkmetric.Reader
+	history *History // nil: no summaries, no details' history
+	group   singleflight.Group
 }
 
 // NewSource reads snapshots from reader, which must be registered with the
-// provider and collect cumulative totals.
-func NewSource(reader sdkmetric.Reader) *Source {
-	return &Source{reader: reader}
+// provider and collect cumulative totals, and summaries from history (nil:
+// none).
+func NewSource(reader sdkmetric.Reader, history *History) *Source {
+	return &Source{reader: reader, history: history}
+}
+
+// Detail is one interface's snapshot, what is attached to it, its drops by
+// reason and its history: what a page shows of the interface selected.
+type Detail struct {
+	// Version is SchemaVersion.
+	Version int `json:"version"`
+	// Time is when the collection was made, in Unix milliseconds.
+	Time int64 `json:"time_unix_ms"`
+	// Interface is the interface's totals, as in a snapshot.
+	Interface Interface `json:"interface"`
+	// Attached are its programs.
+	Attached []Hook `json:"attached"`
+	// Drops are the kernel's drops on it by reason and category.
+	Drops []Drop `json:"drops"`
+	// History is its rates over the history, oldest first (empty without
+	// one).
+	History InterfaceRates `json:"history"`
+}
+
+// InterfaceRates are an interface's windows.
+type InterfaceRates struct {
+	Times []int64     `json:"times_unix_ms"`
+	Rates []RatesJSON `json:"rates"`
+}
+
+// Detail collects once (shared with concurrent snapshots) and returns the
+// detail of interface name; ok is false when it is not counted.
+func (s *Source) Detail(ctx context.Context, name string) (d *Detail, ok bool, err error) {
+	snap, err := s.Snapshot(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	i := slices.IndexFunc(snap.Interfaces, func(i Interface) bool { return i.Name == name })
+	if i < 0 {
+		return nil, false, nil
+	}
+	d = &Detail{Version: SchemaVersion, Time: snap.Time, Interface: snap.Interfaces[i], Attached: []Hook{}, Drops: []Drop{},
+		History: InterfaceRates{Times: []int64{}, Rates: []RatesJSON{}}}
+	for _, h := range snap.Agent.Attached {
+		if h.Interface == name {
+			d.Attached = append(d.Attached, h)
+		}
+	}
+	d.Drops = append(d.Drops, snap.interfaceDrops[name]...)
+	if s.history != nil {
+		if ih, ok := s.history.Interface(name); ok {
+			d.History.Times = ih.Times
+			for _, r := range ih.Rates {
+				d.History.Rates = append(d.History.Rates, RatesJSON(r))
+			}
+		}
+	}
+	return d, true, nil
 }
 
 // Snapshot collects once, or waits for the collection in progress and shares it.
@@ -160,7 +220,7 @@ const collectTimeout = 30 * time.Second
 
 // build sums one collection per interface.
 func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
-	b := builder{interfaces: map[string]*Interface{}, drops: map[dropKey]int64{},
+	b := builder{interfaces: map[string]*Interface{}, drops: map[dropKey]int64{}, interfaceDrops: map[string]map[dropKey]int64{},
 		agent: Agent{Attached: []Hook{}}}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -177,23 +237,35 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 		}
 		snap.Interfaces = append(snap.Interfaces, *i)
 	}
-	for k, packets := range b.drops {
-		snap.Drops = append(snap.Drops, Drop{Reason: k.reason, Category: k.category, Loss: dropcategory.IsLoss(k.category), Packets: packets})
+	snap.Drops = drops(b.drops)
+	snap.interfaceDrops = make(map[string][]Drop, len(b.interfaceDrops))
+	for name, d := range b.interfaceDrops {
+		snap.interfaceDrops[name] = drops(d)
 	}
-	slices.SortFunc(snap.Drops, func(a, b Drop) int {
-		return cmp.Or(strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
-	})
 	slices.SortFunc(snap.Agent.Attached, func(a, b Hook) int {
 		return strings.Compare(a.Interface+" "+a.Direction+" "+a.Hook, b.Interface+" "+b.Direction+" "+b.Hook)
 	})
 	return snap
 }
 
+// drops lists counts by reason and category, sorted.
+func drops(counts map[dropKey]int64) []Drop {
+	list := make([]Drop, 0, len(counts))
+	for k, packets := range counts {
+		list = append(list, Drop{Reason: k.reason, Category: k.category, Loss: dropcategory.IsLoss(k.category), Packets: packets})
+	}
+	slices.SortFunc(list, func(a, b Drop) int {
+		return cmp.Or(strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
+	})
+	return list
+}
+
 // builder accumulates one collection.
 type builder struct {
-	interfaces map[string]*Interface
-	drops      map[dropKey]int64
-	agent      Agent
+	interfaces     map[string]*Interface
+	drops          map[dropKey]int64
+	interfaceDrops map[string]map[dropKey]int64 // those with an interface, by interface
+	agent          Agent
 }
 
 // iface returns the named interface's entry, created on first use.
@@ -258,7 +330,14 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 			proto.Bytes += p.Value
 		}
 	case metricdef.NetworkDrops.Name:
-		b.drops[dropKey{value(attrs, metricdef.ErrorType), value(attrs, metricdef.DropCategory)}] += p.Value
+		k := dropKey{value(attrs, metricdef.ErrorType), value(attrs, metricdef.DropCategory)}
+		b.drops[k] += p.Value
+		if iface := value(attrs, metricdef.NetworkInterfaceName); iface != "" {
+			if b.interfaceDrops[iface] == nil {
+				b.interfaceDrops[iface] = map[dropKey]int64{}
+			}
+			b.interfaceDrops[iface][k] += p.Value
+		}
 	case metricdef.AttachFailures.Name:
 		b.agent.AttachFailures += p.Value
 	case metricdef.EventsLost.Name:

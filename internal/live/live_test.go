@@ -139,6 +139,7 @@ func TestBuild(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: tt.metrics}}}, now)
 			tt.want.Version, tt.want.Time = SchemaVersion, now.UnixMilli()
+			got.interfaceDrops = nil // the details' (TestViews)
 			if !reflect.DeepEqual(*got, tt.want) {
 				g, _ := json.MarshalIndent(got, "", " ")
 				w, _ := json.MarshalIndent(tt.want, "", " ")
@@ -195,7 +196,7 @@ func blockingSource(t *testing.T) (source *Source, calls *atomic.Int32, release 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewSource(reader), calls, release
+	return NewSource(reader, nil), calls, release
 }
 
 // Concurrent requests share one collection.
@@ -260,4 +261,104 @@ func TestSnapshotHandler(t *testing.T) {
 			t.Errorf("answered after %v", elapsed)
 		}
 	})
+}
+
+// TestViews: the summary comes from the history without a collection, a
+// detail is one interface's share of a snapshot with its history, and
+// requests the handler does not serve are told why.
+func TestViews(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { provider.Shutdown(context.Background()) })
+	meter := provider.Meter("test")
+	packets, err := meter.Int64ObservableCounter(metricdef.NetworkPackets.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drops, err := meter.Int64ObservableCounter(metricdef.NetworkDrops.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached, err := meter.Int64ObservableGauge(metricdef.InterfaceAttached.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var collections atomic.Int32
+	if _, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		collections.Add(1)
+		for _, name := range []string{"eth0", "veth1"} {
+			iface := metricdef.NetworkInterfaceName.String(name)
+			o.ObserveInt64(packets, 42, metric.WithAttributes(iface, metricdef.NetworkIODirection.String("receive")))
+			o.ObserveInt64(attached, 1, metric.WithAttributes(iface, metricdef.NetworkIODirection.String("receive"), metricdef.Hook.String("tcx")))
+			o.ObserveInt64(drops, 3, metric.WithAttributes(iface, metricdef.ErrorType.String("no_socket"), metricdef.DropCategory.String("host")))
+		}
+		o.ObserveInt64(drops, 5, metric.WithAttributes(metricdef.ErrorType.String("socket_close"), metricdef.DropCategory.String("socket")))
+		return nil
+	}, packets, drops, attached); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeTotals{}
+	history := NewHistory(f.read)
+	for s := range 3 {
+		n := uint64(s)
+		f.now = []Totals{totals("eth0", "device", "", 10*n, 1000*n, 0, 0), totals("veth1", "veth", "", 0, 0, 0, 0)}
+		if err := history.sample(time.UnixMilli(int64(1000 * s))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handler := SnapshotHandler(NewSource(reader, history), time.Second, zaptest.NewLogger(t))
+	get := func(target string, v any) int {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if rec.Code == 200 {
+			if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+				t.Fatalf("%s: %v: %s", target, err, rec.Body)
+			}
+		}
+		return rec.Code
+	}
+
+	var summary Summary
+	if code := get(Path+"?view=summary", &summary); code != 200 || len(summary.Interfaces) != 1 || summary.Interfaces[0].Name != "eth0" ||
+		summary.Idle != 1 || summary.Host.Now.ReceivePackets != 10 || collections.Load() != 0 {
+		t.Errorf("summary: %d %+v after %d collections", code, summary, collections.Load())
+	}
+	if code := get(Path+"?view=summary&idle=1", &summary); code != 200 || len(summary.Interfaces) != 2 {
+		t.Errorf("summary with the idle interfaces: %d %+v", code, summary)
+	}
+
+	var detail Detail
+	if code := get(Path+"?interface=eth0", &detail); code != 200 {
+		t.Fatalf("detail: %d", code)
+	}
+	want := Detail{Version: SchemaVersion, Time: detail.Time,
+		Interface: Interface{Name: "eth0", Info: map[string]string{}, Receive: Direction{Packets: 42, Protocols: []Protocol{{Packets: 42}},
+			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}, Transmit: newDirection()},
+		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}},
+		Drops:    []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
+		History: InterfaceRates{Times: []int64{1000, 2000},
+			Rates: []RatesJSON{{ReceiveBits: 8000, ReceivePackets: 10}, {ReceiveBits: 8000, ReceivePackets: 10}}}}
+	if !reflect.DeepEqual(detail, want) {
+		t.Errorf("detail:\n got  %+v\n want %+v", detail, want)
+	}
+
+	for _, c := range []struct {
+		target string
+		code   int
+	}{
+		{Path + "?interface=eth9", http.StatusNotFound},
+		{Path + "?view=full", http.StatusBadRequest},
+		{Path + "?view=summary&interface=eth0", http.StatusBadRequest},
+	} {
+		if code := get(c.target, &struct{}{}); code != c.code {
+			t.Errorf("%s: %d, want %d", c.target, code, c.code)
+		}
+	}
+	noHistory := SnapshotHandler(NewSource(reader, nil), time.Second, zaptest.NewLogger(t))
+	rec := httptest.NewRecorder()
+	noHistory.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path+"?view=summary", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("summary without a history: %d, want 404", rec.Code)
+	}
 }

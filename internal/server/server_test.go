@@ -490,5 +490,5 @@ func liveSource(t *testing.T) *live.Source {
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { provider.Shutdown(context.Background()) })
-	return live.NewSource(reader)
+	return live.NewSource(reader, nil)
 }

@@ -1,0 +1,176 @@
+package live
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/packet-exporter/packet-exporter/internal/attribution"
+)
+
+// fakeTotals serves the totals the test sets.
+type fakeTotals struct{ now []Totals }
+
+func (f *fakeTotals) read(fn func(Totals)) error {
+	for _, t := range f.now {
+		fn(t)
+	}
+	return nil
+}
+
+func totals(name, kind, master string, rxPackets, rxBytes, txPackets, txBytes uint64) Totals {
+	return Totals{Name: name, Kind: kind, Master: master,
+		ReceivePackets: rxPackets, ReceiveBytes: rxBytes, TransmitPackets: txPackets, TransmitBytes: txBytes}
+}
+
+// TestHistoryRates: each window's rates are the totals' increase over the
+// window's time, an interface's history starts at its second sample, a
+// counter that went back starts it again, and a gone interface goes.
+func TestHistoryRates(t *testing.T) {
+	f := &fakeTotals{}
+	h := NewHistory(f.read)
+	start := time.UnixMilli(1_000_000)
+	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+	step := func(s int, ts ...Totals) {
+		t.Helper()
+		f.now = ts
+		if err := h.sample(at(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func() map[string]InterfaceHistory {
+		m := map[string]InterfaceHistory{}
+		h.Interfaces(func(ih InterfaceHistory) { m[ih.Totals.Name] = ih })
+		return m
+	}
+	step(0, totals("eth0", attribution.KindDevice, "", 10, 1000, 0, 0))
+	if ih := get()["eth0"]; len(ih.Rates) != 0 {
+		t.Fatalf("rates after one sample: %v", ih.Rates)
+	}
+	step(1, totals("eth0", attribution.KindDevice, "", 110, 101000, 5, 500), totals("veth1", attribution.KindVeth, "", 0, 0, 0, 0))
+	// Two seconds: rates are per second.
+	step(3, totals("eth0", attribution.KindDevice, "", 310, 301000, 5, 500), totals("veth1", attribution.KindVeth, "", 4, 400, 0, 0))
+	got := get()
+	want := []Rates{{ReceiveBits: 800000, ReceivePackets: 100, TransmitBits: 4000, TransmitPackets: 5}, {ReceiveBits: 800000, ReceivePackets: 100}}
+	if !slices.Equal(got["eth0"].Rates, want) || !slices.Equal(got["eth0"].Times, []int64{at(1).UnixMilli(), at(3).UnixMilli()}) {
+		t.Errorf("eth0: %v at %v, want %v", got["eth0"].Rates, got["eth0"].Times, want)
+	}
+	if r := got["veth1"].Rates; !slices.Equal(r, []Rates{{ReceiveBits: 1600, ReceivePackets: 2}}) {
+		t.Errorf("veth1 (from its second sample): %v", r)
+	}
+	// veth1 counted again from zero; eth0 gone.
+	step(4, totals("veth1", attribution.KindVeth, "", 1, 100, 0, 0))
+	got = get()
+	if _, ok := got["eth0"]; ok {
+		t.Error("eth0 kept after it was no longer counted")
+	}
+	if r := got["veth1"].Rates; len(r) != 0 {
+		t.Errorf("veth1 after its counters went back: %v, want no window", r)
+	}
+	step(5, totals("veth1", attribution.KindVeth, "", 3, 300, 0, 0))
+	if r := get()["veth1"].Rates; !slices.Equal(r, []Rates{{ReceiveBits: 1600, ReceivePackets: 2}}) {
+		t.Errorf("veth1 after its restart: %v", r)
+	}
+}
+
+// TestHistoryBounded: the ring keeps the last HistoryLength windows.
+func TestHistoryBounded(t *testing.T) {
+	f := &fakeTotals{}
+	h := NewHistory(f.read)
+	start := time.UnixMilli(0)
+	for s := range 3 * HistoryLength {
+		f.now = []Totals{totals("eth0", attribution.KindDevice, "", uint64(s*s), 0, 0, 0)}
+		if err := h.sample(start.Add(time.Duration(s) * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ih InterfaceHistory
+	h.Interfaces(func(i InterfaceHistory) { ih = i })
+	if len(ih.Rates) != HistoryLength || len(ih.Times) != HistoryLength {
+		t.Fatalf("%d windows kept, want %d", len(ih.Rates), HistoryLength)
+	}
+	last := 3*HistoryLength - 1
+	if ih.Times[len(ih.Times)-1] != int64(last)*1000 || ih.Rates[len(ih.Rates)-1].ReceivePackets != float32(last*last-(last-1)*(last-1)) {
+		t.Errorf("last window at %d: %v", ih.Times[len(ih.Times)-1], ih.Rates[len(ih.Rates)-1])
+	}
+	if !slices.IsSorted(ih.Times) {
+		t.Errorf("windows out of order: %v", ih.Times)
+	}
+}
+
+// TestSummary: busy interfaces are listed with their trend, idle ones
+// counted (listed when asked for), and the host is the sum of its devices:
+// a bond and the devices not enslaved to a counted bond.
+func TestSummary(t *testing.T) {
+	f := &fakeTotals{}
+	h := NewHistory(f.read)
+	start := time.UnixMilli(5000)
+	for s := range 3 {
+		n := uint64(s)
+		f.now = []Totals{
+			totals("eth0", attribution.KindDevice, "", 10*n, 1000*n, 0, 0),
+			totals("bond0", attribution.KindBond, "", 2*n, 100*n, n, 50*n),
+			totals("eth1", attribution.KindDevice, "bond0", 2*n, 100*n, n, 50*n), // in bond0's sums
+			totals("eth2", attribution.KindDevice, "br0", 0, 0, 3*n, 300*n),      // br0 is not counted
+			totals("veth9", attribution.KindVeth, "br0", 7*n, 700*n, 0, 0),
+			totals("veth10", attribution.KindVeth, "", 0, 0, 0, 0),
+		}
+		f.now[4].Pod, f.now[4].Namespace = "web", "shop"
+		if err := h.sample(start.Add(time.Duration(s) * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := h.Summary(false)
+	var names []string
+	for _, row := range s.Interfaces {
+		names = append(names, row.Name)
+	}
+	if !slices.Equal(names, []string{"bond0", "eth0", "eth1", "eth2", "veth9"}) || s.Idle != 1 {
+		t.Errorf("rows %q, %d idle; want the busy ones and veth10 idle", names, s.Idle)
+	}
+	if s.Time != 7000 || s.IntervalMs != 1000 {
+		t.Errorf("time %d, interval %d", s.Time, s.IntervalMs)
+	}
+	veth := s.Interfaces[4]
+	if veth.Pod != "web" || veth.Namespace != "shop" || !slices.Equal(veth.Trend, []float32{5600, 5600}) ||
+		veth.Now != (RatesJSON{ReceiveBits: 5600, ReceivePackets: 7}) {
+		t.Errorf("veth9: %+v", veth)
+	}
+	host := RatesJSON{ReceiveBits: 8 * (1000 + 100), ReceivePackets: 12, TransmitBits: 8 * (50 + 300), TransmitPackets: 4}
+	if s.Host.Now != host || len(s.Host.Rates) != 2 || s.Host.Rates[0] != host || !slices.Equal(s.Host.Times, []int64{6000, 7000}) {
+		t.Errorf("host: %+v, want %+v in both windows", s.Host, host)
+	}
+	// By name, byte by byte: the page sorts naturally.
+	if all := h.Summary(true); len(all.Interfaces) != 6 || all.Interfaces[4].Name != "veth10" || len(all.Interfaces[4].Trend) != 0 {
+		t.Errorf("with the idle ones: %+v", all.Interfaces)
+	}
+}
+
+// TestHistoryFailedRead: a read that fails makes no sample, and the window
+// after it spans both intervals.
+func TestHistoryFailedRead(t *testing.T) {
+	var fail bool
+	var packets uint64
+	h := NewHistory(func(fn func(Totals)) error {
+		fn(totals("eth0", attribution.KindDevice, "", packets, 0, 0, 0))
+		if fail {
+			return errors.New("read failed")
+		}
+		return nil
+	})
+	start := time.UnixMilli(0)
+	for s, c := range []struct {
+		packets uint64
+		fail    bool
+	}{{0, false}, {100, false}, {150, true}, {300, false}} {
+		packets, fail = c.packets, c.fail
+		if err := h.sample(start.Add(time.Duration(s) * time.Second)); (err != nil) != c.fail {
+			t.Fatalf("sample %d: %v", s, err)
+		}
+	}
+	ih, _ := h.Interface("eth0")
+	if want := []Rates{{ReceivePackets: 100}, {ReceivePackets: 100}}; !slices.Equal(ih.Rates, want) || !slices.Equal(ih.Times, []int64{1000, 3000}) {
+		t.Errorf("windows %v at %v, want %v at 1000 and 3000", ih.Rates, ih.Times, want)
+	}
+}
