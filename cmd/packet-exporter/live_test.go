@@ -81,7 +81,7 @@ prometheus:
 		t.Errorf("%s: busiest window %g bit/s, kind %q, %d windows; want about %g bit/s of a veth over %d windows",
 			row.Name, busiest, row.Kind, len(row.Trend), wantBits, seconds)
 	}
-	if s.Host.Now != (live.RatesJSON{}) {
+	if s.Host.Now != (live.Rates{}) {
 		t.Errorf("host: %+v, want nothing: no device is counted", s.Host.Now)
 	}
 	get(live.Path+"?view=summary&idle=1", &s)

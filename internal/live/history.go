@@ -65,9 +65,12 @@ type interfaceHistory struct {
 // ringLength is the samples kept: one more than the windows between them.
 const ringLength = HistoryLength + 1
 
-// Rates are one window's rates of an interface.
+// Rates are one window's rates: bits/s and packets/s each way.
 type Rates struct {
-	ReceiveBits, ReceivePackets, TransmitBits, TransmitPackets float32
+	ReceiveBits     float32 `json:"receive_bits_per_second"`
+	ReceivePackets  float32 `json:"receive_packets_per_second"`
+	TransmitBits    float32 `json:"transmit_bits_per_second"`
+	TransmitPackets float32 `json:"transmit_packets_per_second"`
 }
 
 // NewHistory returns a history of read's totals; Run samples them.
@@ -135,10 +138,14 @@ func (h *History) sample(now time.Time) error {
 // InterfaceHistory is one interface's windows, oldest first.
 type InterfaceHistory struct {
 	Totals Totals
-	// Times are the windows' end times in Unix milliseconds, Rates their
-	// rates.
-	Times []int64
-	Rates []Rates
+	RateHistory
+}
+
+// RateHistory is windows' end times in Unix milliseconds and their rates,
+// oldest first.
+type RateHistory struct {
+	Times []int64 `json:"times_unix_ms"`
+	Rates []Rates `json:"rates"`
 }
 
 // Interfaces calls fn with every interface's history, by name.
@@ -203,11 +210,8 @@ type Summary struct {
 
 // HostSummary is the host's rates now and over the history.
 type HostSummary struct {
-	Now RatesJSON `json:"now"`
-	// Times are the windows' end times in Unix milliseconds, Rates their
-	// rates, oldest first.
-	Times []int64     `json:"times_unix_ms"`
-	Rates []RatesJSON `json:"rates"`
+	Now Rates `json:"now"`
+	RateHistory
 }
 
 // InterfaceSummary is one interface's row.
@@ -218,7 +222,7 @@ type InterfaceSummary struct {
 	Namespace string `json:"namespace,omitempty"`
 	Container string `json:"container,omitempty"`
 	// Now are the last window's rates.
-	Now RatesJSON `json:"now"`
+	Now Rates `json:"now"`
 	// Trend is the bits/s, both directions together, of the last
 	// TrendLength windows, oldest first (empty for an idle interface).
 	Trend []float32 `json:"trend"`
@@ -227,19 +231,11 @@ type InterfaceSummary struct {
 // TrendLength is the windows of an interface's trend in a summary.
 const TrendLength = 60
 
-// RatesJSON are one window's rates as the summary encodes them.
-type RatesJSON struct {
-	ReceiveBits     float32 `json:"receive_bits_per_second"`
-	ReceivePackets  float32 `json:"receive_packets_per_second"`
-	TransmitBits    float32 `json:"transmit_bits_per_second"`
-	TransmitPackets float32 `json:"transmit_packets_per_second"`
-}
-
 // Summary returns the summary of the history; withIdle lists idle
 // interfaces too.
 func (h *History) Summary(withIdle bool) *Summary {
 	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{},
-		Host: HostSummary{Times: []int64{}, Rates: []RatesJSON{}}}
+		Host: HostSummary{RateHistory: RateHistory{Times: []int64{}, Rates: []Rates{}}}}
 	var all []InterfaceHistory
 	h.Interfaces(func(ih InterfaceHistory) { all = append(all, ih) })
 	kinds := make(map[string]string, len(all))
@@ -254,7 +250,7 @@ func (h *History) Summary(withIdle bool) *Summary {
 			busy = busy || r != (Rates{})
 		}
 		if n := len(ih.Rates); n > 0 {
-			row.Now = RatesJSON(ih.Rates[n-1])
+			row.Now = ih.Rates[n-1]
 			s.Time = max(s.Time, ih.Times[n-1])
 		}
 		if busy {
@@ -276,7 +272,7 @@ func (h *History) Summary(withIdle bool) *Summary {
 			j, found := slices.BinarySearch(s.Host.Times, at)
 			if !found {
 				s.Host.Times = slices.Insert(s.Host.Times, j, at)
-				s.Host.Rates = slices.Insert(s.Host.Rates, j, RatesJSON{})
+				s.Host.Rates = slices.Insert(s.Host.Rates, j, Rates{})
 			}
 			add(&s.Host.Rates[j], ih.Rates[i])
 		}
@@ -301,7 +297,7 @@ func hostDevice(t Totals, kinds map[string]string) bool {
 }
 
 // add adds r to sum.
-func add(sum *RatesJSON, r Rates) {
+func add(sum *Rates, r Rates) {
 	sum.ReceiveBits += r.ReceiveBits
 	sum.ReceivePackets += r.ReceivePackets
 	sum.TransmitBits += r.TransmitBits

@@ -134,10 +134,10 @@ func TestSummary(t *testing.T) {
 	}
 	veth := s.Interfaces[4]
 	if veth.Pod != "web" || veth.Namespace != "shop" || !slices.Equal(veth.Trend, []float32{5600, 5600}) ||
-		veth.Now != (RatesJSON{ReceiveBits: 5600, ReceivePackets: 7}) {
+		veth.Now != (Rates{ReceiveBits: 5600, ReceivePackets: 7}) {
 		t.Errorf("veth9: %+v", veth)
 	}
-	host := RatesJSON{ReceiveBits: 8 * (1000 + 100), ReceivePackets: 12, TransmitBits: 8 * (50 + 300), TransmitPackets: 4}
+	host := Rates{ReceiveBits: 8 * (1000 + 100), ReceivePackets: 12, TransmitBits: 8 * (50 + 300), TransmitPackets: 4}
 	if s.Host.Now != host || len(s.Host.Rates) != 2 || s.Host.Rates[0] != host || !slices.Equal(s.Host.Times, []int64{6000, 7000}) {
 		t.Errorf("host: %+v, want %+v in both windows", s.Host, host)
 	}

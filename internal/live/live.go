@@ -155,13 +155,7 @@ type Detail struct {
 	Drops []Drop `json:"drops"`
 	// History is its rates over the history, oldest first (empty without
 	// one).
-	History InterfaceRates `json:"history"`
-}
-
-// InterfaceRates are an interface's windows.
-type InterfaceRates struct {
-	Times []int64     `json:"times_unix_ms"`
-	Rates []RatesJSON `json:"rates"`
+	History RateHistory `json:"history"`
 }
 
 // Detail collects once (shared with concurrent snapshots) and returns the
@@ -176,7 +170,7 @@ func (s *Source) Detail(ctx context.Context, name string) (d *Detail, ok bool, e
 		return nil, false, nil
 	}
 	d = &Detail{Version: SchemaVersion, Time: snap.Time, Interface: snap.Interfaces[i], Attached: []Hook{}, Drops: []Drop{},
-		History: InterfaceRates{Times: []int64{}, Rates: []RatesJSON{}}}
+		History: RateHistory{Times: []int64{}, Rates: []Rates{}}}
 	for _, h := range snap.Agent.Attached {
 		if h.Interface == name {
 			d.Attached = append(d.Attached, h)
@@ -184,11 +178,8 @@ func (s *Source) Detail(ctx context.Context, name string) (d *Detail, ok bool, e
 	}
 	d.Drops = append(d.Drops, snap.interfaceDrops[name]...)
 	if s.history != nil {
-		if ih, ok := s.history.Interface(name); ok {
-			d.History.Times = ih.Times
-			for _, r := range ih.Rates {
-				d.History.Rates = append(d.History.Rates, RatesJSON(r))
-			}
+		if ih, ok := s.history.Interface(name); ok && len(ih.Rates) > 0 {
+			d.History = ih.RateHistory
 		}
 	}
 	return d, true, nil

@@ -337,8 +337,8 @@ func TestViews(t *testing.T) {
 			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}, Transmit: newDirection()},
 		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}},
 		Drops:    []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
-		History: InterfaceRates{Times: []int64{1000, 2000},
-			Rates: []RatesJSON{{ReceiveBits: 8000, ReceivePackets: 10}, {ReceiveBits: 8000, ReceivePackets: 10}}}}
+		History: RateHistory{Times: []int64{1000, 2000},
+			Rates: []Rates{{ReceiveBits: 8000, ReceivePackets: 10}, {ReceiveBits: 8000, ReceivePackets: 10}}}}
 	if !reflect.DeepEqual(detail, want) {
 		t.Errorf("detail:\n got  %+v\n want %+v", detail, want)
 	}
