@@ -159,23 +159,34 @@ func (c *dropsCollector) register(create *instruments) observe {
 			return err
 		}
 		o.ObserveInt64(countErrors, int64(full), dropsTableFull)
-		return d.Read(func(drop bpf.Drop, packets uint64) {
+		return c.readLocked(d, func(drop bpf.Drop, iface, reason string, packets uint64) {
 			attrs := make([]attribute.KeyValue, 0, 5)
-			if drop.Ifindex != 0 {
-				name, ok := c.att.linkNames[drop.Ifindex]
-				if !ok {
-					return
-				}
-				attrs = append(attrs, metricdef.NetworkInterfaceName.String(name))
+			if iface != "" {
+				attrs = append(attrs, metricdef.NetworkInterfaceName.String(iface))
 			}
 			if drop.Class < 0 || drop.Class >= bpf.ClassCount {
 				return // not written by the program: nothing to name
 			}
 			class := bpf.ClassOf(drop.Class)
-			reason := d.Reasons.Name(drop.Reason)
 			attrs = append(attrs, metricdef.ErrorType.String(reason), metricdef.DropCategory.String(dropcategory.Of(reason, drop.Note)),
 				metricdef.NetworkType.String(class.NetworkType), metricdef.NetworkTransport.String(class.Transport))
 			o.ObserveInt64(drops, int64(packets), metric.WithAttributeSet(attribute.NewSet(attrs...)))
 		})
 	}
+}
+
+// readLocked calls fn with every count of d, the name of its interface (""
+// for drops of none) and of its reason. Drops on interfaces not (yet) known
+// by name are left out. The caller holds the attacher's read lock.
+func (c *dropsCollector) readLocked(d *bpf.DropCounter, fn func(drop bpf.Drop, iface, reason string, packets uint64)) error {
+	return d.Read(func(drop bpf.Drop, packets uint64) {
+		var name string
+		if drop.Ifindex != 0 {
+			var ok bool
+			if name, ok = c.att.linkNames[drop.Ifindex]; !ok {
+				return
+			}
+		}
+		fn(drop, name, d.Reasons.Name(drop.Reason), packets)
+	})
 }

@@ -27,6 +27,7 @@ type Receiver struct {
 	// collector per RegisterMetrics comes first.
 	collectors []registered
 	traffic    *trafficCollector
+	drops      *dropsCollector // nil with drops.enabled false
 	// runners have work of their own beside collections: they start with
 	// Start and stop with Close, in this order and in reverse.
 	runners []runner
@@ -111,9 +112,9 @@ func New(cfg config.Config, log *zap.Logger, opts ...Option) (*Receiver, error) 
 	r.runners = []runner{att}
 	if cfg.Drops.Enabled {
 		// First: it starts beside the interfaces and is never waited for.
-		drops := newDropsCollector(att)
-		r.collectors = append(r.collectors, registered{"drops", drops})
-		r.runners = append([]runner{drops}, r.runners...)
+		r.drops = newDropsCollector(att)
+		r.collectors = append(r.collectors, registered{"drops", r.drops})
+		r.runners = append([]runner{r.drops}, r.runners...)
 	}
 	if cfg.Events.Enabled {
 		events, err := newEventsCollector(att)

@@ -3,6 +3,7 @@ package receiver
 import (
 	"github.com/packet-exporter/packet-exporter/bpf"
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/dropcategory"
 )
 
 // InterfaceTotals is what one counted interface has counted since it was
@@ -18,6 +19,23 @@ type InterfaceTotals struct {
 	Workload attribution.Workload
 	// Receive and Transmit are each direction's frames and bytes.
 	Receive, Transmit Counted
+
+	// blocks are the counters read, each direction's (for Protocols).
+	blocks [2]*bpf.Block
+}
+
+// Protocols calls fn with the frames and bytes of every network type and
+// transport the interface counted a frame of, each way. It may only be
+// called within the function given to Totals, which it was given to.
+func (t *InterfaceTotals) Protocols(fn func(networkType, transport string, receive, transmit Counted)) {
+	for c := range bpf.ClassCount {
+		rx, tx := t.blocks[bpf.Receive].Classes[c], t.blocks[bpf.Transmit].Classes[c]
+		if rx.Packets == 0 && tx.Packets == 0 {
+			continue
+		}
+		class := bpf.ClassOf(c)
+		fn(class.NetworkType, class.Transport, Counted(rx), Counted(tx))
+	}
 }
 
 // Counted is the frames and bytes counted in one direction.
@@ -30,7 +48,7 @@ type Counted struct {
 // as packet_exporter.network.packets and .io, without a collection (the live
 // view samples them every second). fn runs under the attacher's read lock:
 // it must not call the receiver.
-func (r *Receiver) Totals(fn func(InterfaceTotals)) error {
+func (r *Receiver) Totals(fn func(*InterfaceTotals)) error {
 	a := r.att
 	a.mu.RLock()
 	defer a.mu.RUnlock()
@@ -42,13 +60,43 @@ func (r *Receiver) Totals(fn func(InterfaceTotals)) error {
 			}
 			for d, c := range [...]*Counted{bpf.Receive: &t.Receive, bpf.Transmit: &t.Transmit} {
 				block := &blocks[bpf.BlockIndex(at.slot, bpf.Direction(d))]
+				t.blocks[d] = block
 				for _, v := range block.Classes {
 					c.Packets += v.Packets
 					c.Bytes += v.Bytes
 				}
 			}
-			fn(t)
+			fn(&t)
 		}
 		return nil
+	})
+}
+
+// InterfaceDrops are the kernel's drops of one interface, reason and
+// category (packet_exporter.network.drops summed over traffic classes).
+type InterfaceDrops struct {
+	// Interface is "" for drops the kernel did not tie to an interface.
+	Interface, Reason, Category string
+	Packets                     uint64
+}
+
+// Drops reads the kernel's drop counts once, without a collection, and
+// calls fn with each; without a drop counter (drops.enabled false, or where
+// it cannot run) it calls fn with none. Drops on interfaces not yet known
+// by name are left out, as a collection leaves them. fn runs under the
+// attacher's read lock: it must not call the receiver.
+func (r *Receiver) Drops(fn func(InterfaceDrops)) error {
+	if r.drops == nil {
+		return nil
+	}
+	a := r.att
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	d := r.drops.counter.Load()
+	if d == nil {
+		return nil
+	}
+	return r.drops.readLocked(d, func(drop bpf.Drop, iface, reason string, packets uint64) {
+		fn(InterfaceDrops{Interface: iface, Reason: reason, Category: dropcategory.Of(reason, drop.Note), Packets: packets})
 	})
 }

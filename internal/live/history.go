@@ -1,12 +1,16 @@
 package live
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/packet-exporter/packet-exporter/internal/attribution"
+	"github.com/packet-exporter/packet-exporter/internal/dropcategory"
 )
 
 // HistoryInterval is how often the history samples the counters, and
@@ -28,10 +32,31 @@ type Totals struct {
 	Pod, Namespace, Container string
 	// The frames and bytes counted in each direction.
 	ReceivePackets, ReceiveBytes, TransmitPackets, TransmitBytes uint64
+	// Protocols split them by network type and transport: needed for the
+	// host's devices and bonds only (the host's protocol mix), and may be
+	// left empty for other kinds.
+	Protocols []ProtocolTotals
+}
+
+// ProtocolTotals are the frames and bytes of one network type and
+// transport, each way.
+type ProtocolTotals struct {
+	NetworkType, Transport                                       string
+	ReceivePackets, ReceiveBytes, TransmitPackets, TransmitBytes uint64
 }
 
 // TotalsFunc reads every counted interface's totals once.
 type TotalsFunc func(fn func(Totals)) error
+
+// DropTotals are the kernel's drops of one interface ("" when the kernel
+// did not say which), reason and category.
+type DropTotals struct {
+	Interface, Reason, Category string
+	Packets                     uint64
+}
+
+// DropsFunc reads the kernel's drop totals once.
+type DropsFunc func(fn func(DropTotals)) error
 
 // History keeps the rates of the last HistoryLength windows of every counted
 // interface, sampled every HistoryInterval from the counters without a
@@ -41,7 +66,8 @@ type TotalsFunc func(fn func(Totals)) error
 // goes when it is no longer counted. A failed read makes no sample: the
 // window after it is longer.
 type History struct {
-	read TotalsFunc
+	read  TotalsFunc
+	drops DropsFunc // nil: drops are not counted
 
 	mu sync.Mutex
 	// times are the samples' times (Unix milliseconds), a ring of
@@ -50,7 +76,16 @@ type History struct {
 	seq   int64
 	last  time.Time // the last sample's time
 	ifs   map[string]*interfaceHistory
+	// dropTotals are the drop totals at the last sample; the host's
+	// protocol mix and drops are the last window's.
+	dropTotals     map[dropTotalsKey]uint64
+	hostProtocols  []ProtocolRates
+	hostDrops      []DropRates
+	interfaceDrops map[string]float32 // losses per second, by interface
 }
+
+// dropTotalsKey is what drop totals are kept by.
+type dropTotalsKey struct{ iface, reason, category string }
 
 // interfaceHistory is one interface's rates, in the ring of History.times.
 type interfaceHistory struct {
@@ -73,9 +108,28 @@ type Rates struct {
 	TransmitPackets float32 `json:"transmit_packets_per_second"`
 }
 
-// NewHistory returns a history of read's totals; Run samples them.
-func NewHistory(read TotalsFunc) *History {
-	return &History{read: read, ifs: map[string]*interfaceHistory{}}
+// ProtocolRates are one network type's and transport's rates over a
+// window.
+type ProtocolRates struct {
+	NetworkType string `json:"network_type"`
+	Transport   string `json:"transport"`
+	Rates
+}
+
+// DropRates are the kernel's drops per second of one reason and category
+// over a window.
+type DropRates struct {
+	Reason   string `json:"reason"`
+	Category string `json:"category"`
+	// Loss tells whether the category's drops are losses (network, host).
+	Loss             bool    `json:"loss"`
+	PacketsPerSecond float32 `json:"packets_per_second"`
+}
+
+// NewHistory returns a history of read's totals and of drops' (nil: no
+// drops); Run samples them.
+func NewHistory(read TotalsFunc, drops DropsFunc) *History {
+	return &History{read: read, drops: drops, ifs: map[string]*interfaceHistory{}}
 }
 
 // Run samples the totals every HistoryInterval until ctx ends.
@@ -87,23 +141,38 @@ func (h *History) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			h.sample(now) // a failed read leaves a gap, filled by the next
+			h.Sample(now) // a failed read leaves a gap, filled by the next
 		}
 	}
 }
 
-// sample reads the totals at now and closes a window for every interface
-// read before.
-func (h *History) sample(now time.Time) error {
+// Sample reads the totals at now and closes a window for every interface
+// read before (Run calls it every HistoryInterval). A failed read of the
+// totals makes no sample; a failed read of the drops leaves the window
+// without drops.
+func (h *History) Sample(now time.Time) error {
 	var read []Totals
 	if err := h.read(func(t Totals) { read = append(read, t) }); err != nil {
 		return err // no sample: the next window is longer
+	}
+	var dropTotals map[dropTotalsKey]uint64
+	var dropsErr error
+	if h.drops != nil {
+		dropTotals = map[dropTotalsKey]uint64{}
+		dropsErr = h.drops(func(d DropTotals) { dropTotals[dropTotalsKey{d.Interface, d.Reason, d.Category}] += d.Packets })
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	seen := make(map[string]bool, len(h.ifs))
 	i := int(h.seq % ringLength)
 	seconds := now.Sub(h.last).Seconds()
+	bonds := map[string]bool{}
+	for _, t := range read {
+		if t.Kind == attribution.KindBond {
+			bonds[t.Name] = true
+		}
+	}
+	protocols := map[[2]string]*ProtocolRates{}
 	for _, t := range read {
 		seen[t.Name] = true
 		ih, ok := h.ifs[t.Name]
@@ -117,11 +186,10 @@ func (h *History) sample(now time.Time) error {
 			ih.from = h.seq + 1 // counted again from zero (a slot reused)
 			continue
 		}
-		ih.rates[i] = Rates{
-			ReceiveBits:     float32(float64(8*(t.ReceiveBytes-prev.ReceiveBytes)) / seconds),
-			ReceivePackets:  float32(float64(t.ReceivePackets-prev.ReceivePackets) / seconds),
-			TransmitBits:    float32(float64(8*(t.TransmitBytes-prev.TransmitBytes)) / seconds),
-			TransmitPackets: float32(float64(t.TransmitPackets-prev.TransmitPackets) / seconds),
+		ih.rates[i] = rates(prev.ReceivePackets, prev.ReceiveBytes, prev.TransmitPackets, prev.TransmitBytes,
+			t.ReceivePackets, t.ReceiveBytes, t.TransmitPackets, t.TransmitBytes, seconds)
+		if hostDevice(t, bonds) {
+			addProtocols(protocols, prev.Protocols, t.Protocols, seconds)
 		}
 	}
 	for name := range h.ifs {
@@ -129,10 +197,90 @@ func (h *History) sample(now time.Time) error {
 			delete(h.ifs, name)
 		}
 	}
+	h.hostProtocols = h.hostProtocols[:0]
+	for _, p := range protocols {
+		h.hostProtocols = append(h.hostProtocols, *p)
+	}
+	slices.SortFunc(h.hostProtocols, func(a, b ProtocolRates) int {
+		return cmp.Or(cmp.Compare(b.ReceivePackets+b.TransmitPackets, a.ReceivePackets+a.TransmitPackets),
+			strings.Compare(a.NetworkType, b.NetworkType), strings.Compare(a.Transport, b.Transport))
+	})
+	h.sampleDrops(dropTotals, dropsErr, seconds)
 	h.times[i] = now.UnixMilli()
 	h.seq++
 	h.last = now
 	return nil
+}
+
+// rates are the rates of a window of seconds between two samples' totals.
+func rates(rxPackets0, rxBytes0, txPackets0, txBytes0, rxPackets, rxBytes, txPackets, txBytes uint64, seconds float64) Rates {
+	return Rates{
+		ReceiveBits:     float32(float64(8*(rxBytes-rxBytes0)) / seconds),
+		ReceivePackets:  float32(float64(rxPackets-rxPackets0) / seconds),
+		TransmitBits:    float32(float64(8*(txBytes-txBytes0)) / seconds),
+		TransmitPackets: float32(float64(txPackets-txPackets0) / seconds),
+	}
+}
+
+// addProtocols adds to sums the rates of one device's protocols between two
+// samples; a protocol whose counters went back (or that is new) adds
+// nothing.
+func addProtocols(sums map[[2]string]*ProtocolRates, before, now []ProtocolTotals, seconds float64) {
+	for _, p := range now {
+		k := slices.IndexFunc(before, func(b ProtocolTotals) bool {
+			return b.NetworkType == p.NetworkType && b.Transport == p.Transport
+		})
+		if k < 0 || p.ReceivePackets < before[k].ReceivePackets || p.TransmitPackets < before[k].TransmitPackets {
+			continue
+		}
+		b := before[k]
+		key := [2]string{p.NetworkType, p.Transport}
+		sum, ok := sums[key]
+		if !ok {
+			sum = &ProtocolRates{NetworkType: p.NetworkType, Transport: p.Transport}
+			sums[key] = sum
+		}
+		add(&sum.Rates, rates(b.ReceivePackets, b.ReceiveBytes, b.TransmitPackets, b.TransmitBytes,
+			p.ReceivePackets, p.ReceiveBytes, p.TransmitPackets, p.TransmitBytes, seconds))
+	}
+}
+
+// sampleDrops keeps the drops' rates of the window ending now: by reason
+// and category for the host, losses by interface. Totals that went back (a
+// deleted interface's) or are new add nothing; a failed read leaves the
+// window without drops, and the next window starts from the read after.
+func (h *History) sampleDrops(now map[dropTotalsKey]uint64, err error, seconds float64) {
+	h.hostDrops = h.hostDrops[:0]
+	clear(h.interfaceDrops)
+	if now == nil || err != nil {
+		h.dropTotals = nil
+		return
+	}
+	if h.interfaceDrops == nil {
+		h.interfaceDrops = map[string]float32{}
+	}
+	byReason := map[[2]string]float32{}
+	for k, packets := range now {
+		before, ok := h.dropTotals[k]
+		if !ok || packets < before || seconds <= 0 {
+			continue
+		}
+		r := float32(float64(packets-before) / seconds)
+		if r == 0 {
+			continue
+		}
+		byReason[[2]string{k.reason, k.category}] += r
+		if k.iface != "" && dropcategory.IsLoss(k.category) {
+			h.interfaceDrops[k.iface] += r
+		}
+	}
+	for k, r := range byReason {
+		h.hostDrops = append(h.hostDrops, DropRates{Reason: k[0], Category: k[1], Loss: dropcategory.IsLoss(k[1]), PacketsPerSecond: r})
+	}
+	slices.SortFunc(h.hostDrops, func(a, b DropRates) int {
+		return cmp.Or(cmp.Compare(b.PacketsPerSecond, a.PacketsPerSecond), strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
+	})
+	h.dropTotals = now
 }
 
 // InterfaceHistory is one interface's windows, oldest first.
@@ -152,12 +300,11 @@ type RateHistory struct {
 func (h *History) Interfaces(fn func(InterfaceHistory)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	names := make([]string, 0, len(h.ifs))
-	for name := range h.ifs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	h.interfacesLocked(fn)
+}
+
+func (h *History) interfacesLocked(fn func(InterfaceHistory)) {
+	for _, name := range slices.Sorted(maps.Keys(h.ifs)) {
 		fn(h.historyLocked(h.ifs[name]))
 	}
 }
@@ -208,10 +355,20 @@ type Summary struct {
 	Idle int `json:"idle"`
 }
 
-// HostSummary is the host's rates now and over the history.
+// HostSummary is the host's rates now and over the history, and the last
+// window's protocol mix and drops.
 type HostSummary struct {
-	Now Rates `json:"now"`
+	// Devices are the interfaces summed, by name.
+	Devices []string `json:"devices"`
+	Now     Rates    `json:"now"`
 	RateHistory
+	// Protocols are the devices' rates by network type and transport, the
+	// busiest first.
+	Protocols []ProtocolRates `json:"protocols"`
+	// Drops are the kernel's drops per second by reason and category in
+	// the exporter's network namespace (every interface's, and those of no
+	// interface), the most first; empty with drops.enabled false.
+	Drops []DropRates `json:"drops"`
 }
 
 // InterfaceSummary is one interface's row.
@@ -223,6 +380,9 @@ type InterfaceSummary struct {
 	Container string `json:"container,omitempty"`
 	// Now are the last window's rates.
 	Now Rates `json:"now"`
+	// Drops are the last window's losses per second on the interface
+	// (drops of the network and host categories).
+	Drops float32 `json:"drops_per_second"`
 	// Trend is the bits/s, both directions together, of the last
 	// TrendLength windows, oldest first (empty for an idle interface).
 	Trend []float32 `json:"trend"`
@@ -234,17 +394,27 @@ const TrendLength = 60
 // Summary returns the summary of the history; withIdle lists idle
 // interfaces too.
 func (h *History) Summary(withIdle bool) *Summary {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{},
-		Host: HostSummary{RateHistory: RateHistory{Times: []int64{}, Rates: []Rates{}}}}
-	var all []InterfaceHistory
-	h.Interfaces(func(ih InterfaceHistory) { all = append(all, ih) })
-	kinds := make(map[string]string, len(all))
-	for _, ih := range all {
-		kinds[ih.Totals.Name] = ih.Totals.Kind
+		Host: HostSummary{Devices: []string{}, RateHistory: RateHistory{Times: []int64{}, Rates: []Rates{}},
+			Protocols: slices.Clone(h.hostProtocols), Drops: slices.Clone(h.hostDrops)}}
+	if s.Host.Protocols == nil {
+		s.Host.Protocols = []ProtocolRates{}
 	}
-	for _, ih := range all {
+	if s.Host.Drops == nil {
+		s.Host.Drops = []DropRates{}
+	}
+	bonds := map[string]bool{}
+	for name, ih := range h.ifs {
+		if ih.totals.Kind == attribution.KindBond {
+			bonds[name] = true
+		}
+	}
+	h.interfacesLocked(func(ih InterfaceHistory) {
 		t := ih.Totals
-		row := InterfaceSummary{Name: t.Name, Kind: t.Kind, Pod: t.Pod, Namespace: t.Namespace, Container: t.Container, Trend: []float32{}}
+		row := InterfaceSummary{Name: t.Name, Kind: t.Kind, Pod: t.Pod, Namespace: t.Namespace, Container: t.Container,
+			Drops: h.interfaceDrops[t.Name], Trend: []float32{}}
 		busy := false
 		for _, r := range ih.Rates {
 			busy = busy || r != (Rates{})
@@ -263,9 +433,10 @@ func (h *History) Summary(withIdle bool) *Summary {
 		if busy || withIdle {
 			s.Interfaces = append(s.Interfaces, row)
 		}
-		if !hostDevice(t, kinds) {
-			continue
+		if !hostDevice(t, bonds) {
+			return
 		}
+		s.Host.Devices = append(s.Host.Devices, t.Name)
 		// The windows of every device end at the same samples: add them
 		// up by time.
 		for i, at := range ih.Times {
@@ -276,7 +447,7 @@ func (h *History) Summary(withIdle bool) *Summary {
 			}
 			add(&s.Host.Rates[j], ih.Rates[i])
 		}
-	}
+	})
 	if n := len(s.Host.Rates); n > 0 {
 		s.Host.Now = s.Host.Rates[n-1]
 	}
@@ -285,13 +456,13 @@ func (h *History) Summary(withIdle bool) *Summary {
 
 // hostDevice tells whether t is one of the host's own devices, whose sum is
 // the host's traffic: a bond, or a physical device unless it is enslaved to
-// a counted bond (kinds: the counted interfaces' kinds by name).
-func hostDevice(t Totals, kinds map[string]string) bool {
+// a counted bond (bonds: the counted bonds by name).
+func hostDevice(t Totals, bonds map[string]bool) bool {
 	switch t.Kind {
 	case attribution.KindBond:
 		return true
 	case attribution.KindDevice:
-		return t.Master == "" || kinds[t.Master] != attribution.KindBond
+		return !bonds[t.Master]
 	}
 	return false
 }

@@ -29,13 +29,13 @@ func totals(name, kind, master string, rxPackets, rxBytes, txPackets, txBytes ui
 // counter that went back starts it again, and a gone interface goes.
 func TestHistoryRates(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read)
+	h := NewHistory(f.read, nil)
 	start := time.UnixMilli(1_000_000)
 	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
 	step := func(s int, ts ...Totals) {
 		t.Helper()
 		f.now = ts
-		if err := h.sample(at(s)); err != nil {
+		if err := h.Sample(at(s)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -77,11 +77,11 @@ func TestHistoryRates(t *testing.T) {
 // TestHistoryBounded: the ring keeps the last HistoryLength windows.
 func TestHistoryBounded(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read)
+	h := NewHistory(f.read, nil)
 	start := time.UnixMilli(0)
 	for s := range 3 * HistoryLength {
 		f.now = []Totals{totals("eth0", attribution.KindDevice, "", uint64(s*s), 0, 0, 0)}
-		if err := h.sample(start.Add(time.Duration(s) * time.Second)); err != nil {
+		if err := h.Sample(start.Add(time.Duration(s) * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -104,7 +104,7 @@ func TestHistoryBounded(t *testing.T) {
 // a bond and the devices not enslaved to a counted bond.
 func TestSummary(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read)
+	h := NewHistory(f.read, nil)
 	start := time.UnixMilli(5000)
 	for s := range 3 {
 		n := uint64(s)
@@ -117,7 +117,7 @@ func TestSummary(t *testing.T) {
 			totals("veth10", attribution.KindVeth, "", 0, 0, 0, 0),
 		}
 		f.now[4].Pod, f.now[4].Namespace = "web", "shop"
-		if err := h.sample(start.Add(time.Duration(s) * time.Second)); err != nil {
+		if err := h.Sample(start.Add(time.Duration(s) * time.Second)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -158,19 +158,81 @@ func TestHistoryFailedRead(t *testing.T) {
 			return errors.New("read failed")
 		}
 		return nil
-	})
+	}, nil)
 	start := time.UnixMilli(0)
 	for s, c := range []struct {
 		packets uint64
 		fail    bool
 	}{{0, false}, {100, false}, {150, true}, {300, false}} {
 		packets, fail = c.packets, c.fail
-		if err := h.sample(start.Add(time.Duration(s) * time.Second)); (err != nil) != c.fail {
+		if err := h.Sample(start.Add(time.Duration(s) * time.Second)); (err != nil) != c.fail {
 			t.Fatalf("sample %d: %v", s, err)
 		}
 	}
 	ih, _ := h.Interface("eth0")
 	if want := []Rates{{ReceivePackets: 100}, {ReceivePackets: 100}}; !slices.Equal(ih.Rates, want) || !slices.Equal(ih.Times, []int64{1000, 3000}) {
 		t.Errorf("windows %v at %v, want %v at 1000 and 3000", ih.Rates, ih.Times, want)
+	}
+}
+
+// TestSummaryProtocolsAndDrops: the host's protocol mix is its devices'
+// rates by protocol over the last window (not a veth's, not a protocol
+// that is new), and its drops the last window's by reason and category,
+// the most first; an interface's row has its losses per second.
+func TestSummaryProtocolsAndDrops(t *testing.T) {
+	f := &fakeTotals{}
+	var drops []DropTotals
+	h := NewHistory(f.read, func(fn func(DropTotals)) error {
+		for _, d := range drops {
+			fn(d)
+		}
+		return nil
+	})
+	start := time.UnixMilli(0)
+	for s := range 3 {
+		n := uint64(s)
+		eth0 := totals("eth0", attribution.KindDevice, "", 12*n, 1200*n, 2*n, 200*n)
+		eth0.Protocols = []ProtocolTotals{
+			{NetworkType: "ipv4", Transport: "tcp", ReceivePackets: 10 * n, ReceiveBytes: 1000 * n, TransmitPackets: 2 * n, TransmitBytes: 200 * n},
+			{NetworkType: "ipv6", Transport: "udp", ReceivePackets: 2 * n, ReceiveBytes: 200 * n},
+		}
+		if s == 2 { // new in the last window: no rate yet
+			eth0.Protocols = append(eth0.Protocols, ProtocolTotals{NetworkType: "arp", Transport: "none", ReceivePackets: 1})
+		}
+		veth := totals("veth1", attribution.KindVeth, "", 5*n, 500*n, 0, 0)
+		veth.Protocols = []ProtocolTotals{{NetworkType: "ipv4", Transport: "udp", ReceivePackets: 5 * n, ReceiveBytes: 500 * n}}
+		f.now = []Totals{eth0, veth}
+		drops = []DropTotals{
+			{Interface: "veth1", Reason: "no_socket", Category: "host", Packets: 3 * n},
+			{Interface: "eth0", Reason: "no_socket", Category: "host", Packets: n},
+			{Interface: "veth1", Reason: "socket_close", Category: "socket", Packets: 9 * n},
+			{Reason: "netfilter_drop", Category: "host", Packets: 2 * n},
+		}
+		if err := h.Sample(start.Add(time.Duration(2*s) * time.Second)); err != nil { // windows of 2 s
+			t.Fatal(err)
+		}
+	}
+	s := h.Summary(false)
+	wantProtocols := []ProtocolRates{
+		{NetworkType: "ipv4", Transport: "tcp", Rates: Rates{ReceiveBits: 4000, ReceivePackets: 5, TransmitBits: 800, TransmitPackets: 1}},
+		{NetworkType: "ipv6", Transport: "udp", Rates: Rates{ReceiveBits: 800, ReceivePackets: 1}},
+	}
+	if !slices.Equal(s.Host.Protocols, wantProtocols) || !slices.Equal(s.Host.Devices, []string{"eth0"}) {
+		t.Errorf("host protocols %+v of %q, want %+v of eth0", s.Host.Protocols, s.Host.Devices, wantProtocols)
+	}
+	wantDrops := []DropRates{
+		{Reason: "socket_close", Category: "socket", PacketsPerSecond: 4.5},
+		{Reason: "no_socket", Category: "host", Loss: true, PacketsPerSecond: 2},
+		{Reason: "netfilter_drop", Category: "host", Loss: true, PacketsPerSecond: 1},
+	}
+	if !slices.Equal(s.Host.Drops, wantDrops) {
+		t.Errorf("host drops %+v, want %+v", s.Host.Drops, wantDrops)
+	}
+	rows := map[string]float32{}
+	for _, row := range s.Interfaces {
+		rows[row.Name] = row.Drops
+	}
+	if rows["veth1"] != 1.5 || rows["eth0"] != 0.5 {
+		t.Errorf("losses per second by interface %v, want veth1 1.5 (no socket drops), eth0 0.5", rows)
 	}
 }

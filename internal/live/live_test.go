@@ -298,11 +298,11 @@ func TestViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakeTotals{}
-	history := NewHistory(f.read)
+	history := NewHistory(f.read, nil)
 	for s := range 3 {
 		n := uint64(s)
 		f.now = []Totals{totals("eth0", "device", "", 10*n, 1000*n, 0, 0), totals("veth1", "veth", "", 0, 0, 0, 0)}
-		if err := history.sample(time.UnixMilli(int64(1000 * s))); err != nil {
+		if err := history.Sample(time.UnixMilli(int64(1000 * s))); err != nil {
 			t.Fatal(err)
 		}
 	}
