@@ -76,12 +76,24 @@ type History struct {
 	seq   int64
 	last  time.Time // the last sample's time
 	ifs   map[string]*interfaceHistory
-	// dropTotals are the drop totals at the last sample; the host's
-	// protocol mix and drops are the last window's.
+	// dropTotals are the drop totals at the last sample, reasons the drops
+	// of each reason and category in every window still in the ring, and
+	// interfaceDrops the losses per second of the last window by
+	// interface; the host's protocol mix is the last window's.
 	dropTotals     map[dropTotalsKey]uint64
+	reasons        map[reasonKey]*reasonHistory
+	interfaceDrops map[string]float32
 	hostProtocols  []ProtocolRates
-	hostDrops      []DropRates
-	interfaceDrops map[string]float32 // losses per second, by interface
+}
+
+// reasonKey is a drop reason and its category.
+type reasonKey struct{ reason, category string }
+
+// reasonHistory is the drops of one reason and category in each window of
+// the ring (History.times), and the last window's rate.
+type reasonHistory struct {
+	packets [ringLength]uint64
+	rate    float32
 }
 
 // dropTotalsKey is what drop totals are kept by.
@@ -116,14 +128,16 @@ type ProtocolRates struct {
 	Rates
 }
 
-// DropRates are the kernel's drops per second of one reason and category
-// over a window.
+// DropRates are the kernel's drops of one reason and category: per second
+// over the last window, and in all over the history's windows.
 type DropRates struct {
 	Reason   string `json:"reason"`
 	Category string `json:"category"`
 	// Loss tells whether the category's drops are losses (network, host).
 	Loss             bool    `json:"loss"`
 	PacketsPerSecond float32 `json:"packets_per_second"`
+	// Packets are the drops over the history (HistoryLength windows).
+	Packets uint64 `json:"packets"`
 }
 
 // NewHistory returns a history of read's totals and of drops' (nil: no
@@ -205,7 +219,7 @@ func (h *History) Sample(now time.Time) error {
 		return cmp.Or(cmp.Compare(b.ReceivePackets+b.TransmitPackets, a.ReceivePackets+a.TransmitPackets),
 			strings.Compare(a.NetworkType, b.NetworkType), strings.Compare(a.Transport, b.Transport))
 	})
-	h.sampleDrops(dropTotals, dropsErr, seconds)
+	h.sampleDrops(dropTotals, dropsErr, i, seconds)
 	h.times[i] = now.UnixMilli()
 	h.seq++
 	h.last = now
@@ -245,42 +259,71 @@ func addProtocols(sums map[[2]string]*ProtocolRates, before, now []ProtocolTotal
 	}
 }
 
-// sampleDrops keeps the drops' rates of the window ending now: by reason
-// and category for the host, losses by interface. Totals that went back (a
-// deleted interface's) or are new add nothing; a failed read leaves the
-// window without drops, and the next window starts from the read after.
-func (h *History) sampleDrops(now map[dropTotalsKey]uint64, err error, seconds float64) {
-	h.hostDrops = h.hostDrops[:0]
+// sampleDrops keeps the drops of the window ending now in ring slot i: by
+// reason and category for the host, losses per second by interface.
+// Totals that went back (a deleted interface's) or are new add nothing; a
+// failed read leaves the window without drops, and the next window starts
+// from the read after.
+func (h *History) sampleDrops(now map[dropTotalsKey]uint64, err error, i int, seconds float64) {
+	if h.reasons == nil {
+		h.reasons = map[reasonKey]*reasonHistory{}
+		h.interfaceDrops = map[string]float32{}
+	}
 	clear(h.interfaceDrops)
+	for k, r := range h.reasons {
+		// Slot i gets this window, the one after it is the oldest window
+		// beyond HistoryLength: the ring holds HistoryLength windows.
+		r.packets[i], r.packets[(i+1)%ringLength], r.rate = 0, 0, 0
+		if sumCounts(r.packets[:]) == 0 {
+			delete(h.reasons, k)
+		}
+	}
 	if now == nil || err != nil {
 		h.dropTotals = nil
 		return
 	}
-	if h.interfaceDrops == nil {
-		h.interfaceDrops = map[string]float32{}
-	}
-	byReason := map[[2]string]float32{}
 	for k, packets := range now {
 		before, ok := h.dropTotals[k]
-		if !ok || packets < before || seconds <= 0 {
+		if !ok || packets <= before || seconds <= 0 {
 			continue
 		}
-		r := float32(float64(packets-before) / seconds)
-		if r == 0 {
-			continue
+		key := reasonKey{k.reason, k.category}
+		r, ok := h.reasons[key]
+		if !ok {
+			r = &reasonHistory{}
+			h.reasons[key] = r
 		}
-		byReason[[2]string{k.reason, k.category}] += r
+		r.packets[i] += packets - before
+		r.rate = float32(float64(r.packets[i]) / seconds)
 		if k.iface != "" && dropcategory.IsLoss(k.category) {
-			h.interfaceDrops[k.iface] += r
+			h.interfaceDrops[k.iface] += float32(float64(packets-before) / seconds)
 		}
 	}
-	for k, r := range byReason {
-		h.hostDrops = append(h.hostDrops, DropRates{Reason: k[0], Category: k[1], Loss: dropcategory.IsLoss(k[1]), PacketsPerSecond: r})
-	}
-	slices.SortFunc(h.hostDrops, func(a, b DropRates) int {
-		return cmp.Or(cmp.Compare(b.PacketsPerSecond, a.PacketsPerSecond), strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
-	})
 	h.dropTotals = now
+}
+
+// sumCounts adds up counts.
+func sumCounts(counts []uint64) uint64 {
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
+// hostDropsLocked lists the drops of every reason and category with drops
+// in the history, the most per second first, then the most in all.
+func (h *History) hostDropsLocked() []DropRates {
+	list := make([]DropRates, 0, len(h.reasons))
+	for k, r := range h.reasons {
+		list = append(list, DropRates{Reason: k.reason, Category: k.category, Loss: dropcategory.IsLoss(k.category),
+			PacketsPerSecond: r.rate, Packets: sumCounts(r.packets[:])})
+	}
+	slices.SortFunc(list, func(a, b DropRates) int {
+		return cmp.Or(cmp.Compare(b.PacketsPerSecond, a.PacketsPerSecond), cmp.Compare(b.Packets, a.Packets),
+			strings.Compare(a.Reason, b.Reason), strings.Compare(a.Category, b.Category))
+	})
+	return list
 }
 
 // InterfaceHistory is one interface's windows, oldest first.
@@ -365,9 +408,10 @@ type HostSummary struct {
 	// Protocols are the devices' rates by network type and transport, the
 	// busiest first.
 	Protocols []ProtocolRates `json:"protocols"`
-	// Drops are the kernel's drops per second by reason and category in
-	// the exporter's network namespace (every interface's, and those of no
-	// interface), the most first; empty with drops.enabled false.
+	// Drops are the kernel's drops by reason and category in the
+	// exporter's network namespace (every interface's, and those of no
+	// interface) that had drops in the history, the most per second
+	// first; empty with drops.enabled false.
 	Drops []DropRates `json:"drops"`
 }
 
@@ -398,12 +442,9 @@ func (h *History) Summary(withIdle bool) *Summary {
 	defer h.mu.Unlock()
 	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{},
 		Host: HostSummary{Devices: []string{}, RateHistory: RateHistory{Times: []int64{}, Rates: []Rates{}},
-			Protocols: slices.Clone(h.hostProtocols), Drops: slices.Clone(h.hostDrops)}}
+			Protocols: slices.Clone(h.hostProtocols), Drops: h.hostDropsLocked()}}
 	if s.Host.Protocols == nil {
 		s.Host.Protocols = []ProtocolRates{}
-	}
-	if s.Host.Drops == nil {
-		s.Host.Drops = []DropRates{}
 	}
 	bonds := map[string]bool{}
 	for name, ih := range h.ifs {

@@ -221,9 +221,9 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 		t.Errorf("host protocols %+v of %q, want %+v of eth0", s.Host.Protocols, s.Host.Devices, wantProtocols)
 	}
 	wantDrops := []DropRates{
-		{Reason: "socket_close", Category: "socket", PacketsPerSecond: 4.5},
-		{Reason: "no_socket", Category: "host", Loss: true, PacketsPerSecond: 2},
-		{Reason: "netfilter_drop", Category: "host", Loss: true, PacketsPerSecond: 1},
+		{Reason: "socket_close", Category: "socket", PacketsPerSecond: 4.5, Packets: 18},
+		{Reason: "no_socket", Category: "host", Loss: true, PacketsPerSecond: 2, Packets: 8},
+		{Reason: "netfilter_drop", Category: "host", Loss: true, PacketsPerSecond: 1, Packets: 4},
 	}
 	if !slices.Equal(s.Host.Drops, wantDrops) {
 		t.Errorf("host drops %+v, want %+v", s.Host.Drops, wantDrops)
@@ -234,5 +234,39 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 	}
 	if rows["veth1"] != 1.5 || rows["eth0"] != 0.5 {
 		t.Errorf("losses per second by interface %v, want veth1 1.5 (no socket drops), eth0 0.5", rows)
+	}
+}
+
+// TestHistoryDropsKept: a reason's drops stay listed, at 0 per second,
+// while they are in the history, with their number over it, and go with
+// their last window.
+func TestHistoryDropsKept(t *testing.T) {
+	var drops uint64
+	h := NewHistory(func(func(Totals)) error { return nil }, func(fn func(DropTotals)) error {
+		fn(DropTotals{Reason: "no_socket", Category: "host", Packets: drops})
+		return nil
+	})
+	for s := range HistoryLength + 3 {
+		if s == 1 || s == 2 {
+			drops += 5 // in windows 1 and 2 (samples 0 to 2)
+		}
+		if err := h.Sample(time.UnixMilli(int64(1000 * s))); err != nil {
+			t.Fatal(err)
+		}
+		got := h.Summary(false).Host.Drops
+		switch {
+		case s == 1 || s == 2:
+			if want := []DropRates{{Reason: "no_socket", Category: "host", Loss: true, PacketsPerSecond: 5, Packets: uint64(5 * s)}}; !slices.Equal(got, want) {
+				t.Fatalf("sample %d: %+v, want %+v", s, got, want)
+			}
+		case s > 2 && s <= HistoryLength+1:
+			if want := []DropRates{{Reason: "no_socket", Category: "host", Loss: true, Packets: 5 * uint64(min(2, HistoryLength+2-s))}}; !slices.Equal(got, want) {
+				t.Fatalf("sample %d: %+v, want %+v", s, got, want)
+			}
+		default:
+			if len(got) != 0 {
+				t.Fatalf("sample %d: %+v, want none", s, got)
+			}
+		}
 	}
 }
