@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,81 +20,208 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
+	"github.com/packet-exporter/packet-exporter/internal/live"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
-// Known traffic for the live view: liveRate datagrams of livePayload bytes a
-// second, towards the counted end.
+// The host the live view is tried on: liveInterfaces counted veths, of
+// which liveBusy carry traffic (one of them a pod's), the others idle; the
+// busiest receives liveRate datagrams of livePayload bytes a second, the
+// others fewer.
 const (
-	liveRate    = 200
-	livePayload = 1000
+	liveInterfaces = 1000
+	liveBusy       = 20
+	liveRate       = 400
+	livePayload    = 1000
+	// The page on a laptop: its window, and at most this many screens tall
+	// with the idle interfaces folded.
+	laptopWidth, laptopHeight = 1280, 900
+	maxScreens                = 3
 )
 
-// pageState is what a person sees on the counted interface's card.
-type pageState struct {
-	Found  bool   `json:"found"`
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	// The rates as the page computed them (data-value), "" before the
-	// second snapshot.
-	RxBps string `json:"rxBps"`
-	TxBps string `json:"txBps"`
-	RxPps string `json:"rxPps"`
-	TxPps string `json:"txPps"`
-	// RxText is the received bits/s as displayed.
-	RxText string `json:"rxText"`
+// row is what a person sees in one row of the interfaces table.
+type row struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Workload  string `json:"workload"`
+	Namespace string `json:"namespace"`
+	// RxBits and TxBits are the rates the row shows (data-value).
+	RxBits string `json:"rxBits"`
+	TxBits string `json:"txBits"`
 }
 
-// readCard reads the card of the interface named in the page.
-const readCard = `(() => {
-  const card = document.querySelector('article[data-interface=' + JSON.stringify(%q) + ']');
-  const status = document.getElementById("status").textContent;
-  if (!card) return {found: false, status};
-  const v = (cls) => card.querySelector("." + cls).dataset.value || "";
-  return {found: true, status, name: card.querySelector("h3").textContent,
-    rxBps: v("rx-bps"), txBps: v("tx-bps"), rxPps: v("rx-pps"), txPps: v("tx-pps"),
-    rxText: card.querySelector(".rx-bps").textContent};
+// readRows reads the interfaces table, top to bottom.
+const readRows = `[...document.querySelectorAll("#interfaces tbody tr[data-interface]")].map((r) => ({
+  name: r.dataset.interface, kind: r.cells[1].textContent, workload: r.cells[2].textContent, namespace: r.cells[3].textContent,
+  rxBits: r.cells[4].dataset.value || "", txBits: r.cells[5].dataset.value || ""}))`
+
+// hostState is what the host's header shows.
+type hostState struct {
+	Status  string `json:"status"`
+	Devices string `json:"devices"`
+	RxBits  string `json:"rxBits"`
+	TxBits  string `json:"txBits"`
+	RxPkts  string `json:"rxPackets"`
+	TxPkts  string `json:"txPackets"`
+}
+
+const readHost = `(() => {
+  const v = (k) => document.querySelector('#host-rates [data-key="' + k + '"]')?.dataset.value || "";
+  return {status: document.getElementById("status").textContent, devices: document.getElementById("host-devices").textContent,
+    rxBits: v("rxBits"), txBits: v("txBits"), rxPackets: v("rxPackets"), txPackets: v("txPackets")};
 })()`
 
-// TestLiveViewInBrowser opens the live view in a real headless browser while
-// traffic of known rate flows towards the counted interface: the page shows
-// the interface with the received rate near what is sent and nothing
-// transmitted; drops of the socket category (not losses) hidden until "Show
-// every category" is clicked; under a strict Content-Security-Policy, on a
-// laptop's and a phone's screen, and the browser reports no error. Screenshots of both are
-// written to the test's artifact directory.
+// detailState is what the detail of the selected interface shows.
+type detailState struct {
+	Shown     bool       `json:"shown"`
+	Overview  bool       `json:"overview"`
+	Search    string     `json:"search"`
+	Name      string     `json:"name"`
+	What      []string   `json:"what"`
+	RxBits    string     `json:"rxBits"`
+	Protocols [][]string `json:"protocols"`
+	Hooks     [][]string `json:"hooks"`
+	// Windows is how many windows of history the chart drew.
+	Windows int `json:"windows"`
+}
+
+const readDetail = `(() => {
+  const cells = (id) => [...document.querySelectorAll("#" + id + " tbody tr")].map((r) => [...r.cells].map((c) => c.textContent));
+  return {shown: !document.getElementById("detail").hidden, overview: !document.getElementById("overview").hidden,
+    search: location.search, name: document.getElementById("detail-name").textContent,
+    what: [...document.querySelectorAll("#detail-what dt, #detail-what dd")].map((e) => e.textContent),
+    rxBits: document.querySelector('#detail-rates [data-key="rxBits"]')?.dataset.value || "",
+    protocols: cells("detail-protocols"), hooks: cells("detail-hooks"),
+    windows: detailPrevious ? detailPrevious.history.times_unix_ms.length : 0};
+})()`
+
+// liveHost is the host TestLiveViewInBrowser opens the page on: the
+// exporter's namespace with its counted veths, and the traffic on them.
+type liveHost struct {
+	a, b *testenv.Netns
+	// busiest is the pair with the most traffic, pod the pod's pair.
+	busiest, pod *testenv.VethPair
+	podName      string
+	// wantBps is what the busiest receives, in bits/s.
+	wantBps float64
+	page    string
+}
+
+// newLiveHost makes liveInterfaces veths in a namespace of their own,
+// liveBusy of them with traffic towards it (one from a pod's namespace),
+// and starts the exporter there with a strict Content-Security-Policy.
+func newLiveHost(t *testing.T, bin string) *liveHost {
+	t.Helper()
+	h := &liveHost{}
+	var first *testenv.VethPair
+	h.a, h.b, first = testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
+	podNS := testenv.NewNetns(t)
+	h.podName = "web-" + testenv.UniqueName("")[:6]
+	pod := testenv.NewPod(t, podNS, "shop", h.podName, "nginx")
+	pairs := []*testenv.VethPair{first, testenv.NewVethPair(t, h.a, podNS, testenv.VethOptions{Quiet: true})}
+	for len(pairs) < liveBusy {
+		pairs = append(pairs, testenv.NewVethPair(t, h.a, h.b, testenv.VethOptions{Quiet: true}))
+	}
+	h.busiest, h.pod = pairs[0], pairs[1]
+	// The idle ones, s1 to s980 (named to show the natural sort), their
+	// peers in b: created in one batch.
+	var batch strings.Builder
+	for k := 1; k <= liveInterfaces-liveBusy; k++ {
+		fmt.Fprintf(&batch, "link add s%d type veth peer name s%d netns %s\n", k, k, h.b.Name)
+	}
+	cmd := exec.Command("ip", "-n", h.a.Name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("create %d veths: %v\n%s", liveInterfaces-liveBusy, err, out)
+	}
+
+	webConfig := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(webConfig, []byte("http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	harness.StartExporter(t, h.a, bin, harness.ExporterConfig{Interfaces: []string{h.busiest.NameA, h.pod.NameA},
+		Include: []string{"*"}, WebConfigFile: webConfig, AttributionHostRoot: pod.HostRoot})
+	h.page = "http://" + h.a.Forward(t, harness.MetricsAddress) + "/"
+
+	// Traffic towards a: the busiest at liveRate, the others at a tenth or less.
+	for k, p := range pairs {
+		rate := liveRate
+		if k > 0 {
+			rate = liveRate/10 - k
+		}
+		sink := testtraffic.ListenUDP(t, h.a, p.IPv4A.Addr())
+		frame := sendAtRate(t, p.B, p.IPv4B.Addr(), sink.Addr, rate, livePayload)
+		if k == 0 {
+			h.wantBps = float64(rate * frame * 8)
+		}
+	}
+	return h
+}
+
+// summary fetches the summary the page polls.
+func (h *liveHost) summary(t *testing.T) (s live.Summary, size int) {
+	t.Helper()
+	resp, err := http.Get(h.page + "api/v1/live?view=summary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatalf("summary: %v: %s", err, body)
+	}
+	return s, len(body)
+}
+
+// TestLiveViewInBrowser opens the live view in a real headless browser on
+// a host of liveInterfaces counted veths, liveBusy of them with traffic:
+// the page shows live numbers within 2 s, the busiest interface first with
+// its rate near what is sent, the idle ones folded into a line and the page
+// at most maxScreens screens tall; its own CPU stays under 5 % of a core
+// while it polls; the host's totals are the sum of its devices' rows;
+// names sort naturally; a filter by a pod's name leaves its veth, with the
+// pod and its namespace; selecting it shows its detail and puts it in the
+// URL, and back returns to the table; drops of the socket category (not
+// losses) are hidden until asked for. All under a strict
+// Content-Security-Policy, on a laptop's and a phone's screen (no sideways
+// scrolling), with no error in the browser. Screenshots of both are written
+// to the test's artifact directory.
 func TestLiveViewInBrowser(t *testing.T) {
 	bin := binaries(t)
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
 		testenv.Skip(t, "the live view test needs Debian's chromium (.ci/run installs it): %v", err)
 	}
-	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true})
-	// A strict Content-Security-Policy: the page must work without inline
-	// scripts or styles, and a violation would be a browser error.
-	webConfig := filepath.Join(t.TempDir(), "web.yml")
-	if err := os.WriteFile(webConfig, []byte("http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	harness.StartExporter(t, a, bin.Exporter, harness.ExporterConfig{Interfaces: []string{pair.NameA}, WebConfigFile: webConfig})
-	// The browser runs in the test's namespace: the exporter's address is
-	// relayed to its loopback.
-	page := "http://" + a.Forward(t, harness.MetricsAddress) + "/"
+	h := newLiveHost(t, bin.Exporter)
+	// The agent's history has a few windows of every busy interface.
+	var summary live.Summary
+	var size int
+	testexporter.WaitFor(t, "the summary to list the busy interfaces with a few windows", 30*time.Second, func() (bool, string) {
+		summary, size = h.summary(t)
+		busy := 0
+		for _, i := range summary.Interfaces {
+			if len(i.Trend) >= 3 {
+				busy++
+			}
+		}
+		return busy == liveBusy && summary.Idle == liveInterfaces-liveBusy, fmt.Sprintf("%d busy, %d idle", busy, summary.Idle)
+	})
+	t.Logf("the summary of %d interfaces (%d busy): %d bytes", liveInterfaces, liveBusy, size)
 
-	sink := testtraffic.ListenUDP(t, a, pair.IPv4A.Addr())
-	frame := sendAtRate(t, b, pair.IPv4B.Addr(), sink.Addr, liveRate, livePayload)
-	wantBps := float64(liveRate * frame * 8)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctx, cancel = chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1400))...)
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(laptopWidth, laptopHeight))...)
 	defer cancel()
 	ctx, cancel = chromedp.NewContext(ctx)
 	defer cancel()
@@ -102,33 +233,57 @@ func TestLiveViewInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	enableLog := chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
-		_, err := cdp.Call(ctx, target, cdplog.Enable, cdp.Empty{})
+		if _, err := cdp.Call(ctx, target, cdplog.Enable, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, target, performance.Enable, performance.EnableParams{})
 		return err
 	})
-	if err := chromedp.Do(ctx, enableLog, chromedp.Navigate(page)); err != nil {
+	if err := chromedp.Do(ctx, enableLog, chromedp.EmulateViewport(laptopWidth, laptopHeight)); err != nil {
 		t.Fatal(err)
 	}
 
-	var state pageState
-	took := testexporter.WaitFor(t, "the live view to show the received rate", 20*time.Second, func() (bool, string) {
-		state, err = chromedp.Run(ctx, chromedp.Evaluate[pageState](fmt.Sprintf(readCard, pair.NameA)))
+	// First paint of live numbers: a row with its rate, from the navigation.
+	opened := time.Now()
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.page)); err != nil {
+		t.Fatal(err)
+	}
+	var rows []row
+	testexporter.WaitFor(t, "the live view to show the busiest interface first", 20*time.Second, func() (bool, string) {
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[[]row](readRows))
 		if err != nil {
 			return false, err.Error()
 		}
-		return state.Found && state.RxBps != "" && parse(t, state.RxBps) > 0, fmt.Sprintf("%+v", state)
+		return len(rows) > 0 && rows[0].RxBits != "", fmt.Sprintf("%+v", rows)
 	})
-	t.Logf("rates shown %v after the page opened: %+v", took.Round(100*time.Millisecond), state)
-	checkCard(t, state, pair.NameA, wantBps)
-	// A few more updates: the rates stay right and the chart fills.
-	time.Sleep(5 * time.Second)
-	if state, err = chromedp.Run(ctx, chromedp.Evaluate[pageState](fmt.Sprintf(readCard, pair.NameA))); err != nil {
+	if took := time.Since(opened); took > 2*time.Second {
+		t.Errorf("live numbers shown %v after the page was opened, want within 2 s", took.Round(10*time.Millisecond))
+	} else {
+		t.Logf("live numbers shown %v after the page was opened", took.Round(10*time.Millisecond))
+	}
+	checkRows(t, h, rows)
+
+	// Idle interfaces folded: the page is short, and says how many.
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[[]any](`[document.documentElement.scrollHeight, document.getElementById("idle-note").textContent]`))
+	if err != nil {
 		t.Fatal(err)
 	}
-	checkCard(t, state, pair.NameA, wantBps)
-	checkDropCategories(ctx, t, a, b, pair)
+	if height := page[0].(float64); height > maxScreens*laptopHeight {
+		t.Errorf("the page is %v pixels tall with the idle interfaces folded, want at most %d (%d screens)", height, maxScreens*laptopHeight, maxScreens)
+	} else {
+		t.Logf("the page is %v pixels tall (%.1f screens) on a %dx%d window", height, height/laptopHeight, laptopWidth, laptopHeight)
+	}
+	if note := page[1].(string); !strings.Contains(note, fmt.Sprintf("%d idle interfaces", liveInterfaces-liveBusy)) {
+		t.Errorf("the idle line says %q, want %d idle interfaces", note, liveInterfaces-liveBusy)
+	}
+	checkPageCPU(ctx, t)
+	checkHost(ctx, t)
 	// Kept with go test -artifacts (make test-e2e passes it), else removed.
 	dir := t.ArtifactDir()
 	screenshot(ctx, t, filepath.Join(dir, "laptop.png"))
+	checkNaturalSort(ctx, t)
+	checkPodDetail(ctx, t, h)
+	checkDropCategories(ctx, t, h.a, h.b, h.busiest)
 
 	// On a phone: nothing wider than the screen.
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(3))); err != nil {
@@ -149,10 +304,193 @@ func TestLiveViewInBrowser(t *testing.T) {
 	}
 }
 
-// dropsState is what the drop table shows.
+// checkRows checks the first rows: the busiest interface first, with its
+// rate near what it receives and nothing transmitted, and only busy
+// interfaces listed.
+func checkRows(t *testing.T, h *liveHost, rows []row) {
+	t.Helper()
+	if len(rows) != liveBusy {
+		t.Errorf("%d rows with the idle interfaces folded, want the %d busy ones", len(rows), liveBusy)
+	}
+	top := rows[0]
+	if top.Name != h.busiest.NameA {
+		t.Fatalf("the first row is %q, want the busiest interface %s: %+v", top.Name, h.busiest.NameA, rows)
+	}
+	if rx := parse(t, top.RxBits); rx < h.wantBps/2 || rx > h.wantBps*2 {
+		t.Errorf("the busiest interface receives %v bits/s, the page says; want about %v", rx, h.wantBps)
+	}
+	if top.TxBits != "0" {
+		t.Errorf("the busiest interface transmits %s bits/s, the page says; want 0", top.TxBits)
+	}
+	t.Logf("first row: %+v (sent %v bits/s)", top, h.wantBps)
+}
+
+// checkPageCPU measures the page's main-thread time (Chromium's
+// TaskDuration) over 10 seconds of polling: under 5 % of a core.
+func checkPageCPU(ctx context.Context, t *testing.T) {
+	t.Helper()
+	metrics := func() (task, at float64) {
+		var got performance.GetMetricsResult
+		if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+			var err error
+			got, err = cdp.Call(ctx, target, performance.GetMetrics, cdp.Empty{})
+			return err
+		})); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range got.Metrics {
+			switch m.Name {
+			case "TaskDuration":
+				task = m.Value
+			case "Timestamp":
+				at = m.Value
+			}
+		}
+		return task, at
+	}
+	task0, at0 := metrics()
+	time.Sleep(10 * time.Second)
+	task1, at1 := metrics()
+	share := (task1 - task0) / (at1 - at0)
+	if share >= 0.05 {
+		t.Errorf("the page used %.1f %% of a core while polling (%.3f s of tasks in %.1f s), want under 5 %%", 100*share, task1-task0, at1-at0)
+	} else {
+		t.Logf("the page used %.2f %% of a core while polling (%.3f s of tasks in %.1f s)", 100*share, task1-task0, at1-at0)
+	}
+}
+
+// checkHost checks the host's header: its totals are the sum of the rows
+// of the host's devices (physical devices and bonds): none in the test's
+// namespace, which the page says.
+func checkHost(ctx context.Context, t *testing.T) {
+	t.Helper()
+	type hostAndRows struct {
+		Host hostState `json:"host"`
+		Rows []row     `json:"rows"`
+	}
+	both, err := chromedp.Run(ctx, chromedp.Evaluate[hostAndRows](`({host: `+readHost+`, rows: `+readRows+`})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rx, tx float64
+	devices := 0
+	for _, r := range both.Rows {
+		if r.Kind == "device" || r.Kind == "bond" {
+			devices++
+			rx += parse(t, r.RxBits)
+			tx += parse(t, r.TxBits)
+		}
+	}
+	switch {
+	case devices == 0:
+		// Nothing to add up: the host shows no number, and says why.
+		if both.Host.RxBits != "" || both.Host.TxBits != "" || !strings.Contains(both.Host.Devices, "No device") {
+			t.Errorf("no device counted, but the host shows %+v", both.Host)
+		}
+	case both.Host.RxBits == "" || !near(parse(t, both.Host.RxBits), rx) || !near(parse(t, both.Host.TxBits), tx):
+		t.Errorf("the host shows %s bits/s received, %s transmitted; its %d devices' rows add up to %v and %v", both.Host.RxBits, both.Host.TxBits, devices, rx, tx)
+	}
+}
+
+// near tells whether two sums of the same float32 rates agree, as summed
+// by the agent and by the test.
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(math.Abs(a), math.Abs(b)) }
+
+// checkNaturalSort shows the idle interfaces, sorts by name and checks
+// that s2 comes before s10.
+func checkNaturalSort(ctx context.Context, t *testing.T) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#show-idle")), chromedp.Click(chromedp.CSS(`#interfaces button[data-sort="name"]`))); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	testexporter.WaitFor(t, "every interface listed by name", 10*time.Second, func() (bool, string) {
+		rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]row](readRows))
+		if err != nil {
+			return false, err.Error()
+		}
+		names = names[:0]
+		for _, r := range rows {
+			if strings.HasPrefix(r.Name, "s") {
+				names = append(names, r.Name)
+			}
+		}
+		return len(rows) == liveInterfaces, fmt.Sprintf("%d rows", len(rows))
+	})
+	for k, name := range names {
+		if want := fmt.Sprintf("s%d", k+1); name != want {
+			t.Fatalf("by name, row %d of the idle veths is %s, want %s (natural order)", k, name, want)
+		}
+	}
+	// Back to the default: the idle ones folded, busiest first.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#show-idle")), chromedp.Click(chromedp.CSS(`#interfaces button[data-sort="traffic"]`))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkPodDetail filters by the pod's name, checks its row, selects it and
+// goes back.
+func checkPodDetail(ctx context.Context, t *testing.T, h *liveHost) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#filter"), h.podName)); err != nil {
+		t.Fatal(err)
+	}
+	var rows []row
+	var err error
+	testexporter.WaitFor(t, "the filter to leave the pod's veth", 10*time.Second, func() (bool, string) {
+		rows, err = chromedp.Run(ctx, chromedp.Evaluate[[]row](readRows))
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(rows) == 1 && rows[0].Workload != "", fmt.Sprintf("%+v", rows)
+	})
+	if want := (row{Name: h.pod.NameA, Kind: "veth", Workload: "pod " + h.podName, Namespace: "shop"}); rows[0].Name != want.Name ||
+		rows[0].Kind != want.Kind || rows[0].Workload != want.Workload || rows[0].Namespace != want.Namespace {
+		t.Errorf("filtered by %q: %+v, want %+v", h.podName, rows[0], want)
+	}
+
+	link := `#interfaces tr[data-interface="` + h.pod.NameA + `"] a`
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(link))); err != nil {
+		t.Fatal(err)
+	}
+	var d detailState
+	testexporter.WaitFor(t, "the pod's veth's detail", 10*time.Second, func() (bool, string) {
+		if d, err = chromedp.Run(ctx, chromedp.Evaluate[detailState](readDetail)); err != nil {
+			return false, err.Error()
+		}
+		return d.Shown && d.RxBits != "" && len(d.Protocols) > 0, fmt.Sprintf("%+v", d)
+	})
+	if d.Overview || d.Name != h.pod.NameA || d.Search != "?interface="+h.pod.NameA {
+		t.Errorf("detail: %+v, want %s alone, in the URL", d, h.pod.NameA)
+	}
+	if !slices.Contains(d.What, "pod (behind its peer)") || !slices.Contains(d.What, h.podName) || !slices.Contains(d.What, "shop") {
+		t.Errorf("the detail says %q, want the pod %s of shop", d.What, h.podName)
+	}
+	if d.Windows < 3 || len(d.Hooks) == 0 || d.Protocols[0][0] != "ipv4/udp" {
+		t.Errorf("the detail has %d windows of history, programs %q, protocols %q; want a chart, tcx and ipv4/udp", d.Windows, d.Hooks, d.Protocols)
+	}
+	t.Logf("detail: %+v", d)
+	screenshot(ctx, t, filepath.Join(t.ArtifactDir(), "detail.png"))
+
+	if err := chromedp.Do(ctx, chromedp.NavigateBack()); err != nil {
+		t.Fatal(err)
+	}
+	testexporter.WaitFor(t, "back to the table", 5*time.Second, func() (bool, string) {
+		if d, err = chromedp.Run(ctx, chromedp.Evaluate[detailState](readDetail)); err != nil {
+			return false, err.Error()
+		}
+		return !d.Shown && d.Overview && d.Search == "", fmt.Sprintf("%+v", d)
+	})
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`(() => { const f = document.getElementById("filter"); f.value = ""; return f.dispatchEvent(new Event("input")); })()`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dropsState is what the host's drop table shows.
 type dropsState struct {
-	// Rows are the table's rows (reason, category, packets/s, total), none
-	// while it is hidden.
+	// Rows are the table's rows (reason, category, packets/s, last two
+	// minutes), none while it is hidden.
 	Rows [][]string `json:"rows"`
 	// Hidden is the line saying what other categories are hidden, "" when
 	// it is not shown.
@@ -213,26 +551,6 @@ func checkDropCategories(ctx context.Context, t *testing.T, a, b *testenv.Netns,
 		t.Errorf("with every category shown the page still says %q", drops.Hidden)
 	}
 	t.Logf("drops shown with every category: %q", drops.Rows)
-}
-
-// checkCard checks what the card of the counted interface shows while
-// wantBps bits/s (liveRate packets/s) flow towards it.
-func checkCard(t *testing.T, state pageState, name string, wantBps float64) {
-	t.Helper()
-	if state.Name != name || state.Status != "live" {
-		t.Errorf("card %q, status %q; want %q, live", state.Name, state.Status, name)
-	}
-	// Rates from two snapshots about a second apart: near the sent rate.
-	if rx := parse(t, state.RxBps); rx < wantBps/2 || rx > wantBps*2 {
-		t.Errorf("received %v bits/s (%s shown), want about %v", rx, state.RxText, wantBps)
-	}
-	if rx := parse(t, state.RxPps); rx < liveRate/2 || rx > liveRate*2 {
-		t.Errorf("received %v packets/s, want about %d", rx, liveRate)
-	}
-	// The pair is quiet and the sink answers nothing: nothing is transmitted.
-	if state.TxBps != "0" || state.TxPps != "0" {
-		t.Errorf("transmitted %s bits/s, %s packets/s; want 0", state.TxBps, state.TxPps)
-	}
 }
 
 // screenshot writes the whole page as a PNG file for a person to look at.

@@ -62,35 +62,14 @@ func benchReceiver(series int) *Receiver { return benchReceiverWith(series, conf
 // benchReceiverWith is benchReceiver configured by cfg.
 func benchReceiverWith(series int, cfg config.Config) *Receiver {
 	interfaces := (series + seriesPerInterface - 1) / seriesPerInterface
-	fake := &fakeCounters{blocks: make([]bpf.Block, 2*interfaces), stats: make([]uint64, bpf.StatCount)}
-	att := &attacher{
-		cfg:       cfg,
-		log:       zap.NewNop(),
-		reader:    fake,
-		slots:     newSlotSet(interfaces),
-		slotName:  make([]string, interfaces),
-		attached:  map[int]*attachment{},
-		skipped:   map[int]skip{},
-		missing:   map[string]bool{},
-		failures:  map[failureKey]int64{},
-		linkNames: map[int]string{},
-		ready:     true,
+	ifs := make([]benchInterface, interfaces)
+	for i := range ifs {
+		ifs[i] = benchInterface{name: fmt.Sprintf("bench%05d", i), kind: attribution.KindVeth}
 	}
-	// The collectors of the kernel counters and of the attachments: the
-	// others read sources this benchmark has none of (netlink, the drop
-	// counter, the event stream).
-	r := &Receiver{att: att, traffic: newTrafficCollector(att, fake)}
-	r.collectors = []registered{{"attribution", &attributionCollector{att: att}}, {"traffic", r.traffic}}
-	start := time.Now()
+	r, fake := newBenchReceiver(cfg, ifs)
 	classes := series / 2 // each observed class makes a packets and a bytes series
 	for i := range interfaces {
-		slot, _ := att.slots.take()
-		name := fmt.Sprintf("bench%05d", i)
-		att.slotName[slot] = name
-		a := &attachment{start: start, name: name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(name, nil),
-			facts: linkFacts{kind: attribution.KindVeth, peerNetnsID: -1}}
-		att.setInfoLocked(a)
-		att.attached[i+1] = a
+		slot := r.att.attached[i+1].slot
 		for _, d := range []bpf.Direction{bpf.Receive, bpf.Transmit} {
 			block := &fake.blocks[bpf.BlockIndex(slot, d)]
 			for class := range bpf.ClassCount {
@@ -105,6 +84,48 @@ func benchReceiverWith(series int, cfg config.Config) *Receiver {
 		}
 	}
 	return r
+}
+
+// benchInterface is one synthetic interface of newBenchReceiver.
+type benchInterface struct {
+	name     string
+	kind     string // attribution.KindVeth...
+	workload attribution.Workload
+}
+
+// newBenchReceiver returns a Receiver counting ifs behind fake counters,
+// all zero: interface i has index i+1 and slot i. Everything from the
+// counters on is the production code path.
+func newBenchReceiver(cfg config.Config, ifs []benchInterface) (*Receiver, *fakeCounters) {
+	fake := &fakeCounters{blocks: make([]bpf.Block, 2*len(ifs)), stats: make([]uint64, bpf.StatCount)}
+	att := &attacher{
+		cfg:       cfg,
+		log:       zap.NewNop(),
+		reader:    fake,
+		slots:     newSlotSet(len(ifs)),
+		slotName:  make([]string, len(ifs)),
+		attached:  map[int]*attachment{},
+		skipped:   map[int]skip{},
+		missing:   map[string]bool{},
+		failures:  map[failureKey]int64{},
+		linkNames: map[int]string{},
+		ready:     true,
+	}
+	// The collectors of the kernel counters and of the attachments: the
+	// others read sources this benchmark has none of (netlink, the drop
+	// counter, the event stream).
+	r := &Receiver{att: att, traffic: newTrafficCollector(att, fake)}
+	r.collectors = []registered{{"attribution", &attributionCollector{att: att}}, {"traffic", r.traffic}}
+	start := time.Now()
+	for i, bi := range ifs {
+		slot, _ := att.slots.take()
+		att.slotName[slot] = bi.name
+		a := &attachment{start: start, name: bi.name, index: i + 1, slot: slot, attrs: newInterfaceAttributes(bi.name, nil),
+			facts: linkFacts{kind: bi.kind, peerNetnsID: -1}, workload: bi.workload}
+		att.setInfoLocked(a)
+		att.attached[i+1] = a
+	}
+	return r, fake
 }
 
 // BenchmarkCollect measures one collection by the OpenTelemetry SDK (the
@@ -215,13 +236,20 @@ func BenchmarkLive(b *testing.B) {
 	}
 }
 
-// serveBench serves a receiver with n traffic series as the binary does:
-// the telemetry provider with its Prometheus bridge, the live view's manual
-// reader and the packet-size producer, behind internal/server on a loopback
-// port. It returns the server's base URL.
+// serveBench serves a receiver with n traffic series as the binary does
+// (serveReceiver), without the live view's history.
 func serveBench(b *testing.B, n int) string {
 	b.Helper()
-	r := benchReceiver(n)
+	return serveReceiver(b, benchReceiver(n), n, nil)
+}
+
+// serveReceiver serves r, which has at most n traffic series, as the binary
+// does: the telemetry provider with its Prometheus bridge, the live view's
+// manual reader and history (nil: no summaries) and the packet-size
+// producer, behind internal/server on a loopback port. It returns the
+// server's base URL.
+func serveReceiver(b *testing.B, r *Receiver, n int, history *live.History) string {
+	b.Helper()
 	provider, err := telemetry.New(telemetry.Options{
 		Version:          "bench",
 		CardinalityLimit: telemetry.CardinalityLimit(n),
@@ -237,7 +265,7 @@ func serveBench(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	srv, err := server.New(server.Options{Address: "127.0.0.1:0", Registry: provider.Registry,
-		Live: live.NewSource(provider.Manual, nil), Ready: r.Ready, Version: "bench"})
+		Live: live.NewSource(provider.Manual, history), Ready: r.Ready, Version: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,6 +274,7 @@ func serveBench(b *testing.B, n int) string {
 	return "http://" + srv.Addr().String()
 }
 
+// scrape GETs url and returns the body, failing b unless the answer is 200 OK.
 func scrape(b *testing.B, client *http.Client, url string) []byte {
 	b.Helper()
 	resp, err := client.Get(url)

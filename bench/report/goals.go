@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// The report's goals (issues 6, 5, 13 and 14), one row of its goal table
+// The report's goals (issues 6, 5, 13, 14, 25, 28 and 30), one row of its goal table
 // each, in the table's order: what the row says, the figures of the run it
 // holds to its goal, and how the row shows them. A goal is met when every
 // check holds, and not measured when a figure or goal of one is missing from
@@ -65,6 +65,16 @@ var goals = []goal{{
 	checks: []check{upTo(deviceCollectBench, "audit-added-%", 10)},
 	shown: show("+%s %% (%s ms with, %s ms without)", median(deviceCollectBench, "audit-added-%"),
 		median(deviceCollectBench, "with-totals-ms"), median(deviceCollectBench, "without-audit-ms")),
+}, {
+	name:   "issue 28: summary response at 1000 interfaces (20 busy) ≤ 30 kB per poll",
+	checks: []check{upTo(liveSummaryBench, "summary-bytes", 30000)},
+	shown: show("%s B (the full snapshot: %s B; %s interfaces listed)", count(liveSummaryBench, "summary-bytes"),
+		count(liveSummaryBench, "full-bytes"), count(liveSummaryBench, "busy-interfaces")),
+}, {
+	name:   "issue 28: server cost per summary poll ≤ half of /api/v1/live (1000 interfaces)",
+	checks: []check{upTo(liveSummaryBench, "summary/full", 0.5)},
+	shown: show("×%s (%s ms per summary, %s ms per full snapshot, taking turns)", median(liveSummaryBench, "summary/full"),
+		median(liveSummaryBench, "summary-ms"), median(liveSummaryBench, "full-ms")),
 }, {
 	name: "event stream (issue 5): delivered + lost = emitted, exactly, once drained (every window, the exporter's own metrics)",
 	checks: []check{
@@ -325,7 +335,7 @@ func sum(a, b figure) figure {
 // goalTable writes the goal table: each goal with this run's figures and
 // whether they met it.
 func (w *reportWriter) goalTable() {
-	w.printf("## Goals (issues 6, 5, 13 and 14)\n\n| goal | this run | met |\n|---|---|---|\n")
+	w.printf("## Goals (issues 6, 5, 13, 14, 25, 28 and 30)\n\n| goal | this run | met |\n|---|---|---|\n")
 	for _, g := range goals {
 		shown, met := "", "not measured"
 		if w.measured(g) {

@@ -90,6 +90,30 @@ func TestGoalTable(t *testing.T) {
 			"| ready after 2516 ms, 582 ms of CPU | **no** |",
 		},
 		{
+			"a summary within 30 kB",
+			liveSummaryOutput,
+			"issue 28: summary response at 1000 interfaces (20 busy) ≤ 30 kB per poll",
+			"| 24,816 B (the full snapshot: 1,102,054 B; 22 interfaces listed) | yes |",
+		},
+		{
+			"a summary beyond 30 kB",
+			strings.Replace(liveSummaryOutput, "24816 summary-bytes", "30001 summary-bytes", 1),
+			"issue 28: summary response at 1000 interfaces (20 busy) ≤ 30 kB per poll",
+			"| **no** |",
+		},
+		{
+			"a summary costing under half",
+			liveSummaryOutput,
+			"issue 28: server cost per summary poll ≤ half of /api/v1/live (1000 interfaces)",
+			"| ×0.103 ±0.099 (3.32 ±2.52 ms per summary, 31.0 ±2.2 ms per full snapshot, taking turns) | yes |",
+		},
+		{
+			"a summary costing over half",
+			strings.Replace(liveSummaryOutput, "0.1033 summary/full", "0.51 summary/full", 1),
+			"issue 28: server cost per summary poll ≤ half of /api/v1/live (1000 interfaces)",
+			"| **no** |",
+		},
+		{
 			"a reference",
 			"BenchmarkEventStream-2 2 1 ns/op 2120000 4MiB-zero-loss-events/s\n",
 			"event stream (issue 5): records per second without loss",
@@ -117,6 +141,11 @@ func TestGoalTable(t *testing.T) {
 		})
 	}
 }
+
+// liveSummaryOutput is a result line of BenchmarkLiveSummary.
+const liveSummaryOutput = "BenchmarkLiveSummary-2 20 35679169 ns/op 22.00 busy-interfaces 15708036 full-alloc-B 120970 full-allocs " +
+	"1102054 full-bytes 31.03 full-ms 1000 interfaces 2.227 spread-full-ms 2.522 spread-summary-ms 0.09938 spread-summary/full " +
+	"6339392 summary-alloc-B 16301 summary-allocs 24816 summary-bytes 3.316 summary-ms 0.1033 summary/full\n"
 
 // TestGoalsWellFormed checks the table itself: every goal named once, with
 // checks and a way to show them.

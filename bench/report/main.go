@@ -69,6 +69,7 @@ func run(out, benchtime string, loadDuration time.Duration, smoke bool) error {
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkUserSpaceLoad$", benchtime: "1x", args: []string{"-pe.load-duration=" + loadDuration.String()}},
 			{pkgs: []string{"./receiver"}, bench: "^Benchmark(Collect|Scrape|Live)$", benchtime: benchtime},
 			{pkgs: []string{"./receiver"}, bench: "^BenchmarkDeviceCollect$", benchtime: "40x"},
+			{pkgs: []string{"./receiver"}, bench: "^BenchmarkLiveSummary$", benchtime: "40x"},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkStartup$", benchtime: benchtime},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkNewInterface$", benchtime: "3x"},
 			{pkgs: []string{"./bench"}, bench: "^BenchmarkChurn$", benchtime: "1x"},

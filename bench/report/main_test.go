@@ -170,3 +170,41 @@ func TestRenderTrafficHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderLiveSummary renders the live view's summary in the scrape
+// section: its cost per poll next to the full snapshot's, and nothing when
+// the run did not measure it.
+func TestRenderLiveSummary(t *testing.T) {
+	for _, c := range []struct {
+		name, output string
+		want         []string
+		absent       string
+	}{
+		{"measured", liveSummaryOutput, []string{
+			"`BenchmarkLiveSummary`, issue 28",
+			"1,000 counted\ninterfaces",
+			"the summary lists the 22 busy interfaces",
+			"| summary, `/api/v1/live?view=summary` | 24,816 B | **3.32 ±2.52 ms** | **0.103 ±0.099** | 16,301 | 6.05 MiB |",
+			"| full snapshot, `/api/v1/live` | 1,102,054 B | 31.0 ±2.2 ms | 1 | 120,970 | 15.0 MiB |",
+		}, ""},
+		{"not measured", sampleOutput, nil, "view=summary"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := results{}
+			r.parse(c.output)
+			var buf bytes.Buffer
+			if err := render(&buf, r, machine{cpu: "test CPU", cpus: 2}, time.Minute, "10x", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, want := range c.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("report lacks %q:\n%s", want, out)
+				}
+			}
+			if c.absent != "" && strings.Contains(out, c.absent) {
+				t.Errorf("report has %q, from a run that did not measure it", c.absent)
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ const (
 	collectBench       = "BenchmarkCollect/"
 	scrapeBench        = "BenchmarkScrape/"
 	liveBench          = "BenchmarkLive/"
+	liveSummaryBench   = "BenchmarkLiveSummary"
 	deviceCollectBench = "BenchmarkDeviceCollect"
 	startupBench       = "BenchmarkStartup/"
 	newIfBench         = "BenchmarkNewInterface"
@@ -350,6 +351,24 @@ func (w *reportWriter) scrape() {
 			w.cell(lv, "live-ms", 1, false), num(w.value(lv, "live/scrape")))
 	}
 	w.printf("\n")
+	w.liveSummary()
+}
+
+// liveSummary writes the cost of the live view's summary per poll next to
+// the full snapshot's (issue 28), when the run measured them.
+func (w *reportWriter) liveSummary() {
+	n := liveSummaryBench
+	if math.IsNaN(w.value(n, "summary-ms")) {
+		return
+	}
+	w.text("live-summary", map[string]string{"interfaces": integer(w.value(n, "interfaces")),
+		"busy": integer(w.value(n, "busy-interfaces"))})
+	w.printf("| GET | body | **time per GET** | ÷ full snapshot (per turn) | allocations per GET | allocated per GET |\n|---|---|---|---|---|---|\n")
+	w.printf("| summary, `/api/v1/live?view=summary` | %s B | **%s ms** | **%s** | %s | %s MiB |\n", integer(w.value(n, "summary-bytes")),
+		w.cell(n, "summary-ms", 1, false), w.cell(n, "summary/full", 1, false), integer(w.value(n, "summary-allocs")),
+		num(w.value(n, "summary-alloc-B")/(1<<20)))
+	w.printf("| full snapshot, `/api/v1/live` | %s B | %s ms | 1 | %s | %s MiB |\n\n", integer(w.value(n, "full-bytes")),
+		w.cell(n, "full-ms", 1, false), integer(w.value(n, "full-allocs")), num(w.value(n, "full-alloc-B")/(1<<20)))
 }
 
 func (w *reportWriter) startup() {

@@ -13,7 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/config"
-	"github.com/packet-exporter/packet-exporter/internal/attribution"
 	"github.com/packet-exporter/packet-exporter/internal/capability"
 	"github.com/packet-exporter/packet-exporter/internal/instance"
 	"github.com/packet-exporter/packet-exporter/internal/live"
@@ -124,7 +123,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 
 	// The live view's history samples the counters every second until the
 	// exporter stops.
-	history := live.NewHistory(liveTotals(recv), liveDrops(recv))
+	history := live.NewHistory(recv.LiveTotals(), recv.LiveDrops())
 	historyCtx, stopHistory := context.WithCancel(ctx)
 	historyDone := make(chan struct{})
 	go func() {
@@ -211,34 +210,5 @@ func otlpOptions(c config.OTLP) *telemetry.OTLPOptions {
 		Interval:  c.Interval,
 		Timeout:   c.Timeout,
 		Delta:     c.Temporality == config.TemporalityDelta,
-	}
-}
-
-// liveTotals reads recv's totals for the live view's history, with the
-// protocols of the host's devices and bonds.
-func liveTotals(recv *receiver.Receiver) live.TotalsFunc {
-	return func(fn func(live.Totals)) error {
-		return recv.Totals(func(t *receiver.InterfaceTotals) {
-			lt := live.Totals{Name: t.Name, Kind: t.Kind, Master: t.Master,
-				Pod: t.Workload.PodName, Namespace: t.Workload.PodNamespace, Container: t.Workload.ContainerName,
-				ReceivePackets: t.Receive.Packets, ReceiveBytes: t.Receive.Bytes,
-				TransmitPackets: t.Transmit.Packets, TransmitBytes: t.Transmit.Bytes}
-			if t.Kind == attribution.KindDevice || t.Kind == attribution.KindBond {
-				t.Protocols(func(networkType, transport string, rx, tx receiver.Counted) {
-					lt.Protocols = append(lt.Protocols, live.ProtocolTotals{NetworkType: networkType, Transport: transport,
-						ReceivePackets: rx.Packets, ReceiveBytes: rx.Bytes, TransmitPackets: tx.Packets, TransmitBytes: tx.Bytes})
-				})
-			}
-			fn(lt)
-		})
-	}
-}
-
-// liveDrops reads recv's drop totals for the live view's history.
-func liveDrops(recv *receiver.Receiver) live.DropsFunc {
-	return func(fn func(live.DropTotals)) error {
-		return recv.Drops(func(d receiver.InterfaceDrops) {
-			fn(live.DropTotals{Interface: d.Interface, Reason: d.Reason, Category: d.Category, Packets: d.Packets})
-		})
 	}
 }

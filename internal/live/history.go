@@ -3,7 +3,10 @@ package live
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -237,17 +240,19 @@ func rates(rxPackets0, rxBytes0, txPackets0, txBytes0, rxPackets, rxBytes, txPac
 }
 
 // addProtocols adds to sums the rates of one device's protocols between two
-// samples; a protocol whose counters went back (or that is new) adds
-// nothing.
+// samples (a protocol new since the first counted from zero); one whose
+// counters went back adds nothing.
 func addProtocols(sums map[[2]string]*ProtocolRates, before, now []ProtocolTotals, seconds float64) {
 	for _, p := range now {
-		k := slices.IndexFunc(before, func(b ProtocolTotals) bool {
+		var b ProtocolTotals // none before: its first frames
+		if k := slices.IndexFunc(before, func(b ProtocolTotals) bool {
 			return b.NetworkType == p.NetworkType && b.Transport == p.Transport
-		})
-		if k < 0 || p.ReceivePackets < before[k].ReceivePackets || p.TransmitPackets < before[k].TransmitPackets {
+		}); k >= 0 {
+			b = before[k]
+		}
+		if p.ReceivePackets < b.ReceivePackets || p.TransmitPackets < b.TransmitPackets {
 			continue
 		}
-		b := before[k]
 		key := [2]string{p.NetworkType, p.Transport}
 		sum, ok := sums[key]
 		if !ok {
@@ -260,10 +265,10 @@ func addProtocols(sums map[[2]string]*ProtocolRates, before, now []ProtocolTotal
 }
 
 // sampleDrops keeps the drops of the window ending now in ring slot i: by
-// reason and category for the host, losses per second by interface.
-// Totals that went back (a deleted interface's) or are new add nothing; a
-// failed read leaves the window without drops, and the next window starts
-// from the read after.
+// reason and category for the host, losses per second by interface. A
+// total new since the last read counted from zero, one that went back (a
+// deleted interface's) adds nothing; a failed read leaves the window
+// without drops, and the next window starts from the read after.
 func (h *History) sampleDrops(now map[dropTotalsKey]uint64, err error, i int, seconds float64) {
 	if h.reasons == nil {
 		h.reasons = map[reasonKey]*reasonHistory{}
@@ -283,8 +288,10 @@ func (h *History) sampleDrops(now map[dropTotalsKey]uint64, err error, i int, se
 		return
 	}
 	for k, packets := range now {
-		before, ok := h.dropTotals[k]
-		if !ok || packets <= before || seconds <= 0 {
+		// A drop total new since the last read counted from zero; none
+		// counts before the first read.
+		before := h.dropTotals[k]
+		if h.dropTotals == nil || packets <= before || seconds <= 0 {
 			continue
 		}
 		key := reasonKey{k.reason, k.category}
@@ -333,10 +340,63 @@ type InterfaceHistory struct {
 }
 
 // RateHistory is windows' end times in Unix milliseconds and their rates,
-// oldest first.
+// oldest first. In JSON it is columns, a list per rate beside the times,
+// each rate rounded to three significant digits (a chart's resolution):
+// {"times_unix_ms": [...], "receive_bits_per_second": [...], ...}.
 type RateHistory struct {
-	Times []int64 `json:"times_unix_ms"`
-	Rates []Rates `json:"rates"`
+	Times []int64
+	Rates []Rates
+}
+
+// rateColumns is RateHistory in JSON.
+type rateColumns struct {
+	Times           []int64   `json:"times_unix_ms"`
+	ReceiveBits     []float32 `json:"receive_bits_per_second"`
+	ReceivePackets  []float32 `json:"receive_packets_per_second"`
+	TransmitBits    []float32 `json:"transmit_bits_per_second"`
+	TransmitPackets []float32 `json:"transmit_packets_per_second"`
+}
+
+// MarshalJSON encodes the history as columns of rounded rates.
+func (r RateHistory) MarshalJSON() ([]byte, error) {
+	n := len(r.Rates)
+	c := rateColumns{Times: r.Times, ReceiveBits: make([]float32, n), ReceivePackets: make([]float32, n),
+		TransmitBits: make([]float32, n), TransmitPackets: make([]float32, n)}
+	if c.Times == nil {
+		c.Times = []int64{}
+	}
+	for i, x := range r.Rates {
+		c.ReceiveBits[i], c.ReceivePackets[i] = roundRate(x.ReceiveBits), roundRate(x.ReceivePackets)
+		c.TransmitBits[i], c.TransmitPackets[i] = roundRate(x.TransmitBits), roundRate(x.TransmitPackets)
+	}
+	return json.Marshal(c)
+}
+
+// UnmarshalJSON decodes the columns MarshalJSON encodes.
+func (r *RateHistory) UnmarshalJSON(b []byte) error {
+	var c rateColumns
+	if err := json.Unmarshal(b, &c); err != nil {
+		return err
+	}
+	n := len(c.Times)
+	if len(c.ReceiveBits) != n || len(c.ReceivePackets) != n || len(c.TransmitBits) != n || len(c.TransmitPackets) != n {
+		return errors.New("rate history: columns of different lengths")
+	}
+	r.Times, r.Rates = c.Times, make([]Rates, n)
+	for i := range n {
+		r.Rates[i] = Rates{ReceiveBits: c.ReceiveBits[i], ReceivePackets: c.ReceivePackets[i],
+			TransmitBits: c.TransmitBits[i], TransmitPackets: c.TransmitPackets[i]}
+	}
+	return nil
+}
+
+// roundRate rounds a rate to three significant digits.
+func roundRate(v float32) float32 {
+	if v == 0 || math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {
+		return v
+	}
+	scale := math.Pow(10, 2-math.Floor(math.Log10(math.Abs(float64(v)))))
+	return float32(math.Round(float64(v)*scale) / scale)
 }
 
 // Interfaces calls fn with every interface's history, by name.
@@ -364,11 +424,16 @@ func (h *History) Interface(name string) (ih InterfaceHistory, ok bool) {
 	return h.historyLocked(i), true
 }
 
+// firstLocked returns the sequence of the first sample that closes a window
+// of ih still in the ring.
+func (h *History) firstLocked(ih *interfaceHistory) int64 {
+	return max(ih.from, h.seq-HistoryLength, 1) // sample 0 opens no window
+}
+
 // historyLocked returns the windows of ih still in the ring.
 func (h *History) historyLocked(ih *interfaceHistory) InterfaceHistory {
-	first := max(ih.from, h.seq-HistoryLength, 1) // sample 0 opens no window
 	ret := InterfaceHistory{Totals: ih.totals}
-	for s := first; s < h.seq; s++ {
+	for s := h.firstLocked(ih); s < h.seq; s++ {
 		i := int(s % ringLength)
 		ret.Times = append(ret.Times, h.times[i])
 		ret.Rates = append(ret.Rates, ih.rates[i])
@@ -404,7 +469,8 @@ type HostSummary struct {
 	// Devices are the interfaces summed, by name.
 	Devices []string `json:"devices"`
 	Now     Rates    `json:"now"`
-	RateHistory
+	// History is the sum of the devices' windows.
+	History RateHistory `json:"history"`
 	// Protocols are the devices' rates by network type and transport, the
 	// busiest first.
 	Protocols []ProtocolRates `json:"protocols"`
@@ -428,7 +494,8 @@ type InterfaceSummary struct {
 	// (drops of the network and host categories).
 	Drops float32 `json:"drops_per_second"`
 	// Trend is the bits/s, both directions together, of the last
-	// TrendLength windows, oldest first (empty for an idle interface).
+	// TrendLength windows, oldest first, rounded to three significant
+	// digits (empty for an idle interface).
 	Trend []float32 `json:"trend"`
 }
 
@@ -441,7 +508,7 @@ func (h *History) Summary(withIdle bool) *Summary {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{},
-		Host: HostSummary{Devices: []string{}, RateHistory: RateHistory{Times: []int64{}, Rates: []Rates{}},
+		Host: HostSummary{Devices: []string{}, History: RateHistory{Times: []int64{}, Rates: []Rates{}},
 			Protocols: slices.Clone(h.hostProtocols), Drops: h.hostDropsLocked()}}
 	if s.Host.Protocols == nil {
 		s.Host.Protocols = []ProtocolRates{}
@@ -452,21 +519,26 @@ func (h *History) Summary(withIdle bool) *Summary {
 			bonds[name] = true
 		}
 	}
-	h.interfacesLocked(func(ih InterfaceHistory) {
-		t := ih.Totals
+	// Every interface is looked at, but only the listed ones' windows are
+	// copied: a summary of many idle interfaces costs little.
+	for _, name := range slices.Sorted(maps.Keys(h.ifs)) {
+		ih := h.ifs[name]
+		t := ih.totals
+		first := h.firstLocked(ih)
 		row := InterfaceSummary{Name: t.Name, Kind: t.Kind, Pod: t.Pod, Namespace: t.Namespace, Container: t.Container,
 			Drops: h.interfaceDrops[t.Name], Trend: []float32{}}
 		busy := false
-		for _, r := range ih.Rates {
-			busy = busy || r != (Rates{})
+		for seq := first; seq < h.seq && !busy; seq++ {
+			busy = ih.rates[seq%ringLength] != (Rates{})
 		}
-		if n := len(ih.Rates); n > 0 {
-			row.Now = ih.Rates[n-1]
-			s.Time = max(s.Time, ih.Times[n-1])
+		if first < h.seq {
+			row.Now = ih.rates[(h.seq-1)%ringLength]
+			s.Time = max(s.Time, h.times[(h.seq-1)%ringLength])
 		}
 		if busy {
-			for _, r := range ih.Rates[max(0, len(ih.Rates)-TrendLength):] {
-				row.Trend = append(row.Trend, r.ReceiveBits+r.TransmitBits)
+			for seq := max(first, h.seq-TrendLength); seq < h.seq; seq++ {
+				r := ih.rates[seq%ringLength]
+				row.Trend = append(row.Trend, roundRate(r.ReceiveBits+r.TransmitBits))
 			}
 		} else {
 			s.Idle++
@@ -475,22 +547,23 @@ func (h *History) Summary(withIdle bool) *Summary {
 			s.Interfaces = append(s.Interfaces, row)
 		}
 		if !hostDevice(t, bonds) {
-			return
+			continue
 		}
 		s.Host.Devices = append(s.Host.Devices, t.Name)
 		// The windows of every device end at the same samples: add them
 		// up by time.
-		for i, at := range ih.Times {
-			j, found := slices.BinarySearch(s.Host.Times, at)
+		for seq := first; seq < h.seq; seq++ {
+			at := h.times[seq%ringLength]
+			j, found := slices.BinarySearch(s.Host.History.Times, at)
 			if !found {
-				s.Host.Times = slices.Insert(s.Host.Times, j, at)
-				s.Host.Rates = slices.Insert(s.Host.Rates, j, Rates{})
+				s.Host.History.Times = slices.Insert(s.Host.History.Times, j, at)
+				s.Host.History.Rates = slices.Insert(s.Host.History.Rates, j, Rates{})
 			}
-			add(&s.Host.Rates[j], ih.Rates[i])
+			add(&s.Host.History.Rates[j], ih.rates[seq%ringLength])
 		}
-	})
-	if n := len(s.Host.Rates); n > 0 {
-		s.Host.Now = s.Host.Rates[n-1]
+	}
+	if n := len(s.Host.History.Rates); n > 0 {
+		s.Host.Now = s.Host.History.Rates[n-1]
 	}
 	return s
 }

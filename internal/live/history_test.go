@@ -1,6 +1,7 @@
 package live
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -138,7 +139,7 @@ func TestSummary(t *testing.T) {
 		t.Errorf("veth9: %+v", veth)
 	}
 	host := Rates{ReceiveBits: 8 * (1000 + 100), ReceivePackets: 12, TransmitBits: 8 * (50 + 300), TransmitPackets: 4}
-	if s.Host.Now != host || len(s.Host.Rates) != 2 || s.Host.Rates[0] != host || !slices.Equal(s.Host.Times, []int64{6000, 7000}) {
+	if s.Host.Now != host || len(s.Host.History.Rates) != 2 || s.Host.History.Rates[0] != host || !slices.Equal(s.Host.History.Times, []int64{6000, 7000}) {
 		t.Errorf("host: %+v, want %+v in both windows", s.Host, host)
 	}
 	// By name, byte by byte: the page sorts naturally.
@@ -196,8 +197,8 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 			{NetworkType: "ipv4", Transport: "tcp", ReceivePackets: 10 * n, ReceiveBytes: 1000 * n, TransmitPackets: 2 * n, TransmitBytes: 200 * n},
 			{NetworkType: "ipv6", Transport: "udp", ReceivePackets: 2 * n, ReceiveBytes: 200 * n},
 		}
-		if s == 2 { // new in the last window: no rate yet
-			eth0.Protocols = append(eth0.Protocols, ProtocolTotals{NetworkType: "arp", Transport: "none", ReceivePackets: 1})
+		if s == 2 { // new in the last window: counted from zero
+			eth0.Protocols = append(eth0.Protocols, ProtocolTotals{NetworkType: "arp", Transport: "none", ReceivePackets: 1, ReceiveBytes: 60})
 		}
 		veth := totals("veth1", attribution.KindVeth, "", 5*n, 500*n, 0, 0)
 		veth.Protocols = []ProtocolTotals{{NetworkType: "ipv4", Transport: "udp", ReceivePackets: 5 * n, ReceiveBytes: 500 * n}}
@@ -208,6 +209,9 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 			{Interface: "veth1", Reason: "socket_close", Category: "socket", Packets: 9 * n},
 			{Reason: "netfilter_drop", Category: "host", Packets: 2 * n},
 		}
+		if s == 2 { // new in the last window: counted from zero
+			drops = append(drops, DropTotals{Interface: "eth0", Reason: "otherhost", Category: "network", Packets: 6})
+		}
 		if err := h.Sample(start.Add(time.Duration(2*s) * time.Second)); err != nil { // windows of 2 s
 			t.Fatal(err)
 		}
@@ -216,12 +220,14 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 	wantProtocols := []ProtocolRates{
 		{NetworkType: "ipv4", Transport: "tcp", Rates: Rates{ReceiveBits: 4000, ReceivePackets: 5, TransmitBits: 800, TransmitPackets: 1}},
 		{NetworkType: "ipv6", Transport: "udp", Rates: Rates{ReceiveBits: 800, ReceivePackets: 1}},
+		{NetworkType: "arp", Transport: "none", Rates: Rates{ReceiveBits: 240, ReceivePackets: 0.5}},
 	}
 	if !slices.Equal(s.Host.Protocols, wantProtocols) || !slices.Equal(s.Host.Devices, []string{"eth0"}) {
 		t.Errorf("host protocols %+v of %q, want %+v of eth0", s.Host.Protocols, s.Host.Devices, wantProtocols)
 	}
 	wantDrops := []DropRates{
 		{Reason: "socket_close", Category: "socket", PacketsPerSecond: 4.5, Packets: 18},
+		{Reason: "otherhost", Category: "network", Loss: true, PacketsPerSecond: 3, Packets: 6},
 		{Reason: "no_socket", Category: "host", Loss: true, PacketsPerSecond: 2, Packets: 8},
 		{Reason: "netfilter_drop", Category: "host", Loss: true, PacketsPerSecond: 1, Packets: 4},
 	}
@@ -232,8 +238,8 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 	for _, row := range s.Interfaces {
 		rows[row.Name] = row.Drops
 	}
-	if rows["veth1"] != 1.5 || rows["eth0"] != 0.5 {
-		t.Errorf("losses per second by interface %v, want veth1 1.5 (no socket drops), eth0 0.5", rows)
+	if rows["veth1"] != 1.5 || rows["eth0"] != 3.5 {
+		t.Errorf("losses per second by interface %v, want veth1 1.5 (no socket drops), eth0 3.5", rows)
 	}
 }
 
@@ -268,5 +274,37 @@ func TestHistoryDropsKept(t *testing.T) {
 				t.Fatalf("sample %d: %+v, want none", s, got)
 			}
 		}
+	}
+}
+
+// TestRateHistoryJSON: a history is columns of rates rounded to three
+// significant digits, and decodes back; columns of different lengths are
+// an error.
+func TestRateHistoryJSON(t *testing.T) {
+	h := RateHistory{Times: []int64{1000, 2000}, Rates: []Rates{
+		{ReceiveBits: 123456, ReceivePackets: 1.5, TransmitBits: 0, TransmitPackets: 99999},
+		{ReceiveBits: 0.012345, ReceivePackets: 7, TransmitBits: 1e9 + 7, TransmitPackets: 998.5},
+	}}
+	b, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"times_unix_ms":[1000,2000],"receive_bits_per_second":[123000,0.0123],"receive_packets_per_second":[1.5,7],` +
+		`"transmit_bits_per_second":[0,1000000000],"transmit_packets_per_second":[100000,999]}`
+	if string(b) != want {
+		t.Errorf("encoded\n %s\nwant\n %s", b, want)
+	}
+	var back RateHistory
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(back.Times, h.Times) || back.Rates[0].ReceiveBits != 123000 || back.Rates[1].TransmitPackets != 999 {
+		t.Errorf("decoded %+v", back)
+	}
+	if err := json.Unmarshal([]byte(`{"times_unix_ms":[1],"receive_bits_per_second":[]}`), &back); err == nil {
+		t.Error("columns of different lengths decoded without an error")
+	}
+	if b, _ := json.Marshal(RateHistory{}); string(b) != `{"times_unix_ms":[],"receive_bits_per_second":[],"receive_packets_per_second":[],"transmit_bits_per_second":[],"transmit_packets_per_second":[]}` {
+		t.Errorf("an empty history encodes as %s", b)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,8 +20,13 @@ const MetricsAddress = "127.0.0.1:9743"
 
 // ExporterConfig is the part of packet-exporter's configuration the tests set.
 type ExporterConfig struct {
-	// Interfaces are the include patterns (exclude stays the default, lo).
+	// Interfaces are include patterns (exclude stays the default, lo),
+	// each the name of an interface StartExporter waits for.
 	Interfaces []string
+	// Include are more include patterns, not waited for.
+	Include []string
+	// AttributionHostRoot is attribution.host_root ("" keeps the default).
+	AttributionHostRoot string
 	// OTLPEndpoint is otlp.endpoint; empty leaves otlp disabled.
 	OTLPEndpoint string
 	// Interval and Timeout are otlp.interval and otlp.timeout.
@@ -41,7 +47,7 @@ func (c ExporterConfig) YAML() string {
 		prometheus["web_config_file"] = c.WebConfigFile
 	}
 	doc := map[string]any{
-		"interfaces": map[string]any{"include": c.Interfaces},
+		"interfaces": map[string]any{"include": append(slices.Clone(c.Interfaces), c.Include...)},
 		"prometheus": prometheus,
 		"log":        map[string]any{"level": "debug"},
 	}
@@ -52,6 +58,9 @@ func (c ExporterConfig) YAML() string {
 			otlp["temporality"] = c.Temporality
 		}
 		doc["otlp"] = otlp
+	}
+	if c.AttributionHostRoot != "" {
+		doc["attribution"] = map[string]any{"host_root": c.AttributionHostRoot}
 	}
 	if len(c.Resource) > 0 {
 		doc["resource"] = map[string]any{"attributes": c.Resource}
