@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -282,6 +283,7 @@ func TestLiveViewInBrowser(t *testing.T) {
 	dir := t.ArtifactDir()
 	screenshot(ctx, t, filepath.Join(dir, "laptop.png"))
 	checkNaturalSort(ctx, t)
+	checkGrouping(ctx, t)
 	checkPodDetail(ctx, t, h)
 	checkDropCategories(ctx, t, h.a, h.b, h.busiest)
 
@@ -425,6 +427,34 @@ func checkNaturalSort(ctx context.Context, t *testing.T) {
 	// Back to the default: the idle ones folded, busiest first.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#show-idle")), chromedp.Click(chromedp.CSS(`#interfaces button[data-sort="traffic"]`))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkGrouping groups the busy interfaces by namespace: the pod's
+// namespace with its one veth, the busiest group first, and the others
+// without a namespace; then back to no grouping.
+func checkGrouping(ctx context.Context, t *testing.T) {
+	t.Helper()
+	group := func(by string) []string {
+		t.Helper()
+		headers, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+  const g = document.getElementById("group");
+  g.value = `+strconv.Quote(by)+`;
+  g.dispatchEvent(new Event("change"));
+  return [...document.querySelectorAll("#interfaces tbody tr.group")].map((r) => r.textContent);
+})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return headers
+	}
+	headers := group("namespace")
+	if len(headers) != 2 || !strings.HasPrefix(headers[0], fmt.Sprintf("no namespace · %d interfaces", liveBusy-1)) ||
+		!strings.HasPrefix(headers[1], "namespace shop · 1 interface ·") {
+		t.Errorf("grouped by namespace: %q, want the %d interfaces of no namespace (the busiest), then shop's one", headers, liveBusy-1)
+	}
+	if headers := group(""); len(headers) != 0 {
+		t.Errorf("without grouping: group rows %q", headers)
 	}
 }
 
