@@ -147,7 +147,7 @@ func liveSummaryReceiver() (*Receiver, *fakeCounters, []liveInterface, []string)
 // each with its trend.
 func BenchmarkLiveSummary(b *testing.B) {
 	r, fake, ifs, busy := liveSummaryReceiver()
-	history := live.NewHistory(r.LiveTotals(), r.LiveDrops())
+	history := live.NewHistory(r.LiveSources())
 	rng := rand.New(rand.NewPCG(28, 1000))
 	start := time.Now().Add(-live.HistoryLength * live.HistoryInterval)
 	for s := range live.HistoryLength + 1 {

@@ -19,6 +19,9 @@ type InterfaceTotals struct {
 	Workload attribution.Workload
 	// Receive and Transmit are each direction's frames and bytes.
 	Receive, Transmit Counted
+	// ParseErrors are the frames of both directions counted with a parse
+	// anomaly (packet_exporter.network.parse_errors).
+	ParseErrors uint64
 
 	// blocks are the counters read, each direction's (for Protocols).
 	blocks [2]*bpf.Block
@@ -65,6 +68,9 @@ func (r *Receiver) Totals(fn func(*InterfaceTotals)) error {
 					c.Packets += v.Packets
 					c.Bytes += v.Bytes
 				}
+				for _, n := range block.Anomalies {
+					t.ParseErrors += n
+				}
 			}
 			fn(&t)
 		}
@@ -99,4 +105,40 @@ func (r *Receiver) Drops(fn func(InterfaceDrops)) error {
 	return r.drops.readLocked(d, func(drop bpf.Drop, iface, reason string, packets uint64) {
 		fn(InterfaceDrops{Interface: iface, Reason: reason, Category: dropcategory.Of(reason, drop.Note), Packets: packets})
 	})
+}
+
+// Health is the agent's state, as its own metrics say it.
+type Health struct {
+	// Programs are the programs attached, Interfaces the interfaces
+	// counted.
+	Programs, Interfaces int
+	// AttachFailures are the failed attachments since the start, Skipped
+	// the matching interfaces not counted.
+	AttachFailures int64
+	Skipped        int
+	// EventsLost are the event records the ring buffer had no room for (0
+	// with the event stream off).
+	EventsLost uint64
+}
+
+// Health reads the agent's state without a collection.
+func (r *Receiver) Health() (Health, error) {
+	a := r.att
+	a.mu.RLock()
+	h := Health{Interfaces: len(a.attached), Skipped: len(a.skipped)}
+	for _, at := range a.attached {
+		h.Programs += len(at.hooks)
+	}
+	for _, n := range a.failures {
+		h.AttachFailures += n
+	}
+	a.mu.RUnlock()
+	if a.cfg.Events.Enabled {
+		stats, err := a.reader.Stats()
+		if err != nil {
+			return h, err
+		}
+		h.EventsLost = stats[bpf.StatEventsLost]
+	}
+	return h, nil
 }

@@ -31,7 +31,7 @@ type interfaceTotals struct {
 // TestTotals: the totals the live view samples equal what was sent, per
 // direction and protocol, for the counted interface only, with what it is;
 // the drops it samples are the kernel's, by interface, reason and
-// category.
+// category; its health says what is attached.
 func TestTotals(t *testing.T) {
 	testenv.RequireRoot(t)
 	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{Quiet: true, DisableOffloads: true})
@@ -57,6 +57,11 @@ func TestTotals(t *testing.T) {
 		return len(got) == 1 && got[0].name == want.name && got[0].kind == want.kind && got[0].receive == want.receive &&
 			got[0].transmit == want.transmit && len(got[0].protocols) == 1 && got[0].protocols[0] == want.protocols[0]
 	})
+
+	// Both directions attached on the one interface counted.
+	if h, err := recv.Health(); err != nil || h != (receiver.Health{Programs: 2, Interfaces: 1}) {
+		t.Errorf("health %+v (%v), want 2 programs on 1 interface, no failure", h, err)
+	}
 
 	// Datagrams to a closed port: no_socket drops on the counted veth.
 	const closed = 7

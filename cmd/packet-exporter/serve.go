@@ -123,7 +123,7 @@ func serve(ctx context.Context, cfg config.Config, log *zap.Logger) (err error) 
 
 	// The live view's history samples the counters every second until the
 	// exporter stops.
-	history := live.NewHistory(recv.LiveTotals(), recv.LiveDrops())
+	history := live.NewHistory(recv.LiveSources())
 	historyCtx, stopHistory := context.WithCancel(ctx)
 	historyDone := make(chan struct{})
 	go func() {

@@ -35,6 +35,9 @@ type Totals struct {
 	Pod, Namespace, Container string
 	// The frames and bytes counted in each direction.
 	ReceivePackets, ReceiveBytes, TransmitPackets, TransmitBytes uint64
+	// ParseErrors are the frames of both directions counted with a parse
+	// anomaly.
+	ParseErrors uint64
 	// Protocols split them by network type and transport: needed for the
 	// host's devices and bonds only (the host's protocol mix), and may be
 	// left empty for other kinds.
@@ -61,6 +64,29 @@ type DropTotals struct {
 // DropsFunc reads the kernel's drop totals once.
 type DropsFunc func(fn func(DropTotals)) error
 
+// Health is the agent's state, as a summary shows it.
+type Health struct {
+	Programs       int    `json:"programs_attached"`
+	Interfaces     int    `json:"interfaces_counted"`
+	AttachFailures int64  `json:"attach_failures"`
+	Skipped        int    `json:"interfaces_skipped"`
+	EventsLost     uint64 `json:"events_lost"`
+	// ParseErrors are the frames counted with a parse anomaly on the
+	// interfaces counted now (the sum of their totals).
+	ParseErrors uint64 `json:"parse_errors"`
+}
+
+// HealthFunc reads the agent's state once.
+type HealthFunc func() (Health, error)
+
+// Sources are what a History samples: the totals, and optionally (nil:
+// none) the drops and the agent's health.
+type Sources struct {
+	Totals TotalsFunc
+	Drops  DropsFunc
+	Health HealthFunc
+}
+
 // History keeps the rates of the last HistoryLength windows of every counted
 // interface, sampled every HistoryInterval from the counters without a
 // collection, so that a page shows full charts as soon as it opens and the
@@ -69,8 +95,7 @@ type DropsFunc func(fn func(DropTotals)) error
 // goes when it is no longer counted. A failed read makes no sample: the
 // window after it is longer.
 type History struct {
-	read  TotalsFunc
-	drops DropsFunc // nil: drops are not counted
+	src Sources
 
 	mu sync.Mutex
 	// times are the samples' times (Unix milliseconds), a ring of
@@ -87,6 +112,7 @@ type History struct {
 	reasons        map[reasonKey]*reasonHistory
 	interfaceDrops map[string]float32
 	hostProtocols  []ProtocolRates
+	health         Health // at the last sample
 }
 
 // reasonKey is a drop reason and its category.
@@ -143,10 +169,9 @@ type DropRates struct {
 	Packets uint64 `json:"packets"`
 }
 
-// NewHistory returns a history of read's totals and of drops' (nil: no
-// drops); Run samples them.
-func NewHistory(read TotalsFunc, drops DropsFunc) *History {
-	return &History{read: read, drops: drops, ifs: map[string]*interfaceHistory{}}
+// NewHistory returns a history of src; Run samples it.
+func NewHistory(src Sources) *History {
+	return &History{src: src, ifs: map[string]*interfaceHistory{}}
 }
 
 // Run samples the totals every HistoryInterval until ctx ends.
@@ -169,14 +194,24 @@ func (h *History) Run(ctx context.Context) {
 // without drops.
 func (h *History) Sample(now time.Time) error {
 	var read []Totals
-	if err := h.read(func(t Totals) { read = append(read, t) }); err != nil {
+	if err := h.src.Totals(func(t Totals) { read = append(read, t) }); err != nil {
 		return err // no sample: the next window is longer
 	}
 	var dropTotals map[dropTotalsKey]uint64
 	var dropsErr error
-	if h.drops != nil {
+	if h.src.Drops != nil {
 		dropTotals = map[dropTotalsKey]uint64{}
-		dropsErr = h.drops(func(d DropTotals) { dropTotals[dropTotalsKey{d.Interface, d.Reason, d.Category}] += d.Packets })
+		dropsErr = h.src.Drops(func(d DropTotals) { dropTotals[dropTotalsKey{d.Interface, d.Reason, d.Category}] += d.Packets })
+	}
+	var health Health
+	if h.src.Health != nil {
+		var err error
+		if health, err = h.src.Health(); err != nil {
+			health.EventsLost = h.health.EventsLost // the last read
+		}
+	}
+	for _, t := range read {
+		health.ParseErrors += t.ParseErrors
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -223,6 +258,7 @@ func (h *History) Sample(now time.Time) error {
 			strings.Compare(a.NetworkType, b.NetworkType), strings.Compare(a.Transport, b.Transport))
 	})
 	h.sampleDrops(dropTotals, dropsErr, i, seconds)
+	h.health = health
 	h.times[i] = now.UnixMilli()
 	h.seq++
 	h.last = now
@@ -461,6 +497,8 @@ type Summary struct {
 	Interfaces []InterfaceSummary `json:"interfaces"`
 	// Idle is how many counted interfaces had no frame in the history.
 	Idle int `json:"idle"`
+	// Agent is the agent's state at the last sample.
+	Agent Health `json:"agent"`
 }
 
 // HostSummary is the host's rates now and over the history, and the last
@@ -507,7 +545,7 @@ const TrendLength = 60
 func (h *History) Summary(withIdle bool) *Summary {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{},
+	s := &Summary{Version: SchemaVersion, IntervalMs: HistoryInterval.Milliseconds(), Interfaces: []InterfaceSummary{}, Agent: h.health,
 		Host: HostSummary{Devices: []string{}, History: RateHistory{Times: []int64{}, Rates: []Rates{}},
 			Protocols: slices.Clone(h.hostProtocols), Drops: h.hostDropsLocked()}}
 	if s.Host.Protocols == nil {

@@ -30,7 +30,7 @@ func totals(name, kind, master string, rxPackets, rxBytes, txPackets, txBytes ui
 // counter that went back starts it again, and a gone interface goes.
 func TestHistoryRates(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read, nil)
+	h := NewHistory(Sources{Totals: f.read})
 	start := time.UnixMilli(1_000_000)
 	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
 	step := func(s int, ts ...Totals) {
@@ -78,7 +78,7 @@ func TestHistoryRates(t *testing.T) {
 // TestHistoryBounded: the ring keeps the last HistoryLength windows.
 func TestHistoryBounded(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read, nil)
+	h := NewHistory(Sources{Totals: f.read})
 	start := time.UnixMilli(0)
 	for s := range 3 * HistoryLength {
 		f.now = []Totals{totals("eth0", attribution.KindDevice, "", uint64(s*s), 0, 0, 0)}
@@ -105,7 +105,7 @@ func TestHistoryBounded(t *testing.T) {
 // a bond and the devices not enslaved to a counted bond.
 func TestSummary(t *testing.T) {
 	f := &fakeTotals{}
-	h := NewHistory(f.read, nil)
+	h := NewHistory(Sources{Totals: f.read})
 	start := time.UnixMilli(5000)
 	for s := range 3 {
 		n := uint64(s)
@@ -153,13 +153,13 @@ func TestSummary(t *testing.T) {
 func TestHistoryFailedRead(t *testing.T) {
 	var fail bool
 	var packets uint64
-	h := NewHistory(func(fn func(Totals)) error {
+	h := NewHistory(Sources{Totals: func(fn func(Totals)) error {
 		fn(totals("eth0", attribution.KindDevice, "", packets, 0, 0, 0))
 		if fail {
 			return errors.New("read failed")
 		}
 		return nil
-	}, nil)
+	}})
 	start := time.UnixMilli(0)
 	for s, c := range []struct {
 		packets uint64
@@ -177,18 +177,27 @@ func TestHistoryFailedRead(t *testing.T) {
 }
 
 // TestSummaryProtocolsAndDrops: the host's protocol mix is its devices'
-// rates by protocol over the last window (not a veth's, not a protocol
-// that is new), and its drops the last window's by reason and category,
-// the most first; an interface's row has its losses per second.
+// rates by protocol over the last window (not a veth's; a protocol new in
+// it counted from zero), and its drops by reason and category, the most
+// per second first, with their number over the history; an interface's
+// row has its losses per second; the agent's health is the last read, with
+// the parse errors of the interfaces counted, and a failed read keeps the
+// events lost of the one before.
 func TestSummaryProtocolsAndDrops(t *testing.T) {
 	f := &fakeTotals{}
 	var drops []DropTotals
-	h := NewHistory(f.read, func(fn func(DropTotals)) error {
+	var healthErr error
+	h := NewHistory(Sources{Totals: f.read, Drops: func(fn func(DropTotals)) error {
 		for _, d := range drops {
 			fn(d)
 		}
 		return nil
-	})
+	}, Health: func() (Health, error) {
+		if healthErr != nil {
+			return Health{Programs: 4, Interfaces: 2, AttachFailures: 1, Skipped: 3}, healthErr
+		}
+		return Health{Programs: 4, Interfaces: 2, AttachFailures: 1, Skipped: 3, EventsLost: 9}, nil
+	}})
 	start := time.UnixMilli(0)
 	for s := range 3 {
 		n := uint64(s)
@@ -200,7 +209,12 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 		if s == 2 { // new in the last window: counted from zero
 			eth0.Protocols = append(eth0.Protocols, ProtocolTotals{NetworkType: "arp", Transport: "none", ReceivePackets: 1, ReceiveBytes: 60})
 		}
+		eth0.ParseErrors = 2
 		veth := totals("veth1", attribution.KindVeth, "", 5*n, 500*n, 0, 0)
+		veth.ParseErrors = 5
+		if s == 2 {
+			healthErr = errors.New("stats not read")
+		}
 		veth.Protocols = []ProtocolTotals{{NetworkType: "ipv4", Transport: "udp", ReceivePackets: 5 * n, ReceiveBytes: 500 * n}}
 		f.now = []Totals{eth0, veth}
 		drops = []DropTotals{
@@ -241,6 +255,9 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 	if rows["veth1"] != 1.5 || rows["eth0"] != 3.5 {
 		t.Errorf("losses per second by interface %v, want veth1 1.5 (no socket drops), eth0 3.5", rows)
 	}
+	if want := (Health{Programs: 4, Interfaces: 2, AttachFailures: 1, Skipped: 3, EventsLost: 9, ParseErrors: 7}); s.Agent != want {
+		t.Errorf("agent %+v, want %+v", s.Agent, want)
+	}
 }
 
 // TestHistoryDropsKept: a reason's drops stay listed, at 0 per second,
@@ -248,10 +265,10 @@ func TestSummaryProtocolsAndDrops(t *testing.T) {
 // their last window.
 func TestHistoryDropsKept(t *testing.T) {
 	var drops uint64
-	h := NewHistory(func(func(Totals)) error { return nil }, func(fn func(DropTotals)) error {
+	h := NewHistory(Sources{Totals: func(func(Totals)) error { return nil }, Drops: func(fn func(DropTotals)) error {
 		fn(DropTotals{Reason: "no_socket", Category: "host", Packets: drops})
 		return nil
-	})
+	}})
 	for s := range HistoryLength + 3 {
 		if s == 1 || s == 2 {
 			drops += 5 // in windows 1 and 2 (samples 0 to 2)

@@ -298,7 +298,7 @@ func TestViews(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakeTotals{}
-	history := NewHistory(f.read, nil)
+	history := NewHistory(Sources{Totals: f.read})
 	for s := range 3 {
 		n := uint64(s)
 		f.now = []Totals{totals("eth0", "device", "", 10*n, 1000*n, 0, 0), totals("veth1", "veth", "", 0, 0, 0, 0)}

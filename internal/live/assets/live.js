@@ -388,6 +388,14 @@ function renderInterfaces(s) {
   }
 }
 
+// renderAgent shows the agent's health; a failure or a loss stands out.
+function renderAgent(a) {
+  const items = [["interfaces counted", a.interfaces_counted, false], ["programs attached", a.programs_attached, false],
+    ["interfaces skipped", a.interfaces_skipped, a.interfaces_skipped > 0], ["attach failures", a.attach_failures, a.attach_failures > 0],
+    ["events lost", a.events_lost, a.events_lost > 0], ["frames with a parse error", a.parse_errors, false]];
+  document.getElementById("agent").replaceChildren(...items.flatMap(([k, v, bad]) => [el("dt", {}, k), el("dd", bad ? { class: "bad" } : {}, String(v))]));
+}
+
 function button(text, onclick) {
   const b = el("button", { type: "button", class: "link" }, text);
   b.addEventListener("click", onclick);
@@ -602,6 +610,7 @@ async function poll(gen) {
       view.summary = s;
       renderHost(s);
       renderInterfaces(s);
+      renderAgent(s.agent);
       const counted = withIdle ? s.interfaces.length : s.interfaces.length + s.idle;
       setStatus(`live · ${counted} ${counted === 1 ? "interface" : "interfaces"} counted · updated ${new Date(s.time_unix_ms || Date.now()).toLocaleTimeString()}`, false);
     }
