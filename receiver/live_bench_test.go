@@ -143,13 +143,15 @@ func liveSummaryReceiver() (*Receiver, *fakeCounters, []liveInterface, []string)
 // alternating, served as the binary serves them (serveReceiver). It reports
 // the median of each, the median of their ratio per turn, the bodies'
 // bytes, and the allocations of the whole process (server and client) per
-// request; it fails unless the summary lists exactly the busy interfaces,
-// each with its trend.
+// request, and the median time of one of the history's samples (its cost
+// every second, whether a page is open or not); it fails unless the
+// summary lists exactly the busy interfaces, each with its trend.
 func BenchmarkLiveSummary(b *testing.B) {
 	r, fake, ifs, busy := liveSummaryReceiver()
 	history := live.NewHistory(r.LiveSources())
 	rng := rand.New(rand.NewPCG(28, 1000))
 	start := time.Now().Add(-live.HistoryLength * live.HistoryInterval)
+	var sampleMs stats.Samples // each second's sample, with or without a page open
 	for s := range live.HistoryLength + 1 {
 		for _, li := range ifs {
 			if li.rate == 0 {
@@ -162,9 +164,11 @@ func BenchmarkLiveSummary(b *testing.B) {
 		// A ticker's jitter: the windows last about a second, not exactly
 		// (as in the binary, whose rates are seldom whole numbers).
 		jitter := time.Duration(rng.Int64N(int64(time.Millisecond))) - time.Millisecond/2
+		began := time.Now()
 		if err := history.Sample(start.Add(time.Duration(s)*live.HistoryInterval + jitter)); err != nil {
 			b.Fatal(err)
 		}
+		sampleMs = append(sampleMs, float64(time.Since(began))/float64(time.Millisecond))
 	}
 	base := serveReceiver(b, r, liveSummaryInterfaces*seriesPerInterface, history)
 	client := &http.Client{Timeout: 30 * time.Second}
@@ -239,6 +243,7 @@ func BenchmarkLiveSummary(b *testing.B) {
 	b.ReportMetric(fullAllocs.Median(), "full-allocs")
 	b.ReportMetric(summaryAlloced.Median(), "summary-alloc-B")
 	b.ReportMetric(fullAlloced.Median(), "full-alloc-B")
+	b.ReportMetric(sampleMs.Median(), "sample-ms")
 	b.ReportMetric(float64(len(listed)), "busy-interfaces")
 	b.ReportMetric(float64(liveSummaryInterfaces), "interfaces")
 }

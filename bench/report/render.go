@@ -369,6 +369,10 @@ func (w *reportWriter) liveSummary() {
 		num(w.value(n, "summary-alloc-B")/(1<<20)))
 	w.printf("| full snapshot, `/api/v1/live` | %s B | %s ms | 1 | %s | %s MiB |\n\n", integer(w.value(n, "full-bytes")),
 		w.cell(n, "full-ms", 1, false), integer(w.value(n, "full-allocs")), num(w.value(n, "full-alloc-B")/(1<<20)))
+	if !math.IsNaN(w.value(n, "sample-ms")) {
+		w.printf("The history's sample of the %s interfaces, every second whether a page is open or not: %s ms (the median of the samples filling it).\n\n",
+			integer(w.value(n, "interfaces")), w.cell(n, "sample-ms", 1, false))
+	}
 }
 
 func (w *reportWriter) startup() {

@@ -50,8 +50,10 @@ type Snapshot struct {
 	// Agent is the exporter's own state.
 	Agent Agent `json:"agent"`
 
-	// interfaceDrops are the drops by interface, for details.
-	interfaceDrops map[string][]Drop
+	// interfaceDrops are the drops by interface, interfaceFailures the
+	// failed attachments, for details.
+	interfaceDrops    map[string][]Drop
+	interfaceFailures map[string]int64
 }
 
 // Interface is one counted interface's totals since counting began.
@@ -149,8 +151,10 @@ type Detail struct {
 	Time int64 `json:"time_unix_ms"`
 	// Interface is the interface's totals, as in a snapshot.
 	Interface Interface `json:"interface"`
-	// Attached are its programs.
-	Attached []Hook `json:"attached"`
+	// Attached are its programs, AttachFailures its failed attachments
+	// since the start.
+	Attached       []Hook `json:"attached"`
+	AttachFailures int64  `json:"attach_failures"`
 	// Drops are the kernel's drops on it by reason and category.
 	Drops []Drop `json:"drops"`
 	// History is its rates over the history, oldest first (empty without
@@ -177,6 +181,7 @@ func (s *Source) Detail(ctx context.Context, name string) (d *Detail, ok bool, e
 		}
 	}
 	d.Drops = append(d.Drops, snap.interfaceDrops[name]...)
+	d.AttachFailures = snap.interfaceFailures[name]
 	if s.history != nil {
 		if ih, ok := s.history.Interface(name); ok && len(ih.Rates) > 0 {
 			d.History = ih.RateHistory
@@ -212,6 +217,7 @@ const collectTimeout = 30 * time.Second
 // build sums one collection per interface.
 func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 	b := builder{interfaces: map[string]*Interface{}, drops: map[dropKey]int64{}, interfaceDrops: map[string]map[dropKey]int64{},
+		interfaceFailures: map[string]int64{},
 		agent: Agent{Attached: []Hook{}}}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -229,6 +235,7 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 		snap.Interfaces = append(snap.Interfaces, *i)
 	}
 	snap.Drops = drops(b.drops)
+	snap.interfaceFailures = b.interfaceFailures
 	snap.interfaceDrops = make(map[string][]Drop, len(b.interfaceDrops))
 	for name, d := range b.interfaceDrops {
 		snap.interfaceDrops[name] = drops(d)
@@ -255,7 +262,8 @@ func drops(counts map[dropKey]int64) []Drop {
 type builder struct {
 	interfaces     map[string]*Interface
 	drops          map[dropKey]int64
-	interfaceDrops map[string]map[dropKey]int64 // those with an interface, by interface
+	interfaceDrops    map[string]map[dropKey]int64 // those with an interface, by interface
+	interfaceFailures map[string]int64
 	agent          Agent
 }
 
@@ -331,6 +339,7 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 		}
 	case metricdef.AttachFailures.Name:
 		b.agent.AttachFailures += p.Value
+		b.interfaceFailures[value(attrs, metricdef.NetworkInterfaceName)] += p.Value
 	case metricdef.EventsLost.Name:
 		b.agent.EventsLost += p.Value
 	case metricdef.NetworkParseErrors.Name:

@@ -139,7 +139,7 @@ func TestBuild(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := build(metricdata.ResourceMetrics{ScopeMetrics: []metricdata.ScopeMetrics{{Metrics: tt.metrics}}}, now)
 			tt.want.Version, tt.want.Time = SchemaVersion, now.UnixMilli()
-			got.interfaceDrops = nil // the details' (TestViews)
+			got.interfaceDrops, got.interfaceFailures = nil, nil // the details' (TestViews)
 			if !reflect.DeepEqual(*got, tt.want) {
 				g, _ := json.MarshalIndent(got, "", " ")
 				w, _ := json.MarshalIndent(tt.want, "", " ")
@@ -283,6 +283,10 @@ func TestViews(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	failures, err := meter.Int64ObservableCounter(metricdef.AttachFailures.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var collections atomic.Int32
 	if _, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		collections.Add(1)
@@ -293,8 +297,10 @@ func TestViews(t *testing.T) {
 			o.ObserveInt64(drops, 3, metric.WithAttributes(iface, metricdef.ErrorType.String("no_socket"), metricdef.DropCategory.String("host")))
 		}
 		o.ObserveInt64(drops, 5, metric.WithAttributes(metricdef.ErrorType.String("socket_close"), metricdef.DropCategory.String("socket")))
+		o.ObserveInt64(failures, 2, metric.WithAttributes(metricdef.NetworkInterfaceName.String("eth0"), metricdef.Hook.String("xdp")))
+		o.ObserveInt64(failures, 7, metric.WithAttributes(metricdef.NetworkInterfaceName.String("veth1"), metricdef.Hook.String("xdp")))
 		return nil
-	}, packets, drops, attached); err != nil {
+	}, packets, drops, attached, failures); err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeTotals{}
@@ -335,7 +341,7 @@ func TestViews(t *testing.T) {
 	want := Detail{Version: SchemaVersion, Time: detail.Time,
 		Interface: Interface{Name: "eth0", Info: map[string]string{}, Receive: Direction{Packets: 42, Protocols: []Protocol{{Packets: 42}},
 			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}, Transmit: newDirection()},
-		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}},
+		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}}, AttachFailures: 2,
 		Drops:    []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
 		History: RateHistory{Times: []int64{1000, 2000},
 			Rates: []Rates{{ReceiveBits: 8000, ReceivePackets: 10}, {ReceiveBits: 8000, ReceivePackets: 10}}}}

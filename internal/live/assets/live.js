@@ -196,7 +196,7 @@ const groupRows = new Map(); // group key -> its header row
 function renderHost(s) {
   const devices = s.host.devices;
   document.getElementById("host-devices").textContent = devices.length
-    ? `The sum of the host's ${devices.length === 1 ? "device" : devices.length + " devices"} (${devices.join(", ")}): what enters and leaves the host, pods' traffic counted once. Received (rx) and transmitted (tx).`
+    ? `The sum of the host's ${devices.length === 1 ? "device" : devices.length + " devices"} (${devices.join(", ")}): what enters and leaves the host, pods' traffic counted once.`
     : "No device of the host is counted: the host's totals are the sum of its physical devices and bonds.";
   // Without a device there is nothing to add up: no numbers, no chart.
   hostRates.hidden = hostChart.hidden = devices.length === 0;
@@ -375,8 +375,11 @@ function renderInterfaces(s) {
   const note = document.getElementById("idle-note");
   const idle = s.idle;
   if (!view.showIdle && !words.length && idle > 0) {
-    note.replaceChildren(`${idle} idle ${idle === 1 ? "interface" : "interfaces"} (no frame in the last two minutes) folded. `,
-      button("Show them", () => { document.getElementById("show-idle").checked = true; view.showIdle = true; refresh(); }));
+    if (note.dataset.idle !== String(idle)) { // rebuilt only when it changes: a focused button stays
+      note.replaceChildren(`${idle} idle ${idle === 1 ? "interface" : "interfaces"} (no frame in the last two minutes) folded. `,
+        button("Show them", () => { document.getElementById("show-idle").checked = true; view.showIdle = true; refresh(); }));
+      note.dataset.idle = String(idle);
+    }
     note.hidden = false;
   } else {
     note.hidden = true;
@@ -496,7 +499,9 @@ function renderDetail(d) {
   document.getElementById("detail-drops-empty").hidden = d.drops.length > 0;
 
   const hooks = d.attached.map((x) => [x.direction, x.mode ? `${x.hook} (${x.mode})` : x.hook]);
-  fillTable(document.getElementById("detail-hooks"), hooks.length ? hooks : [["–", "no program attached: nothing is counted"]]);
+  if (!hooks.length) hooks.push(["–", "no program attached: nothing is counted"]);
+  if (d.attach_failures) hooks.push(["–", `${d.attach_failures} failed ${d.attach_failures === 1 ? "attachment" : "attachments"} (packet_exporter.attach.failures)`]);
+  fillTable(document.getElementById("detail-hooks"), hooks);
   detailPrevious = d;
 }
 
