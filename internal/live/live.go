@@ -218,7 +218,7 @@ const collectTimeout = 30 * time.Second
 func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 	b := builder{interfaces: map[string]*Interface{}, drops: map[dropKey]int64{}, interfaceDrops: map[string]map[dropKey]int64{},
 		interfaceFailures: map[string]int64{},
-		agent: Agent{Attached: []Hook{}}}
+		agent:             Agent{Attached: []Hook{}}}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			b.add(m)
@@ -260,11 +260,11 @@ func drops(counts map[dropKey]int64) []Drop {
 
 // builder accumulates one collection.
 type builder struct {
-	interfaces     map[string]*Interface
-	drops          map[dropKey]int64
+	interfaces        map[string]*Interface
+	drops             map[dropKey]int64
 	interfaceDrops    map[string]map[dropKey]int64 // those with an interface, by interface
 	interfaceFailures map[string]int64
-	agent          Agent
+	agent             Agent
 }
 
 // iface returns the named interface's entry, created on first use.

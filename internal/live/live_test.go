@@ -342,7 +342,7 @@ func TestViews(t *testing.T) {
 		Interface: Interface{Name: "eth0", Info: map[string]string{}, Receive: Direction{Packets: 42, Protocols: []Protocol{{Packets: 42}},
 			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}, Transmit: newDirection()},
 		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}}, AttachFailures: 2,
-		Drops:    []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
+		Drops: []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
 		History: RateHistory{Times: []int64{1000, 2000},
 			Rates: []Rates{{ReceiveBits: 8000, ReceivePackets: 10}, {ReceiveBits: 8000, ReceivePackets: 10}}}}
 	if !reflect.DeepEqual(detail, want) {
