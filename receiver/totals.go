@@ -28,8 +28,8 @@ type InterfaceTotals struct {
 }
 
 // Protocols calls fn with the frames and bytes of every network type and
-// transport the interface counted a frame of, each way. It may only be
-// called within the function given to Totals, which it was given to.
+// transport the interface counted a frame of, each way. It reads the
+// counters Totals read: call it only from the function Totals calls with t.
 func (t *InterfaceTotals) Protocols(fn func(networkType, transport string, receive, transmit Counted)) {
 	for c := range bpf.ClassCount {
 		rx, tx := t.blocks[bpf.Receive].Classes[c], t.blocks[bpf.Transmit].Classes[c]
