@@ -90,7 +90,7 @@ var categories = func() map[string]string {
 			tcp_invalid_syn tcp_fastopen tcp_old_ack tcp_too_old_ack tcp_ack_unsent_data
 			ipv6disabled security_hook unhandled_proto ptype_absent skb_csum nomem icmp_csum
 			invalid_proto ip_inaddrerrors ip_local_source ip_invalid_source ip_localnet
-			ip_invalid_dest dup_frag frag_reasm_timeout frag_too_far tcp_minttl ipv6_bad_exthdr
+			ip_invalid_dest dup_frag frag_reasm_timeout frag_too_far tcp_minttl ipv6_bad_exthdr ipv6_too_many_exthdrs
 			ipv6_ndisc_frag ipv6_ndisc_hop_limit ipv6_ndisc_bad_code ipv6_ndisc_bad_options
 			ipv6_ndisc_ns_otherhost pfmemalloc`,
 		// tcp_reset: a peer's reset, processed, then freed: a connection's end.
