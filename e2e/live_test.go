@@ -600,7 +600,8 @@ func checkGrouping(ctx context.Context, t *testing.T) {
 }
 
 // checkPodDetail filters by the pod's name, checks its row, selects it and
-// goes back.
+// goes back with the browser; then opens the detail from its link and goes
+// to the table with the page's link.
 func checkPodDetail(ctx context.Context, t *testing.T, h *liveHost) {
 	t.Helper()
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#filter"), h.podName)); err != nil {
@@ -647,6 +648,26 @@ func checkPodDetail(ctx context.Context, t *testing.T, h *liveHost) {
 		t.Fatal(err)
 	}
 	testexporter.WaitFor(t, "back to the table", 5*time.Second, func() (bool, string) {
+		if d, err = chromedp.Run(ctx, chromedp.Evaluate[detailState](readDetail)); err != nil {
+			return false, err.Error()
+		}
+		return !d.Shown && d.Overview && d.Search == "", fmt.Sprintf("%+v", d)
+	})
+	// The page's own way back, "← All interfaces", after a link opened
+	// straight on the detail (nothing to go back to in the page).
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.page+"?interface="+h.pod.NameA)); err != nil {
+		t.Fatal(err)
+	}
+	testexporter.WaitFor(t, "the detail opened from its link", 10*time.Second, func() (bool, string) {
+		if d, err = chromedp.Run(ctx, chromedp.Evaluate[detailState](readDetail)); err != nil {
+			return false, err.Error()
+		}
+		return d.Shown && d.Name == h.pod.NameA && d.RxBits != "", fmt.Sprintf("%+v", d)
+	})
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#back"))); err != nil {
+		t.Fatal(err)
+	}
+	testexporter.WaitFor(t, "the table after “All interfaces”", 5*time.Second, func() (bool, string) {
 		if d, err = chromedp.Run(ctx, chromedp.Evaluate[detailState](readDetail)); err != nil {
 			return false, err.Error()
 		}
