@@ -159,8 +159,7 @@ type samples = stats.Samples
 // "spread-"+unit; report/ reads both back by those names.
 func report(b *testing.B, s samples, unit string) {
 	b.Helper()
-	b.ReportMetric(s.Median(), unit)
-	b.ReportMetric(s.Spread(), "spread-"+unit)
+	s.Report(b, unit)
 }
 
 // figures are samples by unit, reported together.

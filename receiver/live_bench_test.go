@@ -231,12 +231,9 @@ func BenchmarkLiveSummary(b *testing.B) {
 		i++
 		summaryMs, fullMs, ratio = append(summaryMs, s), append(fullMs, f), append(ratio, s/f)
 	}
-	b.ReportMetric(summaryMs.Median(), "summary-ms")
-	b.ReportMetric(summaryMs.Spread(), "spread-summary-ms")
-	b.ReportMetric(fullMs.Median(), "full-ms")
-	b.ReportMetric(fullMs.Spread(), "spread-full-ms")
-	b.ReportMetric(ratio.Median(), "summary/full")
-	b.ReportMetric(ratio.Spread(), "spread-summary/full")
+	summaryMs.Report(b, "summary-ms")
+	fullMs.Report(b, "full-ms")
+	ratio.Report(b, "summary/full")
 	b.ReportMetric(float64(len(summaryBody)), "summary-bytes")
 	b.ReportMetric(float64(len(fullBody)), "full-bytes")
 	b.ReportMetric(summaryAllocs.Median(), "summary-allocs")

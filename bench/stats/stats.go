@@ -39,6 +39,18 @@ func (s Samples) Spread() float64 {
 	return math.Max(m-c[k-1], c[n-k]-m)
 }
 
+// Reporter is what a benchmark reports its metrics to (a *testing.B).
+type Reporter interface {
+	ReportMetric(n float64, unit string)
+}
+
+// Report reports the median under unit and the spread under
+// "spread-"+unit, the names bench/report reads back.
+func (s Samples) Report(b Reporter, unit string) {
+	b.ReportMetric(s.Median(), unit)
+	b.ReportMetric(s.Spread(), "spread-"+unit)
+}
+
 // ciRank returns the largest k >= 1 such that the order statistics x(k) and
 // x(n-k+1) enclose the median with probability at least 95%, or 1 (the full
 // range) when no pair does.

@@ -439,10 +439,6 @@ func roundRate(v float32) float32 {
 func (h *History) Interfaces(fn func(InterfaceHistory)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.interfacesLocked(fn)
-}
-
-func (h *History) interfacesLocked(fn func(InterfaceHistory)) {
 	for _, name := range slices.Sorted(maps.Keys(h.ifs)) {
 		fn(h.historyLocked(h.ifs[name]))
 	}
