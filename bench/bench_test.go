@@ -18,7 +18,9 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/bench/stats"
 	"github.com/packet-exporter/packet-exporter/bpf"
+	"github.com/packet-exporter/packet-exporter/config"
 	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
+	"github.com/packet-exporter/packet-exporter/receiver"
 )
 
 // Flags of the suite (go test ./bench -args -pe.smoke ...).
@@ -69,7 +71,20 @@ var benchFrames = []struct {
 		VLANs: []tf.VLAN{{TPID: 0x88a8, ID: 10}, {TPID: 0x8100, ID: 100}},
 		IPv4:  &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 40000, DstPort: 53}, Length: 64,
 	}},
+	{"ipv4-tcp-64B", tf.Frame{IPv4: &tf.IPv4{}, TCP: &tf.TCP{SrcPort: 40000, DstPort: 80, Flags: 0x10}, Length: 64}},
+	// Tunnel frames (on the default ports) carrying a 64-byte IPv4/TCP frame.
+	{"vxlan-ipv4-tcp", tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 40000, DstPort: 4789},
+		Payload: tf.VXLAN(tf.VXLANFlagVNI, 42, tf.MustBuild(innerTCP))}},
+	{"geneve-ipv4-tcp", tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 40000, DstPort: 6081},
+		Payload: tf.Geneve{Protocol: tf.EtherTypeTEB, VNI: 42}.Encapsulate(tf.MustBuild(innerTCP))}},
 }
+
+// innerTCP is the frame the tunnel frames of benchFrames carry.
+var innerTCP = tf.Frame{IPv4: &tf.IPv4{}, TCP: &tf.TCP{SrcPort: 40000, DstPort: 80, Flags: 0x10}, Length: 64}
+
+// tunnelsOn is the product's default tunnel parse (tunnels.enabled), for
+// productPrograms.
+var tunnelsOn = bpf.WithTunnels(receiver.TunnelOptions(config.Default().Tunnels))
 
 // productPrograms loads packet-exporter's programs as its receiver does:
 // maps for slots interfaces (with opts), interface ifindex mapped to slot 0.

@@ -62,7 +62,8 @@ type kernelProgram struct {
 
 // BenchmarkKernelCost measures what each program costs per packet with
 // BPF_PROG_TEST_RUN, on a thread pinned to one CPU, kernelRepeat() runs per
-// call: packet-exporter's XDP and tc programs, its XDP program with the event
+// call: packet-exporter's XDP and tc programs (tunnels on, the default; off;
+// and built without the tunnel code), its XDP program with the event
 // stream on at sample rates 1 and sampledRate (each drained on a timer on the
 // other CPU, as the receiver does; at rate 1 also with the reader held idle
 // during the call and draining between calls, "xdp-pe-held": the record's
@@ -85,7 +86,7 @@ type kernelProgram struct {
 // rate 1 doubled in the iterations that followed it (~140 instead of ~70 ns).
 func BenchmarkKernelCost(b *testing.B) {
 	testenv.RequireRoot(b)
-	maps, peXDP, peTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit)
+	maps, peXDP, peTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, tunnelsOn)
 	// The XDP program without multi-buffer support, which reads a frame's
 	// length without a helper call.
 	peLinear, err := maps.XDPLinear()
@@ -94,9 +95,13 @@ func BenchmarkKernelCost(b *testing.B) {
 	}
 	// The same programs finding the slot with the hash lookup, as for
 	// ifindexes beyond the direct-mapped array.
-	_, hashXDP, hashTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, bpf.WithDirectIfindexes(1))
+	_, hashXDP, hashTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, tunnelsOn, bpf.WithDirectIfindexes(1))
 	// The same programs on maps pinned in a BPF filesystem (persistence).
-	_, pinnedXDP, pinnedTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, bpf.WithPinDir(testenv.MountBPFFS(b)))
+	_, pinnedXDP, pinnedTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit, tunnelsOn, bpf.WithPinDir(testenv.MountBPFFS(b)))
+	// The same programs with tunnels.enabled false, and built without the
+	// tunnel code (the programs before it).
+	_, offXDP, offTC := productPrograms(b, 1, testRunIfindex, bpf.Transmit)
+	noTunnelsXDP, noTunnelsTC := noTunnelPrograms(b, testRunIfindex, bpf.Transmit)
 	// The design this one replaced: an instance per interface.
 	var perInterface PerInterfaceObjects
 	if err := LoadPerInterfaceObjects(&perInterface, nil); err != nil {
@@ -130,11 +135,15 @@ func BenchmarkKernelCost(b *testing.B) {
 		{"xdp-pe-hash", hashXDP},
 		{"xdp-pe-linear", peLinear},
 		{"xdp-pe-pinned", pinnedXDP},
+		{"xdp-pe-tunnels-off", offXDP},
+		{"xdp-pe-notunnels", noTunnelsXDP},
 		{"tc-trivial", trivial.TrivialTc},
 		{"tc-pe", peTC},
 		{"tc-perif", perInterface.PeCountTc},
 		{"tc-pe-hash", hashTC},
 		{"tc-pe-pinned", pinnedTC},
+		{"tc-pe-tunnels-off", offTC},
+		{"tc-pe-notunnels", noTunnelsTC},
 	}
 	originPrograms := []kernelProgram{
 		{"xdp-trivial", trivial.TrivialXdp},
@@ -219,7 +228,13 @@ func BenchmarkKernelCost(b *testing.B) {
 			// interface, per iteration: what the slot lookup and the run
 			// counting cost.
 			for _, hook := range []string{"xdp", "tc"} {
-				report(b, difference(c.cost[hook+"-pe"], c.cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
+				// Like for like: the instance per interface parses no tunnel.
+				report(b, difference(c.cost[hook+"-pe-tunnels-off"], c.cost[hook+"-perif"]), hook+"-pe-vs-perif-ns/pkt")
+				// Tunnels: what finding them costs (against the programs
+				// without the tunnel code), and parsing the inner packet
+				// (against the same programs with tunnels off).
+				report(b, difference(c.cost[hook+"-pe"], c.cost[hook+"-pe-notunnels"]), hook+"-tunnels-vs-notunnels-ns/pkt")
+				report(b, difference(c.cost[hook+"-pe"], c.cost[hook+"-pe-tunnels-off"]), hook+"-tunnels-vs-off-ns/pkt")
 				// Persistence: the same programs, their maps pinned.
 				report(b, difference(c.cost[hook+"-pe-pinned"], c.cost[hook+"-pe"]), hook+"-pinned-vs-pe-ns/pkt")
 			}
@@ -581,4 +596,39 @@ func (e *eventStream) wait(b *testing.B, before eventCounts, lo, hi uint64) even
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// noTunnelPrograms loads packet-exporter's programs built without the tunnel
+// code (progs/notunnels.c) as its receiver loads its own: on maps for one
+// interface, ifindex mapped to slot 0. It returns the XDP program and the tc
+// program counting direction d, closed when the benchmark ends.
+func noTunnelPrograms(tb testing.TB, ifindex int, d bpf.Direction) (xdp, tc *ebpf.Program) {
+	tb.Helper()
+	maps, _, _ := productPrograms(tb, 1, ifindex, d)
+	replacements := map[string]*ebpf.Map{
+		bpf.CounterMapPeCounters: maps.Counters, bpf.CounterMapPeStats: maps.Stats, bpf.CounterMapPeEvents: maps.Events,
+		bpf.CounterMapPeSampler: maps.Sampler, bpf.CounterMapPeTunnels: maps.Tunnels,
+		bpf.CounterMapPeSlots: maps.SlotsByIfindex, bpf.CounterMapPeSlotsOverflow: maps.SlotsOverflow,
+	}
+	load := func(program string, d bpf.Direction) *ebpf.Program {
+		spec, err := LoadNoTunnels()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for name, m := range replacements {
+			spec.Maps[name].MaxEntries = m.MaxEntries()
+		}
+		if err := spec.Variables[bpf.CounterVarPeDirection].Set(uint32(d)); err != nil {
+			tb.Fatal(err)
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replacements})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p := coll.DetachProgram(program)
+		coll.Close()
+		tb.Cleanup(func() { p.Close() })
+		return p
+	}
+	return load(bpf.CounterProgPeCountXdp, bpf.Receive), load(bpf.CounterProgPeCountTc, d)
 }

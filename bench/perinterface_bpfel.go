@@ -91,11 +91,12 @@ const (
 type PerInterfacePeStat uint32
 
 const (
-	PerInterfacePeStatPE_STAT_NO_COUNTER     PerInterfacePeStat = 0
-	PerInterfacePeStatPE_STAT_UNMAPPED       PerInterfacePeStat = 1
-	PerInterfacePeStatPE_STAT_EVENTS_EMITTED PerInterfacePeStat = 2
-	PerInterfacePeStatPE_STAT_EVENTS_LOST    PerInterfacePeStat = 3
-	PerInterfacePeStatPE_STAT_COUNT          PerInterfacePeStat = 4
+	PerInterfacePeStatPE_STAT_NO_COUNTER        PerInterfacePeStat = 0
+	PerInterfacePeStatPE_STAT_UNMAPPED          PerInterfacePeStat = 1
+	PerInterfacePeStatPE_STAT_EVENTS_EMITTED    PerInterfacePeStat = 2
+	PerInterfacePeStatPE_STAT_EVENTS_LOST       PerInterfacePeStat = 3
+	PerInterfacePeStatPE_STAT_NO_TUNNEL_COUNTER PerInterfacePeStat = 4
+	PerInterfacePeStatPE_STAT_COUNT             PerInterfacePeStat = 5
 )
 
 type PerInterfacePeTransport uint32
@@ -110,6 +111,34 @@ const (
 	PerInterfacePeTransportPE_TRANSPORT_COUNT  PerInterfacePeTransport = 6
 )
 
+type PerInterfacePeTunnel uint32
+
+const (
+	PerInterfacePeTunnelPE_TUNNEL_VXLAN  PerInterfacePeTunnel = 0
+	PerInterfacePeTunnelPE_TUNNEL_GENEVE PerInterfacePeTunnel = 1
+	PerInterfacePeTunnelPE_TUNNEL_GRE    PerInterfacePeTunnel = 2
+	PerInterfacePeTunnelPE_TUNNEL_IPIP   PerInterfacePeTunnel = 3
+	PerInterfacePeTunnelPE_TUNNEL_COUNT  PerInterfacePeTunnel = 4
+)
+
+type PerInterfacePeTunnelCounts struct {
+	_       structs.HostLayout
+	Classes [4][14]struct {
+		_       structs.HostLayout
+		Packets uint64
+		Bytes   uint64
+	}
+}
+
+type PerInterfacePeTunnelSlot struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Index uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -120,6 +149,9 @@ const (
 	PerInterfaceMapPeSlots           = "pe_slots"
 	PerInterfaceMapPeSlotsOverflow   = "pe_slots_overflow"
 	PerInterfaceMapPeStats           = "pe_stats"
+	PerInterfaceMapPeTunnelFree      = "pe_tunnel_free"
+	PerInterfaceMapPeTunnelSlots     = "pe_tunnel_slots"
+	PerInterfaceMapPeTunnels         = "pe_tunnels"
 	PerInterfaceProgPeCountTc        = "pe_count_tc"
 	PerInterfaceProgPeCountXdp       = "pe_count_xdp"
 	PerInterfaceProgPeCountXdpLinear = "pe_count_xdp_linear"
@@ -130,11 +162,14 @@ const (
 	PerInterfaceVarPeBtfEventFlag    = "pe_btf_event_flag"
 	PerInterfaceVarPeBtfStat         = "pe_btf_stat"
 	PerInterfaceVarPeBtfTransport    = "pe_btf_transport"
+	PerInterfaceVarPeBtfTunnel       = "pe_btf_tunnel"
 	PerInterfaceVarPeDirection       = "pe_direction"
 	PerInterfaceVarPeEventsEnabled   = "pe_events_enabled"
 	PerInterfaceVarPeFixedBlock      = "pe_fixed_block"
 	PerInterfaceVarPeSampleRate      = "pe_sample_rate"
 	PerInterfaceVarPeTimed           = "pe_timed"
+	PerInterfaceVarPeTunnelPorts     = "pe_tunnel_ports"
+	PerInterfaceVarPeTunnelsEnabled  = "pe_tunnels_enabled"
 )
 
 // LoadPerInterface returns the embedded CollectionSpec for PerInterface.
@@ -194,6 +229,9 @@ type PerInterfaceMapSpecs struct {
 	PeSlots         *ebpf.MapSpec `ebpf:"pe_slots"`
 	PeSlotsOverflow *ebpf.MapSpec `ebpf:"pe_slots_overflow"`
 	PeStats         *ebpf.MapSpec `ebpf:"pe_stats"`
+	PeTunnelFree    *ebpf.MapSpec `ebpf:"pe_tunnel_free"`
+	PeTunnelSlots   *ebpf.MapSpec `ebpf:"pe_tunnel_slots"`
+	PeTunnels       *ebpf.MapSpec `ebpf:"pe_tunnels"`
 }
 
 // PerInterfaceVariableSpecs contains global variables before they are loaded into the kernel.
@@ -207,11 +245,14 @@ type PerInterfaceVariableSpecs struct {
 	PeBtfEventFlag   *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
 	PeBtfStat        *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
 	PeBtfTransport   *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeBtfTunnel      *ebpf.VariableSpec `ebpf:"pe_btf_tunnel"`
 	PeDirection      *ebpf.VariableSpec `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
 	PeFixedBlock     *ebpf.VariableSpec `ebpf:"pe_fixed_block"`
 	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
 	PeTimed          *ebpf.VariableSpec `ebpf:"pe_timed"`
+	PeTunnelPorts    *ebpf.VariableSpec `ebpf:"pe_tunnel_ports"`
+	PeTunnelsEnabled *ebpf.VariableSpec `ebpf:"pe_tunnels_enabled"`
 }
 
 // PerInterfaceObjects contains all objects after they have been loaded into the kernel.
@@ -240,6 +281,9 @@ type PerInterfaceMaps struct {
 	PeSlots         *ebpf.Map `ebpf:"pe_slots"`
 	PeSlotsOverflow *ebpf.Map `ebpf:"pe_slots_overflow"`
 	PeStats         *ebpf.Map `ebpf:"pe_stats"`
+	PeTunnelFree    *ebpf.Map `ebpf:"pe_tunnel_free"`
+	PeTunnelSlots   *ebpf.Map `ebpf:"pe_tunnel_slots"`
+	PeTunnels       *ebpf.Map `ebpf:"pe_tunnels"`
 }
 
 func (m *PerInterfaceMaps) Close() error {
@@ -250,6 +294,9 @@ func (m *PerInterfaceMaps) Close() error {
 		m.PeSlots,
 		m.PeSlotsOverflow,
 		m.PeStats,
+		m.PeTunnelFree,
+		m.PeTunnelSlots,
+		m.PeTunnels,
 	)
 }
 
@@ -264,11 +311,14 @@ type PerInterfaceVariables struct {
 	PeBtfEventFlag   *ebpf.Variable `ebpf:"pe_btf_event_flag"`
 	PeBtfStat        *ebpf.Variable `ebpf:"pe_btf_stat"`
 	PeBtfTransport   *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeBtfTunnel      *ebpf.Variable `ebpf:"pe_btf_tunnel"`
 	PeDirection      *ebpf.Variable `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
 	PeFixedBlock     *ebpf.Variable `ebpf:"pe_fixed_block"`
 	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
 	PeTimed          *ebpf.Variable `ebpf:"pe_timed"`
+	PeTunnelPorts    *ebpf.Variable `ebpf:"pe_tunnel_ports"`
+	PeTunnelsEnabled *ebpf.Variable `ebpf:"pe_tunnels_enabled"`
 }
 
 // PerInterfacePrograms contains all programs after they have been loaded into the kernel.

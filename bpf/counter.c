@@ -26,6 +26,15 @@
 
 #include "include/base.h"
 #include "include/parse.h"
+#include "include/tunnel.h"
+
+/*
+ * Benchmarks rebuild this file without the tunnel code (0), to measure what
+ * it costs frames that carry no tunnel.
+ */
+#ifndef PE_TUNNELS
+#define PE_TUNNELS 1
+#endif
 
 /* Packets and bytes of one counter entry on one CPU. */
 struct pe_value {
@@ -73,6 +82,8 @@ enum pe_stat {
 	PE_STAT_UNMAPPED,       /* frames not counted: their interface had no slot in pe_slots */
 	PE_STAT_EVENTS_EMITTED, /* event records the programs tried to write (after sampling) */
 	PE_STAT_EVENTS_LOST,    /* ... of which the ring buffer had no room for */
+	/* Frames counted in their class but not their tunnel's: no tunnel counters were free. */
+	PE_STAT_NO_TUNNEL_COUNTER,
 	PE_STAT_COUNT,
 };
 
@@ -138,6 +149,48 @@ struct {
 	__uint(max_entries, PE_STAT_COUNT);
 } pe_stats SEC(".maps");
 
+/*
+ * The packets and bytes of the frames that carry a tunnel, by tunnel type and
+ * class of the packet inside, of one (interface, direction) on one CPU.
+ */
+struct pe_tunnel_counts {
+	struct pe_value classes[PE_TUNNEL_COUNT][PE_CLASS_COUNT];
+};
+
+/*
+ * The tunnel counters of a block: taken from pe_tunnel_free by the programs
+ * on the block's first tunnel frame, given back by user space when it zeroes
+ * the block's slot. Few interfaces carry tunnels, and counters for every
+ * block would take more memory than the traffic counters.
+ */
+struct pe_tunnel_slot {
+	struct bpf_spin_lock lock; /* held while the programs set index */
+	__u32 index;               /* pe_tunnels index + 1, 0 for none */
+};
+
+/* Tunnel slots by block index; user space sizes it as pe_counters. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct pe_tunnel_slot);
+	__uint(max_entries, 2);
+} pe_tunnel_slots SEC(".maps");
+
+/* Tunnel counters; user space sizes it from tunnels.max_interfaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct pe_tunnel_counts);
+	__uint(max_entries, 2);
+} pe_tunnels SEC(".maps");
+
+/* The indexes of pe_tunnels not taken: user space fills it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__type(value, __u32);
+	__uint(max_entries, 2);
+} pe_tunnel_free SEC(".maps");
+
 /* Event records; user space sizes it from the configuration. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -162,6 +215,14 @@ volatile const __u32 pe_sample_rate = 1;    /* one record per pe_sample_rate fra
  * clock reads, and the runs cost nothing to time.
  */
 volatile const __u32 pe_timed = 0;
+/* Find tunnels and count the packets inside (pe_tunnels). */
+volatile const __u32 pe_tunnels_enabled = 0;
+/*
+ * The UDP destination ports of tunnels: a pe_tunnel + 1 by port, 0 for none,
+ * set by user space at load time. One load finds a UDP frame's tunnel,
+ * whatever the number of ports; zero-filled, it takes no room in the object.
+ */
+__u8 pe_tunnel_ports[65536];
 
 /* Keep these types in the object's BTF so bpf2go generates Go for them. */
 volatile const enum pe_entry pe_btf_entry;
@@ -171,6 +232,7 @@ volatile const enum pe_bucket_bound pe_btf_bucket_bound;
 volatile const enum pe_stat pe_btf_stat;
 volatile const enum pe_event_flag pe_btf_event_flag;
 volatile const struct pe_event pe_btf_event;
+volatile const enum pe_tunnel pe_btf_tunnel;
 
 _Static_assert(__builtin_offsetof(struct __sk_buff, data) == 76, "__sk_buff layout");
 _Static_assert(__builtin_offsetof(struct __sk_buff, gso_segs) == 164, "__sk_buff layout");
@@ -265,6 +327,101 @@ static __always_inline void pe_account(__u32 index, const struct pe_parsed *pars
 		block->anomalies[anomaly] += packets;
 }
 
+/*
+ * Bytes after a tunnel header the tc program wants in the linear part of a
+ * non-linear skb: the inner packet's headers, up to a TCP header with options
+ * behind two VLAN tags and IPv6 with a few extension headers.
+ */
+#define PE_TC_TUNNEL_PULL_LEN 256
+
+/*
+ * Takes free tunnel counters for the tunnel slot ts, unless another CPU just
+ * did: returns the slot's index (pe_tunnels index + 1), 0 when none is free.
+ * Runs once per (interface, direction) that carries tunnels.
+ */
+static __attribute__((noinline)) __u32 pe_take_tunnel_slot(struct pe_tunnel_slot *ts)
+{
+	__u32 free, index;
+
+	if (bpf_map_pop_elem(&pe_tunnel_free, &free))
+		return 0;
+	bpf_spin_lock(&ts->lock);
+	index = ts->index;
+	if (index == 0)
+		ts->index = index = free + 1;
+	bpf_spin_unlock(&ts->lock);
+	if (index != free + 1)
+		bpf_map_push_elem(&pe_tunnel_free, &free, 0); /* another CPU took some first */
+	return index;
+}
+
+/*
+ * Adds a frame that carries a tunnel to the tunnel counters of its block
+ * index, by the result of its inner parse (PE_INNER_PACK).
+ */
+static __always_inline void pe_account_tunnel(__u32 index, __u32 tunnel, __u32 inner, __u64 packets,
+					      __u64 bytes)
+{
+	struct pe_tunnel_slot *ts = bpf_map_lookup_elem(&pe_tunnel_slots, &index);
+	if (unlikely(!ts)) {
+		pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
+		return;
+	}
+	__u32 slot = ts->index;
+	if (unlikely(slot == 0)) {
+		slot = pe_take_tunnel_slot(ts);
+		if (slot == 0) {
+			pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
+			return;
+		}
+	}
+	slot -= 1;
+	struct pe_tunnel_counts *counts = bpf_map_lookup_elem(&pe_tunnels, &slot);
+	if (unlikely(!counts)) {
+		pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
+		return;
+	}
+	__u32 class = PE_INNER_CLASS(inner);
+	if (class >= PE_CLASS_COUNT)
+		class = PE_CLASS_OTHER;
+	if (tunnel >= PE_TUNNEL_COUNT)
+		return;
+	counts->classes[tunnel][class].packets += packets;
+	counts->classes[tunnel][class].bytes += bytes;
+}
+
+/*
+ * Finds the tunnel a frame parsed into parsed carries, and parses its inner
+ * packet: the packed result (PE_INNER_PACK), or PE_NO_TUNNEL. The inner
+ * packet's anomaly becomes the frame's (its outer headers have none: a
+ * tunnel is found only behind complete ones), and with PE_WANT_HDR_LEN the
+ * end of its TCP or UDP header the frame's header length, which every GSO
+ * segment repeats.
+ */
+static __always_inline __u32 pe_tunnel_of(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
+					  struct pe_parsed *parsed, __u32 *tunnel)
+{
+	__u32 t = pe_find_tunnel(parsed, pe_tunnel_ports, data, data_end);
+
+	if (likely(t == PE_NO_TUNNEL))
+		return PE_NO_TUNNEL;
+	*tunnel = PE_TUNNEL_TYPE(t);
+	if (hook == PE_HOOK_TC) {
+		/* Inner headers in paged data: make them readable too (content is unchanged). */
+		struct __sk_buff *skb = ctx;
+		__u32 want_len = PE_TUNNEL_OFF(t) + PE_TC_TUNNEL_PULL_LEN;
+		__u32 len = skb->len;
+		__u32 linear = data_end - data;
+		if (linear < want_len && linear < len)
+			bpf_skb_pull_data(skb, len < want_len ? len : want_len);
+	}
+	__u32 inner = hook == PE_HOOK_XDP ? pe_inner_xdp(ctx, t) : pe_inner_tc(ctx, t);
+	parsed->anomaly = PE_INNER_ANOMALY(inner);
+	if (PE_INNER_HDR_LEN(inner))
+		parsed->hdr_len = PE_INNER_HDR_LEN(inner);
+	return inner;
+}
+
 /* Copies n bytes (n a constant) from src to dst. */
 static __always_inline void pe_copy(__u8 *dst, const __u8 *src, const int n)
 {
@@ -356,11 +513,19 @@ static __always_inline int pe_count_xdp_frame(struct xdp_md *ctx, const int frag
 	/* Before the parse: the call clobbers the argument registers, not its result. */
 	__u64 len = frags ? bpf_xdp_get_buff_len(ctx) : ctx->data_end - ctx->data;
 
-	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed, 0, 0);
+	pe_parse(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, &parsed,
+		 PE_TUNNELS ? PE_WANT_TUNNEL : 0, 0);
 	/* After the parse: one value fewer to keep across it. */
 	__u32 block = PE_BLOCK_OF(ctx->ingress_ifindex, PE_DIRECTION_RECEIVE);
 	if (unlikely(block == PE_NO_BLOCK))
 		return XDP_PASS;
+	if (PE_TUNNELS && pe_tunnels_enabled) {
+		__u32 tunnel = 0;
+		__u32 inner = pe_tunnel_of(ctx, PE_HOOK_XDP, (void *)(long)ctx->data,
+					   (void *)(long)ctx->data_end, &parsed, &tunnel);
+		if (unlikely(inner != PE_NO_TUNNEL))
+			pe_account_tunnel(block, tunnel, inner, 1, len);
+	}
 	pe_account(block, &parsed, 1, len, len);
 	if (pe_events_enabled)
 		pe_emit(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, block, 1, len,
@@ -445,7 +610,11 @@ int pe_count_tc(struct __sk_buff *skb)
 	if (unlikely(block == PE_NO_BLOCK))
 		return TCX_NEXT;
 	__u32 outer_tags = skb->vlan_present ? 1 : 0;
-	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed, PE_WANT_HDR_LEN, outer_tags);
+	pe_parse(skb, PE_HOOK_TC, data, data_end, &parsed,
+		 PE_WANT_HDR_LEN | (PE_TUNNELS ? PE_WANT_TUNNEL : 0), outer_tags);
+	__u32 tunnel = 0, inner = PE_NO_TUNNEL;
+	if (PE_TUNNELS && pe_tunnels_enabled)
+		inner = pe_tunnel_of(skb, PE_HOOK_TC, data, data_end, &parsed, &tunnel);
 
 	__u64 packets = 1;
 	__u64 seg_len = len + outer_tags * PE_VLAN_HLEN;
@@ -456,6 +625,8 @@ int pe_count_tc(struct __sk_buff *skb)
 		bytes += (__u64)(segs - 1) * (parsed.hdr_len + outer_tags * PE_VLAN_HLEN);
 		seg_len = bytes / segs;
 	}
+	if (unlikely(inner != PE_NO_TUNNEL))
+		pe_account_tunnel(block, tunnel, inner, packets, bytes);
 	pe_account(block, &parsed, packets, bytes, seg_len);
 	if (pe_events_enabled)
 		pe_emit(skb, PE_HOOK_TC, (void *)(long)skb->data, (void *)(long)skb->data_end, block, packets,

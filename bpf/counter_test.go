@@ -40,10 +40,10 @@ const (
 	testSlot = 2
 )
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB, opts ...bpf.MapsOption) *fixture {
 	tb.Helper()
 	testenv.RequireRoot(tb)
-	maps, err := bpf.NewMaps(fixtureSlots, bpf.EventOptions{})
+	maps, err := bpf.NewMaps(fixtureSlots, bpf.EventOptions{}, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -70,7 +70,8 @@ func newFixture(tb testing.TB) *fixture {
 	return &fixture{maps: maps, reader: reader, xdp: xdp, xdpLinear: xdpLinear, tc: tc}
 }
 
-// reset zeroes every counter and stat entry.
+// reset zeroes every counter and stat entry, and frees the test slot's tunnel
+// counters.
 func (f *fixture) reset(tb testing.TB) {
 	tb.Helper()
 	cpus, err := ebpf.PossibleCPU()
@@ -86,6 +87,10 @@ func (f *fixture) reset(tb testing.TB) {
 		if err := f.maps.Stats.Put(i, make([]uint64, cpus)); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	// Mapping the interface again gives its tunnel counters back.
+	if err := f.maps.MapInterface(loopback, testSlot); err != nil {
+		tb.Fatal(err)
 	}
 }
 

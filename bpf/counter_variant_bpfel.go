@@ -91,11 +91,12 @@ const (
 type CounterPeStat uint32
 
 const (
-	CounterPeStatPE_STAT_NO_COUNTER     CounterPeStat = 0
-	CounterPeStatPE_STAT_UNMAPPED       CounterPeStat = 1
-	CounterPeStatPE_STAT_EVENTS_EMITTED CounterPeStat = 2
-	CounterPeStatPE_STAT_EVENTS_LOST    CounterPeStat = 3
-	CounterPeStatPE_STAT_COUNT          CounterPeStat = 4
+	CounterPeStatPE_STAT_NO_COUNTER        CounterPeStat = 0
+	CounterPeStatPE_STAT_UNMAPPED          CounterPeStat = 1
+	CounterPeStatPE_STAT_EVENTS_EMITTED    CounterPeStat = 2
+	CounterPeStatPE_STAT_EVENTS_LOST       CounterPeStat = 3
+	CounterPeStatPE_STAT_NO_TUNNEL_COUNTER CounterPeStat = 4
+	CounterPeStatPE_STAT_COUNT             CounterPeStat = 5
 )
 
 type CounterPeTransport uint32
@@ -110,6 +111,34 @@ const (
 	CounterPeTransportPE_TRANSPORT_COUNT  CounterPeTransport = 6
 )
 
+type CounterPeTunnel uint32
+
+const (
+	CounterPeTunnelPE_TUNNEL_VXLAN  CounterPeTunnel = 0
+	CounterPeTunnelPE_TUNNEL_GENEVE CounterPeTunnel = 1
+	CounterPeTunnelPE_TUNNEL_GRE    CounterPeTunnel = 2
+	CounterPeTunnelPE_TUNNEL_IPIP   CounterPeTunnel = 3
+	CounterPeTunnelPE_TUNNEL_COUNT  CounterPeTunnel = 4
+)
+
+type CounterPeTunnelCounts struct {
+	_       structs.HostLayout
+	Classes [4][14]struct {
+		_       structs.HostLayout
+		Packets uint64
+		Bytes   uint64
+	}
+}
+
+type CounterPeTunnelSlot struct {
+	_    structs.HostLayout
+	Lock struct {
+		_   structs.HostLayout
+		Val uint32
+	}
+	Index uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -120,6 +149,9 @@ const (
 	CounterMapPeSlots           = "pe_slots"
 	CounterMapPeSlotsOverflow   = "pe_slots_overflow"
 	CounterMapPeStats           = "pe_stats"
+	CounterMapPeTunnelFree      = "pe_tunnel_free"
+	CounterMapPeTunnelSlots     = "pe_tunnel_slots"
+	CounterMapPeTunnels         = "pe_tunnels"
 	CounterProgPeCountTc        = "pe_count_tc"
 	CounterProgPeCountXdp       = "pe_count_xdp"
 	CounterProgPeCountXdpLinear = "pe_count_xdp_linear"
@@ -130,10 +162,13 @@ const (
 	CounterVarPeBtfEventFlag    = "pe_btf_event_flag"
 	CounterVarPeBtfStat         = "pe_btf_stat"
 	CounterVarPeBtfTransport    = "pe_btf_transport"
+	CounterVarPeBtfTunnel       = "pe_btf_tunnel"
 	CounterVarPeDirection       = "pe_direction"
 	CounterVarPeEventsEnabled   = "pe_events_enabled"
 	CounterVarPeSampleRate      = "pe_sample_rate"
 	CounterVarPeTimed           = "pe_timed"
+	CounterVarPeTunnelPorts     = "pe_tunnel_ports"
+	CounterVarPeTunnelsEnabled  = "pe_tunnels_enabled"
 )
 
 // LoadCounter returns the embedded CollectionSpec for Counter.
@@ -193,6 +228,9 @@ type CounterMapSpecs struct {
 	PeSlots         *ebpf.MapSpec `ebpf:"pe_slots"`
 	PeSlotsOverflow *ebpf.MapSpec `ebpf:"pe_slots_overflow"`
 	PeStats         *ebpf.MapSpec `ebpf:"pe_stats"`
+	PeTunnelFree    *ebpf.MapSpec `ebpf:"pe_tunnel_free"`
+	PeTunnelSlots   *ebpf.MapSpec `ebpf:"pe_tunnel_slots"`
+	PeTunnels       *ebpf.MapSpec `ebpf:"pe_tunnels"`
 }
 
 // CounterVariableSpecs contains global variables before they are loaded into the kernel.
@@ -206,10 +244,13 @@ type CounterVariableSpecs struct {
 	PeBtfEventFlag   *ebpf.VariableSpec `ebpf:"pe_btf_event_flag"`
 	PeBtfStat        *ebpf.VariableSpec `ebpf:"pe_btf_stat"`
 	PeBtfTransport   *ebpf.VariableSpec `ebpf:"pe_btf_transport"`
+	PeBtfTunnel      *ebpf.VariableSpec `ebpf:"pe_btf_tunnel"`
 	PeDirection      *ebpf.VariableSpec `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.VariableSpec `ebpf:"pe_events_enabled"`
 	PeSampleRate     *ebpf.VariableSpec `ebpf:"pe_sample_rate"`
 	PeTimed          *ebpf.VariableSpec `ebpf:"pe_timed"`
+	PeTunnelPorts    *ebpf.VariableSpec `ebpf:"pe_tunnel_ports"`
+	PeTunnelsEnabled *ebpf.VariableSpec `ebpf:"pe_tunnels_enabled"`
 }
 
 // CounterObjects contains all objects after they have been loaded into the kernel.
@@ -238,6 +279,9 @@ type CounterMaps struct {
 	PeSlots         *ebpf.Map `ebpf:"pe_slots"`
 	PeSlotsOverflow *ebpf.Map `ebpf:"pe_slots_overflow"`
 	PeStats         *ebpf.Map `ebpf:"pe_stats"`
+	PeTunnelFree    *ebpf.Map `ebpf:"pe_tunnel_free"`
+	PeTunnelSlots   *ebpf.Map `ebpf:"pe_tunnel_slots"`
+	PeTunnels       *ebpf.Map `ebpf:"pe_tunnels"`
 }
 
 func (m *CounterMaps) Close() error {
@@ -248,6 +292,9 @@ func (m *CounterMaps) Close() error {
 		m.PeSlots,
 		m.PeSlotsOverflow,
 		m.PeStats,
+		m.PeTunnelFree,
+		m.PeTunnelSlots,
+		m.PeTunnels,
 	)
 }
 
@@ -262,10 +309,13 @@ type CounterVariables struct {
 	PeBtfEventFlag   *ebpf.Variable `ebpf:"pe_btf_event_flag"`
 	PeBtfStat        *ebpf.Variable `ebpf:"pe_btf_stat"`
 	PeBtfTransport   *ebpf.Variable `ebpf:"pe_btf_transport"`
+	PeBtfTunnel      *ebpf.Variable `ebpf:"pe_btf_tunnel"`
 	PeDirection      *ebpf.Variable `ebpf:"pe_direction"`
 	PeEventsEnabled  *ebpf.Variable `ebpf:"pe_events_enabled"`
 	PeSampleRate     *ebpf.Variable `ebpf:"pe_sample_rate"`
 	PeTimed          *ebpf.Variable `ebpf:"pe_timed"`
+	PeTunnelPorts    *ebpf.Variable `ebpf:"pe_tunnel_ports"`
+	PeTunnelsEnabled *ebpf.Variable `ebpf:"pe_tunnels_enabled"`
 }
 
 // CounterPrograms contains all programs after they have been loaded into the kernel.

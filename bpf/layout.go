@@ -73,6 +73,7 @@ type kernelLayout struct {
 	anomalies    []string  // error.type by anomaly entry - AnomalyFirst
 	bucketBounds []float64 // enum pe_bucket_bound, ascending
 	stats        []string  // enum pe_stat by value
+	tunnels      []string  // packet_exporter.tunnel.type by enum pe_tunnel value
 }
 
 // layout is the kernel layout; the embedded object always has one (tests
@@ -125,6 +126,9 @@ func readLayout() (kernelLayout, error) {
 		return l, err
 	}
 	if l.stats, err = names("pe_stat", "PE_STAT_", 0, StatCount); err != nil {
+		return l, err
+	}
+	if l.tunnels, err = names("pe_tunnel", "PE_TUNNEL_", 0, TunnelCount); err != nil {
 		return l, err
 	}
 	bounds, err := enum("pe_bucket_bound")

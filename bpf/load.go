@@ -29,6 +29,12 @@ type Maps struct {
 	Events *ebpf.Map
 	// Sampler holds each CPU's countdown to its next sampled frame.
 	Sampler *ebpf.Map
+	// TunnelSlots holds the tunnel counters of each block, by BlockIndex
+	// (CounterPeTunnelSlot: their index in Tunnels + 1, 0 for none); the
+	// programs take counters from TunnelFree on the block's first tunnel
+	// frame, and MapInterface gives them back. Tunnels holds them per CPU
+	// (CounterPeTunnelCounts; Reader.Tunnels).
+	TunnelSlots, Tunnels, TunnelFree *ebpf.Map
 	// SlotsByIfindex holds BlockIndex(slot, Receive) + 1 (0: not counted) of
 	// each counted interface whose ifindex is below its size, SlotsOverflow
 	// of the others; MapInterface and UnmapInterface keep them.
@@ -48,6 +54,8 @@ type Maps struct {
 	Adopted bool
 	// EventOptions are the event-stream settings the programs are loaded with.
 	EventOptions EventOptions
+	// TunnelOptions are the tunnel settings the programs are loaded with.
+	TunnelOptions TunnelOptions
 
 	mu       sync.Mutex
 	programs map[programKey]*ebpf.Program
@@ -81,6 +89,7 @@ type MapsOption func(*mapsOptions)
 type mapsOptions struct {
 	directIfindexes int
 	pinDir          string
+	tunnels         TunnelOptions
 }
 
 // WithDirectIfindexes sets the size of the direct-mapped part of the
@@ -120,7 +129,10 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 	if err != nil {
 		return nil, err
 	}
-	m := &Maps{Slots: slots, EventOptions: events, programs: map[programKey]*ebpf.Program{}}
+	if _, err := o.tunnels.tunnelPorts(); err != nil {
+		return nil, fmt.Errorf("create maps: %w", err)
+	}
+	m := &Maps{Slots: slots, EventOptions: events, TunnelOptions: o.tunnels, programs: map[programKey]*ebpf.Program{}}
 	for _, c := range []struct {
 		dst        **ebpf.Map
 		name       string
@@ -130,6 +142,9 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 		{&m.Stats, CounterMapPeStats, 0},
 		{&m.Events, CounterMapPeEvents, uint32(events.RingSize)},
 		{&m.Sampler, CounterMapPeSampler, 0},
+		{&m.TunnelSlots, CounterMapPeTunnelSlots, uint32(2 * slots)},
+		{&m.Tunnels, CounterMapPeTunnels, o.tunnels.counters()},
+		{&m.TunnelFree, CounterMapPeTunnelFree, o.tunnels.counters()},
 		{&m.SlotsByIfindex, CounterMapPeSlots, uint32(o.directIfindexes)},
 		{&m.SlotsOverflow, CounterMapPeSlotsOverflow, uint32(slots)},
 	} {
@@ -143,6 +158,12 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 			return nil, fmt.Errorf("create %s map: %w", c.name, err)
 		}
 		m.Adopted = m.Adopted || (loaded && c.name == CounterMapPeCounters)
+		if c.name == CounterMapPeTunnelFree && !loaded {
+			if err := m.freeAllTunnels(); err != nil {
+				m.Close()
+				return nil, fmt.Errorf("create maps: %w", err)
+			}
+		}
 	}
 	if o.pinDir != "" {
 		if m.SlotStarts, _, err = o.createMap(slotStartsSpec(slots), true); err != nil {
@@ -187,6 +208,9 @@ func (m *Maps) all() map[string]*ebpf.Map {
 		CounterMapPeStats:         m.Stats,
 		CounterMapPeEvents:        m.Events,
 		CounterMapPeSampler:       m.Sampler,
+		CounterMapPeTunnelSlots:   m.TunnelSlots,
+		CounterMapPeTunnels:       m.Tunnels,
+		CounterMapPeTunnelFree:    m.TunnelFree,
 		CounterMapPeSlots:         m.SlotsByIfindex,
 		CounterMapPeSlotsOverflow: m.SlotsOverflow,
 	}
@@ -242,11 +266,17 @@ func (m *Maps) program(program string, d Direction) (*ebpf.Program, error) {
 	for name, mp := range replacements {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
 	}
-	for name, value := range map[string]uint32{
-		CounterVarPeDirection:     uint32(d),
-		CounterVarPeEventsEnabled: flag(m.EventOptions.Enabled),
-		CounterVarPeSampleRate:    m.EventOptions.SampleRate,
-		CounterVarPeTimed:         flag(key.timed),
+	ports, err := m.TunnelOptions.tunnelPorts()
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", program, err)
+	}
+	for name, value := range map[string]any{
+		CounterVarPeDirection:      uint32(d),
+		CounterVarPeEventsEnabled:  flag(m.EventOptions.Enabled),
+		CounterVarPeSampleRate:     m.EventOptions.SampleRate,
+		CounterVarPeTimed:          flag(key.timed),
+		CounterVarPeTunnelsEnabled: flag(m.TunnelOptions.Enabled),
+		CounterVarPeTunnelPorts:    ports,
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("load %s: set %s: %w", program, name, err)
@@ -354,6 +384,9 @@ func (m *Maps) resetSlot(slot int) error {
 	keys := []uint32{BlockIndex(slot, Receive), BlockIndex(slot, Transmit)}
 	for _, k := range keys {
 		if err := m.setCarry(k, &CounterPeBlock{}); err != nil {
+			return fmt.Errorf("reset slot %d: %w", slot, err)
+		}
+		if err := m.freeTunnels(k, cpus); err != nil {
 			return fmt.Errorf("reset slot %d: %w", slot, err)
 		}
 	}

@@ -18,7 +18,8 @@ import (
 // The maps a pin directory holds (WithPinDir): those whose contents outlive
 // one run of the exporter. The event ring and the sampler's countdowns start
 // afresh with every run.
-var pinnedMaps = []string{CounterMapPeCounters, CounterMapPeStats, CounterMapPeSlots, CounterMapPeSlotsOverflow}
+var pinnedMaps = []string{CounterMapPeCounters, CounterMapPeStats, CounterMapPeSlots, CounterMapPeSlotsOverflow,
+	CounterMapPeTunnelSlots, CounterMapPeTunnels, CounterMapPeTunnelFree}
 
 // slotStartsMap is the name of the pinned map, made by user space and read by
 // no program, that holds when each slot began counting, in Unix nanoseconds,

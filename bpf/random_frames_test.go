@@ -27,9 +27,10 @@ type frameRun struct {
 }
 
 // TestRandomFrames sends tens of thousands of malformed frames through both
-// kernel programs with BPF_PROG_TEST_RUN: random bytes of every length from
-// 0 to 1600, random bytes behind every Ethernet type the parser looks at,
-// every truncation of well-formed frames, well-formed frames with random
+// kernel programs, tunnels on, with BPF_PROG_TEST_RUN: random bytes of every
+// length from 0 to 1600, random bytes behind every Ethernet type the parser
+// looks at and behind every tunnel header, every truncation of well-formed
+// frames and tunnel frames, well-formed frames and tunnel frames with random
 // bytes changed, IPv4 headers with every IHL and version, IPv6 extension
 // chains with random types and absurd lengths, and VLAN towers deeper than
 // the parser walks. Every run the kernel accepts must return XDP_PASS or
@@ -39,7 +40,7 @@ type frameRun struct {
 // under 14 bytes; skb under 14 bytes or with an IP EtherType and an
 // incomplete IP header); those count for nothing, and any other error fails.
 func TestRandomFrames(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, bpf.WithTunnels(tunnelOptions))
 	f.reset(t)
 	seed := uint64(0x7065)
 	if s := os.Getenv(envRandomSeed); s != "" {
@@ -103,9 +104,18 @@ func TestRandomFrames(t *testing.T) {
 			run(frame)
 		}
 	}
-	// Every truncation of well-formed frames, and random bytes changed in them.
+	// Every truncation of well-formed frames and of one tunnel frame in
+	// seven, and random bytes changed in them.
+	wellFormed := make([][]byte, 0, len(frameCases))
 	for _, tc := range frameCases {
-		frame := tf.MustBuild(tc.frame)
+		wellFormed = append(wellFormed, tf.MustBuild(tc.frame))
+	}
+	for i, tc := range tunnelCases() {
+		if i%7 == 0 {
+			wellFormed = append(wellFormed, tc.frame)
+		}
+	}
+	for _, frame := range wellFormed {
 		if len(frame) > maxRandomLength {
 			frame = frame[:maxRandomLength]
 		}
@@ -122,6 +132,34 @@ func TestRandomFrames(t *testing.T) {
 			}
 			run(mutated)
 		}
+	}
+	// Random bytes behind every tunnel header, over IPv4 and IPv6.
+	for range 2000 {
+		body := randomBytes(rng.IntN(300))
+		var inner tf.Frame
+		switch rng.IntN(5) {
+		case 0:
+			inner = tf.Frame{UDP: &tf.UDP{SrcPort: 1, DstPort: vxlanPort}, Payload: tf.VXLAN(byte(rng.Uint32()), 1, body)}
+		case 1:
+			inner = tf.Frame{UDP: &tf.UDP{SrcPort: 1, DstPort: genevePort}, Payload: body}
+		case 2:
+			inner = tf.Frame{Payload: body}
+			inner.IPv4 = &tf.IPv4{Protocol: tf.ProtoGRE}
+		case 3:
+			inner = tf.Frame{Payload: tf.GRE{Protocol: []uint16{tf.EtherTypeIPv4, tf.EtherTypeIPv6, tf.EtherTypeTEB}[rng.IntN(3)], Key: rng.IntN(2) == 0, Checksum: rng.IntN(2) == 0}.Encapsulate(body)}
+			inner.IPv4 = &tf.IPv4{Protocol: tf.ProtoGRE}
+		default:
+			inner = tf.Frame{Payload: body}
+			inner.IPv4 = &tf.IPv4{Protocol: []uint8{tf.ProtoIPIP, tf.ProtoIPv6}[rng.IntN(2)]}
+		}
+		if inner.IPv4 == nil {
+			inner.IPv4 = &tf.IPv4{}
+		}
+		if rng.IntN(2) == 0 {
+			inner.IPv6 = &tf.IPv6{NextHeader: inner.IPv4.Protocol}
+			inner.IPv4 = nil
+		}
+		run(tf.MustBuild(inner))
 	}
 	// IPv4 with every version and IHL, and random options and lengths.
 	for version := range uint8(16) {
@@ -182,6 +220,34 @@ func TestRandomFrames(t *testing.T) {
 		if p.tally.accepted < 25000 {
 			t.Errorf("%s: only %d runs accepted", p.name, p.tally.accepted)
 		}
+	}
+	// The tunnel counters count a part of the frames, in the programs' blocks.
+	tunnels := map[uint32]bpf.Value{}
+	if err := f.reader.Tunnels(fixtureSlots, func(c *bpf.TunnelCounts) {
+		v := tunnels[c.Block]
+		for _, n := range c.Classes {
+			v.Packets += n.Packets
+			v.Bytes += n.Bytes
+		}
+		tunnels[c.Block] = v
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		name  string
+		block uint32
+		tally frameRun
+	}{{"xdp", bpf.BlockIndex(testSlot, bpf.Receive), xdp}, {"tc", bpf.BlockIndex(testSlot, bpf.Transmit), tc}} {
+		v := tunnels[p.block]
+		delete(tunnels, p.block)
+		t.Logf("%s: %d tunnel frames counted (%d bytes)", p.name, v.Packets, v.Bytes)
+		if v.Packets < 2000 || v.Packets > p.tally.accepted || v.Bytes > p.tally.bytes {
+			t.Errorf("%s: tunnel counters counted %d packets and %d bytes, want at least 2000 of the %d accepted runs (%d bytes)",
+				p.name, v.Packets, v.Bytes, p.tally.accepted, p.tally.bytes)
+		}
+	}
+	for block, v := range tunnels {
+		t.Errorf("tunnel counters of block %d outside the programs' counted %+v", block, v)
 	}
 	// Nothing was counted anywhere else (the unused slot 0), and no frame
 	// was uncountable.

@@ -81,6 +81,10 @@ type Reader struct {
 	statKeys []uint32
 	statCPU  []uint64
 	useBatch bool
+	// tunnelKeys, tunnelSlots and tunnelCPU are Tunnels' buffers.
+	tunnelKeys  []uint32
+	tunnelSlots []CounterPeTunnelSlot
+	tunnelCPU   []CounterPeTunnelCounts
 }
 
 // NewReader returns a reader of m.

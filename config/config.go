@@ -48,6 +48,7 @@ type Config struct {
 	Events      Events      `yaml:"events"`
 	Flows       Flows       `yaml:"flows"`
 	Drops       Drops       `yaml:"drops"`
+	Tunnels     Tunnels     `yaml:"tunnels" check:"tunnelports"`
 	Attribution Attribution `yaml:"attribution"`
 	Conventions Conventions `yaml:"conventions"`
 	Persistence Persistence `yaml:"persistence"`
@@ -270,6 +271,23 @@ type Drops struct {
 	// Enabled attaches a program to the kernel's drop tracepoint, which runs
 	// only when a packet is dropped.
 	Enabled bool `yaml:"enabled" default:"true"`
+}
+
+// Tunnels configures the counting of the packets inside tunnels
+// (packet_exporter.network.tunnel.packets and .io).
+type Tunnels struct {
+	// Enabled makes the kernel programs find the tunnels of frames (VXLAN
+	// and Geneve by UDP port, GRE and IP-in-IP by IP protocol) and count
+	// them by the class of the packet inside.
+	Enabled bool `yaml:"enabled" default:"true"`
+	// VXLANPorts are the UDP destination ports of VXLAN.
+	VXLANPorts []int `yaml:"vxlan_ports" default:"[4789, 8472]" check:"ports"`
+	// GenevePorts are the UDP destination ports of Geneve.
+	GenevePorts []int `yaml:"geneve_ports" default:"[6081]" check:"ports"`
+	// MaxInterfaces is how many interfaces can have tunnel series at once:
+	// an interface takes tunnel counters with its first tunnel frame, and
+	// keeps them while it is counted.
+	MaxInterfaces int `yaml:"max_interfaces" default:"64" check:"range=1..65536"`
 }
 
 // Attribution configures what packet_exporter.interface.info tells of the

@@ -114,6 +114,7 @@ limits: {max_interfaces: 1}
 events: {enabled: true, sample_rate: 10, ring_size: 65536, workers: 2, drain_interval: 50ms}
 flows: {enabled: true, ports: false, max_series: 7, idle_timeout: 30s}
 drops: {enabled: false}
+tunnels: {enabled: false, vxlan_ports: [4790], geneve_ports: [], max_interfaces: 3}
 attribution: {enabled: false, on_series: true, host_root: /host, docker_data_root: /data/docker,
   containers_storage_root: /data/containers}
 conventions: {pod_metrics: false}
@@ -146,6 +147,7 @@ metrics: {packet_exporter.network.packet.size: {enabled: false}}
 				Limits:      Limits{MaxInterfaces: 1},
 				Events:      Events{Enabled: true, SampleRate: 10, RingSize: 65536, Workers: 2, DrainInterval: 50 * time.Millisecond},
 				Flows:       Flows{Enabled: true, MaxSeries: 7, IdleTimeout: 30 * time.Second},
+				Tunnels:     Tunnels{VXLANPorts: []int{4790}, GenevePorts: []int{}, MaxInterfaces: 3},
 				Attribution: Attribution{OnSeries: true, HostRoot: "/host", DockerDataRoot: "/data/docker", ContainersStorageRoot: "/data/containers"},
 				Conventions: Conventions{PodMetrics: false},
 				Persistence: Persistence{Enabled: true, Path: "/sys/fs/bpf/pe", HandoverTimeout: 5 * time.Second},

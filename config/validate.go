@@ -122,6 +122,30 @@ var rules = map[string]func(check *Errors, key, arg string, v reflect.Value, c C
 	"tls": func(check *Errors, _, _ string, _ reflect.Value, c Config) {
 		c.OTLP.checkTLSFiles(check)
 	},
+	// ports: a list of distinct UDP or TCP ports.
+	"ports": func(check *Errors, key, _ string, v reflect.Value, _ Config) {
+		seen := map[int]bool{}
+		for index, port := range v.Interface().([]int) {
+			switch {
+			case port < 1 || port > 65535:
+				check.add(indexPath(key, index), "port %d out of range (want 1..65535)", port)
+			case seen[port]:
+				check.add(indexPath(key, index), "port %d listed twice", port)
+			}
+			seen[port] = true
+		}
+	},
+	"tunnelports": func(check *Errors, key, _ string, _ reflect.Value, c Config) {
+		vxlan := map[int]bool{}
+		for _, port := range c.Tunnels.VXLANPorts {
+			vxlan[port] = true
+		}
+		for index, port := range c.Tunnels.GenevePorts {
+			if vxlan[port] {
+				check.add(indexPath(fieldPath(key, "geneve_ports"), index), "port %d is a VXLAN port too (tunnels.vxlan_ports): a port carries one tunnel type", port)
+			}
+		}
+	},
 }
 
 // bounds parses the bounds "lo..hi" of a range of values of type t.

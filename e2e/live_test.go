@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,11 +27,14 @@ import (
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.uber.org/zap"
 
 	"github.com/packet-exporter/packet-exporter/e2e/internal/harness"
 	"github.com/packet-exporter/packet-exporter/internal/live"
+	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
@@ -853,4 +857,92 @@ func sendAtRate(t *testing.T, ns *testenv.Netns, src netip.Addr, dst netip.AddrP
 		}
 	})
 	return testtraffic.UDPFrameSize(dst.Addr(), payload)
+}
+
+// TestLiveViewTunnelsInBrowser: an interface's detail shows the mix inside
+// its tunnels, by tunnel type and the protocol of the packet inside, with
+// each row's share of the tunnel frames; an interface that never carried a
+// tunnel shows no such table. (Served by internal/live from a metrics reader
+// whose counters grow by known amounts at each collection, as
+// TestLiveViewHostInBrowser serves its history: the real tunnel series are
+// TestTunnelDevices' in receiver/.)
+func TestLiveViewTunnelsInBrowser(t *testing.T) {
+	ctx, errs := openBrowser(t)
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { provider.Shutdown(context.Background()) })
+	meter := provider.Meter("test")
+	// Per collection: eth0 receives 100 UDP frames, of which 75 carry TCP
+	// and 20 UDP inside VXLAN, and 5 carry ICMP inside GRE; eth1 none.
+	var collections atomic.Int64
+	series := func(iface string, extra ...attribute.KeyValue) metric.ObserveOption {
+		return metric.WithAttributes(append([]attribute.KeyValue{metricdef.NetworkInterfaceName.String(iface), metricdef.NetworkIODirection.String("receive")}, extra...)...)
+	}
+	inside := func(tunnel, transport string) metric.ObserveOption {
+		return series("eth0", metricdef.TunnelType.String(tunnel), metricdef.NetworkType.String("ipv4"), metricdef.NetworkTransport.String(transport))
+	}
+	packets, err := meter.Int64ObservableCounter(metricdef.NetworkPackets.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tunnelPackets, err := meter.Int64ObservableCounter(metricdef.NetworkTunnelPackets.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		n := collections.Add(1)
+		udp := []attribute.KeyValue{metricdef.NetworkType.String("ipv4"), metricdef.NetworkTransport.String("udp")}
+		o.ObserveInt64(packets, 100*n, series("eth0", udp...))
+		o.ObserveInt64(packets, 10*n, series("eth1", udp...))
+		o.ObserveInt64(tunnelPackets, 75*n, inside("vxlan", "tcp"))
+		o.ObserveInt64(tunnelPackets, 20*n, inside("vxlan", "udp"))
+		o.ObserveInt64(tunnelPackets, 5*n, inside("gre", "icmp"))
+		return nil
+	}, packets, tunnelPackets); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/{$}", live.PageHandler(live.PageData{Version: "test"}))
+	mux.Handle(live.AssetsPath, live.AssetsHandler())
+	mux.Handle(live.Path, live.SnapshotHandler(live.NewSource(reader, nil), 5*time.Second, zap.NewNop()))
+	srv := httptest.NewServer(strictCSP(mux))
+	t.Cleanup(srv.Close)
+
+	type tunnelsPage struct {
+		Shown bool       `json:"shown"`
+		Rows  [][]string `json:"rows"`
+	}
+	const readTunnels = `({shown: !document.getElementById("detail-tunnels-section").hidden,
+  rows: [...document.querySelectorAll("#detail-tunnels tbody tr")].map((r) => [r.cells[0].textContent, r.cells[4].textContent])})`
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?interface=eth0")); err != nil {
+		t.Fatal(err)
+	}
+	var page tunnelsPage
+	testexporter.WaitFor(t, "eth0's tunnel mix", 10*time.Second, func() (bool, string) {
+		page, err = chromedp.Run(ctx, chromedp.Evaluate[tunnelsPage](readTunnels))
+		if err != nil {
+			return false, err.Error()
+		}
+		return page.Shown && len(page.Rows) == 3, fmt.Sprintf("%+v", page)
+	})
+	want := [][]string{{"vxlan · ipv4/tcp", "75 %"}, {"vxlan · ipv4/udp", "20 %"}, {"gre · ipv4/icmp", "5.0 %"}}
+	if !slices.EqualFunc(page.Rows, want, slices.Equal) {
+		t.Errorf("eth0's tunnel mix: %q, want %q", page.Rows, want)
+	}
+	screenshot(ctx, t, filepath.Join(t.ArtifactDir(), "tunnels.png"))
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?interface=eth1")); err != nil {
+		t.Fatal(err)
+	}
+	testexporter.WaitFor(t, "eth1's detail", 10*time.Second, func() (bool, string) {
+		var name string
+		name, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("detail-name").textContent`))
+		return err == nil && name == "eth1", fmt.Sprint(name, err)
+	})
+	if page, err = chromedp.Run(ctx, chromedp.Evaluate[tunnelsPage](readTunnels)); err != nil || page.Shown {
+		t.Errorf("eth1, which never carried a tunnel, shows a tunnel mix: %+v (%v)", page, err)
+	}
+	if problems := errs.list(); len(problems) > 0 {
+		t.Errorf("the browser reported errors:\n%s", strings.Join(problems, "\n"))
+	}
 }

@@ -64,6 +64,7 @@ type attacher struct {
 // in benchmarks of the collection path.
 type counterReader interface {
 	Counters(slots int, fn func([]bpf.Block) error) error
+	Tunnels(slots int, fn func(*bpf.TunnelCounts)) error
 	Stats() ([]uint64, error)
 }
 

@@ -51,6 +51,9 @@ func (f *fakeCounters) Counters(slots int, fn func([]bpf.Block) error) error {
 
 func (f *fakeCounters) Stats() ([]uint64, error) { return f.stats, nil }
 
+// Tunnels serves no tunnel counters: the scrape benchmarks' interfaces carry none.
+func (f *fakeCounters) Tunnels(int, func(*bpf.TunnelCounts)) error { return nil }
+
 // KernelRunCount stands for programs whose runs the kernel does not count.
 func (f *fakeCounters) KernelRunCount() (uint64, error) { return 0, nil }
 

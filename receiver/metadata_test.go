@@ -44,6 +44,10 @@ func TestDeclaredValues(t *testing.T) {
 			networkTypes = append(networkTypes, nt)
 		}
 	}
+	var tunnels []string
+	for t := range bpf.Tunnel(bpf.TunnelCount) {
+		tunnels = append(tunnels, t.String())
+	}
 	var anomalies []string
 	for i := range bpf.AnomalyCount {
 		anomalies = append(anomalies, bpf.AnomalyName(bpf.AnomalyFirst+i))
@@ -61,12 +65,14 @@ func TestDeclaredValues(t *testing.T) {
 		code []string
 	}{
 		{"network types", metricdef.NetworkPackets, metricdef.NetworkType, networkTypes},
+		{"network types inside tunnels", metricdef.NetworkTunnelPackets, metricdef.NetworkType, networkTypes},
+		{"tunnel types", metricdef.NetworkTunnelPackets, metricdef.TunnelType, tunnels},
 		{"parse errors", metricdef.NetworkParseErrors, metricdef.ErrorType, anomalies},
 		{"attach failures", metricdef.AttachFailures, metricdef.ErrorType, attach},
 		{"skipped interfaces", metricdef.InterfaceSkipped, metricdef.ErrorType, attach},
 		{"unresolved workloads", metricdef.AttributionUnresolved, metricdef.ErrorType, unresolvedReasons},
 		{"count errors", metricdef.KernelCountErrors, metricdef.ErrorType,
-			[]string{valueOf(noCounter, metricdef.ErrorType), valueOf(unmapped, metricdef.ErrorType), valueOf(dropsTableFull, metricdef.ErrorType)}},
+			[]string{valueOf(noCounter, metricdef.ErrorType), valueOf(unmapped, metricdef.ErrorType), valueOf(dropsTableFull, metricdef.ErrorType), valueOf(noTunnelCounter, metricdef.ErrorType)}},
 		{"features", metricdef.KernelFeatures, metricdef.Feature, features},
 		{"hooks", metricdef.InterfaceAttached, metricdef.Hook, []string{config.HookTCX, config.HookTC, config.HookXDP}},
 	} {

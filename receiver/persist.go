@@ -537,8 +537,9 @@ func (a *attacher) detachUnusedLocked(ad *adoptedInterface, index int, hooks []h
 // limits.max_interfaces) are left untouched and counting starts afresh,
 // without persistence.
 func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Logger) (*pinned, *bpf.Maps, error) {
+	tunnels := bpf.WithTunnels(TunnelOptions(cfg.Tunnels))
 	if !cfg.Persistence.Enabled {
-		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, tunnels)
 		return nil, maps, err
 	}
 	pin, err := openPinned(cfg.Persistence, o.netns, log)
@@ -546,15 +547,15 @@ func newMaps(cfg config.Config, o options, events bpf.EventOptions, log *zap.Log
 		return nil, nil, err
 	}
 	if pin == nil { // another build's state: left alone
-		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, tunnels)
 		return nil, maps, err
 	}
-	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, bpf.WithPinDir(pin.mapsDir()))
+	maps, err := bpf.NewMaps(cfg.Limits.MaxInterfaces, events, tunnels, bpf.WithPinDir(pin.mapsDir()))
 	if errors.Is(err, bpf.ErrPinnedIncompatible) {
 		log.Error("pinned maps do not fit this configuration or are not maps of packet-exporter's; left untouched, counting afresh without persistence (packet-exporter --uninstall removes them)",
 			zap.String("dir", pin.dir), zap.Error(err))
 		pin.close()
-		maps, err = bpf.NewMaps(cfg.Limits.MaxInterfaces, events)
+		maps, err = bpf.NewMaps(cfg.Limits.MaxInterfaces, events, tunnels)
 		return nil, maps, err
 	}
 	if err != nil {

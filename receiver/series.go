@@ -23,12 +23,17 @@ type interfaceAttributes struct {
 	// the conventions name system.network.packet.count's attributes.
 	systemDevice [2]metric.MeasurementOption
 	anomalies    [2][bpf.AnomalyCount]metric.MeasurementOption
+	// name and extra are the interface's name and the attributes on every
+	// series, for the tunnel series' sets, made on first use.
+	name    string
+	extra   []attribute.KeyValue
+	tunnels tunnelAttributes
 }
 
 // newInterfaceAttributes computes the attribute sets of interface name's
 // series, with extra on every one (the workload, attribution.on_series).
 func newInterfaceAttributes(name string, extra []attribute.KeyValue) *interfaceAttributes {
-	a := &interfaceAttributes{}
+	a := &interfaceAttributes{name: name, extra: extra}
 	set := func(attrs ...attribute.KeyValue) attribute.Set {
 		return attribute.NewSet(append(append([]attribute.KeyValue{metricdef.NetworkInterfaceName.String(name)}, extra...), attrs...)...)
 	}

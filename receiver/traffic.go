@@ -42,6 +42,7 @@ func newTrafficCollector(att *attacher, programs kernelRunCounter) *trafficColle
 // trafficInstruments are the instruments of one registration.
 type trafficInstruments struct {
 	packets, bytes, parseErrors, countErrors, programRuns metric.Int64ObservableCounter
+	tunnelPackets, tunnelBytes                            metric.Int64ObservableCounter // nil with tunnels off
 	podIO                                                 metric.Int64ObservableCounter // nil without pod metrics
 	programTime                                           metric.Float64ObservableCounter
 	readDuration                                          metric.Float64Histogram
@@ -50,6 +51,9 @@ type trafficInstruments struct {
 var (
 	noCounter = metric.WithAttributes(metricdef.ErrorType.String("no_counter"))
 	unmapped  = metric.WithAttributes(metricdef.ErrorType.String("unmapped_interface"))
+	// noTunnelCounter: frames counted in their class whose tunnel counters
+	// the kernel could not make.
+	noTunnelCounter = metric.WithAttributes(metricdef.ErrorType.String("no_tunnel_counter"))
 )
 
 func (c *trafficCollector) register(create *instruments) observe {
@@ -65,14 +69,25 @@ func (c *trafficCollector) register(create *instruments) observe {
 	if c.att.podMetricsOn() {
 		i.podIO = observable(create, metricdef.K8sPodNetworkIO.Int64Counter)
 	}
+	tunnelsOn := c.att.cfg.Tunnels.Enabled
+	if tunnelsOn {
+		i.tunnelPackets = observable(create, metricdef.NetworkTunnelPackets.Int64Counter)
+		i.tunnelBytes = observable(create, metricdef.NetworkTunnelIO.Int64Counter)
+	}
 	return func(ctx context.Context, o metric.Observer) error {
 		start := time.Now()
 		err := c.observeCounters(o, &i)
+		if tunnelsOn {
+			err = errors.Join(err, c.observeTunnels(o, i.tunnelPackets, i.tunnelBytes))
+		}
 		i.readDuration.Record(ctx, time.Since(start).Seconds())
 		stats, statsErr := c.att.reader.Stats()
 		if statsErr == nil {
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatNoCounter]), noCounter)
 			o.ObserveInt64(i.countErrors, int64(stats[bpf.StatUnmapped]), unmapped)
+			if tunnelsOn {
+				o.ObserveInt64(i.countErrors, int64(stats[bpf.StatNoTunnelCounter]), noTunnelCounter)
+			}
 		}
 		return errors.Join(err, statsErr)
 	}

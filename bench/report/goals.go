@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// The report's goals (issues 6, 5, 13, 14, 25, 28 and 30), one row of its goal table
+// The report's goals (issues 6, 5, 13, 14, 25, 26, 28 and 30), one row of its goal table
 // each, in the table's order: what the row says, the figures of the run it
 // holds to its goal, and how the row shows them. A goal is met when every
 // check holds, and not measured when a figure or goal of one is missing from
@@ -184,6 +184,24 @@ var goals = []goal{{
 	},
 	shown: show("%s of %s rounds exact", numeralOf(dropsBench, "drop-exact-rounds"), numeralOf(dropsBench, "drop-rounds")),
 }, {
+	name: "issue 26, kernel: plain IPv4/UDP and TCP 64 B frames within +1 ns of the programs without the tunnel code, both hooks",
+	checks: []check{
+		upTo(udpFrame, "xdp-tunnels-vs-notunnels-ns/pkt", 1), upTo(udpFrame, "tc-tunnels-vs-notunnels-ns/pkt", 1),
+		upTo(tcpFrame, "xdp-tunnels-vs-notunnels-ns/pkt", 1), upTo(tcpFrame, "tc-tunnels-vs-notunnels-ns/pkt", 1),
+	},
+	shown: show("UDP: XDP %s ns, tc %s ns; TCP: XDP %s ns, tc %s ns",
+		added(udpFrame, "xdp-tunnels-vs-notunnels-ns/pkt"), added(udpFrame, "tc-tunnels-vs-notunnels-ns/pkt"),
+		added(tcpFrame, "xdp-tunnels-vs-notunnels-ns/pkt"), added(tcpFrame, "tc-tunnels-vs-notunnels-ns/pkt")),
+}, {
+	name: "issue 26, kernel: VXLAN and Geneve frames carrying IPv4/TCP at most +15 ns over the same frames without tunnel parsing, both hooks",
+	checks: []check{
+		upTo(vxlanFrame, "xdp-tunnels-vs-off-ns/pkt", 15), upTo(vxlanFrame, "tc-tunnels-vs-off-ns/pkt", 15),
+		upTo(geneveFrame, "xdp-tunnels-vs-off-ns/pkt", 15), upTo(geneveFrame, "tc-tunnels-vs-off-ns/pkt", 15),
+	},
+	shown: show("VXLAN: XDP %s ns, tc %s ns; Geneve: XDP %s ns, tc %s ns",
+		added(vxlanFrame, "xdp-tunnels-vs-off-ns/pkt"), added(vxlanFrame, "tc-tunnels-vs-off-ns/pkt"),
+		added(geneveFrame, "xdp-tunnels-vs-off-ns/pkt"), added(geneveFrame, "tc-tunnels-vs-off-ns/pkt")),
+}, {
 	// A reference, not a goal: the issue sets no target.
 	name:   "event stream (issue 5): records per second without loss, default 4 MiB ring (reference: ~3.9 M/s, METHODS.md)",
 	checks: []check{{metric(eventsBench, "4MiB-zero-loss-events/s"), noTarget, nil}},
@@ -193,6 +211,9 @@ var goals = []goal{{
 // Benchmarks the goals name.
 const (
 	udpFrame    = kernelBench + "ipv4-udp-64B"
+	tcpFrame    = kernelBench + "ipv4-tcp-64B"
+	vxlanFrame  = kernelBench + "vxlan-ipv4-tcp"
+	geneveFrame = kernelBench + "geneve-ipv4-tcp"
 	startup1000 = startupBench + "1000-interfaces"
 )
 

@@ -36,6 +36,9 @@ var kernelFrames = []struct{ name, label string }{
 	{"ipv4-tcp-1500B", "IPv4/TCP 1500 B"},
 	{"vlan-ipv6-3ext-udp", "VLAN IPv6 + 3 extension headers / UDP"},
 	{"qinq-ipv4-udp-64B", "802.1ad + 802.1Q IPv4/UDP 64 B"},
+	{"ipv4-tcp-64B", "IPv4/TCP 64 B"},
+	{"vxlan-ipv4-tcp", "VXLAN carrying IPv4/TCP 64 B"},
+	{"geneve-ipv4-tcp", "Geneve carrying IPv4/TCP 64 B"},
 }
 
 var scrapeSizes = []string{"100", "1000", "10000"}
@@ -128,6 +131,18 @@ func (w *reportWriter) kernel() {
 			w.cell(n, "xdp-pe-vs-perif-ns/pkt", 1, true),
 			w.cell(n, "tc-perif-added-ns/pkt", 1, true), w.cell(n, "tc-pe-added-ns/pkt", 1, true),
 			w.cell(n, "tc-pe-hash-added-ns/pkt", 1, true), w.cell(n, "tc-pe-vs-perif-ns/pkt", 1, true))
+	}
+	w.text("kernel-tunnels", nil)
+	w.printf("| frame | XDP: without the tunnel code | tunnels off | **tunnels on** | on − without | on − off | tc: without the tunnel code | tunnels off | **tunnels on** | on − without | on − off |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, f := range kernelFrames {
+		n := kernelBench + f.name
+		cells := []any{f.label}
+		for _, hook := range []string{"xdp", "tc"} {
+			cells = append(cells, w.cell(n, hook+"-pe-notunnels-added-ns/pkt", 1, true), w.cell(n, hook+"-pe-tunnels-off-added-ns/pkt", 1, true),
+				w.cell(n, hook+"-pe-added-ns/pkt", 1, true), w.cell(n, hook+"-tunnels-vs-notunnels-ns/pkt", 1, true),
+				w.cell(n, hook+"-tunnels-vs-off-ns/pkt", 1, true))
+		}
+		w.printf("| %s | %s | %s | **%s** | %s | %s | %s | %s | **%s** | %s | %s |\n", cells...)
 	}
 	var originLost, eventsLost, sampledLost, eventsRead, sampledRead float64
 	for _, f := range kernelFrames {

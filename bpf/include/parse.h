@@ -109,6 +109,7 @@ enum pe_bucket_bound {
 /* What pe_parse records beyond the class and anomaly (compile-time flags). */
 #define PE_WANT_HDR_LEN 1 /* hdr_len, for GSO byte accounting */
 #define PE_WANT_DETAILS 2 /* l3_off, l4_off, vlan, for event records */
+#define PE_WANT_TUNNEL 4  /* l4_off and proto, for finding tunnels (tunnel.h) */
 
 /* The result of parsing one frame. */
 struct pe_parsed {
@@ -116,8 +117,9 @@ struct pe_parsed {
 	__u32 anomaly; /* PE_ANOMALY_NONE or an anomaly entry */
 	__u32 hdr_len; /* PE_WANT_HDR_LEN: bytes up to the end of the TCP/UDP header; 0 when unknown */
 	__u16 l3_off;  /* PE_WANT_DETAILS: offset of the IP header */
-	__u16 l4_off;  /* PE_WANT_DETAILS: offset of a complete transport header; 0 when there is none */
+	__u16 l4_off;  /* PE_WANT_DETAILS or _TUNNEL: offset of a complete transport header, or 0 */
 	__u16 vlan;    /* PE_WANT_DETAILS: VLAN id of the outer tag, 0 when untagged */
+	__u8 proto;    /* PE_WANT_TUNNEL: IP protocol of the transport header at l4_off */
 };
 
 static __always_inline __u32 pe_transport_of(__u8 proto)
@@ -175,8 +177,10 @@ static __always_inline void pe_check_l4(__u8 *l4, __u8 proto, void *data, void *
 		out->anomaly = PE_ANOMALY_TRUNCATED;
 		return;
 	}
-	if (want & PE_WANT_DETAILS)
+	if (want & (PE_WANT_DETAILS | PE_WANT_TUNNEL))
 		out->l4_off = (void *)l4 - data;
+	if (want & PE_WANT_TUNNEL)
+		out->proto = proto;
 	if (!(want & PE_WANT_HDR_LEN))
 		return;
 	/* Checked again with a constant: the verifier cannot tie min_len to proto. */
@@ -234,8 +238,18 @@ static __always_inline int pe_is_ipv6_ext(__u8 next)
 #define PE_EXT_OFF(r) (((r) >> 8) & 0xffff)
 #define PE_EXT_FIRST(r) (((r) >> 24) & 1)
 #define PE_EXT_ANOMALY(r) ((r) >> 25)
-/* Where an extension header chain can start: Ethernet, two VLAN tags, IPv6. */
-#define PE_EXT_MAX_START (PE_ETH_HLEN + PE_MAX_VLAN_TAGS * PE_VLAN_HLEN + PE_IPV6_HLEN)
+/*
+ * Where an extension header chain can start: in a frame, after Ethernet, two
+ * VLAN tags and IPv6; in a tunnel's inner packet (tunnel.h), anywhere up to
+ * this bound, which keeps every offset the walk reaches within what the
+ * verifier accepts of a packet pointer (0xffff).
+ */
+#define PE_EXT_MAX_START 0x3fff
+/*
+ * Offsets the walk returns are below this bound: PE_EXT_MAX_START plus six
+ * headers of at most 2048 bytes.
+ */
+#define PE_EXT_OFF_MASK 0x7fff
 
 /*
  * Walks the IPv6 extension headers starting at offset off with type next. It
@@ -322,7 +336,7 @@ static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hoo
 		}
 		next = PE_EXT_NEXT(walked);
 		out->class = PE_CLASS_IPV6 + pe_transport_of(next);
-		l4 = (__u8 *)data + (PE_EXT_OFF(walked) & 0x3fff);
+		l4 = (__u8 *)data + (PE_EXT_OFF(walked) & PE_EXT_OFF_MASK);
 		if ((void *)l4 > data_end) {
 			out->anomaly = PE_ANOMALY_TRUNCATED;
 			return;
@@ -335,51 +349,12 @@ static __always_inline void pe_parse_ipv6(void *ctx, const enum pe_hook_kind hoo
 }
 
 /*
- * Parses the frame in [data, data_end) of context ctx. hook and want (a set
- * of PE_WANT_* flags) are compile-time constants: a program pays only for
- * what it asks for. outer_tags (0 or 1) is the number of VLAN tags the kernel
- * has already taken out of the frame into the socket buffer's metadata: they
- * count against PE_MAX_VLAN_TAGS, so a frame parses the same on every hook.
+ * Classifies the packet of EtherType proto (network order) at pos, after the
+ * link-layer headers, in the frame that starts at data.
  */
-static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
-				     struct pe_parsed *out, const int want, __u32 outer_tags)
+static __always_inline void pe_parse_l3(void *ctx, const enum pe_hook_kind hook, __u16 proto, __u8 *pos,
+					void *data, void *data_end, struct pe_parsed *out, const int want)
 {
-	__u8 *pos = data;
-
-	out->class = PE_CLASS_OTHER;
-	out->anomaly = PE_ANOMALY_NONE;
-	out->hdr_len = 0;
-	if (want & PE_WANT_DETAILS) {
-		out->l3_off = 0;
-		out->l4_off = 0;
-		out->vlan = 0;
-	}
-
-	if ((void *)(pos + PE_ETH_HLEN) > data_end) {
-		out->anomaly = PE_ANOMALY_TRUNCATED;
-		return;
-	}
-	__u16 proto = *(__u16 *)(pos + 12);
-	pos += PE_ETH_HLEN;
-
-#pragma unroll
-	for (int i = 0; i < PE_MAX_VLAN_TAGS; i++) {
-		if (i + outer_tags >= PE_MAX_VLAN_TAGS)
-			break; /* a tag left here is one too many (below) */
-		if (proto != bpf_htons(PE_ETH_P_8021Q) && proto != bpf_htons(PE_ETH_P_8021AD))
-			break;
-		if ((void *)(pos + PE_VLAN_HLEN) > data_end) {
-			out->anomaly = PE_ANOMALY_TRUNCATED;
-			return;
-		}
-		if ((want & PE_WANT_DETAILS) && i == 0)
-			out->vlan = bpf_ntohs(*(__u16 *)pos) & 0x0fff;
-		proto = *(__u16 *)(pos + 2);
-		pos += PE_VLAN_HLEN;
-	}
-	if (want & PE_WANT_DETAILS)
-		out->l3_off = (void *)pos - data;
-
 	switch (proto) {
 	case bpf_htons(PE_ETH_P_IP):
 		pe_parse_ipv4(pos, data, data_end, out, want);
@@ -400,6 +375,71 @@ static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, vo
 	default:
 		return;
 	}
+}
+
+/* Sets the fields of out for a frame not parsed yet: class other, no anomaly. */
+static __always_inline void pe_parse_init(struct pe_parsed *out, const int want)
+{
+	out->class = PE_CLASS_OTHER;
+	out->anomaly = PE_ANOMALY_NONE;
+	out->hdr_len = 0;
+	if (want & (PE_WANT_DETAILS | PE_WANT_TUNNEL))
+		out->l4_off = 0;
+	if (want & PE_WANT_TUNNEL)
+		out->proto = 0;
+	if (want & PE_WANT_DETAILS) {
+		out->l3_off = 0;
+		out->vlan = 0;
+	}
+}
+
+/*
+ * Parses the Ethernet frame at pos in [data, data_end), as pe_parse does, with
+ * offsets from data: a frame, or the frame a tunnel carries (tunnel.h).
+ */
+static __always_inline void pe_parse_at(void *ctx, const enum pe_hook_kind hook, void *data, __u8 *pos,
+					void *data_end, struct pe_parsed *out, const int want,
+					__u32 outer_tags)
+{
+	if ((void *)(pos + PE_ETH_HLEN) > data_end) {
+		out->anomaly = PE_ANOMALY_TRUNCATED;
+		return;
+	}
+	__u16 proto = *(__u16 *)(pos + 12);
+	pos += PE_ETH_HLEN;
+
+#pragma unroll
+	for (int i = 0; i < PE_MAX_VLAN_TAGS; i++) {
+		if (i + outer_tags >= PE_MAX_VLAN_TAGS)
+			break; /* a tag left here is one too many (pe_parse_l3) */
+		if (proto != bpf_htons(PE_ETH_P_8021Q) && proto != bpf_htons(PE_ETH_P_8021AD))
+			break;
+		if ((void *)(pos + PE_VLAN_HLEN) > data_end) {
+			out->anomaly = PE_ANOMALY_TRUNCATED;
+			return;
+		}
+		if ((want & PE_WANT_DETAILS) && i == 0)
+			out->vlan = bpf_ntohs(*(__u16 *)pos) & 0x0fff;
+		proto = *(__u16 *)(pos + 2);
+		pos += PE_VLAN_HLEN;
+	}
+	if (want & PE_WANT_DETAILS)
+		out->l3_off = (void *)pos - data;
+	pe_parse_l3(ctx, hook, proto, pos, data, data_end, out, want);
+}
+
+/*
+ * Parses the frame in [data, data_end) of context ctx. hook and want (a set
+ * of PE_WANT_* flags) are compile-time constants: a program pays only for
+ * what it asks for. outer_tags (0 or 1) is the number of VLAN tags the kernel
+ * has already taken out of the frame into the socket buffer's metadata: they
+ * count against PE_MAX_VLAN_TAGS, so a frame parses the same on every hook.
+ */
+static __always_inline void pe_parse(void *ctx, const enum pe_hook_kind hook, void *data, void *data_end,
+				     struct pe_parsed *out, const int want, __u32 outer_tags)
+{
+	pe_parse_init(out, want);
+	pe_parse_at(ctx, hook, data, data, data_end, out, want, outer_tags);
 }
 
 #endif /* PE_PARSE_H */

@@ -75,6 +75,17 @@ type Direction struct {
 	Protocols []Protocol `json:"protocols"`
 	// Sizes is the packet-size distribution.
 	Sizes Sizes `json:"sizes"`
+	// Tunnels splits the frames that carry a tunnel, a part of the totals,
+	// by tunnel type and the network type and transport of the packet
+	// inside (tunnels.enabled).
+	Tunnels []TunnelProtocol `json:"tunnels"`
+}
+
+// TunnelProtocol is the totals of the frames of one tunnel type carrying
+// packets of one network type and transport.
+type TunnelProtocol struct {
+	Tunnel string `json:"tunnel"`
+	Protocol
 }
 
 // Protocol is the totals of one network type and transport.
@@ -231,6 +242,9 @@ func build(rm metricdata.ResourceMetrics, now time.Time) *Snapshot {
 			slices.SortFunc(d.Protocols, func(a, b Protocol) int {
 				return strings.Compare(a.NetworkType+"/"+a.Transport, b.NetworkType+"/"+b.Transport)
 			})
+			slices.SortFunc(d.Tunnels, func(a, b TunnelProtocol) int {
+				return strings.Compare(a.Tunnel+" "+a.NetworkType+"/"+a.Transport, b.Tunnel+" "+b.NetworkType+"/"+b.Transport)
+			})
 		}
 		snap.Interfaces = append(snap.Interfaces, *i)
 	}
@@ -328,6 +342,17 @@ func (b *builder) addSum(name string, p metricdata.DataPoint[int64]) {
 			d.Bytes += p.Value
 			proto.Bytes += p.Value
 		}
+	case metricdef.NetworkTunnelPackets.Name, metricdef.NetworkTunnelIO.Name:
+		d := b.direction(attrs)
+		if d == nil {
+			return
+		}
+		t := tunnelProtocol(d, value(attrs, metricdef.TunnelType), value(attrs, metricdef.NetworkType), value(attrs, metricdef.NetworkTransport))
+		if name == metricdef.NetworkTunnelPackets.Name {
+			t.Packets += p.Value
+		} else {
+			t.Bytes += p.Value
+		}
 	case metricdef.NetworkDrops.Name:
 		k := dropKey{value(attrs, metricdef.ErrorType), value(attrs, metricdef.DropCategory)}
 		b.drops[k] += p.Value
@@ -376,6 +401,18 @@ func protocol(d *Direction, networkType, transport string) *Protocol {
 	return &d.Protocols[len(d.Protocols)-1]
 }
 
+// tunnelProtocol returns d's entry for a tunnel type and the network type and
+// transport inside, added on first use.
+func tunnelProtocol(d *Direction, tunnel, networkType, transport string) *TunnelProtocol {
+	for i := range d.Tunnels {
+		if t := &d.Tunnels[i]; t.Tunnel == tunnel && t.NetworkType == networkType && t.Transport == transport {
+			return t
+		}
+	}
+	d.Tunnels = append(d.Tunnels, TunnelProtocol{Tunnel: tunnel, Protocol: Protocol{NetworkType: networkType, Transport: transport}})
+	return &d.Tunnels[len(d.Tunnels)-1]
+}
+
 // addSizes adds a histogram point to s (points with other bounds than the
 // first are left out: the kernel's buckets are fixed).
 func addSizes(s *Sizes, bounds []float64, counts []uint64) {
@@ -393,7 +430,7 @@ func addSizes(s *Sizes, bounds []float64, counts []uint64) {
 
 // newDirection is an empty direction whose lists encode as [], not null.
 func newDirection() Direction {
-	return Direction{Protocols: []Protocol{}, Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}
+	return Direction{Protocols: []Protocol{}, Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}, Tunnels: []TunnelProtocol{}}
 }
 
 // value is the string value of key in set, "" when absent.

@@ -27,6 +27,10 @@ func traffic(iface, direction, networkType, transport string, v int64, extra ...
 	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attrs...), Value: v}
 }
 
+func tunnel(iface, direction, tunnelType, networkType, transport string, v int64) metricdata.DataPoint[int64] {
+	return traffic(iface, direction, networkType, transport, v, metricdef.TunnelType.String(tunnelType))
+}
+
 func sum(name string, points ...metricdata.DataPoint[int64]) metricdata.Metrics {
 	return metricdata.Metrics{Name: name, Data: metricdata.Sum[int64]{IsMonotonic: true,
 		Temporality: metricdata.CumulativeTemporality, DataPoints: points}}
@@ -87,13 +91,32 @@ func TestBuild(t *testing.T) {
 				{Name: "eth0", Info: map[string]string{},
 					Receive: Direction{Packets: 15, Bytes: 1500,
 						Protocols: []Protocol{{"ipv4", "tcp", 5, 500}, {"ipv4", "udp", 10, 1000}},
-						Sizes:     Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{1, 13, 1}}},
+						Sizes:     Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{1, 13, 1}}, Tunnels: []TunnelProtocol{}},
 					Transmit: Direction{Packets: 7, Bytes: 700, Protocols: []Protocol{{"ipv4", "tcp", 7, 700}},
-						Sizes: Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{0, 7, 0}}}},
+						Sizes: Sizes{Bounds: []float64{64, 1518}, Counts: []uint64{0, 7, 0}}, Tunnels: []TunnelProtocol{}}},
 				{Name: "veth1", Info: map[string]string{"packet_exporter.interface.kind": "veth", "k8s.pod.name": "web-0"},
-					Receive:  Direction{Packets: 5, Bytes: 500, Protocols: []Protocol{{"ipv6", "udp", 5, 500}}, Sizes: empty().Sizes},
+					Receive:  Direction{Packets: 5, Bytes: 500, Protocols: []Protocol{{"ipv6", "udp", 5, 500}}, Sizes: empty().Sizes, Tunnels: []TunnelProtocol{}},
 					Transmit: empty()},
 			},
+			Drops: []Drop{}, Agent: Agent{Attached: []Hook{}},
+		}},
+		{"tunnels summed per interface, direction, tunnel type and protocol inside", []metricdata.Metrics{
+			sum(metricdef.NetworkTunnelPackets.Name,
+				tunnel("eth0", "receive", "vxlan", "ipv4", "udp", 4),
+				tunnel("eth0", "receive", "vxlan", "ipv4", "tcp", 6),
+				tunnel("eth0", "receive", "gre", "ipv4", "tcp", 1),
+				tunnel("eth0", "transmit", "vxlan", "ipv6", "tcp", 2)),
+			sum(metricdef.NetworkTunnelIO.Name,
+				tunnel("eth0", "receive", "vxlan", "ipv4", "udp", 400),
+				tunnel("eth0", "receive", "vxlan", "ipv4", "tcp", 600),
+				tunnel("eth0", "receive", "gre", "ipv4", "tcp", 100),
+				tunnel("eth0", "transmit", "vxlan", "ipv6", "tcp", 200)),
+		}, Snapshot{
+			Interfaces: []Interface{{Name: "eth0", Info: map[string]string{},
+				Receive: Direction{Protocols: []Protocol{}, Sizes: empty().Sizes, Tunnels: []TunnelProtocol{
+					{"gre", Protocol{"ipv4", "tcp", 1, 100}}, {"vxlan", Protocol{"ipv4", "tcp", 6, 600}}, {"vxlan", Protocol{"ipv4", "udp", 4, 400}}}},
+				Transmit: Direction{Protocols: []Protocol{}, Sizes: empty().Sizes, Tunnels: []TunnelProtocol{
+					{"vxlan", Protocol{"ipv6", "tcp", 2, 200}}}}}},
 			Drops: []Drop{}, Agent: Agent{Attached: []Hook{}},
 		}},
 		{"drops, failures and health", []metricdata.Metrics{
@@ -161,8 +184,8 @@ func TestJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"version":1,"time_unix_ms":5,"interfaces":[{"name":"lo0","info":{},` +
-		`"receive":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}},` +
-		`"transmit":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]}}}],` +
+		`"receive":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]},"tunnels":[]},` +
+		`"transmit":{"packets":0,"bytes":0,"protocols":[],"sizes":{"bounds":[],"counts":[]},"tunnels":[]}}],` +
 		`"drops":[{"reason":"socket_close","category":"socket","loss":false,"packets":2}],` +
 		`"agent":{"attached":[],"attach_failures":0,"events_lost":0,"parse_errors":0}}`
 	if string(data) != want {
@@ -340,7 +363,7 @@ func TestViews(t *testing.T) {
 	}
 	want := Detail{Version: SchemaVersion, Time: detail.Time,
 		Interface: Interface{Name: "eth0", Info: map[string]string{}, Receive: Direction{Packets: 42, Protocols: []Protocol{{Packets: 42}},
-			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}}, Transmit: newDirection()},
+			Sizes: Sizes{Bounds: []float64{}, Counts: []uint64{}}, Tunnels: []TunnelProtocol{}}, Transmit: newDirection()},
 		Attached: []Hook{{Interface: "eth0", Direction: "receive", Hook: "tcx"}}, AttachFailures: 2,
 		Drops: []Drop{{Reason: "no_socket", Category: "host", Loss: true, Packets: 3}},
 		History: RateHistory{Times: []int64{1000, 2000},

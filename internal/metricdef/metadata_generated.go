@@ -19,6 +19,8 @@ const (
 	NetworkType = attribute.Key("network.type")
 	// NetworkTransport is the attribute key network.transport.
 	NetworkTransport = attribute.Key("network.transport")
+	// TunnelType is the attribute key packet_exporter.tunnel.type.
+	TunnelType = attribute.Key("packet_exporter.tunnel.type")
 	// K8sPodUid is the attribute key k8s.pod.uid.
 	K8sPodUid = attribute.Key("k8s.pod.uid")
 	// K8sPodName is the attribute key k8s.pod.name.
@@ -101,6 +103,39 @@ var (
 		AllAttributes: []Attribute{
 			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
 			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+		},
+		Enabled: true,
+	}
+	// NetworkTunnelPackets is packet_exporter.network.tunnel.packets.
+	NetworkTunnelPackets = Definition{
+		Name:                  "packet_exporter.network.tunnel.packets",
+		Kind:                  Counter,
+		Unit:                  "{packet}",
+		Description:           "Frames that carry a tunnel (VXLAN, Geneve, GRE, IP-in-IP), by interface, direction, tunnel type and the network type and transport of the packet inside.",
+		ExtendedDocumentation: "With `tunnels.enabled` (on by default). A frame is counted whole, as packet_exporter.network.packets counts it, so a tunnel series is a part of its interface's outer traffic series: VXLAN and Geneve frames are in network.transport `udp` there, GRE and IP-in-IP frames in `other`. One level deep: a tunnel inside a tunnel counts as its first level's payload. A tunnel header or inner packet cut short or that makes no sense counts as `other`/`none` here and in packet_exporter.network.parse_errors with its reason.",
+		Attributes:            []attribute.Key{NetworkInterfaceName, NetworkIODirection, TunnelType, NetworkType, NetworkTransport},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: TunnelType, Description: "The tunnel the frame carries: VXLAN or Geneve (by UDP destination port, `tunnels.vxlan_ports` and `tunnels.geneve_ports`), GRE (IP protocol 47), IP-in-IP (IP protocol 4 or 41).", Values: []string{"vxlan", "geneve", "gre", "ipip"}},
+			{Key: NetworkType, Description: "The network protocol of the packet inside the tunnel, as network.type classifies a frame (an Ethernet frame inside: `arp`, `other`...); `other` when its headers are cut short or make no sense.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet inside the tunnel, as network.transport classifies a frame's."},
+		},
+		Enabled: true,
+	}
+	// NetworkTunnelIO is packet_exporter.network.tunnel.io.
+	NetworkTunnelIO = Definition{
+		Name:        "packet_exporter.network.tunnel.io",
+		Kind:        Counter,
+		Unit:        "By",
+		Description: "Bytes of the frames that carry a tunnel, whole (outer headers included), by interface, direction, tunnel type and the network type and transport of the packet inside.",
+		Attributes:  []attribute.Key{NetworkInterfaceName, NetworkIODirection, TunnelType, NetworkType, NetworkTransport},
+		AllAttributes: []Attribute{
+			{Key: NetworkInterfaceName, Description: "The interface's name in the network namespace counted."},
+			{Key: NetworkIODirection, Description: "The direction the frame crossed the interface in.", Values: []string{"receive", "transmit"}},
+			{Key: TunnelType, Description: "The tunnel the frame carries: VXLAN or Geneve (by UDP destination port, `tunnels.vxlan_ports` and `tunnels.geneve_ports`), GRE (IP protocol 47), IP-in-IP (IP protocol 4 or 41).", Values: []string{"vxlan", "geneve", "gre", "ipip"}},
+			{Key: NetworkType, Description: "The network protocol of the packet inside the tunnel, as network.type classifies a frame (an Ethernet frame inside: `arp`, `other`...); `other` when its headers are cut short or make no sense.", Values: []string{"ipv4", "ipv6", "arp", "other"}},
+			{Key: NetworkTransport, Description: "The transport protocol of the packet inside the tunnel, as network.transport classifies a frame's."},
 		},
 		Enabled: true,
 	}
@@ -443,10 +478,10 @@ var (
 		Kind:                  Counter,
 		Unit:                  "{packet}",
 		Description:           "Frames the kernel programs could not count, and drops the drop counter could not (drops_table_full).",
-		ExtendedDocumentation: "Should stay 0; `no_counter` and `unmapped_interface` are always exported, `drops_table_full` with the drop counter. `no_counter`: no counter block for the frame; `unmapped_interface`: a frame on an interface the programs had no slot for (only possible in the instant between a program's detachment and the end of its last run); `drops_table_full`: drops whose (interface, reason, class) key found the drop table full.",
+		ExtendedDocumentation: "Should stay 0; `no_counter` and `unmapped_interface` are always exported, `drops_table_full` with the drop counter, `no_tunnel_counter` with `tunnels.enabled`. `no_counter`: no counter block for the frame; `unmapped_interface`: a frame on an interface the programs had no slot for (only possible in the instant between a program's detachment and the end of its last run); `drops_table_full`: drops whose (interface, reason, class) key found the drop table full; `no_tunnel_counter`: frames that carry a tunnel, counted in their traffic class, on an interface that found no tunnel counters free (more interfaces carry tunnels than `tunnels.max_interfaces`).",
 		Attributes:            []attribute.Key{ErrorType},
 		AllAttributes: []Attribute{
-			{Key: ErrorType, Description: "Why the frame or drop could not be counted.", Values: []string{"no_counter", "unmapped_interface", "drops_table_full"}},
+			{Key: ErrorType, Description: "Why the frame or drop could not be counted.", Values: []string{"no_counter", "unmapped_interface", "drops_table_full", "no_tunnel_counter"}},
 		},
 		Enabled: true,
 	}
@@ -514,7 +549,7 @@ var (
 )
 
 // All lists every metric of metadata.yaml, in its order.
-var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &AuditDifference, &K8sPodNetworkIO, &K8sPodNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
+var All = []*Definition{&NetworkPackets, &NetworkIO, &NetworkPacketSize, &NetworkTunnelPackets, &NetworkTunnelIO, &NetworkDrops, &SystemNetworkIO, &SystemNetworkPacketCount, &SystemNetworkPacketDropped, &SystemNetworkErrors, &AuditDifference, &K8sPodNetworkIO, &K8sPodNetworkErrors, &InterfaceInfo, &AttributionUnresolved, &FlowPackets, &FlowIO, &EventsEmitted, &EventsLost, &EventsDelivered, &EventsInvalid, &FlowsActive, &InterfaceAttached, &AttachFailures, &NetworkParseErrors, &InterfaceSkipped, &NetlinkResyncs, &KernelReadDuration, &ProgramRuns, &ProgramRunTime, &KernelCountErrors, &KernelReadErrors, &OTLPExports, &BuildInfo, &KernelFeatures, &CollectorDuration}
 
 // Library lists the metrics libraries export for the agent, as they describe them.
 var Library = []LibraryMetric{

@@ -14,7 +14,7 @@ import (
 
 // countingKeys are the agent's top-level configuration keys the receiver
 // takes: what is counted and how it is labelled.
-var countingKeys = []string{"interfaces", "egress", "xdp", "ingress", "events", "flows", "limits", "drops", "attribution", "conventions", "persistence", "metrics"}
+var countingKeys = []string{"interfaces", "egress", "xdp", "ingress", "events", "flows", "limits", "drops", "tunnels", "attribution", "conventions", "persistence", "metrics"}
 
 // agentOnlyKeys are the agent's keys that the collector's own configuration
 // replaces, with what replaces them.

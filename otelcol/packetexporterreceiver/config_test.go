@@ -45,6 +45,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.Events.Enabled, custom.Events.SampleRate = true, 10
 	custom.Flows.Enabled, custom.Flows.MaxSeries = true, 500
 	custom.Drops.Enabled = false
+	custom.Tunnels.VXLANPorts, custom.Tunnels.GenevePorts = []int{4789}, []int{6081, 6082}
 
 	tests := []struct {
 		id                              component.ID

@@ -7,7 +7,7 @@
 // internal/metricdef/metadata.yaml by the Collector's mdatagen).
 //
 // Its configuration takes the agent's keys for what is counted (interfaces,
-// egress, xdp, ingress, events, flows, limits, drops, attribution) and
+// egress, xdp, ingress, events, flows, limits, drops, tunnels, attribution) and
 // metrics, which switches metrics off as in other receivers, with the
 // agent's defaults, checks and error messages, plus the scraper keys
 // collection_interval, initial_delay and timeout. The agent's prometheus,

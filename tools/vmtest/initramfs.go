@@ -34,7 +34,7 @@ var defaultModules = []string{
 	// socket diagnostics (ss)
 	"inet_diag", "tcp_diag", "udp_diag", "netlink_diag", "af_packet_diag",
 	// network devices
-	"veth", "8021q", "bridge", "tun", "dummy", "macvlan", "ipvlan", "vxlan", "geneve", "ifb", "bonding", "netkit",
+	"veth", "8021q", "bridge", "tun", "dummy", "macvlan", "ipvlan", "vxlan", "geneve", "ip_gre", "ipip", "ifb", "bonding", "netkit",
 	// tc: qdiscs, classifiers, actions
 	"sch_ingress", "cls_bpf", "act_bpf", "cls_u32", "cls_flower", "cls_matchall", "act_gact", "act_mirred",
 	"sch_prio", "sch_htb", "sch_tbf", "sch_netem", "sch_fq", "sch_fq_codel",

@@ -465,12 +465,12 @@ function renderDetail(d) {
   rateGrid(document.getElementById("detail-rates"), now);
   drawChart(document.getElementById("detail-chart"), h);
 
-  // Protocol mix from two details.
-  const totals = (snap) => {
+  // Protocol mix, and the mix inside tunnels, from two details.
+  const totals = (snap, list, nameOf) => {
     const m = new Map();
     for (const [dir, key] of [["receive", "rx"], ["transmit", "tx"]]) {
-      for (const p of snap.interface[dir].protocols) {
-        const name = protocolName(p.network_type, p.transport);
+      for (const p of snap.interface[dir][list]) {
+        const name = nameOf(p);
         const t = m.get(name) || { rx: 0, tx: 0, bytes: 0 };
         t[key] += p.packets; t.bytes += p.bytes;
         m.set(name, t);
@@ -478,16 +478,24 @@ function renderDetail(d) {
     }
     return m;
   };
-  const protocolRows = [];
-  if (prev) {
-    const before = totals(prev);
-    for (const [name, t] of totals(d)) {
+  const mixRows = (list, nameOf) => {
+    const rows = [];
+    if (!prev) return rows;
+    const before = totals(prev, list, nameOf);
+    for (const [name, t] of totals(d, list, nameOf)) {
       const b = before.get(name) || { rx: 0, tx: 0, bytes: 0 };
       const rx = rate(b.rx, t.rx, seconds), tx = rate(b.tx, t.tx, seconds), bits = rate(b.bytes * 8, t.bytes * 8, seconds);
-      if (rx !== null && tx !== null && bits !== null) protocolRows.push({ name, rx, tx, bits });
+      if (rx !== null && tx !== null && bits !== null) rows.push({ name, rx, tx, bits });
     }
-  }
-  renderProtocolRates(document.getElementById("detail-protocols"), document.getElementById("detail-protocols-empty"), protocolRows);
+    return rows;
+  };
+  const protocolOf = (p) => protocolName(p.network_type, p.transport);
+  renderProtocolRates(document.getElementById("detail-protocols"), document.getElementById("detail-protocols-empty"),
+    mixRows("protocols", protocolOf));
+  // Shown on an interface that has carried tunnels since counting began.
+  document.getElementById("detail-tunnels-section").hidden = !(i.receive.tunnels.length || i.transmit.tunnels.length);
+  renderProtocolRates(document.getElementById("detail-tunnels"), document.getElementById("detail-tunnels-empty"),
+    mixRows("tunnels", (p) => `${p.tunnel} · ${protocolOf(p)}`));
   renderSizes(d, prev, seconds);
 
   const before = new Map((prev ? prev.drops : []).map((x) => [x.reason + "\u0000" + x.category, x.packets]));
@@ -532,7 +540,7 @@ function renderSizes(d, prev, seconds) {
   const cells = [el("span"), el("span", { class: "rx" }, "received"), el("span", { class: "tx" }, "transmitted")];
   const n = Math.max(values.rx.length, values.tx.length);
   for (let k = 0; k < n; k++) {
-    const label = k < bounds.length ? "≤ " + bounds[k] + " B" : "> " + bounds[bounds.length - 1] + " B";
+    const label = k < bounds.length ? "≤ " + bounds[k] + " B" : bounds.length ? "> " + bounds[bounds.length - 1] + " B" : "any size";
     cells.push(el("span", {}, label));
     for (const [, key] of dirs) {
       const v = values[key][k] || 0;

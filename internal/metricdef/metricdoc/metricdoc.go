@@ -35,6 +35,7 @@ type table struct {
 var tables = []table{
 	{"traffic", "packet_exporter.network.packets"},
 	{"packet sizes", "packet_exporter.network.packet.size"},
+	{"tunnels", "packet_exporter.network.tunnel.packets"},
 	{"drops", "packet_exporter.network.drops"},
 	{"devices", "system.network.io"},
 	{"pods", "k8s.pod.network.io"},

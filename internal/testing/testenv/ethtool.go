@@ -94,11 +94,20 @@ func getOffloads(ifname string) (map[string]bool, error) {
 // ETHTOOL_SGSO, ...).
 func SetOffload(tb testing.TB, ns *Netns, name string, set uint32, on bool) {
 	tb.Helper()
+	if err := TrySetOffload(ns, name, set, on); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TrySetOffload is SetOffload returning its error: one wrapping
+// unix.EOPNOTSUPP where the device cannot change the feature.
+func TrySetOffload(ns *Netns, name string, set uint32, on bool) error {
 	var data uint32
 	if on {
 		data = 1
 	}
 	if err := ns.Do(func() error { return ethtoolIoctl(name, &ethtoolValue{cmd: set, data: data}) }); err != nil {
-		tb.Fatalf("ethtool set %#x=%d on %s: %v", set, data, name, err)
+		return fmt.Errorf("ethtool set %#x=%d on %s: %w", set, data, name, err)
 	}
+	return nil
 }

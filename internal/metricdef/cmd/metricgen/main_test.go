@@ -13,7 +13,7 @@ import (
 // generated file as it is, and names the file in its errors.
 func TestRun(t *testing.T) {
 	var empty strings.Builder
-	for _, name := range []string{"traffic", "packet sizes", "drops", "devices", "pods", "attribution", "flows", "events", "agent health", "process and runtime"} {
+	for _, name := range []string{"traffic", "packet sizes", "tunnels", "drops", "devices", "pods", "attribution", "flows", "events", "agent health", "process and runtime"} {
 		empty.WriteString("<!-- metrics table: " + name + " -->\n<!-- end metrics table -->\n")
 	}
 	for _, tc := range []struct {
