@@ -22,6 +22,9 @@ import (
 // counted into the new maps' carry (Maps.CarryFrom), counter by counter, by
 // name, whatever their order and number in either layout.
 //
+// The tunnel counters are not carried: after an upgrade between layouts they
+// start afresh, with the maps (MapsStart).
+//
 // The schema's format is the contract between builds: the maps named here
 // and the encodings their doc comments give. A change to any of them raises
 // schemaFormat, and a build reads only the formats it knows.

@@ -218,9 +218,10 @@ volatile const __u32 pe_timed = 0;
 /* Find tunnels and count the packets inside (pe_tunnels). */
 volatile const __u32 pe_tunnels_enabled = 0;
 /*
- * The UDP destination ports of tunnels: a pe_tunnel + 1 by port, 0 for none,
- * set by user space at load time. One load finds a UDP frame's tunnel,
- * whatever the number of ports; zero-filled, it takes no room in the object.
+ * The UDP destination ports of tunnels: a pe_tunnel + 1 by port (in network
+ * order, pe_find_tunnel), 0 for none, set by user space at load time. One
+ * load finds a UDP frame's tunnel, whatever the number of ports;
+ * zero-filled, it takes no room in the object.
  */
 __u8 pe_tunnel_ports[65536];
 

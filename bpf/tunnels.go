@@ -3,6 +3,7 @@ package bpf
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 
 	"github.com/cilium/ebpf"
 )
@@ -59,7 +60,8 @@ func WithTunnels(t TunnelOptions) MapsOption {
 }
 
 // tunnelPorts returns the value of the programs' pe_tunnel_ports: a tunnel
-// type + 1 by UDP destination port, 0 for none.
+// type + 1 by UDP destination port, 0 for none, indexed by the port as the
+// programs (little-endian) load it from the frame: byte-swapped.
 func (t TunnelOptions) tunnelPorts() ([65536]uint8, error) {
 	var ports [65536]uint8
 	for _, p := range []struct {
@@ -67,10 +69,11 @@ func (t TunnelOptions) tunnelPorts() ([65536]uint8, error) {
 		ports  []uint16
 	}{{TunnelVXLAN, t.VXLANPorts}, {TunnelGeneve, t.GenevePorts}} {
 		for _, port := range p.ports {
-			if ports[port] != 0 && ports[port] != uint8(p.tunnel)+1 {
-				return ports, fmt.Errorf("udp port %d: both %v and %v", port, Tunnel(ports[port]-1), p.tunnel)
+			i := bits.ReverseBytes16(port)
+			if ports[i] != 0 && ports[i] != uint8(p.tunnel)+1 {
+				return ports, fmt.Errorf("udp port %d: both %v and %v", port, Tunnel(ports[i]-1), p.tunnel)
 			}
-			ports[port] = uint8(p.tunnel) + 1
+			ports[i] = uint8(p.tunnel) + 1
 		}
 	}
 	return ports, nil

@@ -532,3 +532,57 @@ func TestTunnelCountersRunOut(t *testing.T) {
 		t.Errorf("%d frames without tunnel counters, want still 2", uncounted)
 	}
 }
+
+// TestTunnelCountersPinned counts tunnel frames on pinned maps, then makes
+// the maps again from the pins, as a restart with persistence does: the
+// tunnel counts go on, and the counters free are the same ones (the queue is
+// not filled a second time), so the counters run out where they did.
+func TestTunnelCountersPinned(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := testenv.MountBPFFS(t)
+	opts := tunnelOptions
+	opts.MaxInterfaces = 1
+	frame := tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{Protocol: tf.ProtoIPIP}, Payload: tf.Packet(tf.Frame{IPv4: &tf.IPv4{}, TCP: tcpSYN})})
+	tcpInside, _ := bpf.ClassEntry("ipv4", "tcp")
+	run := func(slot int, remap bool, want map[uint32]uint64, wantUncounted uint64) {
+		t.Helper()
+		maps, err := bpf.NewMaps(fixtureSlots, bpf.EventOptions{}, bpf.WithTunnels(opts), bpf.WithPinDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer maps.Close()
+		if remap {
+			if err := maps.MapInterface(loopback, slot); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tc, err := maps.TC(bpf.Transmit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tc.Run(&ebpf.RunOptions{Data: frame}); err != nil {
+			t.Fatal(err)
+		}
+		reader, err := bpf.NewReader(maps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint32]uint64{}
+		if err := reader.Tunnels(fixtureSlots, func(c *bpf.TunnelCounts) { got[c.Block] += c.Classes[tcpInside].Packets }); err != nil {
+			t.Fatal(err)
+		}
+		testenv.CompareMaps(t, "tunnel frames by block", got, want)
+		stats, err := reader.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats[bpf.StatNoTunnelCounter] != wantUncounted {
+			t.Errorf("%d frames without tunnel counters, want %d", stats[bpf.StatNoTunnelCounter], wantUncounted)
+		}
+	}
+	tx := func(slot int) uint32 { return bpf.BlockIndex(slot, bpf.Transmit) }
+	run(0, true, map[uint32]uint64{tx(0): 1}, 0)
+	run(0, false, map[uint32]uint64{tx(0): 2}, 0)          // adopted: counting goes on
+	run(1, true, map[uint32]uint64{tx(0): 2, tx(1): 1}, 0) // the second of two counters
+	run(2, true, map[uint32]uint64{tx(0): 2, tx(1): 1}, 1) // none left, as before the restarts
+}

@@ -379,6 +379,7 @@ func TestDashboardJSON(t *testing.T) {
 		"traffic per interface and direction, bytes/s":   `rate(packet_exporter_network_io_bytes_total`,
 		"traffic per interface and direction, packets/s": `rate(packet_exporter_network_packets_total`,
 		"protocol mix":                 `sum by (network_type, network_transport)`,
+		"the mix inside tunnels":       `sum by (packet_exporter_tunnel_type, network_type, network_transport) (rate(packet_exporter_network_tunnel_packets_total`,
 		"packet-size distribution":     `packet_exporter_network_packet_size_bytes_bucket`,
 		"top flows":                    `packet_exporter_flow_io_bytes_total`,
 		"attached interfaces":          `packet_exporter_interface_attached`,

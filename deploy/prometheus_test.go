@@ -24,6 +24,7 @@ import (
 
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
@@ -311,8 +312,28 @@ func newTrafficPlan(t *testing.T, a, b *testenv.Netns, p1, p2 *testenv.VethPair)
 		// IPv4 frames cut inside the IP header, on the second pair: counted
 		// as ipv4/other and as parse errors (truncated).
 		add(seriesKey{p2.NameA, "receive", "ipv4", "other"}, sendTruncatedIPv4(t, b, p2, k))
+		// VXLAN frames carrying IPv4/TCP, on the second pair: counted as
+		// ipv4/udp and in the tunnel series, then dropped (otherhost).
+		frame := vxlanFrame(p2)
+		frames := make([][]byte, k)
+		for i := range frames {
+			frames[i] = frame
+		}
+		testtraffic.SendFrames(t, b, p2.IndexB, frames...)
+		add(seriesKey{p2.NameA, "receive", "ipv4", "udp"}, len(frame))
 		return exp, flows
 	}
+}
+
+// vxlanFrame is a VXLAN frame from the B end of pair p to its A end's
+// address, carrying an IPv4/TCP segment, sent to an Ethernet address that is
+// neither end's: the A end counts it, then drops it (otherhost), unanswered.
+func vxlanFrame(p *testenv.VethPair) []byte {
+	inner := tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, TCP: &tf.TCP{SrcPort: 40000, DstPort: 80, Flags: 0x10}, Payload: make([]byte, 40)})
+	f := tf.Frame{Dst: [6]byte{0x02, 0x5e, 0x10, 0, 0, 0x26}, IPv4: &tf.IPv4{Src: p.IPv4B.Addr(), Dst: p.IPv4A.Addr()},
+		UDP: &tf.UDP{SrcPort: 40026, DstPort: 4789}, Payload: tf.VXLAN(tf.VXLANFlagVNI, 26, inner)}
+	copy(f.Src[:], p.MACB)
+	return tf.MustBuild(f)
 }
 
 // sendTruncatedIPv4 sends k Ethernet frames from the B end of pair p (in ns)
@@ -552,6 +573,19 @@ func TestPrometheusDashboardQueries(t *testing.T) {
 	checkRates("Packets per second by protocol", "A", group(byProto, "", false), labelsProto, false)
 	checkRates("Share of bytes by protocol", "A", group(byProto, "", true), labelsProto, true)
 	checkRates("Received packets by protocol", "A", group(byProto, "receive", false), labelsProto, false)
+	// Tunnels: the VXLAN frames on the second pair, a part of its traffic.
+	vxlanSize := float64(len(vxlanFrame(p2)))
+	checkRates("Packets per second inside tunnels", "A", map[string]float64{"vxlan ipv4/tcp": burst},
+		func(m map[string]string) string { return m["packet_exporter_tunnel_type"] + " " + labelsProto(m) }, false)
+	checkRates("Share of tunnel bytes by protocol inside", "A", map[string]float64{"ipv4/tcp": burst * vxlanSize}, labelsProto, true)
+	p2Bytes := group(func(k seriesKey) string { return k.iface }, "", true)[p2.NameA]
+	for _, s := range get("Tunnel share of traffic by interface", "A") {
+		if iface := s.Metric["network_interface_name"]; iface != p2.NameA {
+			t.Errorf("tunnel share of traffic: a series for %s, which carries no tunnel", iface)
+		} else if want := burst * vxlanSize / p2Bytes; math.Abs(s.Value-want) > 1e-9 {
+			t.Errorf("tunnel share of traffic on %s: %g, want %g", iface, s.Value, want)
+		}
+	}
 	checkRates("Kernel counting and parse errors", "B",
 		map[string]float64{p2.NameA + " receive truncated": burst},
 		func(m map[string]string) string {

@@ -659,6 +659,14 @@ func (r *Receiver) SeriesStarts() func(metric string, attrs attribute.Set) (time
 			metricdef.ProgramRuns.Name, metricdef.ProgramRunTime.Name:
 			name, _ := attrs.Value(metricdef.NetworkInterfaceName)
 			start = byName[name.AsString()]
+		case metricdef.NetworkTunnelPackets.Name, metricdef.NetworkTunnelIO.Name:
+			// The tunnel counters are not carried over an upgrade between
+			// layouts (bpf.CarryFrom): they start with the maps too.
+			name, _ := attrs.Value(metricdef.NetworkInterfaceName)
+			start = byName[name.AsString()]
+			if maps.After(start) && !start.IsZero() {
+				start = maps
+			}
 		case metricdef.NetworkDrops.Name:
 			start = drops
 		case metricdef.KernelCountErrors.Name:

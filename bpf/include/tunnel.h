@@ -65,40 +65,33 @@ enum pe_tunnel {
 /*
  * Returns what the frame parsed into p (with PE_WANT_TUNNEL) carries: a
  * tunnel found by its IP protocol, or by its UDP destination port in
- * udp_ports (a pe_tunnel + 1 by port, 0 for none). PE_NO_TUNNEL for a
- * frame without a complete transport header (a non-first fragment, say).
+ * udp_ports, a pe_tunnel + 1 by port, 0 for none, indexed by the port as a
+ * 16-bit load reads it from the frame (network order on a little-endian
+ * machine: no byte swap, and an index the verifier knows is in range).
+ * PE_NO_TUNNEL for a frame without a complete transport header (a non-first
+ * fragment, say): its proto is 0.
  */
 static __always_inline __u32 pe_find_tunnel(const struct pe_parsed *p, const __u8 *udp_ports, void *data,
 					    void *data_end)
 {
-	__u32 l4_off = p->l4_off;
-
-	if (l4_off == 0)
-		return PE_NO_TUNNEL;
 	switch (p->proto) {
 	case PE_IPPROTO_UDP: {
-		__u8 *udp = (__u8 *)data + (l4_off & PE_EXT_OFF_MASK);
+		__u32 l4_off = p->l4_off & PE_EXT_OFF_MASK;
+		__u8 *udp = (__u8 *)data + l4_off;
 		/* Checked again for the verifier: parse.h checked the header's length. */
 		if ((void *)(udp + PE_UDP_HLEN) > data_end)
 			return PE_NO_TUNNEL;
-		__u32 port = bpf_ntohs(*(__u16 *)(udp + 2));
-		/*
-		 * Verifiers before 6.3 or so know nothing of a byte swap's result:
-		 * a mask clang cannot drop (it no longer knows the value) bounds
-		 * the index for them.
-		 */
-		asm volatile("" : "+r"(port));
-		__u32 type = udp_ports[port & 0xffff];
+		__u32 type = udp_ports[*(__u16 *)(udp + 2)];
 		if (likely(type == 0))
 			return PE_NO_TUNNEL;
 		return PE_TUNNEL_PACK(type - 1, l4_off + PE_UDP_HLEN, 0);
 	}
 	case PE_IPPROTO_GRE:
-		return PE_TUNNEL_PACK(PE_TUNNEL_GRE, l4_off, 0);
+		return PE_TUNNEL_PACK(PE_TUNNEL_GRE, p->l4_off, 0);
 	case PE_IPPROTO_IPIP:
-		return PE_TUNNEL_PACK(PE_TUNNEL_IPIP, l4_off, 0);
+		return PE_TUNNEL_PACK(PE_TUNNEL_IPIP, p->l4_off, 0);
 	case PE_IPPROTO_IPV6:
-		return PE_TUNNEL_PACK(PE_TUNNEL_IPIP, l4_off, 1);
+		return PE_TUNNEL_PACK(PE_TUNNEL_IPIP, p->l4_off, 1);
 	default:
 		return PE_NO_TUNNEL;
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/config"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
@@ -745,4 +746,51 @@ func TestPersistenceXDPModeChange(t *testing.T) {
 	if len(pinned) != want || !slices.ContainsFunc(pinned, func(n string) bool { return strings.HasSuffix(n, "-receive-xdp-generic") }) {
 		t.Errorf("pinned links %v, want the generic XDP one (of %d)", pinned, want)
 	}
+}
+
+// TestPersistenceTunnels: with persistence, an interface's tunnel series go
+// on through a restart (SIGKILL), tunnel frames sent while no exporter ran
+// included, exactly as its traffic series do.
+func TestPersistenceTunnels(t *testing.T) {
+	testenv.RequireRoot(t)
+	bin := exporterBinary(t)
+	a, b, pair := testenv.NewNetnsPair(t, testenv.VethOptions{DisableOffloads: true, Quiet: true})
+	pins := filepath.Join(testenv.MountBPFFS(t), "packet-exporter")
+	cfg := persistConfig(t, pins, pair.NameA)
+	// VXLAN frames carrying IPv4/UDP to an Ethernet address neither end
+	// has: the A end counts them, then drops them, unanswered.
+	f := tf.Frame{Dst: [6]byte{0x02, 0x5e, 0x10, 0, 0, 0x27}, IPv4: &tf.IPv4{Src: pair.IPv4B.Addr(), Dst: pair.IPv4A.Addr()},
+		UDP: &tf.UDP{SrcPort: 40027, DstPort: 4789}, Payload: tf.VXLAN(tf.VXLANFlagVNI, 27, tf.MustBuild(tf.Frame{IPv4: &tf.IPv4{}, UDP: &tf.UDP{SrcPort: 1, DstPort: 2}}))}
+	copy(f.Src[:], pair.MACB)
+	frame := tf.MustBuild(f)
+	send := func(n int) {
+		frames := make([][]byte, n)
+		for i := range frames {
+			frames[i] = frame
+		}
+		testtraffic.SendFrames(t, b, pair.IndexB, frames...)
+	}
+	inside := map[string]string{"network_interface_name": pair.NameA, "network_io_direction": "receive",
+		"packet_exporter_tunnel_type": "vxlan", "network_type": "ipv4", "network_transport": "udp"}
+	wait := func(e *testexporter.Exporter, want float64) {
+		t.Helper()
+		e.WaitMetrics(t, fmt.Sprintf("%g tunnel frames", want), 10*time.Second, func(m testexporter.Metrics) bool {
+			packets, _ := m.Sum("packet_exporter_network_tunnel_packets_total", inside)
+			bytes, _ := m.Sum("packet_exporter_network_tunnel_io_bytes_total", inside)
+			return packets == want && bytes == want*float64(len(frame))
+		})
+	}
+
+	e := startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(7)
+	wait(e, 7)
+	e.Signal(syscall.SIGKILL)
+	e.Wait(10 * time.Second)
+	send(4)
+	e = startExporter(t, a, []string{bin, "--config", cfg}, nil)
+	e.WaitReady(t, readyTimeout)
+	send(2)
+	wait(e, 13)
+	stopExporter(t, e)
 }

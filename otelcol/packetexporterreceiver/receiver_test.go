@@ -23,6 +23,7 @@ import (
 	"github.com/packet-exporter/packet-exporter/internal/metricdef"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testenv"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testexporter"
+	tf "github.com/packet-exporter/packet-exporter/internal/testing/testframe"
 	"github.com/packet-exporter/packet-exporter/internal/testing/testtraffic"
 )
 
@@ -412,4 +413,54 @@ func TestPersistence(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestTunnelsInTheCollector: the receiver takes the agent's tunnels section
+// (a Geneve port of its own here) and emits the tunnel series, exact.
+func TestTunnelsInTheCollector(t *testing.T) {
+	pair, f := newPair(t)
+	cfg := configFor(f, pair.NameA, func(c *Config) {
+		c.CollectionInterval = 100 * time.Millisecond
+		c.InitialDelay = 0
+		c.Counting.Tunnels.GenevePorts = []int{6082}
+	})
+	sink := new(consumertest.MetricsSink)
+	r := create(t, f, cfg, sink)
+	if err := r.Start(context.Background(), componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	// Geneve frames carrying IPv6/TCP to an Ethernet address neither end
+	// has: the A end counts them, then drops them, unanswered.
+	inner := tf.MustBuild(tf.Frame{IPv6: &tf.IPv6{}, TCP: &tf.TCP{SrcPort: 1, DstPort: 2}})
+	outer := tf.Frame{Dst: [6]byte{0x02, 0x5e, 0x10, 0, 0, 0x28}, IPv4: &tf.IPv4{Src: pair.IPv4B.Addr(), Dst: pair.IPv4A.Addr()},
+		UDP: &tf.UDP{SrcPort: 40028, DstPort: 6082}, Payload: tf.Geneve{Protocol: tf.EtherTypeTEB, VNI: 28}.Encapsulate(inner)}
+	copy(outer.Src[:], pair.MACB)
+	frame := tf.MustBuild(outer)
+	const count = 25
+	frames := make([][]byte, count)
+	for i := range frames {
+		frames[i] = frame
+	}
+	testtraffic.SendFrames(t, pair.B, pair.IndexB, frames...)
+	inside := map[string]string{
+		string(metricdef.NetworkInterfaceName): pair.NameA, string(metricdef.NetworkIODirection): bpf.Receive.String(),
+		string(metricdef.TunnelType): "geneve", string(metricdef.NetworkType): "ipv6", string(metricdef.NetworkTransport): "tcp",
+	}
+	testexporter.WaitFor(t, "the Geneve frames in an emitted collection", 10*time.Second, func() (bool, string) {
+		all := sink.AllMetrics()
+		if len(all) == 0 {
+			return false, "nothing emitted"
+		}
+		last := all[len(all)-1]
+		packets, _ := sumOf(last, metricdef.NetworkTunnelPackets.Name, inside)
+		bytes, _ := sumOf(last, metricdef.NetworkTunnelIO.Name, inside)
+		return packets == count && bytes == int64(count*len(frame)),
+			fmt.Sprintf("%d packets, %d bytes; want %d, %d", packets, bytes, count, count*len(frame))
+	})
 }

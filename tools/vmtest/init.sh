@@ -23,6 +23,11 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# No fallback tunnel devices (gre0, gretap0, erspan0, tunl0...) in any
+# namespace when the tunnel modules load: a test's namespace holds only the
+# interfaces it makes, as on a host that never loaded them.
+echo 2 >/proc/sys/net/core/fb_tunnels_only_for_init_net || say "fallback tunnel devices not turned off"
+
 while read -r m; do
 	insmod "/lib/modules/$m.ko" || say "module $m: insmod failed"
 done </modules
