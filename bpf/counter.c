@@ -329,13 +329,6 @@ static __always_inline void pe_account(__u32 index, const struct pe_parsed *pars
 }
 
 /*
- * Bytes after a tunnel header the tc program wants in the linear part of a
- * non-linear skb: the inner packet's headers, up to a TCP header with options
- * behind two VLAN tags and IPv6 with a few extension headers.
- */
-#define PE_TC_TUNNEL_PULL_LEN 256
-
-/*
  * Takes free tunnel counters for the tunnel slot ts, unless another CPU just
  * did: returns the slot's index (pe_tunnels index + 1), 0 when none is free.
  * Runs once per (interface, direction) that carries tunnels.
@@ -358,37 +351,40 @@ static __attribute__((noinline)) __u32 pe_take_tunnel_slot(struct pe_tunnel_slot
 
 /*
  * Adds a frame that carries a tunnel to the tunnel counters of its block
- * index, by the result of its inner parse (PE_INNER_PACK).
+ * index, by the result of its inner parse (PE_INNER_PACK). A global
+ * function, verified once on its own: inlined, its paths multiplied those of
+ * the event code after it beyond what older verifiers explore (6.1).
  */
-static __always_inline void pe_account_tunnel(__u32 index, __u32 tunnel, __u32 inner, __u64 packets,
-					      __u64 bytes)
+__attribute__((noinline)) int pe_account_tunnel(__u32 index, __u32 tunnel, __u32 inner, __u64 packets,
+						__u64 bytes)
 {
 	struct pe_tunnel_slot *ts = bpf_map_lookup_elem(&pe_tunnel_slots, &index);
 	if (unlikely(!ts)) {
 		pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
-		return;
+		return 0;
 	}
 	__u32 slot = ts->index;
 	if (unlikely(slot == 0)) {
 		slot = pe_take_tunnel_slot(ts);
 		if (slot == 0) {
 			pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
-			return;
+			return 0;
 		}
 	}
 	slot -= 1;
 	struct pe_tunnel_counts *counts = bpf_map_lookup_elem(&pe_tunnels, &slot);
 	if (unlikely(!counts)) {
 		pe_stat_add(PE_STAT_NO_TUNNEL_COUNTER);
-		return;
+		return 0;
 	}
 	__u32 class = PE_INNER_CLASS(inner);
 	if (class >= PE_CLASS_COUNT)
 		class = PE_CLASS_OTHER;
 	if (tunnel >= PE_TUNNEL_COUNT)
-		return;
+		return 0;
 	counts->classes[tunnel][class].packets += packets;
 	counts->classes[tunnel][class].bytes += bytes;
+	return 0;
 }
 
 /*
@@ -407,15 +403,6 @@ static __always_inline __u32 pe_tunnel_of(void *ctx, const enum pe_hook_kind hoo
 	if (likely(t == PE_NO_TUNNEL))
 		return PE_NO_TUNNEL;
 	*tunnel = PE_TUNNEL_TYPE(t);
-	if (hook == PE_HOOK_TC) {
-		/* Inner headers in paged data: make them readable too (content is unchanged). */
-		struct __sk_buff *skb = ctx;
-		__u32 want_len = PE_TUNNEL_OFF(t) + PE_TC_TUNNEL_PULL_LEN;
-		__u32 len = skb->len;
-		__u32 linear = data_end - data;
-		if (linear < want_len && linear < len)
-			bpf_skb_pull_data(skb, len < want_len ? len : want_len);
-	}
 	__u32 inner = hook == PE_HOOK_XDP ? pe_inner_xdp(ctx, t) : pe_inner_tc(ctx, t);
 	parsed->anomaly = PE_INNER_ANOMALY(inner);
 	if (PE_INNER_HDR_LEN(inner))

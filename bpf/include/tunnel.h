@@ -198,8 +198,25 @@ __attribute__((noinline)) __u32 pe_inner_xdp(struct xdp_md *ctx, __u32 t)
 	return pe_parse_inner(ctx, PE_HOOK_XDP, (void *)(long)ctx->data, (void *)(long)ctx->data_end, t, 0);
 }
 
+/*
+ * Bytes after a tunnel header the tc program wants in the linear part of a
+ * non-linear skb: the inner packet's headers, up to a TCP header with options
+ * behind two VLAN tags and IPv6 with a few extension headers.
+ */
+#define PE_TC_TUNNEL_PULL_LEN 256
+
+/*
+ * The tc variant first makes inner headers in paged data readable (content is
+ * unchanged): the caller's packet pointers are stale after it.
+ */
 __attribute__((noinline)) __u32 pe_inner_tc(struct __sk_buff *ctx, __u32 t)
 {
+	__u32 want_len = PE_TUNNEL_OFF(t) + PE_TC_TUNNEL_PULL_LEN;
+	__u32 len = ctx->len;
+	__u32 linear = ctx->data_end - ctx->data;
+
+	if (linear < want_len && linear < len)
+		bpf_skb_pull_data(ctx, len < want_len ? len : want_len);
 	return pe_parse_inner(ctx, PE_HOOK_TC, (void *)(long)ctx->data, (void *)(long)ctx->data_end, t,
 			      PE_WANT_HDR_LEN);
 }
