@@ -111,3 +111,30 @@ func sameSet(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
+
+// TestSeriesLimit: the limit holds every series of the instrument with the
+// most: the traffic classes, the tunnel series or the flows.
+func TestSeriesLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		modify func(*config.Config)
+		want   int
+	}{
+		{"defaults: the traffic classes", func(*config.Config) {}, 4096 * 2 * bpf.ClassCount},
+		{"one interface, tunnels: every tunnel type and class inside", func(c *config.Config) {
+			c.Limits.MaxInterfaces, c.Flows.MaxSeries = 1, 1
+		}, 2 * bpf.TunnelCount * bpf.ClassCount},
+		{"one interface, tunnels off", func(c *config.Config) {
+			c.Limits.MaxInterfaces, c.Flows.MaxSeries, c.Tunnels.Enabled = 1, 1, false
+		}, 2 * bpf.ClassCount},
+		{"flows", func(c *config.Config) { c.Limits.MaxInterfaces, c.Flows.MaxSeries = 1, 5000 }, 5001},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Default()
+			tc.modify(&cfg)
+			if got := SeriesLimit(cfg); got != tc.want {
+				t.Errorf("SeriesLimit = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

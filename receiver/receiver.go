@@ -65,10 +65,15 @@ func WithNetns(ns netns.NsHandle) Option { return func(o *options) { o.netns = n
 func WithNetlinkBuffer(bytes int) Option { return func(o *options) { o.netlinkBuffer = bytes } }
 
 // SeriesLimit is the most series one instrument of a receiver configured
-// by cfg has: every traffic class of every interface in both directions, or
-// the flow table's series (plus its overflow series).
+// by cfg has: every traffic class of every interface in both directions,
+// every tunnel type and class inside of the interfaces that can have tunnel
+// counters, or the flow table's series (plus its overflow series).
 func SeriesLimit(cfg config.Config) int {
-	return max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, cfg.Flows.MaxSeries+1)
+	tunnels := 0
+	if cfg.Tunnels.Enabled {
+		tunnels = min(cfg.Limits.MaxInterfaces, cfg.Tunnels.MaxInterfaces) * 2 * bpf.TunnelCount * bpf.ClassCount
+	}
+	return max(cfg.Limits.MaxInterfaces*2*bpf.ClassCount, tunnels, cfg.Flows.MaxSeries+1)
 }
 
 // New creates the kernel maps, sized for cfg.Limits.MaxInterfaces
