@@ -57,6 +57,9 @@ type Maps struct {
 	// TunnelOptions are the tunnel settings the programs are loaded with.
 	TunnelOptions TunnelOptions
 
+	// tunnelPorts is the programs' pe_tunnel_ports, from TunnelOptions.
+	tunnelPorts [65536]uint8
+
 	mu       sync.Mutex
 	programs map[programKey]*ebpf.Program
 	timed    bool // XDP and TC return the timed variants
@@ -129,10 +132,11 @@ func NewMaps(slots int, events EventOptions, opts ...MapsOption) (*Maps, error) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := o.tunnels.tunnelPorts(); err != nil {
+	ports, err := o.tunnels.tunnelPorts()
+	if err != nil {
 		return nil, fmt.Errorf("create maps: %w", err)
 	}
-	m := &Maps{Slots: slots, EventOptions: events, TunnelOptions: o.tunnels, programs: map[programKey]*ebpf.Program{}}
+	m := &Maps{Slots: slots, EventOptions: events, TunnelOptions: o.tunnels, tunnelPorts: ports, programs: map[programKey]*ebpf.Program{}}
 	for _, c := range []struct {
 		dst        **ebpf.Map
 		name       string
@@ -266,17 +270,13 @@ func (m *Maps) program(program string, d Direction) (*ebpf.Program, error) {
 	for name, mp := range replacements {
 		spec.Maps[name].MaxEntries = mp.MaxEntries()
 	}
-	ports, err := m.TunnelOptions.tunnelPorts()
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", program, err)
-	}
 	for name, value := range map[string]any{
 		CounterVarPeDirection:      uint32(d),
 		CounterVarPeEventsEnabled:  flag(m.EventOptions.Enabled),
 		CounterVarPeSampleRate:     m.EventOptions.SampleRate,
 		CounterVarPeTimed:          flag(key.timed),
 		CounterVarPeTunnelsEnabled: flag(m.TunnelOptions.Enabled),
-		CounterVarPeTunnelPorts:    ports,
+		CounterVarPeTunnelPorts:    m.tunnelPorts,
 	} {
 		if err := spec.Variables[name].Set(value); err != nil {
 			return nil, fmt.Errorf("load %s: set %s: %w", program, name, err)

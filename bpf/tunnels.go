@@ -163,16 +163,16 @@ func (r *Reader) Tunnels(slots int, fn func(*TunnelCounts)) error {
 		}
 		for tunnel := range Tunnel(TunnelCount) {
 			t = TunnelCounts{Block: uint32(block), Tunnel: tunnel}
-			var any bool
+			var counted bool
 			for c := range t.Classes {
 				for cpu := range r.tunnelCPU {
 					v := &r.tunnelCPU[cpu].Classes[tunnel][c]
 					t.Classes[c].Packets += v.Packets
 					t.Classes[c].Bytes += v.Bytes
 				}
-				any = any || t.Classes[c].Packets != 0
+				counted = counted || t.Classes[c].Packets != 0
 			}
-			if any {
+			if counted {
 				fn(&t)
 			}
 		}
